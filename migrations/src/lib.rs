@@ -1,0 +1,35 @@
+//! Portcullis database schema: one sea-orm-migration file per change, each with `up` and `down`.
+//!
+//! Rules for new migrations: never edit a landed file; every org-owned table carries `org_id`
+//! with a foreign key to `orgs` and an index whose first column is `org_id` (tenant isolation
+//! and tenant-scoped queries stay cheap).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_orgs;
+mod m20261128_000002_create_users;
+mod m20261128_000003_create_apps;
+mod m20261128_000004_create_app_redirect_uris;
+mod m20261128_000005_create_audit_events;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_orgs::Migration),
+            Box::new(m20261128_000002_create_users::Migration),
+            Box::new(m20261128_000003_create_apps::Migration),
+            Box::new(m20261128_000004_create_app_redirect_uris::Migration),
+            Box::new(m20261128_000005_create_audit_events::Migration),
+        ]
+    }
+}
+
+/// Identifiers of the `orgs` table, shared by every migration that references it.
+#[derive(DeriveIden)]
+pub(crate) enum Orgs {
+    Table,
+    Id,
+}

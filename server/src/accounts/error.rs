@@ -1,0 +1,20 @@
+//! Errors of account management.
+
+use super::model::{InvalidEmail, InvalidPassword};
+use super::password::HashError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    InvalidEmail(#[from] InvalidEmail),
+    #[error(transparent)]
+    InvalidPassword(#[from] InvalidPassword),
+    #[error("name must be at most 200 characters")]
+    InvalidName,
+    #[error("a user with email {0} already exists in this org")]
+    EmailTaken(String),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}

@@ -1,0 +1,13 @@
+//! Accounts: users of an org and their passwords.
+
+mod error;
+mod model;
+pub mod password;
+mod service;
+
+pub use error::AccountError;
+pub use model::{
+    EmailAddress, InvalidEmail, InvalidPassword, NewUser, Password, Role, User, UserId,
+};
+pub use password::PasswordHasher;
+pub use service::{AccountService, CreateUser};

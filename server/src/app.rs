@@ -1,0 +1,137 @@
+//! Wires the pieces together: configuration → store (migrated) → cache → services → HTTP.
+
+use crate::accounts::{AccountService, PasswordHasher};
+use crate::apps::AppService;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::cache::{Cache, CacheHealth, RedisCache};
+use crate::tenancy::OrgService;
+use anyhow::Context;
+use portcullis_api_types::Readiness;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a request or a CLI command needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub cache: Cache,
+    pub clock: SharedClock,
+    pub orgs: OrgService,
+    pub accounts: AccountService,
+    pub apps: AppService,
+}
+
+/// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
+/// and uses it once it answers.
+pub fn build_cache(config: &Config, clock: SharedClock) -> anyhow::Result<Cache> {
+    Ok(match config.cache_url() {
+        Some(url) => {
+            let timeout = Duration::from_millis(config.cache.op_timeout_ms);
+            let redis = RedisCache::new(url, &config.cache.key_prefix, timeout)
+                .map_err(|e| anyhow::anyhow!("cache.url: {e}"))?;
+            Cache::new(redis)
+        }
+        None => Cache::in_process(clock),
+    })
+}
+
+impl AppState {
+    /// Connects, migrates (serialised across nodes) and makes sure the platform org exists.
+    pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database)
+            .await
+            .context("cannot connect to the database")?;
+        let applied = store.migrate().await.context("database migration failed")?;
+        tracing::info!(
+            backend = store.backend_name(),
+            applied,
+            known = Store::known_migrations(),
+            "database migrations up to date"
+        );
+        let cache = build_cache(&config, clock.clone())?;
+        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
+        let state = Self {
+            orgs: OrgService::new(store.clone(), cache.clone(), clock.clone()),
+            accounts: AccountService::new(store.clone(), hasher, clock.clone()),
+            apps: AppService::new(
+                store.clone(),
+                clock.clone(),
+                config.security.danger_allow_plain_http,
+            ),
+            config: Arc::new(config),
+            store,
+            cache,
+            clock,
+        };
+        state
+            .orgs
+            .ensure_platform_org()
+            .await
+            .context("cannot create the platform org")?;
+        Ok(state)
+    }
+
+    /// What `/readyz` reports.
+    pub async fn readiness(&self) -> Readiness {
+        let db_ok = matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.store.ping()).await,
+            Ok(Ok(()))
+        );
+        let cache_ok = self.cache.health().await == CacheHealth::Ok;
+        Readiness {
+            status: match (db_ok, cache_ok) {
+                (true, true) => "ready",
+                (true, false) => "degraded",
+                (false, _) => "unavailable",
+            }
+            .to_owned(),
+            database: if db_ok { "ok" } else { "unreachable" }.to_owned(),
+            cache: if cache_ok { "ok" } else { "degraded" }.to_owned(),
+        }
+    }
+}
+
+/// A built, bound, not yet awaited server.
+pub struct Application {
+    port: u16,
+    state: AppState,
+    server: crate::http::Server,
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let bind = config.http.bind;
+        let state = AppState::init(config, clock).await?;
+        let listener = TcpListener::bind(bind)
+            .with_context(|| format!("cannot listen on {bind} (http.bind)"))?;
+        let port = listener.local_addr()?.port();
+        let server = crate::http::server(state.clone(), listener)?;
+        Ok(Self {
+            port,
+            state,
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn handle(&self) -> crate::http::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for
+    /// up to `http.shutdown_timeout_secs`.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

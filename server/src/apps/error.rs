@@ -1,0 +1,21 @@
+//! Errors of app registration.
+
+use super::model::InvalidUri;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("app name must be 1-200 characters")]
+    InvalidName,
+    #[error(transparent)]
+    InvalidUri(#[from] InvalidUri),
+    #[error("a {0} app needs at least one --redirect-uri")]
+    MissingRedirectUri(&'static str),
+    #[error("a service app signs in no users, so it takes no redirect or logout URIs")]
+    ServiceWithUris,
+    #[error("could not generate credentials: {0}")]
+    Random(String),
+    #[error("client id collision; try again")]
+    ClientIdTaken,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}

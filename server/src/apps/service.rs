@@ -1,0 +1,144 @@
+//! App registration rules: URI validation, client ids and secrets.
+//!
+//! Secrets are 256-bit random values shown once; only their SHA-256 is stored. A fast hash is
+//! right here (unlike passwords): the input has full entropy, so there is nothing to brute-force,
+//! and the compare is constant-time.
+
+use super::error::AppError;
+use super::model::{App, AppType, AppUri, NewApp, SessionProfile};
+use crate::clock::SharedClock;
+use crate::store::{Store, StoreError};
+use crate::tenancy::Org;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone)]
+pub struct AppService {
+    store: Store,
+    clock: SharedClock,
+    allow_plain_http: bool,
+}
+
+/// An app as requested by the CLI or API, before validation.
+#[derive(Debug, Clone)]
+pub struct CreateApp {
+    pub name: String,
+    pub app_type: AppType,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub session_profile: SessionProfile,
+    pub admin: bool,
+}
+
+fn random_token(bytes: usize) -> Result<String, AppError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| AppError::Random(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+fn secret_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl AppService {
+    pub fn new(store: Store, clock: SharedClock, allow_plain_http: bool) -> Self {
+        Self {
+            store,
+            clock,
+            allow_plain_http,
+        }
+    }
+
+    fn uri(&self, raw: &str, app_type: AppType) -> Result<AppUri, AppError> {
+        Ok(AppUri::parse(raw, app_type, self.allow_plain_http)?)
+    }
+
+    /// Validates the whole request, then writes app, URIs and audit event in one transaction.
+    /// Returns the app and, for confidential apps, the secret (the only time it is visible).
+    pub async fn create(
+        &self,
+        org: &Org,
+        req: CreateApp,
+        actor: &str,
+    ) -> Result<(App, Option<String>), AppError> {
+        let name = req.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::InvalidName);
+        }
+        let t = req.app_type;
+        let redirect_uris = req
+            .redirect_uris
+            .iter()
+            .map(|u| self.uri(u, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let post_logout_redirect_uris = req
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| self.uri(u, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Logout notifications are server-to-server or iframe loads: never a custom scheme.
+        let backchannel_logout_uri = req
+            .backchannel_logout_uri
+            .as_deref()
+            .map(|u| self.uri(u, AppType::Web))
+            .transpose()?;
+        let frontchannel_logout_uri = req
+            .frontchannel_logout_uri
+            .as_deref()
+            .map(|u| self.uri(u, AppType::Web))
+            .transpose()?;
+        if t == AppType::Service {
+            if !redirect_uris.is_empty()
+                || !post_logout_redirect_uris.is_empty()
+                || frontchannel_logout_uri.is_some()
+            {
+                return Err(AppError::ServiceWithUris);
+            }
+        } else if redirect_uris.is_empty() {
+            return Err(AppError::MissingRedirectUri(t.as_str()));
+        }
+        let client_id = random_token(16)?;
+        let secret = if t.is_confidential() {
+            Some(random_token(32)?)
+        } else {
+            None
+        };
+        let new = NewApp {
+            client_id,
+            client_secret_hash: secret.as_deref().map(secret_hash),
+            name,
+            app_type: t,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            frontchannel_logout_uri,
+            session_profile: req.session_profile,
+            admin: req.admin,
+        };
+        match self
+            .store
+            .create_app(org.id, &new, actor, self.clock.now())
+            .await
+        {
+            Ok(app) => Ok((app, secret)),
+            Err(StoreError::Conflict) => Err(AppError::ClientIdTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a confidential app's secret in constant time; false for unknown or public apps.
+    pub async fn verify_secret(
+        &self,
+        org: &Org,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<bool, AppError> {
+        let stored = self.store.app_secret_hash(org.id, client_id).await?;
+        Ok(stored.is_some_and(|h| bool::from(h.as_bytes().ct_eq(secret_hash(secret).as_bytes()))))
+    }
+}

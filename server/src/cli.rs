@@ -1,0 +1,320 @@
+//! The `portcullis` command line (DESIGN §5). Every command uses the same configuration as
+//! `serve` and takes `--json` for machine-readable output on stdout; errors go to stderr with a
+//! non-zero exit, and a refused command leaves the database as it was.
+
+use crate::accounts::{CreateUser, Role};
+use crate::app::{AppState, Application};
+use crate::apps::{AppType, CreateApp, SessionProfile};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::tenancy::{Org, OrgStatus};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use portcullis_api_types::{AppCreated, ErrorBody, OrgCreated, UserCreated};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Portcullis: a multi-tenant OpenID Connect identity provider"
+)]
+pub struct Cli {
+    /// Configuration file (TOML), layered over the built-in defaults and under
+    /// PORTCULLIS__SECTION__KEY environment variables.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrations run first).
+    Serve {
+        /// Seed a demo org, users and apps, and print them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage apps (OIDC clients).
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an org; prints {"id","slug","issuer"}.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Disable an org: every endpoint of it refuses at once, on every node.
+    Disable { slug: String },
+    /// Enable a disabled org again.
+    Enable { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints {"id","email"}.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    email: String,
+    /// The initial password (at least 8 characters). Prefer --password-stdin on shared machines:
+    /// arguments are visible to other local users.
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, value_enum, default_value = "member")]
+    role: RoleArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Member,
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an app; prints {"client_id","client_secret"} (the secret only this once).
+    Create(AppCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppCreateArgs {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long = "type", value_enum, default_value = "web")]
+    app_type: AppTypeArg,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    #[arg(long)]
+    frontchannel_logout_uri: Option<String>,
+    #[arg(long, value_enum, default_value = "standard")]
+    session_profile: ProfileArg,
+    /// `admin` lets a service app call the admin API with client credentials.
+    #[arg(long, value_enum)]
+    role: Option<AppRoleArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AppTypeArg {
+    Web,
+    Spa,
+    Native,
+    Service,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProfileArg {
+    Standard,
+    Privileged,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AppRoleArg {
+    Admin,
+}
+
+/// Parses the command line, runs it and turns any error into stderr output and exit code 1.
+pub async fn run(cli: Cli) -> ExitCode {
+    let json = cli.json;
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if json {
+                let body = ErrorBody {
+                    error: "command_failed".into(),
+                    message: format!("{err:#}"),
+                };
+                eprintln!("{}", serde_json::to_string(&body).unwrap_or_default());
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        println!("{}", human());
+    }
+    Ok(())
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    crate::telemetry::init(&config.log, !matches!(cli.command, Command::Serve { .. }));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let json = cli.json;
+    match cli.command {
+        Command::Serve { demo } => {
+            let app = Application::build(config, clock).await?;
+            if demo {
+                crate::demo::seed(app.state(), json).await?;
+            }
+            tracing::info!(port = app.port(), "portcullis listening");
+            app.run_until_stopped().await?;
+            tracing::info!("portcullis stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            AppState::init(config, clock).await?;
+            print(json, &serde_json::json!({ "status": "migrated" }), || {
+                "database is up to date".into()
+            })
+        }
+        Command::Org(cmd) => {
+            let state = AppState::init(config, clock).await?;
+            org_command(&state, cmd, json).await
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let state = AppState::init(config, clock).await?;
+            let org = state.orgs.find(&args.org).await?;
+            let password = if args.password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from stdin")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                args.password
+            };
+            let role = match args.role {
+                RoleArg::Member => Role::Member,
+                RoleArg::Admin => Role::Admin,
+            };
+            let req = CreateUser {
+                email: &args.email,
+                password: password.as_deref(),
+                name: args.name.as_deref(),
+                role,
+            };
+            let user = state.accounts.create_user(&org, req, "cli").await?;
+            let out = UserCreated {
+                id: user.id.to_string(),
+                email: user.email.as_str().to_owned(),
+            };
+            print(json, &out, || {
+                format!(
+                    "created user {} ({}) in org {}",
+                    out.email, out.id, org.slug
+                )
+            })
+        }
+        Command::App(AppCommand::Create(args)) => {
+            let state = AppState::init(config, clock).await?;
+            let org = state.orgs.find(&args.org).await?;
+            let req = CreateApp {
+                name: args.name,
+                app_type: match args.app_type {
+                    AppTypeArg::Web => AppType::Web,
+                    AppTypeArg::Spa => AppType::Spa,
+                    AppTypeArg::Native => AppType::Native,
+                    AppTypeArg::Service => AppType::Service,
+                },
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                backchannel_logout_uri: args.backchannel_logout_uri,
+                frontchannel_logout_uri: args.frontchannel_logout_uri,
+                session_profile: match args.session_profile {
+                    ProfileArg::Standard => SessionProfile::Standard,
+                    ProfileArg::Privileged => SessionProfile::Privileged,
+                },
+                admin: args.role.is_some(),
+            };
+            let (app, secret) = state.apps.create(&org, req, "cli").await?;
+            let out = AppCreated {
+                client_id: app.client_id.clone(),
+                client_secret: secret,
+            };
+            print(json, &out, || match &out.client_secret {
+                Some(s) => format!(
+                    "created app {} in org {}\nclient_id:     {}\nclient_secret: {s}\n(the secret is shown only now; store it safely)",
+                    app.name, org.slug, out.client_id
+                ),
+                None => format!(
+                    "created public app {} in org {}\nclient_id: {}",
+                    app.name, org.slug, out.client_id
+                ),
+            })
+        }
+    }
+}
+
+fn org_created(state: &AppState, org: &Org) -> OrgCreated {
+    OrgCreated {
+        id: org.id.to_string(),
+        slug: org.slug.to_string(),
+        issuer: org.issuer(state.config.public_url()),
+    }
+}
+
+async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        OrgCommand::Create { slug, name } => {
+            let org = state.orgs.create(&slug, name.as_deref(), "cli").await?;
+            let out = org_created(state, &org);
+            print(json, &out, || {
+                format!(
+                    "created org {} ({})\nissuer: {}",
+                    out.slug, out.id, out.issuer
+                )
+            })
+        }
+        OrgCommand::Disable { slug } => set_status(state, &slug, OrgStatus::Disabled, json).await,
+        OrgCommand::Enable { slug } => set_status(state, &slug, OrgStatus::Active, json).await,
+    }
+}
+
+async fn set_status(
+    state: &AppState,
+    slug: &str,
+    status: OrgStatus,
+    json: bool,
+) -> anyhow::Result<()> {
+    let org = state.orgs.set_status(slug, status, "cli").await?;
+    let out = serde_json::json!({ "slug": org.slug.as_str(), "status": org.status.as_str() });
+    print(json, &out, || {
+        format!("org {} is now {}", org.slug, org.status.as_str())
+    })
+}

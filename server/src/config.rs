@@ -1,0 +1,330 @@
+//! Typed, layered configuration: `config/default.toml` (built in) → `--config FILE` →
+//! `PORTCULLIS__SECTION__KEY` environment variables. Unknown keys are rejected, values are
+//! validated once at start, and secrets never reach a log (`Secret`'s `Debug` redacts).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The documented defaults, compiled into the binary so it runs with no file at all.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub deployment: DeploymentConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+    pub email: EmailConfig,
+    pub passwords: PasswordsConfig,
+    pub console: ConsoleConfig,
+    pub log: LogConfig,
+    pub security: SecurityConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    pub public_url: String,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub url: Option<Secret>,
+    pub key_prefix: String,
+    pub op_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    #[serde(default)]
+    pub smtp_url: Option<Secret>,
+    pub dev_mailbox_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordsConfig {
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    pub danger_allow_plain_http: bool,
+}
+
+/// A configuration value that must never be printed (URLs with passwords, keys).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration key {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+impl Config {
+    /// The layered sources: defaults, then the optional file, then the environment.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Ok(figment.merge(Env::prefixed("PORTCULLIS__").split("__")))
+    }
+
+    /// Loads the configuration the way `portcullis` does at start.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file)?)
+    }
+
+    /// Extracts and validates a configuration from any set of sources (tests add their own).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        parse_public_url(&self.http.public_url, self.security.danger_allow_plain_http).map_err(
+            |problem| ConfigError::Invalid {
+                key: "http.public_url",
+                problem,
+            },
+        )?;
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                problem: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        if db.starts_with("postgres") && Url::parse(db).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                problem: "is not a valid URL".into(),
+            });
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "database.max_connections",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if let Some(url) = self.cache_url() {
+            match Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => {}
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "cache.url",
+                        problem: "must be a redis:// or rediss:// URL with a host".into(),
+                    });
+                }
+            }
+        }
+        if let Some(smtp) = &self.email.smtp_url {
+            match Url::parse(smtp.expose()) {
+                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") => {}
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "email.smtp_url",
+                        problem: "must be an smtp:// or smtps:// URL".into(),
+                    });
+                }
+            }
+        }
+        if self.cache.op_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "cache.op_timeout_ms",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.deployment.name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "deployment.name",
+                problem: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The Redis URL, if one is set (an empty value means "in-process").
+    pub fn cache_url(&self) -> Option<&str> {
+        self.cache
+            .url
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        self.http.public_url.trim_end_matches('/')
+    }
+}
+
+/// True for hosts that never leave the machine, where plain http cannot be sniffed.
+pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+fn parse_public_url(raw: &str, allow_plain_http: bool) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a valid URL ({e})"))?;
+    let host = url.host().ok_or_else(|| format!("{raw:?} has no host"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&host) || allow_plain_http => {}
+        "http" => {
+            return Err(format!(
+                "{raw:?} uses plain http on a non-loopback host; use https (or set security.danger_allow_plain_http)"
+            ));
+        }
+        other => return Err(format!("{raw:?} has scheme {other:?}; expected https")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut f = Figment::from(Toml::string(DEFAULT_TOML));
+        for (k, v) in pairs {
+            f = f.merge((*k, *v));
+        }
+        Config::from_figment(f)
+    }
+
+    #[test]
+    fn defaults_load_and_are_embedded() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.http.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url(), "http://localhost:8080");
+        assert!(c.cache_url().is_none());
+        assert!(c.database.url.expose().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::from_figment(
+            Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string("[http]\nbindd = \"x\"")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn non_loopback_http_public_url_is_rejected() {
+        let err = with(&[("http.public_url", "http://idp.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.public_url"), "{err}");
+        assert!(with(&[("http.public_url", "https://idp.example.com")]).is_ok());
+        assert!(with(&[("http.public_url", "http://127.0.0.1:9")]).is_ok());
+    }
+
+    #[test]
+    fn bad_database_and_cache_urls_are_named() {
+        let err = with(&[("database.url", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url"), "{err}");
+        let err = with(&[("cache.url", "memcached://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache.url"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = with(&[("database.url", "postgres://u:hunter2@db/x")]).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("redacted"));
+    }
+}

@@ -1,0 +1,51 @@
+//! Serves the built Leptos console at `/console/`, with deep links falling back to its
+//! `index.html` so the client-side router can take them.
+
+use super::error::error_page;
+use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use std::path::Path;
+
+pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
+    cfg.route(
+        "/console",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("Location", "/console/"))
+                .finish()
+        }),
+    );
+    let index = dir.join("index.html");
+    if !index.is_file() {
+        let shown = dir.display().to_string();
+        tracing::warn!(dir = %shown, "console not built; /console/ answers 503 (run `cargo xtask console`)");
+        cfg.service(web::scope("/console").default_service(web::to(move || {
+            let shown = shown.clone();
+            async move {
+                error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Console not built",
+                    &format!(
+                        "The console was not found in {shown}. Build it with `cargo xtask console`."
+                    ),
+                )
+            }
+        })));
+        return;
+    }
+    cfg.service(
+        actix_files::Files::new("/console", dir)
+            .index_file("index.html")
+            .prefer_utf8(true)
+            .default_handler(fn_service(move |req: ServiceRequest| {
+                let index = index.clone();
+                async move {
+                    let (req, _) = req.into_parts();
+                    let file = actix_files::NamedFile::open_async(&index).await?;
+                    let res = file.into_response(&req);
+                    Ok::<ServiceResponse, actix_web::Error>(ServiceResponse::new(req, res))
+                }
+            })),
+    );
+}

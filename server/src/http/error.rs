@@ -1,0 +1,80 @@
+//! Error pages and the mapping of domain errors to HTTP answers.
+
+use crate::tenancy::TenancyError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use portcullis_api_types::ErrorBody;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A plain, self-contained HTML error page (no scripts, no external resources).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title></head><body><main><h1>{title}</h1><p>{message}</p></main></body></html>\n",
+        title = html_escape(title),
+        message = html_escape(message),
+    );
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorBody {
+        error: error.to_owned(),
+        message: message.to_owned(),
+    })
+}
+
+pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    } else {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing at this address.",
+        )
+    }
+}
+
+/// How an org that cannot serve this request answers.
+pub(crate) fn tenancy_error(err: &TenancyError) -> HttpResponse {
+    match err {
+        TenancyError::NotFound(_) | TenancyError::InvalidSlug(_) => error_page(
+            StatusCode::NOT_FOUND,
+            "Organization not found",
+            "There is no organization at this address. Check the link you followed.",
+        ),
+        TenancyError::Disabled(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Organization disabled",
+            "This organization has been disabled by its operator. Contact your administrator.",
+        ),
+        other => {
+            tracing::error!(error = %other, "org resolution failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The service cannot answer right now. Please try again in a moment.",
+            )
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Portcullis: a multi-tenant OpenID Connect identity provider. The library holds everything;
+//! the `portcullis` binary is a thin CLI over it, and integration tests drive the same library.
+
+pub mod accounts;
+pub mod admin_api;
+pub mod app;
+pub mod apps;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+pub mod tenancy;
+
+/// Version of this build, reported by `/api/v1/deployment` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,191 @@
+//! App rows and their registered URIs. Every query is scoped by org id.
+
+use super::entities::{app_redirect_uris, apps};
+use super::{Store, StoreError, insert_audit};
+use crate::apps::{App, AppId, AppType, AppUri, NewApp, SessionProfile};
+use crate::audit::AuditEvent;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+const KIND_REDIRECT: &str = "redirect";
+const KIND_POST_LOGOUT: &str = "post_logout";
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Db(sea_orm::DbErr::Custom(what))
+}
+
+/// Rows were validated on the way in; a value that no longer parses is reported, not trusted.
+fn stored_uri(raw: String, app_type: AppType) -> Result<AppUri, StoreError> {
+    AppUri::parse(&raw, app_type, true).map_err(|e| corrupt(e.to_string()))
+}
+
+async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, StoreError> {
+    let app_type: AppType = m.app_type.parse().map_err(corrupt)?;
+    let uris = app_redirect_uris::Entity::find()
+        .filter(app_redirect_uris::Column::OrgId.eq(m.org_id))
+        .filter(app_redirect_uris::Column::AppId.eq(m.id))
+        .order_by_asc(app_redirect_uris::Column::Id)
+        .all(conn)
+        .await?;
+    let mut redirect_uris = Vec::new();
+    let mut post_logout_redirect_uris = Vec::new();
+    for row in uris {
+        let uri = stored_uri(row.uri, app_type)?;
+        if row.kind == KIND_POST_LOGOUT {
+            post_logout_redirect_uris.push(uri);
+        } else {
+            redirect_uris.push(uri);
+        }
+    }
+    Ok(App {
+        id: AppId(m.id),
+        org_id: OrgId(m.org_id),
+        client_id: m.client_id,
+        name: m.name,
+        app_type,
+        redirect_uris,
+        post_logout_redirect_uris,
+        backchannel_logout_uri: m
+            .backchannel_logout_uri
+            .map(|u| stored_uri(u, app_type))
+            .transpose()?,
+        frontchannel_logout_uri: m
+            .frontchannel_logout_uri
+            .map(|u| stored_uri(u, app_type))
+            .transpose()?,
+        session_profile: SessionProfile::from_db(&m.session_profile),
+        admin: m.role.as_deref() == Some("admin"),
+        created_at: m.created_at,
+    })
+}
+
+impl Store {
+    /// Inserts an app, its URIs and its audit event in one transaction: all or nothing.
+    pub async fn create_app(
+        &self,
+        org: OrgId,
+        new: &NewApp,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<App, StoreError> {
+        let txn = self.db.begin().await?;
+        let id = Uuid::now_v7();
+        let model = apps::ActiveModel {
+            id: Set(id),
+            org_id: Set(org.0),
+            client_id: Set(new.client_id.clone()),
+            name: Set(new.name.clone()),
+            app_type: Set(new.app_type.as_str().to_owned()),
+            client_secret_hash: Set(new.client_secret_hash.clone()),
+            backchannel_logout_uri: Set(new
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned())),
+            frontchannel_logout_uri: Set(new
+                .frontchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned())),
+            session_profile: Set(new.session_profile.as_str().to_owned()),
+            role: Set(new.admin.then(|| "admin".to_owned())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let uris = new.redirect_uris.iter().map(|u| (KIND_REDIRECT, u)).chain(
+            new.post_logout_redirect_uris
+                .iter()
+                .map(|u| (KIND_POST_LOGOUT, u)),
+        );
+        for (kind, uri) in uris {
+            app_redirect_uris::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                org_id: Set(org.0),
+                app_id: Set(id),
+                kind: Set(kind.to_owned()),
+                uri: Set(uri.as_str().to_owned()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "app.created",
+            target: Some(new.client_id.clone()),
+            details: serde_json::json!({ "name": new.name, "type": new.app_type.as_str() }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        let app = load_app(&txn, model).await?;
+        txn.commit().await?;
+        Ok(app)
+    }
+
+    pub async fn app_by_id(&self, org: OrgId, id: AppId) -> Result<Option<App>, StoreError> {
+        let found = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.eq(id.0))
+            .one(&self.db)
+            .await?;
+        match found {
+            Some(m) => Ok(Some(load_app(&self.db, m).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn app_by_client_id(
+        &self,
+        org: OrgId,
+        client_id: &str,
+    ) -> Result<Option<App>, StoreError> {
+        let found = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::ClientId.eq(client_id))
+            .one(&self.db)
+            .await?;
+        match found {
+            Some(m) => Ok(Some(load_app(&self.db, m).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored secret hash of a confidential app of this org.
+    pub async fn app_secret_hash(
+        &self,
+        org: OrgId,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::ClientId.eq(client_id))
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.client_secret_hash))
+    }
+
+    /// Deletes an app of this org (its URIs go with it); `NotFound` when the org has no such app.
+    pub async fn delete_app(&self, org: OrgId, id: AppId) -> Result<(), StoreError> {
+        let result = apps::Entity::delete_many()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.eq(id.0))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn count_apps(&self, org: OrgId) -> Result<u64, StoreError> {
+        Ok(apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .count(&self.db)
+            .await?)
+    }
+}

@@ -1,0 +1,377 @@
+//! The cache: one `CacheBackend` trait with a Redis and an in-process implementation, behind
+//! `Cache`, which keeps the node serving when Redis is unreachable.
+//!
+//! The database is the truth; the cache only speeds it up. When the backend fails, `Cache`
+//! opens a circuit: reads answer "miss" at once (callers fall back to the database), writes are
+//! queued and retried once a background probe finds the backend again, and `/readyz` reports
+//! the cache as degraded. Operations that must not be faked (`take`, `incr`) return the error,
+//! so their callers choose a safe fallback.
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryCache;
+pub use redis::RedisCache;
+
+use crate::tenancy::OrgId;
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+/// A cache key. Org-owned data is keyed under its org id, so two orgs can never share an entry;
+/// the few platform-wide keys (an org looked up by slug before its id is known) say so.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// `o:{org_id}:{kind}:{id}`
+    pub fn org(org: OrgId, kind: &str, id: &str) -> Self {
+        Self(format!("o:{org}:{kind}:{id}"))
+    }
+
+    /// `p:{kind}:{id}`, for lookups that happen before an org is known.
+    pub fn platform(kind: &str, id: &str) -> Self {
+        Self(format!("p:{kind}:{id}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache unreachable: {0}")]
+    Unavailable(String),
+    #[error("cache operation timed out")]
+    Timeout,
+    #[error("cache circuit open (backend recently unreachable)")]
+    CircuitOpen,
+}
+
+/// What every cache implementation offers. Keys are full `CacheKey` strings; implementations
+/// may add a deployment prefix.
+#[async_trait]
+pub trait CacheBackend: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
+    /// Atomically returns and removes the value: of two concurrent takes, one gets it.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Atomically increments a counter, starting its expiry at the first increment.
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
+    /// Tells every node (every subscriber) something, e.g. a key to drop from local copies.
+    async fn publish(&self, message: &str) -> Result<(), CacheError>;
+    fn subscribe(&self) -> broadcast::Receiver<String>;
+    async fn ping(&self) -> Result<(), CacheError>;
+    /// True when other processes see the same entries (Redis), false for in-process.
+    fn shared(&self) -> bool;
+    fn name(&self) -> &'static str;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHealth {
+    Ok,
+    Degraded,
+}
+
+enum PendingWrite {
+    Set {
+        key: String,
+        value: Vec<u8>,
+        expires: Instant,
+    },
+    Delete {
+        key: String,
+    },
+}
+
+impl PendingWrite {
+    fn key(&self) -> &str {
+        match self {
+            Self::Set { key, .. } | Self::Delete { key } => key,
+        }
+    }
+}
+
+/// Writes kept for retry while the backend is away; the oldest are dropped beyond this.
+const MAX_PENDING_WRITES: usize = 10_000;
+/// How often the background task probes a failed backend and retries queued writes.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+struct Inner {
+    backend: Box<dyn CacheBackend>,
+    healthy: AtomicBool,
+    pending: Mutex<VecDeque<PendingWrite>>,
+}
+
+/// The cache services use. Cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.inner.backend.name())
+            .field("healthy", &self.inner.healthy.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Cache {
+    /// Wraps a backend and starts its probe-and-retry task on the current Tokio runtime.
+    pub fn new(backend: impl CacheBackend) -> Self {
+        let cache = Self {
+            inner: Arc::new(Inner {
+                backend: Box::new(backend),
+                healthy: AtomicBool::new(true),
+                pending: Mutex::new(VecDeque::new()),
+            }),
+        };
+        let weak = Arc::downgrade(&cache.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROBE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Cache { inner }.recover().await;
+            }
+        });
+        cache
+    }
+
+    pub fn in_process(clock: crate::clock::SharedClock) -> Self {
+        Self::new(MemoryCache::new(clock))
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.inner.backend.shared()
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, VecDeque<PendingWrite>> {
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes waiting for the backend to come back.
+    pub fn pending_writes(&self) -> usize {
+        self.pending().len()
+    }
+
+    fn healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Acquire)
+    }
+
+    fn mark_failed(&self, op: &str, err: &CacheError) {
+        if self.inner.healthy.swap(false, Ordering::AcqRel) {
+            tracing::warn!(backend = self.backend_name(), op, error = %err,
+                "cache unreachable; serving from the database until it is back");
+        } else {
+            tracing::debug!(op, error = %err, "cache operation failed");
+        }
+    }
+
+    fn mark_ok(&self) {
+        if !self.inner.healthy.swap(true, Ordering::AcqRel) {
+            tracing::info!(backend = self.backend_name(), "cache reachable again");
+        }
+    }
+
+    fn forget_pending(&self, key: &str) {
+        let mut pending = self.pending();
+        if !pending.is_empty() {
+            pending.retain(|p| p.key() != key);
+        }
+    }
+
+    fn queue(&self, write: PendingWrite) {
+        let mut pending = self.pending();
+        pending.retain(|p| p.key() != write.key());
+        if pending.len() >= MAX_PENDING_WRITES {
+            pending.pop_front();
+            tracing::warn!("cache retry queue full; dropping the oldest pending write");
+        }
+        pending.push_back(write);
+    }
+
+    /// Probes a failed backend and replays queued writes, oldest first.
+    async fn recover(&self) {
+        if !self.healthy() {
+            if self.inner.backend.ping().await.is_err() {
+                return;
+            }
+            self.mark_ok();
+        }
+        loop {
+            let Some(write) = self.pending().pop_front() else {
+                return;
+            };
+            let result = match &write {
+                PendingWrite::Set {
+                    key,
+                    value,
+                    expires,
+                } => {
+                    let left = expires.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        continue;
+                    }
+                    self.inner.backend.set(key, value, left).await
+                }
+                PendingWrite::Delete { key } => self.inner.backend.delete(key).await,
+            };
+            if let Err(err) = result {
+                self.mark_failed("retry", &err);
+                let mut pending = self.pending();
+                if !pending.iter().any(|p| p.key() == write.key()) {
+                    pending.push_front(write);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Checks the backend now (for `/readyz`), updating the circuit.
+    pub async fn health(&self) -> CacheHealth {
+        match self.inner.backend.ping().await {
+            Ok(()) => {
+                self.mark_ok();
+                CacheHealth::Ok
+            }
+            Err(err) => {
+                self.mark_failed("ping", &err);
+                CacheHealth::Degraded
+            }
+        }
+    }
+
+    /// A cached value, or `None` on a miss, a decoding problem or an unreachable backend: in
+    /// every case the caller reads the database.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &CacheKey) -> Option<T> {
+        if !self.healthy() {
+            return None;
+        }
+        match self.inner.backend.get(key.as_str()).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(err) => {
+                self.mark_failed("get", &err);
+                None
+            }
+        }
+    }
+
+    /// Stores a value; if the backend is away the write is queued and retried.
+    pub async fn set_json<T: Serialize>(&self, key: &CacheKey, value: &T, ttl: Duration) {
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        if self.healthy() {
+            match self.inner.backend.set(key.as_str(), &bytes, ttl).await {
+                Ok(()) => return self.forget_pending(key.as_str()),
+                Err(err) => self.mark_failed("set", &err),
+            }
+        }
+        self.queue(PendingWrite::Set {
+            key: key.as_str().to_owned(),
+            value: bytes,
+            expires: Instant::now() + ttl,
+        });
+    }
+
+    /// Drops an entry; if the backend is away the delete is queued and retried, so a stale
+    /// copy cannot outlive an outage.
+    pub async fn delete(&self, key: &CacheKey) {
+        if self.healthy() {
+            match self.inner.backend.delete(key.as_str()).await {
+                Ok(()) => return self.forget_pending(key.as_str()),
+                Err(err) => self.mark_failed("delete", &err),
+            }
+        }
+        self.queue(PendingWrite::Delete {
+            key: key.as_str().to_owned(),
+        });
+    }
+
+    /// Atomic take (single-use values). Errors are returned: the caller decides the fallback.
+    pub async fn take(&self, key: &CacheKey) -> Result<Option<Vec<u8>>, CacheError> {
+        if !self.healthy() {
+            return Err(CacheError::CircuitOpen);
+        }
+        self.inner
+            .backend
+            .take(key.as_str())
+            .await
+            .inspect_err(|e| self.mark_failed("take", e))
+    }
+
+    /// Atomic counter with expiry. Errors are returned: a rate limiter must then fall back to a
+    /// stricter local limit, never to "unlimited".
+    pub async fn incr(&self, key: &CacheKey, ttl: Duration) -> Result<i64, CacheError> {
+        if !self.healthy() {
+            return Err(CacheError::CircuitOpen);
+        }
+        self.inner
+            .backend
+            .incr(key.as_str(), ttl)
+            .await
+            .inspect_err(|e| self.mark_failed("incr", e))
+    }
+
+    /// Tells every node to drop its local copy of `key`.
+    pub async fn publish_invalidation(&self, key: &CacheKey) -> Result<(), CacheError> {
+        self.inner.backend.publish(key.as_str()).await
+    }
+
+    /// Invalidation messages from every node (including this one).
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.inner.backend.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    #[tokio::test]
+    async fn keys_carry_the_org() {
+        let a = OrgId(uuid::Uuid::now_v7());
+        let b = OrgId(uuid::Uuid::now_v7());
+        assert_ne!(
+            CacheKey::org(a, "session", "x"),
+            CacheKey::org(b, "session", "x")
+        );
+        assert!(
+            CacheKey::org(a, "session", "x")
+                .as_str()
+                .contains(&a.to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn json_round_trip_and_delete() {
+        let cache = Cache::in_process(Arc::new(FixedClock::at_epoch()));
+        let key = CacheKey::platform("t", "1");
+        cache
+            .set_json(&key, &vec![1, 2, 3], Duration::from_secs(60))
+            .await;
+        assert_eq!(cache.get_json::<Vec<i32>>(&key).await, Some(vec![1, 2, 3]));
+        cache.delete(&key).await;
+        assert_eq!(cache.get_json::<Vec<i32>>(&key).await, None);
+        assert_eq!(cache.health().await, CacheHealth::Ok);
+        assert_eq!(cache.pending_writes(), 0);
+    }
+}

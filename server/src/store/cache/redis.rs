@@ -1,0 +1,186 @@
+//! Redis cache, shared by every node. A connection manager reconnects after failures; every
+//! operation is bounded by `cache.op_timeout_ms` so an unreachable Redis costs a request at most
+//! that long (and nothing at all once `Cache` has opened its circuit).
+
+use super::{CacheBackend, CacheError};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+pub struct RedisCache {
+    manager: ConnectionManager,
+    prefix: String,
+    channel_name: String,
+    op_timeout: Duration,
+    channel: broadcast::Sender<String>,
+    listener: JoinHandle<()>,
+}
+
+impl RedisCache {
+    /// Creates the client without connecting: the node starts even when Redis is down and
+    /// connects when Redis is there.
+    pub fn new(url: &str, prefix: &str, op_timeout: Duration) -> Result<Self, CacheError> {
+        let client =
+            redis::Client::open(url).map_err(|e| CacheError::Unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(op_timeout))
+            .set_response_timeout(Some(op_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| CacheError::Unavailable(e.to_string()))?;
+        let (channel, _) = broadcast::channel(1024);
+        let channel_name = format!("{prefix}invalidate");
+        let listener = tokio::spawn(listen(client, channel_name.clone(), channel.clone()));
+        Ok(Self {
+            manager,
+            prefix: prefix.to_owned(),
+            channel_name,
+            op_timeout,
+            channel,
+            listener,
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn run<T, F>(&self, op: F) -> Result<T, CacheError>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.op_timeout, op).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(CacheError::Unavailable(err.to_string())),
+            Err(_) => Err(CacheError::Timeout),
+        }
+    }
+}
+
+impl Drop for RedisCache {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Forwards invalidation messages from Redis to local subscribers, resubscribing after any
+/// disconnect.
+async fn listen(client: redis::Client, channel_name: String, out: broadcast::Sender<String>) {
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if pubsub.subscribe(&channel_name).await.is_ok() {
+                    let mut messages = pubsub.on_message();
+                    while let Some(msg) = messages.next().await {
+                        if let Ok(payload) = msg.get_payload::<String>() {
+                            let _ = out.send(payload);
+                        }
+                    }
+                }
+                tracing::debug!("redis invalidation subscription ended; resubscribing");
+            }
+            Err(err) => tracing::debug!(error = %err, "redis subscription failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl CacheBackend for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        self.run(async move { conn.get::<_, Option<Vec<u8>>>(key).await })
+            .await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        self.run(async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms(ttl))
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        // GETDEL is atomic: of two nodes taking one code, exactly one gets it.
+        self.run(async move {
+            redis::cmd("GETDEL")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        self.run(async move { conn.del::<_, ()>(key).await }).await
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        // One MULTI: the counter and its expiry (set only if none yet, Redis ≥ 7) never part.
+        self.run(async move {
+            let (count,): (i64,) = redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(ttl_ms(ttl))
+                .arg("NX")
+                .ignore()
+                .query_async(&mut conn)
+                .await?;
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn publish(&self, message: &str) -> Result<(), CacheError> {
+        let mut conn = self.manager.clone();
+        let channel = self.channel_name.clone();
+        let message = message.to_owned();
+        self.run(async move { conn.publish::<_, _, ()>(channel, message).await })
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.channel.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = self.manager.clone();
+        self.run(async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}

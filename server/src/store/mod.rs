@@ -1,0 +1,174 @@
+//! Durable state: the only module that imports SeaORM. Every function on org-owned data takes
+//! the org id first and filters by it, so a row of one org is unreachable through another.
+
+mod apps;
+pub mod cache;
+mod entities;
+mod orgs;
+mod users;
+
+use crate::audit::AuditEvent;
+use crate::config::DatabaseConfig;
+use chrono::{DateTime, Utc};
+use portcullis_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    DbErr, Set, SqlErr, TransactionTrait,
+};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Errors of the storage layer, already sorted into what callers decide on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (slug, email, client id taken).
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Db(#[source] DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict,
+            _ => Self::Db(err),
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations across nodes
+/// (the bytes of "pcmigrat" as an i64).
+const MIGRATION_LOCK_KEY: i64 = 0x7063_6d69_6772_6174;
+
+impl Store {
+    /// Connects to the configured database, creating the SQLite file's directory if missing.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, DbErr> {
+        let url = config.url.expose();
+        if let Some(dir) = sqlite_file(url)
+            .and_then(|path| Path::new(path).parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbErr::Custom(format!(
+                    "cannot create the SQLite directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(config.max_connections)
+            .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
+            .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
+            // Statements carry secrets' hashes and personal data: never log them.
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        Ok(Self { db })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => "postgres",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    /// Applies pending migrations and returns how many this call applied. On PostgreSQL the
+    /// whole run holds a transaction-scoped advisory lock, so nodes starting together take
+    /// turns: the first migrates, the others find nothing pending. PostgreSQL DDL is
+    /// transactional, so a failed run leaves the schema as it was.
+    pub async fn migrate(&self) -> Result<usize, DbErr> {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let txn = self.db.begin().await?;
+                txn.execute_unprepared(&format!(
+                    "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                ))
+                .await?;
+                let pending = Migrator::get_pending_migrations(&txn).await?.len();
+                Migrator::up(&txn, None).await?;
+                txn.commit().await?;
+                Ok(pending)
+            }
+            _ => {
+                let pending = Migrator::get_pending_migrations(&self.db).await?.len();
+                Migrator::up(&self.db, None).await?;
+                Ok(pending)
+            }
+        }
+    }
+
+    /// Names of all migrations this build knows, applied or not.
+    pub fn known_migrations() -> usize {
+        Migrator::migrations().len()
+    }
+
+    /// `SELECT 1` through the pool: is the database reachable?
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.db.close().await
+    }
+}
+
+/// The file path of a `sqlite:` URL, or `None` for in-memory databases and other backends.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") || rest.contains("mode=memory") {
+        None
+    } else {
+        Some(path)
+    }
+}
+
+/// Writes an audit event on the given connection or transaction.
+async fn insert_audit<C: ConnectionTrait>(
+    conn: &C,
+    event: &AuditEvent,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    entities::audit_events::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(event.org_id.0),
+        at: Set(at),
+        actor: Set(event.actor.clone()),
+        action: Set(event.action.to_owned()),
+        target: Set(event.target.clone()),
+        details: Set(event.details.to_string()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found() {
+        assert_eq!(
+            sqlite_file("sqlite://./data/p.db?mode=rwc"),
+            Some("./data/p.db")
+        );
+        assert_eq!(sqlite_file("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x/y"), None);
+    }
+}

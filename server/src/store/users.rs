@@ -1,0 +1,124 @@
+//! User rows. Every query is scoped by org id.
+
+use super::entities::users;
+use super::{Store, StoreError, insert_audit};
+use crate::accounts::{EmailAddress, NewUser, Role, User, UserId};
+use crate::audit::AuditEvent;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+fn to_user(m: users::Model) -> Result<User, StoreError> {
+    let email = EmailAddress::parse(&m.email)
+        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    Ok(User {
+        id: UserId(m.id),
+        org_id: OrgId(m.org_id),
+        email,
+        name: m.name,
+        role: Role::from_db(&m.role),
+        active: m.status == "active",
+        created_at: m.created_at,
+    })
+}
+
+impl Store {
+    /// Inserts a user and its audit event in one transaction; `Conflict` if the email is taken
+    /// in this org.
+    pub async fn create_user(
+        &self,
+        org: OrgId,
+        new: &NewUser,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.db.begin().await?;
+        let id = Uuid::now_v7();
+        let model = users::ActiveModel {
+            id: Set(id),
+            org_id: Set(org.0),
+            email: Set(new.email.as_str().to_owned()),
+            name: Set(new.name.clone()),
+            password_hash: Set(new.password_hash.clone()),
+            role: Set(new.role.as_str().to_owned()),
+            status: Set("active".to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "user.created",
+            target: Some(id.to_string()),
+            details: serde_json::json!({ "role": new.role.as_str() }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        to_user(model)
+    }
+
+    pub async fn user_by_id(&self, org: OrgId, id: UserId) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .one(&self.db)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
+    pub async fn user_by_email(
+        &self,
+        org: OrgId,
+        email: &EmailAddress,
+    ) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?
+            .map(to_user)
+            .transpose()
+    }
+
+    /// The stored password hash of a user of this org, if any.
+    pub async fn user_password_hash(
+        &self,
+        org: OrgId,
+        id: UserId,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.password_hash))
+    }
+
+    /// Deletes a user of this org; `NotFound` when the org has no such user (including when
+    /// the id belongs to another org).
+    pub async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {
+        let result = users::Entity::delete_many()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn count_users(&self, org: OrgId) -> Result<u64, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .count(&self.db)
+            .await?)
+    }
+}

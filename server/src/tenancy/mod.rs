@@ -1,0 +1,10 @@
+//! Tenancy: orgs, their resolution from `/o/{org}/…` paths, and their status.
+
+mod error;
+mod model;
+pub mod routes;
+mod service;
+
+pub use error::TenancyError;
+pub use model::{InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
+pub use service::OrgService;

@@ -1,0 +1,120 @@
+//! Org (tenant) types.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// The slug of the platform org that holds the operators; created at first start.
+pub const PLATFORM_ORG_SLUG: &str = "system";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrgId(pub Uuid);
+
+impl fmt::Display for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An org's URL name: 1–63 characters of `a-z`, `0-9` and inner `-` (a DNS label, so it can
+/// later become a subdomain too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrgSlug(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid org slug {0:?}: use 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+)]
+pub struct InvalidSlug(pub String);
+
+impl OrgSlug {
+    pub fn parse(raw: &str) -> Result<Self, InvalidSlug> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 63
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-')
+            && !raw.ends_with('-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidSlug(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgStatus {
+    Active,
+    Disabled,
+}
+
+impl OrgStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// Unknown values read from the database count as disabled: fail closed.
+    pub fn from_db(raw: &str) -> Self {
+        if raw == "active" {
+            Self::Active
+        } else {
+            Self::Disabled
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: OrgId,
+    pub slug: OrgSlug,
+    pub name: String,
+    pub status: OrgStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Org {
+    /// The org's OIDC issuer: `{public_url}/o/{slug}`.
+    pub fn issuer(&self, public_url: &str) -> String {
+        format!("{}/o/{}", public_url.trim_end_matches('/'), self.slug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_dns_labels() {
+        for good in ["acme", "a", "acme-2", "0x"] {
+            assert!(OrgSlug::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "-acme",
+            "acme-",
+            "ac me",
+            "acme/x",
+            &"a".repeat(64),
+        ] {
+            assert!(OrgSlug::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Org rules: creating orgs, resolving `/o/{org}` and enabling or disabling an org.
+
+use super::error::TenancyError;
+use super::model::{Org, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
+use crate::clock::SharedClock;
+use crate::store::cache::{Cache, CacheKey};
+use crate::store::{Store, StoreError};
+use std::time::Duration;
+
+/// How long a node may serve an org record from the cache. With Redis every writer deletes the
+/// shared entry, so a change is seen at once and the entry can live long. The in-process cache
+/// cannot be reached by other processes (the CLI), so there the entry lives one second: a change
+/// made elsewhere is seen on every node within one second (DESIGN §5).
+const SHARED_TTL: Duration = Duration::from_secs(300);
+const LOCAL_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct OrgService {
+    store: Store,
+    cache: Cache,
+    clock: SharedClock,
+}
+
+fn slug_key(slug: &OrgSlug) -> CacheKey {
+    CacheKey::platform("org-by-slug", slug.as_str())
+}
+
+impl OrgService {
+    pub fn new(store: Store, cache: Cache, clock: SharedClock) -> Self {
+        Self {
+            store,
+            cache,
+            clock,
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        if self.cache.is_shared() {
+            SHARED_TTL
+        } else {
+            LOCAL_TTL
+        }
+    }
+
+    pub async fn create(
+        &self,
+        slug: &str,
+        name: Option<&str>,
+        actor: &str,
+    ) -> Result<Org, TenancyError> {
+        let slug = OrgSlug::parse(slug)?;
+        let name = name.map(str::trim).unwrap_or(slug.as_str()).to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(TenancyError::InvalidName);
+        }
+        match self
+            .store
+            .create_org(&slug, &name, actor, self.clock.now())
+            .await
+        {
+            Ok(org) => {
+                // A negative lookup is never cached, but drop any stale entry all the same.
+                self.cache.delete(&slug_key(&slug)).await;
+                Ok(org)
+            }
+            Err(StoreError::Conflict) => Err(TenancyError::SlugTaken(slug.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates the platform org at first start; a no-op afterwards (also when another node won
+    /// the race).
+    pub async fn ensure_platform_org(&self) -> Result<Org, TenancyError> {
+        match self
+            .create(PLATFORM_ORG_SLUG, Some("Platform"), "system")
+            .await
+        {
+            Ok(org) => {
+                tracing::info!(org = %org.slug, "created the platform org");
+                Ok(org)
+            }
+            Err(TenancyError::SlugTaken(_)) => self.find(PLATFORM_ORG_SLUG).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Looks an org up by slug, whatever its status.
+    pub async fn find(&self, slug: &str) -> Result<Org, TenancyError> {
+        let parsed = OrgSlug::parse(slug).map_err(|_| TenancyError::NotFound(slug.to_owned()))?;
+        let key = slug_key(&parsed);
+        if let Some(org) = self.cache.get_json::<Org>(&key).await {
+            return Ok(org);
+        }
+        let org = self
+            .store
+            .org_by_slug(&parsed)
+            .await?
+            .ok_or_else(|| TenancyError::NotFound(slug.to_owned()))?;
+        self.cache.set_json(&key, &org, self.ttl()).await;
+        Ok(org)
+    }
+
+    /// Resolves the org of an `/o/{org}/…` request: it must exist and be active.
+    pub async fn resolve_active(&self, slug: &str) -> Result<Org, TenancyError> {
+        let org = self.find(slug).await?;
+        match org.status {
+            OrgStatus::Active => Ok(org),
+            OrgStatus::Disabled => Err(TenancyError::Disabled(org.slug)),
+        }
+    }
+
+    /// Enables or disables an org. The cached record is dropped everywhere at once, so every
+    /// endpoint of a disabled org refuses on its next request.
+    pub async fn set_status(
+        &self,
+        slug: &str,
+        status: OrgStatus,
+        actor: &str,
+    ) -> Result<Org, TenancyError> {
+        let parsed = OrgSlug::parse(slug).map_err(|_| TenancyError::NotFound(slug.to_owned()))?;
+        let org = match self
+            .store
+            .set_org_status(&parsed, status, actor, self.clock.now())
+            .await
+        {
+            Ok(org) => org,
+            Err(StoreError::NotFound) => return Err(TenancyError::NotFound(slug.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        let key = slug_key(&parsed);
+        self.cache.delete(&key).await;
+        if let Err(err) = self.cache.publish_invalidation(&key).await {
+            tracing::warn!(error = %err, "could not publish the org invalidation");
+        }
+        Ok(org)
+    }
+}

@@ -1,0 +1,187 @@
+//! The cache: atomic operations and invalidation on both backends, and a node that keeps
+//! serving while Redis is down and recovers when it comes back.
+
+use crate::helpers::{TestApp, eventually, test_figment};
+use portcullis::clock::FixedClock;
+use portcullis::config::Config;
+use portcullis::store::cache::CacheKey;
+use portcullis::tenancy::OrgId;
+use portcullis_api_types::Readiness;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A throwaway redis-server on a port of our choosing, killed when dropped.
+struct RedisServer(std::process::Child);
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for this test (apt-get install redis-server)");
+        Self(child)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn readiness(app: &TestApp) -> (u16, Readiness) {
+    let res = app.get("/readyz").await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+both_backends!(node_serves_without_redis_and_recovers, |backend| {
+    let port = free_port();
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::spawn(&backend).await;
+    // A node of the same deployment whose Redis is down (nothing listens on the port).
+    let node = TestApp::spawn_on(&app.db_url, Some((redis_url, "pctest:down:".into())), |f| {
+        f.merge(("cache.op_timeout_ms", 300))
+    })
+    .await;
+
+    // Requests are still served, from the database.
+    assert_eq!(node.get("/healthz").await.status(), 200);
+    assert_eq!(node.get("/o/system/").await.status(), 200);
+    assert_eq!(node.get("/o/nope/").await.status(), 404);
+    node.state.orgs.create("acme", None, "test").await.unwrap();
+    assert_eq!(node.get("/o/acme/").await.status(), 200);
+
+    let (status, ready) = readiness(&node).await;
+    assert_eq!(
+        status, 200,
+        "the database is fine, so the node stays in rotation"
+    );
+    assert_eq!(ready.cache, "degraded");
+    assert_eq!(ready.status, "degraded");
+    assert_eq!(ready.database, "ok");
+
+    // Writes are queued for retry, not lost.
+    let key = CacheKey::org(OrgId(uuid::Uuid::now_v7()), "probe", "1");
+    node.state
+        .cache
+        .set_json(&key, &"kept", Duration::from_secs(300))
+        .await;
+    assert!(node.state.cache.pending_writes() >= 1);
+    assert_eq!(node.state.cache.get_json::<String>(&key).await, None);
+
+    // Redis comes back: readiness recovers and the queued write lands.
+    let _redis = RedisServer::start(port);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            readiness(&node).await.1.cache == "ok"
+        })
+        .await,
+        "readiness did not recover"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            node.state.cache.get_json::<String>(&key).await.as_deref() == Some("kept")
+        })
+        .await,
+        "the queued write was not retried"
+    );
+    assert_eq!(node.state.cache.pending_writes(), 0);
+    assert_eq!(readiness(&node).await.1.status, "ready");
+    assert_eq!(node.get("/o/acme/").await.status(), 200);
+});
+
+both_backends!(take_is_single_use_and_counters_expire, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let cache = &app.state.cache;
+    let org = OrgId(uuid::Uuid::now_v7());
+
+    // Take: exactly one of many concurrent takers gets the value.
+    let key = CacheKey::org(org, "code", "abc");
+    cache
+        .set_json(&key, &"grant", Duration::from_secs(60))
+        .await;
+    let takers = (0..8).map(|_| {
+        let cache = cache.clone();
+        let key = key.clone();
+        tokio::spawn(async move { cache.take(&key).await.unwrap() })
+    });
+    let mut won = 0;
+    for t in takers {
+        if t.await.unwrap().is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+
+    // Counters are exact under concurrency.
+    let counter = CacheKey::org(org, "attempts", "x");
+    let incs = (0..20).map(|_| {
+        let cache = cache.clone();
+        let counter = counter.clone();
+        tokio::spawn(async move { cache.incr(&counter, Duration::from_secs(60)).await.unwrap() })
+    });
+    let mut seen = Vec::new();
+    for i in incs {
+        seen.push(i.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<i64>>());
+
+    // Same key name under another org is another entry.
+    let other = CacheKey::org(OrgId(uuid::Uuid::now_v7()), "attempts", "x");
+    assert_eq!(
+        cache.incr(&other, Duration::from_secs(60)).await.unwrap(),
+        1
+    );
+});
+
+both_backends!(invalidations_reach_other_nodes, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let key = CacheKey::platform("org-by-slug", "acme");
+    if app.state.cache.is_shared() {
+        // A second node's cache on the same Redis and prefix receives what the first publishes.
+        let config = Config::from_figment(test_figment(
+            &app.db_url,
+            app.redis.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        ))
+        .unwrap();
+        let other =
+            portcullis::app::build_cache(&config, Arc::new(FixedClock::at_epoch())).unwrap();
+        let mut rx = other.subscribe();
+        // The subscription is established in the background; publish until it is heard.
+        let mut heard = false;
+        for _ in 0..50 {
+            app.state.cache.publish_invalidation(&key).await.unwrap();
+            if matches!(tokio::time::timeout(Duration::from_millis(200), rx.recv()).await, Ok(Ok(m)) if m == key.as_str())
+            {
+                heard = true;
+                break;
+            }
+        }
+        assert!(heard, "the other node never heard the invalidation");
+    } else {
+        let mut rx = app.state.cache.subscribe();
+        app.state.cache.publish_invalidation(&key).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap(), key.as_str());
+    }
+});

@@ -1,0 +1,16 @@
+//! Integration tests: the real app on port 0 (and the real binary for the CLI), a fresh
+//! database per test. Each test runs twice: `…::sqlite_memory` (SQLite + in-process cache) and
+//! `…::postgres_redis` (PostgreSQL + Redis, when PORTCULLIS_TEST_DATABASE_URL and
+//! PORTCULLIS_TEST_REDIS_URL are set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod helpers;
+
+mod cache;
+mod cli;
+mod health;
+mod isolation;
+mod migrations;
+mod orgs;
