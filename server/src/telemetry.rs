@@ -2,6 +2,7 @@
 //! the request id of the request it belongs to (a span opened by the HTTP layer).
 
 use crate::config::{LogConfig, LogFormat};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` overrides `log.level`. Logs go to stderr, so
@@ -14,6 +15,7 @@ pub fn init(config: &LogConfig, quiet: bool) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Human => builder.try_init(),

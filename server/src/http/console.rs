@@ -7,7 +7,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use std::path::Path;
 
-pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
+/// Checked once at start (and logged there), not once per worker.
+pub fn is_built(dir: &Path) -> bool {
+    let built = dir.join("index.html").is_file();
+    if !built {
+        tracing::warn!(dir = %dir.display(), "console not built; /console/ answers 503 (run `cargo xtask console`)");
+    }
+    built
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path, built: bool) {
     cfg.route(
         "/console",
         web::get().to(|| async {
@@ -17,9 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
         }),
     );
     let index = dir.join("index.html");
-    if !index.is_file() {
+    if !built {
         let shown = dir.display().to_string();
-        tracing::warn!(dir = %shown, "console not built; /console/ answers 503 (run `cargo xtask console`)");
         cfg.service(web::scope("/console").default_service(web::to(move || {
             let shown = shown.clone();
             async move {

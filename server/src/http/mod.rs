@@ -6,6 +6,7 @@ mod error;
 mod headers;
 mod health;
 pub(crate) mod org;
+mod request_log;
 
 pub use error::{error_page, html_escape};
 pub use org::CurrentOrg;
@@ -25,6 +26,7 @@ pub use actix_web::dev::ServerHandle;
 pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let http = state.config.http.clone();
     let console_dir = state.config.console.dir.clone();
+    let console_built = console::is_built(&console_dir);
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -32,11 +34,11 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             .wrap(headers::security_headers(
                 data.config.public_url().starts_with("https://"),
             ))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<request_log::RequestLog>::new())
             .configure(health::configure)
             .configure(crate::admin_api::routes::configure)
             .configure(crate::tenancy::routes::configure)
-            .configure(|cfg| console::configure(cfg, &console_dir))
+            .configure(|cfg| console::configure(cfg, &console_dir, console_built))
             .default_service(web::to(error::not_found))
     })
     .shutdown_timeout(http.shutdown_timeout_secs)

@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz`, the deployment endpoint and the headers every response carries.
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestDb, free_port, start_node};
 use portcullis_api_types::{DeploymentInfo, Readiness};
 
 fn assert_security_headers(res: &reqwest::Response) {
@@ -58,4 +58,36 @@ both_backends!(unknown_paths_are_404_with_headers, |backend| {
     let res = app.get("/console/").await;
     assert_eq!(res.status(), 503);
     assert!(res.text().await.unwrap().contains("cargo xtask console"));
+});
+
+both_backends!(every_request_log_line_names_its_request, |backend| {
+    let db = TestDb::create(&backend).await;
+    let port = free_port();
+    let mut node = start_node(&db.url, port);
+    assert!(node.ready(port).await);
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/o/system/", "/o/nope/"] {
+        client
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let log = node.stop().await;
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "request finished")
+        .collect();
+    // The readiness polls plus the three requests above.
+    assert!(requests.len() >= 4, "{log}");
+    let mut ids = std::collections::HashSet::new();
+    for line in &requests {
+        let id = line["span"]["request_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no request id: {line}"));
+        ids.insert(id.to_owned());
+    }
+    assert_eq!(ids.len(), requests.len(), "request ids must be unique");
+    assert!(requests.iter().any(|l| l["fields"]["status"] == 404));
 });

@@ -342,3 +342,67 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `portcullis serve` process with JSON logs on a piped stderr.
+pub struct Node(pub tokio::process::Child);
+
+pub fn start_node(db_url: &str, port: u16) -> Node {
+    let mut cmd = tokio::process::Command::new(bin());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS__") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    let child = cmd
+        .args(["serve"])
+        .env("PORTCULLIS__DATABASE__URL", db_url)
+        .env("PORTCULLIS__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS__HTTP__WORKERS", "1")
+        .env("PORTCULLIS__LOG__FORMAT", "json")
+        .env("PORTCULLIS__CONSOLE__DIR", "/nonexistent-console-dir")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Node(child)
+}
+
+impl Node {
+    /// Waits until `/readyz` answers 200 on `port`.
+    pub async fn ready(&self, port: u16) -> bool {
+        let client = reqwest::Client::new();
+        eventually(Duration::from_secs(60), || {
+            let client = client.clone();
+            async move {
+                matches!(client.get(format!("http://127.0.0.1:{port}/readyz")).send().await,
+                    Ok(r) if r.status() == 200)
+            }
+        })
+        .await
+    }
+
+    /// Stops the process and returns everything it logged.
+    pub async fn stop(&mut self) -> String {
+        use tokio::io::AsyncReadExt;
+        self.0.start_kill().unwrap();
+        self.0.wait().await.unwrap();
+        let mut log = String::new();
+        self.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .await
+            .unwrap();
+        log
+    }
+}
