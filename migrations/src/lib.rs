@@ -11,6 +11,9 @@ mod m20261128_000002_create_users;
 mod m20261128_000003_create_apps;
 mod m20261128_000004_create_app_redirect_uris;
 mod m20261128_000005_create_audit_events;
+mod m20261128_000006_add_org_branding;
+mod m20261128_000007_create_org_session_policies;
+mod m20261128_000008_create_sessions;
 
 pub struct Migrator;
 
@@ -23,6 +26,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_apps::Migration),
             Box::new(m20261128_000004_create_app_redirect_uris::Migration),
             Box::new(m20261128_000005_create_audit_events::Migration),
+            Box::new(m20261128_000006_add_org_branding::Migration),
+            Box::new(m20261128_000007_create_org_session_policies::Migration),
+            Box::new(m20261128_000008_create_sessions::Migration),
         ]
     }
 }

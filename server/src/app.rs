@@ -2,8 +2,10 @@
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
+use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::sessions::SessionService;
 use crate::store::Store;
 use crate::store::cache::{Cache, CacheHealth, RedisCache};
 use crate::tenancy::OrgService;
@@ -23,6 +25,8 @@ pub struct AppState {
     pub orgs: OrgService,
     pub accounts: AccountService,
     pub apps: AppService,
+    pub sessions: SessionService,
+    pub login: LoginService,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -54,8 +58,23 @@ impl AppState {
         );
         let cache = build_cache(&config, clock.clone())?;
         let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
+        let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
+        let throttle = Throttle::new(cache.clone(), clock.clone());
         let state = Self {
-            orgs: OrgService::new(store.clone(), cache.clone(), clock.clone()),
+            login: LoginService::new(
+                store.clone(),
+                hasher.clone(),
+                sessions.clone(),
+                throttle,
+                clock.clone(),
+            ),
+            orgs: OrgService::new(
+                store.clone(),
+                cache.clone(),
+                clock.clone(),
+                sessions.clone(),
+            ),
+            sessions,
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
             apps: AppService::new(
                 store.clone(),
@@ -127,6 +146,12 @@ impl Application {
 
     pub fn handle(&self) -> crate::http::ServerHandle {
         self.server.handle()
+    }
+
+    /// Starts the background jobs of a serving node (the session sweeper).
+    pub fn spawn_jobs(&self) {
+        let every = Duration::from_secs(self.state.config.sessions.sweep_interval_secs);
+        tokio::spawn(self.state.sessions.clone().run_sweeper(every));
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for

@@ -192,6 +192,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             if demo {
                 crate::demo::seed(app.state(), json).await?;
             }
+            app.spawn_jobs();
             tracing::info!(port = app.port(), "portcullis listening");
             app.run_until_stopped().await?;
             tracing::info!("portcullis stopped");

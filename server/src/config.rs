@@ -25,6 +25,13 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub log: LogConfig,
     pub security: SecurityConfig,
+    pub sessions: SessionsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +47,7 @@ pub struct HttpConfig {
     pub public_url: String,
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +220,12 @@ impl Config {
         if self.cache.op_timeout_ms == 0 {
             return Err(ConfigError::Invalid {
                 key: "cache.op_timeout_ms",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.sessions.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "sessions.sweep_interval_secs",
                 problem: "must be at least 1".into(),
             });
         }

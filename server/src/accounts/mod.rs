@@ -3,6 +3,7 @@
 mod error;
 mod model;
 pub mod password;
+pub mod routes;
 mod service;
 
 pub use error::AccountError;

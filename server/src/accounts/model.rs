@@ -99,6 +99,15 @@ impl Password {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A password typed at sign-in: only the upper bound applies (a too-short one simply fails
+    /// verification, after the same work as any other).
+    pub fn for_verification(raw: &str) -> Result<Self, InvalidPassword> {
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidPassword::TooLong(Self::MAX_CHARS));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -73,6 +73,14 @@ impl PasswordHasher {
         .await
     }
 
+    /// True when a stored hash was made with other parameters than today's and should be
+    /// replaced at the next successful sign-in.
+    pub fn needs_rehash(phc: &str) -> bool {
+        !phc.starts_with(&format!(
+            "$argon2id$v=19$m={M_COST_KIB},t={T_COST},p={P_COST}$"
+        ))
+    }
+
     /// True if `password` matches `phc`. A malformed stored hash never matches.
     pub async fn verify(&self, password: &Password, phc: &str) -> Result<bool, HashError> {
         let password = password.clone();

@@ -13,7 +13,7 @@ pub enum AppError {
     #[error("a service app signs in no users, so it takes no redirect or logout URIs")]
     ServiceWithUris,
     #[error("could not generate credentials: {0}")]
-    Random(String),
+    Random(#[from] crate::secrets::RandomError),
     #[error("client id collision; try again")]
     ClientIdTaken,
     #[error(transparent)]

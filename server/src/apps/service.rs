@@ -7,12 +7,9 @@
 use super::error::AppError;
 use super::model::{App, AppType, AppUri, NewApp, SessionProfile};
 use crate::clock::SharedClock;
+use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone)]
 pub struct AppService {
@@ -32,17 +29,6 @@ pub struct CreateApp {
     pub frontchannel_logout_uri: Option<String>,
     pub session_profile: SessionProfile,
     pub admin: bool,
-}
-
-fn random_token(bytes: usize) -> Result<String, AppError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| AppError::Random(e.to_string()))?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-fn secret_hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl AppService {
@@ -110,7 +96,7 @@ impl AppService {
         };
         let new = NewApp {
             client_id,
-            client_secret_hash: secret.as_deref().map(secret_hash),
+            client_secret_hash: secret.as_deref().map(sha256_hex),
             name,
             app_type: t,
             redirect_uris,
@@ -139,6 +125,6 @@ impl AppService {
         secret: &str,
     ) -> Result<bool, AppError> {
         let stored = self.store.app_secret_hash(org.id, client_id).await?;
-        Ok(stored.is_some_and(|h| bool::from(h.as_bytes().ct_eq(secret_hash(secret).as_bytes()))))
+        Ok(stored.is_some_and(|h| constant_time_eq(&h, &sha256_hex(secret))))
     }
 }

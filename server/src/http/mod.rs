@@ -6,6 +6,7 @@ mod error;
 mod headers;
 mod health;
 pub(crate) mod org;
+pub mod pages;
 mod request_log;
 
 pub use error::{error_page, html_escape};
@@ -36,6 +37,7 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             ))
             .wrap(TracingLogger::<request_log::RequestLog>::new())
             .configure(health::configure)
+            .configure(crate::authn::routes::configure_assets)
             .configure(crate::admin_api::routes::configure)
             .configure(crate::tenancy::routes::configure)
             .configure(|cfg| console::configure(cfg, &console_dir, console_built))

@@ -15,6 +15,8 @@ pub mod orgs {
         pub status: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub logo_url: Option<String>,
+        pub accent_color: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -108,6 +110,58 @@ pub mod audit_events {
         pub action: String,
         pub target: Option<String>,
         pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod org_session_policies {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "org_session_policies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub idle_timeout_secs: i64,
+        pub absolute_lifetime_secs: i64,
+        pub remember_me_allowed: bool,
+        pub remember_me_lifetime_secs: i64,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub token_hash: String,
+        pub created_at: DateTimeUtc,
+        pub last_seen_at: DateTimeUtc,
+        pub idle_deadline: DateTimeUtc,
+        pub absolute_expiry: DateTimeUtc,
+        pub remember_me: bool,
+        pub auth_time: DateTimeUtc,
+        pub password_at: Option<DateTimeUtc>,
+        pub webauthn_at: Option<DateTimeUtc>,
+        pub user_agent: Option<String>,
+        pub ip: Option<String>,
+        pub ended_at: Option<DateTimeUtc>,
+        pub end_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

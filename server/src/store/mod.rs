@@ -5,6 +5,7 @@ mod apps;
 pub mod cache;
 mod entities;
 mod orgs;
+mod sessions;
 mod users;
 
 use crate::audit::AuditEvent;
@@ -134,6 +135,43 @@ fn sqlite_file(url: &str) -> Option<&str> {
         None
     } else {
         Some(path)
+    }
+}
+
+impl Store {
+    /// Records an audit event on its own (when no other change goes with it, e.g. a failed
+    /// sign-in).
+    pub async fn record_audit(
+        &self,
+        event: &AuditEvent,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        insert_audit(&self.db, event, at).await?;
+        Ok(())
+    }
+
+    /// The most recent audit events of an org, newest first: (action, details).
+    pub async fn recent_audit(
+        &self,
+        org: crate::tenancy::OrgId,
+        limit: u64,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        Ok(entities::audit_events::Entity::find()
+            .filter(entities::audit_events::Column::OrgId.eq(org.0))
+            .order_by_desc(entities::audit_events::Column::At)
+            .order_by_desc(entities::audit_events::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.action,
+                    serde_json::from_str(&m.details).unwrap_or_default(),
+                )
+            })
+            .collect())
     }
 }
 

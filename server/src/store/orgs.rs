@@ -3,7 +3,7 @@
 use super::entities::{audit_events, orgs};
 use super::{Store, StoreError, insert_audit};
 use crate::audit::AuditEvent;
-use crate::tenancy::{Org, OrgId, OrgSlug, OrgStatus};
+use crate::tenancy::{Branding, Org, OrgId, OrgSlug, OrgStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
@@ -19,6 +19,10 @@ fn to_org(m: orgs::Model) -> Result<Org, StoreError> {
         name: m.name,
         status: OrgStatus::from_db(&m.status),
         created_at: m.created_at,
+        branding: Branding {
+            logo_url: m.logo_url,
+            accent_color: m.accent_color,
+        },
     })
 }
 
@@ -40,6 +44,8 @@ impl Store {
             status: Set(OrgStatus::Active.as_str().to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
+            logo_url: Set(None),
+            accent_color: Set(None),
         }
         .insert(&txn)
         .await?;

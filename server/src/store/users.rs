@@ -100,6 +100,47 @@ impl Store {
             .and_then(|m| m.password_hash))
     }
 
+    /// Replaces a user's password hash, with a `user.password_changed` audit event unless
+    /// `audit` is false (a transparent re-hash at sign-in is not a change).
+    pub async fn set_user_password_hash(
+        &self,
+        org: OrgId,
+        id: UserId,
+        hash: &str,
+        audit: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let result = users::Entity::update_many()
+            .col_expr(
+                users::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .col_expr(
+                users::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(actor) = audit {
+            let event = AuditEvent {
+                org_id: org,
+                actor: actor.to_owned(),
+                action: "user.password_changed",
+                target: Some(id.to_string()),
+                details: serde_json::json!({}),
+            };
+            insert_audit(&txn, &event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Deletes a user of this org; `NotFound` when the org has no such user (including when
     /// the id belongs to another org).
     pub async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {

@@ -16,4 +16,6 @@ pub enum TenancyError {
     Disabled(OrgSlug),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Session(#[from] crate::sessions::SessionError),
 }

@@ -6,5 +6,5 @@ pub mod routes;
 mod service;
 
 pub use error::TenancyError;
-pub use model::{InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
+pub use model::{Branding, InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
 pub use service::OrgService;

@@ -87,6 +87,16 @@ pub struct Org {
     pub name: String,
     pub status: OrgStatus,
     pub created_at: DateTime<Utc>,
+    pub branding: Branding,
+}
+
+/// What the hosted pages show of an org besides its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    /// An https image URL (checked when set).
+    pub logo_url: Option<String>,
+    /// `#rrggbb` (checked when set).
+    pub accent_color: Option<String>,
 }
 
 impl Org {

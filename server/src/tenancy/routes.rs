@@ -15,6 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(crate::http::org::resolve_org))
             .route("", web::get().to(org_home))
             .route("/", web::get().to(org_home))
+            .configure(crate::authn::routes::configure)
+            .configure(crate::accounts::routes::configure)
             .default_service(web::to(org_not_found)),
     );
 }
@@ -24,9 +26,11 @@ async fn org_home(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
     let org = org.0;
     let body = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\
-<body><main><h1>{name}</h1><p>Issuer: <code>{issuer}</code></p></main></body></html>\n",
+<body><main><h1>{name}</h1><p>Issuer: <code>{issuer}</code></p>\
+<p><a href=\"/o/{slug}/account\">Your account</a></p></main></body></html>\n",
         name = html_escape(&org.name),
         issuer = html_escape(&org.issuer(state.config.public_url())),
+        slug = org.slug,
     );
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -3,6 +3,7 @@
 use super::error::TenancyError;
 use super::model::{Org, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
 use crate::clock::SharedClock;
+use crate::sessions::{EndReason, SessionService};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub struct OrgService {
     store: Store,
     cache: Cache,
     clock: SharedClock,
+    sessions: SessionService,
 }
 
 fn slug_key(slug: &OrgSlug) -> CacheKey {
@@ -26,11 +28,12 @@ fn slug_key(slug: &OrgSlug) -> CacheKey {
 }
 
 impl OrgService {
-    pub fn new(store: Store, cache: Cache, clock: SharedClock) -> Self {
+    pub fn new(store: Store, cache: Cache, clock: SharedClock, sessions: SessionService) -> Self {
         Self {
             store,
             cache,
             clock,
+            sessions,
         }
     }
 
@@ -131,6 +134,15 @@ impl OrgService {
         self.cache.delete(&key).await;
         if let Err(err) = self.cache.publish_invalidation(&key).await {
             tracing::warn!(error = %err, "could not publish the org invalidation");
+        }
+        if status == OrgStatus::Disabled {
+            // The org refuses every request already; also end its sessions for the record (and,
+            // later, for Single Logout to the org's apps).
+            let ended = self
+                .sessions
+                .end_org_sessions(org.id, EndReason::OrgDisabled, actor)
+                .await?;
+            tracing::info!(org = %org.slug, ended, "org disabled; its sessions ended");
         }
         Ok(org)
     }

@@ -1,7 +1,7 @@
 //! The cache: atomic operations and invalidation on both backends, and a node that keeps
 //! serving while Redis is down and recovers when it comes back.
 
-use crate::helpers::{TestApp, eventually, test_figment};
+use crate::helpers::{TestApp, eventually, free_port, test_figment};
 use portcullis::clock::FixedClock;
 use portcullis::config::Config;
 use portcullis::store::cache::CacheKey;
@@ -11,10 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A throwaway redis-server on a port of our choosing, killed when dropped.
-struct RedisServer(std::process::Child);
+pub struct RedisServer(std::process::Child);
 
 impl RedisServer {
-    fn start(port: u16) -> Self {
+    /// Stops the server (losing everything in it) and starts a new one on the same port.
+    pub fn restart(&mut self, port: u16) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        *self = Self::start(port);
+    }
+
+    pub fn start(port: u16) -> Self {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -38,14 +45,6 @@ impl Drop for RedisServer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn readiness(app: &TestApp) -> (u16, Readiness) {

@@ -8,9 +8,11 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod cache;
 mod cli;
 mod health;
 mod isolation;
 mod migrations;
 mod orgs;
+mod signin;

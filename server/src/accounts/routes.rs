@@ -1,0 +1,282 @@
+//! The account page `/o/{org}/account`: profile, "where you're signed in", signing sessions out,
+//! changing the password.
+
+use crate::app::AppState;
+use crate::authn::PasswordChange;
+use crate::authn::routes::{ACCOUNT_PATH, CsrfForm, LOGIN_PATH, csrf_refused, unavailable};
+use crate::http::CurrentOrg;
+use crate::http::pages::{csrf_ok, csrf_token, device, org_path, render, see_other, session_token};
+use crate::sessions::{EndReason, Session, SessionError, SessionId};
+use crate::tenancy::Org;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(ACCOUNT_PATH, web::get().to(account_page))
+        .route("/account/sessions/end-others", web::post().to(end_others))
+        .route("/account/sessions/{id}/end", web::post().to(end_one))
+        .route("/account/password", web::post().to(change_password));
+}
+
+struct SessionRow {
+    id: String,
+    device: String,
+    ip: String,
+    started: String,
+    last_active: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+    name: Option<&'a str>,
+    sessions: Vec<SessionRow>,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+/// The signed-in session, or the response to send instead (sign-in redirect or error page).
+async fn require_session(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> Result<Session, HttpResponse> {
+    let login = || {
+        let back = format!("{}{ACCOUNT_PATH}", org_path(org));
+        see_other(
+            &format!(
+                "{}{LOGIN_PATH}?return_to={}",
+                org_path(org),
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            ),
+            [],
+        )
+    };
+    let Some(token) = session_token(req) else {
+        return Err(login());
+    };
+    match state.sessions.current(org.id, &token).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(login()),
+        Err(e) => Err(unavailable(org, &e)),
+    }
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+async fn show(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    current: &Session,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let user = match state.store.user_by_id(org.id, current.user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return unavailable(org, &"session without user"),
+        Err(e) => return unavailable(org, &e),
+    };
+    let sessions = match state.sessions.list(org.id, current.user_id).await {
+        Ok(list) => list,
+        Err(e) => return unavailable(org, &e),
+    };
+    let rows = sessions
+        .iter()
+        .map(|s| SessionRow {
+            id: s.id.to_string(),
+            device: device(s.user_agent.as_deref()),
+            ip: s.ip.clone().unwrap_or_default(),
+            started: when(s.created_at),
+            last_active: when(s.last_seen_at),
+            current: s.id == current.id,
+        })
+        .collect();
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = AccountPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        email: user.email.as_str(),
+        name: user.name.as_deref(),
+        sessions: rows,
+        notice,
+        error,
+    };
+    render(status, &page, set)
+}
+
+async fn account_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let org = org.0;
+    match require_session(&req, &state, &org).await {
+        Ok(current) => show(&req, &state, &org, &current, StatusCode::OK, None, None).await,
+        Err(res) => res,
+    }
+}
+
+fn back_to_account(org: &Org) -> HttpResponse {
+    see_other(&format!("{}{ACCOUNT_PATH}", org_path(org)), [])
+}
+
+async fn end_one(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    let current = match require_session(&req, &state, &org).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+        return back_to_account(&org);
+    };
+    match state
+        .sessions
+        .end_own(
+            org.id,
+            current.user_id,
+            SessionId(id),
+            EndReason::SignedOutElsewhere,
+        )
+        .await
+    {
+        Ok(_) | Err(SessionError::NotFound) => back_to_account(&org),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+async fn end_others(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    let current = match require_session(&req, &state, &org).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let actor = format!("user:{}", current.user_id);
+    match state
+        .sessions
+        .end_user_sessions(
+            org.id,
+            current.user_id,
+            Some(current.id),
+            EndReason::UserSignedOutEverywhere,
+            &actor,
+        )
+        .await
+    {
+        Ok(_) => back_to_account(&org),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current_password: String,
+    new_password: String,
+    #[serde(default)]
+    end_other_sessions: Option<String>,
+}
+
+async fn change_password(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let org = org.0;
+    let form = form.into_inner();
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    let current = match require_session(&req, &state, &org).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let result = state
+        .login
+        .change_password(
+            &org,
+            &current,
+            &form.current_password,
+            &form.new_password,
+            form.end_other_sessions.is_some(),
+        )
+        .await;
+    match result {
+        Ok(PasswordChange::Changed { ended_sessions }) => {
+            let notice = if ended_sessions > 0 {
+                format!(
+                    "Your password was changed and {ended_sessions} other session(s) were signed out."
+                )
+            } else {
+                "Your password was changed.".to_owned()
+            };
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::OK,
+                Some(&notice),
+                None,
+            )
+            .await
+        }
+        Ok(PasswordChange::WrongCurrentPassword) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("The current password is incorrect."),
+            )
+            .await
+        }
+        Err(crate::authn::AuthnError::InvalidPassword(e)) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => unavailable(&org, &e),
+    }
+}

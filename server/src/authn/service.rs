@@ -1,0 +1,250 @@
+//! Password sign-in and password change.
+//!
+//! No account enumeration: an unknown email costs the same argon2 verification (against a dummy
+//! hash) and yields the same outcome as a wrong password; throttling is keyed by the typed email
+//! whether or not it exists.
+
+use super::error::AuthnError;
+use super::throttle::Throttle;
+use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
+use crate::audit::AuditEvent;
+use crate::clock::SharedClock;
+use crate::sessions::{EndReason, NewSession, Session, SessionService, SessionToken};
+use crate::store::Store;
+use crate::tenancy::Org;
+use chrono::Duration;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub remember_me: bool,
+    pub user_agent: Option<String>,
+    pub ip: String,
+}
+
+#[derive(Debug)]
+pub enum LoginOutcome {
+    SignedIn {
+        session: Box<Session>,
+        token: SessionToken,
+        user: Box<User>,
+    },
+    /// Unknown email, wrong password, disabled user or no password: deliberately one outcome.
+    InvalidCredentials,
+    Throttled {
+        retry_after: Duration,
+    },
+}
+
+#[derive(Debug)]
+pub enum PasswordChange {
+    Changed { ended_sessions: usize },
+    WrongCurrentPassword,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginService {
+    store: Store,
+    hasher: PasswordHasher,
+    sessions: SessionService,
+    throttle: Throttle,
+    clock: SharedClock,
+    dummy_hash: Arc<OnceCell<String>>,
+}
+
+impl LoginService {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        throttle: Throttle,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            sessions,
+            throttle,
+            clock,
+            dummy_hash: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// A hash of a random password with today's parameters, made once per process.
+    async fn dummy_hash(&self) -> Result<&str, AuthnError> {
+        let hash = self
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let random = crate::secrets::random_token(24)
+                    .unwrap_or_else(|_| "dummy-password-value".into());
+                self.hasher
+                    .hash(&Password::for_verification(&random)?)
+                    .await
+                    .map_err(AuthnError::from)
+            })
+            .await?;
+        Ok(hash)
+    }
+
+    async fn audit(
+        &self,
+        org: &Org,
+        action: &'static str,
+        target: Option<String>,
+        details: serde_json::Value,
+    ) {
+        let event = AuditEvent {
+            org_id: org.id,
+            actor: "anonymous".into(),
+            action,
+            target,
+            details,
+        };
+        if let Err(err) = self.store.record_audit(&event, self.clock.now()).await {
+            tracing::warn!(error = %err, action, "could not record an audit event");
+        }
+    }
+
+    pub async fn password_login(
+        &self,
+        org: &Org,
+        attempt: LoginAttempt<'_>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let email = EmailAddress::parse(attempt.email).ok();
+        let throttle_id = email.as_ref().map_or_else(
+            || attempt.email.trim().to_lowercase(),
+            |e| e.as_str().to_owned(),
+        );
+        if let Err(t) = self.throttle.check(org.id, &throttle_id, &attempt.ip).await {
+            self.audit(org, "signin.throttled", None, serde_json::json!({ "ip": attempt.ip, "retry_after_secs": t.retry_after.num_seconds() })).await;
+            return Ok(LoginOutcome::Throttled {
+                retry_after: t.retry_after,
+            });
+        }
+        let Ok(password) = Password::for_verification(attempt.password) else {
+            self.throttle
+                .record_failure(org.id, &throttle_id, &attempt.ip)
+                .await;
+            return Ok(LoginOutcome::InvalidCredentials);
+        };
+        let user = match &email {
+            Some(e) => self.store.user_by_email(org.id, e).await?,
+            None => None,
+        };
+        let stored = match &user {
+            Some(u) if u.active => self.store.user_password_hash(org.id, u.id).await?,
+            _ => None,
+        };
+        let verified = match &stored {
+            Some(hash) => self.hasher.verify(&password, hash).await?,
+            None => {
+                // Same cost as a real verification, so timing does not reveal the account.
+                let dummy = self.dummy_hash().await?.to_owned();
+                let _ = self.hasher.verify(&password, &dummy).await?;
+                false
+            }
+        };
+        let (Some(user), true) = (user.clone(), verified) else {
+            self.throttle
+                .record_failure(org.id, &throttle_id, &attempt.ip)
+                .await;
+            let reason = match (&user, &stored) {
+                (None, _) => "unknown_user",
+                (Some(u), _) if !u.active => "user_disabled",
+                (Some(_), None) => "no_password",
+                (Some(_), Some(_)) => "bad_password",
+            };
+            let target = user.as_ref().map(|u| u.id.to_string());
+            self.audit(
+                org,
+                "signin.failed",
+                target,
+                serde_json::json!({ "reason": reason, "ip": attempt.ip }),
+            )
+            .await;
+            return Ok(LoginOutcome::InvalidCredentials);
+        };
+        self.throttle.reset_account(org.id, &throttle_id).await;
+        if stored.as_deref().is_some_and(PasswordHasher::needs_rehash) {
+            let fresh = self.hasher.hash(&password).await?;
+            self.store
+                .set_user_password_hash(org.id, user.id, &fresh, None, self.clock.now())
+                .await?;
+        }
+        let now = self.clock.now();
+        let new = NewSession {
+            user_id: user.id,
+            remember_me: attempt.remember_me,
+            password_at: Some(now),
+            webauthn_at: None,
+            user_agent: attempt.user_agent,
+            ip: Some(attempt.ip.clone()),
+        };
+        let (session, token) = self.sessions.start(org.id, new).await?;
+        self.audit(
+            org,
+            "signin.succeeded",
+            Some(user.id.to_string()),
+            serde_json::json!({ "session_id": session.id.to_string(), "ip": attempt.ip }),
+        )
+        .await;
+        Ok(LoginOutcome::SignedIn {
+            session: Box::new(session),
+            token,
+            user: Box::new(user),
+        })
+    }
+
+    /// Changes the password after checking the current one; optionally ends the user's other
+    /// sessions (reason `password_changed`).
+    pub async fn change_password(
+        &self,
+        org: &Org,
+        session: &Session,
+        current: &str,
+        new: &str,
+        end_other_sessions: bool,
+    ) -> Result<PasswordChange, AuthnError> {
+        let new = Password::parse(new)?;
+        let current = Password::for_verification(current)?;
+        let stored = self
+            .store
+            .user_password_hash(org.id, session.user_id)
+            .await?;
+        let ok = match &stored {
+            Some(hash) => self.hasher.verify(&current, hash).await?,
+            None => false,
+        };
+        if !ok {
+            return Ok(PasswordChange::WrongCurrentPassword);
+        }
+        let hash = self.hasher.hash(&new).await?;
+        let actor = format!("user:{}", session.user_id);
+        self.store
+            .set_user_password_hash(
+                org.id,
+                session.user_id,
+                &hash,
+                Some(&actor),
+                self.clock.now(),
+            )
+            .await?;
+        let ended_sessions = if end_other_sessions {
+            self.sessions
+                .end_user_sessions(
+                    org.id,
+                    session.user_id,
+                    Some(session.id),
+                    EndReason::PasswordChanged,
+                    &actor,
+                )
+                .await?
+        } else {
+            0
+        };
+        Ok(PasswordChange::Changed { ended_sessions })
+    }
+}

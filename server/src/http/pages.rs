@@ -1,0 +1,214 @@
+//! Helpers for the hosted HTML pages: rendering, the org-scoped session and CSRF cookies, and
+//! the client IP.
+//!
+//! CSRF defence is a double-submit token: a random value in an `HttpOnly`, `SameSite=Lax`
+//! cookie scoped to the org path, echoed in a hidden form field, compared in constant time;
+//! plus an `Origin` check when the browser sends one.
+
+use crate::app::AppState;
+use crate::secrets::{constant_time_eq, random_token};
+use crate::tenancy::Org;
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use askama::Template;
+use std::net::IpAddr;
+
+pub const SESSION_COOKIE: &str = "pc_session";
+pub const CSRF_COOKIE: &str = "pc_csrf";
+
+/// `/o/{slug}`: the path every cookie of the org is scoped to.
+pub fn org_path(org: &Org) -> String {
+    format!("/o/{}", org.slug)
+}
+
+fn secure(state: &AppState) -> bool {
+    state.config.public_url().starts_with("https://")
+}
+
+fn cookie(state: &AppState, org: &Org, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path(org_path(org))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure(state))
+        .finish()
+}
+
+/// The session cookie; remember-me sessions persist until their expiry, others end with the
+/// browser session.
+pub fn session_cookie(
+    state: &AppState,
+    org: &Org,
+    token: &str,
+    max_age_secs: Option<i64>,
+) -> Cookie<'static> {
+    let mut c = cookie(state, org, SESSION_COOKIE, token.to_owned());
+    if let Some(secs) = max_age_secs {
+        c.set_max_age(time::Duration::seconds(secs.max(0)));
+    }
+    c
+}
+
+pub fn clear_session_cookie(state: &AppState, org: &Org) -> Cookie<'static> {
+    let mut c = cookie(state, org, SESSION_COOKIE, String::new());
+    c.make_removal();
+    c
+}
+
+pub fn session_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of this browser, and the cookie to set when it has none yet.
+pub fn csrf_token(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> (String, Option<Cookie<'static>>) {
+    if let Some(existing) = req
+        .cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32)
+    {
+        return (existing, None);
+    }
+    let token = random_token(32).unwrap_or_default();
+    let c = cookie(state, org, CSRF_COOKIE, token.clone());
+    (token, Some(c))
+}
+
+/// True when the form's token matches the cookie and the request did not come from another
+/// origin.
+pub fn csrf_ok(req: &HttpRequest, state: &AppState, form_token: &str) -> bool {
+    if let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) {
+        let public =
+            url::Url::parse(state.config.public_url()).map(|u| u.origin().ascii_serialization());
+        let same = public.is_ok_and(|p| p == origin)
+            || req.connection_info().host() == origin.split("://").nth(1).unwrap_or_default();
+        if !same {
+            return false;
+        }
+    }
+    match req.cookie(CSRF_COOKIE) {
+        Some(c) if c.value().len() >= 32 => constant_time_eq(c.value(), form_token),
+        _ => false,
+    }
+}
+
+/// The client's IP: the peer address, or, when the peer is a trusted proxy, the right-most
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = &state.config.http.trusted_proxies;
+    let Some(peer) = peer else {
+        return "unknown".into();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
+}
+
+/// Renders a page with `no-store` (these pages carry per-user data and CSRF tokens).
+pub fn render(
+    status: StatusCode,
+    page: &impl Template,
+    cookies: impl IntoIterator<Item = Cookie<'static>>,
+) -> HttpResponse {
+    let mut builder: HttpResponseBuilder = HttpResponse::build(status);
+    builder
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"));
+    for c in cookies {
+        builder.cookie(c);
+    }
+    match page.render() {
+        Ok(body) => builder.body(body),
+        Err(err) => {
+            tracing::error!(error = %err, "template rendering failed");
+            super::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+            )
+        }
+    }
+}
+
+/// 303 See Other to a path of ours.
+pub fn see_other(
+    location: &str,
+    cookies: impl IntoIterator<Item = Cookie<'static>>,
+) -> HttpResponse {
+    let mut builder = HttpResponse::SeeOther();
+    builder
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"));
+    for c in cookies {
+        builder.cookie(c);
+    }
+    builder.finish()
+}
+
+/// A short device description from a User-Agent ("Firefox on Linux").
+pub fn device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else {
+        return "Unknown device".into();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map_or("Browser", |(_, name)| name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_named() {
+        let ff = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device(Some(ff)), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+        assert_eq!(device(Some(chrome)), "Chrome on Windows");
+        assert_eq!(device(None), "Unknown device");
+    }
+}

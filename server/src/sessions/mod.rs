@@ -1,0 +1,12 @@
+//! IdP sessions: created after every required factor is proven, carried by an org-scoped cookie,
+//! durable in the database and fast through the cache, ended with a recorded reason.
+
+mod error;
+mod model;
+mod service;
+
+pub use error::SessionError;
+pub use model::{
+    EndReason, InvalidPolicy, NewSession, Session, SessionId, SessionPolicy, SessionToken,
+};
+pub use service::{SessionService, TOUCH_INTERVAL_SECS};

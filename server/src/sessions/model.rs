@@ -1,0 +1,182 @@
+//! IdP session types.
+
+use crate::accounts::UserId;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub Uuid);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An org's session policy. Defaults: 2 h idle, 12 h absolute, remember-me allowed for 30 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPolicy {
+    pub idle_timeout_secs: i64,
+    pub absolute_lifetime_secs: i64,
+    pub remember_me_allowed: bool,
+    pub remember_me_lifetime_secs: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 2 * 3600,
+            absolute_lifetime_secs: 12 * 3600,
+            remember_me_allowed: true,
+            remember_me_lifetime_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid session policy: {0}")]
+pub struct InvalidPolicy(pub &'static str);
+
+impl SessionPolicy {
+    /// Lifetimes between one minute and one year; idle no longer than absolute.
+    pub fn validate(self) -> Result<Self, InvalidPolicy> {
+        const YEAR: i64 = 366 * 24 * 3600;
+        let in_range = |v: i64| (60..=YEAR).contains(&v);
+        if !in_range(self.idle_timeout_secs) {
+            return Err(InvalidPolicy(
+                "idle timeout must be between 60 seconds and one year",
+            ));
+        }
+        if !in_range(self.absolute_lifetime_secs) {
+            return Err(InvalidPolicy(
+                "absolute lifetime must be between 60 seconds and one year",
+            ));
+        }
+        if !in_range(self.remember_me_lifetime_secs) {
+            return Err(InvalidPolicy(
+                "remember-me lifetime must be between 60 seconds and one year",
+            ));
+        }
+        if self.idle_timeout_secs > self.absolute_lifetime_secs {
+            return Err(InvalidPolicy(
+                "idle timeout must not exceed the absolute lifetime",
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::seconds(self.idle_timeout_secs)
+    }
+
+    /// How long a session may live from sign-in.
+    pub fn lifetime(&self, remember_me: bool) -> Duration {
+        Duration::seconds(if remember_me {
+            self.remember_me_lifetime_secs
+        } else {
+            self.absolute_lifetime_secs
+        })
+    }
+}
+
+/// Why a session ended. Recorded on the session and in the audit trail; later issues notify
+/// apps for every one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The user signed out of this session.
+    Logout,
+    IdleExpired,
+    AbsoluteExpired,
+    AdminRevoked,
+    /// The user ended it from another session ("sign out" on the account page).
+    SignedOutElsewhere,
+    UserSignedOutEverywhere,
+    PasswordChanged,
+    UserDisabled,
+    OrgDisabled,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::IdleExpired => "idle_expired",
+            Self::AbsoluteExpired => "absolute_expired",
+            Self::AdminRevoked => "admin_revoked",
+            Self::SignedOutElsewhere => "signed_out_elsewhere",
+            Self::UserSignedOutEverywhere => "user_signed_out_everywhere",
+            Self::PasswordChanged => "password_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::OrgDisabled => "org_disabled",
+        }
+    }
+}
+
+impl FromStr for EndReason {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [
+            Self::Logout,
+            Self::IdleExpired,
+            Self::AbsoluteExpired,
+            Self::AdminRevoked,
+            Self::SignedOutElsewhere,
+            Self::UserSignedOutEverywhere,
+            Self::PasswordChanged,
+            Self::UserDisabled,
+            Self::OrgDisabled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or(())
+    }
+}
+
+/// An IdP session as stored (the token itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub idle_deadline: DateTime<Utc>,
+    pub absolute_expiry: DateTime<Utc>,
+    pub remember_me: bool,
+    /// When the user last authenticated (OIDC `auth_time`).
+    pub auth_time: DateTime<Utc>,
+    /// When each factor was last proven (for `amr` and step-up).
+    pub password_at: Option<DateTime<Utc>>,
+    pub webauthn_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<EndReason>,
+}
+
+/// The cookie value: 256 random bits, base64url. `Debug` redacts it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(pub String);
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken([redacted])")
+    }
+}
+
+/// What a successful authentication hands to `SessionService::start`.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: UserId,
+    pub remember_me: bool,
+    pub password_at: Option<DateTime<Utc>>,
+    pub webauthn_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}

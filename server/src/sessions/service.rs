@@ -1,0 +1,318 @@
+//! Session rules: start, look up (with idle and absolute expiry), coalesced activity updates,
+//! ending with a reason, and the sweeper.
+//!
+//! The database is the truth. The cache holds a copy of each live session under
+//! `o:{org}:session:{token_hash}`; ending a session writes the database first and then drops the
+//! copy, so a cache flush or restart can neither log anybody out nor bring a session back.
+
+use super::error::SessionError;
+use super::model::{EndReason, NewSession, Session, SessionId, SessionPolicy, SessionToken};
+use crate::accounts::UserId;
+use crate::clock::SharedClock;
+use crate::secrets::{random_token, sha256_hex};
+use crate::store::Store;
+use crate::store::cache::{Cache, CacheKey};
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Duration, Utc};
+use std::time::Duration as StdDuration;
+use uuid::Uuid;
+
+/// Activity moves the idle deadline in the database at most once per this many seconds per
+/// session, so a busy user does not cost a write per request (the deadline is accurate to this).
+pub const TOUCH_INTERVAL_SECS: i64 = 60;
+/// Sessions ended per sweeper pass (the rest wait for the next pass).
+const SWEEP_BATCH: u64 = 500;
+
+#[derive(Debug, Clone)]
+pub struct SessionService {
+    store: Store,
+    cache: Cache,
+    clock: SharedClock,
+}
+
+fn session_key(org: OrgId, token_hash: &str) -> CacheKey {
+    CacheKey::org(org, "session", token_hash)
+}
+
+fn policy_key(org: OrgId) -> CacheKey {
+    CacheKey::org(org, "session-policy", "current")
+}
+
+/// The idle deadline after activity at `at`. Remember-me sessions have no idle timeout: they
+/// live for the remember-me lifetime.
+fn idle_deadline(
+    policy: &SessionPolicy,
+    remember_me: bool,
+    at: DateTime<Utc>,
+    absolute: DateTime<Utc>,
+) -> DateTime<Utc> {
+    if remember_me {
+        absolute
+    } else {
+        (at + policy.idle_timeout()).min(absolute)
+    }
+}
+
+/// Why `session` is over at `now` under `policy`, if it is. The current policy applies at once:
+/// a shortened timeout ends sessions that the stored deadlines would still allow.
+fn expiry(policy: &SessionPolicy, s: &Session, now: DateTime<Utc>) -> Option<EndReason> {
+    let absolute = s
+        .absolute_expiry
+        .min(s.created_at + policy.lifetime(s.remember_me));
+    if now >= absolute {
+        return Some(EndReason::AbsoluteExpired);
+    }
+    let idle = s.idle_deadline.min(idle_deadline(
+        policy,
+        s.remember_me,
+        s.last_seen_at,
+        absolute,
+    ));
+    (now >= idle).then_some(EndReason::IdleExpired)
+}
+
+fn cache_ttl(s: &Session, now: DateTime<Utc>) -> StdDuration {
+    let left = (s.idle_deadline - now).num_seconds().clamp(1, 3600);
+    StdDuration::from_secs(u64::try_from(left).unwrap_or(1))
+}
+
+impl SessionService {
+    pub fn new(store: Store, cache: Cache, clock: SharedClock) -> Self {
+        Self {
+            store,
+            cache,
+            clock,
+        }
+    }
+
+    fn policy_ttl(&self) -> StdDuration {
+        // As for org records: shared caches are invalidated by writers, in-process ones expire.
+        StdDuration::from_secs(if self.cache.is_shared() { 300 } else { 1 })
+    }
+
+    /// The org's policy (defaults when none was set).
+    pub async fn policy(&self, org: OrgId) -> Result<SessionPolicy, SessionError> {
+        let key = policy_key(org);
+        if let Some(p) = self.cache.get_json::<SessionPolicy>(&key).await {
+            return Ok(p);
+        }
+        let policy = self.store.session_policy(org).await?.unwrap_or_default();
+        self.cache.set_json(&key, &policy, self.policy_ttl()).await;
+        Ok(policy)
+    }
+
+    /// Stores a new policy; it applies to every session on every node from the next request.
+    pub async fn set_policy(
+        &self,
+        org: OrgId,
+        policy: SessionPolicy,
+        actor: &str,
+    ) -> Result<SessionPolicy, SessionError> {
+        let policy = policy.validate()?;
+        self.store
+            .set_session_policy(org, policy, actor, self.clock.now())
+            .await?;
+        let key = policy_key(org);
+        self.cache.delete(&key).await;
+        if let Err(err) = self.cache.publish_invalidation(&key).await {
+            tracing::warn!(error = %err, "could not publish the policy invalidation");
+        }
+        Ok(policy)
+    }
+
+    /// Starts a session: a fresh 256-bit token (never one the browser offered), stored as a hash.
+    pub async fn start(
+        &self,
+        org: OrgId,
+        new: NewSession,
+    ) -> Result<(Session, SessionToken), SessionError> {
+        let policy = self.policy(org).await?;
+        let remember_me = new.remember_me && policy.remember_me_allowed;
+        let now = self.clock.now();
+        let token = SessionToken(random_token(32)?);
+        let absolute = now + policy.lifetime(remember_me);
+        let session = Session {
+            id: SessionId(Uuid::now_v7()),
+            org_id: org,
+            user_id: new.user_id,
+            token_hash: sha256_hex(&token.0),
+            created_at: now,
+            last_seen_at: now,
+            idle_deadline: idle_deadline(&policy, remember_me, now, absolute),
+            absolute_expiry: absolute,
+            remember_me,
+            auth_time: now,
+            password_at: new.password_at,
+            webauthn_at: new.webauthn_at,
+            user_agent: new.user_agent.map(|ua| ua.chars().take(512).collect()),
+            ip: new.ip,
+            ended_at: None,
+            end_reason: None,
+        };
+        self.store.insert_session(&session).await?;
+        self.cache
+            .set_json(
+                &session_key(org, &session.token_hash),
+                &session,
+                cache_ttl(&session, now),
+            )
+            .await;
+        Ok((session, token))
+    }
+
+    /// The live session a cookie value stands for, if any. Ends it (with the reason) when a
+    /// deadline has passed, and records activity at most once per `TOUCH_INTERVAL_SECS`.
+    pub async fn current(&self, org: OrgId, token: &str) -> Result<Option<Session>, SessionError> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        let hash = sha256_hex(token);
+        let key = session_key(org, &hash);
+        let now = self.clock.now();
+        let session = match self.cache.get_json::<Session>(&key).await {
+            Some(s) if s.org_id == org => s,
+            _ => match self.store.session_by_token_hash(org, &hash).await? {
+                Some(s) => s,
+                None => return Ok(None),
+            },
+        };
+        if session.ended_at.is_some() {
+            self.cache.delete(&key).await;
+            return Ok(None);
+        }
+        let policy = self.policy(org).await?;
+        if let Some(reason) = expiry(&policy, &session, now) {
+            self.end(org, session.id, reason, "system").await?;
+            return Ok(None);
+        }
+        let mut session = session;
+        if now - session.last_seen_at >= Duration::seconds(TOUCH_INTERVAL_SECS) {
+            session.last_seen_at = now;
+            session.idle_deadline =
+                idle_deadline(&policy, session.remember_me, now, session.absolute_expiry);
+            self.store
+                .touch_session(org, session.id, now, session.idle_deadline)
+                .await?;
+        }
+        self.cache
+            .set_json(&key, &session, cache_ttl(&session, now))
+            .await;
+        Ok(Some(session))
+    }
+
+    async fn forget(&self, ended: &[Session]) {
+        for s in ended {
+            self.cache
+                .delete(&session_key(s.org_id, &s.token_hash))
+                .await;
+        }
+    }
+
+    /// Ends one session of the org with a reason; `NotFound` if it is not live.
+    pub async fn end(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        reason: EndReason,
+        actor: &str,
+    ) -> Result<Session, SessionError> {
+        let ended = self
+            .store
+            .end_session(org, id, reason, actor, self.clock.now())
+            .await?;
+        let ended = ended.ok_or(SessionError::NotFound)?;
+        self.forget(std::slice::from_ref(&ended)).await;
+        tracing::info!(org = %org, session = %id, reason = reason.as_str(), "session ended");
+        Ok(ended)
+    }
+
+    /// Ends one of the user's own sessions (the account page); other users' sessions are not
+    /// found.
+    pub async fn end_own(
+        &self,
+        org: OrgId,
+        user: UserId,
+        id: SessionId,
+        reason: EndReason,
+    ) -> Result<Session, SessionError> {
+        match self.store.session_by_id(org, id).await? {
+            Some(s) if s.user_id == user => {
+                self.end(org, id, reason, &format!("user:{user}")).await
+            }
+            _ => Err(SessionError::NotFound),
+        }
+    }
+
+    /// Ends every live session of a user except `keep`; returns how many ended.
+    pub async fn end_user_sessions(
+        &self,
+        org: OrgId,
+        user: UserId,
+        keep: Option<SessionId>,
+        reason: EndReason,
+        actor: &str,
+    ) -> Result<usize, SessionError> {
+        let ended = self
+            .store
+            .end_sessions(org, Some(user), keep, reason, actor, self.clock.now())
+            .await?;
+        self.forget(&ended).await;
+        Ok(ended.len())
+    }
+
+    /// Ends every live session of an org (the org was disabled).
+    pub async fn end_org_sessions(
+        &self,
+        org: OrgId,
+        reason: EndReason,
+        actor: &str,
+    ) -> Result<usize, SessionError> {
+        let ended = self
+            .store
+            .end_sessions(org, None, None, reason, actor, self.clock.now())
+            .await?;
+        self.forget(&ended).await;
+        Ok(ended.len())
+    }
+
+    /// A user's live sessions, newest first.
+    pub async fn list(&self, org: OrgId, user: UserId) -> Result<Vec<Session>, SessionError> {
+        Ok(self.store.user_sessions(org, user, false).await?)
+    }
+
+    /// One sweeper pass: ends live sessions whose stored deadline has passed, with the matching
+    /// reason. Returns how many it ended.
+    pub async fn sweep(&self) -> Result<usize, SessionError> {
+        let now = self.clock.now();
+        let overdue = self.store.overdue_sessions(now, SWEEP_BATCH).await?;
+        let mut ended = 0;
+        for s in overdue {
+            let reason = if now >= s.absolute_expiry {
+                EndReason::AbsoluteExpired
+            } else {
+                EndReason::IdleExpired
+            };
+            match self.end(s.org_id, s.id, reason, "system").await {
+                Ok(_) => ended += 1,
+                // Another node or request ended it first.
+                Err(SessionError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Runs `sweep` forever at the given interval (spawned by `serve`).
+    pub async fn run_sweeper(self, every: StdDuration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ended = n, "session sweeper ended overdue sessions"),
+                Err(err) => tracing::warn!(error = %err, "session sweeper pass failed"),
+            }
+        }
+    }
+}

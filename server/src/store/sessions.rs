@@ -1,0 +1,297 @@
+//! Session and session-policy rows. Every query on sessions of an org is scoped by org id; only
+//! the sweeper looks across orgs.
+
+use super::entities::{org_session_policies as policies, sessions};
+use super::{Store, StoreError, insert_audit};
+use crate::accounts::UserId;
+use crate::audit::AuditEvent;
+use crate::sessions::{EndReason, Session, SessionId, SessionPolicy};
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+fn to_session(m: sessions::Model) -> Session {
+    Session {
+        id: SessionId(m.id),
+        org_id: OrgId(m.org_id),
+        user_id: UserId(m.user_id),
+        token_hash: m.token_hash,
+        created_at: m.created_at,
+        last_seen_at: m.last_seen_at,
+        idle_deadline: m.idle_deadline,
+        absolute_expiry: m.absolute_expiry,
+        remember_me: m.remember_me,
+        auth_time: m.auth_time,
+        password_at: m.password_at,
+        webauthn_at: m.webauthn_at,
+        user_agent: m.user_agent,
+        ip: m.ip,
+        ended_at: m.ended_at,
+        // An unreadable reason still means ended: keep the row ended, name it admin_revoked.
+        end_reason: m
+            .end_reason
+            .map(|r| r.parse().unwrap_or(EndReason::AdminRevoked)),
+    }
+}
+
+/// Ends one live session row inside `conn` with its audit event; `None` if it was not live.
+async fn end_row<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    id: SessionId,
+    reason: EndReason,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>, StoreError> {
+    let result = sessions::Entity::update_many()
+        .col_expr(sessions::Column::EndedAt, Expr::value(now))
+        .col_expr(sessions::Column::EndReason, Expr::value(reason.as_str()))
+        .filter(sessions::Column::OrgId.eq(org.0))
+        .filter(sessions::Column::Id.eq(id.0))
+        .filter(sessions::Column::EndedAt.is_null())
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    let Some(row) = sessions::Entity::find_by_id(id.0).one(conn).await? else {
+        return Ok(None);
+    };
+    let session = to_session(row);
+    let event = AuditEvent {
+        org_id: org,
+        actor: actor.to_owned(),
+        action: "session.ended",
+        target: Some(id.to_string()),
+        details: serde_json::json!({ "reason": reason.as_str(), "user_id": session.user_id.to_string() }),
+    };
+    insert_audit(conn, &event, now).await?;
+    Ok(Some(session))
+}
+
+impl Store {
+    pub async fn session_policy(&self, org: OrgId) -> Result<Option<SessionPolicy>, StoreError> {
+        Ok(policies::Entity::find_by_id(org.0)
+            .one(&self.db)
+            .await?
+            .map(|m| SessionPolicy {
+                idle_timeout_secs: m.idle_timeout_secs,
+                absolute_lifetime_secs: m.absolute_lifetime_secs,
+                remember_me_allowed: m.remember_me_allowed,
+                remember_me_lifetime_secs: m.remember_me_lifetime_secs,
+            }))
+    }
+
+    pub async fn set_session_policy(
+        &self,
+        org: OrgId,
+        policy: SessionPolicy,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let model = policies::ActiveModel {
+            org_id: Set(org.0),
+            idle_timeout_secs: Set(policy.idle_timeout_secs),
+            absolute_lifetime_secs: Set(policy.absolute_lifetime_secs),
+            remember_me_allowed: Set(policy.remember_me_allowed),
+            remember_me_lifetime_secs: Set(policy.remember_me_lifetime_secs),
+            updated_at: Set(now),
+        };
+        if policies::Entity::find_by_id(org.0)
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            model.update(&txn).await?;
+        } else {
+            model.insert(&txn).await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "org.session_policy_changed",
+            target: Some(org.to_string()),
+            details: serde_json::to_value(policy).unwrap_or_default(),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts a new session with its `session.started` audit event.
+    pub async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        sessions::ActiveModel {
+            id: Set(s.id.0),
+            org_id: Set(s.org_id.0),
+            user_id: Set(s.user_id.0),
+            token_hash: Set(s.token_hash.clone()),
+            created_at: Set(s.created_at),
+            last_seen_at: Set(s.last_seen_at),
+            idle_deadline: Set(s.idle_deadline),
+            absolute_expiry: Set(s.absolute_expiry),
+            remember_me: Set(s.remember_me),
+            auth_time: Set(s.auth_time),
+            password_at: Set(s.password_at),
+            webauthn_at: Set(s.webauthn_at),
+            user_agent: Set(s.user_agent.clone()),
+            ip: Set(s.ip.clone()),
+            ended_at: Set(None),
+            end_reason: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let event = AuditEvent {
+            org_id: s.org_id,
+            actor: format!("user:{}", s.user_id),
+            action: "session.started",
+            target: Some(s.id.to_string()),
+            details: serde_json::json!({ "remember_me": s.remember_me, "ip": s.ip }),
+        };
+        insert_audit(&txn, &event, s.created_at).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn session_by_token_hash(
+        &self,
+        org: OrgId,
+        token_hash: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(to_session))
+    }
+
+    pub async fn session_by_id(
+        &self,
+        org: OrgId,
+        id: SessionId,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Id.eq(id.0))
+            .one(&self.db)
+            .await?
+            .map(to_session))
+    }
+
+    /// Records activity (coalesced by the caller) on a live session.
+    pub async fn touch_session(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        last_seen: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(last_seen))
+            .col_expr(sessions::Column::IdleDeadline, Expr::value(idle_deadline))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends one session of this org; `None` if there was no such live session.
+    pub async fn end_session(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        reason: EndReason,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let txn = self.db.begin().await?;
+        let ended = end_row(&txn, org, id, reason, actor, now).await?;
+        txn.commit().await?;
+        Ok(ended)
+    }
+
+    /// Ends the live sessions of a user (or of the whole org when `user` is `None`), except
+    /// `keep`, in one transaction. Returns the sessions it ended.
+    pub async fn end_sessions(
+        &self,
+        org: OrgId,
+        user: Option<UserId>,
+        keep: Option<SessionId>,
+        reason: EndReason,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        let txn = self.db.begin().await?;
+        let mut query = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::EndedAt.is_null());
+        if let Some(user) = user {
+            query = query.filter(sessions::Column::UserId.eq(user.0));
+        }
+        if let Some(keep) = keep {
+            query = query.filter(sessions::Column::Id.ne(keep.0));
+        }
+        let ids: Vec<uuid::Uuid> = query.into_tuple().all(&txn).await?;
+        let mut ended = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(s) = end_row(&txn, org, SessionId(id), reason, actor, now).await? {
+                ended.push(s);
+            }
+        }
+        txn.commit().await?;
+        Ok(ended)
+    }
+
+    /// A user's sessions, newest first; only live ones unless `include_ended`.
+    pub async fn user_sessions(
+        &self,
+        org: OrgId,
+        user: UserId,
+        include_ended: bool,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut query = sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0));
+        if !include_ended {
+            query = query.filter(sessions::Column::EndedAt.is_null());
+        }
+        Ok(query
+            .order_by_desc(sessions::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_session)
+            .collect())
+    }
+
+    /// Live sessions, across orgs, whose idle or absolute deadline has passed (for the sweeper).
+    pub async fn overdue_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::EndedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(sessions::Column::IdleDeadline.lte(now))
+                    .add(sessions::Column::AbsoluteExpiry.lte(now)),
+            )
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_session)
+            .collect())
+    }
+}
