@@ -74,8 +74,8 @@ impl AppState {
                 clock.clone(),
                 sessions.clone(),
             ),
+            accounts: AccountService::new(store.clone(), hasher, clock.clone(), sessions.clone()),
             sessions,
-            accounts: AccountService::new(store.clone(), hasher, clock.clone()),
             apps: AppService::new(
                 store.clone(),
                 clock.clone(),

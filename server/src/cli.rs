@@ -7,6 +7,7 @@ use crate::app::{AppState, Application};
 use crate::apps::{AppType, CreateApp, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::sessions::SessionPolicy;
 use crate::tenancy::{Org, OrgStatus};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -63,7 +64,32 @@ pub enum OrgCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Disable an org: every endpoint of it refuses at once, on every node.
+    /// Change an org's display name or branding (logo URL, accent colour; "" clears).
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// An https image URL shown on the org's hosted pages.
+        #[arg(long)]
+        logo_url: Option<String>,
+        /// Accent colour of the hosted pages, like #2f5bd3.
+        #[arg(long)]
+        accent_color: Option<String>,
+    },
+    /// Change the org's IdP session policy (unset options keep their current value); applies
+    /// to every session on every node from the next request.
+    SetSessionPolicy {
+        slug: String,
+        #[arg(long)]
+        idle_timeout_secs: Option<i64>,
+        #[arg(long)]
+        absolute_lifetime_secs: Option<i64>,
+        #[arg(long)]
+        remember_me_allowed: Option<bool>,
+        #[arg(long)]
+        remember_me_lifetime_secs: Option<i64>,
+    },
+    /// Disable an org: every endpoint of it refuses at once, on every node, and its sessions end.
     Disable { slug: String },
     /// Enable a disabled org again.
     Enable { slug: String },
@@ -73,6 +99,18 @@ pub enum OrgCommand {
 pub enum UserCommand {
     /// Create a user; prints {"id","email"}.
     Create(UserCreateArgs),
+    /// Disable a user: sign-in is refused and every session of the user ends.
+    Disable(UserRef),
+    /// Enable a disabled user again.
+    Enable(UserRef),
+}
+
+#[derive(Debug, Args)]
+pub struct UserRef {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    email: String,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +280,12 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::User(UserCommand::Disable(who)) => {
+            set_user_active(config, clock, who, false, json).await
+        }
+        Command::User(UserCommand::Enable(who)) => {
+            set_user_active(config, clock, who, true, json).await
+        }
         Command::App(AppCommand::Create(args)) => {
             let state = AppState::init(config, clock).await?;
             let org = state.orgs.find(&args.org).await?;
@@ -302,6 +346,61 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
                 )
             })
         }
+        OrgCommand::Update {
+            slug,
+            name,
+            logo_url,
+            accent_color,
+        } => {
+            let org = state
+                .orgs
+                .update(
+                    &slug,
+                    name.as_deref(),
+                    logo_url.as_deref(),
+                    accent_color.as_deref(),
+                    "cli",
+                )
+                .await?;
+            let out = serde_json::json!({
+                "slug": org.slug.as_str(), "name": org.name,
+                "logo_url": org.branding.logo_url, "accent_color": org.branding.accent_color,
+            });
+            print(json, &out, || format!("org {} updated", org.slug))
+        }
+        OrgCommand::SetSessionPolicy {
+            slug,
+            idle_timeout_secs,
+            absolute_lifetime_secs,
+            remember_me_allowed,
+            remember_me_lifetime_secs,
+        } => {
+            let org = state.orgs.find(&slug).await?;
+            let current = state.sessions.policy(org.id).await?;
+            let wanted = SessionPolicy {
+                idle_timeout_secs: idle_timeout_secs.unwrap_or(current.idle_timeout_secs),
+                absolute_lifetime_secs: absolute_lifetime_secs
+                    .unwrap_or(current.absolute_lifetime_secs),
+                remember_me_allowed: remember_me_allowed.unwrap_or(current.remember_me_allowed),
+                remember_me_lifetime_secs: remember_me_lifetime_secs
+                    .unwrap_or(current.remember_me_lifetime_secs),
+            };
+            let policy = state.sessions.set_policy(org.id, wanted, "cli").await?;
+            print(json, &policy, || {
+                format!(
+                    "session policy of {}: idle {} s, absolute {} s, remember-me {} ({} s)",
+                    org.slug,
+                    policy.idle_timeout_secs,
+                    policy.absolute_lifetime_secs,
+                    if policy.remember_me_allowed {
+                        "allowed"
+                    } else {
+                        "not allowed"
+                    },
+                    policy.remember_me_lifetime_secs
+                )
+            })
+        }
         OrgCommand::Disable { slug } => set_status(state, &slug, OrgStatus::Disabled, json).await,
         OrgCommand::Enable { slug } => set_status(state, &slug, OrgStatus::Active, json).await,
     }
@@ -317,5 +416,25 @@ async fn set_status(
     let out = serde_json::json!({ "slug": org.slug.as_str(), "status": org.status.as_str() });
     print(json, &out, || {
         format!("org {} is now {}", org.slug, org.status.as_str())
+    })
+}
+
+async fn set_user_active(
+    config: Config,
+    clock: SharedClock,
+    who: UserRef,
+    active: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let state = AppState::init(config, clock).await?;
+    let org = state.orgs.find(&who.org).await?;
+    let user = state
+        .accounts
+        .set_active(&org, &who.email, active, "cli")
+        .await?;
+    let status = if active { "active" } else { "disabled" };
+    let out = serde_json::json!({ "id": user.id.to_string(), "email": user.email.as_str(), "status": status });
+    print(json, &out, || {
+        format!("user {} is now {status}", user.email.as_str())
     })
 }

@@ -13,6 +13,10 @@ pub enum AccountError {
     InvalidName,
     #[error("a user with email {0} already exists in this org")]
     EmailTaken(String),
+    #[error("no user with email {0} in this org")]
+    UnknownUser(String),
+    #[error(transparent)]
+    Session(#[from] crate::sessions::SessionError),
     #[error(transparent)]
     Hash(#[from] HashError),
     #[error(transparent)]

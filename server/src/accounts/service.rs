@@ -4,6 +4,7 @@ use super::error::AccountError;
 use super::model::{EmailAddress, NewUser, Password, Role, User};
 use super::password::PasswordHasher;
 use crate::clock::SharedClock;
+use crate::sessions::{EndReason, SessionService};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
 
@@ -12,6 +13,7 @@ pub struct AccountService {
     store: Store,
     hasher: PasswordHasher,
     clock: SharedClock,
+    sessions: SessionService,
 }
 
 /// A user as requested by the CLI or API, before validation.
@@ -24,12 +26,43 @@ pub struct CreateUser<'a> {
 }
 
 impl AccountService {
-    pub fn new(store: Store, hasher: PasswordHasher, clock: SharedClock) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        clock: SharedClock,
+        sessions: SessionService,
+    ) -> Self {
         Self {
             store,
             hasher,
             clock,
+            sessions,
         }
+    }
+
+    /// Disables (ending every session of the user, reason `user_disabled`) or re-enables a user.
+    pub async fn set_active(
+        &self,
+        org: &Org,
+        email: &str,
+        active: bool,
+        actor: &str,
+    ) -> Result<User, AccountError> {
+        let email = EmailAddress::parse(email)?;
+        let user = self
+            .store
+            .user_by_email(org.id, &email)
+            .await?
+            .ok_or_else(|| AccountError::UnknownUser(email.as_str().to_owned()))?;
+        self.store
+            .set_user_active(org.id, user.id, active, actor, self.clock.now())
+            .await?;
+        if !active {
+            self.sessions
+                .end_user_sessions(org.id, user.id, None, EndReason::UserDisabled, actor)
+                .await?;
+        }
+        Ok(User { active, ..user })
     }
 
     pub fn hasher(&self) -> &PasswordHasher {

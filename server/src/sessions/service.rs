@@ -86,8 +86,7 @@ impl SessionService {
     }
 
     fn policy_ttl(&self) -> StdDuration {
-        // As for org records: shared caches are invalidated by writers, in-process ones expire.
-        StdDuration::from_secs(if self.cache.is_shared() { 300 } else { 1 })
+        self.cache.copy_ttl(StdDuration::from_secs(300))
     }
 
     /// The org's policy (defaults when none was set).
@@ -154,7 +153,7 @@ impl SessionService {
             .set_json(
                 &session_key(org, &session.token_hash),
                 &session,
-                cache_ttl(&session, now),
+                self.cache.copy_ttl(cache_ttl(&session, now)),
             )
             .await;
         Ok((session, token))
@@ -195,7 +194,11 @@ impl SessionService {
                 .await?;
         }
         self.cache
-            .set_json(&key, &session, cache_ttl(&session, now))
+            .set_json(
+                &key,
+                &session,
+                self.cache.copy_ttl(cache_ttl(&session, now)),
+            )
             .await;
         Ok(Some(session))
     }

@@ -109,6 +109,40 @@ impl Store {
         to_org(model)
     }
 
+    /// Updates an org's display name and branding, with an audit event.
+    pub async fn update_org(
+        &self,
+        slug: &OrgSlug,
+        name: &str,
+        branding: &Branding,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Org, StoreError> {
+        let txn = self.db.begin().await?;
+        let found = orgs::Entity::find()
+            .filter(orgs::Column::Slug.eq(slug.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let id = found.id;
+        let mut active: orgs::ActiveModel = found.into();
+        active.name = Set(name.to_owned());
+        active.logo_url = Set(branding.logo_url.clone());
+        active.accent_color = Set(branding.accent_color.clone());
+        active.updated_at = Set(now);
+        let model = active.update(&txn).await?;
+        let event = AuditEvent {
+            org_id: OrgId(id),
+            actor: actor.to_owned(),
+            action: "org.updated",
+            target: Some(id.to_string()),
+            details: serde_json::json!({ "name": name, "logo_url": branding.logo_url, "accent_color": branding.accent_color }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        to_org(model)
+    }
+
     /// Number of orgs (tests and the demo check the database is unchanged after a failure).
     pub async fn count_orgs(&self) -> Result<u64, StoreError> {
         Ok(orgs::Entity::find().count(&self.db).await?)

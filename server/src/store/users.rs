@@ -141,6 +141,50 @@ impl Store {
         Ok(())
     }
 
+    /// Activates or deactivates a user of this org, with an audit event; `NotFound` when the
+    /// org has no such user.
+    pub async fn set_user_active(
+        &self,
+        org: OrgId,
+        id: UserId,
+        active: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let status = if active { "active" } else { "disabled" };
+        let result = users::Entity::update_many()
+            .col_expr(
+                users::Column::Status,
+                sea_orm::sea_query::Expr::value(status),
+            )
+            .col_expr(
+                users::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: if active {
+                "user.enabled"
+            } else {
+                "user.disabled"
+            },
+            target: Some(id.to_string()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Deletes a user of this org; `NotFound` when the org has no such user (including when
     /// the id belongs to another org).
     pub async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {

@@ -8,6 +8,8 @@ pub enum TenancyError {
     InvalidSlug(#[from] InvalidSlug),
     #[error("org name must be 1-200 characters")]
     InvalidName,
+    #[error("invalid branding: {0}")]
+    InvalidBranding(&'static str),
     #[error("an org with slug {0:?} already exists")]
     SlugTaken(String),
     #[error("no org with slug {0:?}")]

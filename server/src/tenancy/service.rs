@@ -8,12 +8,9 @@ use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use std::time::Duration;
 
-/// How long a node may serve an org record from the cache. With Redis every writer deletes the
-/// shared entry, so a change is seen at once and the entry can live long. The in-process cache
-/// cannot be reached by other processes (the CLI), so there the entry lives one second: a change
-/// made elsewhere is seen on every node within one second (DESIGN §5).
-const SHARED_TTL: Duration = Duration::from_secs(300);
-const LOCAL_TTL: Duration = Duration::from_secs(1);
+/// How long a node may serve an org record from Redis: every writer deletes the shared entry, so
+/// a change is seen at once. (In-process copies live one second: `Cache::copy_ttl`.)
+const ORG_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct OrgService {
@@ -38,11 +35,7 @@ impl OrgService {
     }
 
     fn ttl(&self) -> Duration {
-        if self.cache.is_shared() {
-            SHARED_TTL
-        } else {
-            LOCAL_TTL
-        }
+        self.cache.copy_ttl(ORG_TTL)
     }
 
     pub async fn create(
@@ -112,6 +105,66 @@ impl OrgService {
         }
     }
 
+    /// Changes an org's display name and branding (`None` keeps a value; an empty string clears
+    /// the logo or colour). Every node sees the change on its next request.
+    pub async fn update(
+        &self,
+        slug: &str,
+        name: Option<&str>,
+        logo_url: Option<&str>,
+        accent_color: Option<&str>,
+        actor: &str,
+    ) -> Result<Org, TenancyError> {
+        let current = self.find(slug).await?;
+        let name = name.map(str::trim).unwrap_or(&current.name).to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(TenancyError::InvalidName);
+        }
+        let mut branding = current.branding.clone();
+        if let Some(logo) = logo_url {
+            branding.logo_url = if logo.is_empty() {
+                None
+            } else {
+                match url::Url::parse(logo) {
+                    Ok(u) if u.scheme() == "https" && u.host().is_some() => Some(logo.to_owned()),
+                    _ => {
+                        return Err(TenancyError::InvalidBranding(
+                            "logo URL must be an absolute https URL",
+                        ));
+                    }
+                }
+            };
+        }
+        if let Some(colour) = accent_color {
+            branding.accent_color = if colour.is_empty() {
+                None
+            } else if colour.len() == 7
+                && colour.starts_with('#')
+                && colour[1..].chars().all(|c| c.is_ascii_hexdigit())
+            {
+                Some(colour.to_ascii_lowercase())
+            } else {
+                return Err(TenancyError::InvalidBranding(
+                    "accent colour must look like #1a2b3c",
+                ));
+            };
+        }
+        let org = self
+            .store
+            .update_org(&current.slug, &name, &branding, actor, self.clock.now())
+            .await?;
+        self.invalidate(&org.slug).await;
+        Ok(org)
+    }
+
+    async fn invalidate(&self, slug: &OrgSlug) {
+        let key = slug_key(slug);
+        self.cache.delete(&key).await;
+        if let Err(err) = self.cache.publish_invalidation(&key).await {
+            tracing::warn!(error = %err, "could not publish the org invalidation");
+        }
+    }
+
     /// Enables or disables an org. The cached record is dropped everywhere at once, so every
     /// endpoint of a disabled org refuses on its next request.
     pub async fn set_status(
@@ -130,11 +183,7 @@ impl OrgService {
             Err(StoreError::NotFound) => return Err(TenancyError::NotFound(slug.to_owned())),
             Err(e) => return Err(e.into()),
         };
-        let key = slug_key(&parsed);
-        self.cache.delete(&key).await;
-        if let Err(err) = self.cache.publish_invalidation(&key).await {
-            tracing::warn!(error = %err, "could not publish the org invalidation");
-        }
+        self.invalidate(&parsed).await;
         if status == OrgStatus::Disabled {
             // The org refuses every request already; also end its sessions for the record (and,
             // later, for Single Logout to the org's apps).

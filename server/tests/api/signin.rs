@@ -689,3 +689,181 @@ mod two_nodes_sign_out_others {
         assert_eq!(on_b.get("/o/acme/account").await.status, 200);
     }
 }
+
+/// Waits out the in-process cache (org and policy entries live one second there); with Redis
+/// the writer already dropped the shared entry.
+fn after_cli_change(app: &TestApp) {
+    if !app.state.cache.is_shared() {
+        app.clock.advance(chrono::Duration::seconds(1));
+    }
+}
+
+both_backends!(cli_policy_and_branding_changes_apply_at_once, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let mut b = Browser::new(&app.address, FIREFOX);
+    assert!(
+        b.get("/o/acme/login")
+            .await
+            .body
+            .contains("Keep me signed in")
+    );
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let id = session_id(&app, &org, &b).await;
+
+    let out = app
+        .cli()
+        .run(&[
+            "org",
+            "set-session-policy",
+            "acme",
+            "--idle-timeout-secs",
+            "600",
+            "--remember-me-allowed",
+            "false",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let policy: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(policy["idle_timeout_secs"], 600);
+    assert_eq!(
+        policy["absolute_lifetime_secs"],
+        12 * 3600,
+        "unset options keep their value"
+    );
+    after_cli_change(&app);
+    let mut other = Browser::new(&app.address, CHROME);
+    assert!(
+        !other
+            .get("/o/acme/login")
+            .await
+            .body
+            .contains("Keep me signed in")
+    );
+    // The shorter idle timeout applies to the session that started under the old policy.
+    app.clock.advance(minutes(11));
+    assert_eq!(b.get("/o/acme/account").await.status, 303);
+    assert_eq!(
+        end_reason(&app, &org, id).await,
+        Some(EndReason::IdleExpired)
+    );
+
+    let bad = app
+        .cli()
+        .run(&[
+            "org",
+            "set-session-policy",
+            "acme",
+            "--idle-timeout-secs",
+            "5",
+        ])
+        .await;
+    assert!(!bad.success);
+    assert!(bad.stderr.contains("idle timeout"), "{}", bad.stderr);
+
+    let out = app
+        .cli()
+        .run(&[
+            "org",
+            "update",
+            "acme",
+            "--accent-color",
+            "#FF8800",
+            "--logo-url",
+            "https://cdn.acme.test/logo.png",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    after_cli_change(&app);
+    assert!(b.get("/o/acme/branding.css").await.body.contains("#ff8800"));
+    assert!(
+        b.get("/o/acme/login")
+            .await
+            .body
+            .contains("https://cdn.acme.test/logo.png")
+    );
+    for (flag, value) in [
+        ("--accent-color", "red; } body { x"),
+        ("--logo-url", "http://insecure.test/l.png"),
+    ] {
+        let out = app.cli().run(&["org", "update", "acme", flag, value]).await;
+        assert!(!out.success, "{flag} {value}");
+        assert!(out.stderr.contains("invalid branding"), "{}", out.stderr);
+    }
+    assert!(b.get("/o/acme/branding.css").await.body.contains("#ff8800"));
+});
+
+both_backends!(disabling_a_user_ends_their_sessions, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let mut b = Browser::new(&app.address, FIREFOX);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let id = session_id(&app, &org, &b).await;
+    let out = app
+        .cli()
+        .run(&[
+            "user", "disable", "--org", "acme", "--email", EMAIL, "--json",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(
+        end_reason(&app, &org, id).await,
+        Some(EndReason::UserDisabled)
+    );
+    after_cli_change(&app);
+    assert_eq!(
+        b.get("/o/acme/account").await.status,
+        303,
+        "refused on the running node"
+    );
+    // A disabled user gets the same answer as a wrong password.
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 401);
+    assert!(
+        app.cli()
+            .run(&["user", "enable", "--org", "acme", "--email", EMAIL])
+            .await
+            .success
+    );
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let out = app
+        .cli()
+        .run(&[
+            "user",
+            "disable",
+            "--org",
+            "acme",
+            "--email",
+            "nobody@acme.test",
+        ])
+        .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("nobody@acme.test"), "{}", out.stderr);
+});
+
+both_backends!(
+    throttling_falls_back_to_a_stricter_local_limit_without_redis,
+    |backend| {
+        let db = TestDb::create(&backend).await;
+        // Nothing listens on this port: the shared counters are unreachable.
+        let down = format!("redis://127.0.0.1:{}", free_port());
+        let app = TestApp::spawn_on(&db.url, Some((down, "pctest:down:".into())), |f| {
+            f.merge(("cache.op_timeout_ms", 200))
+        })
+        .await;
+        acme(&app).await;
+        let mut b = Browser::new(&app.address, FIREFOX);
+        for _ in 0..portcullis::authn::throttle::LOCAL_ACCOUNT_FREE_FAILURES + 1 {
+            assert_eq!(
+                b.sign_in("acme", EMAIL, "wrong password!", false)
+                    .await
+                    .status,
+                401
+            );
+        }
+        // Locked, never unlimited, even though the cache is down.
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 429);
+        app.clock.advance(minutes(1));
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    }
+);

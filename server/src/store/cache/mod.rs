@@ -100,6 +100,9 @@ impl PendingWrite {
     }
 }
 
+/// Longest life of a copy of database state in an in-process cache.
+pub const LOCAL_COPY_TTL: Duration = Duration::from_secs(1);
+
 /// Writes kept for retry while the backend is away; the oldest are dropped beyond this.
 const MAX_PENDING_WRITES: usize = 10_000;
 /// How often the background task probes a failed backend and retries queued writes.
@@ -155,6 +158,17 @@ impl Cache {
 
     pub fn is_shared(&self) -> bool {
         self.inner.backend.shared()
+    }
+
+    /// The TTL for a cached copy of database state. Other processes (the CLI, other nodes)
+    /// change the database and drop shared entries, but cannot reach an in-process cache, so
+    /// there copies live at most one second: any change is seen everywhere within a second.
+    pub fn copy_ttl(&self, wanted: Duration) -> Duration {
+        if self.is_shared() {
+            wanted
+        } else {
+            wanted.min(LOCAL_COPY_TTL)
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {
