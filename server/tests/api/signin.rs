@@ -4,6 +4,7 @@
 use crate::browser::Browser;
 use crate::helpers::{TestApp, TestDb, free_port};
 use portcullis::accounts::{CreateUser, Role};
+use portcullis::clock::Clock;
 use portcullis::sessions::{EndReason, SessionId, SessionPolicy};
 use portcullis::tenancy::Org;
 
@@ -867,3 +868,136 @@ both_backends!(
         assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
     }
 );
+
+both_backends!(
+    activity_is_coalesced_and_old_hashes_are_upgraded,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let user = user_id(&app, &org).await;
+
+        // A hash made with weaker parameters is replaced at the next successful sign-in.
+        let weak = {
+            use argon2::password_hash::{PasswordHasher as _, SaltString};
+            let params = argon2::Params::new(8192, 1, 1, None).unwrap();
+            let a =
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            a.hash_password(
+                PASSWORD.as_bytes(),
+                &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+            )
+            .unwrap()
+            .to_string()
+        };
+        app.state
+            .store
+            .set_user_password_hash(org.id, user, &weak, None, app.clock.now())
+            .await
+            .unwrap();
+        let mut b = Browser::new(&app.address, FIREFOX);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let upgraded = app
+            .state
+            .store
+            .user_password_hash(org.id, user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{upgraded}"
+        );
+
+        // Requests inside the touch interval cost no database write; the next one after it does.
+        let id = session_id(&app, &org, &b).await;
+        let seen = |app: &TestApp| {
+            let store = app.state.store.clone();
+            let org = org.id;
+            async move {
+                store
+                    .session_by_id(org, id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .last_seen_at
+            }
+        };
+        let start = seen(&app).await;
+        app.clock.advance(chrono::Duration::seconds(
+            portcullis::sessions::TOUCH_INTERVAL_SECS - 1,
+        ));
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+        assert_eq!(seen(&app).await, start);
+        app.clock.advance(chrono::Duration::seconds(2));
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+        assert_eq!(seen(&app).await, app.clock.now());
+    }
+);
+
+both_backends!(only_trusted_proxies_set_the_client_ip, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let spoofing = |base: &str| {
+        let mut b = Browser::new(base, FIREFOX);
+        b.user_agent = FIREFOX.into();
+        b
+    };
+    // From an untrusted peer the header is ignored.
+    let mut b = spoofing(&app.address);
+    let login = b.get("/o/acme/login").await;
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/o/acme/login", app.address))
+        .header("cookie", format!("pc_csrf={}", login.csrf()))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf", login.csrf().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let sessions = app
+        .state
+        .store
+        .user_sessions(org.id, user_id(&app, &org).await, false)
+        .await
+        .unwrap();
+    assert_eq!(sessions[0].ip.as_deref(), Some("127.0.0.1"));
+
+    // Behind a trusted proxy the right-most untrusted address is the client.
+    let proxied = TestApp::spawn_on(&app.db_url, app.redis.clone(), |f| {
+        f.merge(("http.trusted_proxies", vec!["127.0.0.1"]))
+    })
+    .await;
+    let login = b.get("/o/acme/login").await;
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/o/acme/login", proxied.address))
+        .header("cookie", format!("pc_csrf={}", login.csrf()))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf", login.csrf().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let sessions = app
+        .state
+        .store
+        .user_sessions(org.id, user_id(&app, &org).await, false)
+        .await
+        .unwrap();
+    let mut ips: Vec<_> = sessions.iter().filter_map(|s| s.ip.clone()).collect();
+    ips.sort();
+    assert_eq!(ips, vec!["127.0.0.1".to_owned(), "203.0.113.7".to_owned()]);
+});
