@@ -70,6 +70,19 @@ async fn require_session(
     }
 }
 
+/// For state-changing forms: a valid CSRF token and a live session, or the answer to send.
+async fn guard(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    csrf: &str,
+) -> Result<Session, HttpResponse> {
+    if !csrf_ok(req, state, csrf) {
+        return Err(csrf_refused(org));
+    }
+    require_session(req, state, org).await
+}
+
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -142,10 +155,7 @@ async fn end_one(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
-    let current = match require_session(&req, &state, &org).await {
+    let current = match guard(&req, &state, &org, &form.csrf).await {
         Ok(s) => s,
         Err(res) => return res,
     };
@@ -174,10 +184,7 @@ async fn end_others(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
-    let current = match require_session(&req, &state, &org).await {
+    let current = match guard(&req, &state, &org, &form.csrf).await {
         Ok(s) => s,
         Err(res) => return res,
     };
@@ -216,10 +223,7 @@ async fn change_password(
 ) -> HttpResponse {
     let org = org.0;
     let form = form.into_inner();
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
-    let current = match require_session(&req, &state, &org).await {
+    let current = match guard(&req, &state, &org, &form.csrf).await {
         Ok(s) => s,
         Err(res) => return res,
     };
