@@ -14,6 +14,8 @@ mod m20261128_000005_create_audit_events;
 mod m20261128_000006_add_org_branding;
 mod m20261128_000007_create_org_session_policies;
 mod m20261128_000008_create_sessions;
+mod m20261128_000009_create_webauthn_credentials;
+mod m20261128_000010_add_org_mfa_policy;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_add_org_branding::Migration),
             Box::new(m20261128_000007_create_org_session_policies::Migration),
             Box::new(m20261128_000008_create_sessions::Migration),
+            Box::new(m20261128_000009_create_webauthn_credentials::Migration),
+            Box::new(m20261128_000010_add_org_mfa_policy::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
+use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub apps: AppService,
     pub sessions: SessionService,
     pub login: LoginService,
+    pub webauthn: WebauthnService,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -60,6 +62,15 @@ impl AppState {
         let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
         let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
         let throttle = Throttle::new(cache.clone(), clock.clone());
+        let webauthn = WebauthnService::new(
+            config.public_url(),
+            &config.deployment.name,
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+            sessions.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("http.public_url: {e}"))?;
         let state = Self {
             login: LoginService::new(
                 store.clone(),
@@ -67,7 +78,9 @@ impl AppState {
                 sessions.clone(),
                 throttle,
                 clock.clone(),
+                webauthn.clone(),
             ),
+            webauthn,
             orgs: OrgService::new(
                 store.clone(),
                 cache.clone(),

@@ -7,7 +7,7 @@ use crate::app::{AppState, Application};
 use crate::apps::{AppType, CreateApp, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::sessions::SessionPolicy;
+use crate::sessions::{MfaPolicy, SessionPolicy};
 use crate::tenancy::{Org, OrgStatus};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -88,6 +88,9 @@ pub enum OrgCommand {
         remember_me_allowed: Option<bool>,
         #[arg(long)]
         remember_me_lifetime_secs: Option<i64>,
+        /// off, optional (default: users with a key use it), required, app_requested.
+        #[arg(long)]
+        mfa: Option<MfaPolicy>,
     },
     /// Disable an org: every endpoint of it refuses at once, on every node, and its sessions end.
     Disable { slug: String },
@@ -374,6 +377,7 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
             absolute_lifetime_secs,
             remember_me_allowed,
             remember_me_lifetime_secs,
+            mfa,
         } => {
             let org = state.orgs.find(&slug).await?;
             let current = state.sessions.policy(org.id).await?;
@@ -384,6 +388,7 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
                 remember_me_allowed: remember_me_allowed.unwrap_or(current.remember_me_allowed),
                 remember_me_lifetime_secs: remember_me_lifetime_secs
                     .unwrap_or(current.remember_me_lifetime_secs),
+                mfa: mfa.unwrap_or(current.mfa),
             };
             let policy = state.sessions.set_policy(org.id, wanted, "cli").await?;
             print(json, &policy, || {

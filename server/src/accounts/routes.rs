@@ -29,9 +29,17 @@ struct SessionRow {
     current: bool,
 }
 
+struct CredentialRow {
+    name: String,
+    kind: &'static str,
+    created: String,
+    last_used: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
+    credentials: Vec<CredentialRow>,
     org_name: &'a str,
     org_path: String,
     logo_url: Option<&'a str>,
@@ -116,8 +124,25 @@ async fn show(
             current: s.id == current.id,
         })
         .collect();
+    let credentials = match state.webauthn.credentials(org, current.user_id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|c| CredentialRow {
+                name: c.name,
+                kind: if c.kind == "passkey" {
+                    "passkey"
+                } else {
+                    "security key"
+                },
+                created: when(c.created_at),
+                last_used: c.last_used_at.map(when),
+            })
+            .collect(),
+        Err(e) => return unavailable(org, &e),
+    };
     let (csrf, set) = csrf_token(req, state, org);
     let page = AccountPage {
+        credentials,
         org_name: &org.name,
         org_path: org_path(org),
         logo_url: org.branding.logo_url.as_deref(),

@@ -10,4 +10,6 @@ pub enum AuthnError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     InvalidPassword(#[from] crate::accounts::InvalidPassword),
+    #[error("could not record the first sign-in step: {0}")]
+    Pending(String),
 }

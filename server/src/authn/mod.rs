@@ -5,6 +5,7 @@ mod error;
 pub mod routes;
 mod service;
 pub mod throttle;
+pub mod webauthn;
 
 pub use error::AuthnError;
 pub use service::{LoginAttempt, LoginOutcome, LoginService, PasswordChange};

@@ -24,12 +24,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(LOGIN_PATH, web::post().to(login_submit))
         .route(LOGOUT_PATH, web::get().to(logout_page))
         .route(LOGOUT_PATH, web::post().to(logout_submit))
-        .route("/branding.css", web::get().to(branding_css));
+        .route("/branding.css", web::get().to(branding_css))
+        .route("/login/key", web::get().to(second_factor_page))
+        .route("/login/enrol", web::get().to(enrol_page))
+        .route("/webauthn/{mode}/start", web::post().to(webauthn_start))
+        .route("/webauthn/{mode}/finish", web::post().to(webauthn_finish));
 }
 
 /// Routes outside any org.
 pub fn configure_assets(cfg: &mut web::ServiceConfig) {
-    cfg.route("/assets/portcullis.css", web::get().to(stylesheet));
+    cfg.route("/assets/portcullis.css", web::get().to(stylesheet))
+        .route("/assets/webauthn.js", web::get().to(webauthn_script));
 }
 
 #[derive(Template)]
@@ -202,6 +207,7 @@ async fn login_submit(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         ip: client_ip(&req, &state),
+        app_requests_mfa: false,
     };
     match state.login.password_login(&org, attempt).await {
         Ok(LoginOutcome::SignedIn { session, token, .. }) => {
@@ -212,6 +218,22 @@ async fn login_submit(
                 &return_to,
                 [session_cookie(&state, &org, &token.0, max_age)],
             )
+        }
+        Ok(LoginOutcome::SecondFactorRequired { pending_token }) => {
+            let to = format!(
+                "{}/login/key?return_to={}",
+                org_path(&org),
+                encode(&return_to)
+            );
+            see_other(&to, [pending_cookie(&state, &org, &pending_token)])
+        }
+        Ok(LoginOutcome::EnrolmentRequired { pending_token }) => {
+            let to = format!(
+                "{}/login/enrol?return_to={}",
+                org_path(&org),
+                encode(&return_to)
+            );
+            see_other(&to, [pending_cookie(&state, &org, &pending_token)])
         }
         Ok(LoginOutcome::InvalidCredentials) => {
             render_login(
@@ -354,4 +376,349 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "max-age=3600"))
         .body(include_str!("../../assets/portcullis.css"))
+}
+
+pub const PENDING_COOKIE: &str = "pc_pending";
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn pending_cookie(state: &AppState, org: &Org, token: &str) -> actix_web::cookie::Cookie<'static> {
+    let mut c = session_cookie(
+        state,
+        org,
+        token,
+        Some(crate::authn::webauthn::PENDING_SECS),
+    );
+    c.set_name(PENDING_COOKIE);
+    c
+}
+
+fn clear_pending_cookie(state: &AppState, org: &Org) -> actix_web::cookie::Cookie<'static> {
+    let mut c = clear_session_cookie(state, org);
+    c.set_name(PENDING_COOKIE);
+    c
+}
+
+#[derive(Template)]
+#[template(path = "webauthn.html")]
+struct WebauthnPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    return_to: &'a str,
+    mode: &'a str,
+    title: &'a str,
+    message: &'a str,
+    button: &'a str,
+}
+
+/// What a ceremony page says.
+struct CeremonyText {
+    mode: &'static str,
+    title: &'static str,
+    message: &'static str,
+    button: &'static str,
+}
+
+const SECOND_FACTOR: CeremonyText = CeremonyText {
+    mode: "second-factor",
+    title: "Use your security key",
+    message: "Your password was right. To finish signing in, use your security key or passkey.",
+    button: "Use security key",
+};
+
+const ENROL: CeremonyText = CeremonyText {
+    mode: "enrol",
+    title: "Add a security key",
+    message: "Your organization requires a second factor. Add a security key or passkey now to finish signing in.",
+    button: "Add security key",
+};
+
+async fn webauthn_page(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    return_to: Option<&str>,
+    text: &CeremonyText,
+) -> HttpResponse {
+    if req.cookie(PENDING_COOKIE).is_none() {
+        return see_other(&format!("{}{LOGIN_PATH}", org_path(org)), []);
+    }
+    let (csrf, set) = csrf_token(req, state, org);
+    let return_to = safe_return_to(org, return_to);
+    let page = WebauthnPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        return_to: &return_to,
+        mode: text.mode,
+        title: text.title,
+        message: text.message,
+        button: text.button,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+async fn second_factor_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ReturnTo>,
+) -> HttpResponse {
+    webauthn_page(&req, &state, &org.0, q.return_to.as_deref(), &SECOND_FACTOR).await
+}
+
+async fn enrol_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ReturnTo>,
+) -> HttpResponse {
+    webauthn_page(&req, &state, &org.0, q.return_to.as_deref(), &ENROL).await
+}
+
+#[derive(Deserialize)]
+struct CeremonyStart {
+    #[serde(default)]
+    kind: Option<crate::authn::webauthn::CredentialKind>,
+}
+
+#[derive(Deserialize)]
+struct CeremonyFinish {
+    flow_id: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(portcullis_api_types::ErrorBody {
+            error: error.to_owned(),
+            message: message.to_owned(),
+        })
+}
+
+fn flow_error(err: &crate::authn::webauthn::WebauthnFlowError) -> HttpResponse {
+    use crate::authn::webauthn::WebauthnFlowError as E;
+    match err {
+        E::UnknownFlow | E::NoPendingLogin => {
+            json_error(StatusCode::BAD_REQUEST, "flow_expired", &err.to_string())
+        }
+        E::Rejected => json_error(StatusCode::UNAUTHORIZED, "rejected", &err.to_string()),
+        E::ReauthRequired => json_error(
+            StatusCode::FORBIDDEN,
+            "reauthentication_required",
+            &err.to_string(),
+        ),
+        E::InvalidName | E::Duplicate => {
+            json_error(StatusCode::BAD_REQUEST, "invalid_request", &err.to_string())
+        }
+        E::Setup(_) | E::Authn(_) => {
+            tracing::error!(error = %err, "webauthn ceremony failed");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Please try again in a moment.",
+            )
+        }
+    }
+}
+
+/// JSON ceremony endpoints take the CSRF token in `X-CSRF-Token` (and only JSON bodies, which a
+/// cross-site form cannot send).
+fn csrf_header_ok(req: &HttpRequest, state: &AppState) -> bool {
+    let token = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    csrf_ok(req, state, token)
+}
+
+fn pending_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(PENDING_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+async fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> Option<crate::sessions::Session> {
+    let token = session_token(req)?;
+    state.sessions.current(org.id, &token).await.ok().flatten()
+}
+
+async fn webauthn_start(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    mode: web::Path<(String, String)>,
+    body: web::Json<CeremonyStart>,
+) -> HttpResponse {
+    use crate::authn::webauthn::CredentialKind;
+    let org = org.0;
+    if !csrf_header_ok(&req, &state) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This page has expired; reload it and try again.",
+        );
+    }
+    let kind = body.kind.unwrap_or(CredentialKind::SecurityKey);
+    let w = &state.webauthn;
+    let started = match mode.1.as_str() {
+        "passkey-login" => w
+            .start_passkey_login(&org)
+            .await
+            .map(|(f, o)| (f, serde_json::to_value(o))),
+        "second-factor" => match pending_token(&req) {
+            Some(t) => w
+                .start_second_factor(&org, &t)
+                .await
+                .map(|(f, o)| (f, serde_json::to_value(o))),
+            None => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "flow_expired",
+                    "Enter your password again.",
+                );
+            }
+        },
+        "enrol" => match pending_token(&req) {
+            Some(t) => w
+                .start_enrolment(&org, &t, kind)
+                .await
+                .map(|(f, o)| (f, serde_json::to_value(o))),
+            None => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "flow_expired",
+                    "Enter your password again.",
+                );
+            }
+        },
+        "register" => {
+            let Some(session) = signed_in(&req, &state, &org).await else {
+                return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
+            };
+            let user = match state.store.user_by_id(org.id, session.user_id).await {
+                Ok(Some(u)) => u,
+                _ => {
+                    return json_error(
+                        StatusCode::UNAUTHORIZED,
+                        "login_required",
+                        "Sign in first.",
+                    );
+                }
+            };
+            w.start_registration(&org, &session, &user, kind)
+                .await
+                .map(|(f, o)| (f, serde_json::to_value(o)))
+        }
+        _ => return json_error(StatusCode::NOT_FOUND, "not_found", "no such ceremony"),
+    };
+    match started {
+        Ok((flow_id, Ok(options))) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "flow_id": flow_id, "options": options })),
+        Ok((_, Err(e))) => flow_error(&crate::authn::webauthn::WebauthnFlowError::Setup(
+            e.to_string(),
+        )),
+        Err(e) => flow_error(&e),
+    }
+}
+
+async fn webauthn_finish(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    mode: web::Path<(String, String)>,
+    body: web::Json<CeremonyFinish>,
+) -> HttpResponse {
+    use crate::authn::webauthn::WebauthnFlowError as E;
+    let org = org.0;
+    if !csrf_header_ok(&req, &state) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This page has expired; reload it and try again.",
+        );
+    }
+    let body = body.into_inner();
+    let return_to = safe_return_to(&org, body.return_to.as_deref());
+    let w = &state.webauthn;
+    let ua = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let assertion = || serde_json::from_value(body.credential.clone()).map_err(|_| E::Rejected);
+    let attestation = || serde_json::from_value(body.credential.clone()).map_err(|_| E::Rejected);
+    let signed_in_as = |session: crate::sessions::Session, token: crate::sessions::SessionToken| {
+        let max_age = session
+            .remember_me
+            .then(|| (session.absolute_expiry - session.created_at).num_seconds());
+        HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .cookie(session_cookie(&state, &org, &token.0, max_age))
+            .cookie(clear_pending_cookie(&state, &org))
+            .json(serde_json::json!({ "redirect": return_to }))
+    };
+    let result = match mode.1.as_str() {
+        "passkey-login" => match assertion() {
+            Ok(a) => w
+                .finish_passkey_login(&org, &body.flow_id, &a, ua, client_ip(&req, &state))
+                .await
+                .map(|(s, t)| signed_in_as(s, t)),
+            Err(e) => Err(e),
+        },
+        "second-factor" => match (pending_token(&req), assertion()) {
+            (Some(p), Ok(a)) => w
+                .finish_second_factor(&org, &p, &body.flow_id, &a)
+                .await
+                .map(|(s, t)| signed_in_as(s, t)),
+            (None, _) => Err(E::NoPendingLogin),
+            (_, Err(e)) => Err(e),
+        },
+        "enrol" => match (pending_token(&req), attestation()) {
+            (Some(p), Ok(a)) => w
+                .finish_enrolment(&org, &p, &body.flow_id, &a, &body.name)
+                .await
+                .map(|(_, s, t)| signed_in_as(s, t)),
+            (None, _) => Err(E::NoPendingLogin),
+            (_, Err(e)) => Err(e),
+        },
+        "register" => {
+            let Some(session) = signed_in(&req, &state, &org).await else {
+                return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
+            };
+            match attestation() {
+                Ok(a) => w.finish_registration(&org, &session, &body.flow_id, &a, &body.name).await.map(|c| {
+                    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({
+                        "id": c.id.to_string(), "name": c.name, "kind": c.kind, "redirect": return_to,
+                    }))
+                }),
+                Err(e) => Err(e),
+            }
+        }
+        _ => return json_error(StatusCode::NOT_FOUND, "not_found", "no such ceremony"),
+    };
+    result.unwrap_or_else(|e| flow_error(&e))
+}
+
+async fn webauthn_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=3600"))
+        .body(include_str!("../../assets/webauthn.js"))
 }

@@ -6,6 +6,7 @@
 
 use super::error::AuthnError;
 use super::throttle::Throttle;
+use super::webauthn::{PendingLogin, WebauthnService};
 use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
 use crate::audit::AuditEvent;
 use crate::clock::SharedClock;
@@ -23,10 +24,21 @@ pub struct LoginAttempt<'a> {
     pub remember_me: bool,
     pub user_agent: Option<String>,
     pub ip: String,
+    /// The app being signed in to asks for MFA (the hook for the OIDC `acr` request).
+    pub app_requests_mfa: bool,
 }
 
 #[derive(Debug)]
 pub enum LoginOutcome {
+    /// The password was right, and a second factor must follow before a session exists.
+    SecondFactorRequired {
+        pending_token: String,
+    },
+    /// The password was right, MFA is required and the user has no factor yet: they must enrol
+    /// one (with the pending token) before a session exists.
+    EnrolmentRequired {
+        pending_token: String,
+    },
     SignedIn {
         session: Box<Session>,
         token: SessionToken,
@@ -52,6 +64,7 @@ pub struct LoginService {
     sessions: SessionService,
     throttle: Throttle,
     clock: SharedClock,
+    webauthn: WebauthnService,
     dummy_hash: Arc<OnceCell<String>>,
 }
 
@@ -62,6 +75,7 @@ impl LoginService {
         sessions: SessionService,
         throttle: Throttle,
         clock: SharedClock,
+        webauthn: WebauthnService,
     ) -> Self {
         Self {
             store,
@@ -69,6 +83,7 @@ impl LoginService {
             sessions,
             throttle,
             clock,
+            webauthn,
             dummy_hash: Arc::new(OnceCell::new()),
         }
     }
@@ -168,13 +183,39 @@ impl LoginService {
             return Ok(LoginOutcome::InvalidCredentials);
         };
         self.throttle.reset_account(org.id, &throttle_id).await;
+        let now = self.clock.now();
+        let policy = self.sessions.policy(org.id).await?;
+        let has_factor = self.store.count_user_credentials(org.id, user.id).await? > 0;
+        let second = policy
+            .mfa
+            .requires_second_factor(has_factor, attempt.app_requests_mfa);
         if stored.as_deref().is_some_and(PasswordHasher::needs_rehash) {
             let fresh = self.hasher.hash(&password).await?;
             self.store
                 .set_user_password_hash(org.id, user.id, &fresh, None, self.clock.now())
                 .await?;
         }
-        let now = self.clock.now();
+        if second {
+            let pending = PendingLogin {
+                user_id: user.id,
+                password_at: now,
+                remember_me: attempt.remember_me,
+                user_agent: attempt.user_agent,
+                ip: attempt.ip.clone(),
+                started: now,
+            };
+            let pending_token = self
+                .webauthn
+                .begin_pending(org, &pending)
+                .await
+                .map_err(|e| AuthnError::Pending(e.to_string()))?;
+            self.audit(org, "signin.password_verified", Some(user.id.to_string()), serde_json::json!({ "needs": if has_factor { "second_factor" } else { "enrolment" } })).await;
+            return Ok(if has_factor {
+                LoginOutcome::SecondFactorRequired { pending_token }
+            } else {
+                LoginOutcome::EnrolmentRequired { pending_token }
+            });
+        }
         let new = NewSession {
             user_id: user.id,
             remember_me: attempt.remember_me,

@@ -7,6 +7,7 @@ mod service;
 
 pub use error::SessionError;
 pub use model::{
-    EndReason, InvalidPolicy, NewSession, Session, SessionId, SessionPolicy, SessionToken,
+    EndReason, InvalidPolicy, MfaPolicy, NewSession, Session, SessionId, SessionPolicy,
+    SessionToken,
 };
 pub use service::{SessionService, TOUCH_INTERVAL_SECS};

@@ -17,13 +17,77 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// An org's session policy. Defaults: 2 h idle, 12 h absolute, remember-me allowed for 30 days.
+/// When a second factor is asked for after the password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    /// Never: the password alone signs in (passkeys still work on their own).
+    Off,
+    /// For users who have enrolled a security key or passkey.
+    #[default]
+    Optional,
+    /// For everyone: users without a factor cannot finish signing in until they enrol one.
+    Required,
+    /// Only when the app the user is signing in to asks for it (acr/max-age from the OIDC
+    /// request); otherwise as `optional`.
+    AppRequested,
+}
+
+impl MfaPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+            Self::AppRequested => "app_requested",
+        }
+    }
+
+    /// Unknown stored values fail closed.
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "off" => Self::Off,
+            "optional" => Self::Optional,
+            "app_requested" => Self::AppRequested,
+            _ => Self::Required,
+        }
+    }
+
+    /// Whether a user with (or without) an enrolled factor must present it after the password.
+    pub fn requires_second_factor(self, has_factor: bool, app_requests_mfa: bool) -> bool {
+        match self {
+            Self::Off => app_requests_mfa,
+            Self::Optional | Self::AppRequested => has_factor || app_requests_mfa,
+            Self::Required => true,
+        }
+    }
+}
+
+impl FromStr for MfaPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Self::Off),
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            "app_requested" => Ok(Self::AppRequested),
+            other => Err(format!(
+                "unknown MFA policy {other:?} (off, optional, required, app_requested)"
+            )),
+        }
+    }
+}
+
+/// An org's session policy. Defaults: 2 h idle, 12 h absolute, remember-me allowed for 30 days,
+/// MFA optional (asked of users who enrolled a factor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionPolicy {
     pub idle_timeout_secs: i64,
     pub absolute_lifetime_secs: i64,
     pub remember_me_allowed: bool,
     pub remember_me_lifetime_secs: i64,
+    #[serde(default)]
+    pub mfa: MfaPolicy,
 }
 
 impl Default for SessionPolicy {
@@ -33,6 +97,7 @@ impl Default for SessionPolicy {
             absolute_lifetime_secs: 12 * 3600,
             remember_me_allowed: true,
             remember_me_lifetime_secs: 30 * 24 * 3600,
+            mfa: MfaPolicy::Optional,
         }
     }
 }
@@ -158,6 +223,25 @@ pub struct Session {
     pub ip: Option<String>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<EndReason>,
+}
+
+impl Session {
+    /// Authentication method references (RFC 8176) proven in this session.
+    pub fn amr(&self) -> Vec<&'static str> {
+        let mut amr = Vec::new();
+        if self.password_at.is_some() {
+            amr.push("pwd");
+        }
+        if self.webauthn_at.is_some() {
+            // WebAuthn with a hardware-bound key and a user-presence test.
+            amr.push("hwk");
+            amr.push("user");
+        }
+        if self.password_at.is_some() && self.webauthn_at.is_some() {
+            amr.push("mfa");
+        }
+        amr
+    }
 }
 
 /// The cookie value: 256 random bits, base64url. `Debug` redacts it.

@@ -131,6 +131,7 @@ pub mod org_session_policies {
         pub remember_me_allowed: bool,
         pub remember_me_lifetime_secs: i64,
         pub updated_at: DateTimeUtc,
+        pub mfa_policy: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -162,6 +163,30 @@ pub mod sessions {
         pub ip: Option<String>,
         pub ended_at: Option<DateTimeUtc>,
         pub end_reason: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webauthn_credentials {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webauthn_credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub credential_id: String,
+        pub kind: String,
+        pub name: String,
+        pub credential: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

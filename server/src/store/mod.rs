@@ -7,6 +7,8 @@ mod entities;
 mod orgs;
 mod sessions;
 mod users;
+mod webauthn;
+pub use webauthn::StoredCredential;
 
 use crate::audit::AuditEvent;
 use crate::config::DatabaseConfig;

@@ -5,7 +5,7 @@ use super::entities::{org_session_policies as policies, sessions};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
 use crate::audit::AuditEvent;
-use crate::sessions::{EndReason, Session, SessionId, SessionPolicy};
+use crate::sessions::{EndReason, MfaPolicy, Session, SessionId, SessionPolicy};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -83,6 +83,7 @@ impl Store {
                 absolute_lifetime_secs: m.absolute_lifetime_secs,
                 remember_me_allowed: m.remember_me_allowed,
                 remember_me_lifetime_secs: m.remember_me_lifetime_secs,
+                mfa: MfaPolicy::from_db(&m.mfa_policy),
             }))
     }
 
@@ -101,6 +102,7 @@ impl Store {
             remember_me_allowed: Set(policy.remember_me_allowed),
             remember_me_lifetime_secs: Set(policy.remember_me_lifetime_secs),
             updated_at: Set(now),
+            mfa_policy: Set(policy.mfa.as_str().to_owned()),
         };
         if policies::Entity::find_by_id(org.0)
             .one(&txn)

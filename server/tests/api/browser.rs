@@ -124,6 +124,28 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// A JSON POST as the page's script makes it (CSRF token in `X-CSRF-Token`).
+    pub async fn post_json(&mut self, path: &str, body: &serde_json::Value) -> Page {
+        let org = path.split('/').nth(2).unwrap_or_default().to_owned();
+        let csrf = self
+            .cookies
+            .get(&(format!("/o/{org}"), "pc_csrf".to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header(path))
+            .header("user-agent", &self.user_agent)
+            .header("origin", &self.base)
+            .header("x-csrf-token", csrf)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        self.finish(res).await
+    }
+
     pub fn session(&self, org: &str) -> Option<String> {
         self.cookies
             .get(&(format!("/o/{org}"), "pc_session".to_owned()))

@@ -16,3 +16,4 @@ mod isolation;
 mod migrations;
 mod orgs;
 mod signin;
+mod webauthn;

@@ -1,0 +1,624 @@
+//! WebAuthn with webauthn-rs: enrolling passkeys and security keys, passwordless sign-in with a
+//! passkey, and a security key or passkey as second factor after the password.
+//!
+//! Ceremony state lives only in the server's cache, under a random flow id, for five minutes, and
+//! is taken atomically: a replayed answer finds no state, an answer to another flow's challenge
+//! fails webauthn-rs's challenge check, and an expired flow is refused by its recorded start time
+//! (the injected clock), whatever the cache's own TTL.
+//!
+//! Sign counters: webauthn-rs refuses an assertion whose non-zero counter did not increase (a
+//! possibly cloned authenticator). Synced passkeys usually report 0 on every use; that is
+//! accepted, since their security rests on the sync provider, not on the counter.
+//!
+//! Passkeys and security keys are stored as the JSON of webauthn-rs's `Passkey` and `SecurityKey`,
+//! which share one shape (`{"cred": …}`); as a second factor every credential of the user is read
+//! as a `SecurityKey`, so one ceremony accepts either kind.
+
+use super::error::AuthnError;
+use crate::accounts::{User, UserId};
+use crate::clock::SharedClock;
+use crate::secrets::{random_token, sha256_hex};
+use crate::sessions::{NewSession, Session, SessionService, SessionToken};
+use crate::store::cache::{Cache, CacheKey};
+use crate::store::{Store, StoredCredential};
+use crate::tenancy::Org;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, SecurityKey,
+    SecurityKeyAuthentication, SecurityKeyRegistration, Url,
+};
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+/// How long a ceremony may take.
+pub const FLOW_SECS: i64 = 300;
+/// How long after the password step the second factor may follow.
+pub const PENDING_SECS: i64 = 600;
+/// Adding a factor needs an authentication at most this old.
+pub const RECENT_AUTH_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// Discoverable, user-verifying: signs in on its own.
+    Passkey,
+    /// A second factor after the password.
+    SecurityKey,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passkey => "passkey",
+            Self::SecurityKey => "security_key",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebauthnFlowError {
+    #[error("this sign-in step is unknown, already used or expired; start again")]
+    UnknownFlow,
+    #[error("please sign in again before changing your security keys")]
+    ReauthRequired,
+    #[error("the security key or passkey was not accepted")]
+    Rejected,
+    #[error("the first sign-in step has expired; enter your password again")]
+    NoPendingLogin,
+    #[error("name must be 1-100 characters")]
+    InvalidName,
+    #[error("this credential is already registered")]
+    Duplicate,
+    #[error("WebAuthn is not available: {0}")]
+    Setup(String),
+    #[error(transparent)]
+    Authn(#[from] AuthnError),
+}
+
+impl From<crate::store::StoreError> for WebauthnFlowError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Authn(AuthnError::Store(e))
+    }
+}
+
+impl From<crate::sessions::SessionError> for WebauthnFlowError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        Self::Authn(AuthnError::Session(e))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Purpose {
+    Register,
+    PasskeyLogin,
+    SecondFactor,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Flow {
+    purpose: Purpose,
+    user_id: Option<UserId>,
+    pending: Option<String>,
+    kind: Option<CredentialKind>,
+    started: DateTime<Utc>,
+    state: serde_json::Value,
+}
+
+/// The first step of a sign-in that still needs its second factor. No session exists yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub user_id: UserId,
+    pub password_at: DateTime<Utc>,
+    pub remember_me: bool,
+    pub user_agent: Option<String>,
+    pub ip: String,
+    pub started: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct WebauthnService {
+    webauthn: Arc<Webauthn>,
+    store: Store,
+    cache: Cache,
+    clock: SharedClock,
+    sessions: SessionService,
+}
+
+impl std::fmt::Debug for WebauthnService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebauthnService")
+    }
+}
+
+fn flow_key(org: &Org, flow_id: &str) -> CacheKey {
+    CacheKey::org(org.id, "webauthn-flow", &sha256_hex(flow_id))
+}
+
+pub(crate) fn pending_key(org: &Org, token: &str) -> CacheKey {
+    CacheKey::org(org.id, "pending-login", &sha256_hex(token))
+}
+
+fn secs(n: i64) -> StdDuration {
+    StdDuration::from_secs(u64::try_from(n).unwrap_or(1))
+}
+
+/// base64url of a credential id, as webauthn-rs serialises it.
+fn credential_id_string(id: &impl Serialize) -> String {
+    serde_json::to_value(id)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl WebauthnService {
+    /// One relying party for the deployment: its id is the public URL's host, its origin the
+    /// public URL. Credentials are still org-scoped: they are looked up by (org, credential id).
+    pub fn new(
+        public_url: &str,
+        name: &str,
+        store: Store,
+        cache: Cache,
+        clock: SharedClock,
+        sessions: SessionService,
+    ) -> Result<Self, WebauthnFlowError> {
+        let origin = Url::parse(public_url).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        let rp_id = origin
+            .host_str()
+            .ok_or_else(|| WebauthnFlowError::Setup("public URL has no host".into()))?
+            .to_owned();
+        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+            .and_then(|b| b.rp_name(name).build())
+            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        Ok(Self {
+            webauthn: Arc::new(webauthn),
+            store,
+            cache,
+            clock,
+            sessions,
+        })
+    }
+
+    async fn save_flow(&self, org: &Org, flow: &Flow) -> Result<String, WebauthnFlowError> {
+        let id = random_token(24).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        self.cache
+            .set_json(&flow_key(org, &id), flow, secs(FLOW_SECS))
+            .await;
+        Ok(id)
+    }
+
+    /// Takes a flow (single use) and checks its purpose and age.
+    async fn take_flow(
+        &self,
+        org: &Org,
+        flow_id: &str,
+        purpose: Purpose,
+    ) -> Result<Flow, WebauthnFlowError> {
+        let bytes = self
+            .cache
+            .take(&flow_key(org, flow_id))
+            .await
+            .map_err(|_| WebauthnFlowError::UnknownFlow)?;
+        let flow: Flow = bytes
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(WebauthnFlowError::UnknownFlow)?;
+        if flow.purpose != purpose || self.clock.now() - flow.started > Duration::seconds(FLOW_SECS)
+        {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        Ok(flow)
+    }
+
+    fn state<T: Serialize>(state: &T) -> Result<serde_json::Value, WebauthnFlowError> {
+        serde_json::to_value(state).map_err(|e| WebauthnFlowError::Setup(e.to_string()))
+    }
+
+    fn restore<T: for<'de> Deserialize<'de>>(flow: Flow) -> Result<T, WebauthnFlowError> {
+        serde_json::from_value(flow.state).map_err(|_| WebauthnFlowError::UnknownFlow)
+    }
+
+    pub async fn credentials(
+        &self,
+        org: &Org,
+        user: UserId,
+    ) -> Result<Vec<StoredCredential>, WebauthnFlowError> {
+        Ok(self.store.user_credentials(org.id, user).await?)
+    }
+
+    /// Starts enrolling a passkey or security key for the signed-in user; needs a recent
+    /// authentication.
+    pub async fn start_registration(
+        &self,
+        org: &Org,
+        session: &Session,
+        user: &User,
+        kind: CredentialKind,
+    ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
+        let now = self.clock.now();
+        let last = [
+            Some(session.auth_time),
+            session.password_at,
+            session.webauthn_at,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if last.is_none_or(|t| now - t > Duration::seconds(RECENT_AUTH_SECS)) {
+            return Err(WebauthnFlowError::ReauthRequired);
+        }
+        self.start_register(org, user, kind, None).await
+    }
+
+    /// Starts enrolling the first factor of a user whose org requires MFA, right after the
+    /// password step and before any session exists.
+    pub async fn start_enrolment(
+        &self,
+        org: &Org,
+        pending_token: &str,
+        kind: CredentialKind,
+    ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
+        let pending = self.pending(org, pending_token).await?;
+        let user = self
+            .store
+            .user_by_id(org.id, pending.user_id)
+            .await?
+            .ok_or(WebauthnFlowError::NoPendingLogin)?;
+        self.start_register(org, &user, kind, Some(sha256_hex(pending_token)))
+            .await
+    }
+
+    async fn start_register(
+        &self,
+        org: &Org,
+        user: &User,
+        kind: CredentialKind,
+        pending: Option<String>,
+    ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
+        let now = self.clock.now();
+        let existing = self.store.user_credentials(org.id, user.id).await?;
+        let exclude = existing
+            .iter()
+            .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
+            .map(|k| k.cred_id().clone())
+            .collect::<Vec<_>>();
+        let exclude = (!exclude.is_empty()).then_some(exclude);
+        let name = user.email.as_str();
+        let display = user.name.as_deref().unwrap_or(name);
+        let (options, state) = match kind {
+            CredentialKind::Passkey => {
+                let (o, s) = self
+                    .webauthn
+                    .start_passkey_registration(user.id.0, name, display, exclude)
+                    .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+                (o, Self::state(&s)?)
+            }
+            CredentialKind::SecurityKey => {
+                let (o, s) = self
+                    .webauthn
+                    .start_securitykey_registration(user.id.0, name, display, exclude, None, None)
+                    .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+                (o, Self::state(&s)?)
+            }
+        };
+        let flow = Flow {
+            purpose: Purpose::Register,
+            user_id: Some(user.id),
+            pending,
+            kind: Some(kind),
+            started: now,
+            state,
+        };
+        Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Finishes enrolment for the signed-in user and stores the credential.
+    pub async fn finish_registration(
+        &self,
+        org: &Org,
+        session: &Session,
+        flow_id: &str,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+    ) -> Result<StoredCredential, WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::Register).await?;
+        if flow.user_id != Some(session.user_id) || flow.pending.is_some() {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        self.finish_register(org, session.user_id, flow, answer, name)
+            .await
+    }
+
+    /// Finishes a first-factor enrolment after the password step and starts the session: the
+    /// user has just proven the password and possession of the new key.
+    pub async fn finish_enrolment(
+        &self,
+        org: &Org,
+        pending_token: &str,
+        flow_id: &str,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+    ) -> Result<(StoredCredential, Session, SessionToken), WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::Register).await?;
+        if flow.pending.as_deref() != Some(sha256_hex(pending_token).as_str()) {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        let pending = self.pending(org, pending_token).await?;
+        if flow.user_id != Some(pending.user_id) {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        let stored = self
+            .finish_register(org, pending.user_id, flow, answer, name)
+            .await?;
+        if self
+            .cache
+            .take(&pending_key(org, pending_token))
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(WebauthnFlowError::NoPendingLogin);
+        }
+        let (session, token) = self.start_from_pending(org, pending).await?;
+        Ok((stored, session, token))
+    }
+
+    async fn start_from_pending(
+        &self,
+        org: &Org,
+        pending: PendingLogin,
+    ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        let new = NewSession {
+            user_id: pending.user_id,
+            remember_me: pending.remember_me,
+            password_at: Some(pending.password_at),
+            webauthn_at: Some(self.clock.now()),
+            user_agent: pending.user_agent,
+            ip: Some(pending.ip),
+        };
+        Ok(self.sessions.start(org.id, new).await?)
+    }
+
+    async fn finish_register(
+        &self,
+        org: &Org,
+        user: UserId,
+        flow: Flow,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+    ) -> Result<StoredCredential, WebauthnFlowError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(WebauthnFlowError::InvalidName);
+        }
+        let kind = flow.kind.ok_or(WebauthnFlowError::UnknownFlow)?;
+        let (cred_id, json) = match kind {
+            CredentialKind::Passkey => {
+                let state: PasskeyRegistration = Self::restore(flow)?;
+                let key = self
+                    .webauthn
+                    .finish_passkey_registration(answer, &state)
+                    .map_err(|_| WebauthnFlowError::Rejected)?;
+                (
+                    credential_id_string(key.cred_id()),
+                    serde_json::to_string(&key),
+                )
+            }
+            CredentialKind::SecurityKey => {
+                let state: SecurityKeyRegistration = Self::restore(flow)?;
+                let key = self
+                    .webauthn
+                    .finish_securitykey_registration(answer, &state)
+                    .map_err(|_| WebauthnFlowError::Rejected)?;
+                (
+                    credential_id_string(key.cred_id()),
+                    serde_json::to_string(&key),
+                )
+            }
+        };
+        let json = json.map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        match self
+            .store
+            .insert_credential(
+                org.id,
+                user,
+                &cred_id,
+                kind.as_str(),
+                name,
+                &json,
+                self.clock.now(),
+            )
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(crate::store::StoreError::Conflict) => Err(WebauthnFlowError::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts a passwordless sign-in: the browser offers any discoverable passkey.
+    pub async fn start_passkey_login(
+        &self,
+        org: &Org,
+    ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
+        let (options, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        let flow = Flow {
+            purpose: Purpose::PasskeyLogin,
+            user_id: None,
+            pending: None,
+            kind: None,
+            started: self.clock.now(),
+            state: Self::state(&state)?,
+        };
+        Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Finishes a passwordless sign-in and starts the session.
+    pub async fn finish_passkey_login(
+        &self,
+        org: &Org,
+        flow_id: &str,
+        answer: &PublicKeyCredential,
+        user_agent: Option<String>,
+        ip: String,
+    ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::PasskeyLogin).await?;
+        let state: DiscoverableAuthentication = Self::restore(flow)?;
+        let (user_uuid, raw_id) = self
+            .webauthn
+            .identify_discoverable_authentication(answer)
+            .map_err(|_| WebauthnFlowError::Rejected)?;
+        let cred_id =
+            credential_id_string(&webauthn_rs::prelude::CredentialID::from(raw_id.to_vec()));
+        // Looked up in this org only: a credential of another org is unknown here.
+        let stored = self
+            .store
+            .credential_by_credential_id(org.id, &cred_id)
+            .await?
+            .ok_or(WebauthnFlowError::Rejected)?;
+        if stored.user_id.0 != user_uuid || stored.kind != CredentialKind::Passkey.as_str() {
+            return Err(WebauthnFlowError::Rejected);
+        }
+        let mut key: Passkey =
+            serde_json::from_str(&stored.credential).map_err(|_| WebauthnFlowError::Rejected)?;
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(answer, state, &key)
+            .map_err(|_| WebauthnFlowError::Rejected)?;
+        let user = self
+            .store
+            .user_by_id(org.id, stored.user_id)
+            .await?
+            .filter(|u| u.active)
+            .ok_or(WebauthnFlowError::Rejected)?;
+        key.update_credential(&result);
+        let now = self.clock.now();
+        let json = serde_json::to_string(&key).unwrap_or(stored.credential.clone());
+        self.store
+            .credential_used(org.id, stored.id, &json, now)
+            .await?;
+        let new = NewSession {
+            user_id: user.id,
+            remember_me: false,
+            password_at: None,
+            webauthn_at: Some(now),
+            user_agent,
+            ip: Some(ip),
+        };
+        Ok(self.sessions.start(org.id, new).await?)
+    }
+
+    /// Records the password step of a sign-in that needs a second factor; returns the token the
+    /// browser keeps (in an org-scoped cookie) until the factor is presented.
+    pub async fn begin_pending(
+        &self,
+        org: &Org,
+        pending: &PendingLogin,
+    ) -> Result<String, WebauthnFlowError> {
+        let token = random_token(32).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        self.cache
+            .set_json(&pending_key(org, &token), pending, secs(PENDING_SECS))
+            .await;
+        Ok(token)
+    }
+
+    async fn pending(&self, org: &Org, token: &str) -> Result<PendingLogin, WebauthnFlowError> {
+        let pending: PendingLogin = self
+            .cache
+            .get_json(&pending_key(org, token))
+            .await
+            .ok_or(WebauthnFlowError::NoPendingLogin)?;
+        if self.clock.now() - pending.started > Duration::seconds(PENDING_SECS) {
+            return Err(WebauthnFlowError::NoPendingLogin);
+        }
+        Ok(pending)
+    }
+
+    /// Starts the second-factor ceremony with every credential of the pending user.
+    pub async fn start_second_factor(
+        &self,
+        org: &Org,
+        pending_token: &str,
+    ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
+        let pending = self.pending(org, pending_token).await?;
+        let keys = self
+            .store
+            .user_credentials(org.id, pending.user_id)
+            .await?
+            .iter()
+            .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
+            .collect::<Vec<_>>();
+        if keys.is_empty() {
+            return Err(WebauthnFlowError::Rejected);
+        }
+        let (options, state) = self
+            .webauthn
+            .start_securitykey_authentication(&keys)
+            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        let flow = Flow {
+            purpose: Purpose::SecondFactor,
+            user_id: Some(pending.user_id),
+            pending: Some(sha256_hex(pending_token)),
+            kind: None,
+            started: self.clock.now(),
+            state: Self::state(&state)?,
+        };
+        Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Finishes the second factor and starts the session with both factor times.
+    pub async fn finish_second_factor(
+        &self,
+        org: &Org,
+        pending_token: &str,
+        flow_id: &str,
+        answer: &PublicKeyCredential,
+    ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::SecondFactor).await?;
+        if flow.pending.as_deref() != Some(sha256_hex(pending_token).as_str()) {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        let pending = self.pending(org, pending_token).await?;
+        let state: SecurityKeyAuthentication = Self::restore(flow)?;
+        let result = self
+            .webauthn
+            .finish_securitykey_authentication(answer, &state)
+            .map_err(|_| WebauthnFlowError::Rejected)?;
+        let cred_id = credential_id_string(result.cred_id());
+        let stored = self
+            .store
+            .credential_by_credential_id(org.id, &cred_id)
+            .await?
+            .ok_or(WebauthnFlowError::Rejected)?;
+        if stored.user_id != pending.user_id {
+            return Err(WebauthnFlowError::Rejected);
+        }
+        // The pending step is single use too.
+        if self
+            .cache
+            .take(&pending_key(org, pending_token))
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(WebauthnFlowError::NoPendingLogin);
+        }
+        let now = self.clock.now();
+        if let Ok(mut key) = serde_json::from_str::<SecurityKey>(&stored.credential) {
+            key.update_credential(&result);
+            if let Ok(json) = serde_json::to_string(&key) {
+                self.store
+                    .credential_used(org.id, stored.id, &json, now)
+                    .await?;
+            }
+        }
+        self.start_from_pending(org, pending).await
+    }
+}

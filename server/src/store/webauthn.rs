@@ -1,0 +1,139 @@
+//! WebAuthn credential rows. Looked up by (org, credential id): a credential registered in one org
+//! is unknown in every other.
+
+use super::entities::webauthn_credentials as creds;
+use super::{Store, StoreError, insert_audit};
+use crate::accounts::UserId;
+use crate::audit::AuditEvent;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+/// A stored credential; `credential` is the webauthn-rs type as JSON, read by `authn`.
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub credential_id: String,
+    pub kind: String,
+    pub name: String,
+    pub credential: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+fn to_stored(m: creds::Model) -> StoredCredential {
+    StoredCredential {
+        id: m.id,
+        user_id: UserId(m.user_id),
+        credential_id: m.credential_id,
+        kind: m.kind,
+        name: m.name,
+        credential: m.credential,
+        created_at: m.created_at,
+        last_used_at: m.last_used_at,
+    }
+}
+
+impl Store {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_credential(
+        &self,
+        org: OrgId,
+        user: UserId,
+        credential_id: &str,
+        kind: &str,
+        name: &str,
+        credential: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredCredential, StoreError> {
+        let txn = self.db.begin().await?;
+        let model = creds::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.0),
+            user_id: Set(user.0),
+            credential_id: Set(credential_id.to_owned()),
+            kind: Set(kind.to_owned()),
+            name: Set(name.to_owned()),
+            credential: Set(credential.to_owned()),
+            created_at: Set(now),
+            last_used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{user}"),
+            action: "webauthn.credential_added",
+            target: Some(model.id.to_string()),
+            details: serde_json::json!({ "kind": kind, "name": name }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(to_stored(model))
+    }
+
+    pub async fn user_credentials(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<StoredCredential>, StoreError> {
+        Ok(creds::Entity::find()
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::UserId.eq(user.0))
+            .order_by_asc(creds::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_stored)
+            .collect())
+    }
+
+    pub async fn count_user_credentials(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<u64, StoreError> {
+        Ok(creds::Entity::find()
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::UserId.eq(user.0))
+            .count(&self.db)
+            .await?)
+    }
+
+    pub async fn credential_by_credential_id(
+        &self,
+        org: OrgId,
+        credential_id: &str,
+    ) -> Result<Option<StoredCredential>, StoreError> {
+        Ok(creds::Entity::find()
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::CredentialId.eq(credential_id))
+            .one(&self.db)
+            .await?
+            .map(to_stored))
+    }
+
+    /// Records a use: the updated credential (counter, backup state) and the time.
+    pub async fn credential_used(
+        &self,
+        org: OrgId,
+        id: Uuid,
+        credential: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        creds::Entity::update_many()
+            .col_expr(creds::Column::Credential, Expr::value(credential))
+            .col_expr(creds::Column::LastUsedAt, Expr::value(now))
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

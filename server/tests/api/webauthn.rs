@@ -1,0 +1,314 @@
+//! WebAuthn through the real HTTP endpoints, with webauthn-authenticator-rs's software
+//! authenticator in the place of the browser and key.
+//!
+//! The software authenticator cannot store discoverable (resident) credentials, so for passkeys
+//! the test does what such an authenticator does internally: registers without residency, and at
+//! sign-in picks its stored credential and returns the user handle (neither is covered by the
+//! signature). Every server-side check runs unchanged.
+
+use crate::browser::{Browser, Page};
+use crate::helpers::TestApp;
+use crate::signin::{EMAIL, PASSWORD, acme};
+use portcullis::sessions::{MfaPolicy, SessionPolicy};
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn origin() -> url::Url {
+    // The public URL of the test configuration: the relying party's origin.
+    url::Url::parse("http://localhost:8080").unwrap()
+}
+
+fn body(p: &Page) -> Value {
+    serde_json::from_str(&p.body).unwrap_or(Value::Null)
+}
+
+struct Key {
+    soft: SoftPasskey,
+    /// (credential id, user handle) once registered as a passkey.
+    resident: Option<(String, String)>,
+}
+
+impl Key {
+    fn new() -> Self {
+        Self {
+            soft: SoftPasskey::new(true),
+            resident: None,
+        }
+    }
+
+    fn register(&mut self, options: &Value, passkey: bool) -> Value {
+        let mut options = options.clone();
+        if passkey {
+            let sel = &mut options["publicKey"]["authenticatorSelection"];
+            sel["requireResidentKey"] = json!(false);
+            sel["residentKey"] = json!("discouraged");
+        }
+        let user_handle = options["publicKey"]["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ccr = serde_json::from_value(options).unwrap();
+        let reg = self.soft.do_registration(origin(), ccr).unwrap();
+        let reg = serde_json::to_value(&reg).unwrap();
+        if passkey {
+            self.resident = Some((reg["id"].as_str().unwrap().to_owned(), user_handle));
+        }
+        reg
+    }
+
+    fn assert(&mut self, options: &Value) -> Value {
+        let mut options = options.clone();
+        let discoverable = options["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty());
+        if discoverable {
+            let (id, _) = self.resident.clone().expect("a resident passkey");
+            options["publicKey"]["allowCredentials"] = json!([{ "type": "public-key", "id": id }]);
+        }
+        let rcr = serde_json::from_value(options).unwrap();
+        let answer = self.soft.do_authentication(origin(), rcr).unwrap();
+        let mut answer = serde_json::to_value(&answer).unwrap();
+        if discoverable {
+            let (_, handle) = self.resident.clone().unwrap();
+            answer["response"]["userHandle"] = json!(handle);
+        }
+        answer
+    }
+}
+
+async fn start(b: &mut Browser, mode: &str, kind: &str) -> (String, Value) {
+    let res = b
+        .post_json(
+            &format!("/o/acme/webauthn/{mode}/start"),
+            &json!({ "kind": kind }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{mode} start: {}", res.body);
+    let v = body(&res);
+    (
+        v["flow_id"].as_str().unwrap().to_owned(),
+        v["options"].clone(),
+    )
+}
+
+async fn finish(b: &mut Browser, org: &str, mode: &str, flow: &str, credential: &Value) -> Page {
+    b.post_json(
+        &format!("/o/{org}/webauthn/{mode}/finish"),
+        &json!({ "flow_id": flow, "credential": credential, "name": "My key" }),
+    )
+    .await
+}
+
+async fn enrol(app: &TestApp, key: &mut Key, kind: &str) {
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let (flow, options) = start(&mut b, "register", kind).await;
+    let reg = key.register(&options, kind == "passkey");
+    let done = finish(&mut b, "acme", "register", &flow, &reg).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(body(&done)["kind"], kind);
+    assert!(b.get("/o/acme/account").await.body.contains("My key"));
+}
+
+async fn session_of(app: &TestApp, b: &Browser) -> portcullis::sessions::Session {
+    let org = app.state.orgs.find("acme").await.unwrap();
+    let hash = portcullis::secrets::sha256_hex(&b.session("acme").expect("a session cookie"));
+    app.state
+        .store
+        .session_by_token_hash(org.id, &hash)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+both_backends!(
+    passkey_sign_in_and_ceremony_state_is_single_use,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "passkey").await;
+
+        // Passwordless sign-in with the passkey alone.
+        let mut b = Browser::new(&app.address, UA);
+        b.get("/o/acme/login").await;
+        let (flow, options) = start(&mut b, "passkey-login", "passkey").await;
+        let answer = key.assert(&options);
+        let ok = finish(&mut b, "acme", "passkey-login", &flow, &answer).await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+        let s = session_of(&app, &b).await;
+        assert!(s.webauthn_at.is_some() && s.password_at.is_none());
+        assert_eq!(s.amr(), vec!["hwk", "user"]);
+
+        let mut other = Browser::new(&app.address, UA);
+        other.get("/o/acme/login").await;
+        // A replayed answer: the flow is gone.
+        let replay = finish(&mut other, "acme", "passkey-login", &flow, &answer).await;
+        assert_eq!(replay.status, 400, "{}", replay.body);
+        assert!(other.session("acme").is_none());
+        // The same answer against a fresh flow: wrong challenge.
+        let (fresh, _) = start(&mut other, "passkey-login", "passkey").await;
+        assert_eq!(
+            finish(&mut other, "acme", "passkey-login", &fresh, &answer)
+                .await
+                .status,
+            401
+        );
+        // An answer to another flow's challenge.
+        let (flow_x, options_x) = start(&mut other, "passkey-login", "passkey").await;
+        let (flow_y, _) = start(&mut other, "passkey-login", "passkey").await;
+        let answer_x = key.assert(&options_x);
+        assert_eq!(
+            finish(&mut other, "acme", "passkey-login", &flow_y, &answer_x)
+                .await
+                .status,
+            401
+        );
+        let _ = flow_x;
+        // An expired challenge.
+        let (late, late_options) = start(&mut other, "passkey-login", "passkey").await;
+        let late_answer = key.assert(&late_options);
+        app.clock.advance(chrono::Duration::minutes(6));
+        assert_eq!(
+            finish(&mut other, "acme", "passkey-login", &late, &late_answer)
+                .await
+                .status,
+            400
+        );
+        assert!(other.session("acme").is_none());
+
+        // Org A's credential is refused at org B on the same host.
+        app.state.orgs.create("globex", None, "test").await.unwrap();
+        let mut at_b = Browser::new(&app.address, UA);
+        at_b.get("/o/globex/login").await;
+        let res = at_b
+            .post_json("/o/globex/webauthn/passkey-login/start", &json!({}))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        let v = body(&res);
+        let answer_b = key.assert(&v["options"]);
+        let res = finish(
+            &mut at_b,
+            "globex",
+            "passkey-login",
+            v["flow_id"].as_str().unwrap(),
+            &answer_b,
+        )
+        .await;
+        assert_eq!(res.status, 401, "{}", res.body);
+        assert!(at_b.session("globex").is_none());
+    }
+);
+
+both_backends!(password_then_security_key, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    acme(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "security_key").await;
+
+    let mut b = Browser::new(&app.address, UA);
+    let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
+    assert_eq!(step1.status, 303);
+    assert!(
+        step1.location().starts_with("/o/acme/login/key"),
+        "{}",
+        step1.location()
+    );
+    // MFA cannot be skipped: no session after the password alone.
+    assert!(b.session("acme").is_none());
+    let account = b.get("/o/acme/account").await;
+    assert_eq!(account.status, 303);
+    assert!(account.location().starts_with("/o/acme/login"));
+    assert_eq!(b.get("/o/acme/login/key").await.status, 200);
+
+    let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+    let answer = key.assert(&options);
+    let done = finish(&mut b, "acme", "second-factor", &flow, &answer).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(b.get("/o/acme/account").await.status, 200);
+    let s = session_of(&app, &b).await;
+    assert!(
+        s.password_at.is_some() && s.webauthn_at.is_some(),
+        "both factor times recorded"
+    );
+    assert!(s.amr().contains(&"mfa"));
+
+    // The password step is used up: it cannot mint a second session.
+    let res = b
+        .post_json("/o/acme/webauthn/second-factor/start", &json!({}))
+        .await;
+    assert_eq!(res.status, 400, "{}", res.body);
+});
+
+both_backends!(required_mfa_enrols_a_factor_before_any_session, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let policy = SessionPolicy {
+        mfa: MfaPolicy::Required,
+        ..SessionPolicy::default()
+    };
+    app.state
+        .sessions
+        .set_policy(org.id, policy, "test")
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app.address, UA);
+    let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
+    assert_eq!(step1.status, 303);
+    assert!(
+        step1.location().starts_with("/o/acme/login/enrol"),
+        "{}",
+        step1.location()
+    );
+    assert!(b.session("acme").is_none());
+    assert_eq!(b.get("/o/acme/account").await.status, 303);
+
+    let mut key = Key::new();
+    let (flow, options) = start(&mut b, "enrol", "security_key").await;
+    let reg = key.register(&options, false);
+    let done = finish(&mut b, "acme", "enrol", &flow, &reg).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(b.get("/o/acme/account").await.status, 200);
+    let s = session_of(&app, &b).await;
+    assert!(s.password_at.is_some() && s.webauthn_at.is_some());
+    let user = crate::signin::user_id(&app, &org).await;
+    assert_eq!(
+        app.state
+            .store
+            .count_user_credentials(org.id, user)
+            .await
+            .unwrap(),
+        1
+    );
+});
+
+both_backends!(adding_a_factor_needs_a_recent_authentication, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    acme(&app).await;
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    app.clock.advance(chrono::Duration::minutes(6));
+    assert_eq!(
+        b.get("/o/acme/account").await.status,
+        200,
+        "still signed in"
+    );
+    let res = b
+        .post_json(
+            "/o/acme/webauthn/register/start",
+            &json!({ "kind": "passkey" }),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.body);
+    assert_eq!(body(&res)["error"], "reauthentication_required");
+    // Without the CSRF header the ceremony does not start at all.
+    let mut no_csrf = Browser::new(&app.address, UA);
+    let res = no_csrf
+        .post_json("/o/acme/webauthn/passkey-login/start", &json!({}))
+        .await;
+    assert_eq!(res.status, 403);
+});
