@@ -17,7 +17,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(ACCOUNT_PATH, web::get().to(account_page))
         .route("/account/sessions/end-others", web::post().to(end_others))
         .route("/account/sessions/{id}/end", web::post().to(end_one))
-        .route("/account/password", web::post().to(change_password));
+        .route("/account/password", web::post().to(change_password))
+        .route(
+            "/account/credentials/{id}/remove",
+            web::post().to(remove_credential),
+        );
 }
 
 struct SessionRow {
@@ -30,6 +34,7 @@ struct SessionRow {
 }
 
 struct CredentialRow {
+    id: String,
     name: String,
     kind: &'static str,
     created: String,
@@ -128,6 +133,7 @@ async fn show(
         Ok(list) => list
             .into_iter()
             .map(|c| CredentialRow {
+                id: c.id.to_string(),
                 name: c.name,
                 kind: if c.kind == "passkey" {
                     "passkey"
@@ -306,6 +312,52 @@ async fn change_password(
             )
             .await
         }
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+async fn remove_credential(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    use crate::authn::webauthn::WebauthnFlowError;
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+        return back_to_account(&org);
+    };
+    match state.webauthn.remove(&org, &current, id).await {
+        Ok(()) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::OK,
+                Some("The key was removed."),
+                None,
+            )
+            .await
+        }
+        Err(WebauthnFlowError::ReauthRequired) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::FORBIDDEN,
+                None,
+                Some("Please sign out and sign in again before removing a key."),
+            )
+            .await
+        }
+        Err(WebauthnFlowError::Rejected) => back_to_account(&org),
         Err(e) => unavailable(&org, &e),
     }
 }

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/branding.css", web::get().to(branding_css))
         .route("/login/key", web::get().to(second_factor_page))
         .route("/login/enrol", web::get().to(enrol_page))
+        .route("/login/step-up", web::get().to(step_up_page))
         .route("/webauthn/{mode}/start", web::post().to(webauthn_start))
         .route("/webauthn/{mode}/finish", web::post().to(webauthn_finish));
 }
@@ -430,6 +431,13 @@ const SECOND_FACTOR: CeremonyText = CeremonyText {
     button: "Use security key",
 };
 
+const STEP_UP: CeremonyText = CeremonyText {
+    mode: "step-up",
+    title: "Confirm with your security key",
+    message: "This needs a second factor. Use your security key or passkey; you do not need to enter your password again.",
+    button: "Use security key",
+};
+
 const ENROL: CeremonyText = CeremonyText {
     mode: "enrol",
     title: "Add a security key",
@@ -444,7 +452,13 @@ async fn webauthn_page(
     return_to: Option<&str>,
     text: &CeremonyText,
 ) -> HttpResponse {
-    if req.cookie(PENDING_COOKIE).is_none() {
+    // Step-up continues a session; the other ceremonies continue a password step.
+    let ready = if text.mode == STEP_UP.mode {
+        signed_in(req, state, org).await.is_some()
+    } else {
+        req.cookie(PENDING_COOKIE).is_some()
+    };
+    if !ready {
         return see_other(&format!("{}{LOGIN_PATH}", org_path(org)), []);
     }
     let (csrf, set) = csrf_token(req, state, org);
@@ -470,6 +484,15 @@ async fn second_factor_page(
     q: web::Query<ReturnTo>,
 ) -> HttpResponse {
     webauthn_page(&req, &state, &org.0, q.return_to.as_deref(), &SECOND_FACTOR).await
+}
+
+async fn step_up_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ReturnTo>,
+) -> HttpResponse {
+    webauthn_page(&req, &state, &org.0, q.return_to.as_deref(), &STEP_UP).await
 }
 
 async fn enrol_page(
@@ -607,6 +630,15 @@ async fn webauthn_start(
                 );
             }
         },
+        "step-up" => match signed_in(&req, &state, &org).await {
+            Some(session) => w
+                .start_step_up(&org, &session)
+                .await
+                .map(|(f, o)| (f, serde_json::to_value(o))),
+            None => {
+                return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
+            }
+        },
         "register" => {
             let Some(session) = signed_in(&req, &state, &org).await else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
@@ -698,6 +730,24 @@ async fn webauthn_finish(
             (None, _) => Err(E::NoPendingLogin),
             (_, Err(e)) => Err(e),
         },
+        "step-up" => {
+            let Some(session) = signed_in(&req, &state, &org).await else {
+                return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
+            };
+            match assertion() {
+                Ok(a) => w
+                    .finish_step_up(&org, &session, &body.flow_id, &a)
+                    .await
+                    .map(|s| {
+                        HttpResponse::Ok()
+                            .insert_header(("Cache-Control", "no-store"))
+                            .json(serde_json::json!({
+                                "redirect": return_to, "amr": s.amr(),
+                            }))
+                    }),
+                Err(e) => Err(e),
+            }
+        }
         "register" => {
             let Some(session) = signed_in(&req, &state, &org).await else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");

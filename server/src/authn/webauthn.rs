@@ -96,6 +96,7 @@ enum Purpose {
     Register,
     PasskeyLogin,
     SecondFactor,
+    StepUp,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -226,6 +227,41 @@ impl WebauthnService {
         user: UserId,
     ) -> Result<Vec<StoredCredential>, WebauthnFlowError> {
         Ok(self.store.user_credentials(org.id, user).await?)
+    }
+
+    fn require_recent(&self, session: &Session) -> Result<(), WebauthnFlowError> {
+        let now = self.clock.now();
+        let last = [
+            Some(session.auth_time),
+            session.password_at,
+            session.webauthn_at,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if last.is_none_or(|t| now - t > Duration::seconds(RECENT_AUTH_SECS)) {
+            return Err(WebauthnFlowError::ReauthRequired);
+        }
+        Ok(())
+    }
+
+    /// Removes one of the signed-in user's credentials; needs a recent authentication.
+    pub async fn remove(
+        &self,
+        org: &Org,
+        session: &Session,
+        id: uuid::Uuid,
+    ) -> Result<(), WebauthnFlowError> {
+        self.require_recent(session)?;
+        match self
+            .store
+            .delete_credential(org.id, session.user_id, id, self.clock.now())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(crate::store::StoreError::NotFound) => Err(WebauthnFlowError::Rejected),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Starts enrolling a passkey or security key for the signed-in user; needs a recent
@@ -570,6 +606,75 @@ impl WebauthnService {
             state: Self::state(&state)?,
         };
         Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Step-up: a signed-in session that needs more assurance presents only the missing factor
+    /// (a key), never the password again.
+    pub async fn start_step_up(
+        &self,
+        org: &Org,
+        session: &Session,
+    ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
+        let keys = self
+            .store
+            .user_credentials(org.id, session.user_id)
+            .await?
+            .iter()
+            .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
+            .collect::<Vec<_>>();
+        if keys.is_empty() {
+            return Err(WebauthnFlowError::Rejected);
+        }
+        let (options, state) = self
+            .webauthn
+            .start_securitykey_authentication(&keys)
+            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        let flow = Flow {
+            purpose: Purpose::StepUp,
+            user_id: Some(session.user_id),
+            pending: Some(session.id.to_string()),
+            kind: None,
+            started: self.clock.now(),
+            state: Self::state(&state)?,
+        };
+        Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Finishes a step-up: records the key's time on the existing session.
+    pub async fn finish_step_up(
+        &self,
+        org: &Org,
+        session: &Session,
+        flow_id: &str,
+        answer: &PublicKeyCredential,
+    ) -> Result<Session, WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::StepUp).await?;
+        if flow.pending.as_deref() != Some(session.id.to_string().as_str())
+            || flow.user_id != Some(session.user_id)
+        {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        let state: SecurityKeyAuthentication = Self::restore(flow)?;
+        let result = self
+            .webauthn
+            .finish_securitykey_authentication(answer, &state)
+            .map_err(|_| WebauthnFlowError::Rejected)?;
+        let stored = self
+            .store
+            .credential_by_credential_id(org.id, &credential_id_string(result.cred_id()))
+            .await?
+            .filter(|c| c.user_id == session.user_id)
+            .ok_or(WebauthnFlowError::Rejected)?;
+        let now = self.clock.now();
+        if let Ok(mut key) = serde_json::from_str::<SecurityKey>(&stored.credential) {
+            key.update_credential(&result);
+            if let Ok(json) = serde_json::to_string(&key) {
+                self.store
+                    .credential_used(org.id, stored.id, &json, now)
+                    .await?;
+            }
+        }
+        Ok(self.sessions.record_webauthn(org.id, session, now).await?)
     }
 
     /// Finishes the second factor and starts the session with both factor times.

@@ -203,6 +203,25 @@ impl SessionService {
         Ok(Some(session))
     }
 
+    /// Records a WebAuthn factor proven now on a live session (step-up).
+    pub async fn record_webauthn(
+        &self,
+        org: OrgId,
+        session: &Session,
+        at: DateTime<Utc>,
+    ) -> Result<Session, SessionError> {
+        self.store
+            .set_session_webauthn_at(org, session.id, at)
+            .await?;
+        self.cache
+            .delete(&session_key(org, &session.token_hash))
+            .await;
+        Ok(Session {
+            webauthn_at: Some(at),
+            ..session.clone()
+        })
+    }
+
     async fn forget(&self, ended: &[Session]) {
         for s in ended {
             self.cache

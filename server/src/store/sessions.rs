@@ -205,6 +205,25 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_session_webauthn_at(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::WebauthnAt, Expr::value(at))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Ends one session of this org; `None` if there was no such live session.
     pub async fn end_session(
         &self,

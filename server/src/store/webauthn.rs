@@ -119,6 +119,37 @@ impl Store {
             .map(to_stored))
     }
 
+    /// Removes one of the user's credentials, with an audit event; `NotFound` if the user (in
+    /// this org) has no such credential.
+    pub async fn delete_credential(
+        &self,
+        org: OrgId,
+        user: UserId,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let result = creds::Entity::delete_many()
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::UserId.eq(user.0))
+            .filter(creds::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{user}"),
+            action: "webauthn.credential_removed",
+            target: Some(id.to_string()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Records a use: the updated credential (counter, backup state) and the time.
     pub async fn credential_used(
         &self,

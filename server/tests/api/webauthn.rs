@@ -312,3 +312,121 @@ both_backends!(adding_a_factor_needs_a_recent_authentication, |backend| {
         .await;
     assert_eq!(res.status, 403);
 });
+
+both_backends!(step_up_asks_only_for_the_missing_factor, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "security_key").await;
+    // With MFA off, the password alone makes a one-factor session.
+    let policy = SessionPolicy {
+        mfa: MfaPolicy::Off,
+        ..SessionPolicy::default()
+    };
+    app.state
+        .sessions
+        .set_policy(org.id, policy, "test")
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let before = session_of(&app, &b).await;
+    assert!(before.password_at.is_some() && before.webauthn_at.is_none());
+
+    // Asked for two factors: the page offers the key only, no password field.
+    let page = b.get("/o/acme/login/step-up").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("name=\"password\""));
+    app.clock.advance(chrono::Duration::minutes(3));
+    let (flow, options) = start(&mut b, "step-up", "security_key").await;
+    let answer = key.assert(&options);
+    let done = finish(&mut b, "acme", "step-up", &flow, &answer).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let after = session_of(&app, &b).await;
+    assert_eq!(after.id, before.id, "the same session, stepped up");
+    assert_eq!(after.password_at, before.password_at);
+    assert_eq!(
+        after.webauthn_at,
+        Some(before.created_at + chrono::Duration::minutes(3))
+    );
+    assert!(after.amr().contains(&"mfa"));
+    // A step-up flow is bound to its session: another session cannot finish it.
+    let (flow2, options2) = start(&mut b, "step-up", "security_key").await;
+    let answer2 = key.assert(&options2);
+    let mut other = Browser::new(&app.address, UA);
+    assert_eq!(
+        other.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+        303
+    );
+    assert_eq!(
+        finish(&mut other, "acme", "step-up", &flow2, &answer2)
+            .await
+            .status,
+        400
+    );
+});
+
+both_backends!(removing_a_key_needs_a_recent_authentication, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "security_key").await;
+    let user = crate::signin::user_id(&app, &org).await;
+    let cred = app
+        .state
+        .store
+        .user_credentials(org.id, user)
+        .await
+        .unwrap()
+        .remove(0);
+    let policy = SessionPolicy {
+        mfa: MfaPolicy::Off,
+        ..SessionPolicy::default()
+    };
+    app.state
+        .sessions
+        .set_policy(org.id, policy, "test")
+        .await
+        .unwrap();
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let csrf = b.get("/o/acme/account").await.csrf();
+    let path = format!("/o/acme/account/credentials/{}/remove", cred.id);
+    app.clock.advance(chrono::Duration::minutes(6));
+    let refused = b.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        app.state
+            .store
+            .count_user_credentials(org.id, user)
+            .await
+            .unwrap(),
+        1
+    );
+    // Fresh sign-in, then it works and is audited.
+    let again = b
+        .post(
+            "/o/acme/login",
+            &[("email", EMAIL), ("password", PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 303);
+    let csrf = b.get("/o/acme/account").await.csrf();
+    let ok = b.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        app.state
+            .store
+            .count_user_credentials(org.id, user)
+            .await
+            .unwrap(),
+        0
+    );
+    let audit = app.state.store.recent_audit(org.id, 50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(a, _)| a == "webauthn.credential_removed")
+    );
+    assert!(audit.iter().any(|(a, _)| a == "webauthn.credential_added"));
+});
