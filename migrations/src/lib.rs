@@ -16,6 +16,7 @@ mod m20261128_000007_create_org_session_policies;
 mod m20261128_000008_create_sessions;
 mod m20261128_000009_create_webauthn_credentials;
 mod m20261128_000010_add_org_mfa_policy;
+mod m20261128_000011_create_recovery_codes;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_create_sessions::Migration),
             Box::new(m20261128_000009_create_webauthn_credentials::Migration),
             Box::new(m20261128_000010_add_org_mfa_policy::Migration),
+            Box::new(m20261128_000011_create_recovery_codes::Migration),
         ]
     }
 }

@@ -21,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/credentials/{id}/remove",
             web::post().to(remove_credential),
-        );
+        )
+        .route("/account/recovery-codes", web::post().to(recovery_codes));
 }
 
 struct SessionRow {
@@ -162,15 +163,75 @@ async fn show(
     render(status, &page, set)
 }
 
+#[derive(Deserialize)]
+struct AccountQuery {
+    #[serde(default)]
+    recovered: Option<String>,
+}
+
 async fn account_page(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
+    q: web::Query<AccountQuery>,
 ) -> HttpResponse {
     let org = org.0;
+    // After a recovery code the user is asked to replace the lost key.
+    let notice = q.recovered.as_ref().map(|_| "You signed in with a recovery code. Add a new security key below, and generate new recovery codes.");
     match require_session(&req, &state, &org).await {
-        Ok(current) => show(&req, &state, &org, &current, StatusCode::OK, None, None).await,
+        Ok(current) => show(&req, &state, &org, &current, StatusCode::OK, notice, None).await,
         Err(res) => res,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    codes: Vec<String>,
+}
+
+async fn recovery_codes(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    use crate::authn::webauthn::WebauthnFlowError;
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    match state
+        .webauthn
+        .regenerate_recovery_codes(&org, &current)
+        .await
+    {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                codes,
+            };
+            render(StatusCode::OK, &page, [])
+        }
+        Err(WebauthnFlowError::ReauthRequired) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::FORBIDDEN,
+                None,
+                Some("Please sign out and sign in again before generating recovery codes."),
+            )
+            .await
+        }
+        Err(e) => unavailable(&org, &e),
     }
 }
 

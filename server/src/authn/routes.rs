@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login/key", web::get().to(second_factor_page))
         .route("/login/enrol", web::get().to(enrol_page))
         .route("/login/step-up", web::get().to(step_up_page))
+        .route("/login/recovery", web::post().to(recovery_submit))
         .route("/webauthn/{mode}/start", web::post().to(webauthn_start))
         .route("/webauthn/{mode}/finish", web::post().to(webauthn_finish));
 }
@@ -771,4 +772,63 @@ async fn webauthn_script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "max-age=3600"))
         .body(include_str!("../../assets/webauthn.js"))
+}
+
+#[derive(Deserialize)]
+struct RecoveryForm {
+    #[serde(default)]
+    csrf: String,
+    code: String,
+}
+
+async fn recovery_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<RecoveryForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    let Some(pending) = pending_token(&req) else {
+        return see_other(&format!("{}{LOGIN_PATH}", org_path(&org)), []);
+    };
+    match state
+        .webauthn
+        .finish_with_recovery_code(&org, &pending, &form.code)
+        .await
+    {
+        Ok((session, token)) => {
+            let max_age = session
+                .remember_me
+                .then(|| (session.absolute_expiry - session.created_at).num_seconds());
+            see_other(
+                &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
+                [
+                    session_cookie(&state, &org, &token.0, max_age),
+                    clear_pending_cookie(&state, &org),
+                ],
+            )
+        }
+        Err(
+            crate::authn::webauthn::WebauthnFlowError::Rejected
+            | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
+        ) => {
+            let page = MessagePage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                title: "Code not accepted",
+                message: "That recovery code is not valid or was already used. Enter your password again to retry.",
+                link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+            };
+            render(
+                StatusCode::UNAUTHORIZED,
+                &page,
+                [clear_pending_cookie(&state, &org)],
+            )
+        }
+        Err(e) => unavailable(&org, &e),
+    }
 }

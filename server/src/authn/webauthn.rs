@@ -33,6 +33,32 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
+/// Recovery codes per user.
+pub const RECOVERY_CODES: usize = 10;
+/// Unambiguous lower-case letters and digits (no 0/o, 1/l/i).
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// Ten characters from a 31-symbol alphabet: about 49 bits, drawn without modulo bias.
+fn recovery_code() -> Result<String, String> {
+    let mut out = String::with_capacity(10);
+    while out.len() < 10 {
+        let mut buf = [0u8; 16];
+        getrandom::fill(&mut buf).map_err(|e| e.to_string())?;
+        for b in buf {
+            // 248 = 8 × 31: rejecting larger bytes keeps every symbol equally likely.
+            if b < 248 && out.len() < 10 {
+                out.push(char::from(RECOVERY_ALPHABET[usize::from(b) % 31]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Bound to the user, so equal codes of two users never share a hash.
+fn recovery_hash(user: UserId, normalised_code: &str) -> String {
+    sha256_hex(&format!("{user}:{normalised_code}"))
+}
+
 /// How long a ceremony may take.
 pub const FLOW_SECS: i64 = 300;
 /// How long after the password step the second factor may follow.
@@ -564,7 +590,11 @@ impl WebauthnService {
         Ok(token)
     }
 
-    async fn pending(&self, org: &Org, token: &str) -> Result<PendingLogin, WebauthnFlowError> {
+    pub(crate) async fn pending(
+        &self,
+        org: &Org,
+        token: &str,
+    ) -> Result<PendingLogin, WebauthnFlowError> {
         let pending: PendingLogin = self
             .cache
             .get_json(&pending_key(org, token))
@@ -606,6 +636,77 @@ impl WebauthnService {
             state: Self::state(&state)?,
         };
         Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Ten new recovery codes for the signed-in user (replacing any old ones); needs a recent
+    /// authentication. The codes are returned once and stored only as hashes.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        org: &Org,
+        session: &Session,
+    ) -> Result<Vec<String>, WebauthnFlowError> {
+        self.require_recent(session)?;
+        let mut shown = Vec::with_capacity(RECOVERY_CODES);
+        let mut hashes = Vec::with_capacity(RECOVERY_CODES);
+        for _ in 0..RECOVERY_CODES {
+            let code = recovery_code().map_err(WebauthnFlowError::Setup)?;
+            hashes.push(recovery_hash(session.user_id, &code));
+            shown.push(format!("{}-{}", &code[..5], &code[5..]));
+        }
+        self.store
+            .replace_recovery_codes(org.id, session.user_id, &hashes, self.clock.now())
+            .await?;
+        Ok(shown)
+    }
+
+    /// Finishes a pending sign-in with a recovery code instead of a key. Each code works once.
+    /// The session records only the password factor: a recovery code is not a key.
+    pub async fn finish_with_recovery_code(
+        &self,
+        org: &Org,
+        pending_token: &str,
+        code: &str,
+    ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        let pending = self.pending(org, pending_token).await?;
+        let normalised: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let used = self
+            .store
+            .use_recovery_code(
+                org.id,
+                pending.user_id,
+                &recovery_hash(pending.user_id, &normalised),
+                self.clock.now(),
+            )
+            .await?;
+        if !used {
+            // One guess per password step: a wrong code ends the pending sign-in, so guessing
+            // codes costs a (throttled) password entry each time.
+            self.cache.delete(&pending_key(org, pending_token)).await;
+            return Err(WebauthnFlowError::Rejected);
+        }
+        if self
+            .cache
+            .take(&pending_key(org, pending_token))
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(WebauthnFlowError::NoPendingLogin);
+        }
+        let new = NewSession {
+            user_id: pending.user_id,
+            remember_me: pending.remember_me,
+            password_at: Some(pending.password_at),
+            webauthn_at: None,
+            user_agent: pending.user_agent,
+            ip: Some(pending.ip),
+        };
+        Ok(self.sessions.start(org.id, new).await?)
     }
 
     /// Step-up: a signed-in session that needs more assurance presents only the missing factor

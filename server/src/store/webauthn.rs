@@ -1,6 +1,7 @@
 //! WebAuthn credential rows. Looked up by (org, credential id): a credential registered in one org
 //! is unknown in every other.
 
+use super::entities::recovery_codes as codes;
 use super::entities::webauthn_credentials as creds;
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
@@ -148,6 +149,76 @@ impl Store {
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Replaces the user's recovery codes (given as hashes) in one transaction.
+    pub async fn replace_recovery_codes(
+        &self,
+        org: OrgId,
+        user: UserId,
+        hashes: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        codes::Entity::delete_many()
+            .filter(codes::Column::OrgId.eq(org.0))
+            .filter(codes::Column::UserId.eq(user.0))
+            .exec(&txn)
+            .await?;
+        for hash in hashes {
+            codes::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                org_id: Set(org.0),
+                user_id: Set(user.0),
+                code_hash: Set(hash.clone()),
+                created_at: Set(now),
+                used_at: Set(None),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{user}"),
+            action: "recovery_codes.generated",
+            target: Some(user.to_string()),
+            details: serde_json::json!({ "count": hashes.len() }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Marks an unused code as used; true only for the one request that used it.
+    pub async fn use_recovery_code(
+        &self,
+        org: OrgId,
+        user: UserId,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let result = codes::Entity::update_many()
+            .col_expr(codes::Column::UsedAt, Expr::value(now))
+            .filter(codes::Column::OrgId.eq(org.0))
+            .filter(codes::Column::UserId.eq(user.0))
+            .filter(codes::Column::CodeHash.eq(hash))
+            .filter(codes::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{user}"),
+            action: "recovery_code.used",
+            target: Some(user.to_string()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     /// Records a use: the updated credential (counter, backup state) and the time.

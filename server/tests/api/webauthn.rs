@@ -430,3 +430,80 @@ both_backends!(removing_a_key_needs_a_recent_authentication, |backend| {
     );
     assert!(audit.iter().any(|(a, _)| a == "webauthn.credential_added"));
 });
+
+both_backends!(a_recovery_code_works_once_and_only_once, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    acme(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "security_key").await;
+
+    let mut b = Browser::new(&app.address, UA);
+    b.sign_in("acme", EMAIL, PASSWORD, false).await;
+    let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+    assert_eq!(
+        finish(
+            &mut b,
+            "acme",
+            "second-factor",
+            &flow,
+            &key.assert(&options)
+        )
+        .await
+        .status,
+        200
+    );
+    let csrf = b.get("/o/acme/account").await.csrf();
+    let page = b
+        .post("/o/acme/account/recovery-codes", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 200);
+    let codes: Vec<String> = page
+        .body
+        .split("<code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+
+    // Lost the key: password, then a recovery code.
+    let recover = |code: String| {
+        let base = app.address.clone();
+        async move {
+            let mut b = Browser::new(&base, UA);
+            let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
+            assert!(step1.location().starts_with("/o/acme/login/key"));
+            let csrf = b.get("/o/acme/login/key").await.csrf();
+            let res = b
+                .post(
+                    "/o/acme/login/recovery",
+                    &[("csrf", &csrf), ("code", &code)],
+                )
+                .await;
+            (res, b)
+        }
+    };
+    let (res, mut b1) = recover(codes[0].to_uppercase()).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.location(), "/o/acme/account?recovered=1");
+    let account = b1.get("/o/acme/account?recovered=1").await;
+    assert!(account.body.contains("Add a new security key"));
+    // The same code again: refused, and no session.
+    let (res, b2) = recover(codes[0].clone()).await;
+    assert_eq!(res.status, 401);
+    assert!(b2.session("acme").is_none());
+    // A made-up code: refused.
+    let (res, _) = recover("aaaaa-bbbbb".into()).await;
+    assert_eq!(res.status, 401);
+    // Another code still works once.
+    let (res, _) = recover(codes[1].clone()).await;
+    assert_eq!(res.status, 303);
+    let org = app.state.orgs.find("acme").await.unwrap();
+    let audit = app.state.store.recent_audit(org.id, 100).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|(a, _)| a == "recovery_code.used")
+            .count(),
+        2
+    );
+});
