@@ -22,7 +22,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/account/credentials/{id}/remove",
             web::post().to(remove_credential),
         )
-        .route("/account/recovery-codes", web::post().to(recovery_codes));
+        .route("/account/recovery-codes", web::post().to(recovery_codes))
+        .route(
+            "/account/credentials/{id}/rename",
+            web::post().to(rename_credential),
+        );
 }
 
 struct SessionRow {
@@ -419,6 +423,47 @@ async fn remove_credential(
             .await
         }
         Err(WebauthnFlowError::Rejected) => back_to_account(&org),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RenameForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+}
+
+async fn rename_credential(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<RenameForm>,
+) -> HttpResponse {
+    use crate::authn::webauthn::WebauthnFlowError;
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+        return back_to_account(&org);
+    };
+    match state.webauthn.rename(&org, &current, id, &form.name).await {
+        Ok(()) | Err(WebauthnFlowError::Rejected) => back_to_account(&org),
+        Err(WebauthnFlowError::InvalidName) => {
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("A key's name must be 1-100 characters."),
+            )
+            .await
+        }
         Err(e) => unavailable(&org, &e),
     }
 }

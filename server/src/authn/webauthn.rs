@@ -271,6 +271,30 @@ impl WebauthnService {
         Ok(())
     }
 
+    /// Renames one of the signed-in user's credentials (a label only: no recent authentication
+    /// needed).
+    pub async fn rename(
+        &self,
+        org: &Org,
+        session: &Session,
+        id: uuid::Uuid,
+        name: &str,
+    ) -> Result<(), WebauthnFlowError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(WebauthnFlowError::InvalidName);
+        }
+        match self
+            .store
+            .rename_credential(org.id, session.user_id, id, name)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(crate::store::StoreError::NotFound) => Err(WebauthnFlowError::Rejected),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Removes one of the signed-in user's credentials; needs a recent authentication.
     pub async fn remove(
         &self,

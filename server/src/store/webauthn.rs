@@ -120,6 +120,27 @@ impl Store {
             .map(to_stored))
     }
 
+    /// Renames one of the user's credentials; `NotFound` if the user has no such credential.
+    pub async fn rename_credential(
+        &self,
+        org: OrgId,
+        user: UserId,
+        id: Uuid,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let result = creds::Entity::update_many()
+            .col_expr(creds::Column::Name, Expr::value(name))
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::UserId.eq(user.0))
+            .filter(creds::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Removes one of the user's credentials, with an audit event; `NotFound` if the user (in
     /// this org) has no such credential.
     pub async fn delete_credential(

@@ -391,6 +391,22 @@ both_backends!(removing_a_key_needs_a_recent_authentication, |backend| {
     let mut b = Browser::new(&app.address, UA);
     assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
     let csrf = b.get("/o/acme/account").await.csrf();
+    // Renaming is a label change: allowed any time, only for one's own keys.
+    let renamed = b
+        .post(
+            &format!("/o/acme/account/credentials/{}/rename", cred.id),
+            &[("csrf", &csrf), ("name", "Blue key")],
+        )
+        .await;
+    assert_eq!(renamed.status, 303);
+    assert!(b.get("/o/acme/account").await.body.contains("Blue key"));
+    let bad = b
+        .post(
+            &format!("/o/acme/account/credentials/{}/rename", cred.id),
+            &[("csrf", &csrf), ("name", "  ")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
     let path = format!("/o/acme/account/credentials/{}/remove", cred.id);
     app.clock.advance(chrono::Duration::minutes(6));
     let refused = b.post(&path, &[("csrf", &csrf)]).await;
