@@ -630,16 +630,18 @@ impl WebauthnService {
         Ok(pending)
     }
 
-    /// Starts the second-factor ceremony with every credential of the pending user.
-    pub async fn start_second_factor(
+    /// Starts an assertion with every key of `user` (passkeys and security keys alike), bound to
+    /// `binding` (a pending step or a session).
+    async fn start_key_assertion(
         &self,
         org: &Org,
-        pending_token: &str,
+        user: UserId,
+        purpose: Purpose,
+        binding: String,
     ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
-        let pending = self.pending(org, pending_token).await?;
         let keys = self
             .store
-            .user_credentials(org.id, pending.user_id)
+            .user_credentials(org.id, user)
             .await?
             .iter()
             .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
@@ -652,14 +654,62 @@ impl WebauthnService {
             .start_securitykey_authentication(&keys)
             .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
         let flow = Flow {
-            purpose: Purpose::SecondFactor,
-            user_id: Some(pending.user_id),
-            pending: Some(sha256_hex(pending_token)),
+            purpose,
+            user_id: Some(user),
+            pending: Some(binding),
             kind: None,
             started: self.clock.now(),
             state: Self::state(&state)?,
         };
         Ok((self.save_flow(org, &flow).await?, options))
+    }
+
+    /// Verifies the answer to a key assertion: the key must be one of `user`'s in this org.
+    /// Records its use (counter, time) and returns when it happened.
+    async fn verify_key_assertion(
+        &self,
+        org: &Org,
+        user: UserId,
+        flow: Flow,
+        answer: &PublicKeyCredential,
+    ) -> Result<DateTime<Utc>, WebauthnFlowError> {
+        let state: SecurityKeyAuthentication = Self::restore(flow)?;
+        let result = self
+            .webauthn
+            .finish_securitykey_authentication(answer, &state)
+            .map_err(|_| WebauthnFlowError::Rejected)?;
+        let stored = self
+            .store
+            .credential_by_credential_id(org.id, &credential_id_string(result.cred_id()))
+            .await?
+            .filter(|c| c.user_id == user)
+            .ok_or(WebauthnFlowError::Rejected)?;
+        let now = self.clock.now();
+        if let Ok(mut key) = serde_json::from_str::<SecurityKey>(&stored.credential) {
+            key.update_credential(&result);
+            if let Ok(json) = serde_json::to_string(&key) {
+                self.store
+                    .credential_used(org.id, stored.id, &json, now)
+                    .await?;
+            }
+        }
+        Ok(now)
+    }
+
+    /// Starts the second-factor ceremony with every credential of the pending user.
+    pub async fn start_second_factor(
+        &self,
+        org: &Org,
+        pending_token: &str,
+    ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
+        let pending = self.pending(org, pending_token).await?;
+        self.start_key_assertion(
+            org,
+            pending.user_id,
+            Purpose::SecondFactor,
+            sha256_hex(pending_token),
+        )
+        .await
     }
 
     /// Ten new recovery codes for the signed-in user (replacing any old ones); needs a recent
@@ -740,29 +790,13 @@ impl WebauthnService {
         org: &Org,
         session: &Session,
     ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
-        let keys = self
-            .store
-            .user_credentials(org.id, session.user_id)
-            .await?
-            .iter()
-            .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
-            .collect::<Vec<_>>();
-        if keys.is_empty() {
-            return Err(WebauthnFlowError::Rejected);
-        }
-        let (options, state) = self
-            .webauthn
-            .start_securitykey_authentication(&keys)
-            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        let flow = Flow {
-            purpose: Purpose::StepUp,
-            user_id: Some(session.user_id),
-            pending: Some(session.id.to_string()),
-            kind: None,
-            started: self.clock.now(),
-            state: Self::state(&state)?,
-        };
-        Ok((self.save_flow(org, &flow).await?, options))
+        self.start_key_assertion(
+            org,
+            session.user_id,
+            Purpose::StepUp,
+            session.id.to_string(),
+        )
+        .await
     }
 
     /// Finishes a step-up: records the key's time on the existing session.
@@ -779,27 +813,10 @@ impl WebauthnService {
         {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        let state: SecurityKeyAuthentication = Self::restore(flow)?;
-        let result = self
-            .webauthn
-            .finish_securitykey_authentication(answer, &state)
-            .map_err(|_| WebauthnFlowError::Rejected)?;
-        let stored = self
-            .store
-            .credential_by_credential_id(org.id, &credential_id_string(result.cred_id()))
-            .await?
-            .filter(|c| c.user_id == session.user_id)
-            .ok_or(WebauthnFlowError::Rejected)?;
-        let now = self.clock.now();
-        if let Ok(mut key) = serde_json::from_str::<SecurityKey>(&stored.credential) {
-            key.update_credential(&result);
-            if let Ok(json) = serde_json::to_string(&key) {
-                self.store
-                    .credential_used(org.id, stored.id, &json, now)
-                    .await?;
-            }
-        }
-        Ok(self.sessions.record_webauthn(org.id, session, now).await?)
+        let at = self
+            .verify_key_assertion(org, session.user_id, flow, answer)
+            .await?;
+        Ok(self.sessions.record_webauthn(org.id, session, at).await?)
     }
 
     /// Finishes the second factor and starts the session with both factor times.
@@ -815,20 +832,8 @@ impl WebauthnService {
             return Err(WebauthnFlowError::UnknownFlow);
         }
         let pending = self.pending(org, pending_token).await?;
-        let state: SecurityKeyAuthentication = Self::restore(flow)?;
-        let result = self
-            .webauthn
-            .finish_securitykey_authentication(answer, &state)
-            .map_err(|_| WebauthnFlowError::Rejected)?;
-        let cred_id = credential_id_string(result.cred_id());
-        let stored = self
-            .store
-            .credential_by_credential_id(org.id, &cred_id)
-            .await?
-            .ok_or(WebauthnFlowError::Rejected)?;
-        if stored.user_id != pending.user_id {
-            return Err(WebauthnFlowError::Rejected);
-        }
+        self.verify_key_assertion(org, pending.user_id, flow, answer)
+            .await?;
         // The pending step is single use too.
         if self
             .cache
@@ -839,15 +844,6 @@ impl WebauthnService {
             .is_none()
         {
             return Err(WebauthnFlowError::NoPendingLogin);
-        }
-        let now = self.clock.now();
-        if let Ok(mut key) = serde_json::from_str::<SecurityKey>(&stored.credential) {
-            key.update_credential(&result);
-            if let Ok(json) = serde_json::to_string(&key) {
-                self.store
-                    .credential_used(org.id, stored.id, &json, now)
-                    .await?;
-            }
         }
         self.start_from_pending(org, pending).await
     }
