@@ -69,8 +69,7 @@ impl AppState {
             cache.clone(),
             clock.clone(),
             sessions.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("http.public_url: {e}"))?;
+        );
         let state = Self {
             login: LoginService::new(
                 store.clone(),

@@ -545,7 +545,15 @@ fn flow_error(err: &crate::authn::webauthn::WebauthnFlowError) -> HttpResponse {
         E::InvalidName | E::Duplicate => {
             json_error(StatusCode::BAD_REQUEST, "invalid_request", &err.to_string())
         }
-        E::Setup(_) | E::Authn(_) => {
+        E::Setup(reason) => {
+            tracing::warn!(%reason, "webauthn unavailable");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &err.to_string(),
+            )
+        }
+        E::Authn(_) => {
             tracing::error!(error = %err, "webauthn ceremony failed");
             json_error(
                 StatusCode::SERVICE_UNAVAILABLE,

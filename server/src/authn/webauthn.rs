@@ -148,7 +148,9 @@ pub struct PendingLogin {
 
 #[derive(Clone)]
 pub struct WebauthnService {
-    webauthn: Arc<Webauthn>,
+    /// `None` when the public URL cannot be a relying party (an IP address): the IdP still runs,
+    /// password sign-in works, and WebAuthn requests say why they cannot.
+    relying_party: Option<Arc<Webauthn>>,
     store: Store,
     cache: Cache,
     clock: SharedClock,
@@ -191,21 +193,38 @@ impl WebauthnService {
         cache: Cache,
         clock: SharedClock,
         sessions: SessionService,
-    ) -> Result<Self, WebauthnFlowError> {
-        let origin = Url::parse(public_url).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        let rp_id = origin
-            .host_str()
-            .ok_or_else(|| WebauthnFlowError::Setup("public URL has no host".into()))?
-            .to_owned();
-        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
-            .and_then(|b| b.rp_name(name).build())
-            .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        Ok(Self {
-            webauthn: Arc::new(webauthn),
+    ) -> Self {
+        let relying_party = match Self::relying_party(public_url, name) {
+            Ok(rp) => Some(Arc::new(rp)),
+            Err(reason) => {
+                tracing::warn!(%reason, "WebAuthn disabled: the public URL needs a domain name (not an IP address) to be a relying party");
+                None
+            }
+        };
+        Self {
+            relying_party,
             store,
             cache,
             clock,
             sessions,
+        }
+    }
+
+    fn relying_party(public_url: &str, name: &str) -> Result<Webauthn, String> {
+        let origin = Url::parse(public_url).map_err(|e| e.to_string())?;
+        let rp_id = match origin.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(_) => return Err(format!("{public_url} has an IP address for a host")),
+            None => return Err(format!("{public_url} has no host")),
+        };
+        WebauthnBuilder::new(&rp_id, &origin)
+            .and_then(|b| b.rp_name(name).build())
+            .map_err(|e| e.to_string())
+    }
+
+    fn webauthn(&self) -> Result<&Webauthn, WebauthnFlowError> {
+        self.relying_party.as_deref().ok_or_else(|| {
+            WebauthnFlowError::Setup("security keys need a public URL with a domain name".into())
         })
     }
 
@@ -376,14 +395,14 @@ impl WebauthnService {
         let (options, state) = match kind {
             CredentialKind::Passkey => {
                 let (o, s) = self
-                    .webauthn
+                    .webauthn()?
                     .start_passkey_registration(user.id.0, name, display, exclude)
                     .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
                 (o, Self::state(&s)?)
             }
             CredentialKind::SecurityKey => {
                 let (o, s) = self
-                    .webauthn
+                    .webauthn()?
                     .start_securitykey_registration(user.id.0, name, display, exclude, None, None)
                     .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
                 (o, Self::state(&s)?)
@@ -485,7 +504,7 @@ impl WebauthnService {
             CredentialKind::Passkey => {
                 let state: PasskeyRegistration = Self::restore(flow)?;
                 let key = self
-                    .webauthn
+                    .webauthn()?
                     .finish_passkey_registration(answer, &state)
                     .map_err(|_| WebauthnFlowError::Rejected)?;
                 (
@@ -496,7 +515,7 @@ impl WebauthnService {
             CredentialKind::SecurityKey => {
                 let state: SecurityKeyRegistration = Self::restore(flow)?;
                 let key = self
-                    .webauthn
+                    .webauthn()?
                     .finish_securitykey_registration(answer, &state)
                     .map_err(|_| WebauthnFlowError::Rejected)?;
                 (
@@ -531,7 +550,7 @@ impl WebauthnService {
         org: &Org,
     ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
         let (options, state) = self
-            .webauthn
+            .webauthn()?
             .start_discoverable_authentication()
             .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
         let flow = Flow {
@@ -557,7 +576,7 @@ impl WebauthnService {
         let flow = self.take_flow(org, flow_id, Purpose::PasskeyLogin).await?;
         let state: DiscoverableAuthentication = Self::restore(flow)?;
         let (user_uuid, raw_id) = self
-            .webauthn
+            .webauthn()?
             .identify_discoverable_authentication(answer)
             .map_err(|_| WebauthnFlowError::Rejected)?;
         let cred_id =
@@ -574,7 +593,7 @@ impl WebauthnService {
         let mut key: Passkey =
             serde_json::from_str(&stored.credential).map_err(|_| WebauthnFlowError::Rejected)?;
         let result = self
-            .webauthn
+            .webauthn()?
             .finish_discoverable_authentication_v2(answer, state, &key)
             .map_err(|_| WebauthnFlowError::Rejected)?;
         let user = self
@@ -650,7 +669,7 @@ impl WebauthnService {
             return Err(WebauthnFlowError::Rejected);
         }
         let (options, state) = self
-            .webauthn
+            .webauthn()?
             .start_securitykey_authentication(&keys)
             .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
         let flow = Flow {
@@ -675,7 +694,7 @@ impl WebauthnService {
     ) -> Result<DateTime<Utc>, WebauthnFlowError> {
         let state: SecurityKeyAuthentication = Self::restore(flow)?;
         let result = self
-            .webauthn
+            .webauthn()?
             .finish_securitykey_authentication(answer, &state)
             .map_err(|_| WebauthnFlowError::Rejected)?;
         let stored = self

@@ -523,3 +523,31 @@ both_backends!(a_recovery_code_works_once_and_only_once, |backend| {
         2
     );
 });
+
+both_backends!(an_ip_address_public_url_disables_only_webauthn, |backend| {
+    let db = crate::helpers::TestDb::create(&backend).await;
+    let redis = backend.redis_url().map(|u| {
+        (
+            u.to_owned(),
+            format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
+        )
+    });
+    let app = TestApp::spawn_on(&db.url, redis, |f| {
+        f.merge(("http.public_url", "http://127.0.0.1:8080"))
+    })
+    .await;
+    acme(&app).await;
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(
+        b.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+        303,
+        "passwords still work"
+    );
+    let res = b
+        .post_json(
+            "/o/acme/webauthn/register/start",
+            &json!({ "kind": "passkey" }),
+        )
+        .await;
+    assert_eq!(res.status, 503);
+});
