@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const port = Number(process.env.PORTCULLIS_E2E_PORT || 18080);
-const baseURL = `http://127.0.0.1:${port}`;
+// `localhost`, not 127.0.0.1: WebAuthn needs a domain name for the relying party id.
+const baseURL = `http://localhost:${port}`;
 
 const targetDir = process.env.CARGO_TARGET_DIR
   ? path.resolve(process.env.CARGO_TARGET_DIR)
@@ -58,7 +59,7 @@ export default defineConfig({
   projects: [{ name: 'chromium' }],
   webServer: {
     command: `"${serverBin}" serve --demo`,
-    url: `${baseURL}/readyz`,
+    url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
     timeout: 120_000,
     stdout: 'pipe',

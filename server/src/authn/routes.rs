@@ -36,7 +36,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Routes outside any org.
 pub fn configure_assets(cfg: &mut web::ServiceConfig) {
     cfg.route("/assets/portcullis.css", web::get().to(stylesheet))
-        .route("/assets/webauthn.js", web::get().to(webauthn_script));
+        .route("/assets/webauthn.js", web::get().to(webauthn_script))
+        // Browsers ask for it on every hosted page; answer quietly instead of with a 404.
+        .route(
+            "/favicon.ico",
+            web::get().to(|| async { HttpResponse::NoContent().finish() }),
+        );
 }
 
 #[derive(Template)]

@@ -175,6 +175,19 @@ fn secs(n: i64) -> StdDuration {
     StdDuration::from_secs(u64::try_from(n).unwrap_or(1))
 }
 
+/// webauthn-rs asks for a discoverable credential only "preferably"; a passkey that signs in on
+/// its own must be one, so the request requires it (webauthn-rs does not re-check residency).
+fn require_discoverable(
+    options: CreationChallengeResponse,
+) -> Result<CreationChallengeResponse, WebauthnFlowError> {
+    let setup = |e: serde_json::Error| WebauthnFlowError::Setup(e.to_string());
+    let mut v = serde_json::to_value(options).map_err(setup)?;
+    let selection = &mut v["publicKey"]["authenticatorSelection"];
+    selection["residentKey"] = serde_json::json!("required");
+    selection["requireResidentKey"] = serde_json::json!(true);
+    serde_json::from_value(v).map_err(setup)
+}
+
 /// base64url of a credential id, as webauthn-rs serialises it.
 fn credential_id_string(id: &impl Serialize) -> String {
     serde_json::to_value(id)
@@ -217,8 +230,15 @@ impl WebauthnService {
             Some(_) => return Err(format!("{public_url} has an IP address for a host")),
             None => return Err(format!("{public_url} has no host")),
         };
+        // Security keys are the second step after a password: user presence is enough, as with
+        // every common 2FA key. (With webauthn-rs's default, a credProtect request that Chromium
+        // refuses for non-discoverable keys is sent.) Passkeys always require verification.
         WebauthnBuilder::new(&rp_id, &origin)
-            .and_then(|b| b.rp_name(name).build())
+            .and_then(|b| {
+                b.rp_name(name)
+                    .danger_set_user_presence_only_security_keys(true)
+                    .build()
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -398,7 +418,7 @@ impl WebauthnService {
                     .webauthn()?
                     .start_passkey_registration(user.id.0, name, display, exclude)
                     .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-                (o, Self::state(&s)?)
+                (require_discoverable(o)?, Self::state(&s)?)
             }
             CredentialKind::SecurityKey => {
                 let (o, s) = self

@@ -83,7 +83,14 @@ pub fn csrf_token(
 /// True when the form's token matches the cookie and the request did not come from another
 /// origin.
 pub fn csrf_ok(req: &HttpRequest, state: &AppState, form_token: &str) -> bool {
-    if let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) {
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts (Fetch
+    // spec, "serializing a request origin"); then the token alone decides.
+    if let Some(origin) = req
+        .headers()
+        .get("origin")
+        .and_then(|o| o.to_str().ok())
+        .filter(|o| *o != "null")
+    {
         let public =
             url::Url::parse(state.config.public_url()).map(|u| u.origin().ascii_serialization());
         let same = public.is_ok_and(|p| p == origin)

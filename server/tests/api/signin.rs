@@ -1007,3 +1007,40 @@ both_backends!(only_trusted_proxies_set_the_client_ip, |backend| {
     ips.sort();
     assert_eq!(ips, vec!["127.0.0.1".to_owned(), "203.0.113.7".to_owned()]);
 });
+
+both_backends!(browsers_sending_a_null_origin_can_sign_in, |backend| {
+    // Chromium sends `Origin: null` on form posts from pages with `Referrer-Policy: no-referrer`.
+    let app = TestApp::spawn(&backend).await;
+    acme(&app).await;
+    let mut b = Browser::new(&app.address, FIREFOX);
+    let csrf = b.get("/o/acme/login").await.csrf();
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/o/acme/login", app.address))
+        .header("origin", "null")
+        .header("cookie", format!("pc_csrf={csrf}"))
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    // …but a null origin does not replace the token.
+    let res = reqwest::Client::new()
+        .post(format!("{}/o/acme/login", app.address))
+        .header("origin", "null")
+        .form(&[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+});

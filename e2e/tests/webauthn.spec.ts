@@ -1,0 +1,90 @@
+// Security keys and passkeys in Chromium with a CDP virtual authenticator (no hardware).
+import { expect, test, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+/** A platform authenticator that can hold passkeys and verifies the user automatically. */
+async function addVirtualAuthenticator(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+}
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/** Runs the CLI against the e2e server's database (the same file the server uses). */
+function cli(...args: string[]): string {
+  const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.resolve(__dirname, '../../target');
+  const bin = path.resolve(process.env.PORTCULLIS_BIN || path.join(targetDir, 'debug/portcullis'));
+  const db = `sqlite://${path.join(process.env.PORTCULLIS_E2E_RUN_DIR as string, 'e2e.db')}?mode=rwc`;
+  return execFileSync(bin, [...args, '--json'], {
+    env: { ...process.env, PORTCULLIS__DATABASE__URL: db, PORTCULLIS__CONSOLE__DIR: '/nonexistent' },
+  }).toString();
+}
+
+async function signInWithPassword(page: Page, org: string, email: string, password: string): Promise<void> {
+  await page.goto(`/o/${org}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+test('enrol a passkey on the account page, sign out, sign in with the passkey alone', async ({ page }) => {
+  const errors = collectErrors(page);
+  await addVirtualAuthenticator(page);
+  cli('user', 'create', '--org', 'demo', '--email', 'passkey.user@demo.example', '--password', 'passkey user password');
+  await signInWithPassword(page, 'demo', 'passkey.user@demo.example', 'passkey user password');
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+
+  await page.locator('[data-mode="register"] #credential-name').fill('Laptop passkey');
+  await page.getByTestId('add-passkey').click();
+  await expect(page.getByTestId('credential')).toHaveCount(1);
+  await expect(page.getByTestId('credential')).toContainText('Laptop passkey');
+  await expect(page.getByTestId('credential')).toContainText('passkey');
+
+  await page.getByTestId('sign-out').click();
+  await expect(page.getByText('You have signed out.')).toBeVisible();
+  await page.goto('/o/demo/account');
+  await expect(page).toHaveURL(/\/o\/demo\/login/);
+
+  await page.getByTestId('passkey-login').click();
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  await expect(page.getByTestId('email')).toHaveText('passkey.user@demo.example');
+  expect(errors).toEqual([]);
+});
+
+test('an org requiring MFA makes a user without a factor enrol one before the account page', async ({ page }) => {
+  const errors = collectErrors(page);
+  await addVirtualAuthenticator(page);
+  cli('org', 'create', 'strict');
+  cli('user', 'create', '--org', 'strict', '--email', 'bob@strict.example', '--password', 'bob strict password');
+  cli('org', 'set-session-policy', 'strict', '--mfa', 'required');
+  // The server's in-process cache keeps policy copies for up to a second.
+  await page.waitForTimeout(1100);
+
+  await signInWithPassword(page, 'strict', 'bob@strict.example', 'bob strict password');
+  await expect(page).toHaveURL(/\/o\/strict\/login\/enrol/);
+  // No session yet: the account page still asks to sign in.
+  const probe = await page.request.get('/o/strict/account', { maxRedirects: 0 });
+  expect(probe.status()).toBe(303);
+
+  await page.getByTestId('webauthn-go').click();
+  await expect(page).toHaveURL(/\/o\/strict\/account$/);
+  await expect(page.getByTestId('email')).toHaveText('bob@strict.example');
+  await expect(page.getByTestId('credential')).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
