@@ -58,10 +58,17 @@ test('enrol a passkey on the account page, sign out, sign in with the passkey al
 
   await page.getByTestId('sign-out').click();
   await expect(page.getByText('You have signed out.')).toBeVisible();
-  await page.goto('/o/demo/account');
-  await expect(page).toHaveURL(/\/o\/demo\/login/);
+  const probe = await page.request.get('/o/demo/account', { maxRedirects: 0 });
+  expect(probe.status()).toBe(303);
 
-  await page.getByTestId('passkey-login').click();
+  // On the sign-in page the passkey is offered in the email field's autofill (conditional
+  // mediation), which the virtual authenticator accepts at once; the button is the fallback.
+  await page.goto('/o/demo/login');
+  try {
+    await expect(page).toHaveURL(/\/o\/demo\/account$/, { timeout: 3000 });
+  } catch {
+    await page.getByTestId('passkey-login').click();
+  }
   await expect(page).toHaveURL(/\/o\/demo\/account$/);
   await expect(page.getByTestId('email')).toHaveText('passkey.user@demo.example');
   expect(errors).toEqual([]);
@@ -86,5 +93,25 @@ test('an org requiring MFA makes a user without a factor enrol one before the ac
   await expect(page).toHaveURL(/\/o\/strict\/account$/);
   await expect(page.getByTestId('email')).toHaveText('bob@strict.example');
   await expect(page.getByTestId('credential')).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
+test('the passkey button signs in where autofill is not used', async ({ page }) => {
+  const errors = collectErrors(page);
+  // Hide conditional mediation so the page falls back to the explicit button.
+  await page.addInitScript(() => {
+    Object.defineProperty(PublicKeyCredential, 'isConditionalMediationAvailable', { value: undefined });
+  });
+  await addVirtualAuthenticator(page);
+  cli('user', 'create', '--org', 'demo', '--email', 'button.user@demo.example', '--password', 'button user password');
+  await signInWithPassword(page, 'demo', 'button.user@demo.example', 'button user password');
+  await page.getByTestId('add-passkey').click();
+  await expect(page.getByTestId('credential')).toHaveCount(1);
+  await page.getByTestId('sign-out').click();
+  await page.goto('/o/demo/login');
+  await expect(page).toHaveURL(/\/o\/demo\/login$/);
+  await page.getByTestId('passkey-login').click();
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  await expect(page.getByTestId('email')).toHaveText('button.user@demo.example');
   expect(errors).toEqual([]);
 });

@@ -42,11 +42,24 @@ async function create(options) {
   };
 }
 
-async function get(options) {
+// A passkey offered in the email field's autofill (conditional mediation) runs in the
+// background; a button ceremony aborts it first, since a browser allows one request at a time.
+let conditional = null;
+
+async function get(options, mediation) {
   const pk = options.publicKey;
   pk.challenge = b64uToBuf(pk.challenge);
   (pk.allowCredentials || []).forEach((c) => { c.id = b64uToBuf(c.id); });
-  const cred = await navigator.credentials.get({ publicKey: pk });
+  const request = { publicKey: pk };
+  if (mediation) {
+    conditional = new AbortController();
+    request.mediation = mediation;
+    request.signal = conditional.signal;
+  } else if (conditional) {
+    conditional.abort();
+    conditional = null;
+  }
+  const cred = await navigator.credentials.get(request);
   const r = cred.response;
   return {
     id: cred.id,
@@ -62,15 +75,16 @@ async function get(options) {
   };
 }
 
-async function run(box, kind) {
+async function run(box, kind, mediation) {
   const { mode, orgPath, csrf, returnTo } = box.dataset;
   const base = `${orgPath}/webauthn/${mode}`;
+  if (!mediation && conditional) { conditional.abort(); conditional = null; }
   const started = await post(`${base}/start`, csrf, { kind });
   const nameInput = box.querySelector('[name="credential-name"]');
   const name = nameInput ? nameInput.value : '';
   const credential = mode === 'enrol' || mode === 'register'
     ? await create(started.options)
-    : await get(started.options);
+    : await get(started.options, mediation);
   const done = await post(`${base}/finish`, csrf, { flow_id: started.flow_id, credential, name, return_to: returnTo });
   window.location.assign(done.redirect || `${orgPath}/account`);
 }
@@ -87,4 +101,14 @@ for (const box of document.querySelectorAll('[data-mode]')) {
       }
     });
   }
+}
+
+// Passkey autofill on the sign-in page, where the browser supports it.
+const passkeyBox = document.querySelector('[data-mode="passkey-login"]');
+if (passkeyBox && window.PublicKeyCredential && PublicKeyCredential.isConditionalMediationAvailable) {
+  PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
+    if (available) {
+      run(passkeyBox, 'passkey', 'conditional').catch(() => { /* dismissed or superseded */ });
+    }
+  });
 }

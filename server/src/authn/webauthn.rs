@@ -22,6 +22,8 @@ use crate::sessions::{NewSession, Session, SessionService, SessionToken};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoredCredential};
 use crate::tenancy::Org;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -188,12 +190,9 @@ fn require_discoverable(
     serde_json::from_value(v).map_err(setup)
 }
 
-/// base64url of a credential id, as webauthn-rs serialises it.
-fn credential_id_string(id: &impl Serialize) -> String {
-    serde_json::to_value(id)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// base64url (no padding) of a credential id: the form browsers report as `id`.
+fn credential_id_string(id: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(id)
 }
 
 impl WebauthnService {
@@ -599,8 +598,7 @@ impl WebauthnService {
             .webauthn()?
             .identify_discoverable_authentication(answer)
             .map_err(|_| WebauthnFlowError::Rejected)?;
-        let cred_id =
-            credential_id_string(&webauthn_rs::prelude::CredentialID::from(raw_id.to_vec()));
+        let cred_id = credential_id_string(raw_id);
         // Looked up in this org only: a credential of another org is unknown here.
         let stored = self
             .store

@@ -103,13 +103,35 @@ async fn finish(b: &mut Browser, org: &str, mode: &str, flow: &str, credential: 
 }
 
 async fn enrol(app: &TestApp, key: &mut Key, kind: &str) {
+    enrol_keys(app, vec![key], kind).await
+}
+
+/// Signs in with the password (no key enrolled yet) and enrols each key in that session.
+async fn enrol_keys(app: &TestApp, keys: Vec<&mut Key>, kind: &str) {
     let mut b = Browser::new(&app.address, UA);
     assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
-    let (flow, options) = start(&mut b, "register", kind).await;
-    let reg = key.register(&options, kind == "passkey");
-    let done = finish(&mut b, "acme", "register", &flow, &reg).await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(body(&done)["kind"], kind);
+    let org = app.state.orgs.find("acme").await.unwrap();
+    let user = crate::signin::user_id(app, &org).await;
+    for key in keys {
+        let (flow, options) = start(&mut b, "register", kind).await;
+        let reg = key.register(&options, kind == "passkey");
+        let done = finish(&mut b, "acme", "register", &flow, &reg).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(body(&done)["kind"], kind);
+        // Stored under the id the authenticator reports, so several keys can coexist.
+        let stored = app
+            .state
+            .store
+            .user_credentials(org.id, user)
+            .await
+            .unwrap();
+        assert!(
+            stored
+                .iter()
+                .any(|c| c.credential_id == reg["id"].as_str().unwrap()),
+            "{stored:?}"
+        );
+    }
     assert!(b.get("/o/acme/account").await.body.contains("My key"));
 }
 
@@ -207,8 +229,10 @@ both_backends!(
 both_backends!(password_then_security_key, |backend| {
     let app = TestApp::spawn(&backend).await;
     acme(&app).await;
+    // Two keys: either one is accepted as the second factor.
+    let mut spare = Key::new();
     let mut key = Key::new();
-    enrol(&app, &mut key, "security_key").await;
+    enrol_keys(&app, vec![&mut spare, &mut key], "security_key").await;
 
     let mut b = Browser::new(&app.address, UA);
     let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
