@@ -7,7 +7,7 @@ mod service;
 
 pub use error::SessionError;
 pub use model::{
-    EndReason, InvalidPolicy, MfaPolicy, NewSession, Session, SessionId, SessionPolicy,
-    SessionToken,
+    ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, EndReason, InvalidPolicy, MfaPolicy,
+    NewSession, Session, SessionId, SessionPolicy, SessionToken,
 };
 pub use service::{SessionService, TOUCH_INTERVAL_SECS};

@@ -225,7 +225,23 @@ pub struct Session {
     pub end_reason: Option<EndReason>,
 }
 
+/// Assurance levels a session can reach, lowest first (the OIDC `acr` values Portcullis issues).
+pub const ACR_ONE_FACTOR: &str = "urn:portcullis:acr:1fa";
+pub const ACR_TWO_FACTORS: &str = "urn:portcullis:acr:2fa";
+pub const ACR_PHISHING_RESISTANT: &str = "urn:portcullis:acr:phr";
+
 impl Session {
+    /// The assurance level: one factor (a password), two factors (a password and a security key),
+    /// or phishing-resistant (a passkey with user verification, which is bound to our origin and
+    /// proves possession and the user's PIN or biometric at once).
+    pub fn acr(&self) -> &'static str {
+        match (self.password_at.is_some(), self.webauthn_at.is_some()) {
+            (false, true) => ACR_PHISHING_RESISTANT,
+            (true, true) => ACR_TWO_FACTORS,
+            _ => ACR_ONE_FACTOR,
+        }
+    }
+
     /// Authentication method references (RFC 8176) proven in this session.
     pub fn amr(&self) -> Vec<&'static str> {
         let mut amr = Vec::new();
@@ -263,4 +279,56 @@ pub struct NewSession {
     pub webauthn_at: Option<DateTime<Utc>>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(password: bool, webauthn: bool) -> Session {
+        let now = chrono::Utc::now();
+        Session {
+            id: SessionId(Uuid::nil()),
+            org_id: OrgId(Uuid::nil()),
+            user_id: UserId(Uuid::nil()),
+            token_hash: String::new(),
+            created_at: now,
+            last_seen_at: now,
+            idle_deadline: now,
+            absolute_expiry: now,
+            remember_me: false,
+            auth_time: now,
+            password_at: password.then_some(now),
+            webauthn_at: webauthn.then_some(now),
+            user_agent: None,
+            ip: None,
+            ended_at: None,
+            end_reason: None,
+        }
+    }
+
+    #[test]
+    fn factors_give_amr_and_acr() {
+        assert_eq!(session(true, false).amr(), vec!["pwd"]);
+        assert_eq!(session(true, false).acr(), ACR_ONE_FACTOR);
+        assert_eq!(session(true, true).amr(), vec!["pwd", "hwk", "user", "mfa"]);
+        assert_eq!(session(true, true).acr(), ACR_TWO_FACTORS);
+        assert_eq!(session(false, true).amr(), vec!["hwk", "user"]);
+        assert_eq!(session(false, true).acr(), ACR_PHISHING_RESISTANT);
+    }
+
+    #[test]
+    fn mfa_policy_decides_the_second_step() {
+        assert!(!MfaPolicy::Off.requires_second_factor(true, false));
+        assert!(MfaPolicy::Off.requires_second_factor(false, true));
+        assert!(MfaPolicy::Optional.requires_second_factor(true, false));
+        assert!(!MfaPolicy::Optional.requires_second_factor(false, false));
+        assert!(MfaPolicy::Required.requires_second_factor(false, false));
+        assert!(MfaPolicy::AppRequested.requires_second_factor(false, true));
+        assert_eq!(
+            MfaPolicy::from_db("garbage"),
+            MfaPolicy::Required,
+            "fail closed"
+        );
+    }
 }

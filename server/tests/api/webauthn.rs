@@ -165,6 +165,7 @@ both_backends!(
         let s = session_of(&app, &b).await;
         assert!(s.webauthn_at.is_some() && s.password_at.is_none());
         assert_eq!(s.amr(), vec!["hwk", "user"]);
+        assert_eq!(s.acr(), portcullis::sessions::ACR_PHISHING_RESISTANT);
 
         let mut other = Browser::new(&app.address, UA);
         other.get("/o/acme/login").await;
@@ -374,6 +375,8 @@ both_backends!(step_up_asks_only_for_the_missing_factor, |backend| {
         Some(before.created_at + chrono::Duration::minutes(3))
     );
     assert!(after.amr().contains(&"mfa"));
+    assert_eq!(before.acr(), portcullis::sessions::ACR_ONE_FACTOR);
+    assert_eq!(after.acr(), portcullis::sessions::ACR_TWO_FACTORS);
     // A step-up flow is bound to its session: another session cannot finish it.
     let (flow2, options2) = start(&mut b, "step-up", "security_key").await;
     let answer2 = key.assert(&options2);
