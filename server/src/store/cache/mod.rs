@@ -221,15 +221,16 @@ impl Cache {
     }
 
     /// Probes a failed backend and replays queued writes, oldest first.
+    ///
+    /// The circuit closes only once the queue is drained: a delete queued during the outage (say,
+    /// of an ended session's copy) lands before any read can see the stale entry again.
     async fn recover(&self) {
-        if !self.healthy() {
-            if self.inner.backend.ping().await.is_err() {
-                return;
-            }
-            self.mark_ok();
+        if !self.healthy() && self.inner.backend.ping().await.is_err() {
+            return;
         }
         loop {
             let Some(write) = self.pending().pop_front() else {
+                self.mark_ok();
                 return;
             };
             let result = match &write {
@@ -260,9 +261,14 @@ impl Cache {
     /// Checks the backend now (for `/readyz`), updating the circuit.
     pub async fn health(&self) -> CacheHealth {
         match self.inner.backend.ping().await {
+            // Reachable: close the circuit the safe way, after replaying queued writes.
             Ok(()) => {
-                self.mark_ok();
-                CacheHealth::Ok
+                self.recover().await;
+                if self.healthy() {
+                    CacheHealth::Ok
+                } else {
+                    CacheHealth::Degraded
+                }
             }
             Err(err) => {
                 self.mark_failed("ping", &err);
