@@ -67,23 +67,28 @@ async fn require_session(
     state: &AppState,
     org: &Org,
 ) -> Result<Session, HttpResponse> {
-    let login = || {
-        let back = format!("{}{ACCOUNT_PATH}", org_path(org));
-        see_other(
-            &format!(
-                "{}{LOGIN_PATH}?return_to={}",
-                org_path(org),
-                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-            ),
-            [],
-        )
+    let back = format!("{}{ACCOUNT_PATH}", org_path(org));
+    let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let token = session_token(req);
+    let current = match &token {
+        Some(t) => state.sessions.current(org.id, t).await,
+        None => Ok(None),
     };
-    let Some(token) = session_token(req) else {
-        return Err(login());
-    };
-    match state.sessions.current(org.id, &token).await {
+    match current {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(login()),
+        Ok(None) => {
+            // Half signed in (password done, key still to come): continue there, not from scratch.
+            let pending = req.cookie(crate::authn::routes::PENDING_COOKIE);
+            let step = match pending {
+                Some(p) => state.webauthn.pending_step(org, p.value()).await,
+                None => None,
+            };
+            let path = match step {
+                Some(step) => format!("{}/login/{step}", org_path(org)),
+                None => format!("{}{LOGIN_PATH}", org_path(org)),
+            };
+            Err(see_other(&format!("{path}?return_to={back}"), []))
+        }
         Err(e) => Err(unavailable(org, &e)),
     }
 }

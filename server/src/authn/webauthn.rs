@@ -733,6 +733,18 @@ impl WebauthnService {
         Ok(now)
     }
 
+    /// Which page finishes a pending sign-in: `key` (present an enrolled key) or `enrol` (add the
+    /// first one); `None` when there is no live pending step.
+    pub async fn pending_step(&self, org: &Org, pending_token: &str) -> Option<&'static str> {
+        let pending = self.pending(org, pending_token).await.ok()?;
+        let keys = self
+            .store
+            .count_user_credentials(org.id, pending.user_id)
+            .await
+            .ok()?;
+        Some(if keys > 0 { "key" } else { "enrol" })
+    }
+
     /// Starts the second-factor ceremony with every credential of the pending user.
     pub async fn start_second_factor(
         &self,

@@ -247,7 +247,12 @@ both_backends!(password_then_security_key, |backend| {
     assert!(b.session("acme").is_none());
     let account = b.get("/o/acme/account").await;
     assert_eq!(account.status, 303);
-    assert!(account.location().starts_with("/o/acme/login"));
+    // The account page asks to finish signing in (the key step), not to start again.
+    assert!(
+        account.location().starts_with("/o/acme/login/key?"),
+        "{}",
+        account.location()
+    );
     assert_eq!(b.get("/o/acme/login/key").await.status, 200);
 
     let (flow, options) = start(&mut b, "second-factor", "security_key").await;
@@ -290,7 +295,13 @@ both_backends!(required_mfa_enrols_a_factor_before_any_session, |backend| {
         step1.location()
     );
     assert!(b.session("acme").is_none());
-    assert_eq!(b.get("/o/acme/account").await.status, 303);
+    let account = b.get("/o/acme/account").await;
+    assert_eq!(account.status, 303);
+    assert!(
+        account.location().starts_with("/o/acme/login/enrol?"),
+        "{}",
+        account.location()
+    );
 
     let mut key = Key::new();
     let (flow, options) = start(&mut b, "enrol", "security_key").await;
