@@ -17,6 +17,11 @@ mod m20261128_000008_create_sessions;
 mod m20261128_000009_create_webauthn_credentials;
 mod m20261128_000010_add_org_mfa_policy;
 mod m20261128_000011_create_recovery_codes;
+mod m20261129_000012_create_signing_keys;
+mod m20261129_000013_add_app_settings;
+mod m20261129_000014_create_app_sessions;
+mod m20261129_000015_create_refresh_tokens;
+mod m20261129_000016_create_consents;
 
 pub struct Migrator;
 
@@ -35,6 +40,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_create_webauthn_credentials::Migration),
             Box::new(m20261128_000010_add_org_mfa_policy::Migration),
             Box::new(m20261128_000011_create_recovery_codes::Migration),
+            Box::new(m20261129_000012_create_signing_keys::Migration),
+            Box::new(m20261129_000013_add_app_settings::Migration),
+            Box::new(m20261129_000014_create_app_sessions::Migration),
+            Box::new(m20261129_000015_create_refresh_tokens::Migration),
+            Box::new(m20261129_000016_create_consents::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@ use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::keys::{KeyEncryptionKey, KeyService};
+use crate::oidc::OidcService;
 use crate::sessions::SessionService;
 use crate::store::Store;
 use crate::store::cache::{Cache, CacheHealth, RedisCache};
@@ -29,6 +31,8 @@ pub struct AppState {
     pub sessions: SessionService,
     pub login: LoginService,
     pub webauthn: WebauthnService,
+    pub keys: KeyService,
+    pub oidc: OidcService,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -70,7 +74,20 @@ impl AppState {
             clock.clone(),
             sessions.clone(),
         );
+        let kek = KeyEncryptionKey::from_config(&config.keys)
+            .context("keys.encryption_key / keys.encryption_key_file")?;
+        let keys = KeyService::new(store.clone(), clock.clone(), kek);
+        let oidc = OidcService::new(
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+            keys.clone(),
+            sessions.clone(),
+            config.public_url().to_owned(),
+        );
         let state = Self {
+            keys,
+            oidc,
             login: LoginService::new(
                 store.clone(),
                 hasher.clone(),

@@ -7,6 +7,7 @@ use crate::app::{AppState, Application};
 use crate::apps::{AppType, CreateApp, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::keys::SigningAlg;
 use crate::sessions::{MfaPolicy, SessionPolicy};
 use crate::tenancy::{Org, OrgStatus};
 use anyhow::Context;
@@ -54,6 +55,26 @@ pub enum Command {
     /// Manage apps (OIDC clients).
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create the org's next signing key: published in the JWKS at once, signing after the
+    /// publish lead; the old key stays published until its tokens have expired.
+    Rotate {
+        #[arg(long)]
+        org: String,
+        /// ES256 or RS256; default: the algorithm of the current key.
+        #[arg(long)]
+        alg: Option<SigningAlg>,
+        /// Seconds before the new key signs (default: keys.rotation_publish_lead_secs); 0 after
+        /// a key compromise.
+        #[arg(long)]
+        publish_lead_secs: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +84,9 @@ pub enum OrgCommand {
         slug: String,
         #[arg(long)]
         name: Option<String>,
+        /// Algorithm of the org's token signing key: ES256 (default) or RS256.
+        #[arg(long, default_value = "ES256")]
+        signing_alg: SigningAlg,
     },
     /// Change an org's display name or branding (logo URL, accent colour; "" clears).
     Update {
@@ -168,6 +192,25 @@ pub struct AppCreateArgs {
     /// `admin` lets a service app call the admin API with client credentials.
     #[arg(long, value_enum)]
     role: Option<AppRoleArg>,
+    /// A third-party app: users see a consent screen (first-party apps do not).
+    #[arg(long)]
+    third_party: bool,
+    /// Overrides of the session profile's preset.
+    #[arg(long)]
+    reauth_max_age_secs: Option<i64>,
+    #[arg(long)]
+    mfa_required: Option<bool>,
+    /// App-session idle timeout; 0 = none.
+    #[arg(long)]
+    idle_timeout_secs: Option<i64>,
+    #[arg(long)]
+    lifetime_secs: Option<i64>,
+    #[arg(long)]
+    outlives_idp_session: Option<bool>,
+    #[arg(long)]
+    access_token_ttl_secs: Option<i64>,
+    #[arg(long)]
+    id_token_ttl_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -289,26 +332,66 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Enable(who)) => {
             set_user_active(config, clock, who, true, json).await
         }
+        Command::Key(KeyCommand::Rotate {
+            org,
+            alg,
+            publish_lead_secs,
+        }) => {
+            let state = AppState::init(config, clock).await?;
+            let org = state.orgs.find(&org).await?;
+            let lead = publish_lead_secs.unwrap_or(state.config.keys.rotation_publish_lead_secs);
+            let info = state
+                .keys
+                .rotate(&org, alg, chrono::Duration::seconds(lead))
+                .await?;
+            print(json, &info, || {
+                format!(
+                    "new {} key {} for org {}: published now, signs from {}",
+                    info.alg, info.kid, org.slug, info.activates_at
+                )
+            })
+        }
         Command::App(AppCommand::Create(args)) => {
             let state = AppState::init(config, clock).await?;
             let org = state.orgs.find(&args.org).await?;
+            let app_type = match args.app_type {
+                AppTypeArg::Web => AppType::Web,
+                AppTypeArg::Spa => AppType::Spa,
+                AppTypeArg::Native => AppType::Native,
+                AppTypeArg::Service => AppType::Service,
+            };
+            let session_profile = match args.session_profile {
+                ProfileArg::Standard => SessionProfile::Standard,
+                ProfileArg::Privileged => SessionProfile::Privileged,
+            };
+            let mut rules = session_profile.preset();
+            if let Some(v) = args.reauth_max_age_secs {
+                rules.reauth_max_age_secs = Some(v);
+            }
+            if let Some(v) = args.mfa_required {
+                rules.mfa_required = v;
+            }
+            if let Some(v) = args.idle_timeout_secs {
+                rules.idle_timeout_secs = (v > 0).then_some(v);
+            }
+            if let Some(v) = args.lifetime_secs {
+                rules.lifetime_secs = v;
+            }
+            if let Some(v) = args.outlives_idp_session {
+                rules.outlives_idp_session = v;
+            }
             let req = CreateApp {
-                name: args.name,
-                app_type: match args.app_type {
-                    AppTypeArg::Web => AppType::Web,
-                    AppTypeArg::Spa => AppType::Spa,
-                    AppTypeArg::Native => AppType::Native,
-                    AppTypeArg::Service => AppType::Service,
-                },
                 redirect_uris: args.redirect_uris,
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
                 backchannel_logout_uri: args.backchannel_logout_uri,
                 frontchannel_logout_uri: args.frontchannel_logout_uri,
-                session_profile: match args.session_profile {
-                    ProfileArg::Standard => SessionProfile::Standard,
-                    ProfileArg::Privileged => SessionProfile::Privileged,
-                },
+                session_profile,
                 admin: args.role.is_some(),
+                rules: Some(rules),
+                first_party: !args.third_party,
+                access_token_ttl_secs: args.access_token_ttl_secs,
+                id_token_ttl_secs: args.id_token_ttl_secs,
+                ..CreateApp::new(&args.name, app_type)
             };
             let (app, secret) = state.apps.create(&org, req, "cli").await?;
             let out = AppCreated {
@@ -339,8 +422,16 @@ fn org_created(state: &AppState, org: &Org) -> OrgCreated {
 
 async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        OrgCommand::Create { slug, name } => {
+        OrgCommand::Create {
+            slug,
+            name,
+            signing_alg,
+        } => {
             let org = state.orgs.create(&slug, name.as_deref(), "cli").await?;
+            state
+                .keys
+                .rotate(&org, Some(signing_alg), chrono::Duration::zero())
+                .await?;
             let out = org_created(state, &org);
             print(json, &out, || {
                 format!(

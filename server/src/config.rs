@@ -26,6 +26,18 @@ pub struct Config {
     pub log: LogConfig,
     pub security: SecurityConfig,
     pub sessions: SessionsConfig,
+    pub keys: KeysConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// base64 of 32 bytes: the AES-256-GCM key that encrypts signing keys at rest.
+    pub encryption_key: Option<Secret>,
+    /// Where the key is kept (created on first use) when `encryption_key` is unset.
+    pub encryption_key_file: String,
+    /// Default publish lead of `portcullis key rotate`.
+    pub rotation_publish_lead_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -42,14 +42,11 @@ pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
             ("Demo Shop Checkout", SessionProfile::Privileged, 9002),
         ] {
             let req = CreateApp {
-                name: name.to_owned(),
-                app_type: AppType::Web,
                 redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
                 post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/")],
                 backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel-logout")),
-                frontchannel_logout_uri: None,
                 session_profile: profile,
-                admin: false,
+                ..CreateApp::new(name, AppType::Web)
             };
             let (app, secret) = state.apps.create(&org, req, "demo").await?;
             apps.push(serde_json::json!({ "name": app.name, "client_id": app.client_id, "client_secret": secret }));

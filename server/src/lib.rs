@@ -12,6 +12,8 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod keys;
+pub mod oidc;
 pub mod secrets;
 pub mod sessions;
 pub mod store;

@@ -19,6 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/sessions/{id}/end", web::post().to(end_one))
         .route("/account/password", web::post().to(change_password))
         .route(
+            "/account/consents/{app}/revoke",
+            web::post().to(revoke_consent),
+        )
+        .route(
             "/account/credentials/{id}/remove",
             web::post().to(remove_credential),
         )
@@ -46,10 +50,18 @@ struct CredentialRow {
     last_used: Option<String>,
 }
 
+struct ConsentView {
+    app_id: String,
+    app_name: String,
+    scope: String,
+    granted: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
     credentials: Vec<CredentialRow>,
+    consents: Vec<ConsentView>,
     org_name: &'a str,
     org_path: String,
     logo_url: Option<&'a str>,
@@ -156,9 +168,22 @@ async fn show(
             .collect(),
         Err(e) => return unavailable(org, &e),
     };
+    let consents = match state.oidc.consents(org, current.user_id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|c| ConsentView {
+                app_id: c.app_id.to_string(),
+                app_name: c.app_name,
+                scope: c.scope,
+                granted: when(c.granted_at),
+            })
+            .collect(),
+        Err(e) => return unavailable(org, &e),
+    };
     let (csrf, set) = csrf_token(req, state, org);
     let page = AccountPage {
         credentials,
+        consents,
         org_name: &org.name,
         org_path: org_path(org),
         logo_url: org.branding.logo_url.as_deref(),
@@ -274,6 +299,32 @@ async fn end_one(
         .await
     {
         Ok(_) | Err(SessionError::NotFound) => back_to_account(&org),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+/// Withdraws the consent given to a third-party app; its sessions of the user end.
+async fn revoke_consent(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+        return back_to_account(&org);
+    };
+    match state
+        .oidc
+        .revoke_consent(&org, current.user_id, crate::apps::AppId(id))
+        .await
+    {
+        Ok(_) => back_to_account(&org),
         Err(e) => unavailable(&org, &e),
     }
 }

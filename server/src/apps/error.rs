@@ -14,6 +14,8 @@ pub enum AppError {
     ServiceWithUris,
     #[error("could not generate credentials: {0}")]
     Random(#[from] crate::secrets::RandomError),
+    #[error("{0}")]
+    InvalidSettings(&'static str),
     #[error("client id collision; try again")]
     ClientIdTaken,
     #[error(transparent)]

@@ -5,5 +5,8 @@ mod model;
 mod service;
 
 pub use error::AppError;
-pub use model::{App, AppId, AppType, AppUri, InvalidUri, NewApp, SessionProfile};
+pub use model::{
+    App, AppId, AppSettings, AppType, AppUri, GrantType, InvalidUri, MAX_SIGNED_TOKEN_TTL_SECS,
+    NewApp, SessionProfile, SessionRules,
+};
 pub use service::{AppService, CreateApp};

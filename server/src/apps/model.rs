@@ -167,7 +167,170 @@ pub struct App {
     pub frontchannel_logout_uri: Option<AppUri>,
     pub session_profile: SessionProfile,
     pub admin: bool,
+    pub settings: AppSettings,
     pub created_at: DateTime<Utc>,
+}
+
+impl App {
+    pub fn is_public(&self) -> bool {
+        !self.app_type.is_confidential()
+    }
+
+    /// Exact, byte-for-byte match of a registered redirect URI (RFC 9700 §4.1.3). Native apps
+    /// alone may vary the port of a loopback `http` URI (RFC 8252 §7.3).
+    pub fn redirect_uri_registered(&self, candidate: &str) -> bool {
+        self.redirect_uris.iter().any(|r| {
+            r.as_str() == candidate
+                || (self.app_type == AppType::Native
+                    && loopback_port_variant(r.as_str(), candidate))
+        })
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.settings.grant_types.contains(&grant)
+    }
+}
+
+/// Same URI but for the port, on an `http` loopback IP literal (RFC 8252 §7.3, §8.3).
+fn loopback_port_variant(registered: &str, candidate: &str) -> bool {
+    let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(candidate)) else {
+        return false;
+    };
+    let loopback_ip =
+        |u: &Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"));
+    if !loopback_ip(&a) || !loopback_ip(&b) {
+        return false;
+    }
+    let mut b2 = b.clone();
+    if b2.set_port(a.port()).is_err() {
+        return false;
+    }
+    // Compare the serialisations so nothing but the port may differ.
+    b2.as_str() == a.as_str() && candidate.starts_with("http://")
+}
+
+/// OAuth grants an app may use at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// Per-app session rules (DESIGN §1): a preset from the session profile, every field
+/// overridable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRules {
+    /// Re-authentication is demanded when `auth_time` is older than this (OIDC `max_age`).
+    pub reauth_max_age_secs: Option<i64>,
+    /// The app needs a second factor (or a passkey) in the IdP session.
+    pub mfa_required: bool,
+    /// The app session ends after this long without refresh or introspection; None = never.
+    pub idle_timeout_secs: Option<i64>,
+    /// The app session ends this long after it began, whatever its activity.
+    pub lifetime_secs: i64,
+    /// Whether the app session (and its refresh tokens) may go on after the IdP session ends.
+    pub outlives_idp_session: bool,
+}
+
+impl SessionProfile {
+    /// The preset rules of the profile.
+    pub fn preset(self) -> SessionRules {
+        match self {
+            Self::Privileged => SessionRules {
+                reauth_max_age_secs: Some(15 * 60),
+                mfa_required: true,
+                idle_timeout_secs: Some(10 * 60),
+                lifetime_secs: 8 * 3600,
+                outlives_idp_session: false,
+            },
+            Self::Standard => SessionRules {
+                reauth_max_age_secs: None,
+                mfa_required: false,
+                idle_timeout_secs: Some(14 * 86400),
+                lifetime_secs: 30 * 86400,
+                outlives_idp_session: true,
+            },
+        }
+    }
+}
+
+/// Longest lifetime a signed token (ID or access token) may have; signing keys stay published
+/// this long after they stop signing.
+pub const MAX_SIGNED_TOKEN_TTL_SECS: i64 = 86400;
+
+/// An app's OIDC settings, stored as one JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSettings {
+    pub grant_types: Vec<GrantType>,
+    /// First-party apps get no consent screen; third-party apps ask once per user and scope.
+    pub first_party: bool,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub session: SessionRules,
+}
+
+impl AppSettings {
+    pub fn defaults(app_type: AppType, profile: SessionProfile) -> Self {
+        let grant_types = match app_type {
+            AppType::Service => vec![GrantType::ClientCredentials],
+            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
+        Self {
+            grant_types,
+            first_party: true,
+            access_token_ttl_secs: 300,
+            id_token_ttl_secs: 3600,
+            session: profile.preset(),
+        }
+    }
+
+    /// Checks the bounds; the message names the offending field.
+    pub fn validate(&self, app_type: AppType) -> Result<(), &'static str> {
+        if !(60..=3600).contains(&self.access_token_ttl_secs) {
+            return Err("access token lifetime must be between 60 and 3600 seconds");
+        }
+        if !(60..=MAX_SIGNED_TOKEN_TTL_SECS).contains(&self.id_token_ttl_secs) {
+            return Err("ID token lifetime must be between 60 seconds and 24 hours");
+        }
+        let s = &self.session;
+        if s.lifetime_secs < 60 || s.lifetime_secs > 366 * 86400 {
+            return Err("app session lifetime must be between 1 minute and 366 days");
+        }
+        if s.idle_timeout_secs
+            .is_some_and(|i| i < 60 || i > s.lifetime_secs)
+        {
+            return Err(
+                "app session idle timeout must be at least 1 minute and at most the lifetime",
+            );
+        }
+        if s.reauth_max_age_secs.is_some_and(|m| m < 0) {
+            return Err("re-authentication max age must not be negative");
+        }
+        let code_grant = self.grant_types.contains(&GrantType::AuthorizationCode);
+        let cc = self.grant_types.contains(&GrantType::ClientCredentials);
+        if app_type == AppType::Service && (code_grant || !cc) {
+            return Err("service apps use the client_credentials grant only");
+        }
+        if app_type != AppType::Service && cc {
+            return Err("only service apps may use the client_credentials grant");
+        }
+        if self.grant_types.is_empty() {
+            return Err("an app needs at least one grant");
+        }
+        Ok(())
+    }
 }
 
 /// A validated registration, ready for the store.
@@ -183,6 +346,7 @@ pub struct NewApp {
     pub frontchannel_logout_uri: Option<AppUri>,
     pub session_profile: SessionProfile,
     pub admin: bool,
+    pub settings: AppSettings,
 }
 
 #[cfg(test)]
@@ -204,5 +368,40 @@ mod tests {
         assert!(!ok("https://user:pw@app.example.com/cb", AppType::Web));
         assert!(!ok("javascript:alert(1)", AppType::Native));
         assert!(AppUri::parse("http://app.example.com/cb", AppType::Web, true).is_ok());
+    }
+
+    #[test]
+    fn only_native_apps_vary_the_loopback_port() {
+        assert!(loopback_port_variant(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53127/cb"
+        ));
+        assert!(loopback_port_variant(
+            "http://127.0.0.1:80/cb",
+            "http://127.0.0.1:9/cb"
+        ));
+        assert!(!loopback_port_variant(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:9/cb2"
+        ));
+        assert!(!loopback_port_variant(
+            "http://localhost/cb",
+            "http://localhost:9/cb"
+        ));
+        assert!(!loopback_port_variant(
+            "https://127.0.0.1/cb",
+            "https://127.0.0.1:9/cb"
+        ));
+    }
+
+    #[test]
+    fn settings_bounds() {
+        let mut s = AppSettings::defaults(AppType::Web, SessionProfile::Privileged);
+        assert!(s.validate(AppType::Web).is_ok());
+        s.session.idle_timeout_secs = Some(s.session.lifetime_secs + 1);
+        assert!(s.validate(AppType::Web).is_err());
+        let s = AppSettings::defaults(AppType::Service, SessionProfile::Standard);
+        assert!(s.validate(AppType::Service).is_ok());
+        assert!(s.validate(AppType::Web).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! and the compare is constant-time.
 
 use super::error::AppError;
-use super::model::{App, AppType, AppUri, NewApp, SessionProfile};
+use super::model::{
+    App, AppSettings, AppType, AppUri, GrantType, NewApp, SessionProfile, SessionRules,
+};
 use crate::clock::SharedClock;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{Store, StoreError};
@@ -29,6 +31,35 @@ pub struct CreateApp {
     pub frontchannel_logout_uri: Option<String>,
     pub session_profile: SessionProfile,
     pub admin: bool,
+    /// The profile's preset when None; any field may differ from it.
+    pub rules: Option<SessionRules>,
+    /// First-party apps skip the consent screen.
+    pub first_party: bool,
+    pub access_token_ttl_secs: Option<i64>,
+    pub id_token_ttl_secs: Option<i64>,
+    /// None = the defaults of the app type (code + refresh, or client credentials).
+    pub grant_types: Option<Vec<GrantType>>,
+}
+
+impl CreateApp {
+    /// A first-party app of this type with the standard profile and no URIs yet.
+    pub fn new(name: &str, app_type: AppType) -> Self {
+        Self {
+            name: name.to_owned(),
+            app_type,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
+            session_profile: SessionProfile::Standard,
+            admin: false,
+            rules: None,
+            first_party: true,
+            access_token_ttl_secs: None,
+            id_token_ttl_secs: None,
+            grant_types: None,
+        }
+    }
 }
 
 impl AppService {
@@ -88,6 +119,21 @@ impl AppService {
         } else if redirect_uris.is_empty() {
             return Err(AppError::MissingRedirectUri(t.as_str()));
         }
+        let mut settings = AppSettings::defaults(t, req.session_profile);
+        if let Some(rules) = req.rules {
+            settings.session = rules;
+        }
+        settings.first_party = req.first_party;
+        if let Some(ttl) = req.access_token_ttl_secs {
+            settings.access_token_ttl_secs = ttl;
+        }
+        if let Some(ttl) = req.id_token_ttl_secs {
+            settings.id_token_ttl_secs = ttl;
+        }
+        if let Some(grants) = req.grant_types {
+            settings.grant_types = grants;
+        }
+        settings.validate(t).map_err(AppError::InvalidSettings)?;
         let client_id = random_token(16)?;
         let secret = if t.is_confidential() {
             Some(random_token(32)?)
@@ -105,6 +151,7 @@ impl AppService {
             frontchannel_logout_uri,
             session_profile: req.session_profile,
             admin: req.admin,
+            settings,
         };
         match self
             .store

@@ -54,6 +54,9 @@ struct LoginPage<'a> {
     return_to: &'a str,
     remember_me_allowed: bool,
     error: Option<&'a str>,
+    /// Prefilled email: the app's `login_hint` (never echoed after a failure: the failure
+    /// pages of known and unknown accounts stay identical).
+    email: &'a str,
 }
 
 #[derive(Template)]
@@ -138,6 +141,16 @@ struct ReturnTo {
     return_to: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+    /// Set by /authorize when the app needs a fresh authentication (`max_age`, `prompt=login`,
+    /// the app's re-authentication rule): the form shows even though the user is signed in.
+    reauth: Option<String>,
+    /// The app's OIDC `login_hint`: prefills the email field.
+    login_hint: Option<String>,
+}
+
 async fn render_login(
     req: &HttpRequest,
     state: &AppState,
@@ -145,6 +158,7 @@ async fn render_login(
     return_to: &str,
     status: StatusCode,
     error: Option<&str>,
+    email: &str,
 ) -> HttpResponse {
     let (csrf, set) = csrf_token(req, state, org);
     let remember_me_allowed = match state.sessions.policy(org.id).await {
@@ -159,6 +173,7 @@ async fn render_login(
         return_to,
         remember_me_allowed,
         error,
+        email,
     };
     render(status, &page, set)
 }
@@ -167,17 +182,23 @@ async fn login_page(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    q: web::Query<ReturnTo>,
+    q: web::Query<LoginQuery>,
 ) -> HttpResponse {
     let org = org.0;
     let return_to = safe_return_to(&org, q.return_to.as_deref());
-    // Already signed in: straight on.
-    if let Some(token) = session_token(&req)
+    // Already signed in: straight on (unless the app asked for a fresh sign-in).
+    if q.reauth.is_none()
+        && let Some(token) = session_token(&req)
         && let Ok(Some(_)) = state.sessions.current(org.id, &token).await
     {
         return see_other(&return_to, []);
     }
-    render_login(&req, &state, &org, &return_to, StatusCode::OK, None).await
+    let hint = q
+        .login_hint
+        .as_deref()
+        .filter(|h| h.len() <= 254)
+        .unwrap_or("");
+    render_login(&req, &state, &org, &return_to, StatusCode::OK, None, hint).await
 }
 
 #[derive(Deserialize)]
@@ -204,6 +225,11 @@ async fn login_submit(
         return csrf_refused(&org);
     }
     let return_to = safe_return_to(&org, form.return_to.as_deref());
+    let current = match session_token(&req) {
+        Some(token) => state.sessions.current(org.id, &token).await.ok().flatten(),
+        None => None,
+    };
+    let previous = current.clone();
     let attempt = LoginAttempt {
         email: &form.email,
         password: &form.password,
@@ -215,9 +241,24 @@ async fn login_submit(
             .map(str::to_owned),
         ip: client_ip(&req, &state),
         app_requests_mfa: false,
+        current,
     };
     match state.login.password_login(&org, attempt).await {
         Ok(LoginOutcome::SignedIn { session, token, .. }) => {
+            // Another user signed in on this browser: the previous session ends.
+            if let Some(prev) = previous.filter(|p| p.id != session.id)
+                && let Err(e) = state
+                    .sessions
+                    .end(
+                        org.id,
+                        prev.id,
+                        crate::sessions::EndReason::Logout,
+                        "signin",
+                    )
+                    .await
+            {
+                tracing::warn!(error = %e, "could not end the previous session");
+            }
             let max_age = session
                 .remember_me
                 .then(|| (session.absolute_expiry - session.created_at).num_seconds());
@@ -250,6 +291,7 @@ async fn login_submit(
                 &return_to,
                 StatusCode::UNAUTHORIZED,
                 Some("The email or password is incorrect."),
+                "",
             )
             .await
         }
@@ -265,6 +307,7 @@ async fn login_submit(
                 &return_to,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&text),
+                "",
             )
             .await;
             if let Ok(v) = actix_web::http::header::HeaderValue::from_str(

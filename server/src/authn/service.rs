@@ -26,6 +26,9 @@ pub struct LoginAttempt<'a> {
     pub ip: String,
     /// The app being signed in to asks for MFA (the hook for the OIDC `acr` request).
     pub app_requests_mfa: bool,
+    /// The live session of the browser, if any: when the same user signs in again, it is
+    /// re-authenticated (new `auth_time`, same `sid`) instead of replaced.
+    pub current: Option<Session>,
 }
 
 #[derive(Debug)]
@@ -214,6 +217,21 @@ impl LoginService {
                 LoginOutcome::SecondFactorRequired { pending_token }
             } else {
                 LoginOutcome::EnrolmentRequired { pending_token }
+            });
+        }
+        if let Some(current) = attempt.current.as_ref().filter(|c| c.user_id == user.id) {
+            let (session, token) = self.sessions.reauthenticate(org.id, current).await?;
+            self.audit(
+                org,
+                "signin.reauthenticated",
+                Some(user.id.to_string()),
+                serde_json::json!({ "session_id": session.id.to_string(), "ip": attempt.ip }),
+            )
+            .await;
+            return Ok(LoginOutcome::SignedIn {
+                session: Box::new(session),
+                token,
+                user: Box::new(user),
             });
         }
         let new = NewSession {

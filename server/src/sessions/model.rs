@@ -167,6 +167,15 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Revocations end every app session of the IdP session, even those of standard apps that
+    /// may outlive it; sign-out and expiry end only those that may not (DESIGN §1).
+    pub fn ends_outliving_app_sessions(self) -> bool {
+        !matches!(
+            self,
+            Self::Logout | Self::IdleExpired | Self::AbsoluteExpired
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",

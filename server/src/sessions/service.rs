@@ -218,8 +218,56 @@ impl SessionService {
             .await;
         Ok(Session {
             webauthn_at: Some(at),
+            auth_time: at,
             ..session.clone()
         })
+    }
+
+    /// A live session by id (ended at once if its deadlines have passed), for checks that have
+    /// no cookie: an app session that may not outlive its IdP session.
+    pub async fn live(&self, org: OrgId, id: SessionId) -> Result<Option<Session>, SessionError> {
+        let Some(session) = self.store.session_by_id(org, id).await? else {
+            return Ok(None);
+        };
+        if session.ended_at.is_some() {
+            return Ok(None);
+        }
+        let policy = self.policy(org).await?;
+        if let Some(reason) = expiry(&policy, &session, self.clock.now()) {
+            self.end(org, session.id, reason, "system").await?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// The signed-in user entered their password again: `auth_time` moves to now on the same
+    /// session (same `sid` for every app), and the cookie gets a fresh value (no fixation).
+    pub async fn reauthenticate(
+        &self,
+        org: OrgId,
+        session: &Session,
+    ) -> Result<(Session, SessionToken), SessionError> {
+        let now = self.clock.now();
+        let token = SessionToken(random_token(32)?);
+        let hash = sha256_hex(&token.0);
+        if !self
+            .store
+            .reauthenticate_session(org, session.id, &hash, now)
+            .await?
+        {
+            return Err(SessionError::NotFound);
+        }
+        self.cache
+            .delete(&session_key(org, &session.token_hash))
+            .await;
+        let session = Session {
+            token_hash: hash,
+            auth_time: now,
+            password_at: Some(now),
+            last_seen_at: now,
+            ..session.clone()
+        };
+        Ok((session, token))
     }
 
     async fn forget(&self, ended: &[Session]) {

@@ -2,7 +2,7 @@
 
 use super::entities::{app_redirect_uris, apps};
 use super::{Store, StoreError, insert_audit};
-use crate::apps::{App, AppId, AppType, AppUri, NewApp, SessionProfile};
+use crate::apps::{App, AppId, AppSettings, AppType, AppUri, NewApp, SessionProfile};
 use crate::audit::AuditEvent;
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
@@ -42,6 +42,10 @@ async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, S
             redirect_uris.push(uri);
         }
     }
+    let profile = SessionProfile::from_db(&m.session_profile);
+    // Rows from before settings existed hold `{}`: they get the defaults of type and profile.
+    let settings = serde_json::from_str::<AppSettings>(&m.settings)
+        .unwrap_or_else(|_| AppSettings::defaults(app_type, profile));
     Ok(App {
         id: AppId(m.id),
         org_id: OrgId(m.org_id),
@@ -58,8 +62,9 @@ async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, S
             .frontchannel_logout_uri
             .map(|u| stored_uri(u, app_type))
             .transpose()?,
-        session_profile: SessionProfile::from_db(&m.session_profile),
+        session_profile: profile,
         admin: m.role.as_deref() == Some("admin"),
+        settings,
         created_at: m.created_at,
     })
 }
@@ -92,6 +97,8 @@ impl Store {
                 .map(|u| u.as_str().to_owned())),
             session_profile: Set(new.session_profile.as_str().to_owned()),
             role: Set(new.admin.then(|| "admin".to_owned())),
+            settings: Set(serde_json::to_string(&new.settings)
+                .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?),
             created_at: Set(now),
             updated_at: Set(now),
         }

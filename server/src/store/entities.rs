@@ -68,6 +68,7 @@ pub mod apps {
         pub role: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub settings: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -208,6 +209,105 @@ pub mod recovery_codes {
         pub code_hash: String,
         pub created_at: DateTimeUtc,
         pub used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod signing_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub kid: String,
+        pub alg: String,
+        pub private_key: String,
+        pub public_jwk: String,
+        pub created_at: DateTimeUtc,
+        pub activates_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod app_sessions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "app_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub app_id: Uuid,
+        pub session_id: Uuid,
+        pub user_id: Uuid,
+        pub code_hash: String,
+        pub scope: String,
+        pub auth_time: DateTimeUtc,
+        pub acr: String,
+        pub amr: String,
+        pub outlives_idp_session: bool,
+        pub created_at: DateTimeUtc,
+        pub last_active_at: DateTimeUtc,
+        pub idle_deadline: Option<DateTimeUtc>,
+        pub absolute_expiry: DateTimeUtc,
+        pub ended_at: Option<DateTimeUtc>,
+        pub end_reason: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod refresh_tokens {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub app_session_id: Uuid,
+        pub token_hash: String,
+        pub scope: String,
+        pub created_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod consents {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub app_id: Uuid,
+        pub scope: String,
+        pub granted_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

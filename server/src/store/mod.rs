@@ -4,10 +4,13 @@
 mod apps;
 pub mod cache;
 mod entities;
+mod keys;
+mod oidc;
 mod orgs;
 mod sessions;
 mod users;
 mod webauthn;
+pub use oidc::ConsentRow;
 pub use webauthn::StoredCredential;
 
 use crate::audit::AuditEvent;

@@ -1,7 +1,7 @@
 //! Session and session-policy rows. Every query on sessions of an org is scoped by org id; only
 //! the sweeper looks across orgs.
 
-use super::entities::{org_session_policies as policies, sessions};
+use super::entities::{app_sessions, org_session_policies as policies, sessions};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
 use crate::audit::AuditEvent;
@@ -62,12 +62,27 @@ async fn end_row<C: ConnectionTrait>(
         return Ok(None);
     };
     let session = to_session(row);
+    // App sessions end in the same transaction: those that may not outlive the IdP session,
+    // or all of them when the reason is a revocation (DESIGN §1, "sign out everywhere").
+    let mut app_sessions = app_sessions::Entity::update_many()
+        .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
+        .col_expr(
+            app_sessions::Column::EndReason,
+            Expr::value(reason.as_str()),
+        )
+        .filter(app_sessions::Column::OrgId.eq(org.0))
+        .filter(app_sessions::Column::SessionId.eq(id.0))
+        .filter(app_sessions::Column::EndedAt.is_null());
+    if !reason.ends_outliving_app_sessions() {
+        app_sessions = app_sessions.filter(app_sessions::Column::OutlivesIdpSession.eq(false));
+    }
+    let app_sessions_ended = app_sessions.exec(conn).await?.rows_affected;
     let event = AuditEvent {
         org_id: org,
         actor: actor.to_owned(),
         action: "session.ended",
         target: Some(id.to_string()),
-        details: serde_json::json!({ "reason": reason.as_str(), "user_id": session.user_id.to_string() }),
+        details: serde_json::json!({ "reason": reason.as_str(), "user_id": session.user_id.to_string(), "app_sessions_ended": app_sessions_ended }),
     };
     insert_audit(conn, &event, now).await?;
     Ok(Some(session))
@@ -205,6 +220,28 @@ impl Store {
         Ok(())
     }
 
+    /// The user proved their password again on a live session: a new `auth_time` (OIDC
+    /// re-authentication) and a new cookie value, without a new session id.
+    pub async fn reauthenticate_session(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::TokenHash, Expr::value(token_hash))
+            .col_expr(sessions::Column::AuthTime, Expr::value(now))
+            .col_expr(sessions::Column::PasswordAt, Expr::value(now))
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     pub async fn set_session_webauthn_at(
         &self,
         org: OrgId,
@@ -213,6 +250,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::WebauthnAt, Expr::value(at))
+            // Step-up is an authentication: OIDC auth_time moves with it.
+            .col_expr(sessions::Column::AuthTime, Expr::value(at))
             .filter(sessions::Column::OrgId.eq(org.0))
             .filter(sessions::Column::Id.eq(id.0))
             .filter(sessions::Column::EndedAt.is_null())

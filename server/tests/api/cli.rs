@@ -1,6 +1,7 @@
 //! The `portcullis` CLI (DESIGN §5), run as a real process against the test database.
 
 use crate::helpers::TestApp;
+use portcullis::clock::Clock;
 use portcullis::tenancy::OrgId;
 use portcullis_api_types::{AppCreated, OrgCreated, UserCreated};
 
@@ -149,8 +150,8 @@ both_backends!(cli_creates_org_user_and_app_as_documented, |backend| {
         )
         .await;
     assert!(out.success, "{}", out.stderr);
-    // Every change left an audit event: org, two users, two apps.
-    assert_eq!(app.state.store.count_audit_events(org_id).await.unwrap(), 5);
+    // Every change left an audit event: org, its first signing key, two users, two apps.
+    assert_eq!(app.state.store.count_audit_events(org_id).await.unwrap(), 6);
 });
 
 // Each refused command: non-zero exit, a message naming the problem, database unchanged.
@@ -378,3 +379,129 @@ both_backends!(bad_configuration_is_named_and_changes_nothing, |backend| {
 
     assert_eq!(app.state.store.count_orgs().await.unwrap(), before);
 });
+
+both_backends!(cli_chooses_signing_alg_and_rotates_keys, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let cli = app.cli();
+    let out = cli
+        .run(&["org", "create", "rsa", "--signing-alg", "RS256", "--json"])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let jwks: serde_json::Value = app.get("/o/rsa/jwks").await.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert_eq!(keys[0]["kty"], "RSA");
+    assert_eq!(keys[0]["alg"], "RS256");
+    assert!(keys[0].get("d").is_none(), "no private part in the JWKS");
+    let first_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+
+    // Rotate to ES256 with a publish lead: both keys are published, the old one still signs.
+    let out = cli
+        .run(&[
+            "key",
+            "rotate",
+            "--org",
+            "rsa",
+            "--alg",
+            "ES256",
+            "--publish-lead-secs",
+            "600",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let info: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(info["alg"], "ES256");
+    let jwks: serde_json::Value = app.get("/o/rsa/jwks").await.json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{jwks}");
+    assert!(kids.contains(&first_kid.as_str()));
+    assert!(kids.contains(&info["kid"].as_str().unwrap()));
+
+    // The private keys are stored encrypted, never as DER or PEM.
+    let org = app.state.orgs.find("rsa").await.unwrap();
+    let stored = app
+        .state
+        .store
+        .signing_keys(org.id, app.clock.now())
+        .await
+        .unwrap();
+    for k in &stored {
+        assert!(!k.encrypted_private_key.contains("BEGIN"));
+        assert!(!k.encrypted_private_key.starts_with("MII"));
+    }
+
+    // An unknown algorithm is refused.
+    let out = cli
+        .run(&["key", "rotate", "--org", "rsa", "--alg", "HS256"])
+        .await;
+    assert!(!out.success);
+});
+
+both_backends!(
+    cli_app_create_sets_the_session_profile_and_overrides,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let cli = app.cli();
+        assert!(cli.run(&["org", "create", "acme"]).await.success);
+        let out = cli
+            .run(&[
+                "app",
+                "create",
+                "--org",
+                "acme",
+                "--name",
+                "pay",
+                "--redirect-uri",
+                "https://pay.example.com/cb",
+                "--session-profile",
+                "privileged",
+                "--idle-timeout-secs",
+                "300",
+                "--third-party",
+                "--json",
+            ])
+            .await;
+        assert!(out.success, "{}", out.stderr);
+        let created: AppCreated = serde_json::from_str(out.stdout.trim()).unwrap();
+        let org = app.state.orgs.find("acme").await.unwrap();
+        let stored = app
+            .state
+            .store
+            .app_by_client_id(org.id, &created.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let rules = stored.settings.session;
+        assert_eq!(rules.idle_timeout_secs, Some(300), "override applied");
+        assert_eq!(rules.reauth_max_age_secs, Some(900), "preset kept");
+        assert!(rules.mfa_required);
+        assert!(!rules.outlives_idp_session);
+        assert!(!stored.settings.first_party);
+
+        // Bounds are checked: an idle timeout longer than the lifetime is refused.
+        let out = cli
+            .run(&[
+                "app",
+                "create",
+                "--org",
+                "acme",
+                "--name",
+                "bad",
+                "--redirect-uri",
+                "https://bad.example.com/cb",
+                "--lifetime-secs",
+                "600",
+                "--idle-timeout-secs",
+                "900",
+            ])
+            .await;
+        assert!(!out.success);
+        assert!(out.stderr.contains("idle timeout"), "{}", out.stderr);
+    }
+);

@@ -29,14 +29,9 @@ both_backends!(org_b_cannot_see_or_touch_org_a, |backend| {
         .create(
             &a,
             CreateApp {
-                name: "a-app".into(),
-                app_type: AppType::Web,
                 redirect_uris: vec!["https://a.example.com/cb".into()],
-                post_logout_redirect_uris: vec![],
-                backchannel_logout_uri: None,
-                frontchannel_logout_uri: None,
                 session_profile: SessionProfile::Standard,
-                admin: false,
+                ..CreateApp::new("a-app", AppType::Web)
             },
             "test",
         )

@@ -1,0 +1,16 @@
+//! Errors of signing keys and token verification.
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("signing key encryption: {0}")]
+    Encryption(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    /// A token that does not verify: bad signature, unknown key, wrong type, expired.
+    #[error("invalid token")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}

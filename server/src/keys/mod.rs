@@ -1,0 +1,10 @@
+//! Per-org token signing keys: generation (ES256 default, RS256), encryption at rest, rotation
+//! with overlap, the JWKS, and signing and verifying JWTs with them.
+
+mod error;
+mod model;
+mod service;
+
+pub use error::KeyError;
+pub use model::{KeyInfo, SigningAlg, StoredKey};
+pub use service::{KeyEncryptionKey, KeyService};

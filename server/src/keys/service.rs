@@ -1,0 +1,395 @@
+//! Key rules: the first key of an org is made on first use; rotation publishes the successor at
+//! once and signs with it from `activates_at`; a key leaves the JWKS
+//! `MAX_SIGNED_TOKEN_TTL_SECS` after its successor starts signing, so every token it signed has
+//! expired by then.
+//!
+//! Private keys are stored as AES-256-GCM ciphertext under the key-encryption key from the
+//! configuration, with the org id and kid as associated data (a row copied to another org or
+//! key id does not decrypt).
+
+use super::error::KeyError;
+use super::model::{KeyInfo, SigningAlg, StoredKey};
+use crate::apps::MAX_SIGNED_TOKEN_TTL_SECS;
+use crate::clock::SharedClock;
+use crate::config::KeysConfig;
+use crate::secrets::random_token;
+use crate::store::Store;
+use crate::tenancy::{Org, OrgId};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The AES-256-GCM key that wraps signing keys. `Debug` never shows it.
+#[derive(Clone)]
+pub struct KeyEncryptionKey(Arc<LessSafeKey>);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey([redacted])")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// From base64 (standard or URL-safe) of exactly 32 bytes.
+    pub fn from_base64(raw: &str) -> Result<Self, KeyError> {
+        let raw = raw.trim();
+        let bytes = STANDARD
+            .decode(raw)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
+            .map_err(|_| KeyError::Encryption("keys.encryption_key is not base64".into()))?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| {
+            KeyError::Encryption("keys.encryption_key must be 32 bytes (base64 of 32 bytes)".into())
+        })?;
+        Ok(Self(Arc::new(LessSafeKey::new(key))))
+    }
+
+    /// `encryption_key` if set; otherwise the key file, created with a fresh key (mode 0600)
+    /// when missing.
+    pub fn from_config(config: &KeysConfig) -> Result<Self, KeyError> {
+        if let Some(key) = &config.encryption_key {
+            return Self::from_base64(key.expose());
+        }
+        let path = std::path::Path::new(&config.encryption_key_file);
+        match std::fs::read_to_string(path) {
+            Ok(raw) => Self::from_base64(&raw),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                SystemRandom::new()
+                    .fill(&mut bytes)
+                    .map_err(|_| KeyError::Encryption("no randomness".into()))?;
+                let encoded = STANDARD.encode(bytes);
+                write_private_file(path, &encoded).map_err(|e| {
+                    KeyError::Encryption(format!("cannot create {}: {e}", path.display()))
+                })?;
+                tracing::warn!(
+                    file = %path.display(),
+                    "created a new signing-key encryption key; set keys.encryption_key (the same on every node) for production"
+                );
+                Self::from_base64(&encoded)
+            }
+            Err(e) => Err(KeyError::Encryption(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| KeyError::Encryption("no randomness".into()))?;
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| KeyError::Encryption("seal failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    fn open(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        let bad = || {
+            KeyError::Encryption(
+                "a stored signing key does not decrypt (wrong keys.encryption_key?)".into(),
+            )
+        };
+        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| bad())?;
+        if raw.len() < NONCE_LEN {
+            return Err(bad());
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| bad())?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
+            .map_err(|_| bad())?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, content)
+}
+
+fn aad(org: OrgId, kid: &str) -> String {
+    format!("{org}:{kid}")
+}
+
+/// A fresh private key as DER (PKCS#8 for P-256, PKCS#1 for RSA: what jsonwebtoken expects).
+fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+    match alg {
+        SigningAlg::Es256 => {
+            use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+            let doc = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| KeyError::Generate("P-256".into()))?;
+            Ok(doc.as_ref().to_vec())
+        }
+        SigningAlg::Rs256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048)
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            let der = key
+                .to_pkcs1_der()
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            Ok(der.as_bytes().to_vec())
+        }
+    }
+}
+
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlg::Es256 => EncodingKey::from_ec_der(der),
+        SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),
+    }
+}
+
+/// The key that signs at `now`: the newest one already active; when none is active yet (a
+/// node whose clock is behind the one that made the first key), the earliest published one.
+fn active(keys: &[StoredKey], now: DateTime<Utc>) -> Option<&StoredKey> {
+    let live = || keys.iter().filter(|k| k.expires_at.is_none_or(|e| e > now));
+    live()
+        .filter(|k| k.activates_at <= now)
+        .max_by_key(|k| (k.activates_at, k.created_at))
+        .or_else(|| live().min_by_key(|k| (k.activates_at, k.created_at)))
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyService {
+    store: Store,
+    clock: SharedClock,
+    kek: KeyEncryptionKey,
+}
+
+impl KeyService {
+    pub fn new(store: Store, clock: SharedClock, kek: KeyEncryptionKey) -> Self {
+        Self { store, clock, kek }
+    }
+
+    async fn create(
+        &self,
+        org: OrgId,
+        alg: SigningAlg,
+        activates_at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<KeyInfo, KeyError> {
+        let der = tokio::task::spawn_blocking(move || generate(alg))
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let kid = random_token(12).map_err(|e| KeyError::Generate(e.to_string()))?;
+        let jwk = Jwk::from_encoding_key(&encoding_key(alg, &der), alg.jwt())
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        let mut public_jwk =
+            serde_json::to_value(&jwk).map_err(|e| KeyError::Generate(e.to_string()))?;
+        public_jwk["kid"] = serde_json::Value::String(kid.clone());
+        public_jwk["use"] = serde_json::Value::String("sig".into());
+        public_jwk["alg"] = serde_json::Value::String(alg.as_str().into());
+        let now = self.clock.now();
+        let key = StoredKey {
+            encrypted_private_key: self.kek.seal(&aad(org, &kid), &der)?,
+            kid,
+            alg,
+            public_jwk,
+            created_at: now,
+            activates_at,
+            expires_at: None,
+        };
+        // Older keys stop signing when this one activates and stay published until every
+        // token they signed has expired.
+        let retire_at = activates_at + Duration::seconds(MAX_SIGNED_TOKEN_TTL_SECS);
+        self.store
+            .insert_signing_key(org, &key, retire_at, actor, now)
+            .await?;
+        tracing::info!(org = %org, kid = %key.kid, alg = %alg, %activates_at, "signing key created");
+        Ok(KeyInfo {
+            kid: key.kid,
+            alg,
+            activates_at,
+        })
+    }
+
+    /// Creates the org's next signing key (of `alg`, or the current key's algorithm), published
+    /// now and signing from `now + publish_lead`.
+    pub async fn rotate(
+        &self,
+        org: &Org,
+        alg: Option<SigningAlg>,
+        publish_lead: Duration,
+    ) -> Result<KeyInfo, KeyError> {
+        let now = self.clock.now();
+        let keys = self.store.signing_keys(org.id, now).await?;
+        let alg = alg
+            .or_else(|| active(&keys, now).map(|k| k.alg))
+            .unwrap_or(SigningAlg::Es256);
+        let lead = if keys.is_empty() {
+            Duration::zero()
+        } else {
+            publish_lead.max(Duration::zero())
+        };
+        self.create(org.id, alg, now + lead, "rotation").await
+    }
+
+    /// The published keys (the JWKS document).
+    pub async fn jwks(&self, org: OrgId) -> Result<serde_json::Value, KeyError> {
+        let keys = self.keys_or_first(org).await?;
+        let list: Vec<_> = keys.into_iter().map(|k| k.public_jwk).collect();
+        Ok(serde_json::json!({ "keys": list }))
+    }
+
+    async fn keys_or_first(&self, org: OrgId) -> Result<Vec<StoredKey>, KeyError> {
+        let now = self.clock.now();
+        let keys = self.store.signing_keys(org, now).await?;
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+        self.create(org, SigningAlg::Es256, now, "first_use")
+            .await?;
+        Ok(self.store.signing_keys(org, now).await?)
+    }
+
+    /// The algorithms the org's published keys use.
+    pub async fn algorithms(&self, org: OrgId) -> Result<Vec<SigningAlg>, KeyError> {
+        let mut algs: Vec<SigningAlg> = Vec::new();
+        for k in self.keys_or_first(org).await? {
+            if !algs.contains(&k.alg) {
+                algs.push(k.alg);
+            }
+        }
+        Ok(algs)
+    }
+
+    /// Signs `claims` with the org's active key; `typ` goes in the header (`JWT`, `at+jwt`).
+    pub async fn sign<T: Serialize>(
+        &self,
+        org: OrgId,
+        typ: &str,
+        claims: &T,
+    ) -> Result<(String, SigningAlg), KeyError> {
+        let now = self.clock.now();
+        let keys = self.keys_or_first(org).await?;
+        let key = active(&keys, now).ok_or(KeyError::Sign("no active key".into()))?;
+        let der = self
+            .kek
+            .open(&aad(org, &key.kid), &key.encrypted_private_key)?;
+        let mut header = Header::new(key.alg.jwt());
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_owned());
+        let token = jsonwebtoken::encode(&header, claims, &encoding_key(key.alg, &der))
+            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        Ok((token, key.alg))
+    }
+
+    /// Verifies a token this org signed: a published key, its algorithm, the header type, and
+    /// `exp` against our clock (not the wall clock: tests move time). Audience and the other
+    /// claims are the caller's business.
+    pub async fn verify<T: DeserializeOwned>(
+        &self,
+        org: OrgId,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, KeyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| KeyError::InvalidToken)?;
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(KeyError::InvalidToken);
+        }
+        let kid = header.kid.ok_or(KeyError::InvalidToken)?;
+        let now = self.clock.now();
+        let keys = self.store.signing_keys(org, now).await?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(KeyError::InvalidToken)?;
+        if header.alg != key.alg.jwt() {
+            return Err(KeyError::InvalidToken);
+        }
+        let jwk: Jwk =
+            serde_json::from_value(key.public_jwk.clone()).map_err(|_| KeyError::InvalidToken)?;
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::InvalidToken)?;
+        let mut validation = Validation::new(key.alg.jwt());
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+            .map_err(|_| KeyError::InvalidToken)?;
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or(KeyError::InvalidToken)?;
+        if now.timestamp() >= exp {
+            return Err(KeyError::InvalidToken);
+        }
+        serde_json::from_value(data.claims).map_err(|_| KeyError::InvalidToken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_with_the_same_key_and_binding() {
+        let kek = KeyEncryptionKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        let sealed = kek.seal("org:kid", b"private").unwrap();
+        assert_eq!(kek.open("org:kid", &sealed).unwrap(), b"private");
+        assert!(kek.open("org:other", &sealed).is_err());
+        let other = KeyEncryptionKey::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
+        assert!(other.open("org:kid", &sealed).is_err());
+        assert!(KeyEncryptionKey::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+    }
+
+    #[test]
+    fn both_algorithms_generate_keys_that_sign() {
+        for alg in [SigningAlg::Es256, SigningAlg::Rs256] {
+            let der = generate(alg).unwrap();
+            let key = encoding_key(alg, &der);
+            let token = jsonwebtoken::encode(
+                &Header::new(alg.jwt()),
+                &serde_json::json!({"exp": 1}),
+                &key,
+            )
+            .unwrap();
+            assert_eq!(token.split('.').count(), 3);
+            assert!(Jwk::from_encoding_key(&key, alg.jwt()).is_ok());
+        }
+    }
+}

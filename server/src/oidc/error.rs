@@ -1,0 +1,75 @@
+//! OAuth 2.0 / OIDC protocol errors: `Display` of the code is the RFC error code.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidcErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    InteractionRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    InvalidToken,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OidcErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidToken => "invalid_token",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for OidcErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A protocol error with a human-readable description (never secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OidcError {
+    pub code: OidcErrorCode,
+    pub description: String,
+}
+
+impl OidcError {
+    pub fn new(code: OidcErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// An internal failure: logged with its detail, answered as `server_error`.
+    pub fn server(err: impl fmt::Display) -> Self {
+        tracing::error!(error = %err, "oidc request failed");
+        Self::new(OidcErrorCode::ServerError, "internal error; try again")
+    }
+}

@@ -1,0 +1,12 @@
+//! The OpenID Connect provider of each org: discovery, JWKS, authorize, token, userinfo,
+//! introspection and revocation, with an app-session record per (IdP session, app) that enforces
+//! each app's own session rules.
+
+mod error;
+mod model;
+pub mod routes;
+mod service;
+
+pub use error::{OidcError, OidcErrorCode};
+pub use model::{AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, RefreshRecord};
+pub use service::{ClientAuth, OidcService, TokenParams};

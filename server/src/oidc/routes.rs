@@ -1,0 +1,604 @@
+//! OIDC endpoints of an org: thin handlers over `OidcService`. Paths are constants shared with
+//! the discovery document.
+
+use super::error::{OidcError, OidcErrorCode};
+use super::model::{AuthorizeDecision, AuthorizeParams};
+use super::service::{ClientAuth, TokenParams};
+use crate::app::AppState;
+use crate::http::pages::{org_path, session_token};
+use crate::http::{CurrentOrg, error_page};
+use crate::tenancy::Org;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use std::collections::HashMap;
+use url::Url;
+
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub const JWKS_PATH: &str = "/jwks";
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const TOKEN_PATH: &str = "/token";
+pub const USERINFO_PATH: &str = "/userinfo";
+pub const INTROSPECT_PATH: &str = "/introspect";
+pub const REVOKE_PATH: &str = "/revoke";
+pub const CONSENT_PATH: &str = "/consent";
+
+#[derive(askama::Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    return_to: &'a str,
+    app_name: &'a str,
+    scopes: Vec<&'static str>,
+}
+
+/// What each scope means to the user.
+fn scope_text(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are (your account id)",
+        "email" => "See your email address",
+        "profile" => "See your name",
+        "offline_access" => "Stay signed in to it while you are away",
+        _ => "Other access",
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(DISCOVERY_PATH, web::get().to(discovery))
+        .route(JWKS_PATH, web::get().to(jwks))
+        .route(AUTHORIZE_PATH, web::get().to(authorize))
+        .route(CONSENT_PATH, web::post().to(consent_submit))
+        .route(TOKEN_PATH, web::post().to(token))
+        .route(
+            TOKEN_PATH,
+            web::method(actix_web::http::Method::OPTIONS).to(preflight),
+        )
+        .route(USERINFO_PATH, web::get().to(userinfo_get))
+        .route(USERINFO_PATH, web::post().to(userinfo_post))
+        .route(
+            USERINFO_PATH,
+            web::method(actix_web::http::Method::OPTIONS).to(preflight),
+        )
+        .route(INTROSPECT_PATH, web::post().to(introspect))
+        .route(REVOKE_PATH, web::post().to(revoke));
+}
+
+fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+async fn discovery(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
+    let org = org.0;
+    let issuer = state.oidc.issuer(&org);
+    let at = |path: &str| format!("{issuer}{path}");
+    let body = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": at(AUTHORIZE_PATH),
+        "token_endpoint": at(TOKEN_PATH),
+        "userinfo_endpoint": at(USERINFO_PATH),
+        "jwks_uri": at(JWKS_PATH),
+        "introspection_endpoint": at(INTROSPECT_PATH),
+        "revocation_endpoint": at(REVOKE_PATH),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        // RS256 is listed always (OIDC Core §15.1); each org signs with its own key's algorithm.
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr",
+            "amr", "at_hash", "azp", "session_expiry", "email", "email_verified", "name"],
+        "acr_values_supported": [crate::sessions::ACR_ONE_FACTOR, crate::sessions::ACR_TWO_FACTORS,
+            crate::sessions::ACR_PHISHING_RESISTANT],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(body)
+}
+
+async fn jwks(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
+    match state.keys.jwks(org.0.id).await {
+        // Short: a rotation's new key must reach relying parties within its publish lead.
+        Ok(set) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))
+            .body(set.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "jwks failed");
+            json_no_store(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({ "error": "server_error" }),
+            )
+        }
+    }
+}
+
+/// Appends parameters to a validated redirect URI (keeping its own query, RFC 6749 §3.1.2).
+fn redirect_with(uri: &str, params: &[(&str, Option<&str>)]) -> HttpResponse {
+    let Ok(mut url) = Url::parse(uri) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "The redirect URI is not valid.",
+        );
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The authorize request again, for the login or step-up page to send the browser back to;
+/// without `prompt=login` once the user is sent to sign in again (it would loop otherwise).
+fn authorize_return_to(org: &Org, query: &str, drop_login_prompt: bool) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "prompt" && drop_login_prompt {
+            let rest: Vec<&str> = v
+                .split(' ')
+                .filter(|p| *p != "login" && !p.is_empty())
+                .collect();
+            if !rest.is_empty() {
+                out.append_pair("prompt", &rest.join(" "));
+            }
+            continue;
+        }
+        out.append_pair(&k, &v);
+    }
+    format!("{}{AUTHORIZE_PATH}?{}", org_path(org), out.finish())
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+async fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> Option<crate::sessions::Session> {
+    match session_token(req) {
+        Some(token) => state.sessions.current(org.id, &token).await.ok().flatten(),
+        None => None,
+    }
+}
+
+async fn authorize(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<AuthorizeParams>,
+) -> HttpResponse {
+    let org = org.0;
+    let session = current_session(&req, &state, &org).await;
+    let decision = state.oidc.authorize(&org, &q, session.as_ref(), None).await;
+    let back = authorize_return_to(&org, req.query_string(), false);
+    respond(&req, &state, &org, decision, &back)
+}
+
+#[derive(serde::Deserialize)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// The consent screen's answer: the authorize request it came from runs again with it.
+async fn consent_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<ConsentForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !crate::http::pages::csrf_ok(&req, &state, &form.csrf) {
+        return crate::authn::routes::csrf_refused(&org);
+    }
+    let prefix = format!("{}{AUTHORIZE_PATH}?", org_path(&org));
+    let Some(query) = form.return_to.strip_prefix(&prefix) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "This consent form is not valid.",
+        );
+    };
+    let Ok(params) = web::Query::<AuthorizeParams>::from_query(query) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "This consent form is not valid.",
+        );
+    };
+    let session = current_session(&req, &state, &org).await;
+    let answer = session.as_ref().map(|_| form.decision == "allow");
+    let decision = state
+        .oidc
+        .authorize(&org, &params, session.as_ref(), answer)
+        .await;
+    let back = authorize_return_to(&org, query, false);
+    respond(&req, &state, &org, decision, &back)
+}
+
+fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    decision: AuthorizeDecision,
+    back: &str,
+) -> HttpResponse {
+    let issuer = state.oidc.issuer(org);
+    match decision {
+        AuthorizeDecision::ErrorPage { title, message } => {
+            let mut res = error_page(StatusCode::BAD_REQUEST, &title, &message);
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        AuthorizeDecision::RedirectError {
+            redirect_uri,
+            error,
+            description,
+            state: st,
+        } => redirect_with(
+            &redirect_uri,
+            &[
+                ("error", Some(&error)),
+                ("error_description", Some(&description)),
+                ("state", st.as_deref()),
+                ("iss", Some(&issuer)),
+            ],
+        ),
+        AuthorizeDecision::Login { reauth, login_hint } => {
+            let query = back.split_once('?').map_or("", |(_, q)| q);
+            let back = authorize_return_to(org, query, reauth);
+            let mut to = format!("{}/login?return_to={}", org_path(org), encode(&back));
+            if reauth {
+                to.push_str("&reauth=1");
+            }
+            if let Some(hint) = login_hint.filter(|h| h.len() <= 254) {
+                to.push_str("&login_hint=");
+                to.push_str(&encode(&hint));
+            }
+            crate::http::pages::see_other(&to, [])
+        }
+        AuthorizeDecision::StepUp => {
+            let to = format!("{}/login/step-up?return_to={}", org_path(org), encode(back));
+            crate::http::pages::see_other(&to, [])
+        }
+        AuthorizeDecision::Consent { app_name, scopes } => {
+            let (csrf, set) = crate::http::pages::csrf_token(req, state, org);
+            let page = ConsentPage {
+                org_name: &org.name,
+                org_path: org_path(org),
+                logo_url: org.branding.logo_url.as_deref(),
+                csrf: &csrf,
+                return_to: back,
+                app_name: &app_name,
+                scopes: scopes.iter().map(|s| scope_text(s)).collect(),
+            };
+            crate::http::pages::render(StatusCode::OK, &page, set)
+        }
+        AuthorizeDecision::IssueCode {
+            redirect_uri,
+            code,
+            state: st,
+        } => redirect_with(
+            &redirect_uri,
+            &[
+                ("code", Some(&code)),
+                ("state", st.as_deref()),
+                ("iss", Some(&issuer)),
+            ],
+        ),
+    }
+}
+
+/// A form body; `None` when a parameter repeats (RFC 6749 §3.2) or the body is not a form.
+fn form(req: &HttpRequest, body: &[u8]) -> Option<HashMap<String, String>> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// RFC 6749 §2.3.1: HTTP Basic with form-urlencoded id and secret.
+fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
+    let raw = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = raw
+        .strip_prefix("Basic ")
+        .or_else(|| raw.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unform = |s: &str| -> Option<String> {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unform(id)?, unform(secret)?))
+}
+
+fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
+    ClientAuth {
+        basic: basic_auth(req),
+        client_id: f.get("client_id").cloned(),
+        client_secret: f.get("client_secret").cloned(),
+    }
+}
+
+/// Maps a protocol error to its status (RFC 6749 §5.2); `invalid_client` gets 401 with a
+/// challenge.
+fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
+    let status = match e.code {
+        OidcErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        OidcErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OidcErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut res = json_no_store(
+        status,
+        &serde_json::json!({ "error": e.code.as_str(), "error_description": e.description }),
+    );
+    if e.code == OidcErrorCode::InvalidClient
+        && let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{issuer}\""))
+    {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// CORS for registered SPA origins only (token and userinfo).
+async fn with_cors(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    mut res: HttpResponse,
+) -> HttpResponse {
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        && state.oidc.cors_origin_allowed(org, origin).await
+        && let Ok(v) = HeaderValue::from_str(origin)
+    {
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res
+}
+
+async fn preflight(req: HttpRequest, org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
+    let mut res = HttpResponse::NoContent().finish();
+    let allowed = match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(origin) => state.oidc.cors_origin_allowed(&org.0, origin).await,
+        None => false,
+    };
+    if allowed {
+        res = with_cors(&req, &state, &org.0, res).await;
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    res
+}
+
+async fn token(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let org = org.0;
+    let issuer = state.oidc.issuer(&org);
+    let res = match form(&req, &body) {
+        None => token_error(
+            &issuer,
+            &OidcError::new(
+                OidcErrorCode::InvalidRequest,
+                "the body must be a form with each parameter once",
+            ),
+        ),
+        Some(f) => {
+            let get = |k: &str| f.get(k).cloned();
+            let params = TokenParams {
+                grant_type: get("grant_type"),
+                code: get("code"),
+                redirect_uri: get("redirect_uri"),
+                code_verifier: get("code_verifier"),
+                refresh_token: get("refresh_token"),
+                scope: get("scope"),
+                client_id: get("client_id"),
+                client_secret: get("client_secret"),
+            };
+            match state
+                .oidc
+                .token(&org, &client_auth(&req, &f), &params)
+                .await
+            {
+                Ok(t) => json_no_store(
+                    StatusCode::OK,
+                    &serde_json::to_value(&t).unwrap_or_default(),
+                ),
+                Err(e) => token_error(&issuer, &e),
+            }
+        }
+    };
+    with_cors(&req, &state, &org, res).await
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let raw = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    raw.strip_prefix("Bearer ")
+        .or_else(|| raw.strip_prefix("bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
+async fn userinfo_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    token: Option<String>,
+) -> HttpResponse {
+    let issuer = state.oidc.issuer(org);
+    let res = match token {
+        None => {
+            let mut res = json_no_store(
+                StatusCode::UNAUTHORIZED,
+                &serde_json::json!({ "error": "invalid_request" }),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{issuer}\"")) {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            res
+        }
+        Some(t) => match state.oidc.userinfo(org, &t).await {
+            Ok(claims) => json_no_store(StatusCode::OK, &claims),
+            Err(e) if e.code == OidcErrorCode::ServerError => token_error(&issuer, &e),
+            Err(e) => {
+                // RFC 6750 §3.1.
+                let mut res = json_no_store(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({ "error": "invalid_token", "error_description": e.description }),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "Bearer realm=\"{issuer}\", error=\"invalid_token\""
+                )) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                res
+            }
+        },
+    };
+    with_cors(req, state, org, res).await
+}
+
+async fn userinfo_get(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let token = bearer(&req);
+    userinfo_answer(&req, &state, &org.0, token).await
+}
+
+/// RFC 6750 §2.2 also allows the token in a form body.
+async fn userinfo_post(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let token =
+        bearer(&req).or_else(|| form(&req, &body).and_then(|f| f.get("access_token").cloned()));
+    userinfo_answer(&req, &state, &org.0, token).await
+}
+
+async fn introspect(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let org = org.0;
+    let issuer = state.oidc.issuer(&org);
+    let Some(f) = form(&req, &body) else {
+        return token_error(
+            &issuer,
+            &OidcError::new(OidcErrorCode::InvalidRequest, "the body must be a form"),
+        );
+    };
+    let Some(token) = f.get("token") else {
+        return token_error(
+            &issuer,
+            &OidcError::new(OidcErrorCode::InvalidRequest, "token is missing"),
+        );
+    };
+    match state
+        .oidc
+        .introspect(&org, &client_auth(&req, &f), token)
+        .await
+    {
+        Ok(answer) => json_no_store(StatusCode::OK, &answer),
+        Err(e) => token_error(&issuer, &e),
+    }
+}
+
+async fn revoke(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let org = org.0;
+    let issuer = state.oidc.issuer(&org);
+    let Some(f) = form(&req, &body) else {
+        return token_error(
+            &issuer,
+            &OidcError::new(OidcErrorCode::InvalidRequest, "the body must be a form"),
+        );
+    };
+    let Some(token) = f.get("token") else {
+        return token_error(
+            &issuer,
+            &OidcError::new(OidcErrorCode::InvalidRequest, "token is missing"),
+        );
+    };
+    match state.oidc.revoke(&org, &client_auth(&req, &f), token).await {
+        Ok(()) => json_no_store(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => token_error(&issuer, &e),
+    }
+}

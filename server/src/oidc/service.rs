@@ -1,0 +1,1157 @@
+//! OIDC rules. Handlers pass what they extracted; this module decides.
+//!
+//! App sessions: created at code exchange with the app's rules at that moment (idle timeout,
+//! lifetime, whether it outlives the IdP session). Refresh and introspection check them and
+//! move the idle deadline; an app session that is over is ended with its reason the first time
+//! it is seen, and from then on every token hanging off it is dead: refresh tokens (looked up
+//! through it) and access tokens (JWTs that carry its id, checked on every use).
+
+use super::error::{OidcError, OidcErrorCode as E};
+use super::model::{
+    AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, CodeGrant, RefreshRecord,
+};
+use crate::accounts::UserId;
+use crate::apps::{App, AppType, GrantType};
+use crate::clock::SharedClock;
+use crate::keys::KeyService;
+use crate::secrets::{constant_time_eq, random_token, sha256_hex};
+use crate::sessions::{ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService};
+use crate::store::Store;
+use crate::store::cache::{Cache, CacheKey};
+use crate::tenancy::Org;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Authorization codes live at most this long (the issue's bound; RFC 6749 §4.1.2 says 10 min max).
+pub const CODE_TTL_SECS: i64 = 60;
+/// Scopes Portcullis knows; others are ignored (RFC 6749 §3.3 lets the server narrow).
+const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// How the client authenticated at the token, introspection or revocation endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    /// From HTTP Basic (client_secret_basic).
+    pub basic: Option<(String, String)>,
+    /// From the form body (client_secret_post, or `none` for public apps).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// The token endpoint form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Claims of our access tokens (RFC 9068).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The app session the token belongs to (absent for client credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_session: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+fn err(code: E, description: &str) -> OidcError {
+    OidcError::new(code, description)
+}
+
+/// The S256 transform (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// RFC 7636 §4.1: 43-128 characters of [A-Z a-z 0-9 - . _ ~]. Also the shape of a challenge.
+fn pkce_shaped(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// OIDC Core §3.3.2.11: the left half of the hash of the access token, base64url.
+fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+fn code_key(org: &Org, code: &str) -> CacheKey {
+    CacheKey::org(org.id, "code", &sha256_hex(code))
+}
+
+/// Requested scopes narrowed to the supported ones, in a stable order.
+fn normalise_scope(raw: &str) -> String {
+    let asked: Vec<&str> = raw.split(' ').filter(|s| !s.is_empty()).collect();
+    SUPPORTED_SCOPES
+        .iter()
+        .filter(|s| asked.contains(s))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
+}
+
+/// Why an app session is over at `now`, if it is (apart from its IdP session).
+fn app_session_over(s: &AppSession, now: DateTime<Utc>) -> Option<&'static str> {
+    if s.ended_at.is_some() {
+        return Some("ended");
+    }
+    if now >= s.absolute_expiry {
+        return Some("absolute_expired");
+    }
+    if s.idle_deadline.is_some_and(|d| now >= d) {
+        return Some("idle_expired");
+    }
+    None
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcService {
+    store: Store,
+    cache: Cache,
+    clock: SharedClock,
+    keys: KeyService,
+    sessions: SessionService,
+    public_url: String,
+}
+
+impl OidcService {
+    pub fn new(
+        store: Store,
+        cache: Cache,
+        clock: SharedClock,
+        keys: KeyService,
+        sessions: SessionService,
+        public_url: String,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            clock,
+            keys,
+            sessions,
+            public_url,
+        }
+    }
+
+    pub fn issuer(&self, org: &Org) -> String {
+        org.issuer(&self.public_url)
+    }
+
+    // ---------------------------------------------------------------- /authorize
+
+    /// Decides an authorization request for the browser's session (if any). `consent` is the
+    /// user's answer on the consent screen, when this request comes from it.
+    pub async fn authorize(
+        &self,
+        org: &Org,
+        p: &AuthorizeParams,
+        session: Option<&Session>,
+        consent: Option<bool>,
+    ) -> AuthorizeDecision {
+        let page = |title: &str, message: &str| AuthorizeDecision::ErrorPage {
+            title: title.to_owned(),
+            message: message.to_owned(),
+        };
+        let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else {
+            return page(
+                "Invalid request",
+                "The request names no app (client_id is missing).",
+            );
+        };
+        let app = match self.store.app_by_client_id(org.id, client_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => {
+                return page(
+                    "Unknown app",
+                    "No app with this client_id is registered in this organization.",
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "authorize: app lookup failed");
+                return page(
+                    "Temporarily unavailable",
+                    "Something went wrong on our side. Please try again in a moment.",
+                );
+            }
+        };
+        let Some(redirect_uri) = p.redirect_uri.as_deref() else {
+            return page("Invalid request", "The request has no redirect_uri.");
+        };
+        if !app.redirect_uri_registered(redirect_uri) {
+            return page(
+                "Invalid redirect URI",
+                "The redirect_uri is not registered for this app. It must match a registered URI exactly.",
+            );
+        }
+        // From here on the redirect URI is trusted: errors go back to the app.
+        let back = |code: E, description: &str| AuthorizeDecision::RedirectError {
+            redirect_uri: redirect_uri.to_owned(),
+            error: code.as_str().to_owned(),
+            description: description.to_owned(),
+            state: p.state.clone(),
+        };
+        if p.request.is_some() {
+            return back(E::RequestNotSupported, "request objects are not supported");
+        }
+        if p.request_uri.is_some() {
+            return back(E::RequestUriNotSupported, "request_uri is not supported");
+        }
+        if p.response_type.as_deref() != Some("code") {
+            return back(
+                E::UnsupportedResponseType,
+                "only response_type=code is supported",
+            );
+        }
+        if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+            return back(E::InvalidRequest, "only response_mode=query is supported");
+        }
+        if !app.allows_grant(GrantType::AuthorizationCode) {
+            return back(
+                E::UnauthorizedClient,
+                "this app may not use the authorization code grant",
+            );
+        }
+        let scope = normalise_scope(p.scope.as_deref().unwrap_or(""));
+        if !has_scope(&scope, "openid") {
+            return back(E::InvalidScope, "the openid scope is required");
+        }
+        // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public apps.
+        match (
+            p.code_challenge.as_deref(),
+            p.code_challenge_method.as_deref(),
+        ) {
+            (Some(c), Some("S256")) if pkce_shaped(c) => {}
+            (Some(_), Some("S256")) => return back(E::InvalidRequest, "malformed code_challenge"),
+            (Some(_), _) => {
+                return back(
+                    E::InvalidRequest,
+                    "code_challenge_method must be S256 (plain is not allowed)",
+                );
+            }
+            (None, Some(_)) => {
+                return back(
+                    E::InvalidRequest,
+                    "code_challenge_method without code_challenge",
+                );
+            }
+            (None, None) if app.is_public() => {
+                return back(
+                    E::InvalidRequest,
+                    "PKCE (code_challenge with S256) is required for this app",
+                );
+            }
+            (None, None) => {}
+        }
+        let prompts: Vec<&str> = p
+            .prompt
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if prompts
+            .iter()
+            .any(|x| !["none", "login", "consent", "select_account"].contains(x))
+        {
+            return back(E::InvalidRequest, "unknown prompt value");
+        }
+        let prompt_none = prompts.contains(&"none");
+        if prompt_none && prompts.len() > 1 {
+            return back(
+                E::InvalidRequest,
+                "prompt=none cannot be combined with other values",
+            );
+        }
+        let max_age = match p.max_age.as_deref() {
+            None | Some("") => None,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(v) if v >= 0 => Some(v),
+                _ => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
+            },
+        };
+        let Some(session) = session else {
+            if prompt_none {
+                return back(E::LoginRequired, "the user is not signed in");
+            }
+            return AuthorizeDecision::Login {
+                reauth: false,
+                login_hint: p.login_hint.clone(),
+            };
+        };
+        let now = self.clock.now();
+        let rules = app.settings.session;
+        let limit = match (max_age, rules.reauth_max_age_secs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let too_old = limit.is_some_and(|l| now - session.auth_time > Duration::seconds(l));
+        if prompts.contains(&"login") || too_old {
+            if prompt_none {
+                return back(E::LoginRequired, "a fresh sign-in is required");
+            }
+            return AuthorizeDecision::Login {
+                reauth: true,
+                login_hint: p.login_hint.clone(),
+            };
+        }
+        let acr_asked = p.acr_values.as_deref().unwrap_or("");
+        let wants_mfa = rules.mfa_required
+            || acr_asked
+                .split(' ')
+                .any(|a| a == ACR_TWO_FACTORS || a == ACR_PHISHING_RESISTANT);
+        if wants_mfa && session.webauthn_at.is_none() {
+            if prompt_none {
+                return back(E::InteractionRequired, "a second factor is required");
+            }
+            return AuthorizeDecision::StepUp;
+        }
+        if !app.settings.first_party {
+            let granted = match self.store.consent(org.id, session.user_id, app.id).await {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(error = %e, "authorize: consent lookup failed");
+                    return back(E::ServerError, "internal error");
+                }
+            };
+            let covered = granted.is_some_and(|g| scope.split(' ').all(|s| has_scope(&g, s)));
+            match consent {
+                Some(true) => {
+                    if let Err(e) = self
+                        .store
+                        .grant_consent(org.id, session.user_id, app.id, &scope, now)
+                        .await
+                    {
+                        tracing::error!(error = %e, "authorize: consent not recorded");
+                        return back(E::ServerError, "internal error");
+                    }
+                }
+                Some(false) => return back(E::AccessDenied, "the user declined"),
+                None if prompt_none && (!covered || prompts.contains(&"consent")) => {
+                    return back(E::ConsentRequired, "the user has not consented");
+                }
+                None if !covered || prompts.contains(&"consent") => {
+                    return AuthorizeDecision::Consent {
+                        app_name: app.name.clone(),
+                        scopes: scope.split(' ').map(str::to_owned).collect(),
+                    };
+                }
+                None => {}
+            }
+        }
+        let code = match random_token(32) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "authorize: no randomness");
+                return back(E::ServerError, "internal error");
+            }
+        };
+        let grant = CodeGrant {
+            app_id: app.id,
+            client_id: app.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            code_challenge: p.code_challenge.clone(),
+            session_id: session.id,
+            user_id: session.user_id,
+            scope,
+            nonce: p.nonce.clone(),
+            auth_time: session.auth_time,
+            acr: session.acr().to_owned(),
+            amr: session.amr().into_iter().map(str::to_owned).collect(),
+            expires_at: now + Duration::seconds(CODE_TTL_SECS),
+        };
+        self.cache
+            .set_json(
+                &code_key(org, &code),
+                &grant,
+                std::time::Duration::from_secs(CODE_TTL_SECS as u64),
+            )
+            .await;
+        AuthorizeDecision::IssueCode {
+            redirect_uri: redirect_uri.to_owned(),
+            code,
+            state: p.state.clone(),
+        }
+    }
+
+    // ---------------------------------------------------------------- client authentication
+
+    /// RFC 6749 §2.3: confidential apps prove their secret (Basic or form); public apps name
+    /// themselves. Anything else is `invalid_client` (answered 401 by the edge).
+    pub async fn authenticate_client(
+        &self,
+        org: &Org,
+        auth: &ClientAuth,
+    ) -> Result<App, OidcError> {
+        let invalid = || err(E::InvalidClient, "client authentication failed");
+        let (client_id, secret) = match (&auth.basic, &auth.client_id, &auth.client_secret) {
+            (Some((id, secret)), form_id, None) => {
+                if form_id.as_ref().is_some_and(|f| f != id) {
+                    return Err(invalid());
+                }
+                (id.clone(), Some(secret.clone()))
+            }
+            (None, Some(id), secret) => (id.clone(), secret.clone()),
+            _ => return Err(invalid()),
+        };
+        let app = self
+            .store
+            .app_by_client_id(org.id, &client_id)
+            .await
+            .map_err(OidcError::server)?
+            .ok_or_else(invalid)?;
+        if app.app_type.is_confidential() {
+            let secret = secret.ok_or_else(invalid)?;
+            let stored = self
+                .store
+                .app_secret_hash(org.id, &client_id)
+                .await
+                .map_err(OidcError::server)?
+                .ok_or_else(invalid)?;
+            if !constant_time_eq(&stored, &sha256_hex(&secret)) {
+                return Err(invalid());
+            }
+        } else if secret.is_some() {
+            // A public app has no secret; one sent is a misconfiguration, not a proof.
+            return Err(invalid());
+        }
+        Ok(app)
+    }
+
+    // ---------------------------------------------------------------- /token
+
+    pub async fn token(
+        &self,
+        org: &Org,
+        auth: &ClientAuth,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OidcError> {
+        let app = self.authenticate_client(org, auth).await?;
+        match p.grant_type.as_deref() {
+            Some("authorization_code") => self.code_grant(org, &app, p).await,
+            Some("refresh_token") => self.refresh_grant(org, &app, p).await,
+            Some("client_credentials") => self.client_credentials(org, &app, p).await,
+            Some(_) => Err(err(E::UnsupportedGrantType, "unsupported grant_type")),
+            None => Err(err(E::InvalidRequest, "grant_type is missing")),
+        }
+    }
+
+    async fn code_grant(
+        &self,
+        org: &Org,
+        app: &App,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OidcError> {
+        if !app.allows_grant(GrantType::AuthorizationCode) {
+            return Err(err(
+                E::UnauthorizedClient,
+                "this app may not use the authorization code grant",
+            ));
+        }
+        let code = p
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 128)
+            .ok_or_else(|| err(E::InvalidRequest, "code is missing"))?;
+        let bad = || {
+            err(
+                E::InvalidGrant,
+                "the code is invalid, expired or already used",
+            )
+        };
+        let taken = self.cache.take(&code_key(org, code)).await.map_err(|e| {
+            tracing::warn!(error = %e, "token: the cache could not take the code");
+            err(E::TemporarilyUnavailable, "try again in a moment")
+        })?;
+        let code_hash = sha256_hex(code);
+        let Some(raw) = taken else {
+            // Used before (or never issued). A second use revokes what the first produced
+            // (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+            if let Some(first) = self
+                .store
+                .app_session_by_code(org.id, &code_hash)
+                .await
+                .map_err(OidcError::server)?
+            {
+                self.end_app_session(&first, "code_reused", "system")
+                    .await?;
+                tracing::warn!(org = %org.id, app_session = %first.id, "authorization code reused; its app session is ended");
+            }
+            return Err(bad());
+        };
+        let grant: CodeGrant = serde_json::from_slice(&raw).map_err(|_| bad())?;
+        let now = self.clock.now();
+        if grant.client_id != app.client_id || grant.app_id != app.id || now >= grant.expires_at {
+            return Err(bad());
+        }
+        if p.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+            return Err(err(
+                E::InvalidGrant,
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (&grant.code_challenge, p.code_verifier.as_deref()) {
+            (Some(challenge), Some(verifier)) if pkce_shaped(verifier) => {
+                if !constant_time_eq(challenge, &s256(verifier)) {
+                    return Err(err(
+                        E::InvalidGrant,
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
+            (Some(_), _) => return Err(err(E::InvalidGrant, "a valid code_verifier is required")),
+            // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+            (None, Some(_)) => {
+                return Err(err(
+                    E::InvalidGrant,
+                    "no code_challenge was sent for this code",
+                ));
+            }
+            (None, None) => {}
+        }
+        // The IdP session must still be live when its code is redeemed.
+        let idp = self
+            .sessions
+            .live(org.id, grant.session_id)
+            .await
+            .map_err(OidcError::server)?
+            .ok_or_else(|| err(E::InvalidGrant, "the sign-in session has ended"))?;
+        let rules = app.settings.session;
+        let absolute_expiry = now + Duration::seconds(rules.lifetime_secs);
+        let app_session = AppSession {
+            id: AppSessionId(Uuid::now_v7()),
+            org_id: org.id,
+            app_id: app.id,
+            session_id: grant.session_id,
+            user_id: grant.user_id,
+            scope: grant.scope.clone(),
+            auth_time: grant.auth_time,
+            acr: grant.acr.clone(),
+            amr: grant.amr.clone(),
+            outlives_idp_session: rules.outlives_idp_session,
+            created_at: now,
+            last_active_at: now,
+            idle_deadline: rules
+                .idle_timeout_secs
+                .map(|i| (now + Duration::seconds(i)).min(absolute_expiry)),
+            absolute_expiry,
+            ended_at: None,
+            end_reason: None,
+        };
+        let refresh = if app.allows_grant(GrantType::RefreshToken) {
+            Some(random_token(32).map_err(OidcError::server)?)
+        } else {
+            None
+        };
+        match self
+            .store
+            .create_app_session(
+                &app_session,
+                &code_hash,
+                refresh.as_deref().map(sha256_hex).as_deref(),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict) => return Err(bad()),
+            Err(e) => return Err(OidcError::server(e)),
+        }
+        tracing::info!(org = %org.id, app = %app.id, app_session = %app_session.id, sid = %idp.id, "app session started");
+        self.issue(
+            org,
+            app,
+            &app_session,
+            Some(&idp),
+            grant.nonce.as_deref(),
+            &grant.scope,
+            refresh,
+        )
+        .await
+    }
+
+    /// When the app session ends, as the ID token tells the app (`session_expiry`): its own
+    /// absolute expiry, or sooner with its IdP session when it may not outlive it.
+    fn session_expiry(s: &AppSession, idp: Option<&Session>) -> DateTime<Utc> {
+        match idp {
+            Some(idp) if !s.outlives_idp_session => s.absolute_expiry.min(idp.absolute_expiry),
+            _ => s.absolute_expiry,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        org: &Org,
+        app: &App,
+        s: &AppSession,
+        idp: Option<&Session>,
+        nonce: Option<&str>,
+        scope: &str,
+        refresh_token: Option<String>,
+    ) -> Result<TokenResponse, OidcError> {
+        let now = self.clock.now();
+        let issuer = self.issuer(org);
+        let access_ttl = app.settings.access_token_ttl_secs;
+        let access = AccessClaims {
+            iss: issuer.clone(),
+            sub: s.user_id.to_string(),
+            aud: app.client_id.clone(),
+            client_id: app.client_id.clone(),
+            exp: now.timestamp() + access_ttl,
+            iat: now.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            scope: scope.to_owned(),
+            sid: Some(s.session_id.to_string()),
+            app_session: Some(s.id.0),
+            auth_time: Some(s.auth_time.timestamp()),
+            acr: Some(s.acr.clone()),
+        };
+        let (access_token, _) = self
+            .keys
+            .sign(org.id, ACCESS_TOKEN_TYP, &access)
+            .await
+            .map_err(OidcError::server)?;
+        let mut id = serde_json::json!({
+            "iss": issuer,
+            "sub": s.user_id.to_string(),
+            "aud": app.client_id,
+            "azp": app.client_id,
+            "exp": now.timestamp() + app.settings.id_token_ttl_secs,
+            "iat": now.timestamp(),
+            "auth_time": s.auth_time.timestamp(),
+            "sid": s.session_id.to_string(),
+            "acr": s.acr,
+            "amr": s.amr,
+            "at_hash": at_hash(&access_token),
+            "session_expiry": Self::session_expiry(s, idp).timestamp(),
+        });
+        if let Some(nonce) = nonce {
+            id["nonce"] = serde_json::Value::String(nonce.to_owned());
+        }
+        if has_scope(scope, "email") || has_scope(scope, "profile") {
+            let claims = self.user_claims(org, s.user_id, scope).await?;
+            if let (Some(obj), serde_json::Value::Object(extra)) = (id.as_object_mut(), claims) {
+                for (k, v) in extra {
+                    if k != "sub" {
+                        obj.insert(k, v);
+                    }
+                }
+            }
+        }
+        let (id_token, _) = self
+            .keys
+            .sign(org.id, "JWT", &id)
+            .await
+            .map_err(OidcError::server)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: access_ttl,
+            scope: scope.to_owned(),
+            refresh_token,
+            id_token: Some(id_token),
+        })
+    }
+
+    async fn user_claims(
+        &self,
+        org: &Org,
+        user: UserId,
+        scope: &str,
+    ) -> Result<serde_json::Value, OidcError> {
+        let user = self
+            .store
+            .user_by_id(org.id, user)
+            .await
+            .map_err(OidcError::server)?
+            .filter(|u| u.active)
+            .ok_or_else(|| err(E::InvalidToken, "the user no longer exists or is disabled"))?;
+        let mut out = serde_json::json!({ "sub": user.id.to_string() });
+        if has_scope(scope, "email") {
+            out["email"] = serde_json::Value::String(user.email.as_str().to_owned());
+            // Email ownership is not verified yet (email verification is a later issue).
+            out["email_verified"] = serde_json::Value::Bool(false);
+        }
+        if has_scope(scope, "profile")
+            && let Some(name) = &user.name
+        {
+            out["name"] = serde_json::Value::String(name.clone());
+        }
+        Ok(out)
+    }
+
+    async fn end_app_session(
+        &self,
+        s: &AppSession,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(), OidcError> {
+        let ended = self
+            .store
+            .end_app_session(s.org_id, s.id, reason, actor, self.clock.now())
+            .await
+            .map_err(OidcError::server)?;
+        if ended {
+            tracing::info!(org = %s.org_id, app_session = %s.id, reason, "app session ended");
+        }
+        Ok(())
+    }
+
+    /// The app session if it is live now, under its own rules and, when it may not outlive
+    /// it, its IdP session's. An app session found over is ended with the reason. With
+    /// `touch`, its idle deadline moves (refresh, introspection).
+    async fn live_app_session(
+        &self,
+        org: &Org,
+        app: &App,
+        id: AppSessionId,
+        touch: bool,
+    ) -> Result<Option<(AppSession, Option<Session>)>, OidcError> {
+        let Some(s) = self
+            .store
+            .app_session(org.id, id)
+            .await
+            .map_err(OidcError::server)?
+        else {
+            return Ok(None);
+        };
+        if s.app_id != app.id {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        if let Some(reason) = app_session_over(&s, now) {
+            if reason != "ended" {
+                self.end_app_session(&s, reason, "system").await?;
+            }
+            return Ok(None);
+        }
+        let idp = self
+            .sessions
+            .live(org.id, s.session_id)
+            .await
+            .map_err(OidcError::server)?;
+        if idp.is_none() && !s.outlives_idp_session {
+            self.end_app_session(&s, "idp_session_ended", "system")
+                .await?;
+            return Ok(None);
+        }
+        let mut s = s;
+        if touch {
+            let idle = app
+                .settings
+                .session
+                .idle_timeout_secs
+                .map(|i| (now + Duration::seconds(i)).min(s.absolute_expiry));
+            self.store
+                .touch_app_session(org.id, s.id, now, idle)
+                .await
+                .map_err(OidcError::server)?;
+            s.last_active_at = now;
+            s.idle_deadline = idle;
+        }
+        Ok(Some((s, idp)))
+    }
+
+    async fn refresh_grant(
+        &self,
+        org: &Org,
+        app: &App,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OidcError> {
+        if !app.allows_grant(GrantType::RefreshToken) {
+            return Err(err(
+                E::UnauthorizedClient,
+                "this app may not use refresh tokens",
+            ));
+        }
+        let token = p
+            .refresh_token
+            .as_deref()
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| err(E::InvalidRequest, "refresh_token is missing"))?;
+        let bad = || {
+            err(
+                E::InvalidGrant,
+                "the refresh token is invalid, expired or revoked",
+            )
+        };
+        let record: RefreshRecord = self
+            .store
+            .refresh_token(org.id, &sha256_hex(token))
+            .await
+            .map_err(OidcError::server)?
+            .ok_or_else(bad)?;
+        let Some(owner) = self
+            .store
+            .app_session(org.id, record.app_session_id)
+            .await
+            .map_err(OidcError::server)?
+        else {
+            return Err(bad());
+        };
+        if owner.app_id != app.id {
+            // Another app's token: refused, and not treated as a replay of that app's family.
+            return Err(bad());
+        }
+        if record.used_at.is_some() {
+            // Replay of a rotated token: someone holds a stolen copy. The family dies (RFC 9700
+            // §4.14.2).
+            self.end_app_session(&owner, "refresh_reused", "system")
+                .await?;
+            tracing::warn!(org = %org.id, app_session = %owner.id, "refresh token replayed; its app session is ended");
+            return Err(bad());
+        }
+        let Some((s, idp)) = self
+            .live_app_session(org, app, record.app_session_id, true)
+            .await?
+        else {
+            return Err(bad());
+        };
+        let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => record.scope.clone(),
+            Some(asked) => {
+                let asked = normalise_scope(asked);
+                if asked.split(' ').any(|x| !has_scope(&record.scope, x)) {
+                    return Err(err(E::InvalidScope, "a refresh cannot widen the scope"));
+                }
+                asked
+            }
+        };
+        let next = random_token(32).map_err(OidcError::server)?;
+        let rotated = self
+            .store
+            .rotate_refresh_token(
+                org.id,
+                &record,
+                &sha256_hex(&next),
+                &scope,
+                self.clock.now(),
+            )
+            .await
+            .map_err(OidcError::server)?;
+        if !rotated {
+            self.end_app_session(&s, "refresh_reused", "system").await?;
+            return Err(bad());
+        }
+        self.issue(org, app, &s, idp.as_ref(), None, &scope, Some(next))
+            .await
+    }
+
+    async fn client_credentials(
+        &self,
+        org: &Org,
+        app: &App,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OidcError> {
+        if app.app_type != AppType::Service || !app.allows_grant(GrantType::ClientCredentials) {
+            return Err(err(
+                E::UnauthorizedClient,
+                "only service apps may use client credentials",
+            ));
+        }
+        let now = self.clock.now();
+        let ttl = app.settings.access_token_ttl_secs;
+        let scope = p.scope.clone().unwrap_or_default();
+        let claims = AccessClaims {
+            iss: self.issuer(org),
+            sub: app.client_id.clone(),
+            aud: app.client_id.clone(),
+            client_id: app.client_id.clone(),
+            exp: now.timestamp() + ttl,
+            iat: now.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            scope: scope.clone(),
+            sid: None,
+            app_session: None,
+            auth_time: None,
+            acr: None,
+        };
+        let (access_token, _) = self
+            .keys
+            .sign(org.id, ACCESS_TOKEN_TYP, &claims)
+            .await
+            .map_err(OidcError::server)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+            refresh_token: None,
+            id_token: None,
+        })
+    }
+
+    // ---------------------------------------------------------------- access tokens
+
+    /// Verifies an access token of this org and, for user tokens, that its app session is
+    /// live. Returns the claims and the app.
+    async fn check_access_token(
+        &self,
+        org: &Org,
+        token: &str,
+        touch: bool,
+    ) -> Result<Option<(AccessClaims, App)>, OidcError> {
+        let Ok(claims) = self
+            .keys
+            .verify::<AccessClaims>(org.id, token, ACCESS_TOKEN_TYP)
+            .await
+        else {
+            return Ok(None);
+        };
+        if claims.iss != self.issuer(org) {
+            return Ok(None);
+        }
+        let Some(app) = self
+            .store
+            .app_by_client_id(org.id, &claims.client_id)
+            .await
+            .map_err(OidcError::server)?
+        else {
+            return Ok(None);
+        };
+        if let Some(id) = claims.app_session
+            && self
+                .live_app_session(org, &app, AppSessionId(id), touch)
+                .await?
+                .is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some((claims, app)))
+    }
+
+    /// /userinfo: the claims the token's scope allows.
+    pub async fn userinfo(&self, org: &Org, token: &str) -> Result<serde_json::Value, OidcError> {
+        let invalid = || {
+            err(
+                E::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+        };
+        let (claims, _) = self
+            .check_access_token(org, token, false)
+            .await?
+            .ok_or_else(invalid)?;
+        if claims.app_session.is_none() || !has_scope(&claims.scope, "openid") {
+            return Err(invalid());
+        }
+        let user = claims.sub.parse::<Uuid>().map_err(|_| invalid())?;
+        self.user_claims(org, UserId(user), &claims.scope)
+            .await
+            .map_err(|_| invalid())
+    }
+
+    /// /introspect (RFC 7662): only the calling app's own tokens can be active.
+    pub async fn introspect(
+        &self,
+        org: &Org,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<serde_json::Value, OidcError> {
+        let caller = self.authenticate_client(org, auth).await?;
+        if !caller.app_type.is_confidential() {
+            return Err(err(
+                E::InvalidClient,
+                "introspection needs a confidential app",
+            ));
+        }
+        let inactive = serde_json::json!({ "active": false });
+        if let Some((c, app)) = self.check_access_token(org, token, true).await? {
+            if app.id != caller.id {
+                return Ok(inactive);
+            }
+            return Ok(serde_json::json!({
+                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+                "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+                "sid": c.sid,
+            }));
+        }
+        let Some(record) = self
+            .store
+            .refresh_token(org.id, &sha256_hex(token))
+            .await
+            .map_err(OidcError::server)?
+        else {
+            return Ok(inactive);
+        };
+        if record.used_at.is_some() {
+            return Ok(inactive);
+        }
+        match self
+            .live_app_session(org, &caller, record.app_session_id, true)
+            .await?
+        {
+            Some((s, _)) => Ok(serde_json::json!({
+                "active": true, "token_type": "refresh_token", "scope": record.scope,
+                "client_id": caller.client_id, "sub": s.user_id.to_string(), "iss": self.issuer(org),
+                "exp": s.absolute_expiry.timestamp(), "sid": s.session_id.to_string(),
+            })),
+            None => Ok(inactive),
+        }
+    }
+
+    /// /revoke (RFC 7009): ends the app session the token belongs to, if it belongs to the
+    /// calling app: local logout. Unknown tokens are not an error.
+    pub async fn revoke(&self, org: &Org, auth: &ClientAuth, token: &str) -> Result<(), OidcError> {
+        let caller = self.authenticate_client(org, auth).await?;
+        let target = if let Some(record) = self
+            .store
+            .refresh_token(org.id, &sha256_hex(token))
+            .await
+            .map_err(OidcError::server)?
+        {
+            Some(record.app_session_id)
+        } else if let Ok(c) = self
+            .keys
+            .verify::<AccessClaims>(org.id, token, ACCESS_TOKEN_TYP)
+            .await
+        {
+            // An access token is self-contained; what makes it valid is its app session, so
+            // revoking it ends that (the same local logout).
+            c.app_session
+                .filter(|_| c.client_id == caller.client_id)
+                .map(AppSessionId)
+        } else {
+            None
+        };
+        if let Some(id) = target
+            && let Some(s) = self
+                .store
+                .app_session(org.id, id)
+                .await
+                .map_err(OidcError::server)?
+            && s.app_id == caller.id
+        {
+            self.end_app_session(&s, "revoked", &format!("app:{}", caller.client_id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the app session with the reason; used by later Single Logout code and tests.
+    pub async fn end_app_session_by_id(
+        &self,
+        org: &Org,
+        id: AppSessionId,
+        reason: &str,
+    ) -> Result<(), OidcError> {
+        if let Some(s) = self
+            .store
+            .app_session(org.id, id)
+            .await
+            .map_err(OidcError::server)?
+        {
+            self.end_app_session(&s, reason, "system").await?;
+        }
+        Ok(())
+    }
+
+    /// The user's consents to third-party apps (the account page).
+    pub async fn consents(
+        &self,
+        org: &Org,
+        user: UserId,
+    ) -> Result<Vec<crate::store::ConsentRow>, OidcError> {
+        self.store
+            .user_consents(org.id, user)
+            .await
+            .map_err(OidcError::server)
+    }
+
+    /// Withdraws a consent and ends the user's app sessions of that app (their tokens were
+    /// issued under it).
+    pub async fn revoke_consent(
+        &self,
+        org: &Org,
+        user: UserId,
+        app: crate::apps::AppId,
+    ) -> Result<bool, OidcError> {
+        let now = self.clock.now();
+        let revoked = self
+            .store
+            .revoke_consent(org.id, user, app, now)
+            .await
+            .map_err(OidcError::server)?;
+        if revoked {
+            self.store
+                .end_user_app_sessions(org.id, user, app, "consent_revoked", now)
+                .await
+                .map_err(OidcError::server)?;
+        }
+        Ok(revoked)
+    }
+
+    /// The org's SPA origins (CORS on token and userinfo).
+    pub async fn cors_origin_allowed(&self, org: &Org, origin: &str) -> bool {
+        match self.store.spa_origins(org.id).await {
+            Ok(origins) => origins.iter().any(|o| o == origin),
+            Err(e) => {
+                tracing::warn!(error = %e, "cors: origin lookup failed");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(pkce_shaped("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!pkce_shaped("short"));
+        assert!(!pkce_shaped(&"a".repeat(129)));
+        assert!(!pkce_shaped(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn scopes_are_narrowed_to_known_ones() {
+        assert_eq!(normalise_scope("email openid foo"), "openid email");
+        assert_eq!(normalise_scope(""), "");
+    }
+}

@@ -1,0 +1,95 @@
+//! Signing key rows. Every query is scoped by org id.
+
+use super::entities::signing_keys;
+use super::{Store, StoreError, insert_audit};
+use crate::audit::AuditEvent;
+use crate::keys::{SigningAlg, StoredKey};
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Db(sea_orm::DbErr::Custom(what))
+}
+
+impl Store {
+    /// Inserts a key; keys without an end of publication get `retire_at` (they stop signing
+    /// when this one activates). One transaction, with the audit event.
+    pub async fn insert_signing_key(
+        &self,
+        org: OrgId,
+        key: &StoredKey,
+        retire_at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        signing_keys::Entity::update_many()
+            .col_expr(signing_keys::Column::ExpiresAt, Expr::value(retire_at))
+            .filter(signing_keys::Column::OrgId.eq(org.0))
+            .filter(signing_keys::Column::ExpiresAt.is_null())
+            .exec(&txn)
+            .await?;
+        signing_keys::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.0),
+            kid: Set(key.kid.clone()),
+            alg: Set(key.alg.as_str().to_owned()),
+            private_key: Set(key.encrypted_private_key.clone()),
+            public_jwk: Set(key.public_jwk.to_string()),
+            created_at: Set(key.created_at),
+            activates_at: Set(key.activates_at),
+            expires_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "signing_key.created",
+            target: Some(key.kid.clone()),
+            details: serde_json::json!({ "alg": key.alg.as_str(), "activates_at": key.activates_at }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The org's published keys at `now` (oldest first).
+    pub async fn signing_keys(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = signing_keys::Entity::find()
+            .filter(signing_keys::Column::OrgId.eq(org.0))
+            .filter(
+                Condition::any()
+                    .add(signing_keys::Column::ExpiresAt.is_null())
+                    .add(signing_keys::Column::ExpiresAt.gt(now)),
+            )
+            .order_by_asc(signing_keys::Column::ActivatesAt)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|m| {
+                let alg: SigningAlg = m.alg.parse().map_err(corrupt)?;
+                Ok(StoredKey {
+                    kid: m.kid,
+                    alg,
+                    encrypted_private_key: m.private_key,
+                    public_jwk: serde_json::from_str(&m.public_jwk)
+                        .map_err(|e| corrupt(e.to_string()))?,
+                    created_at: m.created_at,
+                    activates_at: m.activates_at,
+                    expires_at: m.expires_at,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,419 @@
+//! App sessions and refresh tokens. Every query is scoped by org id.
+
+use super::entities::{app_redirect_uris, app_sessions, apps, consents, refresh_tokens};
+use super::{Store, StoreError, insert_audit};
+use crate::accounts::UserId;
+use crate::apps::AppId;
+use crate::audit::AuditEvent;
+use crate::oidc::{AppSession, AppSessionId, RefreshRecord};
+use crate::sessions::SessionId;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+fn to_app_session(m: app_sessions::Model) -> AppSession {
+    AppSession {
+        id: AppSessionId(m.id),
+        org_id: OrgId(m.org_id),
+        app_id: AppId(m.app_id),
+        session_id: SessionId(m.session_id),
+        user_id: UserId(m.user_id),
+        scope: m.scope,
+        auth_time: m.auth_time,
+        acr: m.acr,
+        amr: m
+            .amr
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        outlives_idp_session: m.outlives_idp_session,
+        created_at: m.created_at,
+        last_active_at: m.last_active_at,
+        idle_deadline: m.idle_deadline,
+        absolute_expiry: m.absolute_expiry,
+        ended_at: m.ended_at,
+        end_reason: m.end_reason,
+    }
+}
+
+async fn insert_refresh<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    app_session: AppSessionId,
+    hash: &str,
+    scope: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org.0),
+        app_session_id: Set(app_session.0),
+        token_hash: Set(hash.to_owned()),
+        scope: Set(scope.to_owned()),
+        created_at: Set(now),
+        used_at: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates the app session of a code exchange, with its first refresh token, in one
+    /// transaction. `Conflict` if the code already made one.
+    pub async fn create_app_session(
+        &self,
+        s: &AppSession,
+        code_hash: &str,
+        refresh_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        app_sessions::ActiveModel {
+            id: Set(s.id.0),
+            org_id: Set(s.org_id.0),
+            app_id: Set(s.app_id.0),
+            session_id: Set(s.session_id.0),
+            user_id: Set(s.user_id.0),
+            code_hash: Set(code_hash.to_owned()),
+            scope: Set(s.scope.clone()),
+            auth_time: Set(s.auth_time),
+            acr: Set(s.acr.clone()),
+            amr: Set(s.amr.join(" ")),
+            outlives_idp_session: Set(s.outlives_idp_session),
+            created_at: Set(s.created_at),
+            last_active_at: Set(s.last_active_at),
+            idle_deadline: Set(s.idle_deadline),
+            absolute_expiry: Set(s.absolute_expiry),
+            ended_at: Set(None),
+            end_reason: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        if let Some(hash) = refresh_hash {
+            insert_refresh(&txn, s.org_id, s.id, hash, &s.scope, s.created_at).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn app_session(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+    ) -> Result<Option<AppSession>, StoreError> {
+        Ok(app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::Id.eq(id.0))
+            .one(&self.db)
+            .await?
+            .map(to_app_session))
+    }
+
+    pub async fn app_session_by_code(
+        &self,
+        org: OrgId,
+        code_hash: &str,
+    ) -> Result<Option<AppSession>, StoreError> {
+        Ok(app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::CodeHash.eq(code_hash))
+            .one(&self.db)
+            .await?
+            .map(to_app_session))
+    }
+
+    /// Ends a live app session with a reason (and an audit event); false if it had ended.
+    pub async fn end_app_session(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let result = app_sessions::Entity::update_many()
+            .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
+            .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::Id.eq(id.0))
+            .filter(app_sessions::Column::EndedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 1 {
+            let event = AuditEvent {
+                org_id: org,
+                actor: actor.to_owned(),
+                action: "app_session.ended",
+                target: Some(id.0.to_string()),
+                details: serde_json::json!({ "reason": reason }),
+            };
+            insert_audit(&txn, &event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Ends every live app session of the user with the app.
+    pub async fn end_user_app_sessions(
+        &self,
+        org: OrgId,
+        user: UserId,
+        app: AppId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(app_sessions::Entity::update_many()
+            .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
+            .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::UserId.eq(user.0))
+            .filter(app_sessions::Column::AppId.eq(app.0))
+            .filter(app_sessions::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Activity on a live app session: moves its idle deadline.
+    pub async fn touch_app_session(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+        now: DateTime<Utc>,
+        idle_deadline: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        app_sessions::Entity::update_many()
+            .col_expr(app_sessions::Column::LastActiveAt, Expr::value(now))
+            .col_expr(
+                app_sessions::Column::IdleDeadline,
+                Expr::value(idle_deadline),
+            )
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::Id.eq(id.0))
+            .filter(app_sessions::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_token(
+        &self,
+        org: OrgId,
+        hash: &str,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::OrgId.eq(org.0))
+            .filter(refresh_tokens::Column::TokenHash.eq(hash))
+            .one(&self.db)
+            .await?
+            .map(|m| RefreshRecord {
+                id: m.id,
+                app_session_id: AppSessionId(m.app_session_id),
+                scope: m.scope,
+                used_at: m.used_at,
+            }))
+    }
+
+    /// Marks `old` used and stores its successor, atomically; false when `old` was used
+    /// already (a concurrent replay), in which case nothing is stored.
+    pub async fn rotate_refresh_token(
+        &self,
+        org: OrgId,
+        old: &RefreshRecord,
+        new_hash: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let result = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+            .filter(refresh_tokens::Column::OrgId.eq(org.0))
+            .filter(refresh_tokens::Column::Id.eq(old.id))
+            .filter(refresh_tokens::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if result.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        insert_refresh(&txn, org, old.app_session_id, new_hash, scope, now).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Origins of the redirect URIs of the org's SPA apps (for CORS on token and userinfo).
+    pub async fn spa_origins(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
+        let spa_ids: Vec<Uuid> = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::AppType.eq("spa"))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        if spa_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uris = app_redirect_uris::Entity::find()
+            .filter(app_redirect_uris::Column::OrgId.eq(org.0))
+            .filter(app_redirect_uris::Column::AppId.is_in(spa_ids))
+            .all(&self.db)
+            .await?;
+        let mut origins: Vec<String> = uris
+            .into_iter()
+            .filter_map(|u| url::Url::parse(&u.uri).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .collect();
+        origins.sort();
+        origins.dedup();
+        Ok(origins)
+    }
+}
+
+/// A consent as the account page shows it.
+#[derive(Debug, Clone)]
+pub struct ConsentRow {
+    pub app_id: AppId,
+    pub app_name: String,
+    pub scope: String,
+    pub granted_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The scopes the user granted the app, if any.
+    pub async fn consent(
+        &self,
+        org: OrgId,
+        user: UserId,
+        app: AppId,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(consents::Entity::find()
+            .filter(consents::Column::OrgId.eq(org.0))
+            .filter(consents::Column::UserId.eq(user.0))
+            .filter(consents::Column::AppId.eq(app.0))
+            .one(&self.db)
+            .await?
+            .map(|m| m.scope))
+    }
+
+    /// Records (or widens) a consent, with an audit event.
+    pub async fn grant_consent(
+        &self,
+        org: OrgId,
+        user: UserId,
+        app: AppId,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let existing = consents::Entity::find()
+            .filter(consents::Column::OrgId.eq(org.0))
+            .filter(consents::Column::UserId.eq(user.0))
+            .filter(consents::Column::AppId.eq(app.0))
+            .one(&txn)
+            .await?;
+        match existing {
+            Some(m) => {
+                let mut merged: Vec<String> = m.scope.split(' ').map(str::to_owned).collect();
+                for s in scope.split(' ') {
+                    if !s.is_empty() && !merged.iter().any(|x| x == s) {
+                        merged.push(s.to_owned());
+                    }
+                }
+                let mut active: consents::ActiveModel = m.into();
+                active.scope = Set(merged.join(" "));
+                active.granted_at = Set(now);
+                active.update(&txn).await?;
+            }
+            None => {
+                consents::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    org_id: Set(org.0),
+                    user_id: Set(user.0),
+                    app_id: Set(app.0),
+                    scope: Set(scope.to_owned()),
+                    granted_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+            }
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{user}"),
+            action: "consent.granted",
+            target: Some(app.to_string()),
+            details: serde_json::json!({ "scope": scope }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Withdraws a consent; false if there was none.
+    pub async fn revoke_consent(
+        &self,
+        org: OrgId,
+        user: UserId,
+        app: AppId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let result = consents::Entity::delete_many()
+            .filter(consents::Column::OrgId.eq(org.0))
+            .filter(consents::Column::UserId.eq(user.0))
+            .filter(consents::Column::AppId.eq(app.0))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected > 0 {
+            let event = AuditEvent {
+                org_id: org,
+                actor: format!("user:{user}"),
+                action: "consent.revoked",
+                target: Some(app.to_string()),
+                details: serde_json::json!({}),
+            };
+            insert_audit(&txn, &event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// The user's consents with app names, newest first.
+    pub async fn user_consents(
+        &self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        let rows = consents::Entity::find()
+            .filter(consents::Column::OrgId.eq(org.0))
+            .filter(consents::Column::UserId.eq(user.0))
+            .order_by_desc(consents::Column::GrantedAt)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let name = apps::Entity::find()
+                .filter(apps::Column::OrgId.eq(org.0))
+                .filter(apps::Column::Id.eq(r.app_id))
+                .one(&self.db)
+                .await?
+                .map(|a| a.name)
+                .unwrap_or_default();
+            out.push(ConsentRow {
+                app_id: AppId(r.app_id),
+                app_name: name,
+                scope: r.scope,
+                granted_at: r.granted_at,
+            });
+        }
+        Ok(out)
+    }
+}
