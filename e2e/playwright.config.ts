@@ -17,6 +17,7 @@ const targetDir = process.env.CARGO_TARGET_DIR
   ? path.resolve(process.env.CARGO_TARGET_DIR)
   : path.resolve(__dirname, '../target');
 const serverBin = path.resolve(process.env.PORTCULLIS_BIN || path.join(targetDir, 'debug/portcullis'));
+const shopBin = path.resolve(process.env.PORTCULLIS_SHOP_BIN || path.join(targetDir, 'debug/portcullis-demo-shop'));
 const consoleDir = path.resolve(__dirname, process.env.PORTCULLIS_CONSOLE_DIR || '../console/dist');
 
 // A fresh database for every run. The config is evaluated again in each worker process, so the
@@ -57,7 +58,7 @@ export default defineConfig({
     },
   },
   projects: [{ name: 'chromium' }],
-  webServer: {
+  webServer: [{
     command: `"${serverBin}" serve --demo`,
     url: `http://127.0.0.1:${port}/readyz`,
     reuseExistingServer: false,
@@ -69,8 +70,24 @@ export default defineConfig({
       PORTCULLIS__HTTP__BIND: `127.0.0.1:${port}`,
       PORTCULLIS__HTTP__PUBLIC_URL: baseURL,
       PORTCULLIS__DATABASE__URL: `sqlite://${path.join(dataDir, 'e2e.db')}?mode=rwc`,
+      PORTCULLIS__KEYS__ENCRYPTION_KEY_FILE: path.join(dataDir, 'signing-key-encryption.key'),
       PORTCULLIS__CONSOLE__DIR: consoleDir,
       PORTCULLIS__DEPLOYMENT__NAME: 'Portcullis E2E',
+      // The demo shop's back-channel receivers answer at once; keep retries quick anyway.
+      PORTCULLIS__LOGOUT__WORKER_INTERVAL_MS: '200',
     },
-  },
+  }, {
+    // The demo shop (examples/demo-shop): catalog on 9001, checkout on 9002, the ports its
+    // registered redirect URIs name.
+    command: `"${shopBin}"`,
+    url: 'http://127.0.0.1:9001/',
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      ...(process.env as Record<string, string>),
+      DEMO_SHOP_ISSUER: `${baseURL}/o/demo`,
+    },
+  }],
 });

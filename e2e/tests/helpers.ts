@@ -32,7 +32,12 @@ export function cli(...args: string[]): string {
   const bin = path.resolve(process.env.PORTCULLIS_BIN || path.join(targetDir, 'debug/portcullis'));
   const db = `sqlite://${path.join(process.env.PORTCULLIS_E2E_RUN_DIR as string, 'e2e.db')}?mode=rwc`;
   return execFileSync(bin, [...args, '--json'], {
-    env: { ...process.env, PORTCULLIS__DATABASE__URL: db, PORTCULLIS__CONSOLE__DIR: '/nonexistent' },
+    env: {
+      ...process.env,
+      PORTCULLIS__DATABASE__URL: db,
+      PORTCULLIS__CONSOLE__DIR: '/nonexistent',
+      PORTCULLIS__KEYS__ENCRYPTION_KEY_FILE: path.join(process.env.PORTCULLIS_E2E_RUN_DIR as string, 'signing-key-encryption.key'),
+    },
   }).toString();
 }
 

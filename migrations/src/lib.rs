@@ -22,6 +22,7 @@ mod m20261129_000013_add_app_settings;
 mod m20261129_000014_create_app_sessions;
 mod m20261129_000015_create_refresh_tokens;
 mod m20261129_000016_create_consents;
+mod m20261129_000017_create_logout_deliveries;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_create_app_sessions::Migration),
             Box::new(m20261129_000015_create_refresh_tokens::Migration),
             Box::new(m20261129_000016_create_consents::Migration),
+            Box::new(m20261129_000017_create_logout_deliveries::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::keys::{KeyEncryptionKey, KeyService};
 use crate::oidc::OidcService;
 use crate::sessions::SessionService;
+use crate::slo::SloService;
 use crate::store::Store;
 use crate::store::cache::{Cache, CacheHealth, RedisCache};
 use crate::tenancy::OrgService;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub webauthn: WebauthnService,
     pub keys: KeyService,
     pub oidc: OidcService,
+    pub slo: SloService,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -85,9 +87,18 @@ impl AppState {
             sessions.clone(),
             config.public_url().to_owned(),
         );
+        let slo = SloService::new(
+            sessions.clone(),
+            store.clone(),
+            keys.clone(),
+            clock.clone(),
+            config.logout.clone(),
+            config.public_url().to_owned(),
+        );
         let state = Self {
             keys,
             oidc,
+            slo,
             login: LoginService::new(
                 store.clone(),
                 hasher.clone(),
@@ -181,6 +192,7 @@ impl Application {
     pub fn spawn_jobs(&self) {
         let every = Duration::from_secs(self.state.config.sessions.sweep_interval_secs);
         tokio::spawn(self.state.sessions.clone().run_sweeper(every));
+        tokio::spawn(self.state.slo.clone().run_worker());
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for

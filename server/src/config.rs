@@ -27,6 +27,22 @@ pub struct Config {
     pub security: SecurityConfig,
     pub sessions: SessionsConfig,
     pub keys: KeysConfig,
+    pub logout: LogoutConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutConfig {
+    /// Longest a back-channel logout request may take (connect and answer).
+    pub delivery_timeout_ms: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: i32,
+    /// First retry delay; doubles per attempt (plus up to 25 % jitter).
+    pub retry_base_secs: i64,
+    /// Longest delay between two attempts.
+    pub retry_max_secs: i64,
+    /// How often each node's worker looks for due deliveries.
+    pub worker_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,6 +249,17 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "cache.op_timeout_ms",
                 problem: "must be at least 1".into(),
+            });
+        }
+        let l = &self.logout;
+        if l.delivery_timeout_ms == 0
+            || l.max_attempts < 1
+            || l.retry_base_secs < 1
+            || l.retry_max_secs < l.retry_base_secs
+        {
+            return Err(ConfigError::Invalid {
+                key: "logout",
+                problem: "delivery_timeout_ms, max_attempts and retry_base_secs must be at least 1, and retry_max_secs at least retry_base_secs".into(),
             });
         }
         if self.sessions.sweep_interval_secs == 0 {

@@ -12,6 +12,23 @@ pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
 pub const DEMO_USER_EMAIL: &str = "alice@demo.example";
 /// Demo passwords are public by design: the demo is for a laptop, never for production.
 pub const DEMO_PASSWORD: &str = "portcullis-demo";
+/// The demo shop's apps: name, client id, secret (public: demo only), profile, port.
+pub const DEMO_SHOP_APPS: [(&str, &str, &str, SessionProfile, u16); 2] = [
+    (
+        "Demo Shop Catalog",
+        "demo-catalog",
+        "demo-catalog-secret",
+        SessionProfile::Standard,
+        9001,
+    ),
+    (
+        "Demo Shop Checkout",
+        "demo-checkout",
+        "demo-checkout-secret",
+        SessionProfile::Privileged,
+        9002,
+    ),
+];
 
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
     let org = match state.orgs.create(DEMO_ORG, Some("Demo Org"), "demo").await {
@@ -35,22 +52,29 @@ pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
         }
     }
     let mut apps = Vec::new();
-    // The demo apps are registered once; their secrets are shown only then.
-    if state.store.count_apps(org.id).await? == 0 {
-        for (name, profile, port) in [
-            ("Demo Shop Catalog", SessionProfile::Standard, 9001),
-            ("Demo Shop Checkout", SessionProfile::Privileged, 9002),
-        ] {
-            let req = CreateApp {
-                redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
-                post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/")],
-                backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel-logout")),
-                session_profile: profile,
-                ..CreateApp::new(name, AppType::Web)
-            };
-            let (app, secret) = state.apps.create(&org, req, "demo").await?;
-            apps.push(serde_json::json!({ "name": app.name, "client_id": app.client_id, "client_secret": secret }));
+    // The demo shop's two apps (examples/demo-shop) have fixed, public credentials so the shop
+    // can start without being told them.
+    for (name, client_id, secret, profile, port) in DEMO_SHOP_APPS {
+        if state
+            .store
+            .app_by_client_id(org.id, client_id)
+            .await?
+            .is_some()
+        {
+            continue;
         }
+        let req = CreateApp {
+            redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
+            post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/")],
+            backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel-logout")),
+            session_profile: profile,
+            ..CreateApp::new(name, AppType::Web)
+        };
+        let (app, secret) = state
+            .apps
+            .create_with_credentials(&org, req, client_id, secret, "demo")
+            .await?;
+        apps.push(serde_json::json!({ "name": app.name, "client_id": app.client_id, "client_secret": secret }));
     }
     let issuer = org.issuer(state.config.public_url());
     if json {
@@ -71,6 +95,9 @@ pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
                 app["name"], app["client_id"], app["client_secret"]
             );
         }
+        println!(
+            "  demo shop (run it with `cargo run -p portcullis-demo-shop`): catalog http://127.0.0.1:9001/, checkout http://127.0.0.1:9002/"
+        );
         println!("  console: {}/console/", state.config.public_url());
     }
     Ok(())

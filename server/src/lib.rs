@@ -16,6 +16,7 @@ pub mod keys;
 pub mod oidc;
 pub mod secrets;
 pub mod sessions;
+pub mod slo;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

@@ -18,7 +18,8 @@ usage: cargo xtask <command>
 commands:
   console             build the admin console (wasm32 + wasm-bindgen) into console/dist
   dev [-- ARGS...]    build the console, then run `portcullis serve --demo [ARGS...]`
-                      (http://localhost:8080 on the embedded defaults)
+                      (http://localhost:8080 on the embedded defaults) and the demo shop
+                      (catalog http://127.0.0.1:9001, checkout http://127.0.0.1:9002)
   test [--all]        fmt, clippy, tests on SQLite + in-process cache, tests on PostgreSQL +
                       Redis (when PORTCULLIS_TEST_DATABASE_URL and PORTCULLIS_TEST_REDIS_URL
                       are set), console build, browser tests (when Chromium and npm exist);
@@ -28,6 +29,7 @@ commands:
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const CONSOLE_PACKAGE: &str = "portcullis-console";
+const SHOP_PACKAGE: &str = "portcullis-demo-shop";
 const CONSOLE_WASM: &str = "portcullis_console";
 /// Files copied verbatim from `console/` next to the wasm-bindgen output.
 const CONSOLE_STATIC_FILES: &[&str] = &["index.html", "bootstrap.js", "console.css", "favicon.svg"];
@@ -200,9 +202,22 @@ impl Ctx {
             _ => extra,
         };
         self.build_console()?;
+        run(&mut self.cargo(&["build", "-p", "portcullis", "-p", SHOP_PACKAGE]))?;
+        // The demo shop runs next to the server (it discovers the provider on first use) and
+        // stops with it.
+        let shop_bin = self
+            .target_dir
+            .join("debug")
+            .join(format!("{SHOP_PACKAGE}{}", env::consts::EXE_SUFFIX));
+        let mut shop = Command::new(&shop_bin)
+            .spawn()
+            .with_context(|| format!("cannot start {}", shop_bin.display()))?;
         let mut cmd = self.cargo(&["run", "-p", "portcullis", "--", "serve", "--demo"]);
         cmd.args(extra);
-        run(&mut cmd)
+        let result = run(&mut cmd);
+        let _ = shop.kill();
+        let _ = shop.wait();
+        result
     }
 
     // ----- test --------------------------------------------------------------------------------
@@ -284,7 +299,7 @@ impl Ctx {
     }
 
     fn browser_tests(&self, chromium: &Path) -> Result<()> {
-        run(&mut self.cargo(&["build", "-p", "portcullis"]))?;
+        run(&mut self.cargo(&["build", "-p", "portcullis", "-p", SHOP_PACKAGE]))?;
 
         let e2e = self.root.join("e2e");
         if npm_install_needed(&e2e) {
@@ -305,6 +320,12 @@ impl Ctx {
             .current_dir(&e2e)
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
             .env("PORTCULLIS_BIN", &bin)
+            .env(
+                "PORTCULLIS_SHOP_BIN",
+                self.target_dir
+                    .join("debug")
+                    .join(format!("{SHOP_PACKAGE}{}", env::consts::EXE_SUFFIX)),
+            )
             .env("PORTCULLIS_CHROMIUM", chromium)
             .env("PORTCULLIS_CONSOLE_DIR", self.console_dist())
             .env("CARGO_TARGET_DIR", &self.target_dir);

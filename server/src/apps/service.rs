@@ -83,6 +83,31 @@ impl AppService {
         req: CreateApp,
         actor: &str,
     ) -> Result<(App, Option<String>), AppError> {
+        self.create_inner(org, req, None, actor).await
+    }
+
+    /// As `create`, with a client id and secret chosen by the caller: only for `serve --demo`,
+    /// whose sample apps need credentials known in advance (they are public, like the demo
+    /// passwords).
+    pub async fn create_with_credentials(
+        &self,
+        org: &Org,
+        req: CreateApp,
+        client_id: &str,
+        secret: &str,
+        actor: &str,
+    ) -> Result<(App, Option<String>), AppError> {
+        self.create_inner(org, req, Some((client_id, secret)), actor)
+            .await
+    }
+
+    async fn create_inner(
+        &self,
+        org: &Org,
+        req: CreateApp,
+        fixed: Option<(&str, &str)>,
+        actor: &str,
+    ) -> Result<(App, Option<String>), AppError> {
         let name = req.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::InvalidName);
@@ -134,11 +159,19 @@ impl AppService {
             settings.grant_types = grants;
         }
         settings.validate(t).map_err(AppError::InvalidSettings)?;
-        let client_id = random_token(16)?;
-        let secret = if t.is_confidential() {
-            Some(random_token(32)?)
-        } else {
-            None
+        let (client_id, secret) = match fixed {
+            Some((id, secret)) => (
+                id.to_owned(),
+                t.is_confidential().then(|| secret.to_owned()),
+            ),
+            None => (
+                random_token(16)?,
+                if t.is_confidential() {
+                    Some(random_token(32)?)
+                } else {
+                    None
+                },
+            ),
         };
         let new = NewApp {
             client_id,

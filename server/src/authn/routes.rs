@@ -327,29 +327,38 @@ async fn logout_page(
     org: CurrentOrg,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let org = org.0;
-    let session = match session_token(&req) {
+    logout_confirmation(&req, &state, &org.0).await
+}
+
+/// "Sign out of {org}?" with a CSRF-protected form (also what RP-initiated logout shows when it
+/// cannot trust the request).
+pub(crate) async fn logout_confirmation(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> HttpResponse {
+    let session = match session_token(req) {
         Some(t) => state.sessions.current(org.id, &t).await.ok().flatten(),
         None => None,
     };
     let Some(session) = session else {
         return message(
-            &org,
+            org,
             StatusCode::OK,
             "Signed out",
             "You are not signed in.",
-            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+            Some((format!("{}{LOGIN_PATH}", org_path(org)), "Sign in")),
         );
     };
     let email = match state.store.user_by_id(org.id, session.user_id).await {
         Ok(Some(u)) => u.email.as_str().to_owned(),
         Ok(None) => String::new(),
-        Err(e) => return unavailable(&org, &e),
+        Err(e) => return unavailable(org, &e),
     };
-    let (csrf, set) = csrf_token(&req, &state, &org);
+    let (csrf, set) = csrf_token(req, state, org);
     let page = LogoutPage {
         org_name: &org.name,
-        org_path: org_path(&org),
+        org_path: org_path(org),
         logo_url: org.branding.logo_url.as_deref(),
         csrf: &csrf,
         email: &email,
@@ -373,9 +382,11 @@ async fn logout_submit(
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
+    let mut ended = None;
     if let Some(token) = session_token(&req) {
         match state.sessions.current(org.id, &token).await {
             Ok(Some(s)) => {
+                ended = Some(s.id);
                 if let Err(e) = state
                     .sessions
                     .end(
@@ -393,15 +404,8 @@ async fn logout_submit(
             Err(e) => return unavailable(&org, &e),
         }
     }
-    let page = MessagePage {
-        org_name: &org.name,
-        org_path: org_path(&org),
-        logo_url: org.branding.logo_url.as_deref(),
-        title: "Signed out",
-        message: "You have signed out.",
-        link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in again")),
-    };
-    render(StatusCode::OK, &page, [clear_session_cookie(&state, &org)])
+    // Apps with a front-channel logout URI are told through iframes on the signed-out page.
+    crate::slo::routes::signed_out(&state, &org, ended, None, true).await
 }
 
 async fn branding_css(org: CurrentOrg) -> HttpResponse {

@@ -3,7 +3,7 @@
 
 mod console;
 mod error;
-mod headers;
+pub(crate) mod headers;
 mod health;
 pub(crate) mod org;
 pub mod pages;

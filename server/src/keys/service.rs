@@ -322,6 +322,27 @@ impl KeyService {
         token: &str,
         typ: &str,
     ) -> Result<T, KeyError> {
+        self.verify_inner(org, token, typ, true).await
+    }
+
+    /// As `verify`, but an expired token is accepted: an `id_token_hint` at logout may be
+    /// expired (RP-Initiated Logout 1.0 §2). Signature, key and type still must hold.
+    pub async fn verify_allow_expired<T: DeserializeOwned>(
+        &self,
+        org: OrgId,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, KeyError> {
+        self.verify_inner(org, token, typ, false).await
+    }
+
+    async fn verify_inner<T: DeserializeOwned>(
+        &self,
+        org: OrgId,
+        token: &str,
+        typ: &str,
+        check_exp: bool,
+    ) -> Result<T, KeyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| KeyError::InvalidToken)?;
         if !header
             .typ
@@ -355,7 +376,7 @@ impl KeyService {
             .get("exp")
             .and_then(serde_json::Value::as_i64)
             .ok_or(KeyError::InvalidToken)?;
-        if now.timestamp() >= exp {
+        if check_exp && now.timestamp() >= exp {
             return Err(KeyError::InvalidToken);
         }
         serde_json::from_value(data.claims).map_err(|_| KeyError::InvalidToken)

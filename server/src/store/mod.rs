@@ -8,6 +8,7 @@ mod keys;
 mod oidc;
 mod orgs;
 mod sessions;
+mod slo;
 mod users;
 mod webauthn;
 pub use oidc::ConsentRow;

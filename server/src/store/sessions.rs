@@ -1,7 +1,8 @@
 //! Session and session-policy rows. Every query on sessions of an org is scoped by org id; only
 //! the sweeper looks across orgs.
 
-use super::entities::{app_sessions, org_session_policies as policies, sessions};
+use super::entities::{org_session_policies as policies, sessions};
+use super::slo::{Ending, end_app_sessions};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
 use crate::audit::AuditEvent;
@@ -63,26 +64,26 @@ async fn end_row<C: ConnectionTrait>(
     };
     let session = to_session(row);
     // App sessions end in the same transaction: those that may not outlive the IdP session,
-    // or all of them when the reason is a revocation (DESIGN §1, "sign out everywhere").
-    let mut app_sessions = app_sessions::Entity::update_many()
-        .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
-        .col_expr(
-            app_sessions::Column::EndReason,
-            Expr::value(reason.as_str()),
-        )
-        .filter(app_sessions::Column::OrgId.eq(org.0))
-        .filter(app_sessions::Column::SessionId.eq(id.0))
-        .filter(app_sessions::Column::EndedAt.is_null());
-    if !reason.ends_outliving_app_sessions() {
-        app_sessions = app_sessions.filter(app_sessions::Column::OutlivesIdpSession.eq(false));
-    }
-    let app_sessions_ended = app_sessions.exec(conn).await?.rows_affected;
+    // or all of them when the reason is a revocation (DESIGN §1, "sign out everywhere"); and
+    // the apps to notify get their outbox rows.
+    let (app_sessions_ended, deliveries) = end_app_sessions(
+        conn,
+        org,
+        Ending {
+            session: Some(id),
+            user: None,
+            end_outliving: reason.ends_outliving_app_sessions(),
+        },
+        reason.as_str(),
+        now,
+    )
+    .await?;
     let event = AuditEvent {
         org_id: org,
         actor: actor.to_owned(),
         action: "session.ended",
         target: Some(id.to_string()),
-        details: serde_json::json!({ "reason": reason.as_str(), "user_id": session.user_id.to_string(), "app_sessions_ended": app_sessions_ended }),
+        details: serde_json::json!({ "reason": reason.as_str(), "user_id": session.user_id.to_string(), "app_sessions_ended": app_sessions_ended, "logout_deliveries": deliveries }),
     };
     insert_audit(conn, &event, now).await?;
     Ok(Some(session))
@@ -307,6 +308,22 @@ impl Store {
             if let Some(s) = end_row(&txn, org, SessionId(id), reason, actor, now).await? {
                 ended.push(s);
             }
+        }
+        // A revocation also ends the user's (or org's) app sessions that outlived IdP sessions
+        // which ended earlier, and notifies their apps.
+        if reason.ends_outliving_app_sessions() && keep.is_none() {
+            end_app_sessions(
+                &txn,
+                org,
+                Ending {
+                    session: None,
+                    user,
+                    end_outliving: true,
+                },
+                reason.as_str(),
+                now,
+            )
+            .await?;
         }
         txn.commit().await?;
         Ok(ended)

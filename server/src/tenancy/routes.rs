@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(crate::authn::routes::configure)
             .configure(crate::accounts::routes::configure)
             .configure(crate::oidc::routes::configure)
+            .configure(crate::slo::routes::configure)
             .default_service(web::to(org_not_found)),
     );
 }

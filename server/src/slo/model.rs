@@ -1,0 +1,44 @@
+//! Logout delivery types.
+
+use crate::accounts::UserId;
+use crate::apps::AppId;
+use crate::sessions::SessionId;
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_DELIVERED: &str = "delivered";
+pub const STATUS_FAILED: &str = "failed";
+
+/// One back-channel logout notification to one app for one IdP session (an outbox row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogoutDelivery {
+    pub id: Uuid,
+    pub org_id: OrgId,
+    pub app_id: AppId,
+    /// The IdP session (`sid` of the logout token).
+    pub session_id: SessionId,
+    /// Its user (`sub`).
+    pub user_id: UserId,
+    /// Why the session ended (the IdP session's end reason).
+    pub reason: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Retry later (429, 5xx, timeout, connection refused).
+    Retry(String),
+    /// Never retried (4xx other than 429, no URI any more).
+    Permanent(String),
+}

@@ -1,0 +1,298 @@
+//! The logout outbox: app sessions ended with an IdP session, delivery rows written in the same
+//! transaction, and the worker's claims. Org-owned rows are scoped by org id; the worker's claim
+//! looks across orgs (it is the platform's job queue).
+
+use super::entities::{app_sessions, apps, logout_deliveries};
+use super::{Store, StoreError, insert_audit};
+use crate::accounts::UserId;
+use crate::apps::AppId;
+use crate::audit::AuditEvent;
+use crate::sessions::SessionId;
+use crate::slo::{LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
+use crate::tenancy::OrgId;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+fn to_delivery(m: logout_deliveries::Model) -> LogoutDelivery {
+    LogoutDelivery {
+        id: m.id,
+        org_id: OrgId(m.org_id),
+        app_id: AppId(m.app_id),
+        session_id: SessionId(m.session_id),
+        user_id: UserId(m.user_id),
+        reason: m.reason,
+        status: m.status,
+        attempts: m.attempts,
+        next_attempt_at: m.next_attempt_at,
+        last_error: m.last_error,
+        created_at: m.created_at,
+        delivered_at: m.delivered_at,
+    }
+}
+
+/// Which app sessions an ending touches.
+pub(super) struct Ending {
+    pub session: Option<SessionId>,
+    pub user: Option<UserId>,
+    /// Revocations end app sessions that may outlive the IdP session too.
+    pub end_outliving: bool,
+}
+
+/// Ends the live app sessions an IdP session ending touches and writes one back-channel
+/// delivery per (app, IdP session) for every app that had a live app session there and
+/// registered a back-channel logout URI — whether its app session ends now or outlives the IdP
+/// session (DESIGN §1: every app that took part is told). Returns (ended, deliveries).
+pub(super) async fn end_app_sessions<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    which: Ending,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let mut query = app_sessions::Entity::find()
+        .filter(app_sessions::Column::OrgId.eq(org.0))
+        .filter(app_sessions::Column::EndedAt.is_null());
+    if let Some(sid) = which.session {
+        query = query.filter(app_sessions::Column::SessionId.eq(sid.0));
+    }
+    if let Some(user) = which.user {
+        query = query.filter(app_sessions::Column::UserId.eq(user.0));
+    }
+    let live = query.all(conn).await?;
+    if live.is_empty() {
+        return Ok((0, 0));
+    }
+    let to_end: Vec<Uuid> = live
+        .iter()
+        .filter(|s| which.end_outliving || !s.outlives_idp_session)
+        .map(|s| s.id)
+        .collect();
+    let mut ended = 0;
+    if !to_end.is_empty() {
+        ended = app_sessions::Entity::update_many()
+            .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
+            .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::Id.is_in(to_end))
+            .exec(conn)
+            .await?
+            .rows_affected;
+    }
+    let targets: BTreeSet<(Uuid, Uuid, Uuid)> = live
+        .iter()
+        .map(|s| (s.app_id, s.session_id, s.user_id))
+        .collect();
+    let app_ids: BTreeSet<Uuid> = targets.iter().map(|t| t.0).collect();
+    let with_uri: BTreeSet<Uuid> = apps::Entity::find()
+        .filter(apps::Column::OrgId.eq(org.0))
+        .filter(apps::Column::Id.is_in(app_ids))
+        .filter(apps::Column::BackchannelLogoutUri.is_not_null())
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let mut queued = 0;
+    for (app, sid, user) in targets.into_iter().filter(|t| with_uri.contains(&t.0)) {
+        logout_deliveries::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.0),
+            app_id: Set(app),
+            session_id: Set(sid),
+            user_id: Set(user),
+            reason: Set(reason.to_owned()),
+            status: Set(STATUS_PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            claimed_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            delivered_at: Set(None),
+        }
+        .insert(conn)
+        .await?;
+        queued += 1;
+    }
+    Ok((ended, queued))
+}
+
+impl Store {
+    /// The org's logout deliveries, newest first (admin API, console, tests).
+    pub async fn logout_deliveries(&self, org: OrgId) -> Result<Vec<LogoutDelivery>, StoreError> {
+        Ok(logout_deliveries::Entity::find()
+            .filter(logout_deliveries::Column::OrgId.eq(org.0))
+            .order_by_desc(logout_deliveries::Column::CreatedAt)
+            .order_by_desc(logout_deliveries::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_delivery)
+            .collect())
+    }
+
+    /// Takes up to `limit` due rows for this worker until `lease_until`. On PostgreSQL one
+    /// statement with `FOR UPDATE SKIP LOCKED`; on SQLite (one writer at a time) each row is
+    /// taken with a conditional update. Either way no two workers hold a row at once.
+    pub async fn claim_logout_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
+        let ids: Vec<Uuid> = if self.db.get_database_backend() == DbBackend::Postgres {
+            let sql = "UPDATE logout_deliveries SET claimed_until = $1 WHERE id IN (\
+                SELECT id FROM logout_deliveries WHERE status = $2 AND next_attempt_at <= $3 \
+                AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at \
+                LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [
+                        lease_until.into(),
+                        STATUS_PENDING.into(),
+                        now.into(),
+                        limit.into(),
+                    ],
+                ))
+                .await?;
+            rows.iter()
+                .map(|r| r.try_get::<Uuid>("", "id"))
+                .collect::<Result<_, _>>()?
+        } else {
+            let candidates: Vec<Uuid> = logout_deliveries::Entity::find()
+                .select_only()
+                .column(logout_deliveries::Column::Id)
+                .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
+                .filter(logout_deliveries::Column::NextAttemptAt.lte(now))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(logout_deliveries::Column::ClaimedUntil.is_null())
+                        .add(logout_deliveries::Column::ClaimedUntil.lt(now)),
+                )
+                .order_by_asc(logout_deliveries::Column::NextAttemptAt)
+                .limit(limit)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let mut taken = Vec::new();
+            for id in candidates {
+                let result = logout_deliveries::Entity::update_many()
+                    .col_expr(
+                        logout_deliveries::Column::ClaimedUntil,
+                        Expr::value(lease_until),
+                    )
+                    .filter(logout_deliveries::Column::Id.eq(id))
+                    .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
+                    .filter(
+                        sea_orm::Condition::any()
+                            .add(logout_deliveries::Column::ClaimedUntil.is_null())
+                            .add(logout_deliveries::Column::ClaimedUntil.lt(now)),
+                    )
+                    .exec(&self.db)
+                    .await?;
+                if result.rows_affected == 1 {
+                    taken.push(id);
+                }
+            }
+            taken
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(logout_deliveries::Entity::find()
+            .filter(logout_deliveries::Column::Id.is_in(ids))
+            .order_by_asc(logout_deliveries::Column::NextAttemptAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_delivery)
+            .collect())
+    }
+
+    /// Records an attempt's outcome, releases the lease and writes the audit event.
+    /// `next` is Some for a retry, None for delivered (`error` None) or failed for good.
+    pub async fn finish_logout_delivery(
+        &self,
+        d: &LogoutDelivery,
+        error: Option<&str>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = match (error, next) {
+            (None, _) => STATUS_DELIVERED,
+            (Some(_), Some(_)) => STATUS_PENDING,
+            (Some(_), None) => STATUS_FAILED,
+        };
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let mut row: logout_deliveries::ActiveModel = logout_deliveries::ActiveModel {
+            id: Set(d.id),
+            ..Default::default()
+        };
+        row.status = Set(status.to_owned());
+        row.attempts = Set(d.attempts + 1);
+        row.claimed_until = Set(None);
+        row.last_error = Set(error.map(|e| e.chars().take(500).collect()));
+        row.updated_at = Set(now);
+        if let Some(next) = next {
+            row.next_attempt_at = Set(next);
+        }
+        if error.is_none() {
+            row.delivered_at = Set(Some(now));
+        }
+        row.update(&txn).await?;
+        let action = match status {
+            STATUS_DELIVERED => "logout_delivery.delivered",
+            STATUS_PENDING => "logout_delivery.retrying",
+            _ => "logout_delivery.failed",
+        };
+        let event = AuditEvent {
+            org_id: d.org_id,
+            actor: "system".to_owned(),
+            action,
+            target: Some(d.id.to_string()),
+            details: serde_json::json!({
+                "app_id": d.app_id.to_string(), "sid": d.session_id.to_string(),
+                "attempt": d.attempts + 1, "error": error, "next_attempt_at": next,
+            }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The apps that took part in an IdP session (had an app session under it), for the
+    /// front-channel logout page.
+    pub async fn apps_in_session(
+        &self,
+        org: OrgId,
+        sid: SessionId,
+    ) -> Result<Vec<crate::apps::App>, StoreError> {
+        let ids: BTreeSet<Uuid> = app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::SessionId.eq(sid.0))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| s.app_id)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(app) = self.app_by_id(org, AppId(id)).await? {
+                out.push(app);
+            }
+        }
+        Ok(out)
+    }
+}
