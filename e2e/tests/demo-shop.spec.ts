@@ -13,7 +13,8 @@ test('catalog survives Single Logout from checkout; checkout asks to sign in aga
   await addVirtualAuthenticator(page);
   cli('user', 'create', '--org', 'demo', '--email', 'shopper@demo.example', '--password', 'shopper password');
 
-  // A security key first (the checkout needs a second factor).
+  // A security key first (the checkout needs a second factor; a passkey would also sign the
+  // user straight back in through the sign-in page's autofill at the end).
   await signInWithPassword(page, 'demo', 'shopper@demo.example', 'shopper password');
   await expect(page).toHaveURL(/\/o\/demo\/account$/);
   await page.getByTestId('add-security-key').click();

@@ -74,3 +74,18 @@ test('the passkey button signs in where autofill is not used', async ({ page }) 
   await expect(page.getByTestId('email')).toHaveText('button.user@demo.example');
   expect(errors).toEqual([]);
 });
+
+test('step-up accepts a passkey (it verifies the user, as a passkey must)', async ({ page }) => {
+  const errors = collectErrors(page);
+  await addVirtualAuthenticator(page);
+  cli('user', 'create', '--org', 'demo', '--email', 'stepup.passkey@demo.example', '--password', 'step up passkey password');
+  await signInWithPassword(page, 'demo', 'stepup.passkey@demo.example', 'step up passkey password');
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  await page.getByTestId('add-passkey').click();
+  await expect(page.getByTestId('credential')).toHaveCount(1);
+
+  await page.goto('/o/demo/login/step-up?return_to=/o/demo/account');
+  await page.getByTestId('webauthn-go').click();
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  expect(errors).toEqual([]);
+});

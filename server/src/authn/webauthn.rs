@@ -676,20 +676,30 @@ impl WebauthnService {
         purpose: Purpose,
         binding: String,
     ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
-        let keys = self
-            .store
-            .user_credentials(org.id, user)
-            .await?
+        let stored = self.store.user_credentials(org.id, user).await?;
+        let keys = stored
             .iter()
             .filter_map(|c| serde_json::from_str::<SecurityKey>(&c.credential).ok())
             .collect::<Vec<_>>();
         if keys.is_empty() {
             return Err(WebauthnFlowError::Rejected);
         }
-        let (options, state) = self
+        let (mut options, state) = self
             .webauthn()?
             .start_securitykey_authentication(&keys)
             .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        // A passkey was registered with user verification, and webauthn-rs (rightly) insists on
+        // it at every later use; the security-key ceremony asks for "discouraged", so the
+        // browser must be told to verify the user when a passkey may answer.
+        // (The policy type is not re-exported by webauthn-rs, hence the JSON round trip.)
+        if stored.iter().any(|c| c.kind == "passkey")
+            && let Ok(mut json) = serde_json::to_value(&options)
+        {
+            json["publicKey"]["userVerification"] = serde_json::Value::from("preferred");
+            if let Ok(changed) = serde_json::from_value(json) {
+                options = changed;
+            }
+        }
         let flow = Flow {
             purpose,
             user_id: Some(user),
@@ -714,7 +724,10 @@ impl WebauthnService {
         let result = self
             .webauthn()?
             .finish_securitykey_authentication(answer, &state)
-            .map_err(|_| WebauthnFlowError::Rejected)?;
+            .map_err(|e| {
+                tracing::info!(error = %e, "key assertion rejected");
+                WebauthnFlowError::Rejected
+            })?;
         let stored = self
             .store
             .credential_by_credential_id(org.id, &credential_id_string(result.cred_id()))
