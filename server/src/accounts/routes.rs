@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(ACCOUNT_PATH, web::get().to(account_page))
         .route("/account/sessions/end-others", web::post().to(end_others))
+        .route("/account/sessions/end-all", web::post().to(end_all))
         .route("/account/sessions/{id}/end", web::post().to(end_one))
         .route("/account/password", web::post().to(change_password))
         .route(
@@ -325,6 +326,36 @@ async fn revoke_consent(
         .await
     {
         Ok(_) => back_to_account(&org),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+/// Sign out everywhere: every IdP session of the user, this one included, and every app
+/// session (outliving ones too) end; every app is notified (DESIGN §1).
+async fn end_all(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let actor = format!("user:{}", current.user_id);
+    match state
+        .sessions
+        .end_user_sessions(
+            org.id,
+            current.user_id,
+            None,
+            EndReason::UserSignedOutEverywhere,
+            &actor,
+        )
+        .await
+    {
+        Ok(_) => crate::slo::routes::signed_out(&state, &org, Some(current.id), None, true).await,
         Err(e) => unavailable(&org, &e),
     }
 }

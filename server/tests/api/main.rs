@@ -8,6 +8,7 @@
 #[macro_use]
 mod helpers;
 
+mod account_logout;
 mod browser;
 mod cache;
 mod cli;
