@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/deployment`: public facts about this deployment, shown by the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentInfo {
     /// Display name of the deployment (`deployment.name` in the configuration).
     pub name: String,
@@ -56,4 +57,182 @@ pub struct ErrorBody {
     pub error: String,
     /// A human-readable explanation.
     pub message: String,
+}
+
+// ----- admin API (`/api/v1`) ---------------------------------------------------------------------
+
+/// An RFC 9457 problem: every error of the admin API (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    /// A URI naming the problem type, e.g. `urn:portcullis:problem:not-found`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: which field is wrong and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// One page of a list: `?page=` (from 1) and `?per_page=` (1–200, default 50).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+/// Per-app session rules (a preset of the session profile, every field overridable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionRulesView {
+    pub reauth_max_age_secs: Option<i64>,
+    pub mfa_required: bool,
+    pub idle_timeout_secs: Option<i64>,
+    pub lifetime_secs: i64,
+    pub outlives_idp_session: bool,
+}
+
+/// An app (OIDC client) as the admin API shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppView {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    /// `web`, `spa`, `native` or `service`.
+    pub app_type: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_uri: Option<String>,
+    /// `standard` or `privileged`.
+    pub session_profile: String,
+    pub session_rules: SessionRulesView,
+    pub first_party: bool,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub grant_types: Vec<String>,
+    pub admin: bool,
+    pub created_at: String,
+}
+
+/// `POST /api/v1/orgs/{org}/apps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppCreateRequest {
+    pub name: String,
+    /// `web` (default), `spa`, `native` or `service`.
+    #[serde(default)]
+    pub app_type: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    /// `standard` (default) or `privileged`.
+    #[serde(default)]
+    pub session_profile: Option<String>,
+    /// Overrides of the profile's preset; absent = the preset.
+    #[serde(default)]
+    pub session_rules: Option<SessionRulesView>,
+    /// Default true (no consent screen).
+    #[serde(default)]
+    pub first_party: Option<bool>,
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<i64>,
+    #[serde(default)]
+    pub id_token_ttl_secs: Option<i64>,
+}
+
+/// The answer to creating an app or rotating its secret: the secret is shown only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppWithSecret {
+    pub app: AppView,
+    pub client_secret: Option<String>,
+}
+
+/// An app session under an IdP session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppSessionView {
+    pub id: String,
+    pub app_id: String,
+    pub client_id: String,
+    pub created_at: String,
+    pub last_active_at: String,
+    pub idle_deadline: Option<String>,
+    pub absolute_expiry: String,
+    pub outlives_idp_session: bool,
+}
+
+/// A live IdP session with its live app sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionView {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub auth_time: String,
+    pub acr: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub app_sessions: Vec<AppSessionView>,
+}
+
+/// What a revocation ends (or, with `dry_run`, would end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevokeOutcome {
+    pub dry_run: bool,
+    /// IdP sessions that end.
+    pub sessions: Vec<String>,
+    /// App sessions that end.
+    pub app_sessions: Vec<String>,
+    /// Client ids of the apps told through back-channel logout.
+    pub apps_notified: Vec<String>,
+}
+
+/// A back-channel logout delivery and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryView {
+    pub id: String,
+    pub app_id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub reason: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+/// A published signing key (never its private half).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SigningKeyView {
+    pub kid: String,
+    pub alg: String,
+    pub activates_at: String,
+    pub expires_at: Option<String>,
 }

@@ -9,4 +9,4 @@ mod service;
 
 pub use error::{OidcError, OidcErrorCode};
 pub use model::{AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, RefreshRecord};
-pub use service::{ClientAuth, OidcService, TokenParams};
+pub use service::{AccessClaims, ClientAuth, OidcService, TokenParams};

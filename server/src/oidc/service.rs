@@ -925,6 +925,16 @@ impl OidcService {
 
     /// Verifies an access token of this org and, for user tokens, that its app session is
     /// live. Returns the claims and the app.
+    /// Verifies an access token of this org (signature, type, expiry, issuer) and, for user
+    /// tokens, that its app session is live: the admin API's bearer check.
+    pub async fn verify_access_token(
+        &self,
+        org: &Org,
+        token: &str,
+    ) -> Result<Option<(AccessClaims, App)>, OidcError> {
+        self.check_access_token(org, token, false).await
+    }
+
     async fn check_access_token(
         &self,
         org: &Org,

@@ -1,6 +1,7 @@
 //! Durable state: the only module that imports SeaORM. Every function on org-owned data takes
 //! the org id first and filters by it, so a row of one org is unreachable through another.
 
+mod admin;
 mod apps;
 pub mod cache;
 mod entities;

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-fn to_app_session(m: app_sessions::Model) -> AppSession {
+pub(super) fn to_app_session(m: app_sessions::Model) -> AppSession {
     AppSession {
         id: AppSessionId(m.id),
         org_id: OrgId(m.org_id),

@@ -15,7 +15,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-fn to_session(m: sessions::Model) -> Session {
+pub(super) fn to_session(m: sessions::Model) -> Session {
     Session {
         id: SessionId(m.id),
         org_id: OrgId(m.org_id),

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod account_logout;
+mod admin_api;
 mod browser;
 mod cache;
 mod cli;

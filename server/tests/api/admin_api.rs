@@ -1,0 +1,417 @@
+//! The admin REST API from the outside: every route refuses a missing token (401), a token that
+//! is not an org admin's (403), and org A's admin at org B (403 by path, 404 by object id) with
+//! org B unchanged; a service app with the admin role works with client credentials; the revoke
+//! preview lists exactly what the revoke then ends; and the OpenAPI document is served.
+
+use crate::browser::Browser;
+use crate::helpers::{Answer, Rp, TestApp};
+use crate::signin::{EMAIL, PASSWORD};
+use portcullis::accounts::{CreateUser, Role};
+use portcullis::admin_api::routes::ROUTES;
+use portcullis::apps::{AppType, CreateApp};
+use portcullis::tenancy::Org;
+use serde_json::{Value, json};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const PUBLIC: [&str; 2] = ["/deployment", "/openapi.json"];
+
+async fn org_with(app: &TestApp, slug: &str, role: Role) -> Org {
+    let org = app.state.orgs.create(slug, None, "test").await.unwrap();
+    let req = CreateUser {
+        email: EMAIL,
+        password: Some(PASSWORD),
+        name: Some("Alice"),
+        role,
+    };
+    app.state
+        .accounts
+        .create_user(&org, req, "test")
+        .await
+        .unwrap();
+    org
+}
+
+/// An app of `org` (with or without the admin role) and alice's access token from it.
+async fn user_token(app: &TestApp, org: &Org, admin: bool) -> String {
+    let mut req = CreateApp::new(if admin { "Console" } else { "Shop" }, AppType::Web);
+    req.redirect_uris = vec![format!(
+        "http://127.0.0.1:9/{}/{admin}/cb",
+        org.slug.as_str()
+    )];
+    req.admin = admin;
+    let rp = Rp::register(app, org, req).await;
+    let mut b = Browser::new(&app.address, UA);
+    rp.sign_in(&mut b, &[]).await.access
+}
+
+async fn service_token(app: &TestApp, org: &Org) -> String {
+    let mut req = CreateApp::new("Automation", AppType::Service);
+    req.admin = true;
+    let rp = Rp::register(app, org, req).await;
+    let answer = rp.token(&[("grant_type", "client_credentials")]).await;
+    answer.str("access_token")
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
+    let url = format!("{}/api/v1{path}", app.address);
+    let mut req = match method {
+        "get" => app.client.get(url),
+        "post" => app.client.post(url),
+        "delete" => app.client.delete(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if method == "post" {
+        req = req
+            .header("content-type", "application/json")
+            .body(json!({ "name": "x", "redirect_uris": ["https://x.example/cb"] }).to_string());
+    }
+    Answer::read(req.send().await.unwrap()).await
+}
+
+fn concrete(path: &str, org: &str, id: &str) -> String {
+    path.replace("{org}", org).replace("{id}", id)
+}
+
+async fn org_b_state(app: &TestApp, org: &Org) -> (usize, usize, usize) {
+    let s = &app.state.store;
+    (
+        s.apps(org.id).await.unwrap().len(),
+        s.live_sessions(org.id, None).await.unwrap().len(),
+        s.signing_keys(org.id, app.clock.now()).await.unwrap().len(),
+    )
+}
+
+use portcullis::clock::Clock;
+
+both_backends!(
+    every_route_checks_the_token_the_role_and_the_org,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let acme = org_with(&app, "acme", Role::Admin).await;
+        let members = org_with(&app, "members", Role::Member).await;
+        let globex = org_with(&app, "globex", Role::Admin).await;
+        let admin = user_token(&app, &acme, true).await;
+        let not_admin_app = user_token(&app, &acme, false).await;
+        let member = user_token(&app, &members, true).await;
+        let globex_admin = user_token(&app, &globex, true).await;
+        let globex_app = app.state.store.apps(globex.id).await.unwrap()[0]
+            .id
+            .to_string();
+        let before = org_b_state(&app, &globex).await;
+        let random = uuid::Uuid::new_v4().to_string();
+
+        for (method, path) in ROUTES.iter().filter(|(_, p)| !PUBLIC.contains(p)) {
+            let own = concrete(path, "acme", &random);
+            let res = call(&app, method, &own, None).await;
+            assert_eq!(res.status, 401, "{method} {own} without a token: {res:?}");
+            assert!(
+                res.header("www-authenticate").starts_with("Bearer"),
+                "{res:?}"
+            );
+            assert_eq!(res.header("content-type"), "application/problem+json");
+            let res = call(&app, method, &own, Some("not.a.token")).await;
+            assert_eq!(res.status, 401, "{method} {own} with garbage: {res:?}");
+            let res = call(&app, method, &own, Some(&not_admin_app)).await;
+            assert_eq!(
+                res.status, 403,
+                "{method} {own} from an app without the admin role: {res:?}"
+            );
+            let theirs = concrete(path, "members", &random);
+            let res = call(&app, method, &theirs, Some(&member)).await;
+            assert_eq!(res.status, 403, "{method} {theirs} as a member: {res:?}");
+            // Org A's admin at org B: by path...
+            let other = concrete(path, "globex", &globex_app);
+            let res = call(&app, method, &other, Some(&admin)).await;
+            assert_eq!(res.status, 403, "{method} {other} as acme's admin: {res:?}");
+            // ...and by object id, through their own org's path.
+            if path.contains("{id}") {
+                let by_id = concrete(path, "acme", &globex_app);
+                let res = call(&app, method, &by_id, Some(&admin)).await;
+                assert_eq!(
+                    res.status, 404,
+                    "{method} {by_id} with globex's id: {res:?}"
+                );
+            }
+            assert_eq!(
+                org_b_state(&app, &globex).await,
+                before,
+                "after {method} {path}"
+            );
+        }
+        // The same token works at home, and globex's admin at globex.
+        let res = call(&app, "get", "/orgs/acme/apps", Some(&admin)).await;
+        assert_eq!(res.status, 200, "{res:?}");
+        assert_eq!(res.json["total"], 2);
+        let res = call(
+            &app,
+            "get",
+            &format!("/orgs/globex/apps/{globex_app}"),
+            Some(&globex_admin),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{res:?}");
+        assert!(
+            res.json.get("client_secret").is_none(),
+            "secrets are never listed"
+        );
+    }
+);
+
+both_backends!(service_apps_with_the_admin_role_manage_apps, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let acme = org_with(&app, "acme", Role::Admin).await;
+    let token = service_token(&app, &acme).await;
+    let url = format!("{}/api/v1/orgs/acme/apps", app.address);
+
+    // Validation problems name the field.
+    let bad = Answer::read(
+        app.client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({ "name": "pay", "redirect_uris": ["http://pay.example.com/cb"] }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert_eq!(bad.json["errors"][0]["field"], "redirect_uris", "{bad:?}");
+
+    let created = Answer::read(
+        app.client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(
+                &json!({ "name": "Payments", "redirect_uris": ["https://pay.example.com/cb"],
+                "session_profile": "privileged" }),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.json["app"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.json["app"]["session_rules"]["mfa_required"], true);
+    let first_secret = created.str("client_secret");
+
+    let rotated = Answer::read(
+        app.client
+            .post(format!("{url}/{id}/secret"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let client_id = created.json["app"]["client_id"].as_str().unwrap();
+    assert!(
+        !app.state
+            .apps
+            .verify_secret(&acme, client_id, &first_secret)
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.state
+            .apps
+            .verify_secret(&acme, client_id, &rotated.str("client_secret"))
+            .await
+            .unwrap()
+    );
+
+    // Pagination.
+    let page: Value = app
+        .client
+        .get(format!("{url}?page=2&per_page=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            page["page"].as_u64(),
+            page["per_page"].as_u64(),
+            page["total"].as_u64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let res = app
+        .client
+        .get(format!("{url}?per_page=500"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+
+    let deleted = app
+        .client
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = app
+        .client
+        .get(format!("{url}/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/orgs/{org}/sessions/{id}/revoke"]["post"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+});
+
+both_backends!(
+    revoke_preview_lists_exactly_what_the_revoke_ends,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let acme = org_with(&app, "acme", Role::Admin).await;
+        let token = service_token(&app, &acme).await;
+        let mut req = CreateApp::new("Catalog", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/catalog/cb".into()];
+        req.backchannel_logout_uri = Some("http://127.0.0.1:9/catalog/bc".into());
+        let catalog = Rp::register(&app, &acme, req).await;
+        let mut req = CreateApp::new("Reports", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/reports/cb".into()];
+        let reports = Rp::register(&app, &acme, req).await;
+        let mut laptop = Browser::new(&app.address, UA);
+        catalog.sign_in(&mut laptop, &[]).await;
+        reports.sign_in(&mut laptop, &[]).await;
+        let mut phone = Browser::new(&app.address, UA);
+        catalog.sign_in(&mut phone, &[]).await;
+
+        let sessions: Value = app
+            .client
+            .get(format!("{}/api/v1/orgs/acme/sessions", app.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(sessions["total"], 2, "{sessions}");
+        let laptop_session = sessions["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["app_sessions"].as_array().unwrap().len() == 2)
+            .unwrap()
+            .clone();
+        let sid = laptop_session["id"].as_str().unwrap();
+        let revoke = format!("{}/api/v1/orgs/acme/sessions/{sid}/revoke", app.address);
+        let preview: Value = app
+            .client
+            .post(format!("{revoke}?dry_run=true"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(preview["dry_run"], true);
+        assert_eq!(preview["sessions"], json!([sid]));
+        assert_eq!(preview["app_sessions"].as_array().unwrap().len(), 2);
+        assert_eq!(preview["apps_notified"], json!([catalog.client_id]));
+        // The dry run changed nothing.
+        assert!(
+            app.state
+                .store
+                .logout_deliveries(acme.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            app.state
+                .store
+                .live_sessions(acme.id, None)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let done: Value = app
+            .client
+            .post(&revoke)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(done["dry_run"], false);
+        assert_eq!(done["sessions"], preview["sessions"]);
+        assert_eq!(done["app_sessions"], preview["app_sessions"]);
+        assert_eq!(done["apps_notified"], preview["apps_notified"]);
+        // What ended is what the preview said: that session, its two app sessions, one delivery.
+        let live: Vec<String> = app
+            .state
+            .store
+            .live_sessions(acme.id, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id.to_string())
+            .collect();
+        assert!(!live.contains(&sid.to_owned()));
+        assert_eq!(live.len(), 1);
+        let live_app_sessions = app
+            .state
+            .store
+            .live_app_sessions(acme.id, None, None, None)
+            .await
+            .unwrap();
+        for id in preview["app_sessions"].as_array().unwrap() {
+            assert!(
+                !live_app_sessions
+                    .iter()
+                    .any(|a| a.id.to_string() == *id.as_str().unwrap())
+            );
+        }
+        assert_eq!(
+            live_app_sessions.len(),
+            1,
+            "the phone's catalog session lives on"
+        );
+        let deliveries = app.state.store.logout_deliveries(acme.id).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(deliveries[0].session_id.to_string(), sid);
+        assert_eq!(deliveries[0].reason, "admin_revoked");
+        // The delivery list shows it; retry makes it due again.
+        let list: Value = app
+            .client
+            .get(format!(
+                "{}/api/v1/orgs/acme/logout-deliveries?status=pending",
+                app.address
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["total"], 1);
+    }
+);
