@@ -236,3 +236,78 @@ pub struct SigningKeyView {
     pub activates_at: String,
     pub expires_at: Option<String>,
 }
+
+/// A user of the org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// `member` or `admin`.
+    pub role: String,
+    pub active: bool,
+    pub created_at: String,
+    /// The user's security keys and passkeys.
+    pub credentials: Vec<CredentialView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CredentialView {
+    pub id: String,
+    pub name: String,
+    /// `passkey` or `security_key`.
+    pub kind: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// `POST /api/v1/orgs/{org}/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserCreateRequest {
+    pub email: String,
+    /// Absent: the user signs in with a passkey only (enrolled later).
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `member` (default) or `admin`.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// `PATCH /api/v1/orgs/{org}/users/{id}`: absent fields stay; `name: ""` clears the name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserUpdateRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// The org's IdP session policy and MFA policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionPolicyView {
+    pub idle_timeout_secs: i64,
+    pub absolute_lifetime_secs: i64,
+    pub remember_me_allowed: bool,
+    pub remember_me_lifetime_secs: i64,
+    /// `off`, `optional`, `required` or `app_requested`.
+    pub mfa: String,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: String,
+}

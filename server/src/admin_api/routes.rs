@@ -10,8 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
-    AppCreateRequest, AppView, AppWithSecret, DeliveryView, DeploymentInfo, FieldError, Page,
-    Problem, RevokeOutcome, SessionRulesView, SessionView, SigningKeyView,
+    AppCreateRequest, AppView, AppWithSecret, AuditEventView, CredentialView, DeliveryView,
+    DeploymentInfo, FieldError, Page, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView,
+    SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -54,6 +55,17 @@ api_routes![
     ),
     (get, "/orgs/{org}/signing-keys", list_keys),
     (post, "/orgs/{org}/signing-keys/rotate", rotate_key),
+    (get, "/orgs/{org}/users", list_users),
+    (post, "/orgs/{org}/users", create_user),
+    (get, "/orgs/{org}/users/{id}", get_user),
+    (patch, "/orgs/{org}/users/{id}", update_user),
+    (delete, "/orgs/{org}/users/{id}", delete_user),
+    (post, "/orgs/{org}/users/{id}/disable", disable_user),
+    (post, "/orgs/{org}/users/{id}/enable", enable_user),
+    (post, "/orgs/{org}/users/{id}/reset-mfa", reset_mfa),
+    (get, "/orgs/{org}/session-policy", get_policy),
+    (put, "/orgs/{org}/session-policy", put_policy),
+    (get, "/orgs/{org}/audit-events", audit_events),
 ];
 
 struct BearerAuth;
@@ -83,11 +95,13 @@ impl utoipa::Modify for BearerAuth {
     paths(
         deployment, openapi_json, list_apps, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
-        rotate_key
+        rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
+        enable_user, reset_mfa, get_policy, put_policy, audit_events
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo
+        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, UserView,
+        CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -472,6 +486,242 @@ async fn rotate_key(
     let (_, org) = guarded!(req, state, &path);
     match service::rotate_key(&state, &org, q.alg.as_deref(), q.publish_lead_secs).await {
         Ok(out) => json(StatusCode::OK, &out),
+        Err(e) => error_response(e),
+    }
+}
+
+/// A JSON body, or the problem naming what is wrong with it.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::field("body", e.to_string()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct UserFilter {
+    /// Part of the email.
+    q: Option<String>,
+    page: Option<u64>,
+    per_page: Option<u64>,
+}
+
+/// The org's users, with their keys.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users", params(("org" = String, Path), UserFilter),
+    responses((status = 200, body = Page<UserView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<UserFilter>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    match service::list_users(&state, &org, q.q.as_deref()).await {
+        Ok(items) => page_response(
+            items,
+            &Paging {
+                page: q.page,
+                per_page: q.per_page,
+            },
+        ),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Creates a user.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/users", params(("org" = String, Path)), request_body = UserCreateRequest,
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (who, org) = guarded!(req, state, &path);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::create_user(&state, &org, &who, parsed).await {
+        Ok(u) => json(StatusCode::CREATED, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (_, org) = guarded!(req, state, &org_slug);
+    match service::get_user(&state, &org, &id).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Changes a user's name or role.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)), request_body = UserUpdateRequest,
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn update_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::update_user(&state, &org, &who, &id, parsed).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Deletes a user: every session ends first (reason `user_deleted`) and every app is told.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn delete_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::delete_user(&state, &org, &who, &id).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Disables a user: sign-in is refused, every session ends (reason `user_disabled`).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/disable", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn disable_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::set_user_active(&state, &org, &who, &id, false).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Enables a disabled user.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/enable", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn enable_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::set_user_active(&state, &org, &who, &id, true).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Removes the user's keys and recovery codes; every session ends (reason `mfa_reset`).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/reset-mfa", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn reset_mfa(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::reset_mfa(&state, &org, &who, &id).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The org's IdP session policy and MFA policy.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/session-policy", params(("org" = String, Path)),
+    responses((status = 200, body = SessionPolicyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    match service::get_policy(&state, &org).await {
+        Ok(p) => json(StatusCode::OK, &p),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Replaces the policy; it applies to existing sessions on every node from their next request.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/session-policy", params(("org" = String, Path)), request_body = SessionPolicyView,
+    responses((status = 200, body = SessionPolicyView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn put_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (who, org) = guarded!(req, state, &path);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::set_policy(&state, &org, &who, parsed).await {
+        Ok(p) => json(StatusCode::OK, &p),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct AuditFilter {
+    /// Action, or its dotted prefix (`session.`, `logout_delivery.failed`).
+    action: Option<String>,
+    /// The id the event is about (a user, an app, a session).
+    target: Option<String>,
+    /// RFC 3339; inclusive.
+    since: Option<String>,
+    /// RFC 3339; exclusive.
+    until: Option<String>,
+    page: Option<u64>,
+    per_page: Option<u64>,
+}
+
+/// Audit events, newest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-events", params(("org" = String, Path), AuditFilter),
+    responses((status = 200, body = Page<AuditEventView>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn audit_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<AuditFilter>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    match service::audit_events(
+        &state,
+        &org,
+        q.action.as_deref(),
+        q.target.as_deref(),
+        q.since.as_deref(),
+        q.until.as_deref(),
+    )
+    .await
+    {
+        Ok(items) => page_response(
+            items,
+            &Paging {
+                page: q.page,
+                per_page: q.per_page,
+            },
+        ),
         Err(e) => error_response(e),
     }
 }

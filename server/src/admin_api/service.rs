@@ -12,8 +12,9 @@ use crate::slo::LogoutDelivery;
 use crate::tenancy::{Org, TenancyError};
 use base64::Engine;
 use portcullis_api_types::{
-    AppCreateRequest, AppSessionView, AppView, AppWithSecret, DeliveryView, Page, RevokeOutcome,
-    SessionRulesView, SessionView, SigningKeyView,
+    AppCreateRequest, AppSessionView, AppView, AppWithSecret, AuditEventView, CredentialView,
+    DeliveryView, Page, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
+    SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -611,4 +612,291 @@ pub async fn rotate_key(
         activates_at: ts(info.activates_at),
         expires_at: None,
     })
+}
+
+fn parse_role(raw: &str) -> Result<Role, ApiError> {
+    match raw {
+        "member" => Ok(Role::Member),
+        "admin" => Ok(Role::Admin),
+        _ => Err(ApiError::field("role", "member or admin")),
+    }
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    Ok(UserId(parse_id(raw, "user")?))
+}
+
+pub async fn user_view(
+    state: &AppState,
+    org: &Org,
+    u: &crate::accounts::User,
+) -> Result<UserView, ApiError> {
+    let credentials = state
+        .store
+        .user_credentials(org.id, u.id)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|c| CredentialView {
+            id: c.id.to_string(),
+            name: c.name,
+            kind: c.kind,
+            created_at: ts(c.created_at),
+            last_used_at: c.last_used_at.map(ts),
+        })
+        .collect();
+    Ok(UserView {
+        id: u.id.to_string(),
+        email: u.email.as_str().to_owned(),
+        name: u.name.clone(),
+        role: u.role.as_str().to_owned(),
+        active: u.active,
+        created_at: ts(u.created_at),
+        credentials,
+    })
+}
+
+pub async fn list_users(
+    state: &AppState,
+    org: &Org,
+    search: Option<&str>,
+) -> Result<Vec<UserView>, ApiError> {
+    let users = state
+        .store
+        .users(org.id, search)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(users.len());
+    for u in &users {
+        out.push(user_view(state, org, u).await?);
+    }
+    Ok(out)
+}
+
+async fn find_user(
+    state: &AppState,
+    org: &Org,
+    id: &str,
+) -> Result<crate::accounts::User, ApiError> {
+    state
+        .store
+        .user_by_id(org.id, user_id(id)?)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound("no such user".into()))
+}
+
+pub async fn get_user(state: &AppState, org: &Org, id: &str) -> Result<UserView, ApiError> {
+    let u = find_user(state, org, id).await?;
+    user_view(state, org, &u).await
+}
+
+pub async fn create_user(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    req: UserCreateRequest,
+) -> Result<UserView, ApiError> {
+    use crate::accounts::{AccountError, CreateUser};
+    let role = parse_role(req.role.as_deref().unwrap_or("member"))?;
+    let create = CreateUser {
+        email: &req.email,
+        password: req.password.as_deref(),
+        name: req.name.as_deref(),
+        role,
+    };
+    let user = match state.accounts.create_user(org, create, &who.actor()).await {
+        Ok(u) => u,
+        Err(e @ AccountError::InvalidEmail(_)) => {
+            return Err(ApiError::field("email", e.to_string()));
+        }
+        Err(e @ AccountError::InvalidPassword(_)) => {
+            return Err(ApiError::field("password", e.to_string()));
+        }
+        Err(e @ AccountError::InvalidName) => return Err(ApiError::field("name", e.to_string())),
+        Err(e @ AccountError::EmailTaken(_)) => return Err(ApiError::Conflict(e.to_string())),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    user_view(state, org, &user).await
+}
+
+pub async fn update_user(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    req: UserUpdateRequest,
+) -> Result<UserView, ApiError> {
+    let u = find_user(state, org, id).await?;
+    let role = req.role.as_deref().map(parse_role).transpose()?;
+    let name = match req.name {
+        None => None,
+        Some(n) if n.trim().is_empty() => Some(None),
+        Some(n) if n.chars().count() > 200 => {
+            return Err(ApiError::field("name", "at most 200 characters"));
+        }
+        Some(n) => Some(Some(n.trim().to_owned())),
+    };
+    state
+        .store
+        .update_user(org.id, u.id, name, role, &who.actor(), state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    get_user(state, org, id).await
+}
+
+/// Disables (every session ends, reason `user_disabled`) or enables a user.
+pub async fn set_user_active(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    active: bool,
+) -> Result<UserView, ApiError> {
+    let u = find_user(state, org, id).await?;
+    state
+        .accounts
+        .set_active(org, u.email.as_str(), active, &who.actor())
+        .await
+        .map_err(ApiError::internal)?;
+    get_user(state, org, id).await
+}
+
+/// Ends every session of the user (reason `user_deleted`, apps told), then deletes the user.
+pub async fn delete_user(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+) -> Result<(), ApiError> {
+    let u = find_user(state, org, id).await?;
+    state
+        .sessions
+        .end_user_sessions(org.id, u.id, None, EndReason::UserDeleted, &who.actor())
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .delete_user(org.id, u.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let event = crate::audit::AuditEvent {
+        org_id: org.id,
+        actor: who.actor(),
+        action: "user.deleted",
+        target: Some(u.id.to_string()),
+        details: serde_json::json!({}),
+    };
+    state
+        .store
+        .record_audit(&event, state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}
+
+/// Removes the user's keys and recovery codes; their sessions end (reason `mfa_reset`), so the
+/// next sign-in follows the org's MFA policy from scratch.
+pub async fn reset_mfa(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+) -> Result<UserView, ApiError> {
+    let u = find_user(state, org, id).await?;
+    state
+        .store
+        .reset_user_mfa(org.id, u.id, &who.actor(), state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .sessions
+        .end_user_sessions(org.id, u.id, None, EndReason::MfaReset, &who.actor())
+        .await
+        .map_err(ApiError::internal)?;
+    user_view(state, org, &u).await
+}
+
+fn policy_view(p: &crate::sessions::SessionPolicy) -> SessionPolicyView {
+    SessionPolicyView {
+        idle_timeout_secs: p.idle_timeout_secs,
+        absolute_lifetime_secs: p.absolute_lifetime_secs,
+        remember_me_allowed: p.remember_me_allowed,
+        remember_me_lifetime_secs: p.remember_me_lifetime_secs,
+        mfa: p.mfa.as_str().to_owned(),
+    }
+}
+
+pub async fn get_policy(state: &AppState, org: &Org) -> Result<SessionPolicyView, ApiError> {
+    let p = state
+        .sessions
+        .policy(org.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(policy_view(&p))
+}
+
+pub async fn set_policy(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    req: SessionPolicyView,
+) -> Result<SessionPolicyView, ApiError> {
+    let mfa = req
+        .mfa
+        .parse::<crate::sessions::MfaPolicy>()
+        .map_err(|m| ApiError::field("mfa", m))?;
+    let policy = crate::sessions::SessionPolicy {
+        idle_timeout_secs: req.idle_timeout_secs,
+        absolute_lifetime_secs: req.absolute_lifetime_secs,
+        remember_me_allowed: req.remember_me_allowed,
+        remember_me_lifetime_secs: req.remember_me_lifetime_secs,
+        mfa,
+    };
+    match state
+        .sessions
+        .set_policy(org.id, policy, &who.actor())
+        .await
+    {
+        Ok(p) => Ok(policy_view(&p)),
+        Err(crate::sessions::SessionError::InvalidPolicy(e)) => {
+            Err(ApiError::field("policy", e.to_string()))
+        }
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+pub async fn audit_events(
+    state: &AppState,
+    org: &Org,
+    action: Option<&str>,
+    target: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<AuditEventView>, ApiError> {
+    let time = |raw: Option<&str>, field: &str| {
+        raw.map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::field(field, "an RFC 3339 time, e.g. 2026-11-29T10:00:00Z"))
+        })
+        .transpose()
+    };
+    let since = time(since, "since")?;
+    let until = time(until, "until")?;
+    Ok(state
+        .store
+        .audit_events(org.id, action, target, since, until, 10_000)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|e| AuditEventView {
+            id: e.id.to_string(),
+            at: ts(e.at),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            details: e.details.to_string(),
+        })
+        .collect())
 }

@@ -3,4 +3,4 @@
 
 mod model;
 
-pub use model::AuditEvent;
+pub use model::{AuditEvent, StoredAuditEvent};

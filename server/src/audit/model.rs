@@ -15,3 +15,14 @@ pub struct AuditEvent {
     /// Extra facts; never secrets.
     pub details: serde_json::Value,
 }
+
+/// An audit event as stored (for the admin API).
+#[derive(Debug, Clone)]
+pub struct StoredAuditEvent {
+    pub id: uuid::Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+}

@@ -164,6 +164,9 @@ pub enum EndReason {
     PasswordChanged,
     UserDisabled,
     OrgDisabled,
+    /// An admin removed the user's keys: sessions made with them must not go on.
+    MfaReset,
+    UserDeleted,
 }
 
 impl EndReason {
@@ -187,6 +190,8 @@ impl EndReason {
             Self::PasswordChanged => "password_changed",
             Self::UserDisabled => "user_disabled",
             Self::OrgDisabled => "org_disabled",
+            Self::MfaReset => "mfa_reset",
+            Self::UserDeleted => "user_deleted",
         }
     }
 }
@@ -204,6 +209,8 @@ impl FromStr for EndReason {
             Self::PasswordChanged,
             Self::UserDisabled,
             Self::OrgDisabled,
+            Self::MfaReset,
+            Self::UserDeleted,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

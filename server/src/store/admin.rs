@@ -151,3 +151,140 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 }
+
+impl Store {
+    /// The org's users, oldest first; `search` matches part of the email.
+    pub async fn users(
+        &self,
+        org: OrgId,
+        search: Option<&str>,
+    ) -> Result<Vec<crate::accounts::User>, StoreError> {
+        use super::entities::users;
+        let mut query = users::Entity::find().filter(users::Column::OrgId.eq(org.0));
+        if let Some(q) = search.map(str::trim).filter(|q| !q.is_empty()) {
+            query = query.filter(users::Column::Email.contains(q.to_lowercase()));
+        }
+        query
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(super::users::to_user)
+            .collect()
+    }
+
+    /// Changes a user's display name and/or role (with an audit event); false if no such user.
+    pub async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        name: Option<Option<String>>,
+        role: Option<crate::accounts::Role>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use super::entities::users;
+        let txn = self.db.begin().await?;
+        let mut update = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0));
+        if let Some(name) = &name {
+            update = update.col_expr(users::Column::Name, Expr::value(name.clone()));
+        }
+        if let Some(role) = role {
+            update = update.col_expr(users::Column::Role, Expr::value(role.as_str()));
+        }
+        let result = update.exec(&txn).await?;
+        if result.rows_affected == 1 {
+            let event = AuditEvent {
+                org_id: org,
+                actor: actor.to_owned(),
+                action: "user.updated",
+                target: Some(id.to_string()),
+                details: serde_json::json!({ "name_changed": name.is_some(), "role": role.map(|r| r.as_str()) }),
+            };
+            insert_audit(&txn, &event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Removes every security key, passkey and recovery code of the user (with an audit event);
+    /// returns how many keys went.
+    pub async fn reset_user_mfa(
+        &self,
+        org: OrgId,
+        user: UserId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        use super::entities::{recovery_codes, webauthn_credentials};
+        let txn = self.db.begin().await?;
+        let keys = webauthn_credentials::Entity::delete_many()
+            .filter(webauthn_credentials::Column::OrgId.eq(org.0))
+            .filter(webauthn_credentials::Column::UserId.eq(user.0))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        recovery_codes::Entity::delete_many()
+            .filter(recovery_codes::Column::OrgId.eq(org.0))
+            .filter(recovery_codes::Column::UserId.eq(user.0))
+            .exec(&txn)
+            .await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "user.mfa_reset",
+            target: Some(user.to_string()),
+            details: serde_json::json!({ "keys_removed": keys }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(keys)
+    }
+
+    /// Audit events of the org, newest first, filtered by action (prefix), target and time.
+    pub async fn audit_events(
+        &self,
+        org: OrgId,
+        action: Option<&str>,
+        target: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> Result<Vec<crate::audit::StoredAuditEvent>, StoreError> {
+        use super::entities::audit_events;
+        use sea_orm::QuerySelect;
+        let mut query = audit_events::Entity::find().filter(audit_events::Column::OrgId.eq(org.0));
+        if let Some(a) = action {
+            query = query.filter(audit_events::Column::Action.starts_with(a));
+        }
+        if let Some(t) = target {
+            query = query.filter(audit_events::Column::Target.eq(t));
+        }
+        if let Some(s) = since {
+            query = query.filter(audit_events::Column::At.gte(s));
+        }
+        if let Some(u) = until {
+            query = query.filter(audit_events::Column::At.lt(u));
+        }
+        Ok(query
+            .order_by_desc(audit_events::Column::At)
+            .order_by_desc(audit_events::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| crate::audit::StoredAuditEvent {
+                id: m.id,
+                at: m.at,
+                actor: m.actor,
+                action: m.action,
+                target: m.target,
+                details: serde_json::from_str(&m.details).unwrap_or_default(),
+            })
+            .collect())
+    }
+}

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-fn to_user(m: users::Model) -> Result<User, StoreError> {
+pub(super) fn to_user(m: users::Model) -> Result<User, StoreError> {
     let email = EmailAddress::parse(&m.email)
         .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
     Ok(User {

@@ -58,12 +58,14 @@ async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> A
         "get" => app.client.get(url),
         "post" => app.client.post(url),
         "delete" => app.client.delete(url),
+        "patch" => app.client.patch(url),
+        "put" => app.client.put(url),
         other => panic!("method {other}"),
     };
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    if method == "post" {
+    if ["post", "patch", "put"].contains(&method) {
         req = req
             .header("content-type", "application/json")
             .body(json!({ "name": "x", "redirect_uris": ["https://x.example/cb"] }).to_string());
@@ -415,3 +417,155 @@ both_backends!(
         assert_eq!(list["total"], 1);
     }
 );
+
+both_backends!(users_policy_and_audit_through_the_api, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let acme = org_with(&app, "acme", Role::Admin).await;
+    let token = service_token(&app, &acme).await;
+    let base = format!("{}/api/v1/orgs/acme", app.address);
+    let send = |req: reqwest::RequestBuilder| {
+        let token = token.clone();
+        async move { Answer::read(req.bearer_auth(token).send().await.unwrap()).await }
+    };
+
+    let bad = send(
+        app.client
+            .post(format!("{base}/users"))
+            .json(&json!({ "email": "not-an-email" })),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert_eq!(bad.json["errors"][0]["field"], "email");
+    let bob = send(app.client.post(format!("{base}/users")).json(&json!({
+        "email": "Bob@Acme.test", "password": "bob's long password", "name": "Bob" })))
+    .await;
+    assert_eq!(bob.status, 201, "{bob:?}");
+    assert_eq!(bob.json["email"], "bob@acme.test");
+    assert_eq!(bob.json["role"], "member");
+    let bob_id = bob.str("id");
+    let again = send(
+        app.client
+            .post(format!("{base}/users"))
+            .json(&json!({ "email": "bob@acme.test" })),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{again:?}");
+
+    let found = send(app.client.get(format!("{base}/users?q=bob"))).await;
+    assert_eq!(found.json["total"], 1, "{found:?}");
+    let patched = send(
+        app.client
+            .patch(format!("{base}/users/{bob_id}"))
+            .json(&json!({ "role": "admin", "name": "" })),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(patched.json["role"], "admin");
+    assert!(patched.json["name"].is_null());
+
+    // Bob signs in; resetting his MFA ends the session with reason mfa_reset.
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(
+        b.sign_in("acme", "bob@acme.test", "bob's long password", false)
+            .await
+            .status,
+        303
+    );
+    let reset = send(app.client.post(format!("{base}/users/{bob_id}/reset-mfa"))).await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert_eq!(b.get("/o/acme/account").await.status, 303, "signed out");
+    let ended = app
+        .state
+        .store
+        .user_sessions(
+            acme.id,
+            portcullis::accounts::UserId(bob_id.parse().unwrap()),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ended[0].end_reason,
+        Some(portcullis::sessions::EndReason::MfaReset)
+    );
+
+    let disabled = send(app.client.post(format!("{base}/users/{bob_id}/disable"))).await;
+    assert_eq!(disabled.json["active"], false);
+    assert_eq!(
+        b.sign_in("acme", "bob@acme.test", "bob's long password", false)
+            .await
+            .status,
+        401
+    );
+    let enabled = send(app.client.post(format!("{base}/users/{bob_id}/enable"))).await;
+    assert_eq!(enabled.json["active"], true);
+    let deleted = send(app.client.delete(format!("{base}/users/{bob_id}"))).await;
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(
+        send(app.client.get(format!("{base}/users/{bob_id}")))
+            .await
+            .status,
+        404
+    );
+
+    // Session policy: read, change, refuse nonsense.
+    let policy = send(app.client.get(format!("{base}/session-policy"))).await;
+    assert_eq!(policy.json["idle_timeout_secs"], 7200, "{policy:?}");
+    let mut changed = policy.json.clone();
+    changed["idle_timeout_secs"] = json!(600);
+    changed["mfa"] = json!("required");
+    let put = send(
+        app.client
+            .put(format!("{base}/session-policy"))
+            .json(&changed),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(
+        app.state
+            .sessions
+            .policy(acme.id)
+            .await
+            .unwrap()
+            .idle_timeout_secs,
+        600
+    );
+    changed["mfa"] = json!("sometimes");
+    let bad = send(
+        app.client
+            .put(format!("{base}/session-policy"))
+            .json(&changed),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.json["errors"][0]["field"].as_str()),
+        (422, Some("mfa")),
+        "{bad:?}"
+    );
+
+    // The audit log saw all of it.
+    let audit = send(app.client.get(format!("{base}/audit-events?action=user."))).await;
+    let actions: Vec<&str> = audit.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "user.created",
+        "user.updated",
+        "user.mfa_reset",
+        "user.disabled",
+        "user.enabled",
+        "user.deleted",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(actions.iter().all(|a| a.starts_with("user.")));
+    let bad = send(
+        app.client
+            .get(format!("{base}/audit-events?since=yesterday")),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+});
