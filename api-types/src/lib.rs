@@ -311,3 +311,13 @@ pub struct AuditEventView {
     pub target: Option<String>,
     pub details: String,
 }
+
+/// `GET /api/v1/console-client?org=`: how the console signs in to an org (its public app there,
+/// created on first use).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsoleClient {
+    pub issuer: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+}

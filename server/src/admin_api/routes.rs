@@ -10,9 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
-    AppCreateRequest, AppView, AppWithSecret, AuditEventView, CredentialView, DeliveryView,
-    DeploymentInfo, FieldError, Page, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView,
-    SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
+    AppCreateRequest, AppView, AppWithSecret, AuditEventView, ConsoleClient, CredentialView,
+    DeliveryView, DeploymentInfo, FieldError, Page, Problem, RevokeOutcome, SessionPolicyView,
+    SessionRulesView, SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -35,6 +35,7 @@ macro_rules! api_routes {
 api_routes![
     (get, "/deployment", deployment),
     (get, "/openapi.json", openapi_json),
+    (get, "/console-client", console_client),
     (get, "/orgs/{org}/apps", list_apps),
     (post, "/orgs/{org}/apps", create_app),
     (get, "/orgs/{org}/apps/{id}", get_app),
@@ -93,14 +94,14 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "Portcullis admin API", description = "Manage an org: apps, sessions, logout deliveries, signing keys. Errors are RFC 9457 problems."),
     paths(
-        deployment, openapi_json, list_apps, create_app, get_app, delete_app, rotate_secret,
+        deployment, openapi_json, console_client, list_apps, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, get_policy, put_policy, audit_events
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, UserView,
+        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView
     )),
     modifiers(&BearerAuth),
@@ -242,6 +243,34 @@ async fn openapi_json() -> HttpResponse {
         Ok(doc) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "application/json"))
             .body(doc),
+        Err(e) => error_response(ApiError::internal(e)),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct ConsoleQuery {
+    /// The org to sign in to.
+    org: String,
+}
+
+/// How the console signs in to an org (no token needed; its public app is made on first use).
+#[utoipa::path(get, path = "/api/v1/console-client", security(()), params(ConsoleQuery),
+    responses((status = 200, body = ConsoleClient), (status = 404, body = Problem)))]
+async fn console_client(state: web::Data<AppState>, q: web::Query<ConsoleQuery>) -> HttpResponse {
+    let org = match state.orgs.resolve_active(&q.org).await {
+        Ok(org) => org,
+        Err(_) => return error_response(ApiError::NotFound("no such org".into())),
+    };
+    let public_url = state.config.public_url();
+    match state.apps.ensure_console_app(&org, public_url).await {
+        Ok(app) => json(
+            StatusCode::OK,
+            &ConsoleClient {
+                issuer: org.issuer(public_url),
+                client_id: app.client_id,
+                redirect_uri: format!("{public_url}/console/"),
+            },
+        ),
         Err(e) => error_response(ApiError::internal(e)),
     }
 }

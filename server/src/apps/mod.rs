@@ -9,4 +9,4 @@ pub use model::{
     App, AppId, AppSettings, AppType, AppUri, GrantType, InvalidUri, MAX_SIGNED_TOKEN_TTL_SECS,
     NewApp, SessionProfile, SessionRules,
 };
-pub use service::{AppService, CreateApp};
+pub use service::{AppService, CONSOLE_CLIENT_ID, CreateApp};

@@ -13,6 +13,9 @@ use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
 
+/// Client id of the console app every org gets on first use.
+pub const CONSOLE_CLIENT_ID: &str = "portcullis-console";
+
 #[derive(Debug, Clone)]
 pub struct AppService {
     store: Store,
@@ -194,6 +197,46 @@ impl AppService {
             Ok(app) => Ok((app, secret)),
             Err(StoreError::Conflict) => Err(AppError::ClientIdTaken),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The org's console app (a public SPA with the admin role, client id
+    /// `portcullis-console`, redirect URI `{public_url}/console/`), created on first use. The
+    /// org's MFA policy applies to admins signing in through it like to anyone else.
+    pub async fn ensure_console_app(&self, org: &Org, public_url: &str) -> Result<App, AppError> {
+        if let Some(app) = self
+            .store
+            .app_by_client_id(org.id, CONSOLE_CLIENT_ID)
+            .await?
+        {
+            return Ok(app);
+        }
+        let console = format!("{public_url}/console/");
+        let req = CreateApp {
+            redirect_uris: vec![console.clone()],
+            post_logout_redirect_uris: vec![console],
+            admin: true,
+            rules: Some(SessionRules {
+                reauth_max_age_secs: None,
+                mfa_required: false,
+                idle_timeout_secs: Some(30 * 60),
+                lifetime_secs: 8 * 3600,
+                outlives_idp_session: false,
+            }),
+            ..CreateApp::new("Portcullis console", AppType::Spa)
+        };
+        match self
+            .create_with_credentials(org, req, CONSOLE_CLIENT_ID, "", "system")
+            .await
+        {
+            Ok((app, _)) => Ok(app),
+            // Another request made it first.
+            Err(AppError::ClientIdTaken) => self
+                .store
+                .app_by_client_id(org.id, CONSOLE_CLIENT_ID)
+                .await?
+                .ok_or(AppError::ClientIdTaken),
+            Err(e) => Err(e),
         }
     }
 

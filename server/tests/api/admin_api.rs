@@ -13,7 +13,7 @@ use portcullis::tenancy::Org;
 use serde_json::{Value, json};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-const PUBLIC: [&str; 2] = ["/deployment", "/openapi.json"];
+const PUBLIC: [&str; 3] = ["/deployment", "/openapi.json", "/console-client"];
 
 async fn org_with(app: &TestApp, slug: &str, role: Role) -> Org {
     let org = app.state.orgs.create(slug, None, "test").await.unwrap();
@@ -569,3 +569,53 @@ both_backends!(users_policy_and_audit_through_the_api, |backend| {
     .await;
     assert_eq!(bad.status, 422);
 });
+
+both_backends!(
+    the_console_app_is_made_on_first_use_and_signs_admins_in,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let acme = org_with(&app, "acme", Role::Admin).await;
+        assert!(app.state.store.apps(acme.id).await.unwrap().is_empty());
+        let first: Value = app
+            .get("/api/v1/console-client?org=acme")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let again: Value = app
+            .get("/api/v1/console-client?org=acme")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first["client_id"], "portcullis-console");
+        assert_eq!(
+            first["redirect_uri"],
+            format!("{}/console/", app.public_url())
+        );
+        assert_eq!(first["issuer"], app.issuer("acme"));
+        let apps = app.state.store.apps(acme.id).await.unwrap();
+        assert_eq!(apps.len(), 1);
+        assert!(apps[0].admin && apps[0].is_public());
+        assert_eq!(
+            app.get("/api/v1/console-client?org=nope").await.status(),
+            404
+        );
+
+        // An admin signs in through it (PKCE, public client) and calls the API.
+        let mut spa = CreateApp::new("unused", AppType::Spa);
+        spa.redirect_uris = vec!["http://127.0.0.1:9/unused".into()];
+        let mut rp = Rp::register(&app, &acme, spa)
+            .await
+            .with_credentials("portcullis-console", None);
+        rp.redirect_uri = first["redirect_uri"].as_str().unwrap().to_owned();
+        let mut b = Browser::new(&app.address, UA);
+        let token = rp
+            .sign_in(&mut b, &[("scope", "openid profile email")])
+            .await
+            .access;
+        let res = call(&app, "get", "/orgs/acme/apps", Some(&token)).await;
+        assert_eq!(res.status, 200, "{res:?}");
+    }
+);
