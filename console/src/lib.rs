@@ -3,9 +3,22 @@
 //! The JavaScript bootstrap (`bootstrap.js`) loads the wasm-bindgen glue and calls its `init()`,
 //! which runs [`start`]; that mounts [`App`] on `<body>`. The page has no inline scripts or styles,
 //! so it works under the server's strict Content-Security-Policy.
+//!
+//! Sign-in: the console is a public app of each org (`GET /api/v1/console-client?org=` makes it
+//! on first use). It sends the admin through the org's `/authorize` with PKCE (S256), takes the
+//! code back at `/console/`, exchanges it at the org's token endpoint and keeps the access token
+//! in memory only (a reload signs in again, silently while the IdP session lives). Every call to
+//! the admin API carries it as a bearer token.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::prelude::*;
-use portcullis_api_types::{DeploymentInfo, ErrorBody};
+use portcullis_api_types::{
+    AppView, AppWithSecret, ConsoleClient, DeliveryView, DeploymentInfo, ErrorBody, Page, Problem,
+    RevokeOutcome, SessionView,
+};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// Where the console learns the deployment's name and version.
@@ -22,11 +35,72 @@ pub enum Deployment {
     Failed(String),
 }
 
+/// A signed-in admin: the org and the access token (memory only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub org: String,
+    pub token: String,
+}
+
+/// The pages of a signed-in console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Apps,
+    Sessions,
+    Deliveries,
+}
+
 /// Entry point, run by wasm-bindgen's `init()` once the module is instantiated.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
+}
+
+/// The S256 code challenge of a verifier (RFC 7636 §4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    web_sys::window()
+        .ok_or("no window")?
+        .crypto()
+        .map_err(|_| "no Web Crypto")?
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|_| "no randomness")?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn storage() -> Result<web_sys::Storage, String> {
+    web_sys::window()
+        .ok_or("no window")?
+        .session_storage()
+        .ok()
+        .flatten()
+        .ok_or_else(|| "no session storage".to_owned())
+}
+
+fn enc(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+/// Reads an answer: the body on success, the problem's detail (or status) otherwise.
+async fn read<T: DeserializeOwned>(response: gloo_net::http::Response) -> Result<T, String> {
+    if !response.ok() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<Problem>(&text)
+            .map(|p| p.detail)
+            .or_else(|_| serde_json::from_str::<ErrorBody>(&text).map(|e| e.message))
+            .unwrap_or_else(|_| text.chars().take(200).collect());
+        return Err(format!("{status}: {detail}"));
+    }
+    response
+        .json::<T>()
+        .await
+        .map_err(|err| format!("unexpected answer from the server: {err}"))
 }
 
 /// Fetches [`DeploymentInfo`] from the server, turning every failure into a readable message.
@@ -36,30 +110,162 @@ pub async fn fetch_deployment() -> Result<DeploymentInfo, String> {
         .send()
         .await
         .map_err(|err| format!("could not reach the server: {err}"))?;
-    if !response.ok() {
-        let status = response.status();
-        let detail = match response.json::<ErrorBody>().await {
-            Ok(body) => body.message,
-            Err(_) => response.status_text(),
-        };
-        return Err(format!("the server answered {status}: {detail}"));
+    read(response).await
+}
+
+async fn api<T: DeserializeOwned>(
+    auth: &Auth,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<T, String> {
+    let url = format!("/api/v1/orgs/{}{path}", enc(&auth.org));
+    let bearer = format!("Bearer {}", auth.token);
+    let builder = match method {
+        "POST" => gloo_net::http::Request::post(&url),
+        "DELETE" => gloo_net::http::Request::delete(&url),
+        _ => gloo_net::http::Request::get(&url),
     }
-    response
-        .json::<DeploymentInfo>()
+    .header("Authorization", &bearer)
+    .header("Accept", "application/json");
+    let request = match body {
+        Some(b) => builder
+            .header("Content-Type", "application/json")
+            .body(b)
+            .map_err(|e| e.to_string())?,
+        None => builder.build().map_err(|e| e.to_string())?,
+    };
+    let response = request
+        .send()
         .await
-        .map_err(|err| format!("unexpected answer from the server: {err}"))
+        .map_err(|err| format!("could not reach the server: {err}"))?;
+    if response.status() == 204 {
+        return serde_json::from_str("null").map_err(|e| e.to_string());
+    }
+    read(response).await
+}
+
+/// Starts the sign-in: PKCE verifier and state into session storage, then the org's /authorize.
+async fn start_sign_in(org: String) -> Result<(), String> {
+    let org = org.trim().to_lowercase();
+    if org.is_empty() {
+        return Err("Enter your organization's id (the slug in its URLs).".into());
+    }
+    let response =
+        gloo_net::http::Request::get(&format!("/api/v1/console-client?org={}", enc(&org)))
+            .send()
+            .await
+            .map_err(|err| format!("could not reach the server: {err}"))?;
+    let client: ConsoleClient = read(response)
+        .await
+        .map_err(|e| format!("No organization '{org}' ({e})"))?;
+    let verifier = random_token()?;
+    let state = random_token()?;
+    let s = storage()?;
+    for (k, v) in [
+        ("pc.org", org.as_str()),
+        ("pc.verifier", verifier.as_str()),
+        ("pc.state", state.as_str()),
+        ("pc.issuer", client.issuer.as_str()),
+        ("pc.client_id", client.client_id.as_str()),
+        ("pc.redirect_uri", client.redirect_uri.as_str()),
+    ] {
+        s.set_item(k, v).map_err(|_| "session storage refused")?;
+    }
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256",
+        client.issuer,
+        enc(&client.client_id),
+        enc(&client.redirect_uri),
+        enc("openid profile email"),
+        enc(&state),
+        enc(&pkce_challenge(&verifier)),
+    );
+    web_sys::window()
+        .ok_or("no window")?
+        .location()
+        .assign(&url)
+        .map_err(|_| "could not go to the sign-in page".to_owned())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+}
+
+/// Back from /authorize with `?code=&state=`: exchanges the code. `Ok(None)` when this load is
+/// not a sign-in callback.
+async fn finish_sign_in() -> Result<Option<Auth>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let search = window.location().search().unwrap_or_default();
+    if search.is_empty() {
+        return Ok(None);
+    }
+    let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(|_| "bad URL")?;
+    // Whatever happens next, the code leaves the address bar.
+    let _ = window
+        .history()
+        .map(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/console/")));
+    if let Some(error) = params.get("error") {
+        return Err(format!(
+            "Sign-in failed: {error} {}",
+            params.get("error_description").unwrap_or_default()
+        ));
+    }
+    let Some(code) = params.get("code") else {
+        return Ok(None);
+    };
+    let s = storage()?;
+    let get = |k: &str| s.get_item(k).ok().flatten().unwrap_or_default();
+    if params.get("state").unwrap_or_default() != get("pc.state") || get("pc.state").is_empty() {
+        return Err("Sign-in failed: the answer does not belong to this browser's request. Please sign in again.".into());
+    }
+    let body = format!(
+        "grant_type=authorization_code&code={}&redirect_uri={}&client_id={}&code_verifier={}",
+        enc(&code),
+        enc(&get("pc.redirect_uri")),
+        enc(&get("pc.client_id")),
+        enc(&get("pc.verifier")),
+    );
+    let _ = s.remove_item("pc.verifier");
+    let _ = s.remove_item("pc.state");
+    let response = gloo_net::http::Request::post(&format!("{}/token", get("pc.issuer")))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|err| format!("could not reach the server: {err}"))?;
+    if !response.ok() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!("Sign-in failed: {text}"));
+    }
+    let answer: TokenAnswer = response.json().await.map_err(|e| e.to_string())?;
+    Ok(Some(Auth {
+        org: get("pc.org"),
+        token: answer.access_token,
+    }))
 }
 
 /// The console's root component.
 #[component]
 pub fn App() -> impl IntoView {
     let deployment = RwSignal::new(Deployment::Loading);
+    let auth = RwSignal::new(None::<Auth>);
+    let error = RwSignal::new(None::<String>);
     leptos::task::spawn_local(async move {
         let next = match fetch_deployment().await {
             Ok(info) => Deployment::Loaded(info),
             Err(message) => Deployment::Failed(message),
         };
         deployment.set(next);
+    });
+    leptos::task::spawn_local(async move {
+        match finish_sign_in().await {
+            Ok(Some(a)) => auth.set(Some(a)),
+            Ok(None) => {}
+            Err(e) => error.set(Some(e)),
+        }
     });
 
     view! {
@@ -92,6 +298,295 @@ pub fn App() -> impl IntoView {
                         .into_any()
                 }
             }}
+            {move || {
+                error
+                    .get()
+                    .map(|e| view! { <p class="error" role="alert" data-testid="console-error">{e}</p> })
+            }}
+            {move || match auth.get() {
+                None => view! { <SignIn error=error /> }.into_any(),
+                Some(a) => view! { <Signed auth=a /> }.into_any(),
+            }}
         </main>
+    }
+}
+
+#[component]
+fn SignIn(error: RwSignal<Option<String>>) -> impl IntoView {
+    let org = RwSignal::new(
+        storage()
+            .ok()
+            .and_then(|s| s.get_item("pc.org").ok().flatten())
+            .unwrap_or_default(),
+    );
+    let go = move || {
+        let org = org.get();
+        leptos::task::spawn_local(async move {
+            if let Err(e) = start_sign_in(org).await {
+                error.set(Some(e));
+            }
+        });
+    };
+    view! {
+        <section class="sign-in">
+            <h2>"Sign in"</h2>
+            <form on:submit=move |ev| {
+                ev.prevent_default();
+                go();
+            }>
+                <label for="org">"Organization"</label>
+                <input id="org" data-testid="org" placeholder="your-org" required
+                    prop:value=move || org.get()
+                    on:input=move |ev| org.set(event_target_value(&ev)) />
+                <button type="submit" data-testid="console-sign-in">"Sign in"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Signed(auth: Auth) -> impl IntoView {
+    let tab = RwSignal::new(Tab::Apps);
+    let org = auth.org.clone();
+    let nav = move |t: Tab, label: &'static str, id: &'static str| {
+        view! {
+            <button type="button" data-testid=id
+                class:active=move || tab.get() == t
+                aria-pressed=move || (tab.get() == t).to_string()
+                on:click=move |_| tab.set(t)>{label}</button>
+        }
+    };
+    view! {
+        <p data-testid="signed-in-org">"Organization: " {org}</p>
+        <nav>
+            {nav(Tab::Apps, "Apps", "tab-apps")}
+            {nav(Tab::Sessions, "Sessions", "tab-sessions")}
+            {nav(Tab::Deliveries, "Logout deliveries", "tab-deliveries")}
+        </nav>
+        {move || {
+            let a = auth.clone();
+            match tab.get() {
+                Tab::Apps => view! { <Apps auth=a /> }.into_any(),
+                Tab::Sessions => view! { <Sessions auth=a /> }.into_any(),
+                Tab::Deliveries => view! { <Deliveries auth=a /> }.into_any(),
+            }
+        }}
+    }
+}
+
+/// Loads `path` into `into` (and errors into `error`) whenever `reload` changes.
+fn load<T: DeserializeOwned + Send + Sync + Clone + 'static>(
+    auth: Auth,
+    path: &'static str,
+    into: RwSignal<Option<Page<T>>>,
+    error: RwSignal<Option<String>>,
+    reload: RwSignal<u32>,
+) {
+    Effect::new(move |_| {
+        reload.track();
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            match api::<Page<T>>(&auth, "GET", path, None).await {
+                Ok(page) => {
+                    error.set(None);
+                    into.set(Some(page));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+}
+
+#[component]
+fn Apps(auth: Auth) -> impl IntoView {
+    let apps = RwSignal::new(None::<Page<AppView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(auth.clone(), "/apps?per_page=200", apps, error, reload);
+    let name = RwSignal::new(String::new());
+    let redirect = RwSignal::new(String::new());
+    let profile = RwSignal::new("standard".to_owned());
+    let created = RwSignal::new(None::<AppWithSecret>);
+    let create = move || {
+        let auth = auth.clone();
+        let body = serde_json::json!({
+            "name": name.get(), "redirect_uris": [redirect.get()], "session_profile": profile.get(),
+        })
+        .to_string();
+        leptos::task::spawn_local(async move {
+            match api::<AppWithSecret>(&auth, "POST", "/apps", Some(body)).await {
+                Ok(a) => {
+                    error.set(None);
+                    created.set(Some(a));
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="apps-page">
+            <h2>"Apps"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <table>
+                <thead><tr><th>"Name"</th><th>"Client id"</th><th>"Type"</th><th>"Profile"</th></tr></thead>
+                <tbody>
+                    {move || apps.get().map(|p| p.items.into_iter().map(|a| view! {
+                        <tr data-testid="app-row"><td>{a.name}</td><td><code>{a.client_id}</code></td>
+                        <td>{a.app_type}</td><td>{a.session_profile}</td></tr>
+                    }).collect_view())}
+                </tbody>
+            </table>
+            <h3>"Register an app"</h3>
+            <p class="help">"Privileged: for payments or admin apps — short sessions that end with the sign-in, a second factor, and a fresh sign-in every 15 minutes. Standard: for a catalog or a loyalty app — long sessions that outlive the sign-in."</p>
+            <form on:submit=move |ev| { ev.prevent_default(); create(); }>
+                <label for="app-name">"Name"</label>
+                <input id="app-name" data-testid="app-name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                <label for="app-redirect">"Redirect URI"</label>
+                <input id="app-redirect" data-testid="app-redirect" required prop:value=move || redirect.get() on:input=move |ev| redirect.set(event_target_value(&ev)) />
+                <label for="app-profile">"Session profile"</label>
+                <select id="app-profile" data-testid="app-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
+                    <option value="standard" selected>"Standard (catalog, loyalty)"</option>
+                    <option value="privileged">"Privileged (payments, admin)"</option>
+                </select>
+                <button type="submit" data-testid="app-create">"Register"</button>
+            </form>
+            {move || created.get().map(|c| view! {
+                <p class="notice" data-testid="app-created">"Registered " {c.app.name} ". Client id " <code>{c.app.client_id}</code>
+                {c.client_secret.map(|s| view! { ", secret (shown once) " <code>{s}</code> })}</p>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn Sessions(auth: Auth) -> impl IntoView {
+    let sessions = RwSignal::new(None::<Page<SessionView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(
+        auth.clone(),
+        "/sessions?per_page=200",
+        sessions,
+        error,
+        reload,
+    );
+    let preview = RwSignal::new(None::<(String, RevokeOutcome)>);
+    let auth_preview = auth.clone();
+    let ask = move |id: String| {
+        let auth = auth_preview.clone();
+        leptos::task::spawn_local(async move {
+            let path = format!("/sessions/{id}/revoke?dry_run=true");
+            match api::<RevokeOutcome>(&auth, "POST", &path, Some("{}".into())).await {
+                Ok(p) => preview.set(Some((id, p))),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let confirm = move |id: String| {
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            let path = format!("/sessions/{id}/revoke");
+            match api::<RevokeOutcome>(&auth, "POST", &path, Some("{}".into())).await {
+                Ok(_) => {
+                    preview.set(None);
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="sessions-page">
+            <h2>"Live sessions"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <table>
+                <thead><tr><th>"User"</th><th>"Signed in"</th><th>"Apps"</th><th></th></tr></thead>
+                <tbody>
+                    {move || sessions.get().map(|p| p.items.into_iter().map(|s| {
+                        let id = s.id.clone();
+                        let ask = ask.clone();
+                        let apps = s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ");
+                        view! {
+                            <tr data-testid="session-row"><td>{s.user_id}</td><td>{s.created_at}</td><td>{apps}</td>
+                            <td><button type="button" data-testid="session-revoke" on:click=move |_| ask(id.clone())>"Revoke…"</button></td></tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+            {move || preview.get().map(|(id, p)| {
+                let confirm = confirm.clone();
+                view! {
+                    <div role="dialog" aria-label="Revoke preview" data-testid="revoke-preview">
+                        <p>"This ends " {p.sessions.len()} " sign-in session(s) and " {p.app_sessions.len()} " app session(s)."</p>
+                        <p>"Apps told through back-channel logout: " {if p.apps_notified.is_empty() { "none".to_owned() } else { p.apps_notified.join(", ") }}</p>
+                        <button type="button" data-testid="revoke-confirm" on:click=move |_| confirm(id.clone())>"Revoke"</button>
+                        <button type="button" on:click=move |_| preview.set(None)>"Cancel"</button>
+                    </div>
+                }
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn Deliveries(auth: Auth) -> impl IntoView {
+    let deliveries = RwSignal::new(None::<Page<DeliveryView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(
+        auth.clone(),
+        "/logout-deliveries?per_page=200",
+        deliveries,
+        error,
+        reload,
+    );
+    let retry = move |id: String| {
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            let path = format!("/logout-deliveries/{id}/retry");
+            match api::<serde_json::Value>(&auth, "POST", &path, Some("{}".into())).await {
+                Ok(_) => reload.update(|n| *n += 1),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="deliveries-page">
+            <h2>"Logout deliveries"</h2>
+            <button type="button" data-testid="deliveries-refresh" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <table>
+                <thead><tr><th>"App"</th><th>"Reason"</th><th>"Status"</th><th>"Attempts"</th><th>"Last error"</th><th></th></tr></thead>
+                <tbody>
+                    {move || deliveries.get().map(|p| p.items.into_iter().map(|d| {
+                        let id = d.id.clone();
+                        let retry = retry.clone();
+                        let undelivered = d.status != "delivered";
+                        let status = d.status.clone();
+                        view! {
+                            <tr data-testid="delivery-row" data-status=status>
+                                <td>{d.app_id}</td><td>{d.reason}</td><td>{d.status}</td><td>{d.attempts}</td>
+                                <td>{d.last_error.unwrap_or_default()}</td>
+                                <td>{undelivered.then(|| view! { <button type="button" on:click=move |_| retry(id.clone())>"Retry now"</button> })}</td>
+                            </tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

@@ -83,7 +83,12 @@ struct Ctx {
 
 impl Ctx {
     fn new() -> Result<Self> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        // `cargo run` gives the running binary its manifest directory; prefer it to the one
+        // compiled in, which is stale when several clones share one target directory (CI).
+        let manifest = env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest
             .parent()
             .ok_or_else(|| anyhow!("xtask's manifest directory has no parent"))?
             .to_path_buf();

@@ -1,0 +1,57 @@
+// The admin console signed in through Portcullis itself (code + PKCE, public client): apps,
+// a session revoked after its preview, and the back-channel delivery it caused.
+import { expect, test } from '@playwright/test';
+import { collectErrors } from './helpers';
+
+const CATALOG = 'http://127.0.0.1:9001/';
+
+test('an admin registers an app, revokes a session after the preview and sees the delivery', async ({ browser }) => {
+  // A shopper signs in to the catalog (an app with a back-channel logout URI).
+  const shopper = await (await browser.newContext()).newPage();
+  await shopper.goto(CATALOG);
+  await shopper.getByTestId('sign-in').click();
+  await expect(shopper).toHaveURL(/\/o\/demo\/login/);
+  await shopper.getByLabel('Email').fill('alice@demo.example');
+  await shopper.getByLabel('Password').fill('portcullis-demo');
+  await shopper.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(shopper.getByTestId('signed-in')).toContainText('alice@demo.example');
+
+  // The admin opens the console and signs in at the demo org.
+  const admin = await (await browser.newContext()).newPage();
+  const errors = collectErrors(admin);
+  await admin.goto('/console/');
+  await admin.getByTestId('org').fill('demo');
+  await admin.getByTestId('console-sign-in').click();
+  await expect(admin).toHaveURL(/\/o\/demo\/login/);
+  await admin.getByLabel('Email').fill('admin@demo.example');
+  await admin.getByLabel('Password').fill('portcullis-demo');
+  await admin.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(admin).toHaveURL(/\/console\/$/);
+  await expect(admin.getByTestId('signed-in-org')).toContainText('demo');
+
+  // Apps: the demo shop's are listed; register a privileged one.
+  await expect(admin.getByTestId('app-row').filter({ hasText: 'Demo Shop Catalog' })).toHaveCount(1);
+  await admin.getByTestId('app-name').fill('Payments');
+  await admin.getByTestId('app-redirect').fill('https://payments.example.com/callback');
+  await admin.getByTestId('app-profile').selectOption('privileged');
+  await admin.getByTestId('app-create').click();
+  await expect(admin.getByTestId('app-created')).toContainText('Payments');
+  await expect(admin.getByTestId('app-row').filter({ hasText: 'Payments' })).toContainText('privileged');
+
+  // Sessions: revoke the shopper's, after the preview names the catalog.
+  await admin.getByTestId('tab-sessions').click();
+  const row = admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' });
+  await expect(row).toHaveCount(1);
+  await row.getByTestId('session-revoke').click();
+  await expect(admin.getByTestId('revoke-preview')).toContainText('demo-catalog');
+  await admin.getByTestId('revoke-confirm').click();
+  await expect(admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' })).toHaveCount(0);
+
+  // Deliveries: the catalog's back-channel logout is delivered.
+  await admin.getByTestId('tab-deliveries').click();
+  await expect(async () => {
+    await admin.getByTestId('deliveries-refresh').click();
+    await expect(admin.locator('[data-testid="delivery-row"][data-status="delivered"]').filter({ hasText: 'admin_revoked' })).toHaveCount(1, { timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  expect(errors).toEqual([]);
+});
