@@ -321,3 +321,28 @@ pub struct ConsoleClient {
     pub client_id: String,
     pub redirect_uri: String,
 }
+
+/// An org, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub issuer: String,
+    pub created_at: String,
+}
+
+/// `POST /api/v1/orgs` (operators).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgCreateRequest {
+    pub slug: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `ES256` (default) or `RS256`.
+    #[serde(default)]
+    pub signing_alg: Option<String>,
+}

@@ -11,8 +11,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
     AppCreateRequest, AppView, AppWithSecret, AuditEventView, ConsoleClient, CredentialView,
-    DeliveryView, DeploymentInfo, FieldError, Page, Problem, RevokeOutcome, SessionPolicyView,
-    SessionRulesView, SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
+    DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest, OrgView, Page, Problem,
+    RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -36,6 +37,10 @@ api_routes![
     (get, "/deployment", deployment),
     (get, "/openapi.json", openapi_json),
     (get, "/console-client", console_client),
+    (get, "/orgs", list_orgs),
+    (post, "/orgs", create_org),
+    (post, "/orgs/{org}/disable", disable_org),
+    (post, "/orgs/{org}/enable", enable_org),
     (get, "/orgs/{org}/apps", list_apps),
     (post, "/orgs/{org}/apps", create_app),
     (get, "/orgs/{org}/apps/{id}", get_app),
@@ -94,14 +99,15 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "Portcullis admin API", description = "Manage an org: apps, sessions, logout deliveries, signing keys. Errors are RFC 9457 problems."),
     paths(
-        deployment, openapi_json, console_client, list_apps, create_app, get_app, delete_app, rotate_secret,
+        deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
+        list_apps, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, get_policy, put_policy, audit_events
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, UserView,
+        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView
     )),
     modifiers(&BearerAuth),
@@ -272,6 +278,93 @@ async fn console_client(state: web::Data<AppState>, q: web::Query<ConsoleQuery>)
             },
         ),
         Err(e) => error_response(ApiError::internal(e)),
+    }
+}
+
+/// The caller, without an org to check (operators' routes check the role themselves).
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let token = bearer(req);
+    service::authenticate(state, token.as_deref()).await
+}
+
+/// Every org (operators only).
+#[utoipa::path(get, path = "/api/v1/orgs", params(Paging),
+    responses((status = 200, body = Page<OrgView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_orgs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: web::Query<Paging>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(w) => w,
+        Err(e) => return error_response(e),
+    };
+    match service::list_orgs(&state, &who).await {
+        Ok(items) => page_response(items, &p),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Creates an org with its first signing key (operators only).
+#[utoipa::path(post, path = "/api/v1/orgs", request_body = OrgCreateRequest,
+    responses((status = 201, body = OrgView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn create_org(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(w) => w,
+        Err(e) => return error_response(e),
+    };
+    // The role first: a non-operator learns nothing about the body's shape.
+    if let Err(e) = service::require_operator(&who) {
+        return error_response(e);
+    }
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::create_org(&state, &who, parsed).await {
+        Ok(o) => json(StatusCode::CREATED, &o),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Disables an org: every endpoint refuses at once, its sessions end and its apps are told
+/// (operators only).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/disable", params(("org" = String, Path)),
+    responses((status = 200, body = OrgView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn disable_org(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(w) => w,
+        Err(e) => return error_response(e),
+    };
+    match service::set_org_status(&state, &who, &path, false).await {
+        Ok(o) => json(StatusCode::OK, &o),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Enables a disabled org (operators only).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/enable", params(("org" = String, Path)),
+    responses((status = 200, body = OrgView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn enable_org(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let who = match caller(&req, &state).await {
+        Ok(w) => w,
+        Err(e) => return error_response(e),
+    };
+    match service::set_org_status(&state, &who, &path, true).await {
+        Ok(o) => json(StatusCode::OK, &o),
+        Err(e) => error_response(e),
     }
 }
 

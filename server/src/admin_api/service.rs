@@ -13,8 +13,8 @@ use crate::tenancy::{Org, TenancyError};
 use base64::Engine;
 use portcullis_api_types::{
     AppCreateRequest, AppSessionView, AppView, AppWithSecret, AuditEventView, CredentialView,
-    DeliveryView, Page, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
-    SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
+    DeliveryView, OrgCreateRequest, OrgView, Page, RevokeOutcome, SessionPolicyView,
+    SessionRulesView, SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -899,4 +899,99 @@ pub async fn audit_events(
             details: e.details.to_string(),
         })
         .collect())
+}
+
+/// Operators: admins of the platform org. They manage orgs (and their own org like any admin).
+pub fn require_operator(who: &Principal) -> Result<(), ApiError> {
+    if who.org.slug.as_str() == crate::tenancy::PLATFORM_ORG_SLUG {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only operators (admins of the platform org) manage orgs".into(),
+        ))
+    }
+}
+
+fn org_view(state: &AppState, o: &Org) -> OrgView {
+    OrgView {
+        id: o.id.to_string(),
+        slug: o.slug.as_str().to_owned(),
+        name: o.name.clone(),
+        status: o.status.as_str().to_owned(),
+        issuer: o.issuer(state.config.public_url()),
+        created_at: ts(o.created_at),
+    }
+}
+
+pub async fn list_orgs(state: &AppState, who: &Principal) -> Result<Vec<OrgView>, ApiError> {
+    require_operator(who)?;
+    Ok(state
+        .store
+        .orgs()
+        .await
+        .map_err(ApiError::internal)?
+        .iter()
+        .map(|o| org_view(state, o))
+        .collect())
+}
+
+pub async fn create_org(
+    state: &AppState,
+    who: &Principal,
+    req: OrgCreateRequest,
+) -> Result<OrgView, ApiError> {
+    require_operator(who)?;
+    let alg = req
+        .signing_alg
+        .as_deref()
+        .map(|a| a.parse::<crate::keys::SigningAlg>())
+        .transpose()
+        .map_err(|m| ApiError::field("signing_alg", m))?;
+    let org = match state
+        .orgs
+        .create(&req.slug, req.name.as_deref(), &who.actor())
+        .await
+    {
+        Ok(org) => org,
+        Err(e @ TenancyError::InvalidSlug(_)) => {
+            return Err(ApiError::field("slug", e.to_string()));
+        }
+        Err(e @ TenancyError::SlugTaken(_)) => return Err(ApiError::Conflict(e.to_string())),
+        Err(e @ TenancyError::InvalidName) => return Err(ApiError::field("name", e.to_string())),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    state
+        .keys
+        .rotate(
+            &org,
+            Some(alg.unwrap_or(crate::keys::SigningAlg::Es256)),
+            chrono::Duration::zero(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(org_view(state, &org))
+}
+
+pub async fn set_org_status(
+    state: &AppState,
+    who: &Principal,
+    slug: &str,
+    active: bool,
+) -> Result<OrgView, ApiError> {
+    require_operator(who)?;
+    if slug == crate::tenancy::PLATFORM_ORG_SLUG && !active {
+        return Err(ApiError::Conflict(
+            "the platform org cannot be disabled".into(),
+        ));
+    }
+    let status = if active {
+        crate::tenancy::OrgStatus::Active
+    } else {
+        crate::tenancy::OrgStatus::Disabled
+    };
+    match state.orgs.set_status(slug, status, &who.actor()).await {
+        Ok(org) => Ok(org_view(state, &org)),
+        Err(TenancyError::NotFound(_)) => Err(ApiError::NotFound("no such org".into())),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }

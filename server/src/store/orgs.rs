@@ -70,6 +70,19 @@ impl Store {
             .transpose()
     }
 
+    /// Every org, oldest first (operators' list).
+    pub async fn orgs(&self) -> Result<Vec<Org>, StoreError> {
+        use sea_orm::QueryOrder;
+        orgs::Entity::find()
+            .order_by_asc(orgs::Column::CreatedAt)
+            .order_by_asc(orgs::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_org)
+            .collect()
+    }
+
     pub async fn org_by_id(&self, id: OrgId) -> Result<Option<Org>, StoreError> {
         orgs::Entity::find_by_id(id.0)
             .one(&self.db)

@@ -619,3 +619,98 @@ both_backends!(
         assert_eq!(res.status, 200, "{res:?}");
     }
 );
+
+both_backends!(operators_manage_orgs_and_nobody_else_does, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let system = app.state.orgs.find("system").await.unwrap();
+    let operator = service_token(&app, &system).await;
+    let acme = org_with(&app, "acme", Role::Admin).await;
+    let acme_admin = service_token(&app, &acme).await;
+    let url = |p: &str| format!("{}/api/v1{p}", app.address);
+
+    let created = Answer::read(
+        app.client
+            .post(url("/orgs"))
+            .bearer_auth(&operator)
+            .json(&json!({ "slug": "globex", "name": "Globex", "signing_alg": "RS256" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.json["issuer"], app.issuer("globex"));
+    let jwks: Value = app.get("/o/globex/jwks").await.json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    let dup = Answer::read(
+        app.client
+            .post(url("/orgs"))
+            .bearer_auth(&operator)
+            .json(&json!({ "slug": "globex" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(dup.status, 409);
+    let bad = Answer::read(
+        app.client
+            .post(url("/orgs"))
+            .bearer_auth(&operator)
+            .json(&json!({ "slug": "Not A Slug" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.json["errors"][0]["field"].as_str()),
+        (422, Some("slug"))
+    );
+
+    let list: Value = app
+        .client
+        .get(url("/orgs"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 3, "system, acme, globex: {list}");
+
+    // An org admin is not an operator.
+    for (method, path) in [
+        ("get", "/orgs"),
+        ("post", "/orgs"),
+        ("post", "/orgs/globex/disable"),
+        ("post", "/orgs/acme/disable"),
+    ] {
+        let res = call(&app, method, path, Some(&acme_admin)).await;
+        assert_eq!(res.status, 403, "{method} {path}: {res:?}");
+    }
+    assert_eq!(app.get("/o/globex/").await.status(), 200);
+
+    let disabled = call(&app, "post", "/orgs/globex/disable", Some(&operator)).await;
+    assert_eq!(
+        (disabled.status, disabled.json["status"].as_str()),
+        (200, Some("disabled"))
+    );
+    assert_eq!(app.get("/o/globex/").await.status(), 403);
+    let enabled = call(&app, "post", "/orgs/globex/enable", Some(&operator)).await;
+    assert_eq!(enabled.json["status"], "active");
+    assert_eq!(app.get("/o/globex/").await.status(), 200);
+    assert_eq!(
+        call(&app, "post", "/orgs/system/disable", Some(&operator))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        call(&app, "post", "/orgs/nope/enable", Some(&operator))
+            .await
+            .status,
+        404
+    );
+});
