@@ -346,3 +346,30 @@ pub struct OrgCreateRequest {
     #[serde(default)]
     pub signing_alg: Option<String>,
 }
+
+/// `PATCH /api/v1/orgs/{org}/apps/{id}`: absent fields stay; a logout URI of `""` is removed.
+/// A new `session_profile` without `session_rules` applies that profile's preset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppUpdateRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub session_profile: Option<String>,
+    #[serde(default)]
+    pub session_rules: Option<SessionRulesView>,
+    #[serde(default)]
+    pub first_party: Option<bool>,
+    #[serde(default)]
+    pub access_token_ttl_secs: Option<i64>,
+    #[serde(default)]
+    pub id_token_ttl_secs: Option<i64>,
+}

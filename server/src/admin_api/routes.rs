@@ -10,9 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
-    AppCreateRequest, AppView, AppWithSecret, AuditEventView, ConsoleClient, CredentialView,
-    DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest, OrgView, Page, Problem,
-    RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView, ConsoleClient,
+    CredentialView, DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest, OrgView, Page,
+    Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
     UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
@@ -44,6 +44,7 @@ api_routes![
     (get, "/orgs/{org}/apps", list_apps),
     (post, "/orgs/{org}/apps", create_app),
     (get, "/orgs/{org}/apps/{id}", get_app),
+    (patch, "/orgs/{org}/apps/{id}", update_app),
     (delete, "/orgs/{org}/apps/{id}", delete_app),
     (post, "/orgs/{org}/apps/{id}/secret", rotate_secret),
     (get, "/orgs/{org}/sessions", list_sessions),
@@ -100,14 +101,14 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Portcullis admin API", description = "Manage an org: apps, sessions, logout deliveries, signing keys. Errors are RFC 9457 problems."),
     paths(
         deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
-        list_apps, create_app, get_app, delete_app, rotate_secret,
+        list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, get_policy, put_policy, audit_events
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, OrgView, OrgCreateRequest, UserView,
+        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView
     )),
     modifiers(&BearerAuth),
@@ -416,6 +417,27 @@ async fn get_app(
     let (_, org) = guarded!(req, state, &org_slug);
     match service::get_app(&state, &org, &id).await {
         Ok(app) => json(StatusCode::OK, &service::app_view(&app)),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Changes an app's name, URIs, logout settings, session profile and rules, or lifetimes.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/apps/{id}", params(("org" = String, Path), ("id" = String, Path)), request_body = AppUpdateRequest,
+    responses((status = 200, body = AppView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn update_app(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::update_app(&state, &org, &who, &id, parsed).await {
+        Ok(a) => json(StatusCode::OK, &a),
         Err(e) => error_response(e),
     }
 }

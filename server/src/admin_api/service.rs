@@ -995,3 +995,66 @@ pub async fn set_org_status(
         Err(e) => Err(ApiError::internal(e)),
     }
 }
+
+pub async fn update_app(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    req: portcullis_api_types::AppUpdateRequest,
+) -> Result<AppView, ApiError> {
+    let app = get_app(state, org, id).await?;
+    let profile = match req.session_profile.as_deref() {
+        Some(p) => p
+            .parse::<SessionProfile>()
+            .map_err(|m| ApiError::field("session_profile", m))?,
+        None => app.session_profile,
+    };
+    let rules = match (&req.session_rules, &req.session_profile) {
+        (Some(r), _) => SessionRules {
+            reauth_max_age_secs: r.reauth_max_age_secs,
+            mfa_required: r.mfa_required,
+            idle_timeout_secs: r.idle_timeout_secs,
+            lifetime_secs: r.lifetime_secs,
+            outlives_idp_session: r.outlives_idp_session,
+        },
+        (None, Some(_)) => profile.preset(),
+        (None, None) => app.settings.session,
+    };
+    let uris =
+        |v: &[crate::apps::AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
+    let logout = |changed: Option<String>, current: &Option<crate::apps::AppUri>| match changed {
+        Some(u) if u.is_empty() => None,
+        Some(u) => Some(u),
+        None => current.as_ref().map(|u| u.as_str().to_owned()),
+    };
+    let change = CreateApp {
+        redirect_uris: req
+            .redirect_uris
+            .unwrap_or_else(|| uris(&app.redirect_uris)),
+        post_logout_redirect_uris: req
+            .post_logout_redirect_uris
+            .unwrap_or_else(|| uris(&app.post_logout_redirect_uris)),
+        backchannel_logout_uri: logout(req.backchannel_logout_uri, &app.backchannel_logout_uri),
+        frontchannel_logout_uri: logout(req.frontchannel_logout_uri, &app.frontchannel_logout_uri),
+        session_profile: profile,
+        rules: Some(rules),
+        first_party: req.first_party.unwrap_or(app.settings.first_party),
+        access_token_ttl_secs: Some(
+            req.access_token_ttl_secs
+                .unwrap_or(app.settings.access_token_ttl_secs),
+        ),
+        id_token_ttl_secs: Some(
+            req.id_token_ttl_secs
+                .unwrap_or(app.settings.id_token_ttl_secs),
+        ),
+        grant_types: Some(app.settings.grant_types.clone()),
+        ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
+    };
+    let updated = state
+        .apps
+        .update(org, &app, change, &who.actor())
+        .await
+        .map_err(app_error)?;
+    Ok(app_view(&updated))
+}

@@ -104,13 +104,9 @@ impl AppService {
             .await
     }
 
-    async fn create_inner(
-        &self,
-        org: &Org,
-        req: CreateApp,
-        fixed: Option<(&str, &str)>,
-        actor: &str,
-    ) -> Result<(App, Option<String>), AppError> {
+    /// Checks a whole registration (name, URIs, settings) and builds what the store writes,
+    /// without credentials.
+    fn validated(&self, req: CreateApp) -> Result<NewApp, AppError> {
         let name = req.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::InvalidName);
@@ -162,6 +158,30 @@ impl AppService {
             settings.grant_types = grants;
         }
         settings.validate(t).map_err(AppError::InvalidSettings)?;
+        Ok(NewApp {
+            client_id: String::new(),
+            client_secret_hash: None,
+            name,
+            app_type: t,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            frontchannel_logout_uri,
+            session_profile: req.session_profile,
+            admin: req.admin,
+            settings,
+        })
+    }
+
+    async fn create_inner(
+        &self,
+        org: &Org,
+        req: CreateApp,
+        fixed: Option<(&str, &str)>,
+        actor: &str,
+    ) -> Result<(App, Option<String>), AppError> {
+        let mut new = self.validated(req)?;
+        let t = new.app_type;
         let (client_id, secret) = match fixed {
             Some((id, secret)) => (
                 id.to_owned(),
@@ -176,19 +196,8 @@ impl AppService {
                 },
             ),
         };
-        let new = NewApp {
-            client_id,
-            client_secret_hash: secret.as_deref().map(sha256_hex),
-            name,
-            app_type: t,
-            redirect_uris,
-            post_logout_redirect_uris,
-            backchannel_logout_uri,
-            frontchannel_logout_uri,
-            session_profile: req.session_profile,
-            admin: req.admin,
-            settings,
-        };
+        new.client_id = client_id;
+        new.client_secret_hash = secret.as_deref().map(sha256_hex);
         match self
             .store
             .create_app(org.id, &new, actor, self.clock.now())
@@ -237,6 +246,29 @@ impl AppService {
                 .await?
                 .ok_or(AppError::ClientIdTaken),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces an app's registration with `req` (its client id, secret, type and role stay):
+    /// the same checks as at creation.
+    pub async fn update(
+        &self,
+        org: &Org,
+        app: &App,
+        mut req: CreateApp,
+        actor: &str,
+    ) -> Result<App, AppError> {
+        req.app_type = app.app_type;
+        req.admin = app.admin;
+        let mut new = self.validated(req)?;
+        new.client_id = app.client_id.clone();
+        match self
+            .store
+            .update_app(org.id, app.id, &new, actor, self.clock.now())
+            .await
+        {
+            Ok(app) => Ok(app),
+            Err(e) => Err(e.into()),
         }
     }
 

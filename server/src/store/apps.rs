@@ -196,3 +196,90 @@ impl Store {
             .await?)
     }
 }
+
+impl Store {
+    /// Replaces an app's settings and URIs (not its client id, secret, type or role) in one
+    /// transaction with an audit event; `NotFound` if the org has no such app.
+    pub async fn update_app(
+        &self,
+        org: OrgId,
+        id: AppId,
+        new: &NewApp,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<App, StoreError> {
+        use sea_orm::sea_query::Expr;
+        let txn = self.db.begin().await?;
+        let settings = serde_json::to_string(&new.settings)
+            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        let result = apps::Entity::update_many()
+            .col_expr(apps::Column::Name, Expr::value(new.name.clone()))
+            .col_expr(
+                apps::Column::BackchannelLogoutUri,
+                Expr::value(
+                    new.backchannel_logout_uri
+                        .as_ref()
+                        .map(|u| u.as_str().to_owned()),
+                ),
+            )
+            .col_expr(
+                apps::Column::FrontchannelLogoutUri,
+                Expr::value(
+                    new.frontchannel_logout_uri
+                        .as_ref()
+                        .map(|u| u.as_str().to_owned()),
+                ),
+            )
+            .col_expr(
+                apps::Column::SessionProfile,
+                Expr::value(new.session_profile.as_str()),
+            )
+            .col_expr(apps::Column::Settings, Expr::value(settings))
+            .col_expr(apps::Column::UpdatedAt, Expr::value(now))
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.eq(id.0))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        app_redirect_uris::Entity::delete_many()
+            .filter(app_redirect_uris::Column::OrgId.eq(org.0))
+            .filter(app_redirect_uris::Column::AppId.eq(id.0))
+            .exec(&txn)
+            .await?;
+        let uris = new.redirect_uris.iter().map(|u| (KIND_REDIRECT, u)).chain(
+            new.post_logout_redirect_uris
+                .iter()
+                .map(|u| (KIND_POST_LOGOUT, u)),
+        );
+        for (kind, uri) in uris {
+            app_redirect_uris::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                org_id: Set(org.0),
+                app_id: Set(id.0),
+                kind: Set(kind.to_owned()),
+                uri: Set(uri.as_str().to_owned()),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "app.updated",
+            target: Some(new.client_id.clone()),
+            details: serde_json::json!({ "name": new.name }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        let model = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.eq(id.0))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let app = load_app(&txn, model).await?;
+        txn.commit().await?;
+        Ok(app)
+    }
+}

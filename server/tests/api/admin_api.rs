@@ -255,6 +255,65 @@ both_backends!(service_apps_with_the_admin_role_manage_apps, |backend| {
         .unwrap();
     assert_eq!(res.status(), 422);
 
+    // Edit: new URIs and a back-channel URI; switching to standard applies its preset.
+    let patch = |body: Value| {
+        app.client
+            .patch(format!("{url}/{id}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let patched = Answer::read(
+        patch(json!({ "redirect_uris": ["https://pay.example.com/cb2"],
+            "backchannel_logout_uri": "https://pay.example.com/logout",
+            "session_profile": "standard", "access_token_ttl_secs": 120 }))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(
+        patched.json["redirect_uris"],
+        json!(["https://pay.example.com/cb2"])
+    );
+    assert_eq!(
+        patched.json["backchannel_logout_uri"],
+        "https://pay.example.com/logout"
+    );
+    assert_eq!(patched.json["session_rules"]["mfa_required"], false);
+    assert_eq!(patched.json["session_rules"]["outlives_idp_session"], true);
+    assert_eq!(patched.json["access_token_ttl_secs"], 120);
+    assert_eq!(patched.json["client_id"], created.json["app"]["client_id"]);
+    let stored = app
+        .state
+        .store
+        .app_by_client_id(acme.id, client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.redirect_uri_registered("https://pay.example.com/cb2"));
+    assert!(!stored.redirect_uri_registered("https://pay.example.com/cb"));
+    let cleared = Answer::read(
+        patch(json!({ "backchannel_logout_uri": "" }))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        cleared.json["backchannel_logout_uri"].is_null(),
+        "{cleared:?}"
+    );
+    let invalid = Answer::read(
+        patch(json!({ "redirect_uris": ["http://pay.example.com/cb"] }))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (invalid.status, invalid.json["errors"][0]["field"].as_str()),
+        (422, Some("redirect_uris"))
+    );
+
     let deleted = app
         .client
         .delete(format!("{url}/{id}"))
