@@ -187,6 +187,7 @@ pub struct AppSessionView {
 pub struct SessionView {
     pub id: String,
     pub user_id: String,
+    pub user_email: String,
     pub created_at: String,
     pub last_seen_at: String,
     pub auth_time: String,

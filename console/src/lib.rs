@@ -14,8 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::prelude::*;
 use portcullis_api_types::{
-    AppView, AppWithSecret, ConsoleClient, DeliveryView, DeploymentInfo, ErrorBody, Page, Problem,
-    RevokeOutcome, SessionView,
+    AppView, AppWithSecret, AuditEventView, ConsoleClient, DeliveryView, DeploymentInfo, ErrorBody,
+    Page, Problem, RevokeOutcome, SessionPolicyView, SessionView, SigningKeyView, UserView,
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -45,9 +45,14 @@ pub struct Auth {
 /// The pages of a signed-in console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
+    Dashboard,
     Apps,
+    Users,
     Sessions,
     Deliveries,
+    Policy,
+    Audit,
+    Keys,
 }
 
 /// Entry point, run by wasm-bindgen's `init()` once the module is instantiated.
@@ -123,6 +128,7 @@ async fn api<T: DeserializeOwned>(
     let bearer = format!("Bearer {}", auth.token);
     let builder = match method {
         "POST" => gloo_net::http::Request::post(&url),
+        "PUT" => gloo_net::http::Request::put(&url),
         "DELETE" => gloo_net::http::Request::delete(&url),
         _ => gloo_net::http::Request::get(&url),
     }
@@ -346,7 +352,7 @@ fn SignIn(error: RwSignal<Option<String>>) -> impl IntoView {
 
 #[component]
 fn Signed(auth: Auth) -> impl IntoView {
-    let tab = RwSignal::new(Tab::Apps);
+    let tab = RwSignal::new(Tab::Dashboard);
     let org = auth.org.clone();
     let nav = move |t: Tab, label: &'static str, id: &'static str| {
         view! {
@@ -359,16 +365,26 @@ fn Signed(auth: Auth) -> impl IntoView {
     view! {
         <p data-testid="signed-in-org">"Organization: " {org}</p>
         <nav>
+            {nav(Tab::Dashboard, "Dashboard", "tab-dashboard")}
             {nav(Tab::Apps, "Apps", "tab-apps")}
+            {nav(Tab::Users, "Users", "tab-users")}
             {nav(Tab::Sessions, "Sessions", "tab-sessions")}
             {nav(Tab::Deliveries, "Logout deliveries", "tab-deliveries")}
+            {nav(Tab::Policy, "Session policy", "tab-policy")}
+            {nav(Tab::Audit, "Audit log", "tab-audit")}
+            {nav(Tab::Keys, "Signing keys", "tab-keys")}
         </nav>
         {move || {
             let a = auth.clone();
             match tab.get() {
+                Tab::Dashboard => view! { <Dashboard auth=a /> }.into_any(),
                 Tab::Apps => view! { <Apps auth=a /> }.into_any(),
+                Tab::Users => view! { <Users auth=a /> }.into_any(),
                 Tab::Sessions => view! { <Sessions auth=a /> }.into_any(),
                 Tab::Deliveries => view! { <Deliveries auth=a /> }.into_any(),
+                Tab::Policy => view! { <Policy auth=a /> }.into_any(),
+                Tab::Audit => view! { <Audit auth=a /> }.into_any(),
+                Tab::Keys => view! { <Keys auth=a /> }.into_any(),
             }
         }}
     }
@@ -508,7 +524,7 @@ fn Sessions(auth: Auth) -> impl IntoView {
                         let ask = ask.clone();
                         let apps = s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ");
                         view! {
-                            <tr data-testid="session-row"><td>{s.user_id}</td><td>{s.created_at}</td><td>{apps}</td>
+                            <tr data-testid="session-row"><td>{s.user_email}</td><td>{s.created_at}</td><td>{apps}</td>
                             <td><button type="button" data-testid="session-revoke" on:click=move |_| ask(id.clone())>"Revoke…"</button></td></tr>
                         }
                     }).collect_view())}
@@ -574,6 +590,258 @@ fn Deliveries(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+        </section>
+    }
+}
+
+#[component]
+fn Dashboard(auth: Auth) -> impl IntoView {
+    let sessions = RwSignal::new(None::<Page<SessionView>>);
+    let failed = RwSignal::new(None::<Page<DeliveryView>>);
+    let signins = RwSignal::new(None::<Page<AuditEventView>>);
+    let failures = RwSignal::new(None::<Page<AuditEventView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(
+        auth.clone(),
+        "/sessions?per_page=1",
+        sessions,
+        error,
+        reload,
+    );
+    load(
+        auth.clone(),
+        "/logout-deliveries?status=failed&per_page=1",
+        failed,
+        error,
+        reload,
+    );
+    load(
+        auth.clone(),
+        "/audit-events?action=signin.succeeded&per_page=1",
+        signins,
+        error,
+        reload,
+    );
+    load(
+        auth,
+        "/audit-events?action=signin.failed&per_page=1",
+        failures,
+        error,
+        reload,
+    );
+    let total = |p: RwSignal<Option<Page<AuditEventView>>>| {
+        move || p.get().map_or("…".to_owned(), |p| p.total.to_string())
+    };
+    view! {
+        <section data-testid="dashboard-page">
+            <h2>"Dashboard"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <dl class="stats">
+                <dt>"Live sign-in sessions"</dt>
+                <dd data-testid="stat-sessions">{move || sessions.get().map_or("…".to_owned(), |p| p.total.to_string())}</dd>
+                <dt>"Sign-ins"</dt><dd data-testid="stat-signins">{total(signins)}</dd>
+                <dt>"Failed sign-ins"</dt><dd data-testid="stat-failures">{total(failures)}</dd>
+                <dt>"Logout deliveries needing attention"</dt>
+                <dd data-testid="stat-failed-deliveries">{move || failed.get().map_or("…".to_owned(), |p| p.total.to_string())}</dd>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn Users(auth: Auth) -> impl IntoView {
+    let users = RwSignal::new(None::<Page<UserView>>);
+    let error = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    let search = RwSignal::new(String::new());
+    let auth_load = auth.clone();
+    Effect::new(move |_| {
+        reload.track();
+        let q = search.get();
+        let auth = auth_load.clone();
+        leptos::task::spawn_local(async move {
+            let path = format!("/users?per_page=200&q={}", enc(&q));
+            match api::<Page<UserView>>(&auth, "GET", &path, None).await {
+                Ok(p) => users.set(Some(p)),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+    let act = move |id: String, action: &'static str, label: &'static str| {
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            let path = format!("/users/{id}/{action}");
+            match api::<serde_json::Value>(&auth, "POST", &path, Some("{}".into())).await {
+                Ok(_) => {
+                    notice.set(Some(label.to_owned()));
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="users-page">
+            <h2>"Users"</h2>
+            <label for="user-search">"Search by email"</label>
+            <input id="user-search" data-testid="user-search" on:input=move |ev| search.set(event_target_value(&ev)) />
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            <table>
+                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
+                <tbody>
+                    {move || users.get().map(|p| p.items.into_iter().map(|u| {
+                        let (a, b, c, d) = (act.clone(), act.clone(), act.clone(), act.clone());
+                        let (i1, i2, i3, i4) = (u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone());
+                        let active = u.active;
+                        view! {
+                            <tr data-testid="user-row">
+                                <td>{u.email}</td><td>{u.role}</td>
+                                <td>{if active { "active" } else { "disabled" }}</td>
+                                <td>{u.credentials.len()}</td>
+                                <td>
+                                    {if active {
+                                        view! { <button type="button" on:click=move |_| a(i1.clone(), "disable", "User disabled; their sessions ended.")>"Disable"</button> }.into_any()
+                                    } else {
+                                        view! { <button type="button" on:click=move |_| b(i2.clone(), "enable", "User enabled.")>"Enable"</button> }.into_any()
+                                    }}
+                                    <button type="button" on:click=move |_| c(i3.clone(), "reset-mfa", "Keys removed; their sessions ended.")>"Reset MFA"</button>
+                                    <button type="button" data-testid="user-sign-out" on:click=move |_| d(i4.clone(), "sign-out-everywhere", "Signed out everywhere; every app was told.")>"Sign out everywhere"</button>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn Policy(auth: Auth) -> impl IntoView {
+    let policy = RwSignal::new(None::<SessionPolicyView>);
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let auth_load = auth.clone();
+    leptos::task::spawn_local(async move {
+        match api::<SessionPolicyView>(&auth_load, "GET", "/session-policy", None).await {
+            Ok(p) => policy.set(Some(p)),
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    let minutes = |secs: i64| (secs / 60).to_string();
+    let set_minutes = move |ev, f: fn(&mut SessionPolicyView, i64)| {
+        if let Ok(m) = event_target_value(&ev).parse::<i64>() {
+            policy.update(|p| {
+                if let Some(p) = p {
+                    f(p, m * 60);
+                }
+            });
+        }
+    };
+    let save = move || {
+        let auth = auth.clone();
+        let Some(p) = policy.get() else { return };
+        leptos::task::spawn_local(async move {
+            let body = serde_json::to_string(&p).unwrap_or_default();
+            match api::<SessionPolicyView>(&auth, "PUT", "/session-policy", Some(body)).await {
+                Ok(p) => {
+                    error.set(None);
+                    policy.set(Some(p));
+                    saved.set(true);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="policy-page">
+            <h2>"Session policy"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {move || saved.get().then(|| view! { <p class="notice" role="status" data-testid="policy-saved">"Saved. It applies to every session from its next request."</p> })}
+            {move || {
+                let save = save.clone();
+                policy.get().map(|p| view! {
+                <form on:submit=move |ev| { ev.prevent_default(); save(); }>
+                    <label for="idle">"Idle timeout (minutes): a sign-in ends after this long without activity"</label>
+                    <input id="idle" data-testid="policy-idle" type="number" min="1" prop:value=minutes(p.idle_timeout_secs)
+                        on:change=move |ev| set_minutes(ev, |p, v| p.idle_timeout_secs = v) />
+                    <label for="absolute">"Absolute lifetime (minutes): a sign-in ends after this long, however active"</label>
+                    <input id="absolute" type="number" min="1" prop:value=minutes(p.absolute_lifetime_secs)
+                        on:change=move |ev| set_minutes(ev, |p, v| p.absolute_lifetime_secs = v) />
+                    <label for="remember">"Remember-me lifetime (minutes), when users tick “Keep me signed in”"</label>
+                    <input id="remember" type="number" min="1" prop:value=minutes(p.remember_me_lifetime_secs)
+                        on:change=move |ev| set_minutes(ev, |p, v| p.remember_me_lifetime_secs = v) />
+                    <label for="mfa">"Second factor"</label>
+                    <select id="mfa" on:change=move |ev| { let v = event_target_value(&ev); policy.update(|p| if let Some(p) = p { p.mfa = v; }); }>
+                        {["off", "optional", "required", "app_requested"].into_iter().map(|m| view! {
+                            <option value=m selected=p.mfa == m>{m}</option>
+                        }).collect_view()}
+                    </select>
+                    <p class="help">"off: never; optional: users who added a key use it; required: everyone adds one; app_requested: as optional, and whenever an app asks."</p>
+                    <button type="submit" data-testid="policy-save">"Save"</button>
+                </form>
+            })
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Audit(auth: Auth) -> impl IntoView {
+    let events = RwSignal::new(None::<Page<AuditEventView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(auth, "/audit-events?per_page=100", events, error, reload);
+    view! {
+        <section data-testid="audit-page">
+            <h2>"Audit log"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <table>
+                <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Target"</th></tr></thead>
+                <tbody>
+                    {move || events.get().map(|p| p.items.into_iter().map(|e| view! {
+                        <tr data-testid="audit-row"><td>{e.at}</td><td>{e.actor}</td><td>{e.action}</td><td>{e.target.unwrap_or_default()}</td></tr>
+                    }).collect_view())}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn Keys(auth: Auth) -> impl IntoView {
+    let keys = RwSignal::new(None::<Page<SigningKeyView>>);
+    let error = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    load(auth.clone(), "/signing-keys", keys, error, reload);
+    let rotate = move || {
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            match api::<SigningKeyView>(&auth, "POST", "/signing-keys/rotate", Some("{}".into()))
+                .await
+            {
+                Ok(_) => reload.update(|n| *n += 1),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="keys-page">
+            <h2>"Signing keys"</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <table>
+                <thead><tr><th>"Key id"</th><th>"Algorithm"</th><th>"Signs from"</th><th>"Published until"</th></tr></thead>
+                <tbody>
+                    {move || keys.get().map(|p| p.items.into_iter().map(|k| view! {
+                        <tr data-testid="key-row"><td><code>{k.kid}</code></td><td>{k.alg}</td><td>{k.activates_at}</td><td>{k.expires_at.unwrap_or_else(|| "—".into())}</td></tr>
+                    }).collect_view())}
+                </tbody>
+            </table>
+            <p class="help">"Rotating publishes a new key at once and signs with it after the publish lead; the old key stays published until every token it signed has expired."</p>
+            <button type="button" data-testid="key-rotate" on:click=move |_| rotate()>"Rotate"</button>
         </section>
     }
 }

@@ -29,7 +29,12 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin).toHaveURL(/\/console\/$/);
   await expect(admin.getByTestId('signed-in-org')).toContainText('demo');
 
+  // The dashboard first.
+  await expect(admin.getByTestId('stat-sessions')).toHaveText(/^\d+$/);
+  await admin.screenshot({ path: 'screenshots/dashboard.png', fullPage: true });
+
   // Apps: the demo shop's are listed; register a privileged one.
+  await admin.getByTestId('tab-apps').click();
   await expect(admin.getByTestId('app-row').filter({ hasText: 'Demo Shop Catalog' })).toHaveCount(1);
   await admin.getByTestId('app-name').fill('Payments');
   await admin.getByTestId('app-redirect').fill('https://payments.example.com/callback');
@@ -37,6 +42,15 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await admin.getByTestId('app-create').click();
   await expect(admin.getByTestId('app-created')).toContainText('Payments');
   await expect(admin.getByTestId('app-row').filter({ hasText: 'Payments' })).toContainText('privileged');
+  await admin.screenshot({ path: 'screenshots/apps.png', fullPage: true });
+
+  // Session policy: a shorter idle timeout.
+  await admin.getByTestId('tab-policy').click();
+  await admin.getByTestId('policy-idle').fill('90');
+  await admin.getByTestId('policy-idle').blur();
+  await admin.getByTestId('policy-save').click();
+  await expect(admin.getByTestId('policy-saved')).toBeVisible();
+  await expect(admin.getByTestId('policy-idle')).toHaveValue('90');
 
   // Sessions: revoke the shopper's, after the preview names the catalog.
   await admin.getByTestId('tab-sessions').click();
@@ -44,6 +58,7 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(row).toHaveCount(1);
   await row.getByTestId('session-revoke').click();
   await expect(admin.getByTestId('revoke-preview')).toContainText('demo-catalog');
+  await admin.screenshot({ path: 'screenshots/sessions.png', fullPage: true });
   await admin.getByTestId('revoke-confirm').click();
   await expect(admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' })).toHaveCount(0);
 
@@ -53,5 +68,12 @@ test('an admin registers an app, revokes a session after the preview and sees th
     await admin.getByTestId('deliveries-refresh').click();
     await expect(admin.locator('[data-testid="delivery-row"][data-status="delivered"]').filter({ hasText: 'admin_revoked' })).toHaveCount(1, { timeout: 500 });
   }).toPass({ timeout: 15_000 });
+  await admin.screenshot({ path: 'screenshots/deliveries.png', fullPage: true });
+
+  // Users and the audit log answer too.
+  await admin.getByTestId('tab-users').click();
+  await expect(admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' })).toHaveCount(1);
+  await admin.getByTestId('tab-audit').click();
+  await expect(admin.getByTestId('audit-row').filter({ hasText: 'session.ended' }).first()).toBeVisible();
   expect(errors).toEqual([]);
 });

@@ -373,6 +373,14 @@ pub async fn list_sessions(
         .live_app_sessions(org.id, None, user, None)
         .await
         .map_err(ApiError::internal)?;
+    let emails: BTreeMap<Uuid, String> = state
+        .store
+        .users(org.id, None)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|u| (u.id.0, u.email.as_str().to_owned()))
+        .collect();
     let mut out = Vec::new();
     for s in sessions {
         let mine: Vec<&AppSession> = app_sessions
@@ -387,6 +395,7 @@ pub async fn list_sessions(
         out.push(SessionView {
             id: s.id.to_string(),
             user_id: s.user_id.to_string(),
+            user_email: emails.get(&s.user_id.0).cloned().unwrap_or_default(),
             created_at: ts(s.created_at),
             last_seen_at: ts(s.last_seen_at),
             auth_time: ts(s.auth_time),

@@ -909,3 +909,57 @@ pub async fn idp_session(app: &TestApp, org: &Org, b: &Browser) -> portcullis::s
         .unwrap()
         .unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Nodes with extra configuration, and restarts on the same database.
+
+impl TestApp {
+    /// As `spawn_oidc`, with extra configuration applied last (e.g. `logout.delivery_timeout_ms`).
+    pub async fn spawn_oidc_with(
+        backend: &Backend,
+        tweak: impl FnOnce(Figment) -> Figment,
+    ) -> Self {
+        let db = TestDb::create(backend).await;
+        let redis = backend.redis_url().map(|u| {
+            (
+                u.to_owned(),
+                format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
+            )
+        });
+        let port = free_port();
+        let mut app = Self::spawn_on(&db.url, redis, move |f| {
+            tweak(
+                f.merge(("http.bind", format!("127.0.0.1:{port}")))
+                    .merge(("http.public_url", format!("http://localhost:{port}"))),
+            )
+        })
+        .await;
+        app._db = Some(db);
+        app
+    }
+
+    /// A server restart: stops this node and starts a new one on the same database, cache,
+    /// listening address and public URL, with `tweak` applied last. The new node's fixed clock
+    /// starts at the epoch again. The database outlives the old node (it belongs to the new
+    /// one now).
+    pub async fn restart(mut self, tweak: impl FnOnce(Figment) -> Figment) -> Self {
+        let db = self._db.take();
+        let port = url::Url::parse(&self.address)
+            .unwrap()
+            .port()
+            .expect("a port");
+        let public_url = self.state.config.public_url().to_owned();
+        let (db_url, redis) = (self.db_url.clone(), self.redis.clone());
+        self.handle.stop(true).await;
+        drop(self);
+        let mut app = Self::spawn_on(&db_url, redis, move |f| {
+            tweak(
+                f.merge(("http.bind", format!("127.0.0.1:{port}")))
+                    .merge(("http.public_url", public_url)),
+            )
+        })
+        .await;
+        app._db = db;
+        app
+    }
+}
