@@ -163,13 +163,13 @@ impl Ctx {
         }
 
         let wasm_out = dist.join(format!("{CONSOLE_WASM}_bg.wasm"));
-        let size = fs::metadata(&wasm_out)
-            .with_context(|| format!("reading {}", wasm_out.display()))?
-            .len();
+        let bytes =
+            fs::read(&wasm_out).with_context(|| format!("reading {}", wasm_out.display()))?;
         println!(
-            "console built into {} ({} KiB of wasm)",
+            "console built into {} ({} KiB of wasm, {} KiB gzipped as served)",
             dist.display(),
-            size / 1024
+            bytes.len() / 1024,
+            gzipped_len(&bytes)? / 1024
         );
         Ok(())
     }
@@ -341,6 +341,14 @@ impl Ctx {
 // ----- helpers ---------------------------------------------------------------------------------
 
 /// Runs a command with inherited stdio; an error unless it exits successfully.
+/// Size of `bytes` gzipped at the default level (what the server's compression sends).
+fn gzipped_len(bytes: &[u8]) -> Result<usize> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes)?;
+    Ok(gz.finish()?.len())
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     let line = describe(cmd);
     println!("$ {line}");
