@@ -216,6 +216,7 @@ pub struct RevokeOutcome {
 pub struct DeliveryView {
     pub id: String,
     pub app_id: String,
+    pub client_id: String,
     pub session_id: String,
     pub user_id: String,
     pub reason: String,

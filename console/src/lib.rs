@@ -422,11 +422,14 @@ fn Apps(auth: Auth) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let redirect = RwSignal::new(String::new());
     let profile = RwSignal::new("standard".to_owned());
+    let backchannel = RwSignal::new(String::new());
     let created = RwSignal::new(None::<AppWithSecret>);
     let create = move || {
         let auth = auth.clone();
+        let bc = backchannel.get();
         let body = serde_json::json!({
             "name": name.get(), "redirect_uris": [redirect.get()], "session_profile": profile.get(),
+            "backchannel_logout_uri": if bc.trim().is_empty() { None } else { Some(bc.trim().to_owned()) },
         })
         .to_string();
         leptos::task::spawn_local(async move {
@@ -465,6 +468,8 @@ fn Apps(auth: Auth) -> impl IntoView {
                     <option value="standard" selected>"Standard (catalog, loyalty)"</option>
                     <option value="privileged">"Privileged (payments, admin)"</option>
                 </select>
+                <label for="app-backchannel">"Back-channel logout URI (optional): Portcullis POSTs a logout token here when a session the app took part in ends"</label>
+                <input id="app-backchannel" data-testid="app-backchannel" prop:value=move || backchannel.get() on:input=move |ev| backchannel.set(event_target_value(&ev)) />
                 <button type="submit" data-testid="app-create">"Register"</button>
             </form>
             {move || created.get().map(|c| view! {
@@ -582,7 +587,7 @@ fn Deliveries(auth: Auth) -> impl IntoView {
                         let status = d.status.clone();
                         view! {
                             <tr data-testid="delivery-row" data-status=status>
-                                <td>{d.app_id}</td><td>{d.reason}</td><td>{d.status}</td><td>{d.attempts}</td>
+                                <td>{d.client_id}</td><td>{d.reason}</td><td>{d.status}</td><td>{d.attempts}</td>
                                 <td>{d.last_error.unwrap_or_default()}</td>
                                 <td>{undelivered.then(|| view! { <button type="button" on:click=move |_| retry(id.clone())>"Retry now"</button> })}</td>
                             </tr>

@@ -44,6 +44,30 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('app-row').filter({ hasText: 'Payments' })).toContainText('privileged');
   await admin.screenshot({ path: 'screenshots/apps.png', fullPage: true });
 
+  // A second app whose back-channel receiver always answers 500 ("Reports").
+  await admin.getByTestId('app-name').fill('Reports');
+  await admin.getByTestId('app-redirect').fill('https://reports.example.com/callback');
+  await admin.getByTestId('app-profile').selectOption('standard');
+  await admin.getByTestId('app-backchannel').fill('http://127.0.0.1:9001/broken-backchannel');
+  await admin.getByTestId('app-create').click();
+  await expect(admin.getByTestId('app-created')).toContainText('Reports');
+  const created = await admin.getByTestId('app-created').locator('code').allTextContents();
+  const [reportsId, reportsSecret] = created;
+  // The shopper signs in to Reports too: single sign-on through the browser's session (the
+  // request shares the browser's cookies); the app's side of the exchange is done here.
+  const authorize = await shopper.request.get(
+    `/o/demo/authorize?response_type=code&client_id=${reportsId}&redirect_uri=${encodeURIComponent('https://reports.example.com/callback')}&scope=openid&state=s1`,
+    { maxRedirects: 0 },
+  );
+  expect(authorize.status()).toBe(303);
+  const code = new URL(authorize.headers()['location']).searchParams.get('code');
+  expect(code).toBeTruthy();
+  const token = await shopper.request.post('/o/demo/token', {
+    form: { grant_type: 'authorization_code', code: code as string, redirect_uri: 'https://reports.example.com/callback' },
+    headers: { Authorization: `Basic ${Buffer.from(`${reportsId}:${reportsSecret}`).toString('base64')}` },
+  });
+  expect(token.status()).toBe(200);
+
   // Session policy: a shorter idle timeout.
   await admin.getByTestId('tab-policy').click();
   await admin.getByTestId('policy-idle').fill('90');
@@ -58,6 +82,7 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(row).toHaveCount(1);
   await row.getByTestId('session-revoke').click();
   await expect(admin.getByTestId('revoke-preview')).toContainText('demo-catalog');
+  await expect(admin.getByTestId('revoke-preview')).toContainText(reportsId);
   await admin.screenshot({ path: 'screenshots/sessions.png', fullPage: true });
   await admin.getByTestId('revoke-confirm').click();
   await expect(admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' })).toHaveCount(0);
@@ -67,6 +92,11 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(async () => {
     await admin.getByTestId('deliveries-refresh').click();
     await expect(admin.locator('[data-testid="delivery-row"][data-status="delivered"]').filter({ hasText: 'admin_revoked' })).toHaveCount(1, { timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  // ...and the one to Reports failed with the 500, kept pending for a retry.
+  await expect(async () => {
+    await admin.getByTestId('deliveries-refresh').click();
+    await expect(admin.locator('[data-testid="delivery-row"][data-status="pending"]').filter({ hasText: 'HTTP 500' })).toHaveCount(1, { timeout: 500 });
   }).toPass({ timeout: 15_000 });
   await admin.screenshot({ path: 'screenshots/deliveries.png', fullPage: true });
 

@@ -525,6 +525,11 @@ fn server(shop: Arc<Shop>, port: u16) -> std::io::Result<actix_web::dev::Server>
             .route("/logout", web::get().to(logout))
             .route("/backchannel-logout", web::post().to(backchannel))
             .route("/favicon.ico", web::get().to(HttpResponse::NoContent))
+            // A receiver that always fails, to see failed deliveries in the console.
+            .route(
+                "/broken-backchannel",
+                web::post().to(HttpResponse::InternalServerError),
+            )
     })
     .workers(1)
     .bind(("127.0.0.1", port))?

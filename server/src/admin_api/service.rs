@@ -522,10 +522,11 @@ pub async fn sign_out_user(
     Ok(outcome)
 }
 
-fn delivery_view(d: &LogoutDelivery) -> DeliveryView {
+fn delivery_view(d: &LogoutDelivery, client_ids: &BTreeMap<Uuid, String>) -> DeliveryView {
     DeliveryView {
         id: d.id.to_string(),
         app_id: d.app_id.to_string(),
+        client_id: client_ids.get(&d.app_id.0).cloned().unwrap_or_default(),
         session_id: d.session_id.to_string(),
         user_id: d.user_id.to_string(),
         reason: d.reason.clone(),
@@ -548,6 +549,11 @@ pub async fn list_deliveries(
     {
         return Err(ApiError::field("status", "pending, delivered or failed"));
     }
+    let client_ids: BTreeMap<Uuid, String> = app_index(state, org)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.0, a.client_id))
+        .collect();
     Ok(state
         .store
         .logout_deliveries(org.id)
@@ -555,7 +561,7 @@ pub async fn list_deliveries(
         .map_err(ApiError::internal)?
         .iter()
         .filter(|d| status.is_none_or(|s| d.status == s))
-        .map(delivery_view)
+        .map(|d| delivery_view(d, &client_ids))
         .collect())
 }
 
