@@ -375,3 +375,13 @@ pub struct AppUpdateRequest {
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
 }
+
+/// Sign-in activity per hour (the console's dashboard chart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActivityHour {
+    /// Start of the hour, RFC 3339.
+    pub hour: String,
+    pub signins: u64,
+    pub failures: u64,
+}

@@ -14,8 +14,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::prelude::*;
 use portcullis_api_types::{
-    AppView, AppWithSecret, AuditEventView, ConsoleClient, DeliveryView, DeploymentInfo, ErrorBody,
-    Page, Problem, RevokeOutcome, SessionPolicyView, SessionView, SigningKeyView, UserView,
+    ActivityHour, AppView, AppWithSecret, AuditEventView, ConsoleClient, DeliveryView,
+    DeploymentInfo, ErrorBody, Page, Problem, RevokeOutcome, SessionPolicyView, SessionView,
+    SigningKeyView, UserView,
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -629,12 +630,19 @@ fn Dashboard(auth: Auth) -> impl IntoView {
         reload,
     );
     load(
-        auth,
+        auth.clone(),
         "/audit-events?action=signin.failed&per_page=1",
         failures,
         error,
         reload,
     );
+    let activity = RwSignal::new(None::<Vec<ActivityHour>>);
+    leptos::task::spawn_local(async move {
+        match api::<Vec<ActivityHour>>(&auth, "GET", "/activity?hours=24", None).await {
+            Ok(a) => activity.set(Some(a)),
+            Err(e) => error.set(Some(e)),
+        }
+    });
     let total = |p: RwSignal<Option<Page<AuditEventView>>>| {
         move || p.get().map_or("…".to_owned(), |p| p.total.to_string())
     };
@@ -650,7 +658,42 @@ fn Dashboard(auth: Auth) -> impl IntoView {
                 <dt>"Logout deliveries needing attention"</dt>
                 <dd data-testid="stat-failed-deliveries">{move || failed.get().map_or("…".to_owned(), |p| p.total.to_string())}</dd>
             </dl>
+            <h3>"Sign-ins over the last 24 hours"</h3>
+            {move || activity.get().map(|hours| view! { <ActivityChart hours=hours /> })}
         </section>
+    }
+}
+
+/// Bars per hour: successful sign-ins (accent) and failures (red), as an SVG with a text table
+/// behind it for screen readers.
+#[component]
+fn ActivityChart(hours: Vec<ActivityHour>) -> impl IntoView {
+    let max = hours
+        .iter()
+        .map(|h| h.signins.max(h.failures))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let height = 120.0_f64;
+    let bar = |v: u64| (v as f64 / max as f64) * height;
+    let total_in: u64 = hours.iter().map(|h| h.signins).sum();
+    let total_failed: u64 = hours.iter().map(|h| h.failures).sum();
+    view! {
+        <figure data-testid="activity-chart">
+            <svg viewBox="0 0 480 130" width="480" height="130" role="img"
+                aria-label=format!("{total_in} sign-ins and {total_failed} failed sign-ins in the last 24 hours")>
+                {hours.iter().enumerate().map(|(i, h)| {
+                    let x = i as f64 * 20.0;
+                    let ok = bar(h.signins);
+                    let bad = bar(h.failures);
+                    view! {
+                        <rect x=x + 2.0 y=height - ok width="7" height=ok fill="#2f5bd3"><title>{format!("{}: {} sign-ins", h.hour, h.signins)}</title></rect>
+                        <rect x=x + 10.0 y=height - bad width="7" height=bad fill="#c0392b"><title>{format!("{}: {} failed", h.hour, h.failures)}</title></rect>
+                    }
+                }).collect_view()}
+            </svg>
+            <figcaption>{format!("{total_in} sign-ins, {total_failed} failed (blue: signed in, red: failed)")}</figcaption>
+        </figure>
     }
 }
 

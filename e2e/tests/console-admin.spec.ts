@@ -47,6 +47,7 @@ test('an admin registers an app, revokes a session after the preview and sees th
 
   // The dashboard first.
   await expect(admin.getByTestId('stat-sessions')).toHaveText(/^\d+$/);
+  await expect(admin.getByTestId('activity-chart')).toContainText(/[1-9]\d* sign-ins/);
   await admin.screenshot({ path: 'screenshots/dashboard.png', fullPage: true });
 
   // Apps: the demo shop's are listed; register a privileged one.

@@ -10,10 +10,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
-    AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView, ConsoleClient,
-    CredentialView, DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest, OrgView, Page,
-    Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
-    UserCreateRequest, UserUpdateRequest, UserView,
+    ActivityHour, AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView,
+    ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest,
+    OrgView, Page, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
+    SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -73,6 +73,7 @@ api_routes![
     (get, "/orgs/{org}/session-policy", get_policy),
     (put, "/orgs/{org}/session-policy", put_policy),
     (get, "/orgs/{org}/audit-events", audit_events),
+    (get, "/orgs/{org}/activity", activity),
 ];
 
 struct BearerAuth;
@@ -104,12 +105,13 @@ impl utoipa::Modify for BearerAuth {
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
-        enable_user, reset_mfa, get_policy, put_policy, audit_events
+        enable_user, reset_mfa, get_policy, put_policy, audit_events, activity
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
-        CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView
+        CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
+        ActivityHour
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -866,6 +868,28 @@ async fn audit_events(
                 per_page: q.per_page,
             },
         ),
+        Err(e) => error_response(e),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct ActivityQuery {
+    /// How many hours back, 1–168 (default 24).
+    hours: Option<i64>,
+}
+
+/// Successful and failed sign-ins per hour (the dashboard's chart).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/activity", params(("org" = String, Path), ActivityQuery),
+    responses((status = 200, body = Vec<ActivityHour>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn activity(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<ActivityQuery>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    match service::activity(&state, &org, q.hours).await {
+        Ok(items) => json(StatusCode::OK, &items),
         Err(e) => error_response(e),
     }
 }

@@ -1073,3 +1073,54 @@ pub async fn update_app(
         .map_err(app_error)?;
     Ok(app_view(&updated))
 }
+
+/// Successful and failed sign-ins per hour over the last `hours` hours, oldest first.
+pub async fn activity(
+    state: &AppState,
+    org: &Org,
+    hours: Option<i64>,
+) -> Result<Vec<portcullis_api_types::ActivityHour>, ApiError> {
+    use chrono::{DurationRound, TimeDelta};
+    let hours = hours.unwrap_or(24);
+    if !(1..=168).contains(&hours) {
+        return Err(ApiError::field("hours", "between 1 and 168"));
+    }
+    let now = state.clock.now();
+    let end = now
+        .duration_trunc(TimeDelta::hours(1))
+        .map_err(ApiError::internal)?
+        + TimeDelta::hours(1);
+    let start = end - TimeDelta::hours(hours);
+    let events = state
+        .store
+        .audit_events(
+            org.id,
+            Some("signin."),
+            None,
+            Some(start),
+            Some(end),
+            1_000_000,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out: Vec<portcullis_api_types::ActivityHour> = (0..hours)
+        .map(|i| portcullis_api_types::ActivityHour {
+            hour: ts(start + TimeDelta::hours(i)),
+            signins: 0,
+            failures: 0,
+        })
+        .collect();
+    for e in events {
+        let Ok(i) = usize::try_from((e.at - start).num_hours()) else {
+            continue;
+        };
+        if let Some(bucket) = out.get_mut(i) {
+            match e.action.as_str() {
+                "signin.succeeded" | "signin.reauthenticated" => bucket.signins += 1,
+                "signin.failed" => bucket.failures += 1,
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}

@@ -627,6 +627,17 @@ both_backends!(users_policy_and_audit_through_the_api, |backend| {
     )
     .await;
     assert_eq!(bad.status, 422);
+
+    // The dashboard's hourly activity: bob's sign-in and his refused one (while disabled).
+    let activity = send(app.client.get(format!("{base}/activity?hours=24"))).await;
+    assert_eq!(activity.status, 200, "{activity:?}");
+    let hours = activity.json.as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let sum = |k: &str| hours.iter().map(|h| h[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("signins"), sum("failures")), (1, 1), "{hours:?}");
+    assert_eq!(hours[23]["signins"], 1, "the current hour is last");
+    let bad = send(app.client.get(format!("{base}/activity?hours=0"))).await;
+    assert_eq!(bad.status, 422);
 });
 
 both_backends!(
