@@ -913,7 +913,6 @@ pub async fn idp_session(app: &TestApp, org: &Org, b: &Browser) -> portcullis::s
 // ---------------------------------------------------------------------------------------------
 // Nodes with extra configuration, and restarts on the same database.
 
-#[allow(dead_code)] // Used by the logout tests (slo.rs).
 impl TestApp {
     /// As `spawn_oidc`, with extra configuration applied last (e.g. `logout.delivery_timeout_ms`).
     pub async fn spawn_oidc_with(

@@ -22,4 +22,5 @@ mod oidc_edges;
 mod oidc_policy;
 mod orgs;
 mod signin;
+mod slo;
 mod webauthn;

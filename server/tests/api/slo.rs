@@ -1,0 +1,1846 @@
+//! Logout (DESIGN §1, issue 6) from the outside: back-channel logout tokens checked rule by rule
+//! against OIDC Back-Channel Logout 1.0, the outbox and its delivery worker (parallel fan-out,
+//! timeouts, retries with backoff and fresh tokens, restarts, several workers on one database),
+//! Single Logout next to "sign out everywhere" for a standard and a privileged app, expiry found
+//! by the sweeper, RP-initiated logout (RP-Initiated Logout 1.0) and its refusals, local logout,
+//! front-channel logout (Front-Channel Logout 1.0) and the discovery document.
+//!
+//! Apps' logout endpoints are real HTTP servers on loopback ports (`Receiver`). The worker does
+//! not run in the background on test nodes: tests call `slo.run_once()` and move the fixed clock
+//! to make retries due.
+
+use crate::browser::{Browser, Page};
+use crate::helpers::{
+    Backend, Rp, TestApp, Tokens, free_port, html_unescape, jwt_claims, jwt_header, org_with_alice,
+    query_params,
+};
+use portcullis::apps::{AppId, AppType, CreateApp, SessionProfile, SessionRules};
+use portcullis::clock::Clock;
+use portcullis::sessions::{EndReason, SessionId, SessionPolicy};
+use portcullis::slo::{LOGOUT_EVENT, LogoutDelivery};
+use portcullis::tenancy::Org;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// A privileged app that may not outlive the IdP session; MFA is beside the point here.
+const PRIVILEGED: SessionRules = SessionRules {
+    reauth_max_age_secs: Some(900),
+    mfa_required: false,
+    idle_timeout_secs: Some(600),
+    lifetime_secs: 8 * 3600,
+    outlives_idp_session: false,
+};
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+fn minutes(n: i64) -> chrono::Duration {
+    chrono::Duration::minutes(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// An app's back-channel logout endpoint.
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Request {
+    method: String,
+    path: String,
+    content_type: String,
+    body: String,
+}
+
+impl Request {
+    fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// The `logout_token` of a Back-Channel Logout request (§2.5: a form POST with exactly that
+    /// parameter).
+    #[track_caller]
+    fn logout_token(&self) -> String {
+        assert_eq!(self.method, "POST", "{self:?}");
+        assert!(
+            self.content_type
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded"),
+            "{self:?}"
+        );
+        let form = self.form();
+        assert_eq!(form.len(), 1, "one parameter: {self:?}");
+        assert_eq!(form[0].0, "logout_token", "{self:?}");
+        form[0].1.clone()
+    }
+}
+
+/// A loopback HTTP server that records every request and answers with a settable status after
+/// a fixed delay (and a `Location` when it redirects).
+struct Receiver {
+    /// The URI to register: `http://127.0.0.1:{port}/backchannel`.
+    uri: String,
+    status: Arc<AtomicU16>,
+    seen: Arc<Mutex<Vec<Request>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    async fn start(status: u16, delay: Duration) -> Self {
+        Self::start_with(status, delay, None).await
+    }
+
+    async fn redirecting_to(location: &str) -> Self {
+        Self::start_with(302, Duration::ZERO, Some(location.to_owned())).await
+    }
+
+    async fn start_with(status: u16, delay: Duration, location: Option<String>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let status = Arc::new(AtomicU16::new(status));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let task = {
+            let (status, seen) = (status.clone(), seen.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((sock, _)) = listener.accept().await else {
+                        return;
+                    };
+                    tokio::spawn(answer(
+                        sock,
+                        status.clone(),
+                        delay,
+                        location.clone(),
+                        seen.clone(),
+                    ));
+                }
+            })
+        };
+        Self {
+            uri: format!("http://127.0.0.1:{port}/backchannel"),
+            status,
+            seen,
+            task,
+        }
+    }
+
+    fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// Every logout token received so far, in order.
+    fn tokens(&self) -> Vec<String> {
+        self.requests().iter().map(Request::logout_token).collect()
+    }
+
+    /// The `jti` of every token received so far.
+    fn jtis(&self) -> Vec<String> {
+        self.tokens()
+            .iter()
+            .map(|t| jwt_claims(t)["jti"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn answer(
+    mut sock: tokio::net::TcpStream,
+    status: Arc<AtomicU16>,
+    delay: Duration,
+    location: Option<String>,
+    seen: Arc<Mutex<Vec<Request>>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split(' ');
+    let method = first.next().unwrap_or_default().to_owned();
+    let path = first.next().unwrap_or_default().to_owned();
+    let mut content_type = String::new();
+    let mut length = 0usize;
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-type" => value.trim().clone_into(&mut content_type),
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    while buf.len() < head_end + length {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+    seen.lock().unwrap().push(Request {
+        method,
+        path,
+        content_type,
+        body,
+    });
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let code = status.load(Ordering::SeqCst);
+    let mut res =
+        format!("HTTP/1.1 {code} Test\r\nConnection: close\r\nCache-Control: no-store\r\n");
+    if let Some(l) = &location {
+        res.push_str(&format!("Location: {l}\r\n"));
+    }
+    if code != 204 {
+        res.push_str("Content-Length: 0\r\n");
+    }
+    res.push_str("\r\n");
+    let _ = sock.write_all(res.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apps, rows and pages.
+
+/// A confidential web app `name` with its redirect URI on `http://127.0.0.1:9`, changed by `f`.
+async fn register(app: &TestApp, org: &Org, name: &str, f: impl FnOnce(&mut CreateApp)) -> Rp {
+    let mut req = CreateApp::new(name, AppType::Web);
+    req.redirect_uris = vec![format!("http://127.0.0.1:9/{name}/callback")];
+    f(&mut req);
+    Rp::register(app, org, req).await
+}
+
+/// The post-logout redirect URI the tests register for app `name`.
+fn signed_out_uri(name: &str) -> String {
+    format!("http://127.0.0.1:9/{name}/signed-out")
+}
+
+async fn app_id(app: &TestApp, org: &Org, rp: &Rp) -> AppId {
+    app.state
+        .store
+        .app_by_client_id(org.id, &rp.client_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn deliveries(app: &TestApp, org: &Org) -> Vec<LogoutDelivery> {
+    app.state.store.logout_deliveries(org.id).await.unwrap()
+}
+
+/// The one delivery row of an app.
+#[track_caller]
+fn row_of(rows: &[LogoutDelivery], app: AppId) -> LogoutDelivery {
+    let mine: Vec<_> = rows.iter().filter(|d| d.app_id == app).collect();
+    assert_eq!(mine.len(), 1, "one row for {app:?}: {rows:#?}");
+    mine[0].clone()
+}
+
+/// The IdP session id (`sid`) of an ID token.
+fn sid_of(tokens: &Tokens) -> String {
+    tokens.id_claims()["sid"]
+        .as_str()
+        .expect("a sid in the ID token")
+        .to_owned()
+}
+
+fn session_id(sid: &str) -> SessionId {
+    SessionId(uuid::Uuid::parse_str(sid).unwrap())
+}
+
+async fn session_ended(app: &TestApp, org: &Org, sid: &str) -> Option<EndReason> {
+    let s = app
+        .state
+        .store
+        .session_by_id(org.id, session_id(sid))
+        .await
+        .unwrap()
+        .expect("the session exists");
+    match s.ended_at {
+        Some(_) => Some(s.end_reason.expect("an end reason")),
+        None => None,
+    }
+}
+
+/// How many audit events of the org have this action.
+async fn audit_count(app: &TestApp, org: &Org, action: &str) -> usize {
+    app.state
+        .store
+        .recent_audit(org.id, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(a, _)| a == action)
+        .count()
+}
+
+/// One pass of the delivery worker; returns how many rows it attempted.
+async fn run_once(app: &TestApp) -> usize {
+    app.state.slo.run_once().await.unwrap()
+}
+
+/// `prompt=none` for `rp` in this browser: the error it gets back, or None for a code.
+async fn silent_sign_in_error(rp: &Rp, b: &mut Browser) -> Option<String> {
+    let page = b.get(&rp.authorize_path(&[("prompt", "none")])).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        page.location().starts_with(&rp.redirect_uri),
+        "{}",
+        page.location()
+    );
+    let q = query_params(page.location());
+    match q.get("error") {
+        Some(e) => Some(e.clone()),
+        None => {
+            assert!(q.contains_key("code"), "{}", page.location());
+            None
+        }
+    }
+}
+
+/// The opening tags of the page that contain `marker`, in order.
+fn tags(body: &str, marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = body[from..].find(marker) {
+        let at = from + i;
+        let start = body[..at].rfind('<').unwrap();
+        let end = at + body[at..].find('>').unwrap();
+        out.push(body[start..=end].to_owned());
+        from = end;
+    }
+    out
+}
+
+/// The unescaped value of attribute `name` in an opening tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let at = tag.find(&key)? + key.len();
+    Some(html_unescape(tag[at..].split('"').next()?))
+}
+
+/// Where a signed-out page sends the browser on: (meta refresh delay, meta refresh URL,
+/// continue link), or None when it stays.
+#[track_caller]
+fn onward(page: &Page) -> Option<(u32, String, String)> {
+    let metas = tags(&page.body, "http-equiv=\"refresh\"");
+    let links = tags(&page.body, "data-testid=\"continue\"");
+    if metas.is_empty() && links.is_empty() {
+        return None;
+    }
+    assert_eq!((metas.len(), links.len()), (1, 1), "{}", page.body);
+    let content = attr(&metas[0], "content").unwrap();
+    let (delay, url) = content
+        .split_once(";url=")
+        .unwrap_or_else(|| panic!("{content}"));
+    Some((
+        delay.trim().parse().unwrap(),
+        url.to_owned(),
+        attr(&links[0], "href").unwrap(),
+    ))
+}
+
+/// The `src` of each front-channel logout iframe of a page.
+fn frontchannel_frames(page: &Page) -> Vec<String> {
+    tags(&page.body, "data-testid=\"frontchannel\"")
+        .iter()
+        .map(|t| {
+            assert!(t.starts_with("<iframe"), "{t}");
+            assert!(t.contains(" hidden"), "hidden: {t}");
+            attr(t, "src").unwrap()
+        })
+        .collect()
+}
+
+/// The signed-out page: 200 and its marker, no HTTP redirect.
+#[track_caller]
+fn assert_signed_out_page(page: &Page) {
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.location().is_empty(), "{}", page.location());
+    assert!(
+        page.body.contains("data-testid=\"signed-out\""),
+        "{}",
+        page.body
+    );
+}
+
+/// The origins in the `frame-src` directive of the page's (single) CSP header.
+#[track_caller]
+fn csp_frame_src(page: &Page) -> Option<Vec<String>> {
+    let csps: Vec<_> = page
+        .headers
+        .get_all("content-security-policy")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(csps.len(), 1, "one CSP header: {csps:?}");
+    let directives: Vec<&str> = csps[0]
+        .split(';')
+        .map(str::trim)
+        .filter(|d| d.starts_with("frame-src"))
+        .collect();
+    assert!(directives.len() <= 1, "{csps:?}");
+    directives.first().map(|d| {
+        d.split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    })
+}
+
+async fn end_session_get(b: &mut Browser, org: &str, params: &[(&str, &str)]) -> Page {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    b.get(&format!("/o/{org}/end-session?{query}")).await
+}
+
+/// Signs out with the IdP's own sign-out form.
+async fn sign_out_form(b: &mut Browser, org: &str) -> Page {
+    let form = b.get(&format!("/o/{org}/logout")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.csrf();
+    b.post(&format!("/o/{org}/logout"), &[("csrf", &csrf)])
+        .await
+}
+
+async fn jwks(app: &TestApp, org: &str) -> Value {
+    let res = app.get(&format!("/o/{org}/jwks")).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// What a logout token must say.
+struct Expected<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    sub: &'a str,
+    sid: &'a str,
+    /// The node's clock when the token was made.
+    now: i64,
+}
+
+/// Validates a logout token as an RP must (Back-Channel Logout 1.0 §2.6, with §2.4's rules on
+/// its contents) and returns its claims.
+#[track_caller]
+fn validate_logout_token(token: &str, jwks: &Value, e: &Expected) -> Value {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use std::str::FromStr;
+
+    // §2.6 step 1: a signed JWT (a JWS, three parts; not a JWE).
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    // §2.4: explicitly typed (RFC 8725 §3.11) so it cannot be confused with an ID token.
+    let header = jwt_header(token);
+    assert_eq!(header["typ"], "logout+jwt", "{header}");
+    assert!(header.get("crit").is_none(), "{header}");
+    let alg = header["alg"].as_str().expect("alg");
+    assert!(!alg.eq_ignore_ascii_case("none"), "{header}");
+    let kid = header["kid"].as_str().expect("kid");
+
+    // §2.6 step 2: signature with a key of the issuer's JWKS, the key's own algorithm, and iss
+    // and aud as for an ID token (Core §3.1.3.7).
+    let published = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap_or_else(|| panic!("kid {kid} in the JWKS {jwks}"));
+    assert_eq!(published["alg"], alg, "{published}");
+    let set: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+    let key = DecodingKey::from_jwk(set.find(kid).unwrap()).unwrap();
+    let mut v = Validation::new(Algorithm::from_str(alg).unwrap());
+    // Time is the node's fixed clock, not the wall clock: checked below.
+    v.validate_exp = false;
+    v.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
+    v.set_issuer(&[e.issuer]);
+    v.set_audience(&[e.client_id]);
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &v)
+        .unwrap_or_else(|err| panic!("signature, iss or aud: {err}"))
+        .claims;
+
+    // Claim by claim (§2.4).
+    assert_eq!(claims["iss"], e.issuer, "{claims}");
+    match &claims["aud"] {
+        Value::String(a) => assert_eq!(a, e.client_id, "{claims}"),
+        Value::Array(list) => assert!(list.iter().any(|a| a == e.client_id), "{claims}"),
+        other => panic!("aud {other}"),
+    }
+    let iat = claims["iat"].as_i64().expect("iat, a number");
+    let exp = claims["exp"].as_i64().expect("exp, a number");
+    assert_eq!(iat, e.now, "issued now: {claims}");
+    assert!(exp > e.now, "not expired: {claims}");
+    assert!(exp - iat <= 120, "valid for at most two minutes: {claims}");
+    let jti = claims["jti"].as_str().expect("jti");
+    assert!(uuid::Uuid::parse_str(jti).is_ok(), "{claims}");
+    // §2.6 step 3: sub and/or sid; here both, the same as in the ID token.
+    assert_eq!(claims["sub"], e.sub, "{claims}");
+    assert_eq!(claims["sid"], e.sid, "{claims}");
+    // §2.6 step 4: events with the back-channel logout member, a JSON object ({}).
+    assert_eq!(claims["events"], json!({ LOGOUT_EVENT: {} }), "{claims}");
+    // §2.6 step 5: never a nonce.
+    assert!(claims.get("nonce").is_none(), "{claims}");
+    claims
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The logout token.
+
+both_backends!(
+    a_logout_token_passes_every_back_channel_logout_rule,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let acme = org_with_alice(&app, "acme").await;
+        let globex = org_with_alice(&app, "globex").await;
+        app.state
+            .keys
+            .rotate(
+                &globex,
+                Some(portcullis::keys::SigningAlg::Rs256),
+                chrono::Duration::zero(),
+            )
+            .await
+            .unwrap();
+
+        // An ES256 org (the default) and an RS256 org, each with an app that listens.
+        for (org, alg) in [(&acme, "ES256"), (&globex, "RS256")] {
+            let slug = org.slug.as_str();
+            let rx = Receiver::start(200, Duration::ZERO).await;
+            let other = Receiver::start(200, Duration::ZERO).await;
+            let shop = register(&app, org, "shop", |r| {
+                r.backchannel_logout_uri = Some(rx.uri.clone());
+            })
+            .await;
+            let blog = register(&app, org, "blog", |r| {
+                r.backchannel_logout_uri = Some(other.uri.clone());
+            })
+            .await;
+            let mut b = Browser::new(&app.address, UA);
+            let t = shop.sign_in(&mut b, &[]).await;
+            let tb = blog.sign_in(&mut b, &[]).await;
+            let id = t.id_claims();
+            assert_eq!(jwt_header(t.id.as_deref().unwrap())["alg"], alg);
+            app.clock.advance(secs(30));
+
+            let out = sign_out_form(&mut b, slug).await;
+            assert_signed_out_page(&out);
+            app.clock.advance(secs(5));
+            assert_eq!(run_once(&app).await, 2);
+            let delivered_at = app.clock.now().timestamp();
+
+            let requests = rx.requests();
+            assert_eq!(requests.len(), 1, "{requests:?}");
+            assert_eq!(requests[0].path, "/backchannel", "the registered URI");
+            let token = requests[0].logout_token();
+            assert_eq!(jwt_header(&token)["alg"], alg);
+            let set = jwks(&app, slug).await;
+            let claims = validate_logout_token(
+                &token,
+                &set,
+                &Expected {
+                    issuer: &shop.issuer,
+                    client_id: &shop.client_id,
+                    sub: id["sub"].as_str().unwrap(),
+                    sid: id["sid"].as_str().unwrap(),
+                    now: delivered_at,
+                },
+            );
+            // The other app of the session gets its own token: its audience, the same session,
+            // another jti.
+            let theirs = other.tokens();
+            assert_eq!(theirs.len(), 1);
+            let other_claims = validate_logout_token(
+                &theirs[0],
+                &set,
+                &Expected {
+                    issuer: &blog.issuer,
+                    client_id: &blog.client_id,
+                    sub: id["sub"].as_str().unwrap(),
+                    sid: &sid_of(&tb),
+                    now: delivered_at,
+                },
+            );
+            assert_eq!(other_claims["sid"], claims["sid"]);
+            assert_ne!(other_claims["jti"], claims["jti"]);
+            // A token for one app is not valid for another: its audience is exactly the app.
+            assert_ne!(claims["aud"], other_claims["aud"]);
+
+            let rows = deliveries(&app, org).await;
+            assert_eq!(rows.len(), 2, "{rows:#?}");
+            for d in &rows {
+                assert_eq!(d.status, "delivered", "{d:?}");
+                assert_eq!(d.attempts, 1, "{d:?}");
+                assert_eq!(d.reason, "logout", "{d:?}");
+                assert_eq!(d.session_id.to_string(), id["sid"].as_str().unwrap());
+                assert_eq!(d.user_id.to_string(), id["sub"].as_str().unwrap());
+                assert!(d.delivered_at.is_some() && d.last_error.is_none(), "{d:?}");
+            }
+            assert_eq!(audit_count(&app, org, "logout_delivery.delivered").await, 2);
+            // Nothing is sent twice.
+            assert_eq!(run_once(&app).await, 0);
+            assert_eq!((rx.count(), other.count()), (1, 1));
+        }
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 2. Delivery outcomes, retries and restarts.
+
+both_backends!(
+    deliveries_fan_out_time_out_retry_with_fresh_tokens_and_survive_restarts,
+    |backend| {
+        // Short, but long enough for a loaded CI machine to get a loopback answer in time.
+        let tweak = |f: figment::Figment| f.merge(("logout.delivery_timeout_ms", 1000));
+        let app = TestApp::spawn_oidc_with(&backend, tweak).await;
+        let org = org_with_alice(&app, "acme").await;
+        let ok = Receiver::start(204, Duration::ZERO).await;
+        let slow = Receiver::start(200, Duration::from_secs(30)).await;
+        let broken = Receiver::start(500, Duration::ZERO).await;
+        let closed_port = format!("http://127.0.0.1:{}/backchannel", free_port());
+        let rejecting = Receiver::start(400, Duration::ZERO).await;
+        let mut rps = Vec::new();
+        for (name, uri) in [
+            ("ok", ok.uri.clone()),
+            ("slow", slow.uri.clone()),
+            ("broken", broken.uri.clone()),
+            ("closed", closed_port.clone()),
+            ("rejecting", rejecting.uri.clone()),
+        ] {
+            rps.push(register(&app, &org, name, |r| r.backchannel_logout_uri = Some(uri)).await);
+        }
+        let mut ids = Vec::new();
+        for rp in &rps {
+            ids.push(app_id(&app, &org, rp).await);
+        }
+        let [id_ok, id_slow, id_broken, id_closed, id_rejecting] = ids[..] else {
+            unreachable!()
+        };
+        let mut b = Browser::new(&app.address, UA);
+        let mut sid = String::new();
+        for rp in &rps {
+            sid = sid_of(&rp.sign_in(&mut b, &[]).await);
+        }
+
+        // The user's sign-out completes at once: the rows are written, nothing is sent yet.
+        let started = std::time::Instant::now();
+        let out = sign_out_form(&mut b, "acme").await;
+        assert_signed_out_page(&out);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let rows = deliveries(&app, &org).await;
+        assert_eq!(rows.len(), 5, "{rows:#?}");
+        for d in &rows {
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 0), "{d:?}");
+            assert_eq!(d.session_id.to_string(), sid);
+            assert!(d.next_attempt_at <= app.clock.now());
+        }
+        let total = || ok.count() + slow.count() + broken.count() + rejecting.count();
+        assert_eq!(total(), 0, "delivery is the worker's job");
+
+        // First pass, in parallel: the slow app does not hold the others up.
+        let t1 = app.clock.now();
+        let started = std::time::Instant::now();
+        assert_eq!(run_once(&app).await, 5);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "bounded by the per-request timeout: {:?}",
+            started.elapsed()
+        );
+        let rows = deliveries(&app, &org).await;
+        let d = row_of(&rows, id_ok);
+        assert_eq!((d.status.as_str(), d.attempts), ("delivered", 1), "{d:?}");
+        assert!(
+            d.last_error.is_none() && d.delivered_at == Some(t1),
+            "{d:?}"
+        );
+        let d = row_of(&rows, id_rejecting);
+        assert_eq!((d.status.as_str(), d.attempts), ("failed", 1), "{d:?}");
+        assert!(d.last_error.as_deref().unwrap().contains("400"), "{d:?}");
+        assert!(d.delivered_at.is_none());
+        for (app_id, error) in [(id_slow, "time"), (id_broken, "500"), (id_closed, "")] {
+            let d = row_of(&rows, app_id);
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 1), "{d:?}");
+            let last = d.last_error.clone().expect("a last error");
+            assert!(last.to_lowercase().contains(error), "{d:?}");
+            // First retry after 2 s plus up to 25 % jitter.
+            let wait = d.next_attempt_at - t1;
+            assert!(
+                wait >= secs(2) && wait <= chrono::Duration::milliseconds(2500),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            (ok.count(), slow.count(), broken.count(), rejecting.count()),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            audit_count(&app, &org, "logout_delivery.delivered").await,
+            1
+        );
+        assert_eq!(audit_count(&app, &org, "logout_delivery.failed").await, 1);
+        assert_eq!(audit_count(&app, &org, "logout_delivery.retrying").await, 3);
+
+        // Nothing is due before the backoff has passed.
+        assert_eq!(run_once(&app).await, 0);
+
+        // Second pass: only the retryable rows, each with a new token.
+        app.clock.advance(secs(3));
+        let t2 = app.clock.now();
+        assert_eq!(run_once(&app).await, 3);
+        assert_eq!((ok.count(), rejecting.count()), (1, 1), "never again");
+        let jtis = broken.jtis();
+        assert_eq!(jtis.len(), 2);
+        assert_ne!(jtis[0], jtis[1], "a fresh jti on every try");
+        let iats: Vec<i64> = broken
+            .tokens()
+            .iter()
+            .map(|t| jwt_claims(t)["iat"].as_i64().unwrap())
+            .collect();
+        assert_eq!(iats, vec![t1.timestamp(), t2.timestamp()], "fresh iat too");
+        let slow_jtis = slow.jtis();
+        assert_eq!(slow_jtis.len(), 2);
+        assert_ne!(slow_jtis[0], slow_jtis[1]);
+        let rows = deliveries(&app, &org).await;
+        for app_id in [id_slow, id_broken, id_closed] {
+            let d = row_of(&rows, app_id);
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 2), "{d:?}");
+            // Then 4 s plus up to 25 %.
+            let wait = d.next_attempt_at - t2;
+            assert!(wait >= secs(4) && wait <= secs(5), "{d:?}");
+        }
+        let timed_out = row_of(&rows, id_slow).last_error.unwrap_or_default();
+        assert!(timed_out.to_lowercase().contains("time"), "{timed_out}");
+
+        // A restart: the new node knows only the database. The broken app is fixed meanwhile.
+        let at_restart = app.clock.now();
+        let app = app.restart(tweak).await;
+        app.clock.advance(at_restart - app.clock.now() + secs(6));
+        broken.set_status(204);
+        let t3 = app.clock.now();
+        assert_eq!(run_once(&app).await, 3, "retries go on from the rows");
+        let rows = deliveries(&app, &org).await;
+        let d = row_of(&rows, id_broken);
+        assert_eq!((d.status.as_str(), d.attempts), ("delivered", 3), "{d:?}");
+        assert_eq!(d.delivered_at, Some(t3));
+        assert_eq!(broken.jtis().iter().collect::<BTreeSet<_>>().len(), 3);
+        for app_id in [id_slow, id_closed] {
+            let d = row_of(&rows, app_id);
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 3), "{d:?}");
+            let wait = d.next_attempt_at - t3;
+            assert!(wait >= secs(8) && wait <= secs(10), "{d:?}");
+        }
+
+        // A node that dies holding rows (claimed, never finished) does not strand them.
+        app.clock.advance(secs(11));
+        let now = app.clock.now();
+        let claimed = app
+            .state
+            .store
+            .claim_logout_deliveries(now, now + minutes(5), 100)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2, "{claimed:#?}");
+        let at_crash = app.clock.now();
+        let app = app.restart(tweak).await;
+        app.clock.advance(at_crash - app.clock.now() + minutes(15));
+        assert_eq!(
+            run_once(&app).await,
+            2,
+            "claimed rows come back after a crash"
+        );
+        let rows = deliveries(&app, &org).await;
+        for app_id in [id_slow, id_closed] {
+            let d = row_of(&rows, app_id);
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 4), "{d:?}");
+        }
+        assert_eq!(slow.jtis().iter().collect::<BTreeSet<_>>().len(), 4);
+        assert_eq!((ok.count(), rejecting.count()), (1, 1));
+    }
+);
+
+both_backends!(
+    too_many_requests_is_retried_redirects_are_not_followed_and_attempts_are_capped,
+    |backend| {
+        let tweak = |f: figment::Figment| {
+            f.merge(("logout.delivery_timeout_ms", 2000))
+                .merge(("logout.max_attempts", 3))
+        };
+        let app = TestApp::spawn_oidc_with(&backend, tweak).await;
+        let org = org_with_alice(&app, "acme").await;
+        let busy = Receiver::start(429, Duration::ZERO).await;
+        let target = Receiver::start(204, Duration::ZERO).await;
+        let moved = Receiver::redirecting_to(&target.uri).await;
+        let broken = Receiver::start(503, Duration::ZERO).await;
+        let a = register(&app, &org, "busy", |r| {
+            r.backchannel_logout_uri = Some(busy.uri.clone());
+        })
+        .await;
+        let m = register(&app, &org, "moved", |r| {
+            r.backchannel_logout_uri = Some(moved.uri.clone());
+        })
+        .await;
+        let x = register(&app, &org, "broken", |r| {
+            r.backchannel_logout_uri = Some(broken.uri.clone());
+        })
+        .await;
+        let (id_busy, id_moved, id_broken) = (
+            app_id(&app, &org, &a).await,
+            app_id(&app, &org, &m).await,
+            app_id(&app, &org, &x).await,
+        );
+        let mut b = Browser::new(&app.address, UA);
+        for rp in [&a, &m, &x] {
+            rp.sign_in(&mut b, &[]).await;
+        }
+        assert_signed_out_page(&sign_out_form(&mut b, "acme").await);
+
+        assert_eq!(run_once(&app).await, 3);
+        let rows = deliveries(&app, &org).await;
+        let d = row_of(&rows, id_busy);
+        assert_eq!(
+            (d.status.as_str(), d.attempts),
+            ("pending", 1),
+            "429: {d:?}"
+        );
+        assert!(d.last_error.as_deref().unwrap().contains("429"), "{d:?}");
+        // A redirect is neither followed nor counted as delivered.
+        assert_eq!(moved.count(), 1);
+        assert_eq!(target.count(), 0, "the redirect was followed");
+        assert_ne!(row_of(&rows, id_moved).status, "delivered");
+
+        // 503 three times with max_attempts = 3: failed, and never tried again.
+        for attempt in 2..=3 {
+            app.clock.advance(minutes(1));
+            run_once(&app).await;
+            let d = row_of(&deliveries(&app, &org).await, id_broken);
+            assert_eq!(d.attempts, attempt, "{d:?}");
+        }
+        let d = row_of(&deliveries(&app, &org).await, id_broken);
+        assert_eq!(d.status, "failed", "{d:?}");
+        assert!(d.last_error.as_deref().unwrap().contains("503"), "{d:?}");
+        app.clock.advance(chrono::Duration::hours(2));
+        run_once(&app).await;
+        assert_eq!(broken.count(), 3);
+        assert_eq!(busy.count(), 3);
+        assert_eq!(target.count(), 0);
+        let d = row_of(&deliveries(&app, &org).await, id_busy);
+        assert_eq!((d.status.as_str(), d.attempts), ("failed", 3), "{d:?}");
+        assert_eq!(audit_count(&app, &org, "logout_delivery.failed").await, 3);
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 3. Single Logout and "sign out everywhere" for a standard and a privileged app.
+
+both_backends!(
+    single_logout_from_either_app_then_sign_out_everywhere,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let catalog_rx = Receiver::start(200, Duration::ZERO).await;
+        let payments_rx = Receiver::start(200, Duration::ZERO).await;
+        let catalog = register(&app, &org, "catalog", |r| {
+            r.backchannel_logout_uri = Some(catalog_rx.uri.clone());
+            r.post_logout_redirect_uris = vec![signed_out_uri("catalog")];
+        })
+        .await;
+        let payments = register(&app, &org, "payments", |r| {
+            r.session_profile = SessionProfile::Privileged;
+            r.rules = Some(PRIVILEGED);
+            r.backchannel_logout_uri = Some(payments_rx.uri.clone());
+            r.post_logout_redirect_uris = vec![signed_out_uri("payments")];
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        let mut sids = Vec::new();
+        let mut outlived = Vec::new();
+
+        // Single Logout started by the privileged app, then (signed in again) by the standard one.
+        for (from, name) in [(&payments, "payments"), (&catalog, "catalog")] {
+            let c = catalog.sign_in(&mut b, &[]).await;
+            let p = payments.sign_in(&mut b, &[]).await;
+            let sid = sid_of(&c);
+            assert_eq!(sid_of(&p), sid, "one IdP session for both apps");
+            let hint = if name == "payments" { &p } else { &c };
+            let before = deliveries(&app, &org).await.len();
+            let (seen_c, seen_p) = (catalog_rx.count(), payments_rx.count());
+
+            let page = end_session_get(
+                &mut b,
+                "acme",
+                &[
+                    ("id_token_hint", hint.id.as_deref().unwrap()),
+                    ("client_id", &from.client_id),
+                    ("post_logout_redirect_uri", &signed_out_uri(name)),
+                    ("state", "bye"),
+                ],
+            )
+            .await;
+            assert_signed_out_page(&page);
+            let (_, to, link) = onward(&page).expect("a redirect to the app");
+            assert_eq!(to, format!("{}?state=bye", signed_out_uri(name)));
+            assert_eq!(link, to);
+            assert_eq!(
+                session_ended(&app, &org, &sid).await,
+                Some(EndReason::Logout)
+            );
+            assert_eq!(
+                silent_sign_in_error(&catalog, &mut b).await.as_deref(),
+                Some("login_required")
+            );
+
+            // Both apps took part: one row each for this session.
+            let rows = deliveries(&app, &org).await;
+            let new = &rows[..rows.len() - before];
+            assert_eq!(new.len(), 2, "{new:#?}");
+            assert!(
+                new.iter()
+                    .all(|d| d.session_id.to_string() == sid && d.reason == "logout"),
+                "{new:#?}"
+            );
+            assert_eq!(run_once(&app).await, 2);
+            for (rx, rp, seen) in [
+                (&catalog_rx, &catalog, seen_c),
+                (&payments_rx, &payments, seen_p),
+            ] {
+                let tokens = rx.tokens();
+                assert_eq!(tokens.len(), seen + 1);
+                let claims = jwt_claims(&tokens[seen]);
+                assert_eq!(claims["sid"], sid.as_str());
+                assert_eq!(claims["aud"], rp.client_id.as_str());
+            }
+
+            // The privileged app session ended with the IdP session; the standard one goes on.
+            payments
+                .refresh(&p.refresh)
+                .await
+                .assert_error(400, "invalid_grant");
+            assert!(!payments.active(&p.access).await);
+            let c2 = Tokens::of(&catalog.refresh(&c.refresh).await);
+            assert!(catalog.active(&c2.access).await);
+            let c3 = Tokens::of(&catalog.refresh(&c2.refresh).await);
+            outlived.push(c3.refresh);
+            sids.push(sid);
+        }
+        assert_ne!(sids[0], sids[1]);
+
+        // Signed in again; then "sign out everywhere" from the account page.
+        let c = catalog.sign_in(&mut b, &[]).await;
+        let p = payments.sign_in(&mut b, &[]).await;
+        sids.push(sid_of(&c));
+        let before = deliveries(&app, &org).await.len();
+        let (seen_c, seen_p) = (catalog_rx.count(), payments_rx.count());
+        let account = b.get("/o/acme/account").await;
+        assert_eq!(account.status, 200, "{}", account.body);
+        let done = b
+            .post(
+                "/o/acme/account/sessions/end-all",
+                &[("csrf", &account.csrf())],
+            )
+            .await;
+        assert_signed_out_page(&done);
+        assert_eq!(
+            session_ended(&app, &org, &sids[2]).await,
+            Some(EndReason::UserSignedOutEverywhere)
+        );
+
+        // Every app session ends, the outliving ones of earlier IdP sessions included.
+        for refresh in [&c.refresh, &outlived[0], &outlived[1]] {
+            catalog
+                .refresh(refresh)
+                .await
+                .assert_error(400, "invalid_grant");
+        }
+        payments
+            .refresh(&p.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert!(!catalog.active(&c.access).await);
+
+        // Both apps are told again: the catalog for each session it was still in.
+        let rows = deliveries(&app, &org).await;
+        let new = &rows[..rows.len() - before];
+        assert!(
+            new.iter().all(|d| d.reason == "user_signed_out_everywhere"),
+            "{new:#?}"
+        );
+        let catalog_id = app_id(&app, &org, &catalog).await;
+        let told: BTreeSet<(bool, String)> = new
+            .iter()
+            .map(|d| (d.app_id == catalog_id, d.session_id.to_string()))
+            .collect();
+        let expected: BTreeSet<(bool, String)> = [
+            (true, sids[0].clone()),
+            (true, sids[1].clone()),
+            (true, sids[2].clone()),
+            (false, sids[2].clone()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(told, expected, "{new:#?}");
+        assert_eq!(new.len(), 4, "{new:#?}");
+        assert_eq!(run_once(&app).await, 4);
+        let catalog_sids: BTreeSet<String> = catalog_rx.tokens()[seen_c..]
+            .iter()
+            .map(|t| jwt_claims(t)["sid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(catalog_sids, sids.iter().cloned().collect());
+        let payments_new = payments_rx.tokens()[seen_p..].to_vec();
+        assert_eq!(payments_new.len(), 1);
+        assert_eq!(jwt_claims(&payments_new[0])["sid"], sids[2].as_str());
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 4. Expiry found by the sweeper.
+
+both_backends!(
+    idle_and_absolute_expiry_found_by_the_sweeper_notify_the_apps,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let policy = SessionPolicy::default();
+        let payments_rx = Receiver::start(204, Duration::ZERO).await;
+        let catalog_rx = Receiver::start(204, Duration::ZERO).await;
+        let payments = register(&app, &org, "payments", |r| {
+            r.session_profile = SessionProfile::Privileged;
+            // Its own limits are not what ends it here: only the IdP session's expiry.
+            r.rules = Some(SessionRules {
+                reauth_max_age_secs: None,
+                idle_timeout_secs: None,
+                lifetime_secs: 24 * 3600,
+                ..PRIVILEGED
+            });
+            r.backchannel_logout_uri = Some(payments_rx.uri.clone());
+        })
+        .await;
+        let catalog = register(&app, &org, "catalog", |r| {
+            r.backchannel_logout_uri = Some(catalog_rx.uri.clone());
+        })
+        .await;
+        let payments_id = app_id(&app, &org, &payments).await;
+
+        // Idle: nothing happens for longer than the org's idle timeout.
+        let mut b = Browser::new(&app.address, UA);
+        let p = payments.sign_in(&mut b, &[]).await;
+        let c = catalog.sign_in(&mut b, &[]).await;
+        let sid = sid_of(&p);
+        app.clock.advance(secs(policy.idle_timeout_secs - 60));
+        assert_eq!(app.state.sessions.sweep().await.unwrap(), 0, "not yet");
+        assert!(deliveries(&app, &org).await.is_empty());
+        app.clock.advance(minutes(2));
+        assert_eq!(app.state.sessions.sweep().await.unwrap(), 1);
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::IdleExpired)
+        );
+        let rows = deliveries(&app, &org).await;
+        let d = row_of(&rows, payments_id);
+        assert_eq!(
+            (d.status.as_str(), d.reason.as_str()),
+            ("pending", "idle_expired")
+        );
+        assert_eq!(d.session_id.to_string(), sid);
+        assert_eq!(rows.len(), 2, "the standard app took part too: {rows:#?}");
+        assert_eq!(run_once(&app).await, 2);
+        let tokens = payments_rx.tokens();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(jwt_claims(&tokens[0])["sid"], sid.as_str());
+        assert_eq!(catalog_rx.count(), 1);
+        let d = row_of(&deliveries(&app, &org).await, payments_id);
+        assert_eq!(d.status, "delivered");
+        payments
+            .refresh(&p.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        Tokens::of(&catalog.refresh(&c.refresh).await);
+        assert_eq!(app.state.sessions.sweep().await.unwrap(), 0, "once");
+
+        // Absolute: a session kept busy still ends at its lifetime.
+        let p = payments.sign_in(&mut b, &[]).await;
+        let sid = sid_of(&p);
+        let lifetime = policy.absolute_lifetime_secs;
+        let mut waited = 0;
+        while waited + 3600 < lifetime {
+            app.clock.advance(secs(3600));
+            waited += 3600;
+            assert_eq!(b.get("/o/acme/account").await.status, 200, "still in");
+        }
+        assert_eq!(app.state.sessions.sweep().await.unwrap(), 0);
+        app.clock.advance(secs(lifetime - waited + 60));
+        assert_eq!(app.state.sessions.sweep().await.unwrap(), 1);
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::AbsoluteExpired)
+        );
+        let rows: Vec<_> = deliveries(&app, &org)
+            .await
+            .into_iter()
+            .filter(|d| d.session_id.to_string() == sid)
+            .collect();
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        assert_eq!(rows[0].app_id, payments_id);
+        assert_eq!(rows[0].reason, "absolute_expired");
+        assert_eq!(run_once(&app).await, 1);
+        let tokens = payments_rx.tokens();
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(jwt_claims(&tokens[1])["sid"], sid.as_str());
+        payments
+            .refresh(&p.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 5. Several nodes.
+
+both_backends!(three_workers_deliver_each_row_exactly_once, |backend| {
+    const APPS: usize = 20;
+    const ROUNDS: usize = 5;
+    let tweak = |f: figment::Figment| f.merge(("logout.delivery_timeout_ms", 2000));
+    let node_a = TestApp::spawn_oidc_with(&backend, tweak).await;
+    let org = org_with_alice(&node_a, "acme").await;
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let public_url = node_a.public_url();
+        others.push(
+            TestApp::spawn_on(&node_a.db_url, node_a.redis.clone(), |f| {
+                tweak(f).merge(("http.public_url", public_url))
+            })
+            .await,
+        );
+    }
+    let (node_b, node_c) = (&others[0], &others[1]);
+    // Slow enough that the passes are in flight at once.
+    let rx = Receiver::start(200, Duration::from_millis(200)).await;
+    let mut rps = Vec::new();
+    for i in 0..APPS {
+        rps.push(
+            register(&node_a, &org, &format!("app{i}"), |r| {
+                r.backchannel_logout_uri = Some(rx.uri.clone());
+            })
+            .await,
+        );
+    }
+    let clients: BTreeSet<String> = rps.iter().map(|rp| rp.client_id.clone()).collect();
+    let mut b = Browser::new(&node_a.address, UA);
+    // The race is won or lost in microseconds: run it several times.
+    for round in 0..ROUNDS {
+        for rp in &rps {
+            rp.sign_in(&mut b, &[]).await;
+        }
+        assert_signed_out_page(&sign_out_form(&mut b, "acme").await);
+        assert_eq!(deliveries(&node_a, &org).await.len(), APPS * (round + 1));
+
+        let (a, bn, c) = tokio::join!(
+            node_a.state.slo.run_once(),
+            node_b.state.slo.run_once(),
+            node_c.state.slo.run_once()
+        );
+        let (a, bn, c) = (a.unwrap(), bn.unwrap(), c.unwrap());
+        assert_eq!(
+            a + bn + c,
+            APPS,
+            "round {round}: each row claimed once: {a} + {bn} + {c}"
+        );
+        let (a, bn, c) = tokio::join!(
+            node_a.state.slo.run_once(),
+            node_b.state.slo.run_once(),
+            node_c.state.slo.run_once()
+        );
+        assert_eq!((a.unwrap(), bn.unwrap(), c.unwrap()), (0, 0, 0));
+        let audiences: Vec<String> = rx.tokens()[APPS * round..]
+            .iter()
+            .map(|t| jwt_claims(t)["aud"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(audiences.len(), APPS, "round {round}: {audiences:?}");
+        assert_eq!(
+            audiences.iter().cloned().collect::<BTreeSet<_>>(),
+            clients,
+            "round {round}: each app told exactly once"
+        );
+    }
+    let rows = deliveries(&node_a, &org).await;
+    assert_eq!(rows.len(), APPS * ROUNDS);
+    assert!(
+        rows.iter()
+            .all(|d| d.status == "delivered" && d.attempts == 1),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        audit_count(&node_a, &org, "logout_delivery.delivered").await,
+        APPS * ROUNDS
+    );
+});
+
+mod two_nodes_logout_on_one_is_seen_by_the_other {
+    use super::*;
+
+    /// Logout on node B; node A refuses silent sign-in at once; both workers race over the rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(backend) = Backend::external() else {
+            return;
+        };
+        let node_a = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&node_a, "acme").await;
+        let public_url = node_a.public_url();
+        let node_b = TestApp::spawn_on(&node_a.db_url, node_a.redis.clone(), |f| {
+            f.merge(("http.public_url", public_url))
+        })
+        .await;
+        let rx = Receiver::start(200, Duration::from_millis(100)).await;
+        let mut rps = Vec::new();
+        for i in 0..6 {
+            rps.push(
+                register(&node_a, &org, &format!("app{i}"), |r| {
+                    r.backchannel_logout_uri = Some(rx.uri.clone());
+                })
+                .await,
+            );
+        }
+        let mut b = Browser::new(&node_a.address, UA);
+        for rp in &rps {
+            rp.sign_in(&mut b, &[]).await;
+        }
+        assert_eq!(
+            silent_sign_in_error(&rps[0], &mut b).await,
+            None,
+            "warm on A"
+        );
+
+        let cookie = b.session("acme").unwrap();
+        b.base = node_b.address.clone();
+        assert_signed_out_page(&sign_out_form(&mut b, "acme").await);
+        b.base = node_a.address.clone();
+        // The browser still holds the old cookie, as a browser racing the logout would.
+        b.set_session("acme", &cookie);
+        assert_eq!(
+            silent_sign_in_error(&rps[0], &mut b).await.as_deref(),
+            Some("login_required")
+        );
+
+        let rows = deliveries(&node_a, &org).await;
+        assert_eq!(rows.len(), 6);
+        let (a, bn) = tokio::join!(node_a.state.slo.run_once(), node_b.state.slo.run_once());
+        assert_eq!(a.unwrap() + bn.unwrap(), 6);
+        let (a, bn) = tokio::join!(node_a.state.slo.run_once(), node_b.state.slo.run_once());
+        assert_eq!((a.unwrap(), bn.unwrap()), (0, 0));
+        assert_eq!(rx.count(), rows.len(), "each delivery made exactly once");
+        let audiences: BTreeSet<String> = rx
+            .tokens()
+            .iter()
+            .map(|t| jwt_claims(t)["aud"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(audiences.len(), 6);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. RP-initiated logout.
+
+/// A refused RP-initiated logout: the confirmation page, and no way on to `uri`.
+#[track_caller]
+fn assert_refused(page: &Page, uri: Option<&str>, case: &str) {
+    assert_eq!(page.status, 200, "{case}: {}", page.body);
+    assert!(page.location().is_empty(), "{case}: {}", page.location());
+    assert!(onward(page).is_none(), "{case}: {}", page.body);
+    assert!(
+        !page.body.contains("data-testid=\"signed-out\""),
+        "{case}: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Sign out of") && page.body.contains("action=\"/o/acme/logout\""),
+        "{case}: the confirmation form: {}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"csrf\""), "{case}");
+    if let Some(uri) = uri {
+        assert!(
+            !html_unescape(&page.body).contains(uri),
+            "{case}: the page names {uri}: {}",
+            page.body
+        );
+    }
+}
+
+/// A refused RP-initiated logout request: what is wrong, its parameters, and the post-logout
+/// URI it must not lead to.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+both_backends!(
+    rp_initiated_logout_redirects_only_with_a_valid_hint_and_a_registered_uri,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let shop = register(&app, &org, "shop", |r| {
+            r.post_logout_redirect_uris = vec![signed_out_uri("shop")];
+            r.id_token_ttl_secs = Some(300);
+        })
+        .await;
+        let blog = register(&app, &org, "blog", |r| {
+            r.post_logout_redirect_uris = vec![signed_out_uri("blog")];
+        })
+        .await;
+        // Another org with an app of the same client id and the same post-logout URI.
+        let globex = org_with_alice(&app, "globex").await;
+        let mut req = CreateApp::new("shop", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/shop/callback".into()];
+        req.post_logout_redirect_uris = vec![signed_out_uri("shop")];
+        app.state
+            .apps
+            .create_with_credentials(
+                &globex,
+                req,
+                &shop.client_id,
+                "globex-shop-secret-0123456789",
+                "test",
+            )
+            .await
+            .unwrap();
+        let globex_shop = shop
+            .at_org(&app, "globex")
+            .with_credentials(&shop.client_id, Some("globex-shop-secret-0123456789"));
+
+        let mut b = Browser::new(&app.address, UA);
+        let t = shop.sign_in(&mut b, &[]).await;
+        let hint = t.id.clone().unwrap();
+        let sid = sid_of(&t);
+        let other_org_hint = globex_shop.sign_in(&mut b, &[]).await.id.unwrap();
+        assert_eq!(jwt_claims(&other_org_hint)["aud"], shop.client_id.as_str());
+
+        // Forgeries of the real hint.
+        let parts: Vec<&str> = hint.split('.').collect();
+        let mut none_header = jwt_header(&hint);
+        none_header["alg"] = json!("none");
+        let alg_none = format!("{}.{}.", b64(none_header.to_string().as_bytes()), parts[1]);
+        let alg_none_plain = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let mut sig: Vec<char> = parts[2].chars().collect();
+        let i = sig.len() / 2;
+        sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
+        let bad_signature = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            sig.into_iter().collect::<String>()
+        );
+        let mut claims = jwt_claims(&hint);
+        claims["aud"] = json!(blog.client_id);
+        let other_payload = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(claims.to_string().as_bytes()),
+            parts[2]
+        );
+
+        let shop_out = signed_out_uri("shop");
+        let blog_out = signed_out_uri("blog");
+        let extra_query = format!("{shop_out}?x=1");
+        let evil = "https://evil.example/collect".to_owned();
+        let cid = shop.client_id.as_str();
+        let cases: Vec<Case> = vec![
+            (
+                "unregistered URI",
+                vec![
+                    ("id_token_hint", hint.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", evil.as_str()),
+                    ("state", "s"),
+                ],
+                evil.as_str(),
+            ),
+            (
+                "registered URI with an extra query",
+                vec![
+                    ("id_token_hint", hint.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", extra_query.as_str()),
+                    ("state", "s"),
+                ],
+                extra_query.as_str(),
+            ),
+            (
+                "URI registered for another app than the hint's",
+                vec![
+                    ("id_token_hint", hint.as_str()),
+                    ("post_logout_redirect_uri", blog_out.as_str()),
+                    ("state", "s"),
+                ],
+                blog_out.as_str(),
+            ),
+            (
+                "client_id not in the hint's audience",
+                vec![
+                    ("id_token_hint", hint.as_str()),
+                    ("client_id", blog.client_id.as_str()),
+                    ("post_logout_redirect_uri", blog_out.as_str()),
+                    ("state", "s"),
+                ],
+                blog_out.as_str(),
+            ),
+            (
+                "no hint",
+                vec![
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                    ("state", "s"),
+                ],
+                shop_out.as_str(),
+            ),
+            (
+                "alg none (the real header's kid)",
+                vec![
+                    ("id_token_hint", alg_none.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                    ("state", "s"),
+                ],
+                shop_out.as_str(),
+            ),
+            (
+                "alg none",
+                vec![
+                    ("id_token_hint", alg_none_plain.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                    ("state", "s"),
+                ],
+                shop_out.as_str(),
+            ),
+            (
+                "tampered signature",
+                vec![
+                    ("id_token_hint", bad_signature.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                    ("state", "s"),
+                ],
+                shop_out.as_str(),
+            ),
+            (
+                "tampered payload",
+                vec![
+                    ("id_token_hint", other_payload.as_str()),
+                    ("client_id", blog.client_id.as_str()),
+                    ("post_logout_redirect_uri", blog_out.as_str()),
+                    ("state", "s"),
+                ],
+                blog_out.as_str(),
+            ),
+            (
+                "another org's hint",
+                vec![
+                    ("id_token_hint", other_org_hint.as_str()),
+                    ("client_id", cid),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                    ("state", "s"),
+                ],
+                shop_out.as_str(),
+            ),
+            (
+                "not a JWT",
+                vec![
+                    ("id_token_hint", "garbage"),
+                    ("post_logout_redirect_uri", shop_out.as_str()),
+                ],
+                shop_out.as_str(),
+            ),
+        ];
+        for (case, params, uri) in &cases {
+            let page = end_session_get(&mut b, "acme", params).await;
+            assert_refused(&page, Some(uri), &format!("GET, {case}"));
+            let page = b.post("/o/acme/end-session", params).await;
+            assert_refused(&page, Some(uri), &format!("POST, {case}"));
+            assert_eq!(session_ended(&app, &org, &sid).await, None, "{case}");
+        }
+        assert_eq!(
+            silent_sign_in_error(&shop, &mut b).await,
+            None,
+            "still signed in"
+        );
+
+        // A valid hint, a registered URI and a state that needs encoding: signed out, and on to
+        // exactly that URI with exactly that state.
+        let cookie = b.session("acme").unwrap();
+        let state = "af0ifjsldkj/ü &x=1#frag";
+        let page = end_session_get(
+            &mut b,
+            "acme",
+            &[
+                ("id_token_hint", &hint),
+                ("client_id", cid),
+                ("post_logout_redirect_uri", &shop_out),
+                ("state", state),
+            ],
+        )
+        .await;
+        assert_signed_out_page(&page);
+        let (delay, to, link) = onward(&page).expect("on to the app");
+        assert_eq!(delay, 0, "no front-channel apps, nothing to wait for");
+        assert_eq!(link, to);
+        assert!(to.starts_with(&format!("{shop_out}?state=")), "{to}");
+        let url = url::Url::parse(&to).unwrap();
+        let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(q, vec![("state".to_owned(), state.to_owned())], "{to}");
+        assert!(url.fragment().is_none(), "{to}");
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::Logout)
+        );
+        assert!(b.session("acme").is_none(), "the session cookie is cleared");
+        // Kept by a browser anyway, the old cookie is worthless.
+        b.set_session("acme", &cookie);
+        assert_eq!(
+            silent_sign_in_error(&shop, &mut b).await.as_deref(),
+            Some("login_required")
+        );
+        // The other org's session is untouched.
+        assert_eq!(silent_sign_in_error(&globex_shop, &mut b).await, None);
+
+        // A POST with an expired hint, signed with a key that has since been replaced (still
+        // published), and no URI: signed out, and the page stays.
+        let t = shop.sign_in(&mut b, &[]).await;
+        let sid = sid_of(&t);
+        app.clock.advance(minutes(10));
+        let old_kid = jwt_header(t.id.as_deref().unwrap())["kid"].clone();
+        app.state
+            .keys
+            .rotate(&org, None, chrono::Duration::zero())
+            .await
+            .unwrap();
+        let published = jwks(&app, "acme").await;
+        assert_eq!(published["keys"].as_array().unwrap().len(), 2);
+        assert!(
+            published["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kid"] == old_kid)
+        );
+        let hint = t.id.unwrap();
+        assert!(jwt_claims(&hint)["exp"].as_i64().unwrap() < app.clock.now().timestamp());
+        let page = b
+            .post("/o/acme/end-session", &[("id_token_hint", hint.as_str())])
+            .await;
+        assert_signed_out_page(&page);
+        assert!(onward(&page).is_none(), "{}", page.body);
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::Logout)
+        );
+
+        // Without a session, the confirmation page has nothing to confirm.
+        let page = end_session_get(
+            &mut b,
+            "acme",
+            &[("client_id", cid), ("post_logout_redirect_uri", &shop_out)],
+        )
+        .await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("You are not signed in."),
+            "{}",
+            page.body
+        );
+        assert!(onward(&page).is_none());
+        assert!(!page.body.contains(&shop_out));
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 7. Local logout.
+
+both_backends!(
+    local_logout_ends_one_app_session_and_notifies_nobody,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let catalog_rx = Receiver::start(204, Duration::ZERO).await;
+        let loyalty_rx = Receiver::start(204, Duration::ZERO).await;
+        let catalog = register(&app, &org, "catalog", |r| {
+            r.backchannel_logout_uri = Some(catalog_rx.uri.clone());
+        })
+        .await;
+        let loyalty = register(&app, &org, "loyalty", |r| {
+            r.backchannel_logout_uri = Some(loyalty_rx.uri.clone());
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        let c = catalog.sign_in(&mut b, &[]).await;
+        let l = loyalty.sign_in(&mut b, &[]).await;
+        let sid = sid_of(&c);
+
+        let r = catalog.revoke(&c.refresh, Some("refresh_token")).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        catalog
+            .refresh(&c.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert!(!catalog.active(&c.access).await);
+
+        // No outbox row, nothing sent.
+        assert!(deliveries(&app, &org).await.is_empty());
+        assert_eq!(run_once(&app).await, 0);
+        assert_eq!((catalog_rx.count(), loyalty_rx.count()), (0, 0));
+
+        // The IdP session and the other app's session go on; SSO signs the catalog straight back in.
+        assert_eq!(session_ended(&app, &org, &sid).await, None);
+        assert!(loyalty.active(&l.access).await);
+        let l2 = Tokens::of(&loyalty.refresh(&l.refresh).await);
+        assert!(loyalty.active(&l2.access).await);
+        assert_eq!(silent_sign_in_error(&catalog, &mut b).await, None);
+        let again = catalog.sign_in(&mut b, &[]).await;
+        assert_eq!(sid_of(&again), sid);
+        assert!(catalog.active(&again.access).await);
+        assert!(deliveries(&app, &org).await.is_empty());
+    }
+);
+
+both_backends!(
+    revocations_end_outliving_app_sessions_too_and_notify,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let catalog_rx = Receiver::start(204, Duration::ZERO).await;
+        let payments_rx = Receiver::start(204, Duration::ZERO).await;
+        let catalog = register(&app, &org, "catalog", |r| {
+            r.backchannel_logout_uri = Some(catalog_rx.uri.clone());
+        })
+        .await;
+        let payments = register(&app, &org, "payments", |r| {
+            r.session_profile = SessionProfile::Privileged;
+            r.rules = Some(PRIVILEGED);
+            r.backchannel_logout_uri = Some(payments_rx.uri.clone());
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        for (round, reason) in [
+            EndReason::AdminRevoked,
+            EndReason::SignedOutElsewhere,
+            EndReason::PasswordChanged,
+            EndReason::MfaReset,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let c = catalog.sign_in(&mut b, &[]).await;
+            let p = payments.sign_in(&mut b, &[]).await;
+            let sid = sid_of(&c);
+            app.state
+                .sessions
+                .end(org.id, session_id(&sid), reason, "test")
+                .await
+                .unwrap();
+            // Unlike a sign-out, a revocation ends the standard app's session too.
+            catalog
+                .refresh(&c.refresh)
+                .await
+                .assert_error(400, "invalid_grant");
+            payments
+                .refresh(&p.refresh)
+                .await
+                .assert_error(400, "invalid_grant");
+            let rows: Vec<_> = deliveries(&app, &org)
+                .await
+                .into_iter()
+                .filter(|d| d.session_id.to_string() == sid)
+                .collect();
+            assert_eq!(rows.len(), 2, "{reason:?}: {rows:#?}");
+            assert!(
+                rows.iter().all(|d| d.reason == reason.as_str()),
+                "{rows:#?}"
+            );
+            assert_eq!(run_once(&app).await, 2, "{reason:?}");
+            assert_eq!(
+                (catalog_rx.count(), payments_rx.count()),
+                (round + 1, round + 1)
+            );
+            assert_eq!(jwt_claims(&catalog_rx.tokens()[round])["sid"], sid.as_str());
+        }
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 8. Discovery.
+
+both_backends!(discovery_advertises_logout, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    org_with_alice(&app, "acme").await;
+    let res = app.get("/o/acme/.well-known/openid-configuration").await;
+    assert_eq!(res.status(), 200);
+    let d: Value = res.json().await.unwrap();
+    assert_eq!(
+        d["end_session_endpoint"],
+        format!("{}/end-session", app.issuer("acme")).as_str()
+    );
+    for field in [
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "frontchannel_logout_supported",
+        "frontchannel_logout_session_supported",
+    ] {
+        assert_eq!(d[field], true, "{field}: {d}");
+    }
+    // The endpoint is where discovery says.
+    let res = app.get("/o/acme/end-session").await;
+    assert_eq!(res.status(), 200);
+});
+
+// ---------------------------------------------------------------------------------------------
+// 9. Front-channel logout.
+
+both_backends!(
+    front_channel_logout_frames_the_apps_that_took_part,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let issuer = app.issuer("acme");
+        let news = register(&app, &org, "news", |r| {
+            r.frontchannel_logout_uri = Some("http://127.0.0.1:9/news/fc".into());
+        })
+        .await;
+        let shop = register(&app, &org, "shop", |r| {
+            r.redirect_uris = vec!["http://127.0.0.1:10/shop/callback".into()];
+            r.frontchannel_logout_uri = Some("http://127.0.0.1:10/shop/fc?from=idp".into());
+            r.post_logout_redirect_uris = vec!["http://127.0.0.1:10/shop/signed-out".into()];
+        })
+        .await;
+        // Signed in to by the same user, but in another session.
+        let wiki = register(&app, &org, "wiki", |r| {
+            r.redirect_uris = vec!["http://127.0.0.1:11/wiki/callback".into()];
+            r.frontchannel_logout_uri = Some("http://127.0.0.1:11/wiki/fc".into());
+        })
+        .await;
+        let mut phone = Browser::new(&app.address, UA);
+        wiki.sign_in(&mut phone, &[]).await;
+
+        let check_frames = |page: &Page, sid: &str| {
+            let frames = frontchannel_frames(page);
+            assert_eq!(frames.len(), 2, "{}", page.body);
+            let mut paths = BTreeSet::new();
+            for frame in &frames {
+                let url = url::Url::parse(frame).unwrap();
+                let q: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+                assert_eq!(q.get("iss"), Some(&issuer), "{frame}");
+                assert_eq!(q.get("sid").map(String::as_str), Some(sid), "{frame}");
+                match url.path() {
+                    "/news/fc" => {
+                        assert_eq!(url.origin().ascii_serialization(), "http://127.0.0.1:9");
+                        assert_eq!(q.len(), 2, "{frame}");
+                    }
+                    "/shop/fc" => {
+                        assert_eq!(url.origin().ascii_serialization(), "http://127.0.0.1:10");
+                        // The registered query stays, iss and sid are added.
+                        assert_eq!(q.get("from").map(String::as_str), Some("idp"), "{frame}");
+                        assert_eq!(q.len(), 3, "{frame}");
+                    }
+                    other => panic!("unexpected frame {other}: {frame}"),
+                }
+                paths.insert(url.path().to_owned());
+            }
+            assert_eq!(paths.len(), 2, "{frames:?}");
+            assert!(!page.body.contains("/wiki/fc"), "{}", page.body);
+            let origins = csp_frame_src(page).expect("a frame-src directive");
+            assert!(
+                origins.contains(&"http://127.0.0.1:9".to_owned()),
+                "{origins:?}"
+            );
+            assert!(
+                origins.contains(&"http://127.0.0.1:10".to_owned()),
+                "{origins:?}"
+            );
+            assert!(!origins.iter().any(|o| o.contains(":11")), "{origins:?}");
+        };
+
+        // The IdP's own sign-out: the frames, and no redirect.
+        let mut b = Browser::new(&app.address, UA);
+        let sid = sid_of(&news.sign_in(&mut b, &[]).await);
+        assert_eq!(sid_of(&shop.sign_in(&mut b, &[]).await), sid);
+        let page = sign_out_form(&mut b, "acme").await;
+        assert_signed_out_page(&page);
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::Logout)
+        );
+        check_frames(&page, &sid);
+        assert!(onward(&page).is_none(), "{}", page.body);
+
+        // RP-initiated logout: the frames, then on to the app after a bounded wait.
+        let sid = sid_of(&news.sign_in(&mut b, &[]).await);
+        let t = shop.sign_in(&mut b, &[]).await;
+        let page = end_session_get(
+            &mut b,
+            "acme",
+            &[
+                ("id_token_hint", t.id.as_deref().unwrap()),
+                (
+                    "post_logout_redirect_uri",
+                    "http://127.0.0.1:10/shop/signed-out",
+                ),
+                ("state", "fc"),
+            ],
+        )
+        .await;
+        assert_signed_out_page(&page);
+        assert_eq!(
+            session_ended(&app, &org, &sid).await,
+            Some(EndReason::Logout)
+        );
+        check_frames(&page, &sid);
+        let (delay, to, link) = onward(&page).expect("on to the app");
+        assert!(
+            (1..=10).contains(&delay),
+            "time for the frames, bounded: {delay}"
+        );
+        assert_eq!(to, "http://127.0.0.1:10/shop/signed-out?state=fc");
+        assert_eq!(link, to);
+
+        // A session no front-channel app took part in: no frames, no frame-src.
+        let solo = register(&app, &org, "solo", |_| {}).await;
+        let mut c = Browser::new(&app.address, UA);
+        solo.sign_in(&mut c, &[]).await;
+        let page = sign_out_form(&mut c, "acme").await;
+        assert_signed_out_page(&page);
+        assert!(frontchannel_frames(&page).is_empty(), "{}", page.body);
+        assert_eq!(csp_frame_src(&page), None);
+    }
+);
