@@ -130,6 +130,7 @@ async fn api<T: DeserializeOwned>(
     let builder = match method {
         "POST" => gloo_net::http::Request::post(&url),
         "PUT" => gloo_net::http::Request::put(&url),
+        "PATCH" => gloo_net::http::Request::patch(&url),
         "DELETE" => gloo_net::http::Request::delete(&url),
         _ => gloo_net::http::Request::get(&url),
     }
@@ -146,6 +147,15 @@ async fn api<T: DeserializeOwned>(
         .send()
         .await
         .map_err(|err| format!("could not reach the server: {err}"))?;
+    if response.status() == 401 {
+        // The access token expired or its session ended: sign in again (silently while the
+        // IdP session lives; the sign-in form otherwise).
+        let org = auth.org.clone();
+        leptos::task::spawn_local(async move {
+            let _ = start_sign_in(org).await;
+        });
+        return Err("Your sign-in expired; signing in again…".into());
+    }
     if response.status() == 204 {
         return serde_json::from_str("null").map_err(|e| e.to_string());
     }
@@ -425,6 +435,8 @@ fn Apps(auth: Auth) -> impl IntoView {
     let profile = RwSignal::new("standard".to_owned());
     let backchannel = RwSignal::new(String::new());
     let created = RwSignal::new(None::<AppWithSecret>);
+    let editing = RwSignal::new(None::<AppView>);
+    let auth_edit = auth.clone();
     let create = move || {
         let auth = auth.clone();
         let bc = backchannel.get();
@@ -451,12 +463,17 @@ fn Apps(auth: Auth) -> impl IntoView {
             <table>
                 <thead><tr><th>"Name"</th><th>"Client id"</th><th>"Type"</th><th>"Profile"</th></tr></thead>
                 <tbody>
-                    {move || apps.get().map(|p| p.items.into_iter().map(|a| view! {
-                        <tr data-testid="app-row"><td>{a.name}</td><td><code>{a.client_id}</code></td>
-                        <td>{a.app_type}</td><td>{a.session_profile}</td></tr>
+                    {move || apps.get().map(|p| p.items.into_iter().map(|a| {
+                        let edit = a.clone();
+                        view! {
+                            <tr data-testid="app-row"><td>{a.name}</td><td><code>{a.client_id}</code></td>
+                            <td>{a.app_type}</td><td>{a.session_profile}</td>
+                            <td><button type="button" data-testid="app-edit" on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button></td></tr>
+                        }
                     }).collect_view())}
                 </tbody>
             </table>
+            {move || editing.get().map(|a| view! { <AppEditor auth=auth_edit.clone() app=a editing=editing reload=reload /> })}
             <h3>"Register an app"</h3>
             <p class="help">"Privileged: for payments or admin apps — short sessions that end with the sign-in, a second factor, and a fresh sign-in every 15 minutes. Standard: for a catalog or a loyalty app — long sessions that outlive the sign-in."</p>
             <form on:submit=move |ev| { ev.prevent_default(); create(); }>
@@ -477,6 +494,128 @@ fn Apps(auth: Auth) -> impl IntoView {
                 <p class="notice" data-testid="app-created">"Registered " {c.app.name} ". Client id " <code>{c.app.client_id}</code>
                 {c.client_secret.map(|s| view! { ", secret (shown once) " <code>{s}</code> })}</p>
             })}
+        </section>
+    }
+}
+
+fn opt_minutes(v: Option<i64>) -> String {
+    v.map(|s| (s / 60).to_string()).unwrap_or_default()
+}
+
+/// Minutes typed by the admin as seconds; empty = none.
+fn parse_minutes(raw: &str, field: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .map(|m| Some(m * 60))
+        .map_err(|_| format!("{field}: a whole number of minutes"))
+}
+
+fn lines(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Edits an app: URIs, logout URIs, session rules and lifetimes.
+#[component]
+fn AppEditor(
+    auth: Auth,
+    app: AppView,
+    editing: RwSignal<Option<AppView>>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
+    let r = app.session_rules.clone();
+    let name = RwSignal::new(app.name.clone());
+    let redirects = RwSignal::new(app.redirect_uris.join("\n"));
+    let post_logout = RwSignal::new(app.post_logout_redirect_uris.join("\n"));
+    let backchannel = RwSignal::new(app.backchannel_logout_uri.clone().unwrap_or_default());
+    let frontchannel = RwSignal::new(app.frontchannel_logout_uri.clone().unwrap_or_default());
+    let reauth = RwSignal::new(opt_minutes(r.reauth_max_age_secs));
+    let mfa = RwSignal::new(r.mfa_required);
+    let idle = RwSignal::new(opt_minutes(r.idle_timeout_secs));
+    let lifetime = RwSignal::new((r.lifetime_secs / 60).to_string());
+    let outlives = RwSignal::new(r.outlives_idp_session);
+    let first_party = RwSignal::new(app.first_party);
+    let error = RwSignal::new(None::<String>);
+    let id = app.id.clone();
+    let save = move || {
+        let auth = auth.clone();
+        let id = id.clone();
+        let built = (|| -> Result<String, String> {
+            let lifetime = parse_minutes(&lifetime.get(), "App-session lifetime")?
+                .ok_or("App-session lifetime: required")?;
+            Ok(serde_json::json!({
+                "name": name.get(),
+                "redirect_uris": lines(&redirects.get()),
+                "post_logout_redirect_uris": lines(&post_logout.get()),
+                "backchannel_logout_uri": backchannel.get().trim(),
+                "frontchannel_logout_uri": frontchannel.get().trim(),
+                "first_party": first_party.get(),
+                "session_rules": {
+                    "reauth_max_age_secs": parse_minutes(&reauth.get(), "Re-authentication")?,
+                    "mfa_required": mfa.get(),
+                    "idle_timeout_secs": parse_minutes(&idle.get(), "Idle timeout")?,
+                    "lifetime_secs": lifetime,
+                    "outlives_idp_session": outlives.get(),
+                },
+            })
+            .to_string())
+        })();
+        let body = match built {
+            Ok(b) => b,
+            Err(e) => return error.set(Some(e)),
+        };
+        leptos::task::spawn_local(async move {
+            match api::<AppView>(&auth, "PATCH", &format!("/apps/{id}"), Some(body)).await {
+                Ok(_) => {
+                    editing.set(None);
+                    reload.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let text = |label: &'static str, id: &'static str, v: RwSignal<String>| {
+        view! {
+            <label for=id>{label}</label>
+            <input id=id data-testid=id prop:value=move || v.get() on:input=move |ev| v.set(event_target_value(&ev)) />
+        }
+    };
+    let area = |label: &'static str, id: &'static str, v: RwSignal<String>| {
+        view! {
+            <label for=id>{label}</label>
+            <textarea id=id data-testid=id prop:value=move || v.get() on:input=move |ev| v.set(event_target_value(&ev))></textarea>
+        }
+    };
+    let check = |label: &'static str, id: &'static str, v: RwSignal<bool>| {
+        view! {
+            <label class="check"><input type="checkbox" id=id data-testid=id prop:checked=move || v.get() on:change=move |ev| v.set(event_target_checked(&ev)) />{label}</label>
+        }
+    };
+    view! {
+        <section data-testid="app-editor" aria-label="Edit app">
+            <h3>"Edit " {app.name.clone()}</h3>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <form on:submit=move |ev| { ev.prevent_default(); save(); }>
+                {text("Name", "edit-name", name)}
+                {area("Redirect URIs, one per line (matched exactly)", "edit-redirects", redirects)}
+                {area("Post-logout redirect URIs, one per line", "edit-post-logout", post_logout)}
+                {text("Back-channel logout URI (empty: none)", "edit-backchannel", backchannel)}
+                {text("Front-channel logout URI (empty: none)", "edit-frontchannel", frontchannel)}
+                {text("Re-authentication after (minutes; empty: never)", "edit-reauth", reauth)}
+                {check(" Needs a second factor", "edit-mfa", mfa)}
+                {text("App-session idle timeout (minutes; empty: none)", "edit-idle", idle)}
+                {text("App-session lifetime (minutes)", "edit-lifetime", lifetime)}
+                {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", outlives)}
+                {check(" First party (no consent screen)", "edit-first-party", first_party)}
+                <button type="submit" data-testid="edit-save">"Save"</button>
+                <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+            </form>
         </section>
     }
 }
@@ -717,6 +856,8 @@ fn Users(auth: Auth) -> impl IntoView {
             }
         });
     });
+    let selected = RwSignal::new(None::<UserView>);
+    let auth_detail = auth.clone();
     let act = move |id: String, action: &'static str, label: &'static str| {
         let auth = auth.clone();
         leptos::task::spawn_local(async move {
@@ -733,6 +874,7 @@ fn Users(auth: Auth) -> impl IntoView {
     view! {
         <section data-testid="users-page">
             <h2>"Users"</h2>
+            {move || selected.get().map(|u| view! { <UserDetail auth=auth_detail.clone() user=u /> })}
             <label for="user-search">"Search by email"</label>
             <input id="user-search" data-testid="user-search" on:input=move |ev| search.set(event_target_value(&ev)) />
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
@@ -742,6 +884,7 @@ fn Users(auth: Auth) -> impl IntoView {
                 <tbody>
                     {move || users.get().map(|p| p.items.into_iter().map(|u| {
                         let (a, b, c, d) = (act.clone(), act.clone(), act.clone(), act.clone());
+                        let detail = u.clone();
                         let (i1, i2, i3, i4) = (u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone());
                         let active = u.active;
                         view! {
@@ -757,12 +900,46 @@ fn Users(auth: Auth) -> impl IntoView {
                                     }}
                                     <button type="button" on:click=move |_| c(i3.clone(), "reset-mfa", "Keys removed; their sessions ended.")>"Reset MFA"</button>
                                     <button type="button" data-testid="user-sign-out" on:click=move |_| d(i4.clone(), "sign-out-everywhere", "Signed out everywhere; every app was told.")>"Sign out everywhere"</button>
+                                    <button type="button" data-testid="user-details" on:click=move |_| selected.set(Some(detail.clone()))>"Details"</button>
                                 </td>
                             </tr>
                         }
                     }).collect_view())}
                 </tbody>
             </table>
+        </section>
+    }
+}
+
+/// One user: their live sign-in sessions with the app sessions under each, and their keys.
+#[component]
+fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
+    let sessions = RwSignal::new(None::<Page<SessionView>>);
+    let error = RwSignal::new(None::<String>);
+    let path = format!("/sessions?per_page=200&user_id={}", enc(&user.id));
+    leptos::task::spawn_local(async move {
+        match api::<Page<SessionView>>(&auth, "GET", &path, None).await {
+            Ok(p) => sessions.set(Some(p)),
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    view! {
+        <section data-testid="user-detail" aria-label="User details">
+            <h3>{user.email.clone()}</h3>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <h4>"Signed in"</h4>
+            <ul>
+                {move || sessions.get().map(|p| p.items.into_iter().map(|s| view! {
+                    <li data-testid="user-session">{s.created_at} " — " {s.user_agent.unwrap_or_default()} " — apps: "
+                        {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
+                }).collect_view())}
+            </ul>
+            <h4>"Security keys and passkeys"</h4>
+            <ul>
+                {user.credentials.iter().map(|c| view! {
+                    <li data-testid="user-key">{c.name.clone()} " (" {c.kind.clone()} "), added " {c.created_at.clone()}</li>
+                }).collect_view()}
+            </ul>
         </section>
     }
 }
@@ -841,11 +1018,34 @@ fn Policy(auth: Auth) -> impl IntoView {
 fn Audit(auth: Auth) -> impl IntoView {
     let events = RwSignal::new(None::<Page<AuditEventView>>);
     let error = RwSignal::new(None::<String>);
-    let reload = RwSignal::new(0u32);
-    load(auth, "/audit-events?per_page=100", events, error, reload);
+    let action = RwSignal::new(String::new());
+    let target = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let mut path = "/audit-events?per_page=100".to_owned();
+        for (key, value) in [("action", action.get()), ("target", target.get())] {
+            let value = value.trim().to_owned();
+            if !value.is_empty() {
+                path.push_str(&format!("&{key}={}", enc(&value)));
+            }
+        }
+        let auth = auth.clone();
+        leptos::task::spawn_local(async move {
+            match api::<Page<AuditEventView>>(&auth, "GET", &path, None).await {
+                Ok(p) => {
+                    error.set(None);
+                    events.set(Some(p));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
     view! {
         <section data-testid="audit-page">
             <h2>"Audit log"</h2>
+            <label for="audit-action">"Action (or its start, like session. or logout_delivery.failed)"</label>
+            <input id="audit-action" data-testid="audit-action" on:change=move |ev| action.set(event_target_value(&ev)) />
+            <label for="audit-target">"About (a user, app or session id)"</label>
+            <input id="audit-target" data-testid="audit-target" on:change=move |ev| target.set(event_target_value(&ev)) />
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <table>
                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Target"</th></tr></thead>

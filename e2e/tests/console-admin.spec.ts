@@ -61,6 +61,16 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('app-row').filter({ hasText: 'Payments' })).toContainText('privileged');
   await admin.screenshot({ path: 'screenshots/apps.png', fullPage: true });
 
+  // Edit it: a shorter idle timeout, kept after saving.
+  await admin.getByTestId('app-row').filter({ hasText: 'Payments' }).getByTestId('app-edit').click();
+  await expect(admin.getByTestId('edit-idle')).toHaveValue('10');
+  await admin.getByTestId('edit-idle').fill('5');
+  await admin.getByTestId('edit-save').click();
+  await expect(admin.getByTestId('app-editor')).toHaveCount(0);
+  await admin.getByTestId('app-row').filter({ hasText: 'Payments' }).getByTestId('app-edit').click();
+  await expect(admin.getByTestId('edit-idle')).toHaveValue('5');
+  await admin.getByRole('button', { name: 'Cancel' }).click();
+
   // A second app whose back-channel receiver always answers 500 ("Reports").
   await admin.getByTestId('app-name').fill('Reports');
   await admin.getByTestId('app-redirect').fill('https://reports.example.com/callback');
@@ -93,6 +103,11 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('policy-saved')).toBeVisible();
   await expect(admin.getByTestId('policy-idle')).toHaveValue('90');
 
+  // The shopper's page lists the session and its apps.
+  await admin.getByTestId('tab-users').click();
+  await admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' }).getByTestId('user-details').click();
+  await expect(admin.getByTestId('user-session').filter({ hasText: 'demo-catalog' })).toHaveCount(1);
+
   // Sessions: revoke the shopper's, after the preview names the catalog.
   await admin.getByTestId('tab-sessions').click();
   const row = admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' });
@@ -121,6 +136,9 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await admin.getByTestId('tab-users').click();
   await expect(admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' })).toHaveCount(1);
   await admin.getByTestId('tab-audit').click();
+  await admin.getByTestId('audit-action').fill('session.');
+  await admin.getByTestId('audit-action').press('Tab');
   await expect(admin.getByTestId('audit-row').filter({ hasText: 'session.ended' }).first()).toBeVisible();
+  await expect(admin.getByTestId('audit-row').filter({ hasNotText: 'session.' })).toHaveCount(0);
   expect(errors).toEqual([]);
 });
