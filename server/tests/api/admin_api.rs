@@ -77,13 +77,41 @@ fn concrete(path: &str, org: &str, id: &str) -> String {
     path.replace("{org}", org).replace("{id}", id)
 }
 
-async fn org_b_state(app: &TestApp, org: &Org) -> (usize, usize, usize) {
+/// Everything of org B the admin API could change: apps (with their settings and secrets),
+/// users (with role and status), live sessions, signing keys, session policy, deliveries, and
+/// the audit trail (every change writes one).
+async fn org_b_state(app: &TestApp, org: &Org) -> Value {
     let s = &app.state.store;
-    (
-        s.apps(org.id).await.unwrap().len(),
-        s.live_sessions(org.id, None).await.unwrap().len(),
-        s.signing_keys(org.id, app.clock.now()).await.unwrap().len(),
-    )
+    let apps: Vec<Value> = s
+        .apps(org.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| {
+            json!([
+                a.client_id,
+                a.name,
+                format!("{:?}", a.settings),
+                a.redirect_uris.len()
+            ])
+        })
+        .collect();
+    let users: Vec<Value> = s
+        .users(org.id, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| json!([u.email.as_str(), u.role.as_str(), u.active, u.name]))
+        .collect();
+    json!({
+        "apps": apps,
+        "users": users,
+        "sessions": s.live_sessions(org.id, None).await.unwrap().len(),
+        "keys": s.signing_keys(org.id, app.clock.now()).await.unwrap().len(),
+        "policy": format!("{:?}", app.state.sessions.policy(org.id).await.unwrap()),
+        "deliveries": s.logout_deliveries(org.id).await.unwrap().len(),
+        "audit": s.count_audit_events(org.id).await.unwrap(),
+    })
 }
 
 use portcullis::clock::Clock;
