@@ -507,7 +507,35 @@ async fn webauthn_page(
 ) -> HttpResponse {
     // Step-up continues a session; the other ceremonies continue a password step.
     let ready = if text.mode == STEP_UP.mode {
-        signed_in(req, state, org).await.is_some()
+        match signed_in(req, state, org).await {
+            Some(session) => {
+                // Nothing to step up with: say how to get a key instead of a ceremony that
+                // cannot succeed. Adding one needs a fresh sign-in, then the app asks again.
+                match state
+                    .store
+                    .count_user_credentials(org.id, session.user_id)
+                    .await
+                {
+                    Ok(0) => {
+                        let add = format!(
+                            "{}{LOGIN_PATH}?reauth=1&return_to={}",
+                            org_path(org),
+                            encode(&format!("{}{ACCOUNT_PATH}", org_path(org)))
+                        );
+                        return message(
+                            org,
+                            StatusCode::OK,
+                            "A security key is needed",
+                            "This needs a second factor, and your account has no security key or passkey yet. Add one on your account page (you will confirm your password first), then go back to the app.",
+                            Some((add, "Add a security key")),
+                        );
+                    }
+                    Ok(_) => true,
+                    Err(e) => return unavailable(org, &e),
+                }
+            }
+            None => false,
+        }
     } else {
         req.cookie(PENDING_COOKIE).is_some()
     };
