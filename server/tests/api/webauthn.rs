@@ -604,10 +604,19 @@ both_backends!(step_up_without_a_key_says_how_to_add_one, |backend| {
         .unwrap();
     let mut b = Browser::new(&app.address, UA);
     assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
-    let page = b.get("/o/acme/login/step-up?return_to=/o/acme/account").await;
+    let page = b
+        .get("/o/acme/login/step-up?return_to=/o/acme/account")
+        .await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("A security key is needed"), "{}", page.body);
-    assert!(!page.body.contains("data-mode=\"step-up\""), "no ceremony that cannot succeed");
+    assert!(
+        page.body.contains("A security key is needed"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("data-mode=\"step-up\""),
+        "no ceremony that cannot succeed"
+    );
     let link = page.body.replace("&#38;", "&").replace("&amp;", "&");
     assert!(
         link.contains("/o/acme/login?reauth=1&return_to=%2Fo%2Facme%2Faccount"),
@@ -617,6 +626,8 @@ both_backends!(step_up_without_a_key_says_how_to_add_one, |backend| {
     // With a key, the ceremony is offered.
     let mut key = Key::new();
     enrol(&app, &mut key, "security_key").await;
-    let page = b.get("/o/acme/login/step-up?return_to=/o/acme/account").await;
+    let page = b
+        .get("/o/acme/login/step-up?return_to=/o/acme/account")
+        .await;
     assert!(page.body.contains("data-mode=\"step-up\""), "{}", page.body);
 });
