@@ -206,6 +206,11 @@ impl LoginService {
                 user_agent: attempt.user_agent,
                 ip: attempt.ip.clone(),
                 started: now,
+                reauth_of: attempt
+                    .current
+                    .as_ref()
+                    .filter(|c| c.user_id == user.id)
+                    .map(|c| c.id),
             };
             let pending_token = self
                 .webauthn

@@ -18,7 +18,7 @@ use super::error::AuthnError;
 use crate::accounts::{User, UserId};
 use crate::clock::SharedClock;
 use crate::secrets::{random_token, sha256_hex};
-use crate::sessions::{NewSession, Session, SessionService, SessionToken};
+use crate::sessions::{NewSession, Session, SessionId, SessionService, SessionToken};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoredCredential};
 use crate::tenancy::Org;
@@ -146,6 +146,10 @@ pub struct PendingLogin {
     pub user_agent: Option<String>,
     pub ip: String,
     pub started: DateTime<Utc>,
+    /// The browser's live session of the same user, when this sign-in re-authenticates it: it
+    /// keeps its id (`sid`) instead of a new session starting beside it.
+    #[serde(default)]
+    pub reauth_of: Option<SessionId>,
 }
 
 #[derive(Clone)]
@@ -495,6 +499,17 @@ impl WebauthnService {
         org: &Org,
         pending: PendingLogin,
     ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        if let Some(id) = pending.reauth_of
+            && let Some(current) = self.sessions.live(org.id, id).await?
+            && current.user_id == pending.user_id
+        {
+            let (session, token) = self.sessions.reauthenticate(org.id, &current).await?;
+            let session = self
+                .sessions
+                .record_webauthn(org.id, &session, self.clock.now())
+                .await?;
+            return Ok((session, token));
+        }
         let new = NewSession {
             user_id: pending.user_id,
             remember_me: pending.remember_me,

@@ -631,3 +631,80 @@ both_backends!(step_up_without_a_key_says_how_to_add_one, |backend| {
         .await;
     assert!(page.body.contains("data-mode=\"step-up\""), "{}", page.body);
 });
+
+both_backends!(
+    re_authenticating_with_a_key_keeps_the_session_id,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "security_key").await;
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+        let answer = key.assert(&options);
+        assert_eq!(
+            finish(&mut b, "acme", "second-factor", &flow, &answer)
+                .await
+                .status,
+            200
+        );
+        let first = session_of(&app, &b).await;
+        let first_cookie = b.session("acme").unwrap();
+
+        // Later, an app asks for a fresh sign-in: password and key again on the same browser.
+        app.clock.advance(chrono::Duration::minutes(20));
+        let login = b.get("/o/acme/login?reauth=1").await;
+        let again = b
+            .post(
+                "/o/acme/login",
+                &[
+                    ("email", EMAIL),
+                    ("password", PASSWORD),
+                    ("csrf", &login.csrf()),
+                ],
+            )
+            .await;
+        assert!(
+            again.location().starts_with("/o/acme/login/key"),
+            "{}",
+            again.location()
+        );
+        let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+        let answer = key.assert(&options);
+        assert_eq!(
+            finish(&mut b, "acme", "second-factor", &flow, &answer)
+                .await
+                .status,
+            200
+        );
+        let second = session_of(&app, &b).await;
+        assert_eq!(
+            second.id, first.id,
+            "the same IdP session (sid) for every app"
+        );
+        assert_eq!(
+            second.auth_time,
+            first.auth_time + chrono::Duration::minutes(20)
+        );
+        assert!(second.webauthn_at > first.webauthn_at);
+        assert_ne!(
+            b.session("acme").unwrap(),
+            first_cookie,
+            "a new cookie value"
+        );
+        let live = app
+            .state
+            .store
+            .user_sessions(first.org_id, first.user_id, false)
+            .await
+            .unwrap();
+        // The enrolment's own session (another browser) and this one: no third beside it.
+        assert_eq!(
+            live.len(),
+            2,
+            "no new session beside the re-authenticated one"
+        );
+        assert!(live.iter().any(|s| s.id == first.id));
+    }
+);
