@@ -23,6 +23,8 @@ mod m20261129_000014_create_app_sessions;
 mod m20261129_000015_create_refresh_tokens;
 mod m20261129_000016_create_consents;
 mod m20261129_000017_create_logout_deliveries;
+mod m20261129_000018_create_email_outbox;
+mod m20261129_000019_create_password_resets;
 
 pub struct Migrator;
 
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_create_refresh_tokens::Migration),
             Box::new(m20261129_000016_create_consents::Migration),
             Box::new(m20261129_000017_create_logout_deliveries::Migration),
+            Box::new(m20261129_000018_create_email_outbox::Migration),
+            Box::new(m20261129_000019_create_password_resets::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::email::EmailService;
 use crate::keys::{KeyEncryptionKey, KeyService};
 use crate::oidc::OidcService;
 use crate::sessions::SessionService;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub keys: KeyService,
     pub oidc: OidcService,
     pub slo: SloService,
+    pub email: EmailService,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -95,7 +97,9 @@ impl AppState {
             config.logout.clone(),
             config.public_url().to_owned(),
         );
+        let email = EmailService::new(store.clone(), clock.clone(), &config.email)?;
         let state = Self {
+            email,
             keys,
             oidc,
             slo,
@@ -114,7 +118,13 @@ impl AppState {
                 clock.clone(),
                 sessions.clone(),
             ),
-            accounts: AccountService::new(store.clone(), hasher, clock.clone(), sessions.clone()),
+            accounts: AccountService::new(
+                store.clone(),
+                hasher,
+                clock.clone(),
+                sessions.clone(),
+                config.public_url().to_owned(),
+            ),
             sessions,
             apps: AppService::new(
                 store.clone(),
@@ -193,6 +203,7 @@ impl Application {
         let every = Duration::from_secs(self.state.config.sessions.sweep_interval_secs);
         tokio::spawn(self.state.sessions.clone().run_sweeper(every));
         tokio::spawn(self.state.slo.clone().run_worker());
+        tokio::spawn(self.state.email.clone().run_worker());
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for

@@ -101,6 +101,8 @@ pub struct EmailConfig {
     #[serde(default)]
     pub smtp_url: Option<Secret>,
     pub dev_mailbox_dir: PathBuf,
+    /// The sender of every message (`Name <address>`).
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

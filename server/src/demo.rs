@@ -99,6 +99,12 @@ pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
             "  demo shop (run it with `cargo run -p portcullis-demo-shop`): catalog http://127.0.0.1:9001/, checkout http://127.0.0.1:9002/"
         );
         println!("  console: {}/console/", state.config.public_url());
+        if let Some(dir) = state.email.mailbox_dir() {
+            println!(
+                "  mail (password reset links): written to {} as .eml files",
+                dir.display()
+            );
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod http;
 pub mod keys;
 pub mod oidc;

@@ -11,4 +11,4 @@ pub use model::{
     EmailAddress, InvalidEmail, InvalidPassword, NewUser, Password, Role, User, UserId,
 };
 pub use password::PasswordHasher;
-pub use service::{AccountService, CreateUser};
+pub use service::{AccountService, CreateUser, PASSWORD_RESET_TTL_MINUTES, ResetOutcome};

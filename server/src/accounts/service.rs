@@ -14,6 +14,19 @@ pub struct AccountService {
     hasher: PasswordHasher,
     clock: SharedClock,
     sessions: SessionService,
+    /// Links in email are built from this only, never from request headers.
+    public_url: String,
+}
+
+/// Reset links live this long.
+pub const PASSWORD_RESET_TTL_MINUTES: i64 = 30;
+
+/// What a reset attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetOutcome {
+    Done,
+    /// Unknown, used, voided (a newer link exists) or expired: one answer for all.
+    InvalidLink,
 }
 
 /// A user as requested by the CLI or API, before validation.
@@ -31,13 +44,123 @@ impl AccountService {
         hasher: PasswordHasher,
         clock: SharedClock,
         sessions: SessionService,
+        public_url: String,
     ) -> Self {
         Self {
             store,
             hasher,
             clock,
             sessions,
+            public_url,
         }
+    }
+
+    /// "Forgot password": for an active user of this org, a single-use link (valid 30
+    /// minutes, the user's older links voided) goes out through the email outbox. Unknown
+    /// emails get the same (silent) answer.
+    pub async fn request_password_reset(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self
+            .store
+            .user_by_email(org.id, &email)
+            .await?
+            .filter(|u| u.active)
+        else {
+            return Ok(());
+        };
+        let token = crate::secrets::random_token(32).map_err(|e| {
+            AccountError::Store(crate::store::StoreError::Db(sea_orm::DbErr::Custom(
+                e.to_string(),
+            )))
+        })?;
+        let now = self.clock.now();
+        let link = format!(
+            "{}/o/{}/password/reset?token={token}",
+            self.public_url,
+            org.slug.as_str()
+        );
+        let name = crate::http::html_escape(&org.name);
+        let mail = crate::email::OutgoingEmail {
+            to: user.email.as_str().to_owned(),
+            subject: format!(
+                "Reset your {} password",
+                org.name.replace(['\r', '\n'], " ")
+            ),
+            text: format!(
+                "Someone asked to reset the password of your {} account.\n\nTo choose a new one, open this link within {PASSWORD_RESET_TTL_MINUTES} minutes:\n{link}\n\nIf it was not you, ignore this message: your password stays as it is.\n",
+                org.name
+            ),
+            html: format!(
+                "<p>Someone asked to reset the password of your {name} account.</p><p><a href=\"{}\">Choose a new password</a> (the link works once, within {PASSWORD_RESET_TTL_MINUTES} minutes).</p><p>If it was not you, ignore this message: your password stays as it is.</p>",
+                crate::http::html_escape(&link)
+            ),
+        };
+        self.store
+            .create_password_reset(
+                org.id,
+                user.id,
+                &crate::secrets::sha256_hex(&token),
+                now + chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
+                &mail,
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a reset link can still be used (to show the form or an error).
+    pub async fn reset_link_valid(&self, org: &Org, token: &str) -> Result<bool, AccountError> {
+        let found = self
+            .store
+            .password_reset(org.id, &crate::secrets::sha256_hex(token))
+            .await?;
+        Ok(found.is_some_and(|r| r.used_at.is_none() && self.clock.now() < r.expires_at))
+    }
+
+    /// Sets the new password with a valid link (once). Every session of the user ends (reason
+    /// `password_changed`, apps told); signing in afterwards still asks for the user's second
+    /// factor, as the org's MFA policy says.
+    pub async fn reset_password(
+        &self,
+        org: &Org,
+        token: &str,
+        new_password: &str,
+    ) -> Result<ResetOutcome, AccountError> {
+        let password = Password::parse(new_password)?;
+        let now = self.clock.now();
+        let Some(reset) = self
+            .store
+            .password_reset(org.id, &crate::secrets::sha256_hex(token))
+            .await?
+            .filter(|r| r.used_at.is_none() && now < r.expires_at)
+        else {
+            return Ok(ResetOutcome::InvalidLink);
+        };
+        let hash = self.hasher.hash(&password).await?;
+        if !self.store.use_password_reset(org.id, reset.id, now).await? {
+            return Ok(ResetOutcome::InvalidLink);
+        }
+        self.store
+            .set_user_password_hash(
+                org.id,
+                reset.user_id,
+                &hash,
+                Some(&format!("user:{} (reset link)", reset.user_id)),
+                now,
+            )
+            .await?;
+        self.sessions
+            .end_user_sessions(
+                org.id,
+                reset.user_id,
+                None,
+                EndReason::PasswordChanged,
+                &format!("user:{}", reset.user_id),
+            )
+            .await?;
+        Ok(ResetOutcome::Done)
     }
 
     /// Disables (ending every session of the user, reason `user_disabled`) or re-enables a user.

@@ -29,6 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login/enrol", web::get().to(enrol_page))
         .route("/login/step-up", web::get().to(step_up_page))
         .route("/login/recovery", web::post().to(recovery_submit))
+        .route("/password/forgot", web::get().to(forgot_page))
+        .route("/password/forgot", web::post().to(forgot_submit))
+        .route("/password/reset", web::get().to(reset_page))
+        .route("/password/reset", web::post().to(reset_submit))
         .route("/webauthn/{mode}/start", web::post().to(webauthn_start))
         .route("/webauthn/{mode}/finish", web::post().to(webauthn_finish));
 }
@@ -916,6 +920,174 @@ async fn recovery_submit(
                 &page,
                 [clear_pending_cookie(&state, &org)],
             )
+        }
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    sent: bool,
+}
+
+async fn forgot_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let org = org.0;
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ForgotPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        sent: false,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The same answer whether or not the email belongs to an account (no enumeration).
+async fn forgot_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<ForgotForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    if let Err(e) = state
+        .accounts
+        .request_password_reset(&org, &form.email)
+        .await
+    {
+        return unavailable(&org, &e);
+    }
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ForgotPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        sent: true,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ResetQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn invalid_link(org: &Org) -> HttpResponse {
+    message(
+        org,
+        StatusCode::BAD_REQUEST,
+        "This link does not work",
+        "The link was used already, a newer one was sent, or it expired. Ask for a new one.",
+        Some((
+            format!("{}/password/forgot", org_path(org)),
+            "Ask for a new link",
+        )),
+    )
+}
+
+async fn reset_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ResetQuery>,
+) -> HttpResponse {
+    let org = org.0;
+    match state.accounts.reset_link_valid(&org, &q.token).await {
+        Ok(true) => {}
+        Ok(false) => return invalid_link(&org),
+        Err(e) => return unavailable(&org, &e),
+    }
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ResetPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        token: &q.token,
+        error: None,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn reset_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    match state
+        .accounts
+        .reset_password(&org, &form.token, &form.new_password)
+        .await
+    {
+        Ok(crate::accounts::ResetOutcome::Done) => message(
+            &org,
+            StatusCode::OK,
+            "Password changed",
+            "Your password is changed and you were signed out everywhere. Sign in with the new password (and your security key, if you have one).",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(crate::accounts::ResetOutcome::InvalidLink) => invalid_link(&org),
+        Err(crate::accounts::AccountError::InvalidPassword(e)) => {
+            let (csrf, set) = csrf_token(&req, &state, &org);
+            let text = e.to_string();
+            let page = ResetPage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                csrf: &csrf,
+                token: &form.token,
+                error: Some(&text),
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page, set)
         }
         Err(e) => unavailable(&org, &e),
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod apps;
 pub mod cache;
+mod email;
 mod entities;
 mod keys;
 mod oidc;
@@ -12,6 +13,7 @@ mod sessions;
 mod slo;
 mod users;
 mod webauthn;
+pub use email::PasswordReset;
 pub use oidc::ConsentRow;
 pub use webauthn::StoredCredential;
 

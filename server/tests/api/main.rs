@@ -14,6 +14,7 @@ mod browser;
 mod cache;
 mod cli;
 mod consent;
+mod email;
 mod health;
 mod isolation;
 mod migrations;

@@ -1,0 +1,171 @@
+//! The email worker: claims due outbox rows and sends them with lettre over SMTP (`smtp://`
+//! with opportunistic STARTTLS per lettre's URL rules, `smtps://` for TLS), or writes them to the
+//! dev mailbox directory when no SMTP URL is configured. Failures are retried with backoff; a
+//! message is never logged with its body (it may hold a single-use link).
+
+use crate::clock::SharedClock;
+use crate::config::EmailConfig;
+use crate::store::{Store, StoreError};
+use crate::tenancy::OrgId;
+use chrono::Duration;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+use uuid::Uuid;
+
+/// A message to send: one recipient address (never a display name a user typed, so nothing
+/// can be smuggled into headers), a subject, and text and HTML bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// An outbox row.
+#[derive(Debug, Clone)]
+pub struct QueuedEmail {
+    pub id: Uuid,
+    pub org_id: OrgId,
+    pub email: OutgoingEmail,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+const MAX_ATTEMPTS: i32 = 12;
+const CLAIM_BATCH: u64 = 50;
+
+#[derive(Clone)]
+enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Mailbox(PathBuf),
+}
+
+#[derive(Clone)]
+pub struct EmailService {
+    store: Store,
+    clock: SharedClock,
+    mailer: Mailer,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for EmailService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailService")
+    }
+}
+
+impl EmailService {
+    pub fn new(store: Store, clock: SharedClock, config: &EmailConfig) -> anyhow::Result<Self> {
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?
+                    .timeout(Some(StdDuration::from_secs(10)))
+                    .build(),
+            ),
+            None => Mailer::Mailbox(config.dev_mailbox_dir.clone()),
+        };
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("email.from: {e}"))?;
+        Ok(Self {
+            store,
+            clock,
+            mailer,
+            from,
+        })
+    }
+
+    /// Where the dev mailbox writes, when there is no SMTP server.
+    pub fn mailbox_dir(&self) -> Option<&PathBuf> {
+        match &self.mailer {
+            Mailer::Mailbox(dir) => Some(dir),
+            Mailer::Smtp(_) => None,
+        }
+    }
+
+    fn message(&self, e: &OutgoingEmail) -> Result<Message, String> {
+        let to: Mailbox = Mailbox::new(
+            None,
+            e.to.parse()
+                .map_err(|_| "invalid recipient address".to_owned())?,
+        );
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(e.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                e.text.clone(),
+                e.html.clone(),
+            ))
+            .map_err(|err| err.to_string())
+    }
+
+    async fn send(&self, q: &QueuedEmail) -> Result<(), String> {
+        let message = self.message(&q.email)?;
+        match &self.mailer {
+            Mailer::Smtp(transport) => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("smtp: {e}")),
+            Mailer::Mailbox(dir) => {
+                let dir = dir.clone();
+                let name = format!("{}.eml", q.id);
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(dir.join(name), bytes)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("dev mailbox: {e}"))
+            }
+        }
+    }
+
+    /// One worker pass; returns how many messages were attempted.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let rows = self
+            .store
+            .claim_emails(now, now + Duration::seconds(60), CLAIM_BATCH)
+            .await?;
+        for q in &rows {
+            let outcome = self.send(q).await;
+            let done = self.clock.now();
+            let attempt = q.attempts + 1;
+            match &outcome {
+                Ok(()) => {
+                    tracing::info!(email = %q.id, org = %q.org_id, "email sent");
+                    self.store.finish_email(q, None, None, done).await?;
+                }
+                Err(e) => {
+                    let next = (attempt < MAX_ATTEMPTS)
+                        .then(|| done + Duration::seconds((2_i64 << attempt.min(11)).min(3600)));
+                    tracing::warn!(email = %q.id, org = %q.org_id, attempt, error = %e, "email not sent");
+                    self.store.finish_email(q, Some(e), next, done).await?;
+                }
+            }
+        }
+        Ok(rows.len())
+    }
+
+    /// Runs the worker forever (spawned by `serve`).
+    pub async fn run_worker(self) {
+        let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.run_once().await {
+                tracing::warn!(error = %e, "email pass failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Password reset by email through the outbox, sent with lettre to a real SMTP server on
+//! loopback (a sink in this harness that records every message raw).
+
+use crate::browser::Browser;
+use crate::helpers::{TestApp, org_with_alice};
+use crate::signin::{EMAIL, PASSWORD};
+use portcullis::sessions::EndReason;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// A message as the sink received it: envelope recipients and the raw DATA.
+#[derive(Debug, Clone)]
+struct Received {
+    rcpt: Vec<String>,
+    data: String,
+}
+
+/// A minimal SMTP server: enough of RFC 5321 for lettre to deliver.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Arc::new(Mutex::new(Vec::new()));
+    let sink = inbox.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let inbox = sink.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read);
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut rcpt = Vec::new();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("MAIL FROM") {
+                        rcpt.clear();
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("RCPT TO") {
+                        rcpt.push(line.trim().to_owned());
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        let mut data = String::new();
+                        loop {
+                            line.clear();
+                            if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&line);
+                        }
+                        inbox.lock().unwrap().push(Received {
+                            rcpt: rcpt.clone(),
+                            data,
+                        });
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, inbox)
+}
+
+/// The reset link in a raw message (quoted-printable soft breaks and `=3D` undone).
+fn reset_link(data: &str, issuer: &str) -> String {
+    let text = data.replace("=\r\n", "").replace("=3D", "=");
+    let start = text
+        .find(&format!("{issuer}/password/reset?token="))
+        .unwrap_or_else(|| panic!("a reset link in {text}"));
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/?=._-".contains(*c))
+        .collect()
+}
+
+fn path_of(link: &str) -> String {
+    let url = url::Url::parse(link).unwrap();
+    format!("{}?{}", url.path(), url.query().unwrap())
+}
+
+both_backends!(
+    password_reset_by_email_works_once_and_signs_out_everywhere,
+    |backend| {
+        let (smtp, inbox) = smtp_sink().await;
+        let app = TestApp::spawn_oidc_with(&backend, move |f| {
+            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
+        })
+        .await;
+        let org = org_with_alice(&app, "acme").await;
+        org_with_alice(&app, "globex").await;
+        let issuer = app.issuer("acme");
+
+        // A signed-in device, to see it signed out by the reset.
+        let mut laptop = Browser::new(&app.address, UA);
+        assert_eq!(
+            laptop.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+
+        // Forgot password: the same answer for a known and an unknown email.
+        let mut b = Browser::new(&app.address, UA);
+        let form = b.get("/o/acme/password/forgot").await;
+        assert_eq!(form.status, 200);
+        let known = b
+            .post(
+                "/o/acme/password/forgot",
+                &[("email", EMAIL), ("csrf", &form.csrf())],
+            )
+            .await;
+        let unknown = b
+            .post(
+                "/o/acme/password/forgot",
+                &[("email", "nobody@acme.test"), ("csrf", &form.csrf())],
+            )
+            .await;
+        assert_eq!(known.status, 200);
+        assert_eq!(known.body, unknown.body);
+        assert!(known.body.contains("data-testid=\"reset-sent\""));
+
+        // Through the outbox: nothing sent until the worker runs; one message, to alice only.
+        assert!(inbox.lock().unwrap().is_empty());
+        let queued = app.state.store.emails(org.id).await.unwrap();
+        assert_eq!(queued.len(), 1, "only the known email gets a message");
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let first = inbox.lock().unwrap()[0].clone();
+        assert_eq!(first.rcpt, vec![format!("RCPT TO:<{EMAIL}>")]);
+        assert!(
+            first.data.contains("Subject: Reset your Test Org password"),
+            "{}",
+            first.data
+        );
+        let first_link = reset_link(&first.data, &issuer);
+        assert_eq!(
+            app.state.store.emails(org.id).await.unwrap()[0].status,
+            "sent"
+        );
+
+        // A newer link voids the older one.
+        let form = b.get("/o/acme/password/forgot").await;
+        b.post(
+            "/o/acme/password/forgot",
+            &[("email", EMAIL), ("csrf", &form.csrf())],
+        )
+        .await;
+        app.state.email.run_once().await.unwrap();
+        let second_link = reset_link(&inbox.lock().unwrap()[1].data, &issuer);
+        assert_ne!(first_link, second_link);
+        assert_eq!(b.get(&path_of(&first_link)).await.status, 400, "voided");
+        // Org A's link means nothing at org B.
+        let at_globex = path_of(&second_link).replace("/o/acme/", "/o/globex/");
+        assert_eq!(b.get(&at_globex).await.status, 400);
+
+        // The link works once.
+        let page = b.get(&path_of(&second_link)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let token = url::Url::parse(&second_link)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let short = b
+            .post(
+                "/o/acme/password/reset",
+                &[
+                    ("token", &token),
+                    ("new_password", "short"),
+                    ("csrf", &page.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            short.status, 422,
+            "a too-short password is refused, the link still works"
+        );
+        let done = b
+            .post(
+                "/o/acme/password/reset",
+                &[
+                    ("token", &token),
+                    ("new_password", "a brand new password"),
+                    ("csrf", &page.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("Password changed"));
+        let again = b
+            .post(
+                "/o/acme/password/reset",
+                &[
+                    ("token", &token),
+                    ("new_password", "yet another password"),
+                    ("csrf", &page.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(again.status, 400, "single use");
+
+        // Signed out everywhere, with the reason; the new password works, the old one does not.
+        assert_eq!(laptop.get("/o/acme/account").await.status, 303);
+        let user = app
+            .state
+            .store
+            .user_by_email(
+                org.id,
+                &portcullis::accounts::EmailAddress::parse(EMAIL).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let sessions = app
+            .state
+            .store
+            .user_sessions(org.id, user.id, true)
+            .await
+            .unwrap();
+        assert!(
+            sessions
+                .iter()
+                .all(|s| s.end_reason == Some(EndReason::PasswordChanged))
+        );
+        let mut fresh = Browser::new(&app.address, UA);
+        assert_eq!(
+            fresh.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            401
+        );
+        assert_eq!(
+            fresh
+                .sign_in("acme", EMAIL, "a brand new password", false)
+                .await
+                .status,
+            303
+        );
+
+        // Links expire after 30 minutes.
+        let form = b.get("/o/acme/password/forgot").await;
+        b.post(
+            "/o/acme/password/forgot",
+            &[("email", EMAIL), ("csrf", &form.csrf())],
+        )
+        .await;
+        app.state.email.run_once().await.unwrap();
+        let third = reset_link(&inbox.lock().unwrap()[2].data, &issuer);
+        app.clock.advance(chrono::Duration::minutes(31));
+        assert_eq!(b.get(&path_of(&third)).await.status, 400, "expired");
+    }
+);
+
+both_backends!(mail_waits_in_the_outbox_while_smtp_is_down, |backend| {
+    // A port nothing listens on: the send fails and the message stays queued.
+    let closed = crate::helpers::free_port();
+    let app = TestApp::spawn_oidc_with(&backend, move |f| {
+        f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{closed}")))
+    })
+    .await;
+    let org = org_with_alice(&app, "acme").await;
+    app.state
+        .accounts
+        .request_password_reset(&org, EMAIL)
+        .await
+        .unwrap();
+    assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+    let row = app.state.store.emails(org.id).await.unwrap()[0].clone();
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.last_error.is_some());
+    // Not due again before its backoff.
+    assert_eq!(app.state.email.run_once().await.unwrap(), 0);
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+    assert_eq!(app.state.store.emails(org.id).await.unwrap()[0].attempts, 2);
+});
