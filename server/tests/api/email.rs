@@ -4,6 +4,7 @@
 use crate::browser::Browser;
 use crate::helpers::{TestApp, org_with_alice};
 use crate::signin::{EMAIL, PASSWORD};
+use portcullis::clock::Clock;
 use portcullis::sessions::EndReason;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -292,3 +293,170 @@ both_backends!(mail_waits_in_the_outbox_while_smtp_is_down, |backend| {
     assert_eq!(app.state.email.run_once().await.unwrap(), 1);
     assert_eq!(app.state.store.emails(org.id).await.unwrap()[0].attempts, 2);
 });
+
+/// The CSRF cookie and token of a form page fetched with a raw client.
+async fn raw_form(app: &TestApp, path: &str) -> (String, String) {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("pc_csrf="))
+        .expect("a CSRF cookie");
+    let body = res.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).unwrap() + marker.len();
+    let token = body[start..].split('"').next().unwrap().to_owned();
+    (cookie, token)
+}
+
+both_backends!(
+    links_use_the_public_url_and_names_cannot_add_headers,
+    |backend| {
+        let (smtp, inbox) = smtp_sink().await;
+        let app = TestApp::spawn_oidc_with(&backend, move |f| {
+            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
+        })
+        .await;
+        // An org (its name goes into the subject) and a user (display name) crafted to inject.
+        let org = app
+            .state
+            .orgs
+            .create("acme", Some("Acme\r\nBcc: x@example.com"), "test")
+            .await
+            .unwrap();
+        let req = portcullis::accounts::CreateUser {
+            email: EMAIL,
+            password: Some(PASSWORD),
+            name: Some("Alice\r\nBcc: x@example.com"),
+            role: portcullis::accounts::Role::Member,
+        };
+        // A name with line breaks is either refused or harmless; create without it if refused.
+        if app
+            .state
+            .accounts
+            .create_user(&org, req, "test")
+            .await
+            .is_err()
+        {
+            let req = portcullis::accounts::CreateUser {
+                email: EMAIL,
+                password: Some(PASSWORD),
+                name: None,
+                role: portcullis::accounts::Role::Member,
+            };
+            app.state
+                .accounts
+                .create_user(&org, req, "test")
+                .await
+                .unwrap();
+        }
+
+        // A forged Host header: the link still names the configured public URL.
+        let (cookie, csrf) = raw_form(&app, "/o/acme/password/forgot").await;
+        let res = app
+            .client
+            .post(format!("{}/o/acme/password/forgot", app.address))
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .header("cookie", cookie)
+            .form(&[("email", EMAIL), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let msg = inbox.lock().unwrap()[0].clone();
+        assert_eq!(msg.rcpt.len(), 1, "one recipient: {:?}", msg.rcpt);
+        let headers = msg.data.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "no injected header: {headers}"
+        );
+        assert!(!msg.data.contains("evil.example"), "{}", msg.data);
+        let link = reset_link(&msg.data, &app.issuer("acme"));
+        assert!(link.starts_with(&app.public_url()), "{link}");
+    }
+);
+
+both_backends!(
+    after_a_reset_the_second_factor_is_still_required,
+    |backend| {
+        let (smtp, inbox) = smtp_sink().await;
+        let app = TestApp::spawn_oidc_with(&backend, move |f| {
+            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
+        })
+        .await;
+        let org = org_with_alice(&app, "acme").await;
+        let user = app
+            .state
+            .store
+            .user_by_email(
+                org.id,
+                &portcullis::accounts::EmailAddress::parse(EMAIL).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // The user has a security key (its contents do not matter to the password step).
+        app.state
+            .store
+            .insert_credential(
+                org.id,
+                user.id,
+                "key-1",
+                "security_key",
+                "Key",
+                "{}",
+                app.clock.now(),
+            )
+            .await
+            .unwrap();
+        app.state
+            .accounts
+            .request_password_reset(&org, EMAIL)
+            .await
+            .unwrap();
+        app.state.email.run_once().await.unwrap();
+        let link = reset_link(&inbox.lock().unwrap()[0].data, &app.issuer("acme"));
+        let mut b = Browser::new(&app.address, UA);
+        let page = b.get(&path_of(&link)).await;
+        let token = url::Url::parse(&link)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let done = b
+            .post(
+                "/o/acme/password/reset",
+                &[
+                    ("token", &token),
+                    ("new_password", "a brand new password"),
+                    ("csrf", &page.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        // The new password is only the first step: the key is still asked for.
+        let signed = b
+            .sign_in("acme", EMAIL, "a brand new password", false)
+            .await;
+        assert_eq!(signed.status, 303);
+        assert!(
+            signed.location().starts_with("/o/acme/login/key"),
+            "{}",
+            signed.location()
+        );
+        assert!(b.session("acme").is_none(), "no session before the key");
+    }
+);
