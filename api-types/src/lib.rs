@@ -278,6 +278,9 @@ pub struct UserCreateRequest {
     /// `member` (default) or `admin`.
     #[serde(default)]
     pub role: Option<String>,
+    /// Email the user a link to choose their password (valid 7 days).
+    #[serde(default)]
+    pub invite: Option<bool>,
 }
 
 /// `PATCH /api/v1/orgs/{org}/users/{id}`: absent fields stay; `name: ""` clears the name.

@@ -126,6 +126,9 @@ pub enum OrgCommand {
 pub enum UserCommand {
     /// Create a user; prints {"id","email"}.
     Create(UserCreateArgs),
+    /// Create a user without a password and email them a link (valid 7 days) to choose one;
+    /// prints {"id","email"}.
+    Invite(UserInviteArgs),
     /// Disable a user: sign-in is refused and every session of the user ends.
     Disable(UserRef),
     /// Enable a disabled user again.
@@ -153,6 +156,18 @@ pub struct UserCreateArgs {
     /// Read the password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, value_enum, default_value = "member")]
+    role: RoleArg,
+}
+
+#[derive(Debug, Args)]
+pub struct UserInviteArgs {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    email: String,
     #[arg(long)]
     name: Option<String>,
     #[arg(long, value_enum, default_value = "member")]
@@ -322,6 +337,32 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             print(json, &out, || {
                 format!(
                     "created user {} ({}) in org {}",
+                    out.email, out.id, org.slug
+                )
+            })
+        }
+        Command::User(UserCommand::Invite(args)) => {
+            let state = AppState::init(config, clock).await?;
+            let org = state.orgs.find(&args.org).await?;
+            let role = match args.role {
+                RoleArg::Member => Role::Member,
+                RoleArg::Admin => Role::Admin,
+            };
+            let req = CreateUser {
+                email: &args.email,
+                password: None,
+                name: args.name.as_deref(),
+                role,
+            };
+            let user = state.accounts.create_user(&org, req, "cli").await?;
+            state.accounts.invite(&org, &user).await?;
+            let out = UserCreated {
+                id: user.id.to_string(),
+                email: user.email.as_str().to_owned(),
+            };
+            print(json, &out, || {
+                format!(
+                    "invited {} ({}) to org {}: the link goes out through the email outbox",
                     out.email, out.id, org.slug
                 )
             })

@@ -70,6 +70,41 @@ impl AccountService {
         else {
             return Ok(());
         };
+        let ttl = chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES);
+        self.send_password_link(org, &user, ttl, |org_name, link| {
+            (
+                format!("Reset your {org_name} password"),
+                format!(
+                    "Someone asked to reset the password of your {org_name} account.\n\nTo choose a new one, open this link within {PASSWORD_RESET_TTL_MINUTES} minutes:\n{link}\n\nIf it was not you, ignore this message: your password stays as it is.\n"
+                ),
+            )
+        })
+        .await
+    }
+
+    /// An admin invites a user: a link (valid 7 days) to choose their password, through the
+    /// outbox. Sending it again voids the previous link.
+    pub async fn invite(&self, org: &Org, user: &User) -> Result<(), AccountError> {
+        self.send_password_link(org, user, chrono::Duration::days(7), |org_name, link| {
+            (
+                format!("You are invited to {org_name}"),
+                format!(
+                    "You have an account at {org_name}.\n\nTo choose your password and sign in, open this link within 7 days:\n{link}\n"
+                ),
+            )
+        })
+        .await
+    }
+
+    /// Stores a single-use link for `user` and queues its message (text and HTML parts, with
+    /// the org's name; the link is built from the configured public URL only).
+    async fn send_password_link(
+        &self,
+        org: &Org,
+        user: &User,
+        ttl: chrono::Duration,
+        text: impl FnOnce(&str, &str) -> (String, String),
+    ) -> Result<(), AccountError> {
         let token = crate::secrets::random_token(32).map_err(|e| {
             AccountError::Store(crate::store::StoreError::Db(sea_orm::DbErr::Custom(
                 e.to_string(),
@@ -81,28 +116,26 @@ impl AccountService {
             self.public_url,
             org.slug.as_str()
         );
-        let name = crate::http::html_escape(&org.name);
+        // Header values never carry line breaks (the subject holds the org's name).
+        let org_name = org.name.replace(['\r', '\n'], " ");
+        let (subject, body) = text(&org_name, &link);
+        let html = format!(
+            "<p>{}</p><p><a href=\"{}\">Choose your password</a></p>",
+            crate::http::html_escape(body.lines().next().unwrap_or_default()),
+            crate::http::html_escape(&link)
+        );
         let mail = crate::email::OutgoingEmail {
             to: user.email.as_str().to_owned(),
-            subject: format!(
-                "Reset your {} password",
-                org.name.replace(['\r', '\n'], " ")
-            ),
-            text: format!(
-                "Someone asked to reset the password of your {} account.\n\nTo choose a new one, open this link within {PASSWORD_RESET_TTL_MINUTES} minutes:\n{link}\n\nIf it was not you, ignore this message: your password stays as it is.\n",
-                org.name
-            ),
-            html: format!(
-                "<p>Someone asked to reset the password of your {name} account.</p><p><a href=\"{}\">Choose a new password</a> (the link works once, within {PASSWORD_RESET_TTL_MINUTES} minutes).</p><p>If it was not you, ignore this message: your password stays as it is.</p>",
-                crate::http::html_escape(&link)
-            ),
+            subject,
+            text: body,
+            html,
         };
         self.store
             .create_password_reset(
                 org.id,
                 user.id,
                 &crate::secrets::sha256_hex(&token),
-                now + chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
+                now + ttl,
                 &mail,
                 now,
             )

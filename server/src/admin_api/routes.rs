@@ -70,6 +70,7 @@ api_routes![
     (post, "/orgs/{org}/users/{id}/disable", disable_user),
     (post, "/orgs/{org}/users/{id}/enable", enable_user),
     (post, "/orgs/{org}/users/{id}/reset-mfa", reset_mfa),
+    (post, "/orgs/{org}/users/{id}/invite", invite_user),
     (get, "/orgs/{org}/session-policy", get_policy),
     (put, "/orgs/{org}/session-policy", put_policy),
     (get, "/orgs/{org}/audit-events", audit_events),
@@ -105,7 +106,7 @@ impl utoipa::Modify for BearerAuth {
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
-        enable_user, reset_mfa, get_policy, put_policy, audit_events, activity
+        enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
@@ -787,6 +788,23 @@ async fn reset_mfa(
     let (org_slug, id) = path.into_inner();
     let (who, org) = guarded!(req, state, &org_slug);
     match service::reset_mfa(&state, &org, &who, &id).await {
+        Ok(u) => json(StatusCode::OK, &u),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Emails the user a link to choose their password (valid 7 days); the previous link stops
+/// working.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/invite", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn invite_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, id) = path.into_inner();
+    let (_, org) = guarded!(req, state, &org_slug);
+    match service::invite_user(&state, &org, &id).await {
         Ok(u) => json(StatusCode::OK, &u),
         Err(e) => error_response(e),
     }

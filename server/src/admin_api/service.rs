@@ -732,7 +732,28 @@ pub async fn create_user(
         Err(e @ AccountError::EmailTaken(_)) => return Err(ApiError::Conflict(e.to_string())),
         Err(e) => return Err(ApiError::internal(e)),
     };
+    if req.invite == Some(true) {
+        state
+            .accounts
+            .invite(org, &user)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     user_view(state, org, &user).await
+}
+
+/// Sends (again) the invitation link; the previous one stops working.
+pub async fn invite_user(state: &AppState, org: &Org, id: &str) -> Result<UserView, ApiError> {
+    let u = find_user(state, org, id).await?;
+    if !u.active {
+        return Err(ApiError::Conflict("the user is disabled".into()));
+    }
+    state
+        .accounts
+        .invite(org, &u)
+        .await
+        .map_err(ApiError::internal)?;
+    user_view(state, org, &u).await
 }
 
 pub async fn update_user(

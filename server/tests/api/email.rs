@@ -460,3 +460,121 @@ both_backends!(
         assert!(b.session("acme").is_none(), "no session before the key");
     }
 );
+
+both_backends!(
+    an_invitation_from_the_admin_api_leads_to_the_first_sign_in,
+    |backend| {
+        let (smtp, inbox) = smtp_sink().await;
+        let app = TestApp::spawn_oidc_with(&backend, move |f| {
+            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
+        })
+        .await;
+        let org = org_with_alice(&app, "acme").await;
+        // A service app with the admin role calls the admin API.
+        let mut req =
+            portcullis::apps::CreateApp::new("Automation", portcullis::apps::AppType::Service);
+        req.admin = true;
+        let (service, secret) = app.state.apps.create(&org, req, "test").await.unwrap();
+        let token: serde_json::Value = app
+            .client
+            .post(format!("{}/o/acme/token", app.address))
+            .basic_auth(&service.client_id, secret)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap();
+        let created: serde_json::Value = app
+        .client
+        .post(format!("{}/api/v1/orgs/acme/users", app.address))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "email": "newcomer@acme.test", "name": "Newcomer", "invite": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let first = reset_link(&inbox.lock().unwrap()[0].data, &app.issuer("acme"));
+        assert!(
+            inbox.lock().unwrap()[0]
+                .data
+                .contains("Subject: You are invited to Test Org")
+        );
+
+        // Resending voids the first link.
+        let resent = app
+            .client
+            .post(format!(
+                "{}/api/v1/orgs/acme/users/{id}/invite",
+                app.address
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resent.status(), 200);
+        app.state.email.run_once().await.unwrap();
+        let second = reset_link(&inbox.lock().unwrap()[1].data, &app.issuer("acme"));
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.get(&path_of(&first)).await.status, 400);
+
+        // The newcomer cannot sign in before choosing a password, then can.
+        assert_eq!(
+            b.sign_in("acme", "newcomer@acme.test", "anything at all", false)
+                .await
+                .status,
+            401
+        );
+        let page = b.get(&path_of(&second)).await;
+        assert_eq!(page.status, 200);
+        let token = url::Url::parse(&second)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let done = b
+            .post(
+                "/o/acme/password/reset",
+                &[
+                    ("token", &token),
+                    ("new_password", "newcomer password"),
+                    ("csrf", &page.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let signed = b
+            .sign_in("acme", "newcomer@acme.test", "newcomer password", false)
+            .await;
+        assert_eq!(signed.status, 303);
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+
+        // The CLI invites too (its message waits in the shared outbox for a node's worker).
+        let out = app
+            .cli()
+            .run(&[
+                "user",
+                "invite",
+                "--org",
+                "acme",
+                "--email",
+                "cli@acme.test",
+                "--json",
+            ])
+            .await;
+        assert!(out.success, "{}", out.stderr);
+        // The CLI queued it on the wall clock; this node runs on a fixed clock in the past.
+        app.clock.advance(chrono::Duration::days(800));
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let last = inbox.lock().unwrap().last().unwrap().clone();
+        assert_eq!(last.rcpt, vec!["RCPT TO:<cli@acme.test>".to_owned()]);
+    }
+);
