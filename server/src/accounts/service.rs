@@ -175,12 +175,21 @@ impl AccountService {
         if !self.store.use_password_reset(org.id, reset.id, now).await? {
             return Ok(ResetOutcome::InvalidLink);
         }
+        let notice = self.store.user_by_id(org.id, reset.user_id).await?.map(|u| {
+            crate::email::OutgoingEmail::notice(
+                &org.name,
+                u.email.as_str(),
+                "your password was changed",
+                &format!("The password of your {} account was changed with a reset link, and you were signed out everywhere.", org.name),
+            )
+        });
         self.store
             .set_user_password_hash(
                 org.id,
                 reset.user_id,
                 &hash,
                 Some(&format!("user:{} (reset link)", reset.user_id)),
+                notice.as_ref(),
                 now,
             )
             .await?;

@@ -195,7 +195,7 @@ impl LoginService {
         if stored.as_deref().is_some_and(PasswordHasher::needs_rehash) {
             let fresh = self.hasher.hash(&password).await?;
             self.store
-                .set_user_password_hash(org.id, user.id, &fresh, None, self.clock.now())
+                .set_user_password_hash(org.id, user.id, &fresh, None, None, self.clock.now())
                 .await?;
         }
         if second {
@@ -287,12 +287,25 @@ impl LoginService {
         }
         let hash = self.hasher.hash(&new).await?;
         let actor = format!("user:{}", session.user_id);
+        let notice = self
+            .store
+            .user_by_id(org.id, session.user_id)
+            .await?
+            .map(|u| {
+                crate::email::OutgoingEmail::notice(
+                    &org.name,
+                    u.email.as_str(),
+                    "your password was changed",
+                    &format!("The password of your {} account was changed.", org.name),
+                )
+            });
         self.store
             .set_user_password_hash(
                 org.id,
                 session.user_id,
                 &hash,
                 Some(&actor),
+                notice.as_ref(),
                 self.clock.now(),
             )
             .await?;

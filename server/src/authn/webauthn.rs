@@ -345,9 +345,30 @@ impl WebauthnService {
         id: uuid::Uuid,
     ) -> Result<(), WebauthnFlowError> {
         self.require_recent(session)?;
+        let notice = self
+            .store
+            .user_by_id(org.id, session.user_id)
+            .await?
+            .map(|u| {
+                crate::email::OutgoingEmail::notice(
+                    &org.name,
+                    u.email.as_str(),
+                    "a security key was removed",
+                    &format!(
+                        "A security key or passkey was removed from your {} account.",
+                        org.name
+                    ),
+                )
+            });
         match self
             .store
-            .delete_credential(org.id, session.user_id, id, self.clock.now())
+            .delete_credential(
+                org.id,
+                session.user_id,
+                id,
+                notice.as_ref(),
+                self.clock.now(),
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -559,6 +580,17 @@ impl WebauthnService {
             }
         };
         let json = json.map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        let notice = self.store.user_by_id(org.id, user).await?.map(|u| {
+            crate::email::OutgoingEmail::notice(
+                &org.name,
+                u.email.as_str(),
+                "a security key was added",
+                &format!(
+                    "A security key or passkey named \"{name}\" was added to your {} account.",
+                    org.name
+                ),
+            )
+        });
         match self
             .store
             .insert_credential(
@@ -568,6 +600,7 @@ impl WebauthnService {
                 kind.as_str(),
                 name,
                 &json,
+                notice.as_ref(),
                 self.clock.now(),
             )
             .await

@@ -108,9 +108,13 @@ impl Store {
         id: UserId,
         hash: &str,
         audit: Option<&str>,
+        notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
+        if let Some(mail) = notice {
+            super::email::queue_email(&txn, org, mail, now).await?;
+        }
         let result = users::Entity::update_many()
             .col_expr(
                 users::Column::PasswordHash,

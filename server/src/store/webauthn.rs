@@ -51,9 +51,13 @@ impl Store {
         kind: &str,
         name: &str,
         credential: &str,
+        notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<StoredCredential, StoreError> {
         let txn = self.db.begin().await?;
+        if let Some(mail) = notice {
+            super::email::queue_email(&txn, org, mail, now).await?;
+        }
         let model = creds::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.0),
@@ -148,6 +152,7 @@ impl Store {
         org: OrgId,
         user: UserId,
         id: Uuid,
+        notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
@@ -159,6 +164,9 @@ impl Store {
             .await?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(mail) = notice {
+            super::email::queue_email(&txn, org, mail, now).await?;
         }
         let event = AuditEvent {
             org_id: org,

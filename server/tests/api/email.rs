@@ -264,7 +264,22 @@ both_backends!(
         )
         .await;
         app.state.email.run_once().await.unwrap();
-        let third = reset_link(&inbox.lock().unwrap()[2].data, &issuer);
+        // The reset also sent a security notice to the user.
+        let received = inbox.lock().unwrap().clone();
+        let notice = received
+            .iter()
+            .find(|m| m.data.contains("your password was changed"))
+            .expect("a password-changed notice");
+        assert_eq!(notice.rcpt, vec![format!("RCPT TO:<{EMAIL}>")]);
+        let third = reset_link(
+            &received
+                .iter()
+                .rev()
+                .find(|m| m.data.contains("/password/reset?token="))
+                .unwrap()
+                .data,
+            &issuer,
+        );
         app.clock.advance(chrono::Duration::minutes(31));
         assert_eq!(b.get(&path_of(&third)).await.status, 400, "expired");
     }
@@ -416,6 +431,7 @@ both_backends!(
                 "security_key",
                 "Key",
                 "{}",
+                None,
                 app.clock.now(),
             )
             .await
@@ -573,8 +589,15 @@ both_backends!(
         assert!(out.success, "{}", out.stderr);
         // The CLI queued it on the wall clock; this node runs on a fixed clock in the past.
         app.clock.advance(chrono::Duration::days(800));
-        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
-        let last = inbox.lock().unwrap().last().unwrap().clone();
-        assert_eq!(last.rcpt, vec!["RCPT TO:<cli@acme.test>".to_owned()]);
+        // (With the newcomer's password-changed notice, queued when they chose it.)
+        assert!(app.state.email.run_once().await.unwrap() >= 1);
+        let received = inbox.lock().unwrap().clone();
+        assert!(
+            received
+                .iter()
+                .any(|m| m.rcpt == vec!["RCPT TO:<cli@acme.test>".to_owned()]
+                    && m.data.contains("You are invited")),
+            "{received:?}"
+        );
     }
 );

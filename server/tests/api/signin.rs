@@ -897,7 +897,7 @@ both_backends!(
         };
         app.state
             .store
-            .set_user_password_hash(org.id, user, &weak, None, app.clock.now())
+            .set_user_password_hash(org.id, user, &weak, None, None, app.clock.now())
             .await
             .unwrap();
         let mut b = Browser::new(&app.address, FIREFOX);

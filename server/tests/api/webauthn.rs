@@ -708,3 +708,59 @@ both_backends!(
         assert!(live.iter().any(|s| s.id == first.id));
     }
 );
+
+both_backends!(
+    adding_and_removing_a_key_sends_security_notices,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "security_key").await;
+        let subjects = |app: &TestApp| {
+            let (store, org) = (app.state.store.clone(), org.id);
+            async move {
+                store
+                    .emails(org)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.email.to, e.email.subject))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let queued = subjects(&app).await;
+        assert_eq!(
+            queued,
+            vec![(
+                EMAIL.to_owned(),
+                "Acme: a security key was added".to_owned()
+            )]
+        );
+        // Removing it (signed in with the password and the key, recently) sends another.
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+        let answer = key.assert(&options);
+        assert_eq!(
+            finish(&mut b, "acme", "second-factor", &flow, &answer)
+                .await
+                .status,
+            200
+        );
+        let session = session_of(&app, &b).await;
+        let stored = app
+            .state
+            .store
+            .user_credentials(org.id, session.user_id)
+            .await
+            .unwrap();
+        app.state
+            .webauthn
+            .remove(&org, &session, stored[0].id)
+            .await
+            .unwrap();
+        let queued = subjects(&app).await;
+        assert_eq!(queued.len(), 2, "{queued:?}");
+        assert_eq!(queued[0].1, "Acme: a security key was removed");
+    }
+);
