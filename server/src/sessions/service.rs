@@ -148,7 +148,8 @@ impl SessionService {
             ended_at: None,
             end_reason: None,
         };
-        self.store.insert_session(&session).await?;
+        let notice = self.new_device_notice(&session).await?;
+        self.store.insert_session(&session, notice.as_ref()).await?;
         self.cache
             .set_json(
                 &session_key(org, &session.token_hash),
@@ -221,6 +222,39 @@ impl SessionService {
             auth_time: at,
             ..session.clone()
         })
+    }
+
+    /// A sign-in from a device (browser and system) this user never signed in from before, when
+    /// they have signed in before: the security notice to send with the new session.
+    async fn new_device_notice(
+        &self,
+        s: &Session,
+    ) -> Result<Option<crate::email::OutgoingEmail>, SessionError> {
+        let device = crate::http::pages::device(s.user_agent.as_deref());
+        let earlier = self.store.user_sessions(s.org_id, s.user_id, true).await?;
+        if earlier.is_empty()
+            || earlier
+                .iter()
+                .any(|e| crate::http::pages::device(e.user_agent.as_deref()) == device)
+        {
+            return Ok(None);
+        }
+        let (Some(org), Some(user)) = (
+            self.store.org_by_id(s.org_id).await?,
+            self.store.user_by_id(s.org_id, s.user_id).await?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::email::OutgoingEmail::notice(
+            &org.name,
+            user.email.as_str(),
+            "new sign-in",
+            &format!(
+                "Your {} account was signed in from a new device: {device}, from {}.",
+                org.name,
+                s.ip.as_deref().unwrap_or("an unknown address")
+            ),
+        )))
     }
 
     /// A live session by id (ended at once if its deadlines have passed), for checks that have

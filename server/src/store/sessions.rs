@@ -142,8 +142,15 @@ impl Store {
     }
 
     /// Inserts a new session with its `session.started` audit event.
-    pub async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+    pub async fn insert_session(
+        &self,
+        s: &Session,
+        notice: Option<&crate::email::OutgoingEmail>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
+        if let Some(mail) = notice {
+            super::email::queue_email(&txn, s.org_id, mail, s.created_at).await?;
+        }
         sessions::ActiveModel {
             id: Set(s.id.0),
             org_id: Set(s.org_id.0),

@@ -601,3 +601,54 @@ both_backends!(
         );
     }
 );
+
+both_backends!(a_sign_in_from_a_new_device_sends_a_notice, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    let notices = |app: &TestApp| {
+        let (store, org) = (app.state.store.clone(), org.id);
+        async move {
+            store
+                .emails(org)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.email.subject == "Test Org: new sign-in")
+                .count()
+        }
+    };
+    const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+    // The first sign-in ever is no news; the same device again neither.
+    let mut firefox = Browser::new(&app.address, UA);
+    assert_eq!(
+        firefox.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+        303
+    );
+    let mut again = Browser::new(&app.address, UA);
+    assert_eq!(
+        again.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+        303
+    );
+    assert_eq!(notices(&app).await, 0);
+    // Another browser is.
+    let mut chrome = Browser::new(&app.address, CHROME);
+    assert_eq!(
+        chrome.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+        303
+    );
+    assert_eq!(notices(&app).await, 1);
+    let mail = app.state.store.emails(org.id).await.unwrap()[0]
+        .email
+        .clone();
+    assert_eq!(mail.to, EMAIL);
+    assert!(mail.text.contains("Chrome on Linux"), "{}", mail.text);
+    let mut chrome_again = Browser::new(&app.address, CHROME);
+    assert_eq!(
+        chrome_again
+            .sign_in("acme", EMAIL, PASSWORD, false)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(notices(&app).await, 1);
+});
