@@ -281,17 +281,6 @@ impl KeyService {
         Ok(self.store.signing_keys(org, now).await?)
     }
 
-    /// The algorithms the org's published keys use.
-    pub async fn algorithms(&self, org: OrgId) -> Result<Vec<SigningAlg>, KeyError> {
-        let mut algs: Vec<SigningAlg> = Vec::new();
-        for k in self.keys_or_first(org).await? {
-            if !algs.contains(&k.alg) {
-                algs.push(k.alg);
-            }
-        }
-        Ok(algs)
-    }
-
     /// Signs `claims` with the org's active key; `typ` goes in the header (`JWT`, `at+jwt`).
     pub async fn sign<T: Serialize>(
         &self,

@@ -1078,24 +1078,6 @@ impl OidcService {
         Ok(())
     }
 
-    /// Ends the app session with the reason; used by later Single Logout code and tests.
-    pub async fn end_app_session_by_id(
-        &self,
-        org: &Org,
-        id: AppSessionId,
-        reason: &str,
-    ) -> Result<(), OidcError> {
-        if let Some(s) = self
-            .store
-            .app_session(org.id, id)
-            .await
-            .map_err(OidcError::server)?
-        {
-            self.end_app_session(&s, reason, "system").await?;
-        }
-        Ok(())
-    }
-
     /// The user's consents to third-party apps (the account page).
     pub async fn consents(
         &self,

@@ -3,7 +3,7 @@
 use super::entities::{app_sessions, apps, logout_deliveries, sessions};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
-use crate::apps::{App, AppId};
+use crate::apps::AppId;
 use crate::audit::AuditEvent;
 use crate::oidc::AppSession;
 use crate::sessions::{Session, SessionId};
@@ -14,26 +14,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
 impl Store {
-    /// The org's apps, oldest first.
-    pub async fn apps(&self, org: OrgId) -> Result<Vec<App>, StoreError> {
-        let ids: Vec<uuid::Uuid> = apps::Entity::find()
-            .filter(apps::Column::OrgId.eq(org.0))
-            .order_by_asc(apps::Column::CreatedAt)
-            .order_by_asc(apps::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|m| m.id)
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(app) = self.app_by_id(org, AppId(id)).await? {
-                out.push(app);
-            }
-        }
-        Ok(out)
-    }
-
     /// Replaces a confidential app's secret hash (with an audit event); false if no such app.
     pub async fn set_app_secret_hash(
         &self,

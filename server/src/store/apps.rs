@@ -189,6 +189,21 @@ impl Store {
         }
     }
 
+    /// The org's apps, oldest first.
+    pub async fn apps(&self, org: OrgId) -> Result<Vec<App>, StoreError> {
+        let rows = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .order_by_asc(apps::Column::CreatedAt)
+            .order_by_asc(apps::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for m in rows {
+            out.push(load_app(&self.db, m).await?);
+        }
+        Ok(out)
+    }
+
     pub async fn count_apps(&self, org: OrgId) -> Result<u64, StoreError> {
         Ok(apps::Entity::find()
             .filter(apps::Column::OrgId.eq(org.0))
