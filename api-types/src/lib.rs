@@ -252,6 +252,63 @@ pub struct UserView {
     pub created_at: String,
     /// The user's security keys and passkeys.
     pub credentials: Vec<CredentialView>,
+    /// Whether the user proved the address (used a link sent to it), or an admin created them
+    /// with a password.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Emailed links that can still be used: invitation, address verification, password
+    /// reset, email change.
+    #[serde(default)]
+    pub pending_links: Vec<PendingLinkView>,
+}
+
+/// A single-use link sent to a user and not used yet (the token itself is never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingLinkView {
+    /// `invitation`, `verify_email`, `password_reset` or `email_change`.
+    pub purpose: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// For an email change: the address it confirms.
+    pub new_email: Option<String>,
+}
+
+/// Who may create an account on the org's hosted pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignupPolicyView {
+    /// `off` (admins create accounts), `open` (anyone, with a verified address) or
+    /// `invite_only` (the sign-up page points to invitations).
+    pub mode: String,
+    /// Users whose address is not verified cannot sign in.
+    pub require_verified_email: bool,
+}
+
+/// One kind of email, as the org sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailTemplateView {
+    /// `password_reset`, `invitation`, `verify_email`, `email_change`, `signup_existing` or
+    /// `notice`.
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    /// The body inside the branded frame (logo, org name, accent colour).
+    pub html: String,
+    /// Placeholders this kind fills, like `{{link}}`.
+    pub placeholders: Vec<String>,
+    /// False when the built-in template is in use.
+    pub custom: bool,
+}
+
+/// `PUT /orgs/{org}/email-templates/{kind}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailTemplateRequest {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

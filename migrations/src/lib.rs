@@ -25,6 +25,8 @@ mod m20261129_000016_create_consents;
 mod m20261129_000017_create_logout_deliveries;
 mod m20261129_000018_create_email_outbox;
 mod m20261129_000019_create_password_resets;
+mod m20261129_000020_email_links_and_signup;
+mod m20261129_000021_create_email_templates;
 
 pub struct Migrator;
 
@@ -51,6 +53,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000017_create_logout_deliveries::Migration),
             Box::new(m20261129_000018_create_email_outbox::Migration),
             Box::new(m20261129_000019_create_password_resets::Migration),
+            Box::new(m20261129_000020_email_links_and_signup::Migration),
+            Box::new(m20261129_000021_create_email_templates::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 // WebAuthn ceremonies for the hosted pages: dependency-free, no inline script (strict CSP).
-// Each page marks its container with data-mode: "second-factor", "enrol", "passkey-login" or
-// "register"; the server keeps all ceremony state.
+// Each page marks its container with data-mode: "second-factor", "enrol", "passkey-login",
+// "register" or "invite" (with data-token, the invitation link's token); the server keeps all
+// ceremony state.
 const b64uToBuf = (s) => {
   const pad = '='.repeat((4 - (s.length % 4)) % 4);
   const bin = atob((s + pad).replace(/-/g, '+').replace(/_/g, '/'));
@@ -76,16 +77,16 @@ async function get(options, mediation) {
 }
 
 async function run(box, kind, mediation) {
-  const { mode, orgPath, csrf, returnTo } = box.dataset;
+  const { mode, orgPath, csrf, returnTo, token } = box.dataset;
   const base = `${orgPath}/webauthn/${mode}`;
   if (!mediation && conditional) { conditional.abort(); conditional = null; }
-  const started = await post(`${base}/start`, csrf, { kind });
+  const started = await post(`${base}/start`, csrf, { kind, token });
   const nameInput = box.querySelector('[name="credential-name"]');
   const name = nameInput ? nameInput.value : '';
-  const credential = mode === 'enrol' || mode === 'register'
+  const credential = mode === 'enrol' || mode === 'register' || mode === 'invite'
     ? await create(started.options)
     : await get(started.options, mediation);
-  const done = await post(`${base}/finish`, csrf, { flow_id: started.flow_id, credential, name, return_to: returnTo });
+  const done = await post(`${base}/finish`, csrf, { flow_id: started.flow_id, credential, name, return_to: returnTo, token });
   window.location.assign(done.redirect || `${orgPath}/account`);
 }
 

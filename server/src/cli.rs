@@ -88,7 +88,8 @@ pub enum OrgCommand {
         #[arg(long, default_value = "ES256")]
         signing_alg: SigningAlg,
     },
-    /// Change an org's display name or branding (logo URL, accent colour; "" clears).
+    /// Change an org's display name, branding (logo URL, accent colour; "" clears) or sign-up
+    /// policy.
     Update {
         slug: String,
         #[arg(long)]
@@ -99,6 +100,12 @@ pub enum OrgCommand {
         /// Accent colour of the hosted pages, like #2f5bd3.
         #[arg(long)]
         accent_color: Option<String>,
+        /// Who may sign up on the hosted pages: off, open or invite_only.
+        #[arg(long)]
+        signup: Option<crate::tenancy::SignupMode>,
+        /// Whether users must have verified their address to sign in (true/false).
+        #[arg(long)]
+        require_verified_email: Option<bool>,
     },
     /// Change the org's IdP session policy (unset options keep their current value); applies
     /// to every session on every node from the next request.
@@ -355,7 +362,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 role,
             };
             let user = state.accounts.create_user(&org, req, "cli").await?;
-            state.accounts.invite(&org, &user).await?;
+            state.accounts.invite(&org, &user, "cli").await?;
             let out = UserCreated {
                 id: user.id.to_string(),
                 email: user.email.as_str().to_owned(),
@@ -486,8 +493,10 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
             name,
             logo_url,
             accent_color,
+            signup,
+            require_verified_email,
         } => {
-            let org = state
+            let mut org = state
                 .orgs
                 .update(
                     &slug,
@@ -497,9 +506,19 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
                     "cli",
                 )
                 .await?;
+            if signup.is_some() || require_verified_email.is_some() {
+                let policy = crate::tenancy::SignupPolicy {
+                    mode: signup.unwrap_or(org.signup.mode),
+                    require_verified_email: require_verified_email
+                        .unwrap_or(org.signup.require_verified_email),
+                };
+                org = state.orgs.set_signup(&org, policy, "cli").await?;
+            }
             let out = serde_json::json!({
                 "slug": org.slug.as_str(), "name": org.name,
                 "logo_url": org.branding.logo_url, "accent_color": org.branding.accent_color,
+                "signup": org.signup.mode.as_str(),
+                "require_verified_email": org.signup.require_verified_email,
             });
             print(json, &out, || format!("org {} updated", org.slug))
         }

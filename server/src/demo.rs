@@ -32,7 +32,14 @@ pub const DEMO_SHOP_APPS: [(&str, &str, &str, SessionProfile, u16); 2] = [
 
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
     let org = match state.orgs.create(DEMO_ORG, Some("Demo Org"), "demo").await {
-        Ok(org) => org,
+        // The demo org lets visitors try sign-up (with the dev mailbox for the link).
+        Ok(org) => {
+            let open = crate::tenancy::SignupPolicy {
+                mode: crate::tenancy::SignupMode::Open,
+                require_verified_email: true,
+            };
+            state.orgs.set_signup(&org, open, "demo").await?
+        }
         Err(TenancyError::SlugTaken(_)) => state.orgs.find(DEMO_ORG).await?,
         Err(e) => return Err(e.into()),
     };

@@ -13,6 +13,8 @@ pub enum AccountError {
     InvalidName,
     #[error("a user with email {0} already exists in this org")]
     EmailTaken(String),
+    #[error("the new address is the current one")]
+    SameEmail,
     #[error("no user with email {0} in this org")]
     UnknownUser(String),
     #[error(transparent)]

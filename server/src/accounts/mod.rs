@@ -1,6 +1,7 @@
 //! Accounts: users of an org and their passwords.
 
 mod error;
+pub mod links;
 mod model;
 pub mod password;
 pub mod routes;
@@ -11,4 +12,7 @@ pub use model::{
     EmailAddress, InvalidEmail, InvalidPassword, NewUser, Password, Role, User, UserId,
 };
 pub use password::PasswordHasher;
-pub use service::{AccountService, CreateUser, PASSWORD_RESET_TTL_MINUTES, ResetOutcome};
+pub use service::{
+    AccountService, CreateUser, INVITATION_TTL_DAYS, PASSWORD_RESET_TTL_MINUTES, ResetOutcome,
+    SignUp, VERIFY_TTL_HOURS,
+};

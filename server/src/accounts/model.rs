@@ -128,6 +128,9 @@ pub struct User {
     pub role: Role,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// When the user proved they read mail at `email` (a link we sent was used), or when an
+    /// admin created them with a password; `None` until then.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// What the store needs to insert a user; the password is already hashed.
@@ -137,6 +140,9 @@ pub struct NewUser {
     pub name: Option<String>,
     pub password_hash: Option<String>,
     pub role: Role,
+    /// Admin-created users with a password count as verified; sign-ups and invitees do not
+    /// until they use a link sent to the address.
+    pub email_verified: bool,
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/sessions/end-all", web::post().to(end_all))
         .route("/account/sessions/{id}/end", web::post().to(end_one))
         .route("/account/password", web::post().to(change_password))
+        .route("/account/email", web::post().to(change_email))
         .route(
             "/account/consents/{app}/revoke",
             web::post().to(revoke_consent),
@@ -548,6 +549,85 @@ async fn rename_credential(
                 StatusCode::BAD_REQUEST,
                 None,
                 Some("A key's name must be 1-100 characters."),
+            )
+            .await
+        }
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EmailChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    new_email: String,
+}
+
+/// Sends the confirmation link to the new address; needs a recent sign-in (as adding a key
+/// does), since whoever controls the address can reset the password.
+async fn change_email(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<EmailChangeForm>,
+) -> HttpResponse {
+    let org = org.0;
+    let current = match guard(&req, &state, &org, &form.csrf).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    if state.webauthn.require_recent(&current).is_err() {
+        return show(
+            &req,
+            &state,
+            &org,
+            &current,
+            StatusCode::FORBIDDEN,
+            None,
+            Some("Please sign out and sign in again before changing your email address."),
+        )
+        .await;
+    }
+    let user = match state.store.user_by_id(org.id, current.user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return back_to_account(&org),
+        Err(e) => return unavailable(&org, &e),
+    };
+    match state
+        .accounts
+        .request_email_change(&org, &user, &form.new_email)
+        .await
+    {
+        Ok(()) => {
+            let notice = format!(
+                "We sent a link to {}. Open it within 24 hours to start using that address.",
+                form.new_email.trim()
+            );
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::OK,
+                Some(&notice),
+                None,
+            )
+            .await
+        }
+        Err(
+            e @ (crate::accounts::AccountError::InvalidEmail(_)
+            | crate::accounts::AccountError::SameEmail),
+        ) => {
+            let text = e.to_string();
+            show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(&text),
             )
             .await
         }

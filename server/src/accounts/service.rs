@@ -4,7 +4,9 @@ use super::error::AccountError;
 use super::model::{EmailAddress, NewUser, Password, Role, User};
 use super::password::PasswordHasher;
 use crate::clock::SharedClock;
+use crate::email::TemplateKind;
 use crate::sessions::{EndReason, SessionService};
+use crate::store::{EmailLink, LinkPurpose, NewEmailLink};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
 
@@ -20,13 +22,28 @@ pub struct AccountService {
 
 /// Reset links live this long.
 pub const PASSWORD_RESET_TTL_MINUTES: i64 = 30;
+/// Invitation links live this long.
+pub const INVITATION_TTL_DAYS: i64 = 7;
+/// Address verification and email change links live this long.
+pub const VERIFY_TTL_HOURS: i64 = 24;
 
-/// What a reset attempt came to.
+/// What using a link came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetOutcome {
     Done,
-    /// Unknown, used, voided (a newer link exists) or expired: one answer for all.
+    /// Unknown, used, voided (a newer link exists), expired or for another purpose: one
+    /// answer for all.
     InvalidLink,
+    /// Email change only: another account of the org has the address now.
+    AddressTaken,
+}
+
+/// A sign-up as typed on the hosted page.
+#[derive(Debug, Clone)]
+pub struct SignUp<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub password: &'a str,
 }
 
 /// A user as requested by the CLI or API, before validation.
@@ -55,9 +72,79 @@ impl AccountService {
         }
     }
 
-    /// "Forgot password": for an active user of this org, a single-use link (valid 30
-    /// minutes, the user's older links voided) goes out through the email outbox. Unknown
-    /// emails get the same (silent) answer.
+    fn link_url(&self, org: &Org, purpose: LinkPurpose, token: &str) -> String {
+        let path = match purpose {
+            LinkPurpose::PasswordReset => "password/reset",
+            LinkPurpose::Invitation => "invitation",
+            LinkPurpose::VerifyEmail => "verify-email",
+            LinkPurpose::EmailChange => "email/confirm",
+        };
+        format!(
+            "{}/o/{}/{path}?token={token}",
+            self.public_url.trim_end_matches('/'),
+            org.slug.as_str()
+        )
+    }
+
+    /// A fresh link for `user`: its token (the hash is stored; the token only travels in the
+    /// message) and the message, made from the org's template. The link is built from the
+    /// configured public URL only, never from request headers.
+    async fn new_link<'a>(
+        &self,
+        org: &Org,
+        user_email: &EmailAddress,
+        purpose: LinkPurpose,
+        new_email: Option<&'a EmailAddress>,
+    ) -> Result<NewEmailLink<'a>, AccountError> {
+        let token = crate::secrets::random_token(32).map_err(|e| {
+            AccountError::Store(StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))
+        })?;
+        let (ttl, valid_for, kind) = match purpose {
+            LinkPurpose::PasswordReset => (
+                chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
+                format!("{PASSWORD_RESET_TTL_MINUTES} minutes"),
+                TemplateKind::PasswordReset,
+            ),
+            LinkPurpose::Invitation => (
+                chrono::Duration::days(INVITATION_TTL_DAYS),
+                format!("{INVITATION_TTL_DAYS} days"),
+                TemplateKind::Invitation,
+            ),
+            LinkPurpose::VerifyEmail => (
+                chrono::Duration::hours(VERIFY_TTL_HOURS),
+                format!("{VERIFY_TTL_HOURS} hours"),
+                TemplateKind::VerifyEmail,
+            ),
+            LinkPurpose::EmailChange => (
+                chrono::Duration::hours(VERIFY_TTL_HOURS),
+                format!("{VERIFY_TTL_HOURS} hours"),
+                TemplateKind::EmailChange,
+            ),
+        };
+        let link = self.link_url(org, purpose, &token);
+        // An email change is confirmed at the new address; everything else goes to the user's.
+        let to = new_email.unwrap_or(user_email).as_str();
+        let email = crate::email::compose(
+            &self.store,
+            org,
+            kind,
+            to,
+            &[("link", &link), ("valid_for", &valid_for)],
+        )
+        .await?;
+        Ok(NewEmailLink {
+            purpose,
+            token_hash: crate::secrets::sha256_hex(&token),
+            new_email: new_email.map(EmailAddress::as_str),
+            expires_at: self.clock.now() + ttl,
+            email,
+        })
+    }
+
+    /// "Forgot password": for an active user of this org whose address is verified, a
+    /// single-use link (valid 30 minutes, the user's older links voided) goes out through the
+    /// email outbox. Unknown and unverified addresses get the same (silent) answer: an
+    /// unverified address may not be the user's.
     pub async fn request_password_reset(&self, org: &Org, email: &str) -> Result<(), AccountError> {
         let Ok(email) = EmailAddress::parse(email) else {
             return Ok(());
@@ -66,143 +153,346 @@ impl AccountService {
             .store
             .user_by_email(org.id, &email)
             .await?
-            .filter(|u| u.active)
+            .filter(|u| u.active && u.email_verified_at.is_some())
         else {
             return Ok(());
         };
-        let ttl = chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES);
-        self.send_password_link(org, &user, ttl, |org_name, link| {
-            (
-                format!("Reset your {org_name} password"),
-                format!(
-                    "Someone asked to reset the password of your {org_name} account.\n\nTo choose a new one, open this link within {PASSWORD_RESET_TTL_MINUTES} minutes:\n{link}\n\nIf it was not you, ignore this message: your password stays as it is.\n"
-                ),
-            )
-        })
-        .await
-    }
-
-    /// An admin invites a user: a link (valid 7 days) to choose their password, through the
-    /// outbox. Sending it again voids the previous link.
-    pub async fn invite(&self, org: &Org, user: &User) -> Result<(), AccountError> {
-        self.send_password_link(org, user, chrono::Duration::days(7), |org_name, link| {
-            (
-                format!("You are invited to {org_name}"),
-                format!(
-                    "You have an account at {org_name}.\n\nTo choose your password and sign in, open this link within 7 days:\n{link}\n"
-                ),
-            )
-        })
-        .await
-    }
-
-    /// Stores a single-use link for `user` and queues its message (text and HTML parts, with
-    /// the org's name; the link is built from the configured public URL only).
-    async fn send_password_link(
-        &self,
-        org: &Org,
-        user: &User,
-        ttl: chrono::Duration,
-        text: impl FnOnce(&str, &str) -> (String, String),
-    ) -> Result<(), AccountError> {
-        let token = crate::secrets::random_token(32).map_err(|e| {
-            AccountError::Store(crate::store::StoreError::Db(sea_orm::DbErr::Custom(
-                e.to_string(),
-            )))
-        })?;
-        let now = self.clock.now();
-        let link = format!(
-            "{}/o/{}/password/reset?token={token}",
-            self.public_url,
-            org.slug.as_str()
-        );
-        // Header values never carry line breaks (the subject holds the org's name).
-        let org_name = org.name.replace(['\r', '\n'], " ");
-        let (subject, body) = text(&org_name, &link);
-        let html = format!(
-            "<p>{}</p><p><a href=\"{}\">Choose your password</a></p>",
-            crate::http::html_escape(body.lines().next().unwrap_or_default()),
-            crate::http::html_escape(&link)
-        );
-        let mail = crate::email::OutgoingEmail {
-            to: user.email.as_str().to_owned(),
-            subject,
-            text: body,
-            html,
-        };
+        let link = self
+            .new_link(org, &user.email, LinkPurpose::PasswordReset, None)
+            .await?;
+        let actor = format!("user:{}", user.id);
         self.store
-            .create_password_reset(
+            .create_email_link(
                 org.id,
                 user.id,
-                &crate::secrets::sha256_hex(&token),
-                now + ttl,
-                &mail,
-                now,
+                &link,
+                "password.reset_requested",
+                &actor,
+                self.clock.now(),
             )
             .await?;
         Ok(())
     }
 
-    /// Whether a reset link can still be used (to show the form or an error).
-    pub async fn reset_link_valid(&self, org: &Org, token: &str) -> Result<bool, AccountError> {
-        let found = self
-            .store
-            .password_reset(org.id, &crate::secrets::sha256_hex(token))
+    /// An admin invites a user: a link (valid 7 days) to set up the account with a password or
+    /// a passkey, through the outbox. Sending it again voids the previous link.
+    pub async fn invite(&self, org: &Org, user: &User, actor: &str) -> Result<(), AccountError> {
+        let link = self
+            .new_link(org, &user.email, LinkPurpose::Invitation, None)
             .await?;
-        Ok(found.is_some_and(|r| r.used_at.is_none() && self.clock.now() < r.expires_at))
+        self.store
+            .create_email_link(
+                org.id,
+                user.id,
+                &link,
+                "user.invited",
+                actor,
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
     }
 
-    /// Sets the new password with a valid link (once). Every session of the user ends (reason
-    /// `password_changed`, apps told); signing in afterwards still asks for the user's second
-    /// factor, as the org's MFA policy says.
+    /// Sign-up on the hosted page (the caller checks the org allows it). The answer is the same
+    /// whether or not the address has an account: a new address gets an unverified account and
+    /// a verification link; an address whose account was never verified gets the new password
+    /// and a new link (whoever signed up first never proved the address); a verified account's
+    /// owner gets a note that someone tried. The password is hashed in every case, so the time
+    /// differs only by a database write.
+    pub async fn sign_up(&self, org: &Org, req: SignUp<'_>) -> Result<(), AccountError> {
+        let email = EmailAddress::parse(req.email)?;
+        let password = Password::parse(req.password)?;
+        let name = req
+            .name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(AccountError::InvalidName);
+        }
+        let hash = self.hasher.hash(&password).await?;
+        let now = self.clock.now();
+        match self.store.user_by_email(org.id, &email).await? {
+            None => {
+                let new = NewUser {
+                    email: email.clone(),
+                    name,
+                    password_hash: Some(hash),
+                    role: Role::Member,
+                    email_verified: false,
+                };
+                let link = self
+                    .new_link(org, &email, LinkPurpose::VerifyEmail, None)
+                    .await?;
+                match self.store.sign_up_user(org.id, &new, &link, now).await {
+                    // Two sign-ups with one address at once: the other one won.
+                    Ok(_) | Err(StoreError::Conflict) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Some(user) if user.active && user.email_verified_at.is_none() => {
+                let actor = "anonymous (sign-up again)";
+                self.store
+                    .set_user_password_hash(org.id, user.id, &hash, Some(actor), None, now)
+                    .await?;
+                self.sessions
+                    .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, actor)
+                    .await?;
+                let link = self
+                    .new_link(org, &user.email, LinkPurpose::VerifyEmail, None)
+                    .await?;
+                self.store
+                    .create_email_link(org.id, user.id, &link, "user.verification_sent", actor, now)
+                    .await?;
+                Ok(())
+            }
+            Some(user) if user.active => {
+                let forgot = format!(
+                    "{}/o/{}/password/forgot",
+                    self.public_url.trim_end_matches('/'),
+                    org.slug.as_str()
+                );
+                let mail = crate::email::compose(
+                    &self.store,
+                    org,
+                    TemplateKind::SignupExisting,
+                    user.email.as_str(),
+                    &[("link", &forgot), ("valid_for", "")],
+                )
+                .await?;
+                self.store.queue_email(org.id, &mail, now).await?;
+                Ok(())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Sends a new verification link to an active, unverified account with this address; the
+    /// same silent answer otherwise.
+    pub async fn resend_verification(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self
+            .store
+            .user_by_email(org.id, &email)
+            .await?
+            .filter(|u| u.active && u.email_verified_at.is_none())
+        else {
+            return Ok(());
+        };
+        let link = self
+            .new_link(org, &user.email, LinkPurpose::VerifyEmail, None)
+            .await?;
+        self.store
+            .create_email_link(
+                org.id,
+                user.id,
+                &link,
+                "user.verification_sent",
+                &format!("user:{}", user.id),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The live link of `purpose` behind `token` (unused, unexpired, this org), if any.
+    pub async fn link(
+        &self,
+        org: &Org,
+        token: &str,
+        purpose: LinkPurpose,
+    ) -> Result<Option<EmailLink>, AccountError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .email_link(org.id, &crate::secrets::sha256_hex(token))
+            .await?
+            .filter(|l| l.purpose == purpose && l.used_at.is_none() && now < l.expires_at))
+    }
+
+    /// Whether a reset link can still be used (to show the form or an error).
+    pub async fn reset_link_valid(&self, org: &Org, token: &str) -> Result<bool, AccountError> {
+        Ok(self
+            .link(org, token, LinkPurpose::PasswordReset)
+            .await?
+            .is_some())
+    }
+
+    /// Sets the new password with a valid reset link (once). Every session of the user ends
+    /// (reason `password_changed`, apps told); signing in afterwards still asks for the user's
+    /// second factor, as the org's MFA policy says.
     pub async fn reset_password(
         &self,
         org: &Org,
         token: &str,
         new_password: &str,
     ) -> Result<ResetOutcome, AccountError> {
+        self.set_password_with_link(org, token, LinkPurpose::PasswordReset, new_password)
+            .await
+    }
+
+    /// The invitee chooses their password with the invitation link (once); their address counts
+    /// as verified from now.
+    pub async fn accept_invitation(
+        &self,
+        org: &Org,
+        token: &str,
+        new_password: &str,
+    ) -> Result<ResetOutcome, AccountError> {
+        self.set_password_with_link(org, token, LinkPurpose::Invitation, new_password)
+            .await
+    }
+
+    async fn set_password_with_link(
+        &self,
+        org: &Org,
+        token: &str,
+        purpose: LinkPurpose,
+        new_password: &str,
+    ) -> Result<ResetOutcome, AccountError> {
         let password = Password::parse(new_password)?;
-        let now = self.clock.now();
-        let Some(reset) = self
-            .store
-            .password_reset(org.id, &crate::secrets::sha256_hex(token))
-            .await?
-            .filter(|r| r.used_at.is_none() && now < r.expires_at)
-        else {
+        let Some(link) = self.link(org, token, purpose).await? else {
             return Ok(ResetOutcome::InvalidLink);
         };
         let hash = self.hasher.hash(&password).await?;
-        if !self.store.use_password_reset(org.id, reset.id, now).await? {
+        let now = self.clock.now();
+        if !self.store.use_email_link(org.id, &link, true, now).await? {
             return Ok(ResetOutcome::InvalidLink);
         }
-        let notice = self.store.user_by_id(org.id, reset.user_id).await?.map(|u| {
-            crate::email::OutgoingEmail::notice(
-                &org.name,
-                u.email.as_str(),
-                "your password was changed",
-                &format!("The password of your {} account was changed with a reset link, and you were signed out everywhere.", org.name),
-            )
-        });
+        let user = link.user_id;
+        let notice = match (purpose, self.store.user_by_id(org.id, user).await?) {
+            (LinkPurpose::PasswordReset, Some(u)) => Some(
+                crate::email::notice(
+                    &self.store,
+                    org,
+                    u.email.as_str(),
+                    "your password was changed",
+                    &format!("The password of your {} account was changed with a reset link, and you were signed out everywhere.", org.name),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let actor = match purpose {
+            LinkPurpose::Invitation => format!("user:{user} (invitation link)"),
+            _ => format!("user:{user} (reset link)"),
+        };
         self.store
-            .set_user_password_hash(
-                org.id,
-                reset.user_id,
-                &hash,
-                Some(&format!("user:{} (reset link)", reset.user_id)),
-                notice.as_ref(),
-                now,
-            )
+            .set_user_password_hash(org.id, user, &hash, Some(&actor), notice.as_ref(), now)
             .await?;
         self.sessions
             .end_user_sessions(
                 org.id,
-                reset.user_id,
+                user,
                 None,
                 EndReason::PasswordChanged,
-                &format!("user:{}", reset.user_id),
+                &format!("user:{user}"),
             )
             .await?;
         Ok(ResetOutcome::Done)
+    }
+
+    /// Confirms the address of a sign-up (or any unverified account) with its link, once.
+    pub async fn verify_email(&self, org: &Org, token: &str) -> Result<ResetOutcome, AccountError> {
+        let Some(link) = self.link(org, token, LinkPurpose::VerifyEmail).await? else {
+            return Ok(ResetOutcome::InvalidLink);
+        };
+        Ok(
+            if self
+                .store
+                .use_email_link(org.id, &link, true, self.clock.now())
+                .await?
+            {
+                ResetOutcome::Done
+            } else {
+                ResetOutcome::InvalidLink
+            },
+        )
+    }
+
+    /// A signed-in user asks to use another address: a link goes to the new address, and
+    /// nothing changes until it is used. Whether another account has the address is only
+    /// checked then, so this answer tells the requester nothing about other accounts.
+    pub async fn request_email_change(
+        &self,
+        org: &Org,
+        user: &User,
+        new_email: &str,
+    ) -> Result<(), AccountError> {
+        let new_email = EmailAddress::parse(new_email)?;
+        if new_email == user.email {
+            return Err(AccountError::SameEmail);
+        }
+        let link = self
+            .new_link(org, &user.email, LinkPurpose::EmailChange, Some(&new_email))
+            .await?;
+        self.store
+            .create_email_link(
+                org.id,
+                user.id,
+                &link,
+                "user.email_change_requested",
+                &format!("user:{}", user.id),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Uses an email change link: the account takes the new (now verified) address, and the old
+    /// address gets a notice.
+    pub async fn confirm_email_change(
+        &self,
+        org: &Org,
+        token: &str,
+    ) -> Result<ResetOutcome, AccountError> {
+        let Some(link) = self.link(org, token, LinkPurpose::EmailChange).await? else {
+            return Ok(ResetOutcome::InvalidLink);
+        };
+        let (Some(user), Some(new_email)) = (
+            self.store.user_by_id(org.id, link.user_id).await?,
+            link.new_email
+                .as_deref()
+                .and_then(|e| EmailAddress::parse(e).ok()),
+        ) else {
+            return Ok(ResetOutcome::InvalidLink);
+        };
+        let notice = crate::email::notice(
+            &self.store,
+            org,
+            user.email.as_str(),
+            "your email address was changed",
+            &format!(
+                "Your {} account now uses the address {} instead of this one.",
+                org.name,
+                new_email.as_str()
+            ),
+        )
+        .await?;
+        match self
+            .store
+            .change_user_email(org.id, &link, &new_email, &notice, self.clock.now())
+            .await
+        {
+            Ok(true) => Ok(ResetOutcome::Done),
+            Ok(false) => Ok(ResetOutcome::InvalidLink),
+            Err(StoreError::Conflict) => Ok(ResetOutcome::AddressTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The user's links that can still be used (admin view).
+    pub async fn pending_links(
+        &self,
+        org: &Org,
+        user: &User,
+    ) -> Result<Vec<EmailLink>, AccountError> {
+        Ok(self
+            .store
+            .pending_email_links(org.id, user.id, self.clock.now())
+            .await?)
     }
 
     /// Disables (ending every session of the user, reason `user_disabled`) or re-enables a user.
@@ -262,6 +552,9 @@ impl AccountService {
         let new = NewUser {
             email: email.clone(),
             name,
+            // An admin who sets the password vouches for the address; an invitee proves it by
+            // using the invitation link.
+            email_verified: password_hash.is_some(),
             password_hash,
             role: req.role,
         };

@@ -11,9 +11,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use portcullis_api_types::{
     ActivityHour, AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView,
-    ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, FieldError, OrgCreateRequest,
-    OrgView, Page, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
-    SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
+    ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailTemplateRequest,
+    EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page, PendingLinkView, Problem,
+    RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    SignupPolicyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -73,6 +74,19 @@ api_routes![
     (post, "/orgs/{org}/users/{id}/invite", invite_user),
     (get, "/orgs/{org}/session-policy", get_policy),
     (put, "/orgs/{org}/session-policy", put_policy),
+    (get, "/orgs/{org}/signup-policy", get_signup_policy),
+    (put, "/orgs/{org}/signup-policy", put_signup_policy),
+    (get, "/orgs/{org}/email-templates", list_email_templates),
+    (
+        put,
+        "/orgs/{org}/email-templates/{kind}",
+        put_email_template
+    ),
+    (
+        delete,
+        "/orgs/{org}/email-templates/{kind}",
+        delete_email_template
+    ),
     (get, "/orgs/{org}/audit-events", audit_events),
     (get, "/orgs/{org}/activity", activity),
 ];
@@ -106,13 +120,15 @@ impl utoipa::Modify for BearerAuth {
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
         list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
-        enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity
+        enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity,
+        get_signup_policy, put_signup_policy, list_email_templates, put_email_template,
+        delete_email_template
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
-        ActivityHour
+        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -793,8 +809,8 @@ async fn reset_mfa(
     }
 }
 
-/// Emails the user a link to choose their password (valid 7 days); the previous link stops
-/// working.
+/// Emails the user a link to set up their account with a password or a passkey (valid 7
+/// days); the previous link stops working.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/invite", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn invite_user(
@@ -803,8 +819,8 @@ async fn invite_user(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (org_slug, id) = path.into_inner();
-    let (_, org) = guarded!(req, state, &org_slug);
-    match service::invite_user(&state, &org, &id).await {
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::invite_user(&state, &org, &who, &id).await {
         Ok(u) => json(StatusCode::OK, &u),
         Err(e) => error_response(e),
     }
@@ -841,6 +857,91 @@ async fn put_policy(
     };
     match service::set_policy(&state, &org, &who, parsed).await {
         Ok(p) => json(StatusCode::OK, &p),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Who may sign up on the org's hosted pages, and whether sign-in needs a verified address.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/signup-policy", params(("org" = String, Path)),
+    responses((status = 200, body = SignupPolicyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_signup_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    json(StatusCode::OK, &service::get_signup_policy(&org))
+}
+
+/// Replaces the sign-up policy; every node applies it from its next request.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/signup-policy", params(("org" = String, Path)), request_body = SignupPolicyView,
+    responses((status = 200, body = SignupPolicyView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn put_signup_policy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (who, org) = guarded!(req, state, &path);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::set_signup_policy(&state, &org, &who, parsed).await {
+        Ok(p) => json(StatusCode::OK, &p),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Every kind of email the org sends, with the template in use (the org's or the built-in).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/email-templates", params(("org" = String, Path)),
+    responses((status = 200, body = [EmailTemplateView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn list_email_templates(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let (_, org) = guarded!(req, state, &path);
+    match service::list_email_templates(&state, &org).await {
+        Ok(t) => json(StatusCode::OK, &t),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Sets the org's template of one kind. Placeholders are checked (`{{link}}` is required where
+/// the message carries a link); values are HTML-escaped in the HTML part.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/email-templates/{kind}", params(("org" = String, Path), ("kind" = String, Path)), request_body = EmailTemplateRequest,
+    responses((status = 200, body = EmailTemplateView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn put_email_template(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (org_slug, kind) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    let parsed = match parse_body(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(e),
+    };
+    match service::set_email_template(&state, &org, &who, &kind, Some(parsed)).await {
+        Ok(t) => json(StatusCode::OK, &t),
+        Err(e) => error_response(e),
+    }
+}
+
+/// Goes back to the built-in template of this kind.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/email-templates/{kind}", params(("org" = String, Path), ("kind" = String, Path)),
+    responses((status = 200, body = EmailTemplateView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn delete_email_template(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (org_slug, kind) = path.into_inner();
+    let (who, org) = guarded!(req, state, &org_slug);
+    match service::set_email_template(&state, &org, &who, &kind, None).await {
+        Ok(t) => json(StatusCode::OK, &t),
         Err(e) => error_response(e),
     }
 }

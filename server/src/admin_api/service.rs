@@ -13,8 +13,9 @@ use crate::tenancy::{Org, TenancyError};
 use base64::Engine;
 use portcullis_api_types::{
     AppCreateRequest, AppSessionView, AppView, AppWithSecret, AuditEventView, CredentialView,
-    DeliveryView, OrgCreateRequest, OrgView, Page, RevokeOutcome, SessionPolicyView,
-    SessionRulesView, SessionView, SigningKeyView, UserCreateRequest, UserUpdateRequest, UserView,
+    DeliveryView, EmailTemplateRequest, EmailTemplateView, OrgCreateRequest, OrgView, Page,
+    PendingLinkView, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
+    SigningKeyView, SignupPolicyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -660,6 +661,19 @@ pub async fn user_view(
             last_used_at: c.last_used_at.map(ts),
         })
         .collect();
+    let pending_links = state
+        .accounts
+        .pending_links(org, u)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|l| PendingLinkView {
+            purpose: l.purpose.as_str().to_owned(),
+            created_at: ts(l.created_at),
+            expires_at: ts(l.expires_at),
+            new_email: l.new_email,
+        })
+        .collect();
     Ok(UserView {
         id: u.id.to_string(),
         email: u.email.as_str().to_owned(),
@@ -668,6 +682,8 @@ pub async fn user_view(
         active: u.active,
         created_at: ts(u.created_at),
         credentials,
+        email_verified: u.email_verified_at.is_some(),
+        pending_links,
     })
 }
 
@@ -735,7 +751,7 @@ pub async fn create_user(
     if req.invite == Some(true) {
         state
             .accounts
-            .invite(org, &user)
+            .invite(org, &user, &who.actor())
             .await
             .map_err(ApiError::internal)?;
     }
@@ -743,14 +759,19 @@ pub async fn create_user(
 }
 
 /// Sends (again) the invitation link; the previous one stops working.
-pub async fn invite_user(state: &AppState, org: &Org, id: &str) -> Result<UserView, ApiError> {
+pub async fn invite_user(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+) -> Result<UserView, ApiError> {
     let u = find_user(state, org, id).await?;
     if !u.active {
         return Err(ApiError::Conflict("the user is disabled".into()));
     }
     state
         .accounts
-        .invite(org, &u)
+        .invite(org, &u, &who.actor())
         .await
         .map_err(ApiError::internal)?;
     user_view(state, org, &u).await
@@ -900,6 +921,111 @@ pub async fn set_policy(
         }
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+fn signup_view(p: crate::tenancy::SignupPolicy) -> SignupPolicyView {
+    SignupPolicyView {
+        mode: p.mode.as_str().to_owned(),
+        require_verified_email: p.require_verified_email,
+    }
+}
+
+pub fn get_signup_policy(org: &Org) -> SignupPolicyView {
+    signup_view(org.signup)
+}
+
+pub async fn set_signup_policy(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    req: SignupPolicyView,
+) -> Result<SignupPolicyView, ApiError> {
+    let mode = crate::tenancy::SignupMode::parse(&req.mode)
+        .ok_or_else(|| ApiError::field("mode", "expected off, open or invite_only"))?;
+    let policy = crate::tenancy::SignupPolicy {
+        mode,
+        require_verified_email: req.require_verified_email,
+    };
+    let org = state
+        .orgs
+        .set_signup(org, policy, &who.actor())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(signup_view(org.signup))
+}
+
+fn template_kind(raw: &str) -> Result<crate::email::TemplateKind, ApiError> {
+    crate::email::TemplateKind::parse(raw)
+        .ok_or_else(|| ApiError::NotFound(format!("no email template kind {raw:?}")))
+}
+
+async fn template_view(
+    state: &AppState,
+    org: &Org,
+    kind: crate::email::TemplateKind,
+) -> Result<EmailTemplateView, ApiError> {
+    let custom = state
+        .store
+        .email_template(org.id, kind)
+        .await
+        .map_err(ApiError::internal)?;
+    let is_custom = custom.is_some();
+    let t = custom.unwrap_or_else(|| crate::email::templates::default_template(kind));
+    Ok(EmailTemplateView {
+        kind: kind.as_str().to_owned(),
+        subject: t.subject,
+        text: t.text,
+        html: t.html,
+        placeholders: kind
+            .placeholders()
+            .iter()
+            .map(|p| format!("{{{{{p}}}}}"))
+            .collect(),
+        custom: is_custom,
+    })
+}
+
+pub async fn list_email_templates(
+    state: &AppState,
+    org: &Org,
+) -> Result<Vec<EmailTemplateView>, ApiError> {
+    let mut out = Vec::new();
+    for kind in crate::email::TemplateKind::ALL {
+        out.push(template_view(state, org, kind).await?);
+    }
+    Ok(out)
+}
+
+/// Stores the org's template of `kind` (`None`: back to the built-in one).
+pub async fn set_email_template(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    kind: &str,
+    req: Option<EmailTemplateRequest>,
+) -> Result<EmailTemplateView, ApiError> {
+    let kind = template_kind(kind)?;
+    let template = req.map(|r| crate::email::Template {
+        subject: r.subject,
+        text: r.text,
+        html: r.html,
+    });
+    if let Some(t) = &template {
+        crate::email::templates::validate(kind, t)
+            .map_err(|e| ApiError::field(e.field, e.message))?;
+    }
+    state
+        .store
+        .set_email_template(
+            org.id,
+            kind,
+            template.as_ref(),
+            &who.actor(),
+            state.clock.now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    template_view(state, org, kind).await
 }
 
 pub async fn audit_events(

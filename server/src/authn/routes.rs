@@ -61,6 +61,8 @@ struct LoginPage<'a> {
     /// Prefilled email: the app's `login_hint` (never echoed after a failure: the failure
     /// pages of known and unknown accounts stay identical).
     email: &'a str,
+    /// The org lets people sign up: link to the sign-up page.
+    signup: bool,
 }
 
 #[derive(Template)]
@@ -178,6 +180,7 @@ async fn render_login(
         remember_me_allowed,
         error,
         email,
+        signup: org.signup.mode == crate::tenancy::SignupMode::Open,
     };
     render(status, &page, set)
 }
@@ -286,6 +289,9 @@ async fn login_submit(
                 encode(&return_to)
             );
             see_other(&to, [pending_cookie(&state, &org, &pending_token)])
+        }
+        Ok(LoginOutcome::EmailNotVerified) => {
+            crate::accounts::links::unverified_page(&req, &state, &org, form.email.trim())
         }
         Ok(LoginOutcome::InvalidCredentials) => {
             render_login(
@@ -593,6 +599,9 @@ async fn enrol_page(
 struct CeremonyStart {
     #[serde(default)]
     kind: Option<crate::authn::webauthn::CredentialKind>,
+    /// The invitation link's token (mode `invite`).
+    #[serde(default)]
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -603,6 +612,45 @@ struct CeremonyFinish {
     name: String,
     #[serde(default)]
     return_to: Option<String>,
+    /// The invitation link's token (mode `invite`).
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The live invitation link behind `token`, and its user.
+async fn invitation(
+    state: &AppState,
+    org: &Org,
+    token: Option<&str>,
+) -> Result<(crate::store::EmailLink, crate::accounts::User), HttpResponse> {
+    let gone = || {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_link",
+            "This invitation link was used already, a newer one was sent, or it expired.",
+        )
+    };
+    let token = token.unwrap_or_default();
+    let link = match state
+        .accounts
+        .link(org, token, crate::store::LinkPurpose::Invitation)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err(gone()),
+        Err(e) => {
+            return Err(flow_error(
+                &crate::authn::webauthn::WebauthnFlowError::Setup(e.to_string()),
+            ));
+        }
+    };
+    match state.store.user_by_id(org.id, link.user_id).await {
+        Ok(Some(u)) if u.active => Ok((link, u)),
+        Ok(_) => Err(gone()),
+        Err(e) => Err(flow_error(
+            &crate::authn::webauthn::WebauthnFlowError::Setup(e.to_string()),
+        )),
+    }
 }
 
 fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResponse {
@@ -732,6 +780,15 @@ async fn webauthn_start(
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
             }
         },
+        "invite" => {
+            let (_, user) = match invitation(&state, &org, body.token.as_deref()).await {
+                Ok(found) => found,
+                Err(res) => return res,
+            };
+            w.start_invitation(&org, &user, body.token.as_deref().unwrap_or_default())
+                .await
+                .map(|(f, o)| (f, serde_json::to_value(o)))
+        }
         "register" => {
             let Some(session) = signed_in(&req, &state, &org).await else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
@@ -838,6 +895,28 @@ async fn webauthn_finish(
                                 "redirect": return_to, "amr": s.amr(),
                             }))
                     }),
+                Err(e) => Err(e),
+            }
+        }
+        "invite" => {
+            let (link, _) = match invitation(&state, &org, body.token.as_deref()).await {
+                Ok(found) => found,
+                Err(res) => return res,
+            };
+            match attestation() {
+                Ok(a) => w
+                    .finish_invitation(
+                        &org,
+                        &link,
+                        body.token.as_deref().unwrap_or_default(),
+                        &body.flow_id,
+                        &a,
+                        &body.name,
+                        ua,
+                        client_ip(&req, &state),
+                    )
+                    .await
+                    .map(|(s, t)| signed_in_as(s, t)),
                 Err(e) => Err(e),
             }
         }
@@ -960,22 +1039,25 @@ struct ForgotForm {
     csrf: String,
 }
 
-/// The same answer whether or not the email belongs to an account (no enumeration).
+/// The same answer whether or not the email belongs to an account (no enumeration), after the
+/// same minimum time.
 async fn forgot_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
     form: web::Form<ForgotForm>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let org = org.0;
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
-    if let Err(e) = state
+    let result = state
         .accounts
         .request_password_reset(&org, &form.email)
-        .await
-    {
+        .await;
+    crate::accounts::links::pad(started).await;
+    if let Err(e) = result {
         return unavailable(&org, &e);
     }
     let (csrf, set) = csrf_token(&req, &state, &org);
@@ -1075,7 +1157,7 @@ async fn reset_submit(
             "Your password is changed and you were signed out everywhere. Sign in with the new password (and your security key, if you have one).",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
-        Ok(crate::accounts::ResetOutcome::InvalidLink) => invalid_link(&org),
+        Ok(_) => invalid_link(&org),
         Err(crate::accounts::AccountError::InvalidPassword(e)) => {
             let (csrf, set) = csrf_token(&req, &state, &org);
             let text = e.to_string();

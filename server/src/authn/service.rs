@@ -47,6 +47,8 @@ pub enum LoginOutcome {
         token: SessionToken,
         user: Box<User>,
     },
+    /// The password was right, but the org requires a verified address and this one is not.
+    EmailNotVerified,
     /// Unknown email, wrong password, disabled user or no password: deliberately one outcome.
     InvalidCredentials,
     Throttled {
@@ -186,6 +188,17 @@ impl LoginService {
             return Ok(LoginOutcome::InvalidCredentials);
         };
         self.throttle.reset_account(org.id, &throttle_id).await;
+        // Told only to whoever knows the password: nobody else learns the account exists.
+        if org.signup.require_verified_email && user.email_verified_at.is_none() {
+            self.audit(
+                org,
+                "signin.failed",
+                Some(user.id.to_string()),
+                serde_json::json!({ "reason": "email_not_verified", "ip": attempt.ip }),
+            )
+            .await;
+            return Ok(LoginOutcome::EmailNotVerified);
+        }
         let now = self.clock.now();
         let policy = self.sessions.policy(org.id).await?;
         let has_factor = self.store.count_user_credentials(org.id, user.id).await? > 0;
@@ -287,18 +300,19 @@ impl LoginService {
         }
         let hash = self.hasher.hash(&new).await?;
         let actor = format!("user:{}", session.user_id);
-        let notice = self
-            .store
-            .user_by_id(org.id, session.user_id)
-            .await?
-            .map(|u| {
-                crate::email::OutgoingEmail::notice(
-                    &org.name,
+        let notice = match self.store.user_by_id(org.id, session.user_id).await? {
+            Some(u) => Some(
+                crate::email::notice(
+                    &self.store,
+                    org,
                     u.email.as_str(),
                     "your password was changed",
                     &format!("The password of your {} account was changed.", org.name),
                 )
-            });
+                .await?,
+            ),
+            None => None,
+        };
         self.store
             .set_user_password_hash(
                 org.id,

@@ -297,7 +297,8 @@ impl WebauthnService {
         Ok(self.store.user_credentials(org.id, user).await?)
     }
 
-    fn require_recent(&self, session: &Session) -> Result<(), WebauthnFlowError> {
+    /// The session must have authenticated within `RECENT_AUTH_SECS` (sensitive changes).
+    pub(crate) fn require_recent(&self, session: &Session) -> Result<(), WebauthnFlowError> {
         let now = self.clock.now();
         let last = [
             Some(session.auth_time),
@@ -345,13 +346,11 @@ impl WebauthnService {
         id: uuid::Uuid,
     ) -> Result<(), WebauthnFlowError> {
         self.require_recent(session)?;
-        let notice = self
-            .store
-            .user_by_id(org.id, session.user_id)
-            .await?
-            .map(|u| {
-                crate::email::OutgoingEmail::notice(
-                    &org.name,
+        let notice = match self.store.user_by_id(org.id, session.user_id).await? {
+            Some(u) => Some(
+                crate::email::notice(
+                    &self.store,
+                    org,
                     u.email.as_str(),
                     "a security key was removed",
                     &format!(
@@ -359,7 +358,10 @@ impl WebauthnService {
                         org.name
                     ),
                 )
-            });
+                .await?,
+            ),
+            None => None,
+        };
         match self
             .store
             .delete_credential(
@@ -417,6 +419,55 @@ impl WebauthnService {
             .ok_or(WebauthnFlowError::NoPendingLogin)?;
         self.start_register(org, &user, kind, Some(sha256_hex(pending_token)))
             .await
+    }
+
+    /// Starts enrolling the passkey an invitee sets up their account with, bound to the
+    /// invitation link (checked by the caller).
+    pub async fn start_invitation(
+        &self,
+        org: &Org,
+        user: &User,
+        link_token: &str,
+    ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
+        let binding = format!("invite:{}", sha256_hex(link_token));
+        self.start_register(org, user, CredentialKind::Passkey, Some(binding))
+            .await
+    }
+
+    /// Finishes an invitee's passkey: stores it, uses the invitation link up (the address
+    /// counts as verified) and starts the session, signed in with the passkey.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_invitation(
+        &self,
+        org: &Org,
+        link: &crate::store::EmailLink,
+        link_token: &str,
+        flow_id: &str,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+        user_agent: Option<String>,
+        ip: String,
+    ) -> Result<(Session, SessionToken), WebauthnFlowError> {
+        let flow = self.take_flow(org, flow_id, Purpose::Register).await?;
+        let binding = format!("invite:{}", sha256_hex(link_token));
+        if flow.pending.as_deref() != Some(binding.as_str()) || flow.user_id != Some(link.user_id) {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        self.finish_register(org, link.user_id, flow, answer, name)
+            .await?;
+        let now = self.clock.now();
+        if !self.store.use_email_link(org.id, link, true, now).await? {
+            return Err(WebauthnFlowError::UnknownFlow);
+        }
+        let new = NewSession {
+            user_id: link.user_id,
+            remember_me: false,
+            password_at: None,
+            webauthn_at: Some(now),
+            user_agent,
+            ip: Some(ip),
+        };
+        Ok(self.sessions.start(org.id, new).await?)
     }
 
     async fn start_register(
@@ -580,17 +631,22 @@ impl WebauthnService {
             }
         };
         let json = json.map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        let notice = self.store.user_by_id(org.id, user).await?.map(|u| {
-            crate::email::OutgoingEmail::notice(
-                &org.name,
-                u.email.as_str(),
-                "a security key was added",
-                &format!(
-                    "A security key or passkey named \"{name}\" was added to your {} account.",
-                    org.name
-                ),
-            )
-        });
+        let notice = match self.store.user_by_id(org.id, user).await? {
+            Some(u) => Some(
+                crate::email::notice(
+                    &self.store,
+                    org,
+                    u.email.as_str(),
+                    "a security key was added",
+                    &format!(
+                        "A security key or passkey named \"{name}\" was added to your {} account.",
+                        org.name
+                    ),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         match self
             .store
             .insert_credential(
@@ -667,6 +723,7 @@ impl WebauthnService {
             .user_by_id(org.id, stored.user_id)
             .await?
             .filter(|u| u.active)
+            .filter(|u| !org.signup.require_verified_email || u.email_verified_at.is_some())
             .ok_or(WebauthnFlowError::Rejected)?;
         key.update_credential(&result);
         let now = self.clock.now();

@@ -1,5 +1,44 @@
-//! Outgoing email: the outbox worker and the mailer (SMTP with lettre, or the dev mailbox).
+//! Outgoing email: the outbox worker and the mailer (SMTP with lettre, or the dev mailbox), and
+//! the per-org templates every message is made from.
 
 mod service;
+pub mod templates;
 
 pub use service::{EmailService, OutgoingEmail, QueuedEmail};
+pub use templates::{Template, TemplateKind};
+
+use crate::store::{Store, StoreError};
+use crate::tenancy::Org;
+
+/// A message of `kind` to `to`, from the org's template (or the built-in one).
+pub async fn compose(
+    store: &Store,
+    org: &Org,
+    kind: TemplateKind,
+    to: &str,
+    vars: &[(&str, &str)],
+) -> Result<OutgoingEmail, StoreError> {
+    let template = match store.email_template(org.id, kind).await? {
+        Some(t) => t,
+        None => templates::default_template(kind),
+    };
+    Ok(templates::render(org, &template, to, vars))
+}
+
+/// A security notice to a user: what happened (`message`), under a short `subject`.
+pub async fn notice(
+    store: &Store,
+    org: &Org,
+    to: &str,
+    subject: &str,
+    message: &str,
+) -> Result<OutgoingEmail, StoreError> {
+    compose(
+        store,
+        org,
+        TemplateKind::Notice,
+        to,
+        &[("subject", subject), ("message", message)],
+    )
+    .await
+}

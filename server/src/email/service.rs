@@ -24,21 +24,6 @@ pub struct OutgoingEmail {
     pub html: String,
 }
 
-impl OutgoingEmail {
-    /// A security notice to a user: one line of what happened, and what to do if it was not
-    /// them. `org_name` goes into the subject with any line break removed.
-    pub fn notice(org_name: &str, to: &str, subject: &str, what: &str) -> Self {
-        let org = org_name.replace(['\r', '\n'], " ");
-        let advice = "If it was not you, reset your password and sign out everywhere from your account page.";
-        Self {
-            to: to.to_owned(),
-            subject: format!("{org}: {subject}"),
-            text: format!("{what}\n\n{advice}\n"),
-            html: format!("<p>{}</p><p>{advice}</p>", crate::http::html_escape(what)),
-        }
-    }
-}
-
 /// An outbox row.
 #[derive(Debug, Clone)]
 pub struct QueuedEmail {

@@ -245,16 +245,20 @@ impl SessionService {
         ) else {
             return Ok(None);
         };
-        Ok(Some(crate::email::OutgoingEmail::notice(
-            &org.name,
-            user.email.as_str(),
-            "new sign-in",
-            &format!(
-                "Your {} account was signed in from a new device: {device}, from {}.",
-                org.name,
-                s.ip.as_deref().unwrap_or("an unknown address")
-            ),
-        )))
+        Ok(Some(
+            crate::email::notice(
+                &self.store,
+                &org,
+                user.email.as_str(),
+                "new sign-in",
+                &format!(
+                    "Your {} account was signed in from a new device: {device}, from {}.",
+                    org.name,
+                    s.ip.as_deref().unwrap_or("an unknown address")
+                ),
+            )
+            .await?,
+        ))
     }
 
     /// A live session by id (ended at once if its deadlines have passed), for checks that have

@@ -1,11 +1,12 @@
-//! The email outbox and password reset tokens. Org-owned rows are scoped by org id; the
+//! The email outbox and emailed single-use links (reset, invitation, verification, email
+//! change). Org-owned rows are scoped by org id; the
 //! worker's claim looks across orgs.
 
-use super::entities::{email_outbox, password_resets};
+use super::entities::{email_links, email_outbox, email_templates, users};
 use super::{Store, StoreError, insert_audit};
-use crate::accounts::UserId;
+use crate::accounts::{EmailAddress, NewUser, User, UserId};
 use crate::audit::AuditEvent;
-use crate::email::{OutgoingEmail, QueuedEmail};
+use crate::email::{OutgoingEmail, QueuedEmail, Template, TemplateKind};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -15,13 +16,137 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-/// A stored reset token.
+/// What an emailed link is for. A newer link voids the user's older ones of the same purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    PasswordReset,
+    Invitation,
+    VerifyEmail,
+    EmailChange,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::Invitation => "invitation",
+            Self::VerifyEmail => "verify_email",
+            Self::EmailChange => "email_change",
+        }
+    }
+
+    fn from_db(raw: &str) -> Option<Self> {
+        [
+            Self::PasswordReset,
+            Self::Invitation,
+            Self::VerifyEmail,
+            Self::EmailChange,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == raw)
+    }
+}
+
+/// A stored link (its token only as a hash).
 #[derive(Debug, Clone)]
-pub struct PasswordReset {
+pub struct EmailLink {
     pub id: Uuid,
     pub user_id: UserId,
+    pub purpose: LinkPurpose,
+    /// The address an email change confirms.
+    pub new_email: Option<String>,
+    pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
+}
+
+/// A link to store with the message that carries it.
+#[derive(Debug, Clone)]
+pub struct NewEmailLink<'a> {
+    pub purpose: LinkPurpose,
+    pub token_hash: String,
+    pub new_email: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+    pub email: OutgoingEmail,
+}
+
+fn to_link(m: email_links::Model) -> Option<EmailLink> {
+    Some(EmailLink {
+        id: m.id,
+        user_id: UserId(m.user_id),
+        purpose: LinkPurpose::from_db(&m.purpose)?,
+        new_email: m.new_email,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        used_at: m.used_at,
+    })
+}
+
+/// Voids the user's live links of the same purpose, stores the new one and queues its message.
+async fn insert_link<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    user: UserId,
+    link: &NewEmailLink<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    email_links::Entity::update_many()
+        .col_expr(email_links::Column::UsedAt, Expr::value(now))
+        .filter(email_links::Column::OrgId.eq(org.0))
+        .filter(email_links::Column::UserId.eq(user.0))
+        .filter(email_links::Column::Purpose.eq(link.purpose.as_str()))
+        .filter(email_links::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    email_links::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org.0),
+        user_id: Set(user.0),
+        token_hash: Set(link.token_hash.clone()),
+        created_at: Set(now),
+        expires_at: Set(link.expires_at),
+        used_at: Set(None),
+        purpose: Set(link.purpose.as_str().to_owned()),
+        new_email: Set(link.new_email.map(str::to_owned)),
+    }
+    .insert(conn)
+    .await?;
+    queue_email(conn, org, &link.email, now).await
+}
+
+/// Marks a link used inside `conn`; true only for the one request that used it.
+async fn take_link<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(email_links::Entity::update_many()
+        .col_expr(email_links::Column::UsedAt, Expr::value(now))
+        .filter(email_links::Column::OrgId.eq(org.0))
+        .filter(email_links::Column::Id.eq(id))
+        .filter(email_links::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+async fn set_verified<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::EmailVerifiedAt, Expr::value(now))
+        .filter(users::Column::OrgId.eq(org.0))
+        .filter(users::Column::Id.eq(user.0))
+        .filter(users::Column::EmailVerifiedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn queue_email<C: ConnectionTrait>(
@@ -67,83 +192,233 @@ fn to_queued(m: email_outbox::Model) -> QueuedEmail {
 }
 
 impl Store {
-    /// Stores a reset token (voiding the user's older ones) and queues its email, in one
-    /// transaction with the audit event.
-    pub async fn create_password_reset(
+    /// Stores a link for `user` (voiding their older ones of the same purpose) and queues its
+    /// message, in one transaction with the audit event `action`.
+    pub async fn create_email_link(
         &self,
         org: OrgId,
         user: UserId,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-        email: &OutgoingEmail,
+        link: &NewEmailLink<'_>,
+        action: &'static str,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        password_resets::Entity::update_many()
-            .col_expr(password_resets::Column::UsedAt, Expr::value(now))
-            .filter(password_resets::Column::OrgId.eq(org.0))
-            .filter(password_resets::Column::UserId.eq(user.0))
-            .filter(password_resets::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
-        password_resets::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(org.0),
-            user_id: Set(user.0),
-            token_hash: Set(token_hash.to_owned()),
-            created_at: Set(now),
-            expires_at: Set(expires_at),
-            used_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        queue_email(&txn, org, email, now).await?;
+        insert_link(&txn, org, user, link, now).await?;
         let event = AuditEvent {
             org_id: org,
-            actor: format!("user:{user}"),
-            action: "password.reset_requested",
+            actor: actor.to_owned(),
+            action,
             target: Some(user.to_string()),
-            details: serde_json::json!({}),
+            details: serde_json::json!({ "purpose": link.purpose.as_str() }),
         };
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
         Ok(())
     }
 
-    pub async fn password_reset(
+    /// Queues one message on its own (when no other change goes with it).
+    pub async fn queue_email(
+        &self,
+        org: OrgId,
+        email: &OutgoingEmail,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        queue_email(&self.db, org, email, now).await
+    }
+
+    /// Sign-up: the new (unverified) user, their verification link and its message, in one
+    /// transaction.
+    pub async fn sign_up_user(
+        &self,
+        org: OrgId,
+        new: &NewUser,
+        link: &NewEmailLink<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.db.begin().await?;
+        let user = super::users::insert_user(&txn, org, new, "anonymous (sign-up)", now).await?;
+        insert_link(&txn, org, user.id, link, now).await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// A link by its token hash, in this org only.
+    pub async fn email_link(
         &self,
         org: OrgId,
         token_hash: &str,
-    ) -> Result<Option<PasswordReset>, StoreError> {
-        Ok(password_resets::Entity::find()
-            .filter(password_resets::Column::OrgId.eq(org.0))
-            .filter(password_resets::Column::TokenHash.eq(token_hash))
+    ) -> Result<Option<EmailLink>, StoreError> {
+        Ok(email_links::Entity::find()
+            .filter(email_links::Column::OrgId.eq(org.0))
+            .filter(email_links::Column::TokenHash.eq(token_hash))
             .one(&self.db)
             .await?
-            .map(|m| PasswordReset {
-                id: m.id,
-                user_id: UserId(m.user_id),
-                expires_at: m.expires_at,
-                used_at: m.used_at,
-            }))
+            .and_then(to_link))
     }
 
-    /// Marks a reset token used; true only for the one request that used it.
-    pub async fn use_password_reset(
+    /// The user's links that can still be used (admin view), newest first.
+    pub async fn pending_email_links(
         &self,
         org: OrgId,
-        id: Uuid,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EmailLink>, StoreError> {
+        Ok(email_links::Entity::find()
+            .filter(email_links::Column::OrgId.eq(org.0))
+            .filter(email_links::Column::UserId.eq(user.0))
+            .filter(email_links::Column::UsedAt.is_null())
+            .filter(email_links::Column::ExpiresAt.gt(now))
+            .order_by_desc(email_links::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(to_link)
+            .collect())
+    }
+
+    /// Uses a link once; with `verify`, the user's address counts as verified from now (the
+    /// link reached them), in the same transaction. True only for the one request that used it.
+    pub async fn use_email_link(
+        &self,
+        org: OrgId,
+        link: &EmailLink,
+        verify: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(password_resets::Entity::update_many()
-            .col_expr(password_resets::Column::UsedAt, Expr::value(now))
-            .filter(password_resets::Column::OrgId.eq(org.0))
-            .filter(password_resets::Column::Id.eq(id))
-            .filter(password_resets::Column::UsedAt.is_null())
-            .exec(&self.db)
+        let txn = self.db.begin().await?;
+        if !take_link(&txn, org, link.id, now).await? {
+            return Ok(false);
+        }
+        if verify {
+            set_verified(&txn, org, link.user_id, now).await?;
+            if link.purpose == LinkPurpose::VerifyEmail {
+                let event = AuditEvent {
+                    org_id: org,
+                    actor: format!("user:{}", link.user_id),
+                    action: "user.email_verified",
+                    target: Some(link.user_id.to_string()),
+                    details: serde_json::json!({}),
+                };
+                insert_audit(&txn, &event, now).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Confirms an email change with its link: the user's address becomes the link's (verified
+    /// now) and the notice goes to the old address, in one transaction. `Conflict` when another
+    /// user of the org has taken the address meanwhile (the link stays unused).
+    pub async fn change_user_email(
+        &self,
+        org: OrgId,
+        link: &EmailLink,
+        new_email: &EmailAddress,
+        notice: &OutgoingEmail,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
+        let taken = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Email.eq(new_email.as_str()))
+            .filter(users::Column::Id.ne(link.user_id.0))
+            .one(&txn)
             .await?
-            .rows_affected
-            == 1)
+            .is_some();
+        if taken {
+            return Err(StoreError::Conflict);
+        }
+        if !take_link(&txn, org, link.id, now).await? {
+            return Ok(false);
+        }
+        let changed = users::Entity::update_many()
+            .col_expr(users::Column::Email, Expr::value(new_email.as_str()))
+            .col_expr(users::Column::EmailVerifiedAt, Expr::value(now))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(link.user_id.0))
+            .exec(&txn)
+            .await;
+        match changed {
+            Ok(r) if r.rows_affected == 1 => {}
+            Ok(_) => return Ok(false),
+            // The unique index (org, email) caught a concurrent taker.
+            Err(_) => return Err(StoreError::Conflict),
+        }
+        queue_email(&txn, org, notice, now).await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{}", link.user_id),
+            action: "user.email_changed",
+            target: Some(link.user_id.to_string()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// The org's own template of `kind`, if it set one.
+    pub async fn email_template(
+        &self,
+        org: OrgId,
+        kind: TemplateKind,
+    ) -> Result<Option<Template>, StoreError> {
+        Ok(
+            email_templates::Entity::find_by_id((org.0, kind.as_str().to_owned()))
+                .one(&self.db)
+                .await?
+                .map(|m| Template {
+                    subject: m.subject,
+                    text: m.text_body,
+                    html: m.html_body,
+                }),
+        )
+    }
+
+    /// Stores the org's template of `kind`, or with `None` goes back to the built-in one, with
+    /// an audit event.
+    pub async fn set_email_template(
+        &self,
+        org: OrgId,
+        kind: TemplateKind,
+        template: Option<&Template>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        email_templates::Entity::delete_many()
+            .filter(email_templates::Column::OrgId.eq(org.0))
+            .filter(email_templates::Column::Kind.eq(kind.as_str()))
+            .exec(&txn)
+            .await?;
+        if let Some(t) = template {
+            email_templates::ActiveModel {
+                org_id: Set(org.0),
+                kind: Set(kind.as_str().to_owned()),
+                subject: Set(t.subject.clone()),
+                text_body: Set(t.text.clone()),
+                html_body: Set(t.html.clone()),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: if template.is_some() {
+                "email_template.set"
+            } else {
+                "email_template.reset"
+            },
+            target: Some(kind.as_str().to_owned()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Takes up to `limit` due messages until `lease_until` (one conditional update per row:

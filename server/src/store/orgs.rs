@@ -3,7 +3,7 @@
 use super::entities::{audit_events, orgs};
 use super::{Store, StoreError, insert_audit};
 use crate::audit::AuditEvent;
-use crate::tenancy::{Branding, Org, OrgId, OrgSlug, OrgStatus};
+use crate::tenancy::{Branding, Org, OrgId, OrgSlug, OrgStatus, SignupMode, SignupPolicy};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
@@ -22,6 +22,10 @@ fn to_org(m: orgs::Model) -> Result<Org, StoreError> {
         branding: Branding {
             logo_url: m.logo_url,
             accent_color: m.accent_color,
+        },
+        signup: SignupPolicy {
+            mode: SignupMode::from_db(&m.signup_mode),
+            require_verified_email: m.require_verified_email,
         },
     })
 }
@@ -46,6 +50,8 @@ impl Store {
             updated_at: Set(now),
             logo_url: Set(None),
             accent_color: Set(None),
+            signup_mode: Set(SignupMode::Off.as_str().to_owned()),
+            require_verified_email: Set(true),
         }
         .insert(&txn)
         .await?;
@@ -150,6 +156,39 @@ impl Store {
             action: "org.updated",
             target: Some(id.to_string()),
             details: serde_json::json!({ "name": name, "logo_url": branding.logo_url, "accent_color": branding.accent_color }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        to_org(model)
+    }
+
+    /// Changes an org's sign-up rules, with an audit event.
+    pub async fn set_org_signup(
+        &self,
+        org: OrgId,
+        policy: SignupPolicy,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Org, StoreError> {
+        let txn = self.db.begin().await?;
+        let found = orgs::Entity::find_by_id(org.0)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut active: orgs::ActiveModel = found.into();
+        active.signup_mode = Set(policy.mode.as_str().to_owned());
+        active.require_verified_email = Set(policy.require_verified_email);
+        active.updated_at = Set(now);
+        let model = active.update(&txn).await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: "org.signup_policy_changed",
+            target: Some(org.to_string()),
+            details: serde_json::json!({
+                "mode": policy.mode.as_str(),
+                "require_verified_email": policy.require_verified_email,
+            }),
         };
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;

@@ -22,7 +22,42 @@ pub(super) fn to_user(m: users::Model) -> Result<User, StoreError> {
         role: Role::from_db(&m.role),
         active: m.status == "active",
         created_at: m.created_at,
+        email_verified_at: m.email_verified_at,
     })
+}
+
+/// Inserts a user and its `user.created` audit event inside `conn`.
+pub(super) async fn insert_user<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    new: &NewUser,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    let id = Uuid::now_v7();
+    let model = users::ActiveModel {
+        id: Set(id),
+        org_id: Set(org.0),
+        email: Set(new.email.as_str().to_owned()),
+        name: Set(new.name.clone()),
+        password_hash: Set(new.password_hash.clone()),
+        role: Set(new.role.as_str().to_owned()),
+        status: Set("active".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        email_verified_at: Set(new.email_verified.then_some(now)),
+    }
+    .insert(conn)
+    .await?;
+    let event = AuditEvent {
+        org_id: org,
+        actor: actor.to_owned(),
+        action: "user.created",
+        target: Some(id.to_string()),
+        details: serde_json::json!({ "role": new.role.as_str() }),
+    };
+    insert_audit(conn, &event, now).await?;
+    to_user(model)
 }
 
 impl Store {
@@ -36,30 +71,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
-        let id = Uuid::now_v7();
-        let model = users::ActiveModel {
-            id: Set(id),
-            org_id: Set(org.0),
-            email: Set(new.email.as_str().to_owned()),
-            name: Set(new.name.clone()),
-            password_hash: Set(new.password_hash.clone()),
-            role: Set(new.role.as_str().to_owned()),
-            status: Set("active".to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        let event = AuditEvent {
-            org_id: org,
-            actor: actor.to_owned(),
-            action: "user.created",
-            target: Some(id.to_string()),
-            details: serde_json::json!({ "role": new.role.as_str() }),
-        };
-        insert_audit(&txn, &event, now).await?;
+        let user = insert_user(&txn, org, new, actor, now).await?;
         txn.commit().await?;
-        to_user(model)
+        Ok(user)
     }
 
     pub async fn user_by_id(&self, org: OrgId, id: UserId) -> Result<Option<User>, StoreError> {

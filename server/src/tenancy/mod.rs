@@ -6,5 +6,8 @@ pub mod routes;
 mod service;
 
 pub use error::TenancyError;
-pub use model::{Branding, InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG};
+pub use model::{
+    Branding, InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG, SignupMode,
+    SignupPolicy,
+};
 pub use service::OrgService;

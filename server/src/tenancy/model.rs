@@ -88,6 +88,74 @@ pub struct Org {
     pub status: OrgStatus,
     pub created_at: DateTime<Utc>,
     pub branding: Branding,
+    #[serde(default)]
+    pub signup: SignupPolicy,
+}
+
+/// Who may create an account on the org's hosted pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// No sign-up page: admins create accounts (with a password or an invitation).
+    #[default]
+    Off,
+    /// Anyone may sign up; the address is verified by a link.
+    Open,
+    /// The sign-up page only says to ask for an invitation; invitations are the way in.
+    InviteOnly,
+}
+
+impl SignupMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Open => "open",
+            Self::InviteOnly => "invite_only",
+        }
+    }
+
+    /// Unknown values read from the database mean no sign-up: fail closed.
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "open" => Self::Open,
+            "invite_only" => Self::InviteOnly,
+            _ => Self::Off,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "off" => Some(Self::Off),
+            "open" => Some(Self::Open),
+            "invite_only" | "invite-only" => Some(Self::InviteOnly),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for SignupMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| format!("{s:?}: expected off, open or invite_only"))
+    }
+}
+
+/// The org's sign-up rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignupPolicy {
+    pub mode: SignupMode,
+    /// Users whose address is not verified cannot sign in (they are told to use the link
+    /// we sent). Unverified users never get password reset links, whatever this says.
+    pub require_verified_email: bool,
+}
+
+impl Default for SignupPolicy {
+    fn default() -> Self {
+        Self {
+            mode: SignupMode::Off,
+            require_verified_email: true,
+        }
+    }
 }
 
 /// What the hosted pages show of an org besides its name.

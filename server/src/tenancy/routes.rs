@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/", web::get().to(org_home))
             .configure(crate::authn::routes::configure)
             .configure(crate::accounts::routes::configure)
+            .configure(crate::accounts::links::configure)
             .configure(crate::oidc::routes::configure)
             .configure(crate::slo::routes::configure)
             .default_service(web::to(org_not_found)),

@@ -157,6 +157,22 @@ impl OrgService {
         Ok(org)
     }
 
+    /// Changes who may sign up and whether sign-in needs a verified address; every node sees
+    /// it on its next request.
+    pub async fn set_signup(
+        &self,
+        org: &Org,
+        policy: crate::tenancy::SignupPolicy,
+        actor: &str,
+    ) -> Result<Org, TenancyError> {
+        let updated = self
+            .store
+            .set_org_signup(org.id, policy, actor, self.clock.now())
+            .await?;
+        self.invalidate(&updated.slug).await;
+        Ok(updated)
+    }
+
     async fn invalidate(&self, slug: &OrgSlug) {
         let key = slug_key(slug);
         self.cache.delete(&key).await;

@@ -10,17 +10,18 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+pub(crate) const UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 /// A message as the sink received it: envelope recipients and the raw DATA.
 #[derive(Debug, Clone)]
-struct Received {
-    rcpt: Vec<String>,
-    data: String,
+pub(crate) struct Received {
+    pub rcpt: Vec<String>,
+    pub data: String,
 }
 
 /// A minimal SMTP server: enough of RFC 5321 for lettre to deliver.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let inbox = Arc::new(Mutex::new(Vec::new()));
@@ -62,7 +63,8 @@ async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
                             if line == ".\r\n" {
                                 break;
                             }
-                            data.push_str(&line);
+                            // Undo dot-stuffing (RFC 5321 4.5.2).
+                            data.push_str(line.strip_prefix('.').unwrap_or(&line));
                         }
                         inbox.lock().unwrap().push(Received {
                             rcpt: rcpt.clone(),
@@ -83,19 +85,45 @@ async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
     (port, inbox)
 }
 
-/// The reset link in a raw message (quoted-printable soft breaks and `=3D` undone).
-fn reset_link(data: &str, issuer: &str) -> String {
+/// The first link starting with `prefix` in a raw message (quoted-printable soft breaks and
+/// `=3D` undone).
+pub(crate) fn link_in(data: &str, prefix: &str) -> String {
     let text = data.replace("=\r\n", "").replace("=3D", "=");
     let start = text
-        .find(&format!("{issuer}/password/reset?token="))
-        .unwrap_or_else(|| panic!("a reset link in {text}"));
+        .find(prefix)
+        .unwrap_or_else(|| panic!("a link {prefix}… in {text}"));
     text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || ":/?=._-".contains(*c))
         .collect()
 }
 
-fn path_of(link: &str) -> String {
+/// The reset link in a raw message.
+fn reset_link(data: &str, issuer: &str) -> String {
+    link_in(data, &format!("{issuer}/password/reset?token="))
+}
+
+/// An access token for the admin API of `org`, from a service app with the admin role.
+pub(crate) async fn admin_token(app: &TestApp, org: &portcullis::tenancy::Org) -> String {
+    let mut req =
+        portcullis::apps::CreateApp::new("Automation", portcullis::apps::AppType::Service);
+    req.admin = true;
+    let (service, secret) = app.state.apps.create(org, req, "test").await.unwrap();
+    let token: serde_json::Value = app
+        .client
+        .post(format!("{}/o/{}/token", app.address, org.slug))
+        .basic_auth(&service.client_id, secret)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+pub(crate) fn path_of(link: &str) -> String {
     let url = url::Url::parse(link).unwrap();
     format!("{}?{}", url.path(), url.query().unwrap())
 }
@@ -486,23 +514,8 @@ both_backends!(
         })
         .await;
         let org = org_with_alice(&app, "acme").await;
-        // A service app with the admin role calls the admin API.
-        let mut req =
-            portcullis::apps::CreateApp::new("Automation", portcullis::apps::AppType::Service);
-        req.admin = true;
-        let (service, secret) = app.state.apps.create(&org, req, "test").await.unwrap();
-        let token: serde_json::Value = app
-            .client
-            .post(format!("{}/o/acme/token", app.address))
-            .basic_auth(&service.client_id, secret)
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["access_token"].as_str().unwrap();
+        let bearer = admin_token(&app, &org).await;
+        let token = bearer.as_str();
         let created: serde_json::Value = app
         .client
         .post(format!("{}/api/v1/orgs/acme/users", app.address))
@@ -515,8 +528,17 @@ both_backends!(
         .await
         .unwrap();
         let id = created["id"].as_str().unwrap().to_owned();
+        // Unverified until the link is used; the admin sees the pending invitation.
+        assert_eq!(created["email_verified"], false, "{created}");
+        assert_eq!(
+            created["pending_links"][0]["purpose"], "invitation",
+            "{created}"
+        );
         assert_eq!(app.state.email.run_once().await.unwrap(), 1);
-        let first = reset_link(&inbox.lock().unwrap()[0].data, &app.issuer("acme"));
+        let first = link_in(
+            &inbox.lock().unwrap()[0].data,
+            &format!("{}/invitation?token=", app.issuer("acme")),
+        );
         assert!(
             inbox.lock().unwrap()[0]
                 .data
@@ -536,7 +558,10 @@ both_backends!(
             .unwrap();
         assert_eq!(resent.status(), 200);
         app.state.email.run_once().await.unwrap();
-        let second = reset_link(&inbox.lock().unwrap()[1].data, &app.issuer("acme"));
+        let second = link_in(
+            &inbox.lock().unwrap()[1].data,
+            &format!("{}/invitation?token=", app.issuer("acme")),
+        );
         let mut b = Browser::new(&app.address, UA);
         assert_eq!(b.get(&path_of(&first)).await.status, 400);
 
@@ -558,7 +583,7 @@ both_backends!(
             .into_owned();
         let done = b
             .post(
-                "/o/acme/password/reset",
+                "/o/acme/invitation",
                 &[
                     ("token", &token),
                     ("new_password", "newcomer password"),
@@ -567,6 +592,19 @@ both_backends!(
             )
             .await;
         assert_eq!(done.status, 200, "{}", done.body);
+        // The link reached the invitee: the address counts as verified, no link is pending.
+        let user: serde_json::Value = app
+            .client
+            .get(format!("{}/api/v1/orgs/acme/users/{id}", app.address))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(user["email_verified"], true, "{user}");
+        assert_eq!(user["pending_links"], serde_json::json!([]), "{user}");
         let signed = b
             .sign_in("acme", "newcomer@acme.test", "newcomer password", false)
             .await;

@@ -23,5 +23,6 @@ mod oidc_edges;
 mod oidc_policy;
 mod orgs;
 mod signin;
+mod signup;
 mod slo;
 mod webauthn;

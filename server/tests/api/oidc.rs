@@ -167,7 +167,11 @@ async fn relying_party_journey(app: &TestApp, slug: &str, alg: CoreJwsSigningAlg
     assert_eq!(claims.issuer().as_str(), issuer);
     assert_eq!(claims.audiences(), &vec![Audience::new(client_id.clone())]);
     assert_eq!(claims.email().map(|e| e.as_str()), Some(EMAIL));
-    assert!(claims.email_verified().is_some(), "email scope");
+    assert_eq!(
+        claims.email_verified(),
+        Some(true),
+        "email scope: an admin-created user"
+    );
     assert_eq!(
         claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
         Some("Alice")

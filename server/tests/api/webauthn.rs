@@ -764,3 +764,99 @@ both_backends!(
         assert_eq!(queued[0].1, "Acme: a security key was removed");
     }
 );
+
+both_backends!(
+    an_invitee_sets_up_the_account_with_a_passkey_instead_of_a_password,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let req = portcullis::accounts::CreateUser {
+            email: "invitee@acme.test",
+            password: None,
+            name: None,
+            role: portcullis::accounts::Role::Member,
+        };
+        let user = app
+            .state
+            .accounts
+            .create_user(&org, req, "test")
+            .await
+            .unwrap();
+        assert!(user.email_verified_at.is_none());
+        app.state
+            .accounts
+            .invite(&org, &user, "test")
+            .await
+            .unwrap();
+        let mail = app.state.store.emails(org.id).await.unwrap()[0].clone();
+        let text = mail.email.text;
+        let start_at = text
+            .find("/o/acme/invitation?token=")
+            .expect("an invitation link");
+        let token: String = text[start_at + "/o/acme/invitation?token=".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+            .collect();
+
+        // The page offers both; the passkey ceremony is bound to the link's token.
+        let mut b = Browser::new(&app.address, UA);
+        let page = b.get(&format!("/o/acme/invitation?token={token}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("data-mode=\"invite\""));
+        let wrong = b
+            .post_json(
+                "/o/acme/webauthn/invite/start",
+                &json!({ "kind": "passkey", "token": "not-the-token" }),
+            )
+            .await;
+        assert_eq!(wrong.status, 400);
+        let started = b
+            .post_json(
+                "/o/acme/webauthn/invite/start",
+                &json!({ "kind": "passkey", "token": token }),
+            )
+            .await;
+        assert_eq!(started.status, 200, "{}", started.body);
+        let v = body(&started);
+        let mut key = Key::new();
+        let reg = key.register(&v["options"], true);
+        let done = b
+            .post_json(
+                "/o/acme/webauthn/invite/finish",
+                &json!({ "flow_id": v["flow_id"], "credential": reg, "name": "Laptop", "token": token }),
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        // Signed in with the passkey; the address is verified and the link is used up.
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+        let stored = app
+            .state
+            .store
+            .user_by_id(org.id, user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.email_verified_at.is_some());
+        let creds = app
+            .state
+            .store
+            .user_credentials(org.id, user.id)
+            .await
+            .unwrap();
+        assert_eq!((creds.len(), creds[0].kind.as_str()), (1, "passkey"));
+        assert_eq!(
+            Browser::new(&app.address, UA)
+                .get(&format!("/o/acme/invitation?token={token}"))
+                .await
+                .status,
+            400
+        );
+        // Later, the passkey alone signs the invitee in.
+        let mut later = Browser::new(&app.address, UA);
+        later.get("/o/acme/login").await;
+        let (flow, options) = start(&mut later, "passkey-login", "passkey").await;
+        let answer = key.assert(&options);
+        let ok = finish(&mut later, "acme", "passkey-login", &flow, &answer).await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+    }
+);

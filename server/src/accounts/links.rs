@@ -1,0 +1,517 @@
+//! Hosted pages behind the links we email, and sign-up: `/signup`, `/verify-email`,
+//! `/invitation` and `/email/confirm` under `/o/{org}`. A link's GET only shows a page; the
+//! change happens on the page's POST, so a mail scanner that follows links uses nothing up.
+
+use super::{AccountError, ResetOutcome, SignUp};
+use crate::app::AppState;
+use crate::authn::routes::{LOGIN_PATH, csrf_refused, message, unavailable};
+use crate::http::CurrentOrg;
+use crate::http::pages::{csrf_ok, csrf_token, org_path, render};
+use crate::store::LinkPurpose;
+use crate::tenancy::{Org, SignupMode};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// Forgot-password, sign-up and "send a new link" answer no sooner than this after the
+/// request came in, so the database writes a known address costs do not show in the timing.
+pub const ANSWER_FLOOR: Duration = Duration::from_millis(400);
+
+/// Waits until `ANSWER_FLOOR` has passed since `started`.
+pub async fn pad(started: Instant) {
+    if let Some(left) = ANSWER_FLOOR.checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/signup", web::get().to(signup_page))
+        .route("/signup", web::post().to(signup_submit))
+        .route("/verify-email", web::get().to(verify_page))
+        .route("/verify-email", web::post().to(verify_submit))
+        .route("/verify-email/resend", web::post().to(resend_submit))
+        .route("/invitation", web::get().to(invitation_page))
+        .route("/invitation", web::post().to(invitation_submit))
+        .route("/email/confirm", web::get().to(email_change_page))
+        .route("/email/confirm", web::post().to(email_change_submit));
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    open: bool,
+    invite_only: bool,
+    require_verified: bool,
+    sent: bool,
+    error: Option<&'a str>,
+    name: &'a str,
+    email: &'a str,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_signup(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    status: StatusCode,
+    sent: bool,
+    error: Option<&str>,
+    name: &str,
+    email: &str,
+) -> HttpResponse {
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = SignupPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        open: org.signup.mode == SignupMode::Open,
+        invite_only: org.signup.mode == SignupMode::InviteOnly,
+        require_verified: org.signup.require_verified_email,
+        sent,
+        error,
+        name,
+        email,
+    };
+    render(status, &page, set)
+}
+
+async fn signup_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let org = org.0;
+    let status = if org.signup.mode == SignupMode::Open {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    render_signup(&req, &state, &org, status, false, None, "", "")
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The same answer whether or not the address has an account (no enumeration), after the
+/// same minimum time.
+async fn signup_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    if org.signup.mode != SignupMode::Open {
+        return render_signup(
+            &req,
+            &state,
+            &org,
+            StatusCode::FORBIDDEN,
+            false,
+            None,
+            "",
+            "",
+        );
+    }
+    let attempt = SignUp {
+        email: &form.email,
+        name: Some(&form.name),
+        password: &form.password,
+    };
+    let result = state.accounts.sign_up(&org, attempt).await;
+    pad(started).await;
+    match result {
+        Ok(()) => render_signup(
+            &req,
+            &state,
+            &org,
+            StatusCode::OK,
+            true,
+            None,
+            "",
+            form.email.trim(),
+        ),
+        Err(
+            e @ (AccountError::InvalidEmail(_)
+            | AccountError::InvalidPassword(_)
+            | AccountError::InvalidName),
+        ) => render_signup(
+            &req,
+            &state,
+            &org,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            false,
+            Some(&e.to_string()),
+            &form.name,
+            &form.email,
+        ),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "unverified.html")]
+struct UnverifiedPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+}
+
+/// Shown after a right password when the org requires a verified address and it is not.
+pub(crate) fn unverified_page(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    email: &str,
+) -> HttpResponse {
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = UnverifiedPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        email,
+    };
+    render(StatusCode::FORBIDDEN, &page, set)
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn resend_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<EmailForm>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    let result = state.accounts.resend_verification(&org, &form.email).await;
+    pad(started).await;
+    match result {
+        Ok(()) => message(
+            &org,
+            StatusCode::OK,
+            "Check your email",
+            "If this address has an account waiting for confirmation, we sent it a new link. It works once, within 24 hours; older links stop working.",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Back to sign-in")),
+        ),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "link_confirm.html")]
+struct ConfirmPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    title: &'a str,
+    text: &'a str,
+    action: &'a str,
+    button: &'a str,
+}
+
+fn invalid_link(org: &Org, retry: Option<(String, &str)>) -> HttpResponse {
+    message(
+        org,
+        StatusCode::BAD_REQUEST,
+        "This link does not work",
+        "The link was used already, a newer one was sent, or it expired.",
+        retry.or_else(|| Some((format!("{}{LOGIN_PATH}", org_path(org)), "Go to sign-in"))),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn confirm_page(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    token: &str,
+    title: &str,
+    text: &str,
+    action: &str,
+    button: &str,
+) -> HttpResponse {
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = ConfirmPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        token,
+        title,
+        text,
+        action,
+        button,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+async fn verify_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let org = org.0;
+    let link = match state
+        .accounts
+        .link(&org, &q.token, LinkPurpose::VerifyEmail)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return invalid_link(&org, None),
+        Err(e) => return unavailable(&org, &e),
+    };
+    let email = match state.store.user_by_id(org.id, link.user_id).await {
+        Ok(Some(u)) => u.email.as_str().to_owned(),
+        Ok(None) => return invalid_link(&org, None),
+        Err(e) => return unavailable(&org, &e),
+    };
+    confirm_page(
+        &req,
+        &state,
+        &org,
+        &q.token,
+        "Confirm your email address",
+        &format!("Confirm that {email} is your address."),
+        "/verify-email",
+        "Confirm",
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+async fn verify_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    match state.accounts.verify_email(&org, &form.token).await {
+        Ok(ResetOutcome::Done) => message(
+            &org,
+            StatusCode::OK,
+            "Address confirmed",
+            "Thank you: your email address is confirmed. You can sign in now.",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(_) => invalid_link(&org, None),
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn render_invitation(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let link = match state
+        .accounts
+        .link(org, token, LinkPurpose::Invitation)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return invalid_link(org, None),
+        Err(e) => return unavailable(org, &e),
+    };
+    let email = match state.store.user_by_id(org.id, link.user_id).await {
+        Ok(Some(u)) => u.email.as_str().to_owned(),
+        Ok(None) => return invalid_link(org, None),
+        Err(e) => return unavailable(org, &e),
+    };
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = InvitationPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        token,
+        email: &email,
+        error,
+    };
+    render(status, &page, set)
+}
+
+async fn invitation_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<TokenQuery>,
+) -> HttpResponse {
+    render_invitation(&req, &state, &org.0, &q.token, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+async fn invitation_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    match state
+        .accounts
+        .accept_invitation(&org, &form.token, &form.new_password)
+        .await
+    {
+        Ok(ResetOutcome::Done) => message(
+            &org,
+            StatusCode::OK,
+            "Your account is ready",
+            "Your password is set. Sign in with it now.",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(_) => invalid_link(&org, None),
+        Err(AccountError::InvalidPassword(e)) => {
+            render_invitation(
+                &req,
+                &state,
+                &org,
+                &form.token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => unavailable(&org, &e),
+    }
+}
+
+async fn email_change_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let org = org.0;
+    let link = match state
+        .accounts
+        .link(&org, &q.token, LinkPurpose::EmailChange)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return invalid_link(&org, None),
+        Err(e) => return unavailable(&org, &e),
+    };
+    confirm_page(
+        &req,
+        &state,
+        &org,
+        &q.token,
+        "Confirm your new email address",
+        &format!(
+            "Use {} to sign in to {} from now on?",
+            link.new_email.as_deref().unwrap_or_default(),
+            org.name
+        ),
+        "/email/confirm",
+        "Use this address",
+    )
+}
+
+async fn email_change_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
+    let org = org.0;
+    if !csrf_ok(&req, &state, &form.csrf) {
+        return csrf_refused(&org);
+    }
+    match state.accounts.confirm_email_change(&org, &form.token).await {
+        Ok(ResetOutcome::Done) => message(
+            &org,
+            StatusCode::OK,
+            "Email address changed",
+            "Your account uses the new address from now on; sign in with it. We told the old address about the change.",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(ResetOutcome::AddressTaken) => message(
+            &org,
+            StatusCode::CONFLICT,
+            "Address already in use",
+            "Another account uses this address, so yours keeps its current one. Nothing changed.",
+            None,
+        ),
+        Ok(ResetOutcome::InvalidLink) => invalid_link(&org, None),
+        Err(e) => unavailable(&org, &e),
+    }
+}
