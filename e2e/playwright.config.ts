@@ -73,6 +73,8 @@ export default defineConfig({
       PORTCULLIS__KEYS__ENCRYPTION_KEY_FILE: path.join(dataDir, 'signing-key-encryption.key'),
       PORTCULLIS__CONSOLE__DIR: consoleDir,
       PORTCULLIS__DEPLOYMENT__NAME: 'Portcullis E2E',
+      // The dev mailbox (no SMTP): the email journeys read the links from these files.
+      PORTCULLIS__EMAIL__DEV_MAILBOX_DIR: path.join(dataDir, 'mail'),
       // The demo shop's back-channel receivers answer at once; keep retries quick anyway.
       PORTCULLIS__LOGOUT__WORKER_INTERVAL_MS: '200',
     },

@@ -880,16 +880,18 @@ fn Users(auth: Auth) -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
             <table>
-                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
+                <thead><tr><th>"Email"</th><th>"Verified"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
                 <tbody>
                     {move || users.get().map(|p| p.items.into_iter().map(|u| {
-                        let (a, b, c, d) = (act.clone(), act.clone(), act.clone(), act.clone());
+                        let (a, b, c, d, e) = (act.clone(), act.clone(), act.clone(), act.clone(), act.clone());
                         let detail = u.clone();
-                        let (i1, i2, i3, i4) = (u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone());
+                        let (i1, i2, i3, i4, i5) = (u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone(), u.id.clone());
                         let active = u.active;
                         view! {
                             <tr data-testid="user-row">
-                                <td>{u.email}</td><td>{u.role}</td>
+                                <td>{u.email}</td>
+                                <td data-testid="user-verified">{if u.email_verified { "yes" } else { "no" }}</td>
+                                <td>{u.role}</td>
                                 <td>{if active { "active" } else { "disabled" }}</td>
                                 <td>{u.credentials.len()}</td>
                                 <td>
@@ -900,6 +902,7 @@ fn Users(auth: Auth) -> impl IntoView {
                                     }}
                                     <button type="button" on:click=move |_| c(i3.clone(), "reset-mfa", "Keys removed; their sessions ended.")>"Reset MFA"</button>
                                     <button type="button" data-testid="user-sign-out" on:click=move |_| d(i4.clone(), "sign-out-everywhere", "Signed out everywhere; every app was told.")>"Sign out everywhere"</button>
+                                    <button type="button" data-testid="user-invite" title="Email a link to set up the account with a password or a passkey; older links stop working" on:click=move |_| e(i5.clone(), "invite", "Invitation sent; older links stop working.")>"Send invitation"</button>
                                     <button type="button" data-testid="user-details" on:click=move |_| selected.set(Some(detail.clone()))>"Details"</button>
                                 </td>
                             </tr>
@@ -933,6 +936,14 @@ fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
                     <li data-testid="user-session">{s.created_at} " — " {s.user_agent.unwrap_or_default()} " — apps: "
                         {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
                 }).collect_view())}
+            </ul>
+            <p>"Email address: " {if user.email_verified { "verified" } else { "not verified" }}</p>
+            <h4>"Pending email links"</h4>
+            {user.pending_links.is_empty().then(|| view! { <p data-testid="no-pending-links">"None."</p> })}
+            <ul>
+                {user.pending_links.iter().map(|l| view! {
+                    <li data-testid="pending-link">{l.purpose.clone()} {l.new_email.clone().map(|e| format!(" ({e})")).unwrap_or_default()} ", sent " {l.created_at.clone()} ", valid until " {l.expires_at.clone()}</li>
+                }).collect_view()}
             </ul>
             <h4>"Security keys and passkeys"</h4>
             <ul>

@@ -108,6 +108,14 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' }).getByTestId('user-details').click();
   await expect(admin.getByTestId('user-session').filter({ hasText: 'demo-catalog' })).toHaveCount(1);
 
+  // Users: the shopper's address is verified; sending an invitation shows as a pending link.
+  const shopperRow = admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' });
+  await expect(shopperRow.getByTestId('user-verified')).toHaveText('yes');
+  await shopperRow.getByTestId('user-invite').click();
+  await expect(admin.getByRole('status').filter({ hasText: 'Invitation sent' })).toHaveCount(1);
+  await shopperRow.getByTestId('user-details').click();
+  await expect(admin.getByTestId('pending-link')).toContainText('invitation');
+
   // Sessions: revoke the shopper's, after the preview names the catalog.
   await admin.getByTestId('tab-sessions').click();
   const row = admin.getByTestId('session-row').filter({ hasText: 'demo-catalog' });

@@ -1,0 +1,63 @@
+// Email journeys in the browser: the links come from the dev mailbox (one .eml file per message).
+import { expect, test } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { addVirtualAuthenticator, cli, collectErrors, signInWithPassword } from './helpers';
+
+/** Waits for a message to `to` in the dev mailbox and returns the path of its first link
+ * containing `marker` (quoted-printable undone). */
+async function linkFromMail(to: string, marker: string): Promise<string> {
+  const dir = path.join(process.env.PORTCULLIS_E2E_RUN_DIR as string, 'mail');
+  let found = '';
+  await expect(async () => {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    for (const f of files) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+      if (!text.includes(`To: ${to}`)) continue;
+      const m = text.match(new RegExp(`https?://[^\\s"<>]*${marker}[A-Za-z0-9_\\-]+`));
+      if (m) found = new URL(m[0]).pathname + new URL(m[0]).search;
+    }
+    expect(found).not.toBe('');
+  }).toPass({ timeout: 15_000 });
+  return found;
+}
+
+test('sign up on the demo org, confirm the address from the mail, then sign in', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/o/demo/login');
+  await page.getByTestId('signup').click();
+  await page.getByLabel('Name (optional)').fill('Sam Signup');
+  await page.getByLabel('Email').fill('sam.signup@demo.example');
+  await page.getByLabel('Password').fill('sam signup password');
+  await page.getByRole('button', { name: 'Create the account' }).click();
+  await expect(page.getByTestId('signup-sent')).toContainText('sam.signup@demo.example');
+
+  // Not confirmed yet: the right password is asked to confirm first.
+  await signInWithPassword(page, 'demo', 'sam.signup@demo.example', 'sam signup password');
+  await expect(page.getByTestId('email-not-verified')).toBeVisible();
+
+  const link = await linkFromMail('sam.signup@demo.example', '/verify-email\\?token=');
+  await page.goto(link);
+  await page.getByTestId('confirm-link').click();
+  await expect(page.getByText('Address confirmed')).toBeVisible();
+  await signInWithPassword(page, 'demo', 'sam.signup@demo.example', 'sam signup password');
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  // (The "confirm your address first" page answers 403, which the browser logs.)
+  expect(errors.filter((e) => !e.includes('status of 403'))).toEqual([]);
+});
+
+test('an invitee sets up the account with a passkey from the invitation mail', async ({ page }) => {
+  const errors = collectErrors(page);
+  await addVirtualAuthenticator(page);
+  cli('user', 'invite', '--org', 'demo', '--email', 'ivy.invitee@demo.example');
+  const link = await linkFromMail('ivy.invitee@demo.example', '/invitation\\?token=');
+  await page.goto(link);
+  await expect(page.getByText('ivy.invitee@demo.example')).toBeVisible();
+  await page.getByTestId('invite-passkey').click();
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
+  await expect(page.getByTestId('credential')).toContainText('My passkey');
+  // The link is used up.
+  await page.goto(link);
+  await expect(page.getByText('This link does not work')).toBeVisible();
+  expect(errors.filter((e) => !e.includes('status of 400'))).toEqual([]);
+});
