@@ -22,7 +22,12 @@ pub(crate) struct Received {
 
 /// A minimal SMTP server: enough of RFC 5321 for lettre to deliver.
 pub(crate) async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    smtp_sink_on(0).await
+}
+
+/// The sink on a given port (0: any free one).
+async fn smtp_sink_on(port: u16) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let inbox = Arc::new(Mutex::new(Vec::new()));
     let sink = inbox.clone();
@@ -146,6 +151,12 @@ both_backends!(
             laptop.sign_in("acme", EMAIL, PASSWORD, false).await.status,
             303
         );
+        // ...signed in to an app with a back-channel logout URI, to see the app told.
+        let mut shop = portcullis::apps::CreateApp::new("Shop", portcullis::apps::AppType::Web);
+        shop.redirect_uris = vec!["http://127.0.0.1:9/shop/callback".into()];
+        shop.backchannel_logout_uri = Some("http://127.0.0.1:9/shop/backchannel".into());
+        let shop = crate::helpers::Rp::register(&app, &org, shop).await;
+        shop.sign_in(&mut laptop, &[]).await;
 
         // Forgot password: the same answer for a known and an unknown email.
         let mut b = Browser::new(&app.address, UA);
@@ -250,6 +261,11 @@ both_backends!(
 
         // Signed out everywhere, with the reason; the new password works, the old one does not.
         assert_eq!(laptop.get("/o/acme/account").await.status, 303);
+        // The app was told: a back-channel logout for the laptop's session, reason
+        // `password_changed`, waits in the delivery outbox.
+        let told = app.state.store.logout_deliveries(org.id).await.unwrap();
+        assert_eq!(told.len(), 1, "{told:#?}");
+        assert_eq!(told[0].reason, "password_changed");
         let user = app
             .state
             .store
@@ -321,11 +337,23 @@ both_backends!(mail_waits_in_the_outbox_while_smtp_is_down, |backend| {
     })
     .await;
     let org = org_with_alice(&app, "acme").await;
-    app.state
-        .accounts
-        .request_password_reset(&org, EMAIL)
-        .await
-        .unwrap();
+    // The user sees the same answer as for an unknown address: nothing about SMTP.
+    let mut b = Browser::new(&app.address, UA);
+    let form = b.get("/o/acme/password/forgot").await;
+    let known = b
+        .post(
+            "/o/acme/password/forgot",
+            &[("email", EMAIL), ("csrf", &form.csrf())],
+        )
+        .await;
+    let unknown = b
+        .post(
+            "/o/acme/password/forgot",
+            &[("email", "nobody@acme.test"), ("csrf", &form.csrf())],
+        )
+        .await;
+    assert_eq!(known.status, 200);
+    assert_eq!(known.body, unknown.body);
     assert_eq!(app.state.email.run_once().await.unwrap(), 1);
     let row = app.state.store.emails(org.id).await.unwrap()[0].clone();
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
@@ -335,6 +363,16 @@ both_backends!(mail_waits_in_the_outbox_while_smtp_is_down, |backend| {
     app.clock.advance(chrono::Duration::minutes(1));
     assert_eq!(app.state.email.run_once().await.unwrap(), 1);
     assert_eq!(app.state.store.emails(org.id).await.unwrap()[0].attempts, 2);
+    // SMTP comes back on its port: the next attempt delivers the link.
+    let (_, inbox) = smtp_sink_on(closed).await;
+    app.clock.advance(chrono::Duration::minutes(5));
+    assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+    let row = app.state.store.emails(org.id).await.unwrap()[0].clone();
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 3));
+    let received = inbox.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt, vec![format!("RCPT TO:<{EMAIL}>")]);
+    reset_link(&received[0].data, &app.issuer("acme"));
 });
 
 /// The CSRF cookie and token of a form page fetched with a raw client.
