@@ -97,9 +97,9 @@ impl AppState {
             config.logout.clone(),
             config.public_url().to_owned(),
         );
-        let email = EmailService::new(store.clone(), clock.clone(), &config.email)?;
+        let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
-            email,
+            email: email.clone(),
             keys,
             oidc,
             slo,
@@ -123,6 +123,7 @@ impl AppState {
                 hasher,
                 clock.clone(),
                 sessions.clone(),
+                email,
                 config.public_url().to_owned(),
             ),
             sessions,

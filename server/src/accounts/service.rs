@@ -16,6 +16,8 @@ pub struct AccountService {
     hasher: PasswordHasher,
     clock: SharedClock,
     sessions: SessionService,
+    /// For the per-address quota of messages anyone can trigger.
+    email: crate::email::EmailService,
     /// Links in email are built from this only, never from request headers.
     public_url: String,
 }
@@ -61,6 +63,7 @@ impl AccountService {
         hasher: PasswordHasher,
         clock: SharedClock,
         sessions: SessionService,
+        email: crate::email::EmailService,
         public_url: String,
     ) -> Self {
         Self {
@@ -68,6 +71,7 @@ impl AccountService {
             hasher,
             clock,
             sessions,
+            email,
             public_url,
         }
     }
@@ -157,6 +161,13 @@ impl AccountService {
         else {
             return Ok(());
         };
+        if !self
+            .email
+            .unprompted_allowed(org.id, user.email.as_str())
+            .await
+        {
+            return Ok(());
+        }
         let link = self
             .new_link(org, &user.email, LinkPurpose::PasswordReset, None)
             .await?;
@@ -212,7 +223,14 @@ impl AccountService {
         }
         let hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
-        match self.store.user_by_email(org.id, &email).await? {
+        let existing = self.store.user_by_email(org.id, &email).await?;
+        // Every branch but a disabled account's sends a message to the address.
+        if existing.as_ref().is_none_or(|u| u.active)
+            && !self.email.unprompted_allowed(org.id, email.as_str()).await
+        {
+            return Ok(());
+        }
+        match existing {
             None => {
                 let new = NewUser {
                     email: email.clone(),
@@ -281,6 +299,13 @@ impl AccountService {
         else {
             return Ok(());
         };
+        if !self
+            .email
+            .unprompted_allowed(org.id, user.email.as_str())
+            .await
+        {
+            return Ok(());
+        }
         let link = self
             .new_link(org, &user.email, LinkPurpose::VerifyEmail, None)
             .await?;

@@ -4,7 +4,7 @@
 mod service;
 pub mod templates;
 
-pub use service::{EmailService, OutgoingEmail, QueuedEmail};
+pub use service::{EmailService, OutgoingEmail, QueuedEmail, UNPROMPTED_PER_ADDRESS_PER_HOUR};
 pub use templates::{Template, TemplateKind};
 
 use crate::store::{Store, StoreError};

@@ -5,12 +5,16 @@
 
 use crate::clock::SharedClock;
 use crate::config::EmailConfig;
+use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use crate::tenancy::OrgId;
 use chrono::Duration;
+use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 use uuid::Uuid;
 
@@ -36,7 +40,14 @@ pub struct QueuedEmail {
     pub last_error: Option<String>,
 }
 
+/// Per-node counters: key → (window start, count).
+type LocalCounts = HashMap<String, (DateTime<Utc>, i64)>;
+
 const MAX_ATTEMPTS: i32 = 12;
+/// Messages that anyone can trigger for an address (reset, sign-up, new verification link) are
+/// sent at most this many times per address and org per hour; more are dropped silently (the
+/// page answers the same), so nobody can flood a mailbox through the forms.
+pub const UNPROMPTED_PER_ADDRESS_PER_HOUR: i64 = 5;
 const CLAIM_BATCH: u64 = 50;
 
 #[derive(Clone)]
@@ -48,6 +59,9 @@ enum Mailer {
 #[derive(Clone)]
 pub struct EmailService {
     store: Store,
+    cache: Cache,
+    /// Per-node counts while the shared cache is unreachable (never unlimited).
+    local: Arc<Mutex<LocalCounts>>,
     clock: SharedClock,
     mailer: Mailer,
     from: Mailbox,
@@ -60,7 +74,12 @@ impl std::fmt::Debug for EmailService {
 }
 
 impl EmailService {
-    pub fn new(store: Store, clock: SharedClock, config: &EmailConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        cache: Cache,
+        clock: SharedClock,
+        config: &EmailConfig,
+    ) -> anyhow::Result<Self> {
         let mailer = match &config.smtp_url {
             Some(url) => Mailer::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
@@ -76,10 +95,40 @@ impl EmailService {
             .map_err(|e| anyhow::anyhow!("email.from: {e}"))?;
         Ok(Self {
             store,
+            cache,
+            local: Arc::new(Mutex::new(HashMap::new())),
             clock,
             mailer,
             from,
         })
+    }
+
+    /// Counts one form-triggered message to `address` in `org`; false once the hourly quota
+    /// is used up. Counted in the shared cache (exact across nodes), or per node while it is
+    /// down.
+    pub async fn unprompted_allowed(&self, org: OrgId, address: &str) -> bool {
+        let key = CacheKey::org(org, "mail-quota", &address.to_lowercase());
+        let count = match self.cache.incr(&key, StdDuration::from_secs(3600)).await {
+            Ok(n) => n,
+            Err(_) => {
+                let now = self.clock.now();
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                if local.len() > 10_000 {
+                    local.retain(|_, (start, _)| now - *start < Duration::hours(1));
+                }
+                let entry = local.entry(key.as_str().to_owned()).or_insert((now, 0));
+                if now - entry.0 >= Duration::hours(1) {
+                    *entry = (now, 0);
+                }
+                entry.1 += 1;
+                entry.1
+            }
+        };
+        let allowed = count <= UNPROMPTED_PER_ADDRESS_PER_HOUR;
+        if !allowed {
+            tracing::info!(org = %org, "email quota of an address used up; message dropped");
+        }
+        allowed
     }
 
     /// Where the dev mailbox writes, when there is no SMTP server.

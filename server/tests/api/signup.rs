@@ -622,3 +622,48 @@ both_backends!(
         );
     }
 );
+
+both_backends!(the_forms_cannot_flood_a_mailbox, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    set_signup(&app, "acme", SignupMode::Open, true).await;
+    let mut b = Browser::new(&app.address, UA);
+    let form = b.get("/o/acme/password/forgot").await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let page = b
+            .post(
+                "/o/acme/password/forgot",
+                &[("email", EMAIL), ("csrf", &form.csrf())],
+            )
+            .await;
+        answers.push((page.status, page.body));
+    }
+    // Sign-up attempts with the address count against the same quota.
+    for _ in 0..3 {
+        assert_eq!(
+            sign_up(&mut b, "acme", EMAIL, "some other password")
+                .await
+                .status,
+            200
+        );
+    }
+    let sent = app.state.store.emails(org.id).await.unwrap();
+    assert_eq!(
+        sent.len() as i64,
+        portcullis::email::UNPROMPTED_PER_ADDRESS_PER_HOUR,
+        "{:?}",
+        sent.iter().map(|m| &m.email.subject).collect::<Vec<_>>()
+    );
+    // Every answer was the same, dropped or not.
+    assert!(answers.iter().all(|a| a == &answers[0]));
+    // Another address has its own quota.
+    assert_eq!(
+        sign_up(&mut b, "acme", NEWCOMER, NEW_PASSWORD).await.status,
+        200
+    );
+    assert_eq!(
+        app.state.store.emails(org.id).await.unwrap().len() as i64,
+        portcullis::email::UNPROMPTED_PER_ADDRESS_PER_HOUR + 1
+    );
+});
