@@ -16,7 +16,7 @@ use leptos::prelude::*;
 use portcullis_api_types::{
     ActivityHour, AppView, AppWithSecret, AuditEventView, ConsoleClient, DeliveryView,
     DeploymentInfo, ErrorBody, Page, Problem, RevokeOutcome, SessionPolicyView, SessionView,
-    SigningKeyView, UserView,
+    SigningKeyView, SignupPolicyView, UserView,
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -967,6 +967,7 @@ fn Policy(auth: Auth) -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     });
+    let auth_signup = auth.clone();
     let minutes = |secs: i64| (secs / 60).to_string();
     let set_minutes = move |ev, f: fn(&mut SessionPolicyView, i64)| {
         if let Ok(m) = event_target_value(&ev).parse::<i64>() {
@@ -1021,7 +1022,61 @@ fn Policy(auth: Auth) -> impl IntoView {
                 </form>
             })
             }}
+            <SignupSettings auth=auth_signup />
         </section>
+    }
+}
+
+/// Who may sign up on the org's hosted pages, and whether sign-in needs a verified address.
+#[component]
+fn SignupSettings(auth: Auth) -> impl IntoView {
+    let policy = RwSignal::new(None::<SignupPolicyView>);
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let auth_load = auth.clone();
+    leptos::task::spawn_local(async move {
+        match api::<SignupPolicyView>(&auth_load, "GET", "/signup-policy", None).await {
+            Ok(p) => policy.set(Some(p)),
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    let save = move || {
+        let auth = auth.clone();
+        let Some(p) = policy.get() else { return };
+        leptos::task::spawn_local(async move {
+            let body = serde_json::to_string(&p).unwrap_or_default();
+            match api::<SignupPolicyView>(&auth, "PUT", "/signup-policy", Some(body)).await {
+                Ok(p) => {
+                    error.set(None);
+                    policy.set(Some(p));
+                    saved.set(true);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <h2>"Sign-up"</h2>
+        {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {move || saved.get().then(|| view! { <p class="notice" role="status" data-testid="signup-saved">"Saved."</p> })}
+        {move || {
+            let save = save.clone();
+            policy.get().map(|p| view! {
+            <form on:submit=move |ev| { ev.prevent_default(); save(); }>
+                <label for="signup-mode">"Who may create an account"</label>
+                <select id="signup-mode" data-testid="signup-mode" on:change=move |ev| { let v = event_target_value(&ev); policy.update(|p| if let Some(p) = p { p.mode = v; }); }>
+                    {["off", "open", "invite_only"].into_iter().map(|m| view! {
+                        <option value=m selected=p.mode == m>{m}</option>
+                    }).collect_view()}
+                </select>
+                <p class="help">"off: only admins create accounts; open: anyone, with a link to confirm the address; invite_only: the sign-up page says to ask for an invitation."</p>
+                <label class="check"><input type="checkbox" data-testid="signup-require-verified" prop:checked=p.require_verified_email
+                    on:change=move |ev| { let v = event_target_checked(&ev); policy.update(|p| if let Some(p) = p { p.require_verified_email = v; }); } />
+                    " Users must confirm their email address before signing in"</label>
+                <button type="submit" data-testid="signup-save">"Save"</button>
+            </form>
+        })
+        }}
     }
 }
 

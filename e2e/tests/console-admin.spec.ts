@@ -103,6 +103,20 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('policy-saved')).toBeVisible();
   await expect(admin.getByTestId('policy-idle')).toHaveValue('90');
 
+  // Sign-up: the demo org is open; switch it to invitation only and see the hosted page follow.
+  await expect(admin.getByTestId('signup-mode')).toHaveValue('open');
+  await admin.getByTestId('signup-mode').selectOption('invite_only');
+  await admin.getByTestId('signup-save').click();
+  await expect(admin.getByTestId('signup-saved')).toBeVisible();
+  const signupPage = await admin.request.get('/o/demo/signup');
+  expect(signupPage.status()).toBe(403);
+  expect(await signupPage.text()).toContain('by invitation only');
+  await admin.getByTestId('signup-mode').selectOption('open');
+  await admin.getByTestId('signup-save').click();
+  await expect(async () => {
+    expect((await admin.request.get('/o/demo/signup')).status()).toBe(200);
+  }).toPass({ timeout: 5_000 });
+
   // The shopper's page lists the session and its apps.
   await admin.getByTestId('tab-users').click();
   await admin.getByTestId('user-row').filter({ hasText: 'alice@demo.example' }).getByTestId('user-details').click();
