@@ -27,6 +27,7 @@ mod m20261129_000018_create_email_outbox;
 mod m20261129_000019_create_password_resets;
 mod m20261129_000020_email_links_and_signup;
 mod m20261129_000021_create_email_templates;
+mod m20261129_000022_create_pending_signups;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000019_create_password_resets::Migration),
             Box::new(m20261129_000020_email_links_and_signup::Migration),
             Box::new(m20261129_000021_create_email_templates::Migration),
+            Box::new(m20261129_000022_create_pending_signups::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Sign-up and email verification. `password_resets` becomes `email_links`: every single-use
 //! link we email (password reset, invitation, address verification, email change) with its
 //! purpose and, for an email change, the address it confirms. Users get `email_verified_at`
-//! (existing users count as verified: an admin created them); orgs get their sign-up mode and
+//! (existing users with a password count as verified: an admin created them); orgs get their sign-up mode and
 //! whether sign-in needs a verified address.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -26,6 +26,7 @@ enum Users {
     Table,
     EmailVerifiedAt,
     CreatedAt,
+    PasswordHash,
 }
 
 #[derive(DeriveIden)]
@@ -74,6 +75,8 @@ impl MigrationTrait for Migration {
                 Query::update()
                     .table(Users::Table)
                     .value(Users::EmailVerifiedAt, Expr::col(Users::CreatedAt))
+                    // Invitees who never chose a password have not proved the address.
+                    .and_where(Expr::col(Users::PasswordHash).is_not_null())
                     .to_owned(),
             )
             .await?;
@@ -111,6 +114,16 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Users::Table)
                     .drop_column(Users::EmailVerifiedAt)
+                    .to_owned(),
+            )
+            .await?;
+        // Only reset links may go back into `password_resets`: any other link would become a
+        // working reset token.
+        manager
+            .exec_stmt(
+                Query::delete()
+                    .from_table(EmailLinks::Table)
+                    .and_where(Expr::col(EmailLinks::Purpose).ne("password_reset"))
                     .to_owned(),
             )
             .await?;

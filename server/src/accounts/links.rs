@@ -4,7 +4,7 @@
 
 use super::{AccountError, ResetOutcome, SignUp};
 use crate::app::AppState;
-use crate::authn::routes::{LOGIN_PATH, csrf_refused, message, unavailable};
+use crate::authn::routes::{ACCOUNT_PATH, LOGIN_PATH, csrf_refused, message, unavailable};
 use crate::http::CurrentOrg;
 use crate::http::pages::{csrf_ok, csrf_token, org_path, render};
 use crate::store::LinkPurpose;
@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 /// Forgot-password, sign-up and "send a new link" answer no sooner than this after the
 /// request came in, so the database writes a known address costs do not show in the timing.
 pub const ANSWER_FLOOR: Duration = Duration::from_millis(400);
+
+/// Sign-ups accepted per client IP and org per hour (each costs a password hash); more get a
+/// "try later" page, which says nothing about any account.
+pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 20;
 
 /// Waits until `ANSWER_FLOOR` has passed since `started`.
 pub async fn pad(started: Instant) {
@@ -132,6 +136,25 @@ async fn signup_submit(
             "",
             "",
         );
+    }
+    let ip = crate::http::pages::client_ip(&req, &state);
+    if !state
+        .email
+        .within_quota(org.id, "signup-ip", &ip, SIGNUPS_PER_IP_PER_HOUR)
+        .await
+    {
+        let mut res = message(
+            &org,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ups",
+            "Too many accounts were requested from your network. Please try again in an hour.",
+            None,
+        );
+        res.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("3600"),
+        );
+        return res;
     }
     let attempt = SignUp {
         email: &form.email,
@@ -248,6 +271,9 @@ struct ConfirmPage<'a> {
     text: &'a str,
     action: &'a str,
     button: &'a str,
+    /// Ask for the password chosen at sign-up (address verification).
+    password: bool,
+    error: Option<&'a str>,
 }
 
 fn invalid_link(org: &Org, retry: Option<(String, &str)>) -> HttpResponse {
@@ -260,16 +286,23 @@ fn invalid_link(org: &Org, retry: Option<(String, &str)>) -> HttpResponse {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a link's confirmation page says and does.
+struct Confirm<'a> {
+    title: &'a str,
+    text: &'a str,
+    action: &'a str,
+    button: &'a str,
+    password: bool,
+}
+
 fn confirm_page(
     req: &HttpRequest,
     state: &AppState,
     org: &Org,
     token: &str,
-    title: &str,
-    text: &str,
-    action: &str,
-    button: &str,
+    c: &Confirm<'_>,
+    status: StatusCode,
+    error: Option<&str>,
 ) -> HttpResponse {
     let (csrf, set) = csrf_token(req, state, org);
     let page = ConfirmPage {
@@ -278,12 +311,45 @@ fn confirm_page(
         logo_url: org.branding.logo_url.as_deref(),
         csrf: &csrf,
         token,
-        title,
-        text,
-        action,
-        button,
+        title: c.title,
+        text: c.text,
+        action: c.action,
+        button: c.button,
+        password: c.password,
+        error,
     };
-    render(StatusCode::OK, &page, set)
+    render(status, &page, set)
+}
+
+const VERIFY: Confirm<'static> = Confirm {
+    title: "Confirm your email address",
+    text: "",
+    action: "/verify-email",
+    button: "Confirm",
+    password: true,
+};
+
+async fn render_verify(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let email = match state.accounts.verification_address(org, token).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return invalid_link(org, None),
+        Err(e) => return unavailable(org, &e),
+    };
+    let text = format!(
+        "Confirm that {email} is your address: enter the password you chose when you signed up."
+    );
+    let c = Confirm {
+        text: &text,
+        ..VERIFY
+    };
+    confirm_page(req, state, org, token, &c, status, error)
 }
 
 async fn verify_page(
@@ -292,31 +358,17 @@ async fn verify_page(
     state: web::Data<AppState>,
     q: web::Query<TokenQuery>,
 ) -> HttpResponse {
-    let org = org.0;
-    let link = match state
-        .accounts
-        .link(&org, &q.token, LinkPurpose::VerifyEmail)
-        .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => return invalid_link(&org, None),
-        Err(e) => return unavailable(&org, &e),
-    };
-    let email = match state.store.user_by_id(org.id, link.user_id).await {
-        Ok(Some(u)) => u.email.as_str().to_owned(),
-        Ok(None) => return invalid_link(&org, None),
-        Err(e) => return unavailable(&org, &e),
-    };
-    confirm_page(
-        &req,
-        &state,
-        &org,
-        &q.token,
-        "Confirm your email address",
-        &format!("Confirm that {email} is your address."),
-        "/verify-email",
-        "Confirm",
-    )
+    render_verify(&req, &state, &org.0, &q.token, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
 }
 
 #[derive(Deserialize)]
@@ -331,18 +383,40 @@ async fn verify_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<TokenForm>,
+    form: web::Form<VerifyForm>,
 ) -> HttpResponse {
     let org = org.0;
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
-    match state.accounts.verify_email(&org, &form.token).await {
+    match state
+        .accounts
+        .verify_email(&org, &form.token, &form.password)
+        .await
+    {
         Ok(ResetOutcome::Done) => message(
             &org,
             StatusCode::OK,
             "Address confirmed",
-            "Thank you: your email address is confirmed. You can sign in now.",
+            "Thank you: your email address is confirmed and your account is ready. You can sign in now.",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(ResetOutcome::WrongPassword) => {
+            render_verify(
+                &req,
+                &state,
+                &org,
+                &form.token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("That is not the password chosen at sign-up. If someone else signed up with your address, ignore this link and sign up yourself: you will get a link to set up the account."),
+            )
+            .await
+        }
+        Ok(ResetOutcome::AddressTaken) => message(
+            &org,
+            StatusCode::CONFLICT,
+            "This address already has an account",
+            "Sign in with it, or reset its password if you forgot it.",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
         Ok(_) => invalid_link(&org, None),
@@ -454,6 +528,39 @@ async fn invitation_submit(
     }
 }
 
+/// The email change link must be used by its account, signed in: otherwise someone could send
+/// a victim a link that moves the victim's address onto the sender's account. Not signed in (or
+/// as someone else): to the sign-in page, back here after.
+async fn email_change_link(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    token: &str,
+) -> Result<crate::store::EmailLink, HttpResponse> {
+    let link = match state
+        .accounts
+        .link(org, token, LinkPurpose::EmailChange)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err(invalid_link(org, None)),
+        Err(e) => return Err(unavailable(org, &e)),
+    };
+    let current = match crate::http::pages::session_token(req) {
+        Some(t) => state.sessions.current(org.id, &t).await.ok().flatten(),
+        None => None,
+    };
+    if current.is_none_or(|s| s.user_id != link.user_id) {
+        let back = format!("{}/email/confirm?token={token}", org_path(org));
+        let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        return Err(crate::http::pages::see_other(
+            &format!("{}{LOGIN_PATH}?return_to={back}", org_path(org)),
+            [],
+        ));
+    }
+    Ok(link)
+}
+
 async fn email_change_page(
     req: HttpRequest,
     org: CurrentOrg,
@@ -461,29 +568,23 @@ async fn email_change_page(
     q: web::Query<TokenQuery>,
 ) -> HttpResponse {
     let org = org.0;
-    let link = match state
-        .accounts
-        .link(&org, &q.token, LinkPurpose::EmailChange)
-        .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => return invalid_link(&org, None),
-        Err(e) => return unavailable(&org, &e),
+    let link = match email_change_link(&req, &state, &org, &q.token).await {
+        Ok(l) => l,
+        Err(res) => return res,
     };
-    confirm_page(
-        &req,
-        &state,
-        &org,
-        &q.token,
-        "Confirm your new email address",
-        &format!(
-            "Use {} to sign in to {} from now on?",
-            link.new_email.as_deref().unwrap_or_default(),
-            org.name
-        ),
-        "/email/confirm",
-        "Use this address",
-    )
+    let text = format!(
+        "Use {} to sign in to {} from now on?",
+        link.new_email.as_deref().unwrap_or_default(),
+        org.name
+    );
+    let c = Confirm {
+        title: "Confirm your new email address",
+        text: &text,
+        action: "/email/confirm",
+        button: "Use this address",
+        password: false,
+    };
+    confirm_page(&req, &state, &org, &q.token, &c, StatusCode::OK, None)
 }
 
 async fn email_change_submit(
@@ -496,13 +597,16 @@ async fn email_change_submit(
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
+    if let Err(res) = email_change_link(&req, &state, &org, &form.token).await {
+        return res;
+    }
     match state.accounts.confirm_email_change(&org, &form.token).await {
         Ok(ResetOutcome::Done) => message(
             &org,
             StatusCode::OK,
             "Email address changed",
             "Your account uses the new address from now on; sign in with it. We told the old address about the change.",
-            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+            Some((format!("{}{ACCOUNT_PATH}", org_path(&org)), "Your account")),
         ),
         Ok(ResetOutcome::AddressTaken) => message(
             &org,
@@ -511,7 +615,7 @@ async fn email_change_submit(
             "Another account uses this address, so yours keeps its current one. Nothing changed.",
             None,
         ),
-        Ok(ResetOutcome::InvalidLink) => invalid_link(&org, None),
+        Ok(_) => invalid_link(&org, None),
         Err(e) => unavailable(&org, &e),
     }
 }

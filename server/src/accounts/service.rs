@@ -36,8 +36,10 @@ pub enum ResetOutcome {
     /// Unknown, used, voided (a newer link exists), expired or for another purpose: one
     /// answer for all.
     InvalidLink,
-    /// Email change only: another account of the org has the address now.
+    /// Email change or sign-up: another account of the org has the address now.
     AddressTaken,
+    /// Address verification: not the password chosen at sign-up (the link still works).
+    WrongPassword,
 }
 
 /// A sign-up as typed on the hosted page.
@@ -55,6 +57,11 @@ pub struct CreateUser<'a> {
     pub password: Option<&'a str>,
     pub name: Option<&'a str>,
     pub role: Role,
+}
+
+fn new_token() -> Result<String, AccountError> {
+    crate::secrets::random_token(32)
+        .map_err(|e| AccountError::Store(StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))
 }
 
 impl AccountService {
@@ -100,9 +107,7 @@ impl AccountService {
         purpose: LinkPurpose,
         new_email: Option<&'a EmailAddress>,
     ) -> Result<NewEmailLink<'a>, AccountError> {
-        let token = crate::secrets::random_token(32).map_err(|e| {
-            AccountError::Store(StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))
-        })?;
+        let token = new_token()?;
         let (ttl, valid_for, kind) = match purpose {
             LinkPurpose::PasswordReset => (
                 chrono::Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
@@ -205,11 +210,17 @@ impl AccountService {
     }
 
     /// Sign-up on the hosted page (the caller checks the org allows it). The answer is the same
-    /// whether or not the address has an account: a new address gets an unverified account and
-    /// a verification link; an address whose account was never verified gets the new password
-    /// and a new link (whoever signed up first never proved the address); a verified account's
-    /// owner gets a note that someone tried. The password is hashed in every case, so the time
-    /// differs only by a database write.
+    /// whether or not the address has an account, and sign-up never changes an existing one:
+    /// - a new address, where the org requires a verified address: nothing is created yet; the
+    ///   sign-up waits (hashed password and all) for its link, which creates the account when
+    ///   used with the same password (so neither a squatter without the mailbox nor the mailbox
+    ///   owner without the squatter's password can complete someone else's sign-up);
+    /// - a new address elsewhere: an unverified account at once, and a verification link;
+    /// - an unverified account (an invitee, or an earlier sign-up): a link to set it up, which
+    ///   replaces whatever was set before (whoever set it never proved the address);
+    /// - a verified account: its owner gets a note that someone tried.
+    ///
+    /// The password is hashed in every case; the pages add a minimum answer time on top.
     pub async fn sign_up(&self, org: &Org, req: SignUp<'_>) -> Result<(), AccountError> {
         let email = EmailAddress::parse(req.email)?;
         let password = Password::parse(req.password)?;
@@ -231,6 +242,32 @@ impl AccountService {
             return Ok(());
         }
         match existing {
+            None if org.signup.require_verified_email => {
+                let token = new_token()?;
+                let link = self.link_url(org, LinkPurpose::VerifyEmail, &token);
+                let valid_for = format!("{VERIFY_TTL_HOURS} hours");
+                let mail = crate::email::compose(
+                    &self.store,
+                    org,
+                    TemplateKind::VerifyEmail,
+                    email.as_str(),
+                    &[("link", &link), ("valid_for", &valid_for)],
+                )
+                .await?;
+                self.store
+                    .create_pending_signup(
+                        org.id,
+                        &email,
+                        name.as_deref(),
+                        &hash,
+                        &crate::secrets::sha256_hex(&token),
+                        now + chrono::Duration::hours(VERIFY_TTL_HOURS),
+                        &mail,
+                        now,
+                    )
+                    .await?;
+                Ok(())
+            }
             None => {
                 let new = NewUser {
                     email: email.clone(),
@@ -249,18 +286,18 @@ impl AccountService {
                 }
             }
             Some(user) if user.active && user.email_verified_at.is_none() => {
-                let actor = "anonymous (sign-up again)";
-                self.store
-                    .set_user_password_hash(org.id, user.id, &hash, Some(actor), None, now)
-                    .await?;
-                self.sessions
-                    .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, actor)
-                    .await?;
                 let link = self
-                    .new_link(org, &user.email, LinkPurpose::VerifyEmail, None)
+                    .new_link(org, &user.email, LinkPurpose::Invitation, None)
                     .await?;
                 self.store
-                    .create_email_link(org.id, user.id, &link, "user.verification_sent", actor, now)
+                    .create_email_link(
+                        org.id,
+                        user.id,
+                        &link,
+                        "user.setup_link_sent",
+                        "anonymous (sign-up)",
+                        now,
+                    )
                     .await?;
                 Ok(())
             }
@@ -381,18 +418,22 @@ impl AccountService {
         let Some(link) = self.link(org, token, purpose).await? else {
             return Ok(ResetOutcome::InvalidLink);
         };
+        let Some(user) = self
+            .store
+            .user_by_id(org.id, link.user_id)
+            .await?
+            .filter(|u| u.active)
+        else {
+            return Ok(ResetOutcome::InvalidLink);
+        };
         let hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
-        if !self.store.use_email_link(org.id, &link, true, now).await? {
-            return Ok(ResetOutcome::InvalidLink);
-        }
-        let user = link.user_id;
-        let notice = match (purpose, self.store.user_by_id(org.id, user).await?) {
-            (LinkPurpose::PasswordReset, Some(u)) => Some(
+        let notice = match purpose {
+            LinkPurpose::PasswordReset => Some(
                 crate::email::notice(
                     &self.store,
                     org,
-                    u.email.as_str(),
+                    user.email.as_str(),
                     "your password was changed",
                     &format!("The password of your {} account was changed with a reset link, and you were signed out everywhere.", org.name),
                 )
@@ -401,35 +442,110 @@ impl AccountService {
             _ => None,
         };
         let actor = match purpose {
-            LinkPurpose::Invitation => format!("user:{user} (invitation link)"),
-            _ => format!("user:{user} (reset link)"),
+            LinkPurpose::Invitation => format!("user:{} (invitation link)", user.id),
+            _ => format!("user:{} (reset link)", user.id),
         };
-        self.store
-            .set_user_password_hash(org.id, user, &hash, Some(&actor), notice.as_ref(), now)
-            .await?;
+        // An account nobody has verified yet may have been set up by someone without the
+        // mailbox: what they set goes.
+        let wipe = user.email_verified_at.is_none();
+        if !self
+            .store
+            .accept_link(
+                org.id,
+                &link,
+                Some(&hash),
+                wipe,
+                &actor,
+                notice.as_ref(),
+                now,
+            )
+            .await?
+        {
+            return Ok(ResetOutcome::InvalidLink);
+        }
         self.sessions
             .end_user_sessions(
                 org.id,
-                user,
+                user.id,
                 None,
                 EndReason::PasswordChanged,
-                &format!("user:{user}"),
+                &format!("user:{}", user.id),
             )
             .await?;
         Ok(ResetOutcome::Done)
     }
 
-    /// Confirms the address of a sign-up (or any unverified account) with its link, once.
-    pub async fn verify_email(&self, org: &Org, token: &str) -> Result<ResetOutcome, AccountError> {
+    /// The address a verification link confirms, while the link can be used.
+    pub async fn verification_address(
+        &self,
+        org: &Org,
+        token: &str,
+    ) -> Result<Option<String>, AccountError> {
+        let now = self.clock.now();
+        let hash = crate::secrets::sha256_hex(token);
+        if let Some(p) = self.store.pending_signup(org.id, &hash).await? {
+            return Ok((p.used_at.is_none() && now < p.expires_at).then_some(p.email));
+        }
+        Ok(
+            match self.link(org, token, LinkPurpose::VerifyEmail).await? {
+                Some(l) => self
+                    .store
+                    .user_by_id(org.id, l.user_id)
+                    .await?
+                    .map(|u| u.email.as_str().to_owned()),
+                None => None,
+            },
+        )
+    }
+
+    /// Confirms an address with its link and the password chosen at sign-up, once: a pending
+    /// sign-up becomes an account; an unverified account becomes verified.
+    pub async fn verify_email(
+        &self,
+        org: &Org,
+        token: &str,
+        password: &str,
+    ) -> Result<ResetOutcome, AccountError> {
+        let now = self.clock.now();
+        let Ok(password) = Password::for_verification(password) else {
+            return Ok(ResetOutcome::WrongPassword);
+        };
+        let hash = crate::secrets::sha256_hex(token);
+        if let Some(pending) = self
+            .store
+            .pending_signup(org.id, &hash)
+            .await?
+            .filter(|p| p.used_at.is_none() && now < p.expires_at)
+        {
+            if !self
+                .hasher
+                .verify(&password, &pending.password_hash)
+                .await?
+            {
+                return Ok(ResetOutcome::WrongPassword);
+            }
+            return Ok(
+                match self.store.complete_signup(org.id, &pending, now).await {
+                    Ok(Some(_)) => ResetOutcome::Done,
+                    Ok(None) => ResetOutcome::InvalidLink,
+                    Err(StoreError::Conflict) => ResetOutcome::AddressTaken,
+                    Err(e) => return Err(e.into()),
+                },
+            );
+        }
         let Some(link) = self.link(org, token, LinkPurpose::VerifyEmail).await? else {
             return Ok(ResetOutcome::InvalidLink);
         };
+        let stored = self.store.user_password_hash(org.id, link.user_id).await?;
+        let right = match &stored {
+            Some(h) => self.hasher.verify(&password, h).await?,
+            None => false,
+        };
+        if !right {
+            return Ok(ResetOutcome::WrongPassword);
+        }
         Ok(
-            if self
-                .store
-                .use_email_link(org.id, &link, true, self.clock.now())
-                .await?
-            {
+            if self.store.use_email_link(org.id, &link, true, now).await? {
                 ResetOutcome::Done
             } else {
                 ResetOutcome::InvalidLink
@@ -449,6 +565,14 @@ impl AccountService {
         let new_email = EmailAddress::parse(new_email)?;
         if new_email == user.email {
             return Err(AccountError::SameEmail);
+        }
+        if !self
+            .email
+            .unprompted_allowed(org.id, new_email.as_str())
+            .await
+        {
+            // Quietly: the page says a link was sent, as it does for every request.
+            return Ok(());
         }
         let link = self
             .new_link(org, &user.email, LinkPurpose::EmailChange, Some(&new_email))
@@ -477,7 +601,10 @@ impl AccountService {
             return Ok(ResetOutcome::InvalidLink);
         };
         let (Some(user), Some(new_email)) = (
-            self.store.user_by_id(org.id, link.user_id).await?,
+            self.store
+                .user_by_id(org.id, link.user_id)
+                .await?
+                .filter(|u| u.active),
             link.new_email
                 .as_deref()
                 .and_then(|e| EmailAddress::parse(e).ok()),

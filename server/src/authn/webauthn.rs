@@ -18,7 +18,7 @@ use super::error::AuthnError;
 use crate::accounts::{User, UserId};
 use crate::clock::SharedClock;
 use crate::secrets::{random_token, sha256_hex};
-use crate::sessions::{NewSession, Session, SessionId, SessionService, SessionToken};
+use crate::sessions::{EndReason, NewSession, Session, SessionId, SessionService, SessionToken};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoredCredential};
 use crate::tenancy::Org;
@@ -150,6 +150,14 @@ pub struct PendingLogin {
     /// keeps its id (`sid`) instead of a new session starting beside it.
     #[serde(default)]
     pub reauth_of: Option<SessionId>,
+}
+
+/// A registration answer that passed verification, not stored yet.
+struct VerifiedKey {
+    kind: CredentialKind,
+    cred_id: String,
+    json: String,
+    name: String,
 }
 
 #[derive(Clone)]
@@ -453,12 +461,31 @@ impl WebauthnService {
         if flow.pending.as_deref() != Some(binding.as_str()) || flow.user_id != Some(link.user_id) {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        self.finish_register(org, link.user_id, flow, answer, name)
-            .await?;
+        let key = self.verify_registration(flow, answer, name)?;
+        let user = self
+            .store
+            .user_by_id(org.id, link.user_id)
+            .await?
+            .filter(|u| u.active)
+            .ok_or(WebauthnFlowError::UnknownFlow)?;
         let now = self.clock.now();
-        if !self.store.use_email_link(org.id, link, true, now).await? {
+        // The link is used first (once, whatever races it); on an account nobody has verified
+        // yet, whatever was set up before it (password, keys) goes.
+        let wipe = user.email_verified_at.is_none();
+        let actor = format!("user:{} (invitation link)", user.id);
+        if !self
+            .store
+            .accept_link(org.id, link, None, wipe, &actor, None, now)
+            .await?
+        {
             return Err(WebauthnFlowError::UnknownFlow);
         }
+        if wipe {
+            self.sessions
+                .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, &actor)
+                .await?;
+        }
+        self.store_registration(org, user.id, key).await?;
         let new = NewSession {
             user_id: link.user_id,
             remember_me: false,
@@ -601,6 +628,17 @@ impl WebauthnService {
         answer: &RegisterPublicKeyCredential,
         name: &str,
     ) -> Result<StoredCredential, WebauthnFlowError> {
+        let verified = self.verify_registration(flow, answer, name)?;
+        self.store_registration(org, user, verified).await
+    }
+
+    /// Checks a registration answer (and the key's name) without storing anything.
+    fn verify_registration(
+        &self,
+        flow: Flow,
+        answer: &RegisterPublicKeyCredential,
+        name: &str,
+    ) -> Result<VerifiedKey, WebauthnFlowError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(WebauthnFlowError::InvalidName);
@@ -631,6 +669,22 @@ impl WebauthnService {
             }
         };
         let json = json.map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        Ok(VerifiedKey {
+            kind,
+            cred_id,
+            json,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Stores a verified key for `user`, with the "key added" notice.
+    async fn store_registration(
+        &self,
+        org: &Org,
+        user: UserId,
+        key: VerifiedKey,
+    ) -> Result<StoredCredential, WebauthnFlowError> {
+        let name = key.name.as_str();
         let notice = match self.store.user_by_id(org.id, user).await? {
             Some(u) => Some(
                 crate::email::notice(
@@ -652,10 +706,10 @@ impl WebauthnService {
             .insert_credential(
                 org.id,
                 user,
-                &cred_id,
-                kind.as_str(),
+                &key.cred_id,
+                key.kind.as_str(),
                 name,
-                &json,
+                &key.json,
                 notice.as_ref(),
                 self.clock.now(),
             )

@@ -104,10 +104,27 @@ impl EmailService {
     }
 
     /// Counts one form-triggered message to `address` in `org`; false once the hourly quota
-    /// is used up. Counted in the shared cache (exact across nodes), or per node while it is
-    /// down.
+    /// is used up.
     pub async fn unprompted_allowed(&self, org: OrgId, address: &str) -> bool {
-        let key = CacheKey::org(org, "mail-quota", &address.to_lowercase());
+        let allowed = self
+            .within_quota(
+                org,
+                "mail-quota",
+                &address.to_lowercase(),
+                UNPROMPTED_PER_ADDRESS_PER_HOUR,
+            )
+            .await;
+        if !allowed {
+            tracing::info!(org = %org, "email quota of an address used up; message dropped");
+        }
+        allowed
+    }
+
+    /// Counts one event of `kind` for `id` in `org`; false once more than `limit` happened in
+    /// the hour. Counted in the shared cache (exact across nodes), or per node while it is down
+    /// (never unlimited).
+    pub async fn within_quota(&self, org: OrgId, kind: &str, id: &str, limit: i64) -> bool {
+        let key = CacheKey::org(org, kind, id);
         let count = match self.cache.incr(&key, StdDuration::from_secs(3600)).await {
             Ok(n) => n,
             Err(_) => {
@@ -124,11 +141,7 @@ impl EmailService {
                 entry.1
             }
         };
-        let allowed = count <= UNPROMPTED_PER_ADDRESS_PER_HOUR;
-        if !allowed {
-            tracing::info!(org = %org, "email quota of an address used up; message dropped");
-        }
-        allowed
+        count <= limit
     }
 
     /// Where the dev mailbox writes, when there is no SMTP server.

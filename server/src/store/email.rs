@@ -2,7 +2,10 @@
 //! change). Org-owned rows are scoped by org id; the
 //! worker's claim looks across orgs.
 
-use super::entities::{email_links, email_outbox, email_templates, users};
+use super::entities::{
+    email_links, email_outbox, email_templates, pending_signups, recovery_codes, users,
+    webauthn_credentials,
+};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::{EmailAddress, NewUser, User, UserId};
 use crate::audit::AuditEvent;
@@ -69,6 +72,17 @@ pub struct NewEmailLink<'a> {
     pub new_email: Option<&'a str>,
     pub expires_at: DateTime<Utc>,
     pub email: OutgoingEmail,
+}
+
+/// A sign-up waiting for its address to be confirmed (orgs that require a verified address).
+#[derive(Debug, Clone)]
+pub struct PendingSignup {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 fn to_link(m: email_links::Model) -> Option<EmailLink> {
@@ -243,6 +257,175 @@ impl Store {
         Ok(user)
     }
 
+    /// Stores a sign-up until its address is confirmed (voiding older ones for the address)
+    /// and queues the message with its link.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_pending_signup(
+        &self,
+        org: OrgId,
+        email: &EmailAddress,
+        name: Option<&str>,
+        password_hash: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        mail: &OutgoingEmail,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        pending_signups::Entity::update_many()
+            .col_expr(pending_signups::Column::UsedAt, Expr::value(now))
+            .filter(pending_signups::Column::OrgId.eq(org.0))
+            .filter(pending_signups::Column::Email.eq(email.as_str()))
+            .filter(pending_signups::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        pending_signups::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.0),
+            email: Set(email.as_str().to_owned()),
+            name: Set(name.map(str::to_owned)),
+            password_hash: Set(password_hash.to_owned()),
+            token_hash: Set(token_hash.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        queue_email(&txn, org, mail, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A pending sign-up by its token hash, in this org only.
+    pub async fn pending_signup(
+        &self,
+        org: OrgId,
+        token_hash: &str,
+    ) -> Result<Option<PendingSignup>, StoreError> {
+        Ok(pending_signups::Entity::find()
+            .filter(pending_signups::Column::OrgId.eq(org.0))
+            .filter(pending_signups::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(|m| PendingSignup {
+                id: m.id,
+                email: m.email,
+                name: m.name,
+                password_hash: m.password_hash,
+                expires_at: m.expires_at,
+                used_at: m.used_at,
+            }))
+    }
+
+    /// Uses a pending sign-up once and creates its (verified) user, in one transaction.
+    /// `Ok(None)` when it was used meanwhile; `Conflict` when the address has an account now.
+    pub async fn complete_signup(
+        &self,
+        org: OrgId,
+        pending: &PendingSignup,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let email = EmailAddress::parse(&pending.email)
+            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        let txn = self.db.begin().await?;
+        let taken = pending_signups::Entity::update_many()
+            .col_expr(pending_signups::Column::UsedAt, Expr::value(now))
+            .filter(pending_signups::Column::OrgId.eq(org.0))
+            .filter(pending_signups::Column::Id.eq(pending.id))
+            .filter(pending_signups::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !taken {
+            return Ok(None);
+        }
+        let exists = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if exists {
+            return Err(StoreError::Conflict);
+        }
+        let new = NewUser {
+            email,
+            name: pending.name.clone(),
+            password_hash: Some(pending.password_hash.clone()),
+            role: crate::accounts::Role::Member,
+            email_verified: true,
+        };
+        let user = super::users::insert_user(&txn, org, &new, "anonymous (sign-up)", now).await?;
+        txn.commit().await?;
+        Ok(Some(user))
+    }
+
+    /// Uses a link that sets up the account (invitation, or a reset): once, in one transaction
+    /// with its effects. The address counts as verified. With `wipe` (the account was not
+    /// verified: whoever set it up before never proved the address), its keys, recovery codes
+    /// and password go first. `password_hash` is the new password (None: a passkey follows).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn accept_link(
+        &self,
+        org: OrgId,
+        link: &EmailLink,
+        password_hash: Option<&str>,
+        wipe: bool,
+        actor: &str,
+        notice: Option<&OutgoingEmail>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let user = link.user_id;
+        let txn = self.db.begin().await?;
+        if !take_link(&txn, org, link.id, now).await? {
+            return Ok(false);
+        }
+        if wipe {
+            webauthn_credentials::Entity::delete_many()
+                .filter(webauthn_credentials::Column::OrgId.eq(org.0))
+                .filter(webauthn_credentials::Column::UserId.eq(user.0))
+                .exec(&txn)
+                .await?;
+            recovery_codes::Entity::delete_many()
+                .filter(recovery_codes::Column::OrgId.eq(org.0))
+                .filter(recovery_codes::Column::UserId.eq(user.0))
+                .exec(&txn)
+                .await?;
+        }
+        if wipe || password_hash.is_some() {
+            users::Entity::update_many()
+                .col_expr(
+                    users::Column::PasswordHash,
+                    Expr::value(password_hash.map(str::to_owned)),
+                )
+                .col_expr(users::Column::UpdatedAt, Expr::value(now))
+                .filter(users::Column::OrgId.eq(org.0))
+                .filter(users::Column::Id.eq(user.0))
+                .exec(&txn)
+                .await?;
+        }
+        set_verified(&txn, org, user, now).await?;
+        if let Some(mail) = notice {
+            queue_email(&txn, org, mail, now).await?;
+        }
+        let event = AuditEvent {
+            org_id: org,
+            actor: actor.to_owned(),
+            action: if password_hash.is_some() {
+                "user.password_changed"
+            } else {
+                "user.link_used"
+            },
+            target: Some(user.to_string()),
+            details: serde_json::json!({ "purpose": link.purpose.as_str(), "reset_earlier_credentials": wipe }),
+        };
+        insert_audit(&txn, &event, now).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// A link by its token hash, in this org only.
     pub async fn email_link(
         &self,
@@ -343,9 +526,17 @@ impl Store {
         match changed {
             Ok(r) if r.rows_affected == 1 => {}
             Ok(_) => return Ok(false),
-            // The unique index (org, email) caught a concurrent taker.
-            Err(_) => return Err(StoreError::Conflict),
+            // The unique index (org, email) may catch a concurrent taker (`Conflict`).
+            Err(e) => return Err(e.into()),
         }
+        // Links sent to the old address stop working.
+        email_links::Entity::update_many()
+            .col_expr(email_links::Column::UsedAt, Expr::value(now))
+            .filter(email_links::Column::OrgId.eq(org.0))
+            .filter(email_links::Column::UserId.eq(link.user_id.0))
+            .filter(email_links::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
         queue_email(&txn, org, notice, now).await?;
         let event = AuditEvent {
             org_id: org,

@@ -51,17 +51,22 @@ fn token_of(link: &str) -> String {
         .into_owned()
 }
 
-/// Opens a link's page and presses its button; returns the answer.
-async fn confirm(b: &mut Browser, link: &str, action: &str) -> crate::browser::Page {
+/// Opens a link's page and presses its button (with `extra` fields); returns the answer.
+async fn confirm(
+    b: &mut Browser,
+    link: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> crate::browser::Page {
     let page = b.get(&path_of(link)).await;
     if page.status != 200 {
         return page;
     }
-    b.post(
-        action,
-        &[("token", &token_of(link)), ("csrf", &page.csrf())],
-    )
-    .await
+    let token = token_of(link);
+    let csrf = page.csrf();
+    let mut fields = vec![("token", token.as_str()), ("csrf", csrf.as_str())];
+    fields.extend_from_slice(extra);
+    b.post(action, &fields).await
 }
 
 both_backends!(
@@ -154,20 +159,20 @@ both_backends!(
             303
         );
 
-        // Unverified: the right password is told to confirm first (a wrong one learns nothing).
+        // Nothing exists before the link is used: signing in with the new password is refused
+        // exactly like a wrong one, so sign-up + sign-in does not tell new addresses from taken.
+        assert_eq!(
+            app.state.store.count_users(org.id).await.unwrap(),
+            users_before
+        );
         let mut newcomer = Browser::new(&app.address, UA);
         let early = newcomer
             .sign_in("acme", NEWCOMER, NEW_PASSWORD, false)
             .await;
-        assert_eq!(early.status, 403);
-        assert!(early.body.contains("data-testid=\"email-not-verified\""));
+        assert_eq!(early.status, 401);
         assert!(newcomer.session("acme").is_none());
-        let wrong = newcomer
-            .sign_in("acme", NEWCOMER, "not the password", false)
-            .await;
-        assert_eq!(wrong.status, 401);
 
-        // Unverified: forgot-password answers the same and sends nothing.
+        // Forgot-password answers the same and sends nothing.
         let queued = app.state.store.emails(org.id).await.unwrap().len();
         let form = b.get("/o/acme/password/forgot").await;
         let forgot = b
@@ -180,49 +185,74 @@ both_backends!(
         assert!(forgot.body.contains("data-testid=\"reset-sent\""));
         assert_eq!(app.state.store.emails(org.id).await.unwrap().len(), queued);
 
-        // "Send a new link" voids the first one.
-        let resend = newcomer
-            .post(
-                "/o/acme/verify-email/resend",
-                &[("email", NEWCOMER), ("csrf", &early.csrf())],
-            )
-            .await;
-        assert_eq!(resend.status, 200);
+        // Signing up again (another password) voids the first link.
+        assert_eq!(
+            sign_up(&mut newcomer, "acme", NEWCOMER, "second password")
+                .await
+                .status,
+            200
+        );
         assert_eq!(app.state.email.run_once().await.unwrap(), 1);
         let newer = link_in(
             &inbox.lock().unwrap().last().unwrap().data,
             &format!("{issuer}/verify-email?token="),
         );
         assert_ne!(newer, verify);
-        assert_eq!(
-            confirm(&mut newcomer, &verify, "/o/acme/verify-email")
-                .await
-                .status,
-            400
-        );
+        let old = confirm(
+            &mut newcomer,
+            &verify,
+            "/o/acme/verify-email",
+            &[("password", NEW_PASSWORD)],
+        )
+        .await;
+        assert_eq!(old.status, 400);
 
         // Org B does not know org A's link.
         let foreign = newer.replace("/o/acme/", "/o/globex/");
-        assert_eq!(
-            confirm(&mut newcomer, &foreign, "/o/globex/verify-email")
-                .await
-                .status,
-            400
-        );
+        let elsewhere = confirm(
+            &mut newcomer,
+            &foreign,
+            "/o/globex/verify-email",
+            &[("password", "second password")],
+        )
+        .await;
+        assert_eq!(elsewhere.status, 400);
 
-        // The link works once; then sign-in works.
-        let done = confirm(&mut newcomer, &newer, "/o/acme/verify-email").await;
+        // The link needs the password chosen with it (whoever opens the mail without it, such
+        // as the owner of an address someone else signed up with, cannot finish that sign-up).
+        let wrong = confirm(
+            &mut newcomer,
+            &newer,
+            "/o/acme/verify-email",
+            &[("password", NEW_PASSWORD)],
+        )
+        .await;
+        assert_eq!(wrong.status, 422);
+        assert_eq!(
+            app.state.store.count_users(org.id).await.unwrap(),
+            users_before
+        );
+        // With it, the link works once, and the account exists, verified.
+        let done = confirm(
+            &mut newcomer,
+            &newer,
+            "/o/acme/verify-email",
+            &[("password", "second password")],
+        )
+        .await;
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(done.body.contains("Address confirmed"));
-        assert_eq!(
-            confirm(&mut newcomer, &newer, "/o/acme/verify-email")
-                .await
-                .status,
-            400
-        );
+        let again = confirm(
+            &mut newcomer,
+            &newer,
+            "/o/acme/verify-email",
+            &[("password", "second password")],
+        )
+        .await;
+        assert_eq!(again.status, 400);
         assert_eq!(
             newcomer
-                .sign_in("acme", NEWCOMER, NEW_PASSWORD, false)
+                .sign_in("acme", NEWCOMER, "second password", false)
                 .await
                 .status,
             303
@@ -238,6 +268,7 @@ both_backends!(
             .unwrap()
             .unwrap();
         assert!(user.email_verified_at.is_some());
+        assert_eq!(user.name.as_deref(), Some("Newcomer"));
         assert_eq!(user.role, portcullis::accounts::Role::Member);
     }
 );
@@ -273,51 +304,131 @@ both_backends!(
         // 24 hours later the link is dead.
         app.clock
             .advance(chrono::Duration::hours(24) + chrono::Duration::seconds(1));
-        assert_eq!(
-            confirm(&mut b, &link, "/o/acme/verify-email").await.status,
-            400
-        );
+        let late = confirm(
+            &mut b,
+            &link,
+            "/o/acme/verify-email",
+            &[("password", NEW_PASSWORD)],
+        )
+        .await;
+        assert_eq!(late.status, 400);
 
-        // Whoever signs up first with an address does not own it: signing up again (before
-        // anyone verified) replaces the password and ends the first one's sessions.
+        // Whoever signs up first with an address does not own it. Signing up again changes
+        // nothing, but sends the address a link to set the account up; using it drops what the
+        // first one set (password, sessions).
         let mut squatter = Browser::new(&app.address, UA);
+        let victim = "victim@acme.test";
         assert_eq!(
-            sign_up(
-                &mut squatter,
-                "acme",
-                "victim@acme.test",
-                "squatter password"
-            )
-            .await
-            .status,
+            sign_up(&mut squatter, "acme", victim, "squatter password")
+                .await
+                .status,
             200
         );
         assert_eq!(
             squatter
-                .sign_in("acme", "victim@acme.test", "squatter password", false)
+                .sign_in("acme", victim, "squatter password", false)
                 .await
                 .status,
             303
         );
         assert_eq!(squatter.get("/o/acme/account").await.status, 200);
-        let mut victim = Browser::new(&app.address, UA);
+        let mut owner = Browser::new(&app.address, UA);
         assert_eq!(
-            sign_up(&mut victim, "acme", "victim@acme.test", "victim password")
+            sign_up(&mut owner, "acme", victim, "owner password")
                 .await
                 .status,
             200
         );
+        // Nothing changed yet.
+        assert_eq!(squatter.get("/o/acme/account").await.status, 200);
+        inbox.lock().unwrap().clear();
+        app.state.email.run_once().await.unwrap();
+        let received = inbox.lock().unwrap().clone();
+        let setup = received
+            .iter()
+            .find(|m| m.data.contains("/invitation?token="))
+            .expect("a set-up link");
+        assert_eq!(setup.rcpt, vec![format!("RCPT TO:<{victim}>")]);
+        let setup = link_in(
+            &setup.data,
+            &format!("{}/invitation?token=", app.issuer("acme")),
+        );
+        let used = confirm(
+            &mut owner,
+            &setup,
+            "/o/acme/invitation",
+            &[("new_password", "owner password")],
+        )
+        .await;
+        assert_eq!(used.status, 200, "{}", used.body);
         assert_ne!(squatter.get("/o/acme/account").await.status, 200);
         assert_eq!(
             Browser::new(&app.address, UA)
-                .sign_in("acme", "victim@acme.test", "squatter password", false)
+                .sign_in("acme", victim, "squatter password", false)
                 .await
                 .status,
             401
         );
         assert_eq!(
-            victim
-                .sign_in("acme", "victim@acme.test", "victim password", false)
+            owner
+                .sign_in("acme", victim, "owner password", false)
+                .await
+                .status,
+            303
+        );
+
+        // An unverified account in an org that starts requiring verification: the right
+        // password is told to confirm first; a new link, used with that password, lets it in.
+        let mut late = Browser::new(&app.address, UA);
+        assert_eq!(
+            sign_up(&mut late, "acme", "late@acme.test", "late password")
+                .await
+                .status,
+            200
+        );
+        set_signup(&app, "acme", SignupMode::Open, true).await;
+        let refused = late
+            .sign_in("acme", "late@acme.test", "late password", false)
+            .await;
+        assert_eq!(refused.status, 403);
+        assert!(refused.body.contains("data-testid=\"email-not-verified\""));
+        assert!(late.session("acme").is_none());
+        let wrong = late
+            .sign_in("acme", "late@acme.test", "not the password", false)
+            .await;
+        assert_eq!(wrong.status, 401);
+        let resend = late
+            .post(
+                "/o/acme/verify-email/resend",
+                &[("email", "late@acme.test"), ("csrf", &refused.csrf())],
+            )
+            .await;
+        assert_eq!(resend.status, 200);
+        inbox.lock().unwrap().clear();
+        app.state.email.run_once().await.unwrap();
+        let fresh = inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m.rcpt == vec!["RCPT TO:<late@acme.test>".to_owned()])
+            .map(|m| {
+                link_in(
+                    &m.data,
+                    &format!("{}/verify-email?token=", app.issuer("acme")),
+                )
+            })
+            .expect("a new verification link");
+        let done = confirm(
+            &mut late,
+            &fresh,
+            "/o/acme/verify-email",
+            &[("password", "late password")],
+        )
+        .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(
+            late.sign_in("acme", "late@acme.test", "late password", false)
                 .await
                 .status,
             303
@@ -371,10 +482,20 @@ both_backends!(
                 .status,
             303
         );
-        let done = confirm(&mut b, &link, "/o/acme/email/confirm").await;
+        // Only its account, signed in, can use the link: anyone else is sent to sign in.
+        let stranger = Browser::new(&app.address, UA).get(&path_of(&link)).await;
+        assert_eq!(stranger.status, 303);
+        assert!(
+            stranger.location().contains("/o/acme/login?return_to="),
+            "{}",
+            stranger.location()
+        );
+        let done = confirm(&mut b, &link, "/o/acme/email/confirm", &[]).await;
         assert_eq!(done.status, 200, "{}", done.body);
         assert_eq!(
-            confirm(&mut b, &link, "/o/acme/email/confirm").await.status,
+            confirm(&mut b, &link, "/o/acme/email/confirm", &[])
+                .await
+                .status,
             400
         );
         assert_eq!(
@@ -438,7 +559,9 @@ both_backends!(
             .await
             .unwrap();
         assert_eq!(
-            confirm(&mut b, &link, "/o/acme/email/confirm").await.status,
+            confirm(&mut b, &link, "/o/acme/email/confirm", &[])
+                .await
+                .status,
             409
         );
         assert_eq!(
@@ -666,4 +789,14 @@ both_backends!(the_forms_cannot_flood_a_mailbox, |backend| {
         app.state.store.emails(org.id).await.unwrap().len() as i64,
         portcullis::email::UNPROMPTED_PER_ADDRESS_PER_HOUR + 1
     );
+    // One network cannot request accounts without end: each costs a password hash.
+    // (4 sign-ups above; the rest up to the limit pass, the next is refused.)
+    let limit = portcullis::accounts::links::SIGNUPS_PER_IP_PER_HOUR;
+    for i in 4..limit {
+        let page = sign_up(&mut b, "acme", &format!("n{i}@acme.test"), NEW_PASSWORD).await;
+        assert_eq!(page.status, 200, "sign-up {i}");
+    }
+    let refused = sign_up(&mut b, "acme", "one.more@acme.test", NEW_PASSWORD).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.body.contains("Too many sign-ups"));
 });
