@@ -23,6 +23,9 @@ pub const ANSWER_FLOOR: Duration = Duration::from_millis(400);
 /// "try later" page, which says nothing about any account.
 pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 20;
 
+/// Attempts (with a password) per verification link and hour.
+pub const VERIFY_ATTEMPTS_PER_LINK: i64 = 10;
+
 /// Waits until `ANSWER_FLOOR` has passed since `started`.
 pub async fn pad(started: Instant) {
     if let Some(left) = ANSWER_FLOOR.checked_sub(started.elapsed()) {
@@ -389,6 +392,26 @@ async fn verify_submit(
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
+    // The link's holder may not guess the sign-up password without end.
+    let link_id = crate::secrets::sha256_hex(&form.token);
+    if !state
+        .email
+        .within_quota(
+            org.id,
+            "verify-attempts",
+            &link_id,
+            VERIFY_ATTEMPTS_PER_LINK,
+        )
+        .await
+    {
+        return message(
+            &org,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "This link was tried too many times. Sign up again to get a new one.",
+            None,
+        );
+    }
     match state
         .accounts
         .verify_email(&org, &form.token, &form.password)
@@ -554,7 +577,7 @@ async fn email_change_link(
         let back = format!("{}/email/confirm?token={token}", org_path(org));
         let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
         return Err(crate::http::pages::see_other(
-            &format!("{}{LOGIN_PATH}?return_to={back}", org_path(org)),
+            &format!("{}{LOGIN_PATH}?reauth=1&return_to={back}", org_path(org)),
             [],
         ));
     }

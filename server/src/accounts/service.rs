@@ -517,6 +517,10 @@ impl AccountService {
             .await?
             .filter(|p| p.used_at.is_none() && now < p.expires_at)
         {
+            // Sign-up closed since: the pending ones close with it.
+            if org.signup.mode != crate::tenancy::SignupMode::Open {
+                return Ok(ResetOutcome::InvalidLink);
+            }
             if !self
                 .hasher
                 .verify(&password, &pending.password_hash)
@@ -536,6 +540,14 @@ impl AccountService {
         let Some(link) = self.link(org, token, LinkPurpose::VerifyEmail).await? else {
             return Ok(ResetOutcome::InvalidLink);
         };
+        if !self
+            .store
+            .user_by_id(org.id, link.user_id)
+            .await?
+            .is_some_and(|u| u.active)
+        {
+            return Ok(ResetOutcome::InvalidLink);
+        }
         let stored = self.store.user_password_hash(org.id, link.user_id).await?;
         let right = match &stored {
             Some(h) => self.hasher.verify(&password, h).await?,

@@ -674,6 +674,11 @@ fn flow_error(err: &crate::authn::webauthn::WebauthnFlowError) -> HttpResponse {
             "reauthentication_required",
             &err.to_string(),
         ),
+        E::EmailNotVerified => json_error(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            &err.to_string(),
+        ),
         E::InvalidName | E::Duplicate => {
             json_error(StatusCode::BAD_REQUEST, "invalid_request", &err.to_string())
         }

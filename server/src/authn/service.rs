@@ -224,6 +224,7 @@ impl LoginService {
                     .as_ref()
                     .filter(|c| c.user_id == user.id)
                     .map(|c| c.id),
+                password_stamp: stored.as_deref().map(super::webauthn::password_stamp),
             };
             let pending_token = self
                 .webauthn

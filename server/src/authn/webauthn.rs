@@ -100,6 +100,10 @@ pub enum WebauthnFlowError {
     InvalidName,
     #[error("this credential is already registered")]
     Duplicate,
+    #[error(
+        "confirm your email address before adding a security key or passkey: use the link we sent you"
+    )]
+    EmailNotVerified,
     #[error("WebAuthn is not available: {0}")]
     Setup(String),
     #[error(transparent)]
@@ -150,6 +154,15 @@ pub struct PendingLogin {
     /// keeps its id (`sid`) instead of a new session starting beside it.
     #[serde(default)]
     pub reauth_of: Option<SessionId>,
+    /// A digest of the password hash the first step checked: if the password changes (or an
+    /// account set-up link drops it) before the second step, the pending step is void.
+    #[serde(default)]
+    pub password_stamp: Option<String>,
+}
+
+/// The stamp of a stored password hash, for `PendingLogin::password_stamp`.
+pub fn password_stamp(hash: &str) -> String {
+    sha256_hex(hash)
 }
 
 /// A registration answer that passed verification, not stored yet.
@@ -408,6 +421,9 @@ impl WebauthnService {
         if last.is_none_or(|t| now - t > Duration::seconds(RECENT_AUTH_SECS)) {
             return Err(WebauthnFlowError::ReauthRequired);
         }
+        if user.email_verified_at.is_none() {
+            return Err(WebauthnFlowError::EmailNotVerified);
+        }
         self.start_register(org, user, kind, None).await
     }
 
@@ -425,6 +441,11 @@ impl WebauthnService {
             .user_by_id(org.id, pending.user_id)
             .await?
             .ok_or(WebauthnFlowError::NoPendingLogin)?;
+        // Keys are for proven addresses: otherwise whoever signed up with someone else's address
+        // could keep a key past the owner's set-up link.
+        if user.email_verified_at.is_none() {
+            return Err(WebauthnFlowError::EmailNotVerified);
+        }
         self.start_register(org, &user, kind, Some(sha256_hex(pending_token)))
             .await
     }
@@ -822,6 +843,15 @@ impl WebauthnService {
             .ok_or(WebauthnFlowError::NoPendingLogin)?;
         if self.clock.now() - pending.started > Duration::seconds(PENDING_SECS) {
             return Err(WebauthnFlowError::NoPendingLogin);
+        }
+        if let Some(stamp) = &pending.password_stamp {
+            let current = self
+                .store
+                .user_password_hash(org.id, pending.user_id)
+                .await?;
+            if current.as_deref().map(password_stamp).as_ref() != Some(stamp) {
+                return Err(WebauthnFlowError::NoPendingLogin);
+            }
         }
         Ok(pending)
     }

@@ -257,8 +257,7 @@ impl Store {
         Ok(user)
     }
 
-    /// Stores a sign-up until its address is confirmed (voiding older ones for the address)
-    /// and queues the message with its link.
+    /// Stores a sign-up until its address is confirmed and queues the message with its link.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_pending_signup(
         &self,
@@ -271,14 +270,9 @@ impl Store {
         mail: &OutgoingEmail,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Earlier pending sign-ups for the address stay usable (each with its own password), so
+        // nobody can void someone else's by signing up again; the first one used wins.
         let txn = self.db.begin().await?;
-        pending_signups::Entity::update_many()
-            .col_expr(pending_signups::Column::UsedAt, Expr::value(now))
-            .filter(pending_signups::Column::OrgId.eq(org.0))
-            .filter(pending_signups::Column::Email.eq(email.as_str()))
-            .filter(pending_signups::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
         pending_signups::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.0),
@@ -350,6 +344,13 @@ impl Store {
         if exists {
             return Err(StoreError::Conflict);
         }
+        pending_signups::Entity::update_many()
+            .col_expr(pending_signups::Column::UsedAt, Expr::value(now))
+            .filter(pending_signups::Column::OrgId.eq(org.0))
+            .filter(pending_signups::Column::Email.eq(email.as_str()))
+            .filter(pending_signups::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
         let new = NewUser {
             email,
             name: pending.name.clone(),

@@ -185,7 +185,8 @@ both_backends!(
         assert!(forgot.body.contains("data-testid=\"reset-sent\""));
         assert_eq!(app.state.store.emails(org.id).await.unwrap().len(), queued);
 
-        // Signing up again (another password) voids the first link.
+        // Signing up again (another password) makes a second pending sign-up: each link needs
+        // its own password, and the first one used wins.
         assert_eq!(
             sign_up(&mut newcomer, "acme", NEWCOMER, "second password")
                 .await
@@ -198,14 +199,6 @@ both_backends!(
             &format!("{issuer}/verify-email?token="),
         );
         assert_ne!(newer, verify);
-        let old = confirm(
-            &mut newcomer,
-            &verify,
-            "/o/acme/verify-email",
-            &[("password", NEW_PASSWORD)],
-        )
-        .await;
-        assert_eq!(old.status, 400);
 
         // Org B does not know org A's link.
         let foreign = newer.replace("/o/acme/", "/o/globex/");
@@ -250,6 +243,15 @@ both_backends!(
         )
         .await;
         assert_eq!(again.status, 400);
+        // The other pending sign-up for the address is void now.
+        let old = confirm(
+            &mut newcomer,
+            &verify,
+            "/o/acme/verify-email",
+            &[("password", NEW_PASSWORD)],
+        )
+        .await;
+        assert_eq!(old.status, 400);
         assert_eq!(
             newcomer
                 .sign_in("acme", NEWCOMER, "second password", false)
@@ -270,6 +272,38 @@ both_backends!(
         assert!(user.email_verified_at.is_some());
         assert_eq!(user.name.as_deref(), Some("Newcomer"));
         assert_eq!(user.role, portcullis::accounts::Role::Member);
+
+        // Guessing the sign-up password with a link is bounded: after the allowed attempts it
+        // answers 429, even with the right password.
+        assert_eq!(
+            sign_up(&mut b, "acme", "guess@acme.test", "guess password")
+                .await
+                .status,
+            200
+        );
+        app.state.email.run_once().await.unwrap();
+        let guessed = link_in(
+            &inbox.lock().unwrap().last().unwrap().data,
+            &format!("{issuer}/verify-email?token="),
+        );
+        for _ in 0..portcullis::accounts::links::VERIFY_ATTEMPTS_PER_LINK {
+            let wrong = confirm(
+                &mut b,
+                &guessed,
+                "/o/acme/verify-email",
+                &[("password", "a wrong guess")],
+            )
+            .await;
+            assert_eq!(wrong.status, 422);
+        }
+        let blocked = confirm(
+            &mut b,
+            &guessed,
+            "/o/acme/verify-email",
+            &[("password", "guess password")],
+        )
+        .await;
+        assert_eq!(blocked.status, 429);
     }
 );
 
@@ -288,14 +322,24 @@ both_backends!(
             sign_up(&mut b, "acme", NEWCOMER, NEW_PASSWORD).await.status,
             200
         );
-        // This org does not require a verified address: the newcomer signs in at once.
+        // This org does not require a verified address: the newcomer signs in at once, but
+        // cannot add a key before the address is confirmed.
+        let mut early = Browser::new(&app.address, UA);
         assert_eq!(
-            Browser::new(&app.address, UA)
+            early
                 .sign_in("acme", NEWCOMER, NEW_PASSWORD, false)
                 .await
                 .status,
             303
         );
+        let key = early
+            .post_json(
+                "/o/acme/webauthn/register/start",
+                &serde_json::json!({ "kind": "passkey" }),
+            )
+            .await;
+        assert_eq!(key.status, 403, "{}", key.body);
+        assert!(key.body.contains("email_not_verified"));
         app.state.email.run_once().await.unwrap();
         let link = link_in(
             &inbox.lock().unwrap()[0].data,
@@ -486,7 +530,9 @@ both_backends!(
         let stranger = Browser::new(&app.address, UA).get(&path_of(&link)).await;
         assert_eq!(stranger.status, 303);
         assert!(
-            stranger.location().contains("/o/acme/login?return_to="),
+            stranger
+                .location()
+                .contains("/o/acme/login?reauth=1&return_to="),
             "{}",
             stranger.location()
         );

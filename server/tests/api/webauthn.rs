@@ -860,3 +860,55 @@ both_backends!(
         assert_eq!(ok.status, 200, "{}", ok.body);
     }
 );
+
+both_backends!(a_password_change_voids_a_pending_second_step, |backend| {
+    use portcullis::clock::Clock as _;
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let policy = SessionPolicy {
+        mfa: MfaPolicy::Required,
+        ..SessionPolicy::default()
+    };
+    app.state
+        .sessions
+        .set_policy(org.id, policy, "test")
+        .await
+        .unwrap();
+    // Two browsers pass the password step; the enrolment step waits in each.
+    let mut first = Browser::new(&app.address, UA);
+    let mut second = Browser::new(&app.address, UA);
+    for b in [&mut first, &mut second] {
+        let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
+        assert!(step1.location().starts_with("/o/acme/login/enrol"));
+        b.get(step1.location()).await;
+    }
+    let ok = first
+        .post_json(
+            "/o/acme/webauthn/enrol/start",
+            &json!({ "kind": "passkey" }),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // The password changes (a reset, or an account set-up link): the waiting step is void.
+    let user = crate::signin::user_id(&app, &org).await;
+    let hash = app
+        .state
+        .accounts
+        .hasher()
+        .hash(&portcullis::accounts::Password::parse("a brand new password").unwrap())
+        .await
+        .unwrap();
+    app.state
+        .store
+        .set_user_password_hash(org.id, user, &hash, Some("test"), None, app.clock.now())
+        .await
+        .unwrap();
+    let late = second
+        .post_json(
+            "/o/acme/webauthn/enrol/start",
+            &json!({ "kind": "passkey" }),
+        )
+        .await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert_eq!(body(&late)["error"], "flow_expired");
+});
