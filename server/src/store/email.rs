@@ -3,7 +3,7 @@
 //! worker's claim looks across orgs.
 
 use super::entities::{
-    email_links, email_outbox, email_templates, pending_signups, recovery_codes, users,
+    consents, email_links, email_outbox, email_templates, pending_signups, recovery_codes, users,
     webauthn_credentials,
 };
 use super::{Store, StoreError, insert_audit};
@@ -365,8 +365,8 @@ impl Store {
 
     /// Uses a link that sets up the account (invitation, or a reset): once, in one transaction
     /// with its effects. The address counts as verified. With `wipe` (the account was not
-    /// verified: whoever set it up before never proved the address), its keys, recovery codes
-    /// and password go first. `password_hash` is the new password (None: a passkey follows).
+    /// verified: whoever set it up before never proved the address), its keys, recovery codes,
+    /// consents, display name and password go first. `password_hash` is the new password (None: a passkey follows).
     #[allow(clippy::too_many_arguments)]
     pub async fn accept_link(
         &self,
@@ -392,6 +392,18 @@ impl Store {
             recovery_codes::Entity::delete_many()
                 .filter(recovery_codes::Column::OrgId.eq(org.0))
                 .filter(recovery_codes::Column::UserId.eq(user.0))
+                .exec(&txn)
+                .await?;
+            // Whatever the earlier holder allowed third-party apps, and the name they chose.
+            consents::Entity::delete_many()
+                .filter(consents::Column::OrgId.eq(org.0))
+                .filter(consents::Column::UserId.eq(user.0))
+                .exec(&txn)
+                .await?;
+            users::Entity::update_many()
+                .col_expr(users::Column::Name, Expr::value(Option::<String>::None))
+                .filter(users::Column::OrgId.eq(org.0))
+                .filter(users::Column::Id.eq(user.0))
                 .exec(&txn)
                 .await?;
         }

@@ -315,7 +315,7 @@ both_backends!(
             f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
         })
         .await;
-        org_with_alice(&app, "acme").await;
+        let org_id = org_with_alice(&app, "acme").await.id;
         set_signup(&app, "acme", SignupMode::Open, false).await;
         let mut b = Browser::new(&app.address, UA);
         assert_eq!(
@@ -406,6 +406,19 @@ both_backends!(
         .await;
         assert_eq!(used.status, 200, "{}", used.body);
         assert_ne!(squatter.get("/o/acme/account").await.status, 200);
+        // The squatter's display name went with the rest.
+        let taken_back = app
+            .state
+            .store
+            .user_by_email(
+                org_id,
+                &portcullis::accounts::EmailAddress::parse(victim).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken_back.name, None);
+        assert!(taken_back.email_verified_at.is_some());
         assert_eq!(
             Browser::new(&app.address, UA)
                 .sign_in("acme", victim, "squatter password", false)
