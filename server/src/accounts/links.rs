@@ -279,13 +279,13 @@ struct ConfirmPage<'a> {
     error: Option<&'a str>,
 }
 
-fn invalid_link(org: &Org, retry: Option<(String, &str)>) -> HttpResponse {
+fn invalid_link(org: &Org) -> HttpResponse {
     message(
         org,
         StatusCode::BAD_REQUEST,
         "This link does not work",
         "The link was used already, a newer one was sent, or it expired.",
-        retry.or_else(|| Some((format!("{}{LOGIN_PATH}", org_path(org)), "Go to sign-in"))),
+        Some((format!("{}{LOGIN_PATH}", org_path(org)), "Go to sign-in")),
     )
 }
 
@@ -342,7 +342,7 @@ async fn render_verify(
 ) -> HttpResponse {
     let email = match state.accounts.verification_address(org, token).await {
         Ok(Some(e)) => e,
-        Ok(None) => return invalid_link(org, None),
+        Ok(None) => return invalid_link(org),
         Err(e) => return unavailable(org, &e),
     };
     let text = format!(
@@ -442,7 +442,7 @@ async fn verify_submit(
             "Sign in with it, or reset its password if you forgot it.",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
-        Ok(_) => invalid_link(&org, None),
+        Ok(_) => invalid_link(&org),
         Err(e) => unavailable(&org, &e),
     }
 }
@@ -473,12 +473,12 @@ async fn render_invitation(
         .await
     {
         Ok(Some(l)) => l,
-        Ok(None) => return invalid_link(org, None),
+        Ok(None) => return invalid_link(org),
         Err(e) => return unavailable(org, &e),
     };
     let email = match state.store.user_by_id(org.id, link.user_id).await {
         Ok(Some(u)) => u.email.as_str().to_owned(),
-        Ok(None) => return invalid_link(org, None),
+        Ok(None) => return invalid_link(org),
         Err(e) => return unavailable(org, &e),
     };
     let (csrf, set) = csrf_token(req, state, org);
@@ -503,21 +503,11 @@ async fn invitation_page(
     render_invitation(&req, &state, &org.0, &q.token, StatusCode::OK, None).await
 }
 
-#[derive(Deserialize)]
-struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    new_password: String,
-}
-
 async fn invitation_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<PasswordForm>,
+    form: web::Form<crate::authn::routes::ResetForm>,
 ) -> HttpResponse {
     let org = org.0;
     if !csrf_ok(&req, &state, &form.csrf) {
@@ -535,7 +525,7 @@ async fn invitation_submit(
             "Your password is set. Sign in with it now.",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
-        Ok(_) => invalid_link(&org, None),
+        Ok(_) => invalid_link(&org),
         Err(AccountError::InvalidPassword(e)) => {
             render_invitation(
                 &req,
@@ -566,7 +556,7 @@ async fn email_change_link(
         .await
     {
         Ok(Some(l)) => l,
-        Ok(None) => return Err(invalid_link(org, None)),
+        Ok(None) => return Err(invalid_link(org)),
         Err(e) => return Err(unavailable(org, &e)),
     };
     let current = match crate::http::pages::session_token(req) {
@@ -638,7 +628,7 @@ async fn email_change_submit(
             "Another account uses this address, so yours keeps its current one. Nothing changed.",
             None,
         ),
-        Ok(_) => invalid_link(&org, None),
+        Ok(_) => invalid_link(&org),
         Err(e) => unavailable(&org, &e),
     }
 }

@@ -150,11 +150,35 @@ impl AccountService {
         })
     }
 
-    /// "Forgot password": for an active user of this org whose address is verified, a
-    /// single-use link (valid 30 minutes, the user's older links voided) goes out through the
-    /// email outbox. Unknown and unverified addresses get the same (silent) answer: an
-    /// unverified address may not be the user's.
-    pub async fn request_password_reset(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+    /// Makes a link of `purpose` for `user` and stores it with its message (voiding the user's
+    /// older ones of the purpose) and the audit event `action`.
+    async fn send_link(
+        &self,
+        org: &Org,
+        user: &User,
+        purpose: LinkPurpose,
+        new_email: Option<&EmailAddress>,
+        action: &'static str,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let link = self.new_link(org, &user.email, purpose, new_email).await?;
+        self.store
+            .create_email_link(org.id, user.id, &link, action, actor, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// A link anyone can ask for through a form: sent only to an active account of this
+    /// address whose verification state is `verified`, within the address's mail quota; the
+    /// same silent `Ok` otherwise.
+    async fn send_link_on_request(
+        &self,
+        org: &Org,
+        email: &str,
+        verified: bool,
+        purpose: LinkPurpose,
+        action: &'static str,
+    ) -> Result<(), AccountError> {
         let Ok(email) = EmailAddress::parse(email) else {
             return Ok(());
         };
@@ -162,7 +186,7 @@ impl AccountService {
             .store
             .user_by_email(org.id, &email)
             .await?
-            .filter(|u| u.active && u.email_verified_at.is_some())
+            .filter(|u| u.active && u.email_verified_at.is_some() == verified)
         else {
             return Ok(());
         };
@@ -173,40 +197,38 @@ impl AccountService {
         {
             return Ok(());
         }
-        let link = self
-            .new_link(org, &user.email, LinkPurpose::PasswordReset, None)
-            .await?;
         let actor = format!("user:{}", user.id);
-        self.store
-            .create_email_link(
-                org.id,
-                user.id,
-                &link,
-                "password.reset_requested",
-                &actor,
-                self.clock.now(),
-            )
-            .await?;
-        Ok(())
+        self.send_link(org, &user, purpose, None, action, &actor)
+            .await
+    }
+
+    /// "Forgot password": for an active user of this org whose address is verified, a
+    /// single-use link (valid 30 minutes, the user's older links voided) goes out through the
+    /// email outbox. Unknown and unverified addresses get the same (silent) answer: an
+    /// unverified address may not be the user's.
+    pub async fn request_password_reset(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+        self.send_link_on_request(
+            org,
+            email,
+            true,
+            LinkPurpose::PasswordReset,
+            "password.reset_requested",
+        )
+        .await
     }
 
     /// An admin invites a user: a link (valid 7 days) to set up the account with a password or
     /// a passkey, through the outbox. Sending it again voids the previous link.
     pub async fn invite(&self, org: &Org, user: &User, actor: &str) -> Result<(), AccountError> {
-        let link = self
-            .new_link(org, &user.email, LinkPurpose::Invitation, None)
-            .await?;
-        self.store
-            .create_email_link(
-                org.id,
-                user.id,
-                &link,
-                "user.invited",
-                actor,
-                self.clock.now(),
-            )
-            .await?;
-        Ok(())
+        self.send_link(
+            org,
+            user,
+            LinkPurpose::Invitation,
+            None,
+            "user.invited",
+            actor,
+        )
+        .await
     }
 
     /// Sign-up on the hosted page (the caller checks the org allows it). The answer is the same
@@ -243,26 +265,18 @@ impl AccountService {
         }
         match existing {
             None if org.signup.require_verified_email => {
-                let token = new_token()?;
-                let link = self.link_url(org, LinkPurpose::VerifyEmail, &token);
-                let valid_for = format!("{VERIFY_TTL_HOURS} hours");
-                let mail = crate::email::compose(
-                    &self.store,
-                    org,
-                    TemplateKind::VerifyEmail,
-                    email.as_str(),
-                    &[("link", &link), ("valid_for", &valid_for)],
-                )
-                .await?;
+                let link = self
+                    .new_link(org, &email, LinkPurpose::VerifyEmail, None)
+                    .await?;
                 self.store
                     .create_pending_signup(
                         org.id,
                         &email,
                         name.as_deref(),
                         &hash,
-                        &crate::secrets::sha256_hex(&token),
-                        now + chrono::Duration::hours(VERIFY_TTL_HOURS),
-                        &mail,
+                        &link.token_hash,
+                        link.expires_at,
+                        &link.email,
                         now,
                     )
                     .await?;
@@ -286,20 +300,15 @@ impl AccountService {
                 }
             }
             Some(user) if user.active && user.email_verified_at.is_none() => {
-                let link = self
-                    .new_link(org, &user.email, LinkPurpose::Invitation, None)
-                    .await?;
-                self.store
-                    .create_email_link(
-                        org.id,
-                        user.id,
-                        &link,
-                        "user.setup_link_sent",
-                        "anonymous (sign-up)",
-                        now,
-                    )
-                    .await?;
-                Ok(())
+                self.send_link(
+                    org,
+                    &user,
+                    LinkPurpose::Invitation,
+                    None,
+                    "user.setup_link_sent",
+                    "anonymous (sign-up)",
+                )
+                .await
             }
             Some(user) if user.active => {
                 let forgot = format!(
@@ -325,38 +334,14 @@ impl AccountService {
     /// Sends a new verification link to an active, unverified account with this address; the
     /// same silent answer otherwise.
     pub async fn resend_verification(&self, org: &Org, email: &str) -> Result<(), AccountError> {
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
-        let Some(user) = self
-            .store
-            .user_by_email(org.id, &email)
-            .await?
-            .filter(|u| u.active && u.email_verified_at.is_none())
-        else {
-            return Ok(());
-        };
-        if !self
-            .email
-            .unprompted_allowed(org.id, user.email.as_str())
-            .await
-        {
-            return Ok(());
-        }
-        let link = self
-            .new_link(org, &user.email, LinkPurpose::VerifyEmail, None)
-            .await?;
-        self.store
-            .create_email_link(
-                org.id,
-                user.id,
-                &link,
-                "user.verification_sent",
-                &format!("user:{}", user.id),
-                self.clock.now(),
-            )
-            .await?;
-        Ok(())
+        self.send_link_on_request(
+            org,
+            email,
+            false,
+            LinkPurpose::VerifyEmail,
+            "user.verification_sent",
+        )
+        .await
     }
 
     /// The live link of `purpose` behind `token` (unused, unexpired, this org), if any.
@@ -556,13 +541,11 @@ impl AccountService {
         if !right {
             return Ok(ResetOutcome::WrongPassword);
         }
-        Ok(
-            if self.store.use_email_link(org.id, &link, true, now).await? {
-                ResetOutcome::Done
-            } else {
-                ResetOutcome::InvalidLink
-            },
-        )
+        Ok(if self.store.verify_with_link(org.id, &link, now).await? {
+            ResetOutcome::Done
+        } else {
+            ResetOutcome::InvalidLink
+        })
     }
 
     /// A signed-in user asks to use another address: a link goes to the new address, and
@@ -586,20 +569,15 @@ impl AccountService {
             // Quietly: the page says a link was sent, as it does for every request.
             return Ok(());
         }
-        let link = self
-            .new_link(org, &user.email, LinkPurpose::EmailChange, Some(&new_email))
-            .await?;
-        self.store
-            .create_email_link(
-                org.id,
-                user.id,
-                &link,
-                "user.email_change_requested",
-                &format!("user:{}", user.id),
-                self.clock.now(),
-            )
-            .await?;
-        Ok(())
+        self.send_link(
+            org,
+            user,
+            LinkPurpose::EmailChange,
+            Some(&new_email),
+            "user.email_change_requested",
+            &format!("user:{}", user.id),
+        )
+        .await
     }
 
     /// Uses an email change link: the account takes the new (now verified) address, and the old

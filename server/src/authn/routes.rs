@@ -1130,14 +1130,15 @@ async fn reset_page(
     render(StatusCode::OK, &page, set)
 }
 
+/// A link's token and the new password (reset and invitation pages).
 #[derive(Deserialize)]
-struct ResetForm {
+pub(crate) struct ResetForm {
     #[serde(default)]
-    token: String,
+    pub token: String,
     #[serde(default)]
-    new_password: String,
+    pub new_password: String,
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn reset_submit(

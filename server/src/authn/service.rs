@@ -301,19 +301,14 @@ impl LoginService {
         }
         let hash = self.hasher.hash(&new).await?;
         let actor = format!("user:{}", session.user_id);
-        let notice = match self.store.user_by_id(org.id, session.user_id).await? {
-            Some(u) => Some(
-                crate::email::notice(
-                    &self.store,
-                    org,
-                    u.email.as_str(),
-                    "your password was changed",
-                    &format!("The password of your {} account was changed.", org.name),
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let notice = crate::email::notice_to(
+            &self.store,
+            org,
+            session.user_id,
+            "your password was changed",
+            &format!("The password of your {} account was changed.", org.name),
+        )
+        .await?;
         self.store
             .set_user_password_hash(
                 org.id,

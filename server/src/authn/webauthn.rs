@@ -367,22 +367,17 @@ impl WebauthnService {
         id: uuid::Uuid,
     ) -> Result<(), WebauthnFlowError> {
         self.require_recent(session)?;
-        let notice = match self.store.user_by_id(org.id, session.user_id).await? {
-            Some(u) => Some(
-                crate::email::notice(
-                    &self.store,
-                    org,
-                    u.email.as_str(),
-                    "a security key was removed",
-                    &format!(
-                        "A security key or passkey was removed from your {} account.",
-                        org.name
-                    ),
-                )
-                .await?,
+        let notice = crate::email::notice_to(
+            &self.store,
+            org,
+            session.user_id,
+            "a security key was removed",
+            &format!(
+                "A security key or passkey was removed from your {} account.",
+                org.name
             ),
-            None => None,
-        };
+        )
+        .await?;
         match self
             .store
             .delete_credential(
@@ -409,18 +404,7 @@ impl WebauthnService {
         user: &User,
         kind: CredentialKind,
     ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
-        let now = self.clock.now();
-        let last = [
-            Some(session.auth_time),
-            session.password_at,
-            session.webauthn_at,
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        if last.is_none_or(|t| now - t > Duration::seconds(RECENT_AUTH_SECS)) {
-            return Err(WebauthnFlowError::ReauthRequired);
-        }
+        self.require_recent(session)?;
         if user.email_verified_at.is_none() {
             return Err(WebauthnFlowError::EmailNotVerified);
         }
@@ -706,22 +690,17 @@ impl WebauthnService {
         key: VerifiedKey,
     ) -> Result<StoredCredential, WebauthnFlowError> {
         let name = key.name.as_str();
-        let notice = match self.store.user_by_id(org.id, user).await? {
-            Some(u) => Some(
-                crate::email::notice(
-                    &self.store,
-                    org,
-                    u.email.as_str(),
-                    "a security key was added",
-                    &format!(
-                        "A security key or passkey named \"{name}\" was added to your {} account.",
-                        org.name
-                    ),
-                )
-                .await?,
+        let notice = crate::email::notice_to(
+            &self.store,
+            org,
+            user,
+            "a security key was added",
+            &format!(
+                "A security key or passkey named \"{name}\" was added to your {} account.",
+                org.name
             ),
-            None => None,
-        };
+        )
+        .await?;
         match self
             .store
             .insert_credential(

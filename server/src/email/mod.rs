@@ -42,3 +42,19 @@ pub async fn notice(
     )
     .await
 }
+
+/// The security notice for a user of the org, by id (`None` when the user is gone).
+pub async fn notice_to(
+    store: &Store,
+    org: &Org,
+    user: crate::accounts::UserId,
+    subject: &str,
+    message: &str,
+) -> Result<Option<OutgoingEmail>, StoreError> {
+    match store.user_by_id(org.id, user).await? {
+        Some(u) => Ok(Some(
+            notice(store, org, u.email.as_str(), subject, message).await?,
+        )),
+        None => Ok(None),
+    }
+}

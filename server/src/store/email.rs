@@ -473,32 +473,27 @@ impl Store {
             .collect())
     }
 
-    /// Uses a link once; with `verify`, the user's address counts as verified from now (the
-    /// link reached them), in the same transaction. True only for the one request that used it.
-    pub async fn use_email_link(
+    /// Uses an address verification link once: the user's address counts as verified from
+    /// now, in the same transaction. True only for the one request that used it.
+    pub async fn verify_with_link(
         &self,
         org: OrgId,
         link: &EmailLink,
-        verify: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
         if !take_link(&txn, org, link.id, now).await? {
             return Ok(false);
         }
-        if verify {
-            set_verified(&txn, org, link.user_id, now).await?;
-            if link.purpose == LinkPurpose::VerifyEmail {
-                let event = AuditEvent {
-                    org_id: org,
-                    actor: format!("user:{}", link.user_id),
-                    action: "user.email_verified",
-                    target: Some(link.user_id.to_string()),
-                    details: serde_json::json!({}),
-                };
-                insert_audit(&txn, &event, now).await?;
-            }
-        }
+        set_verified(&txn, org, link.user_id, now).await?;
+        let event = AuditEvent {
+            org_id: org,
+            actor: format!("user:{}", link.user_id),
+            action: "user.email_verified",
+            target: Some(link.user_id.to_string()),
+            details: serde_json::json!({}),
+        };
+        insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
         Ok(true)
     }

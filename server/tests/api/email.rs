@@ -25,6 +25,18 @@ pub(crate) async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
     smtp_sink_on(0).await
 }
 
+/// A node whose mail goes to a fresh sink, and the sink's inbox.
+pub(crate) async fn app_with_smtp(
+    backend: &crate::helpers::Backend,
+) -> (TestApp, Arc<Mutex<Vec<Received>>>) {
+    let (smtp, inbox) = smtp_sink().await;
+    let app = TestApp::spawn_oidc_with(backend, move |f| {
+        f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
+    })
+    .await;
+    (app, inbox)
+}
+
 /// The sink on a given port (0: any free one).
 async fn smtp_sink_on(port: u16) -> (u16, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -136,11 +148,7 @@ pub(crate) fn path_of(link: &str) -> String {
 both_backends!(
     password_reset_by_email_works_once_and_signs_out_everywhere,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org = org_with_alice(&app, "acme").await;
         org_with_alice(&app, "globex").await;
         let issuer = app.issuer("acme");
@@ -400,11 +408,7 @@ async fn raw_form(app: &TestApp, path: &str) -> (String, String) {
 both_backends!(
     links_use_the_public_url_and_names_cannot_add_headers,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         // An org (its name goes into the subject) and a user (display name) crafted to inject.
         let org = app
             .state
@@ -471,11 +475,7 @@ both_backends!(
 both_backends!(
     after_a_reset_the_second_factor_is_still_required,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org = org_with_alice(&app, "acme").await;
         let user = app
             .state
@@ -546,11 +546,7 @@ both_backends!(
 both_backends!(
     an_invitation_from_the_admin_api_leads_to_the_first_sign_in,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org = org_with_alice(&app, "acme").await;
         let bearer = admin_token(&app, &org).await;
         let token = bearer.as_str();

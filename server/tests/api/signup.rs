@@ -2,7 +2,7 @@
 //! templates, with every message sent over SMTP to the loopback sink and read raw.
 
 use crate::browser::Browser;
-use crate::email::{UA, admin_token, link_in, path_of, smtp_sink};
+use crate::email::{UA, admin_token, app_with_smtp, link_in, path_of};
 use crate::helpers::{TestApp, org_with_alice};
 use crate::signin::{EMAIL, PASSWORD};
 use portcullis::tenancy::{SignupMode, SignupPolicy};
@@ -72,11 +72,7 @@ async fn confirm(
 both_backends!(
     sign_up_verifies_the_address_and_unverified_users_cannot_sign_in_or_reset,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org = org_with_alice(&app, "acme").await;
         org_with_alice(&app, "globex").await;
         let issuer = app.issuer("acme");
@@ -310,11 +306,7 @@ both_backends!(
 both_backends!(
     verification_links_expire_and_orgs_may_let_unverified_users_in,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org_id = org_with_alice(&app, "acme").await.id;
         set_signup(&app, "acme", SignupMode::Open, false).await;
         let mut b = Browser::new(&app.address, UA);
@@ -496,11 +488,7 @@ both_backends!(
 both_backends!(
     an_email_change_is_confirmed_at_the_new_address_and_the_old_one_is_told,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         let org = org_with_alice(&app, "acme").await;
         let mut b = Browser::new(&app.address, UA);
         assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
@@ -636,11 +624,7 @@ both_backends!(
 both_backends!(
     org_templates_and_branding_shape_the_messages_and_the_api_manages_them,
     |backend| {
-        let (smtp, inbox) = smtp_sink().await;
-        let app = TestApp::spawn_oidc_with(&backend, move |f| {
-            f.merge(("email.smtp_url", format!("smtp://127.0.0.1:{smtp}")))
-        })
-        .await;
+        let (app, inbox) = app_with_smtp(&backend).await;
         org_with_alice(&app, "acme").await;
         let globex = org_with_alice(&app, "globex").await;
         app.state

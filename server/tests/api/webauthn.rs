@@ -79,6 +79,19 @@ impl Key {
     }
 }
 
+/// The org requires a second factor from everyone.
+async fn require_mfa(app: &TestApp, org: &portcullis::tenancy::Org) {
+    let policy = SessionPolicy {
+        mfa: MfaPolicy::Required,
+        ..SessionPolicy::default()
+    };
+    app.state
+        .sessions
+        .set_policy(org.id, policy, "test")
+        .await
+        .unwrap();
+}
+
 async fn start(b: &mut Browser, mode: &str, kind: &str) -> (String, Value) {
     let res = b
         .post_json(
@@ -277,15 +290,7 @@ both_backends!(password_then_security_key, |backend| {
 both_backends!(required_mfa_enrols_a_factor_before_any_session, |backend| {
     let app = TestApp::spawn(&backend).await;
     let org = acme(&app).await;
-    let policy = SessionPolicy {
-        mfa: MfaPolicy::Required,
-        ..SessionPolicy::default()
-    };
-    app.state
-        .sessions
-        .set_policy(org.id, policy, "test")
-        .await
-        .unwrap();
+    require_mfa(&app, &org).await;
     let mut b = Browser::new(&app.address, UA);
     let step1 = b.sign_in("acme", EMAIL, PASSWORD, false).await;
     assert_eq!(step1.status, 303);
@@ -865,15 +870,7 @@ both_backends!(a_password_change_voids_a_pending_second_step, |backend| {
     use portcullis::clock::Clock as _;
     let app = TestApp::spawn(&backend).await;
     let org = acme(&app).await;
-    let policy = SessionPolicy {
-        mfa: MfaPolicy::Required,
-        ..SessionPolicy::default()
-    };
-    app.state
-        .sessions
-        .set_policy(org.id, policy, "test")
-        .await
-        .unwrap();
+    require_mfa(&app, &org).await;
     // Two browsers pass the password step; the enrolment step waits in each.
     let mut first = Browser::new(&app.address, UA);
     let mut second = Browser::new(&app.address, UA);
