@@ -1,5 +1,5 @@
 // The demo shop (examples/demo-shop) against the real provider: the two use cases of DESIGN §1.
-// Sign in to the catalog (standard app), step up with a security key at checkout (privileged app:
+// Sign in to the catalog (standard app) with a password and a security key, go on to checkout (privileged app:
 // MFA), sign out from checkout (Single Logout): the catalog is still browsable, checkout asks for
 // sign-in again.
 import { expect, test } from '@playwright/test';
@@ -19,6 +19,13 @@ test('catalog survives Single Logout from checkout; checkout asks to sign in aga
   await expect(page).toHaveURL(/\/o\/demo\/account$/);
   await page.getByTestId('add-security-key').click();
   await expect(page.getByTestId('credential')).toHaveCount(1);
+  // A key added during a sign-in counts from the next one (it cannot step up the sign-in it was
+  // added in): sign out, and sign in with the password and the key.
+  await page.getByTestId('sign-out').click();
+  await signInWithPassword(page, 'demo', 'shopper@demo.example', 'shopper password');
+  await expect(page).toHaveURL(/\/o\/demo\/login\/key/);
+  await page.getByTestId('webauthn-go').click();
+  await expect(page).toHaveURL(/\/o\/demo\/account$/);
 
   // The catalog: single sign-on, no password again.
   await page.goto(CATALOG);
@@ -26,12 +33,10 @@ test('catalog survives Single Logout from checkout; checkout asks to sign in aga
   await expect(page).toHaveURL(CATALOG);
   await expect(page.getByTestId('signed-in')).toContainText('shopper@demo.example');
 
-  // Checkout: the privileged app needs MFA, so Portcullis asks for the key (step-up), not the
-  // password.
+  // Checkout: the privileged app needs MFA, which this sign-in has (password and key): single
+  // sign-on again.
   await page.goto(CHECKOUT);
   await page.getByTestId('sign-in').click();
-  await expect(page).toHaveURL(/\/o\/demo\/login\/step-up/);
-  await page.getByTestId('webauthn-go').click();
   await expect(page).toHaveURL(CHECKOUT);
   await expect(page.getByTestId('signed-in')).toContainText('shopper@demo.example');
   await page.getByTestId('place-order').click();

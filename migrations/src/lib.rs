@@ -28,6 +28,7 @@ mod m20261129_000019_create_password_resets;
 mod m20261129_000020_email_links_and_signup;
 mod m20261129_000021_create_email_templates;
 mod m20261129_000022_create_pending_signups;
+mod m20261202_000023_credential_enrolled_in_session;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000020_email_links_and_signup::Migration),
             Box::new(m20261129_000021_create_email_templates::Migration),
             Box::new(m20261129_000022_create_pending_signups::Migration),
+            Box::new(m20261202_000023_credential_enrolled_in_session::Migration),
         ]
     }
 }

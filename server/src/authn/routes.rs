@@ -669,6 +669,8 @@ fn flow_error(err: &crate::authn::webauthn::WebauthnFlowError) -> HttpResponse {
             json_error(StatusCode::BAD_REQUEST, "flow_expired", &err.to_string())
         }
         E::Rejected => json_error(StatusCode::UNAUTHORIZED, "rejected", &err.to_string()),
+        E::WrongStep => json_error(StatusCode::FORBIDDEN, "wrong_step", &err.to_string()),
+        E::KeyTooNew => json_error(StatusCode::FORBIDDEN, "key_too_new", &err.to_string()),
         E::ReauthRequired => json_error(
             StatusCode::FORBIDDEN,
             "reauthentication_required",

@@ -6,7 +6,7 @@
 
 use super::error::AuthnError;
 use super::throttle::Throttle;
-use super::webauthn::{PendingLogin, WebauthnService};
+use super::webauthn::{PendingLogin, PendingPurpose, WebauthnService};
 use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
 use crate::audit::AuditEvent;
 use crate::clock::SharedClock;
@@ -202,17 +202,28 @@ impl LoginService {
         let now = self.clock.now();
         let policy = self.sessions.policy(org.id).await?;
         let has_factor = self.store.count_user_credentials(org.id, user.id).await? > 0;
-        let second = policy
-            .mfa
-            .requires_second_factor(has_factor, attempt.app_requests_mfa);
+        // Typed pending steps: a user with a key presents it; a first key is enrolled from the
+        // password step only where the org requires MFA. (An app asking for MFA of a user without
+        // a key gets a one-factor session and the step-up page: a key added then counts from the
+        // next sign-in, never for this one.)
+        let purpose = if has_factor {
+            policy
+                .mfa
+                .requires_second_factor(true, attempt.app_requests_mfa)
+                .then_some(PendingPurpose::SecondFactor)
+        } else {
+            (policy.mfa == crate::sessions::MfaPolicy::Required)
+                .then_some(PendingPurpose::FirstKeyEnrolment)
+        };
         if stored.as_deref().is_some_and(PasswordHasher::needs_rehash) {
             let fresh = self.hasher.hash(&password).await?;
             self.store
                 .set_user_password_hash(org.id, user.id, &fresh, None, None, self.clock.now())
                 .await?;
         }
-        if second {
+        if let Some(purpose) = purpose {
             let pending = PendingLogin {
+                purpose,
                 user_id: user.id,
                 password_at: now,
                 remember_me: attempt.remember_me,

@@ -96,6 +96,15 @@ pub enum WebauthnFlowError {
     Rejected,
     #[error("the first sign-in step has expired; enter your password again")]
     NoPendingLogin,
+    /// A ceremony was tried from a pending step made for another one (e.g. enrolling a key from
+    /// a step that asks for the enrolled key).
+    #[error("this sign-in step cannot be finished that way; continue where you were sent")]
+    WrongStep,
+    /// A key tried to step up the very session it was enrolled in.
+    #[error(
+        "a key added during this sign-in counts from your next sign-in; sign in again to use it"
+    )]
+    KeyTooNew,
     #[error("name must be 1-100 characters")]
     InvalidName,
     #[error("this credential is already registered")]
@@ -141,9 +150,24 @@ struct Flow {
     state: serde_json::Value,
 }
 
+/// What a pending sign-in step is for. Each ceremony accepts only its own kind, so a step made
+/// for one can never be finished by another (enrolling a new key from a step that asks for an
+/// enrolled key would skip the second factor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingPurpose {
+    /// Present an enrolled key (or a recovery code). Also the re-authentication of a live
+    /// session (`reauth_of`).
+    SecondFactor,
+    /// Enrol the first key: only where the org requires MFA and the user has no key at all.
+    FirstKeyEnrolment,
+}
+
 /// The first step of a sign-in that still needs its second factor. No session exists yet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
+    /// Required: a record without it (written by an older version) is refused.
+    pub purpose: PendingPurpose,
     pub user_id: UserId,
     pub password_at: DateTime<Utc>,
     pub remember_me: bool,
@@ -420,6 +444,7 @@ impl WebauthnService {
         kind: CredentialKind,
     ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
         let pending = self.pending(org, pending_token).await?;
+        self.check_enrolment_allowed(org, &pending).await?;
         let user = self
             .store
             .user_by_id(org.id, pending.user_id)
@@ -490,7 +515,7 @@ impl WebauthnService {
                 .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, &actor)
                 .await?;
         }
-        self.store_registration(org, user.id, key).await?;
+        self.store_registration(org, user.id, key, None).await?;
         let new = NewSession {
             user_id: link.user_id,
             remember_me: false,
@@ -500,6 +525,51 @@ impl WebauthnService {
             ip: Some(ip),
         };
         Ok(self.sessions.start(org.id, new).await?)
+    }
+
+    /// A key may be enrolled from a pending step only when the step was made for that, the org
+    /// requires MFA, and the user has no key at all (checked again at the finish: a key could
+    /// have been added meanwhile).
+    async fn check_enrolment_allowed(
+        &self,
+        org: &Org,
+        pending: &PendingLogin,
+    ) -> Result<(), WebauthnFlowError> {
+        if pending.purpose != PendingPurpose::FirstKeyEnrolment {
+            return Err(WebauthnFlowError::WrongStep);
+        }
+        let policy = self.sessions.policy(org.id).await?;
+        if policy.mfa != crate::sessions::MfaPolicy::Required
+            || self
+                .store
+                .count_user_credentials(org.id, pending.user_id)
+                .await?
+                > 0
+        {
+            return Err(WebauthnFlowError::WrongStep);
+        }
+        Ok(())
+    }
+
+    /// Second-factor ceremonies and recovery codes accept only a second-factor step.
+    async fn second_factor_pending(
+        &self,
+        org: &Org,
+        pending_token: &str,
+    ) -> Result<PendingLogin, WebauthnFlowError> {
+        let pending = self.pending(org, pending_token).await?;
+        if pending.purpose != PendingPurpose::SecondFactor {
+            return Err(WebauthnFlowError::WrongStep);
+        }
+        Ok(pending)
+    }
+
+    /// Takes the pending step (single use, atomically: of two parallel finishes one gets it).
+    async fn take_pending(&self, org: &Org, pending_token: &str) -> Result<(), WebauthnFlowError> {
+        match self.cache.take(&pending_key(org, pending_token)).await {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(WebauthnFlowError::NoPendingLogin),
+        }
     }
 
     async fn start_register(
@@ -559,12 +629,14 @@ impl WebauthnService {
         if flow.user_id != Some(session.user_id) || flow.pending.is_some() {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        self.finish_register(org, session.user_id, flow, answer, name)
+        let key = self.verify_registration(flow, answer, name)?;
+        self.store_registration(org, session.user_id, key, Some(session.id))
             .await
     }
 
-    /// Finishes a first-factor enrolment after the password step and starts the session: the
-    /// user has just proven the password and possession of the new key.
+    /// Finishes a first-factor enrolment after the password step and starts the session. The
+    /// session records the password only: the key was enrolled, not used to authenticate, so it
+    /// counts from its next use (and cannot step up this session: `enrolled_in_session`).
     pub async fn finish_enrolment(
         &self,
         org: &Org,
@@ -581,33 +653,40 @@ impl WebauthnService {
         if flow.user_id != Some(pending.user_id) {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        let stored = self
-            .finish_register(org, pending.user_id, flow, answer, name)
-            .await?;
-        if self
-            .cache
-            .take(&pending_key(org, pending_token))
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-        {
-            return Err(WebauthnFlowError::NoPendingLogin);
+        self.check_enrolment_allowed(org, &pending).await?;
+        let key = self.verify_registration(flow, answer, name)?;
+        self.take_pending(org, pending_token).await?;
+        let user = pending.user_id;
+        let (session, token) = self.start_from_pending(org, pending, false).await?;
+        match self.store_registration(org, user, key, Some(session.id)).await {
+            Ok(stored) => Ok((stored, session, token)),
+            Err(e) => {
+                // No session without its key: the sign-in starts again.
+                let _ = self
+                    .sessions
+                    .end(org.id, session.id, EndReason::Logout, "system")
+                    .await;
+                Err(e)
+            }
         }
-        let (session, token) = self.start_from_pending(org, pending).await?;
-        Ok((stored, session, token))
     }
 
+    /// The session a finished pending step starts (or re-authenticates). `key_used`: a key
+    /// authenticated the user in this step (not merely enrolled).
     async fn start_from_pending(
         &self,
         org: &Org,
         pending: PendingLogin,
+        key_used: bool,
     ) -> Result<(Session, SessionToken), WebauthnFlowError> {
         if let Some(id) = pending.reauth_of
             && let Some(current) = self.sessions.live(org.id, id).await?
             && current.user_id == pending.user_id
         {
             let (session, token) = self.sessions.reauthenticate(org.id, &current).await?;
+            if !key_used {
+                return Ok((session, token));
+            }
             let session = self
                 .sessions
                 .record_webauthn(org.id, &session, self.clock.now())
@@ -618,23 +697,11 @@ impl WebauthnService {
             user_id: pending.user_id,
             remember_me: pending.remember_me,
             password_at: Some(pending.password_at),
-            webauthn_at: Some(self.clock.now()),
+            webauthn_at: key_used.then(|| self.clock.now()),
             user_agent: pending.user_agent,
             ip: Some(pending.ip),
         };
         Ok(self.sessions.start(org.id, new).await?)
-    }
-
-    async fn finish_register(
-        &self,
-        org: &Org,
-        user: UserId,
-        flow: Flow,
-        answer: &RegisterPublicKeyCredential,
-        name: &str,
-    ) -> Result<StoredCredential, WebauthnFlowError> {
-        let verified = self.verify_registration(flow, answer, name)?;
-        self.store_registration(org, user, verified).await
     }
 
     /// Checks a registration answer (and the key's name) without storing anything.
@@ -688,6 +755,7 @@ impl WebauthnService {
         org: &Org,
         user: UserId,
         key: VerifiedKey,
+        enrolled_in_session: Option<SessionId>,
     ) -> Result<StoredCredential, WebauthnFlowError> {
         let name = key.name.as_str();
         let notice = crate::email::notice_to(
@@ -710,6 +778,7 @@ impl WebauthnService {
                 key.kind.as_str(),
                 name,
                 &key.json,
+                enrolled_in_session.map(|s| s.0),
                 notice.as_ref(),
                 self.clock.now(),
             )
@@ -887,7 +956,7 @@ impl WebauthnService {
         user: UserId,
         flow: Flow,
         answer: &PublicKeyCredential,
-    ) -> Result<DateTime<Utc>, WebauthnFlowError> {
+    ) -> Result<(DateTime<Utc>, StoredCredential), WebauthnFlowError> {
         let state: SecurityKeyAuthentication = Self::restore(flow)?;
         let result = self
             .webauthn()?
@@ -911,19 +980,17 @@ impl WebauthnService {
                     .await?;
             }
         }
-        Ok(now)
+        Ok((now, stored))
     }
 
     /// Which page finishes a pending sign-in: `key` (present an enrolled key) or `enrol` (add the
     /// first one); `None` when there is no live pending step.
     pub async fn pending_step(&self, org: &Org, pending_token: &str) -> Option<&'static str> {
         let pending = self.pending(org, pending_token).await.ok()?;
-        let keys = self
-            .store
-            .count_user_credentials(org.id, pending.user_id)
-            .await
-            .ok()?;
-        Some(if keys > 0 { "key" } else { "enrol" })
+        Some(match pending.purpose {
+            PendingPurpose::SecondFactor => "key",
+            PendingPurpose::FirstKeyEnrolment => "enrol",
+        })
     }
 
     /// Starts the second-factor ceremony with every credential of the pending user.
@@ -932,7 +999,7 @@ impl WebauthnService {
         org: &Org,
         pending_token: &str,
     ) -> Result<(String, RequestChallengeResponse), WebauthnFlowError> {
-        let pending = self.pending(org, pending_token).await?;
+        let pending = self.second_factor_pending(org, pending_token).await?;
         self.start_key_assertion(
             org,
             pending.user_id,
@@ -971,7 +1038,10 @@ impl WebauthnService {
         pending_token: &str,
         code: &str,
     ) -> Result<(Session, SessionToken), WebauthnFlowError> {
-        let pending = self.pending(org, pending_token).await?;
+        let pending = self.second_factor_pending(org, pending_token).await?;
+        // Take, then check: the pending step is used up before the code is compared, so parallel
+        // requests on one password step get one guess between them, not one each.
+        self.take_pending(org, pending_token).await?;
         let normalised: String = code
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -987,20 +1057,9 @@ impl WebauthnService {
             )
             .await?;
         if !used {
-            // One guess per password step: a wrong code ends the pending sign-in, so guessing
-            // codes costs a (throttled) password entry each time.
-            self.cache.delete(&pending_key(org, pending_token)).await;
+            // One guess per password step: guessing codes costs a (throttled) password entry
+            // each time.
             return Err(WebauthnFlowError::Rejected);
-        }
-        if self
-            .cache
-            .take(&pending_key(org, pending_token))
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-        {
-            return Err(WebauthnFlowError::NoPendingLogin);
         }
         let new = NewSession {
             user_id: pending.user_id,
@@ -1043,9 +1102,13 @@ impl WebauthnService {
         {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        let at = self
+        let (at, key) = self
             .verify_key_assertion(org, session.user_id, flow, answer)
             .await?;
+        // A factor added during this sign-in does not raise its assurance.
+        if key.enrolled_in_session == Some(session.id.0) {
+            return Err(WebauthnFlowError::KeyTooNew);
+        }
         Ok(self.sessions.record_webauthn(org.id, session, at).await?)
     }
 
@@ -1061,20 +1124,11 @@ impl WebauthnService {
         if flow.pending.as_deref() != Some(sha256_hex(pending_token).as_str()) {
             return Err(WebauthnFlowError::UnknownFlow);
         }
-        let pending = self.pending(org, pending_token).await?;
+        let pending = self.second_factor_pending(org, pending_token).await?;
         self.verify_key_assertion(org, pending.user_id, flow, answer)
             .await?;
         // The pending step is single use too.
-        if self
-            .cache
-            .take(&pending_key(org, pending_token))
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-        {
-            return Err(WebauthnFlowError::NoPendingLogin);
-        }
-        self.start_from_pending(org, pending).await
+        self.take_pending(org, pending_token).await?;
+        self.start_from_pending(org, pending, true).await
     }
 }

@@ -2,8 +2,11 @@
 //! ending with a reason, and the sweeper.
 //!
 //! The database is the truth. The cache holds a copy of each live session under
-//! `o:{org}:session:{token_hash}`; ending a session writes the database first and then drops the
-//! copy, so a cache flush or restart can neither log anybody out nor bring a session back.
+//! `o:{org}:session:{token_hash}`; ending a session writes the database first and then leaves a
+//! tombstone there (`Cache::end_copy`), which no copy can overwrite: a reader that loaded the
+//! session before the end cannot store it back afterwards, and copies are never written back
+//! after a cache hit nor queued during an outage (see `store::cache`). A cache flush or restart
+//! can neither log anybody out nor bring a session back.
 
 use super::error::SessionError;
 use super::model::{EndReason, NewSession, Session, SessionId, SessionPolicy, SessionToken};
@@ -96,7 +99,7 @@ impl SessionService {
             return Ok(p);
         }
         let policy = self.store.session_policy(org).await?.unwrap_or_default();
-        self.cache.set_json(&key, &policy, self.policy_ttl()).await;
+        self.cache.set_copy(&key, &policy, self.policy_ttl()).await;
         Ok(policy)
     }
 
@@ -112,7 +115,7 @@ impl SessionService {
             .set_session_policy(org, policy, actor, self.clock.now())
             .await?;
         let key = policy_key(org);
-        self.cache.delete(&key).await;
+        self.cache.fence_copy(&key).await;
         if let Err(err) = self.cache.publish_invalidation(&key).await {
             tracing::warn!(error = %err, "could not publish the policy invalidation");
         }
@@ -151,7 +154,7 @@ impl SessionService {
         let notice = self.new_device_notice(&session).await?;
         self.store.insert_session(&session, notice.as_ref()).await?;
         self.cache
-            .set_json(
+            .set_copy(
                 &session_key(org, &session.token_hash),
                 &session,
                 self.cache.copy_ttl(cache_ttl(&session, now)),
@@ -169,15 +172,15 @@ impl SessionService {
         let hash = sha256_hex(token);
         let key = session_key(org, &hash);
         let now = self.clock.now();
-        let session = match self.cache.get_json::<Session>(&key).await {
-            Some(s) if s.org_id == org => s,
+        let (session, from_cache) = match self.cache.get_json::<Session>(&key).await {
+            Some(s) if s.org_id == org => (s, true),
             _ => match self.store.session_by_token_hash(org, &hash).await? {
-                Some(s) => s,
+                Some(s) => (s, false),
                 None => return Ok(None),
             },
         };
         if session.ended_at.is_some() {
-            self.cache.delete(&key).await;
+            self.cache.end_copy(&key).await;
             return Ok(None);
         }
         let policy = self.policy(org).await?;
@@ -186,6 +189,7 @@ impl SessionService {
             return Ok(None);
         }
         let mut session = session;
+        let mut changed = !from_cache;
         if now - session.last_seen_at >= Duration::seconds(TOUCH_INTERVAL_SECS) {
             session.last_seen_at = now;
             session.idle_deadline =
@@ -193,14 +197,19 @@ impl SessionService {
             self.store
                 .touch_session(org, session.id, now, session.idle_deadline)
                 .await?;
+            changed = true;
         }
-        self.cache
-            .set_json(
-                &key,
-                &session,
-                self.cache.copy_ttl(cache_ttl(&session, now)),
-            )
-            .await;
+        // Never written back after a plain hit; a copy read from the database or just touched
+        // is stored unless the session has ended since (its tombstone wins).
+        if changed {
+            self.cache
+                .set_copy(
+                    &key,
+                    &session,
+                    self.cache.copy_ttl(cache_ttl(&session, now)),
+                )
+                .await;
+        }
         Ok(Some(session))
     }
 
@@ -215,7 +224,7 @@ impl SessionService {
             .set_session_webauthn_at(org, session.id, at)
             .await?;
         self.cache
-            .delete(&session_key(org, &session.token_hash))
+            .fence_copy(&session_key(org, &session.token_hash))
             .await;
         Ok(Session {
             webauthn_at: Some(at),
@@ -295,8 +304,9 @@ impl SessionService {
         {
             return Err(SessionError::NotFound);
         }
+        // The old cookie value is dead for good.
         self.cache
-            .delete(&session_key(org, &session.token_hash))
+            .end_copy(&session_key(org, &session.token_hash))
             .await;
         let session = Session {
             token_hash: hash,
@@ -311,7 +321,7 @@ impl SessionService {
     async fn forget(&self, ended: &[Session]) {
         for s in ended {
             self.cache
-                .delete(&session_key(s.org_id, &s.token_hash))
+                .end_copy(&session_key(s.org_id, &s.token_hash))
                 .await;
         }
     }

@@ -191,6 +191,7 @@ pub mod webauthn_credentials {
         pub credential: String,
         pub created_at: DateTimeUtc,
         pub last_used_at: Option<DateTimeUtc>,
+        pub enrolled_in_session: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,9 @@ pub struct StoredCredential {
     pub credential: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The IdP session it was enrolled in (none for keys of an invitation or older rows): it
+    /// cannot step that session up.
+    pub enrolled_in_session: Option<Uuid>,
 }
 
 fn to_stored(m: creds::Model) -> StoredCredential {
@@ -38,6 +41,7 @@ fn to_stored(m: creds::Model) -> StoredCredential {
         credential: m.credential,
         created_at: m.created_at,
         last_used_at: m.last_used_at,
+        enrolled_in_session: m.enrolled_in_session,
     }
 }
 
@@ -51,6 +55,7 @@ impl Store {
         kind: &str,
         name: &str,
         credential: &str,
+        enrolled_in_session: Option<Uuid>,
         notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<StoredCredential, StoreError> {
@@ -68,6 +73,7 @@ impl Store {
             credential: Set(credential.to_owned()),
             created_at: Set(now),
             last_used_at: Set(None),
+            enrolled_in_session: Set(enrolled_in_session),
         }
         .insert(&txn)
         .await?;

@@ -8,8 +8,8 @@ use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use std::time::Duration;
 
-/// How long a node may serve an org record from Redis: every writer deletes the shared entry, so
-/// a change is seen at once. (In-process copies live one second: `Cache::copy_ttl`.)
+/// How long a node may serve an org record from Redis: every writer fences the shared entry
+/// (`Cache::fence_copy`), so a change is seen at once and no copy read before it lands after it. (In-process copies live one second: `Cache::copy_ttl`.)
 const ORG_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ impl OrgService {
             .org_by_slug(&parsed)
             .await?
             .ok_or_else(|| TenancyError::NotFound(slug.to_owned()))?;
-        self.cache.set_json(&key, &org, self.ttl()).await;
+        self.cache.set_copy(&key, &org, self.ttl()).await;
         Ok(org)
     }
 
@@ -175,7 +175,7 @@ impl OrgService {
 
     async fn invalidate(&self, slug: &OrgSlug) {
         let key = slug_key(slug);
-        self.cache.delete(&key).await;
+        self.cache.fence_copy(&key).await;
         if let Err(err) = self.cache.publish_invalidation(&key).await {
             tracing::warn!(error = %err, "could not publish the org invalidation");
         }

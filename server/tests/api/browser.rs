@@ -146,6 +146,14 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// The org's CSRF cookie (what a page's hidden field echoes).
+    pub fn csrf_cookie(&self, org: &str) -> String {
+        self.cookies
+            .get(&(format!("/o/{org}"), "pc_csrf".to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn session(&self, org: &str) -> Option<String> {
         self.cookies
             .get(&(format!("/o/{org}"), "pc_session".to_owned()))

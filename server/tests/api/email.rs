@@ -498,6 +498,7 @@ both_backends!(
                 "Key",
                 "{}",
                 None,
+                None,
                 app.clock.now(),
             )
             .await

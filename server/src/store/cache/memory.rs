@@ -1,10 +1,15 @@
 //! In-process cache for the embedded single-node default. Expiry follows the injected clock.
+//!
+//! Bounded: entries are indexed by expiry, so expired ones are dropped as writes come in
+//! (O(log n) per write, never a scan of the whole map), and past `MAX_ENTRIES` the entries that
+//! would expire soonest go first. An anonymous flood of short-lived state (ceremony flows) thus
+//! costs every request the same few operations however large the map grows.
 
-use super::{CacheBackend, CacheError};
+use super::{CacheBackend, CacheError, TOMBSTONE};
 use crate::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -12,29 +17,97 @@ use tokio::sync::broadcast;
 struct Entry {
     value: Vec<u8>,
     expires: DateTime<Utc>,
+    seq: u64,
 }
 
-/// Entries beyond which a write first sweeps out expired ones.
-const SWEEP_AT: usize = 4096;
+/// Most entries held at once; beyond it the soonest-expiring entries are evicted.
+pub const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// (expiry, insertion number) → key: the order in which entries expire.
+    by_expiry: BTreeMap<(DateTime<Utc>, u64), String>,
+    seq: u64,
+}
+
+impl Entries {
+    fn live(&self, key: &str, now: DateTime<Utc>) -> Option<&Entry> {
+        self.map.get(key).filter(|e| e.expires > now)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.map.remove(key)?;
+        self.by_expiry.remove(&(entry.expires, entry.seq));
+        Some(entry)
+    }
+
+    fn insert(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        expires: DateTime<Utc>,
+        now: DateTime<Utc>,
+        max: usize,
+    ) {
+        self.remove(key);
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.by_expiry.insert((expires, seq), key.to_owned());
+        self.map.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires,
+                seq,
+            },
+        );
+        // Expired entries first, then (only when still over the bound) the soonest to expire.
+        while let Some((&(at, _), _)) = self.by_expiry.first_key_value() {
+            if at > now && self.map.len() <= max {
+                break;
+            }
+            if let Some((_, k)) = self.by_expiry.pop_first() {
+                self.map.remove(&k);
+            }
+        }
+    }
+}
 
 pub struct MemoryCache {
     clock: SharedClock,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+    max_entries: usize,
     channel: broadcast::Sender<String>,
 }
 
 impl MemoryCache {
     pub fn new(clock: SharedClock) -> Self {
+        Self::with_capacity(clock, MAX_ENTRIES)
+    }
+
+    /// A cache holding at most `max_entries` entries.
+    pub fn with_capacity(clock: SharedClock, max_entries: usize) -> Self {
         let (channel, _) = broadcast::channel(1024);
         Self {
             clock,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
+            max_entries: max_entries.max(1),
             channel,
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries held now (expired ones included until a write drops them).
+    pub fn len(&self) -> usize {
+        self.entries().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn deadline(&self, ttl: Duration) -> DateTime<Utc> {
@@ -50,27 +123,34 @@ impl MemoryCache {
 impl CacheBackend for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let now = self.clock.now();
-        Ok(self
-            .entries()
-            .get(key)
-            .filter(|e| e.expires > now)
-            .map(|e| e.value.clone()))
+        Ok(self.entries().live(key, now).map(|e| e.value.clone()))
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let now = self.clock.now();
         let expires = self.deadline(ttl);
+        self.entries()
+            .insert(key, value.to_vec(), expires, now, self.max_entries);
+        Ok(())
+    }
+
+    async fn set_unless_ended(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let now = self.clock.now();
+        let expires = self.deadline(ttl);
+        // One lock for the check and the write: no tombstone can land in between.
         let mut entries = self.entries();
-        if entries.len() >= SWEEP_AT {
-            entries.retain(|_, e| e.expires > now);
+        if entries
+            .live(key, now)
+            .is_some_and(|e| e.value.as_slice() == TOMBSTONE)
+        {
+            return Ok(());
         }
-        entries.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires,
-            },
-        );
+        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
         Ok(())
     }
 
@@ -90,25 +170,21 @@ impl CacheBackend for MemoryCache {
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
         let now = self.clock.now();
-        let expires = self.deadline(ttl);
         let mut entries = self.entries();
-        let current = entries
-            .get(key)
-            .filter(|e| e.expires > now)
-            .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse::<i64>().ok());
+        let current = entries.live(key, now).and_then(|e| {
+            let n = std::str::from_utf8(&e.value).ok()?.parse::<i64>().ok()?;
+            Some((n, e.expires))
+        });
         let (count, expires) = match current {
-            Some(n) => (
-                n.saturating_add(1),
-                entries.get(key).map_or(expires, |e| e.expires),
-            ),
-            None => (1, expires),
+            Some((n, expires)) => (n.saturating_add(1), expires),
+            None => (1, self.deadline(ttl)),
         };
         entries.insert(
-            key.to_owned(),
-            Entry {
-                value: count.to_string().into_bytes(),
-                expires,
-            },
+            key,
+            count.to_string().into_bytes(),
+            expires,
+            now,
+            self.max_entries,
         );
         Ok(count)
     }
@@ -181,5 +257,38 @@ mod tests {
         let mut rx = cache.subscribe();
         cache.publish("o:1:x").await.unwrap();
         assert_eq!(rx.recv().await.unwrap(), "o:1:x");
+    }
+
+    #[tokio::test]
+    async fn the_map_is_bounded_and_keeps_the_longest_lived() {
+        let clock = Arc::new(FixedClock::at_epoch());
+        let cache = MemoryCache::with_capacity(clock.clone(), 100);
+        cache
+            .set("session", b"s", Duration::from_secs(3600))
+            .await
+            .unwrap();
+        for i in 0..1000 {
+            cache
+                .set(&format!("flow{i}"), b"f", Duration::from_secs(300))
+                .await
+                .unwrap();
+        }
+        assert_eq!(cache.len(), 100);
+        assert_eq!(cache.get("session").await.unwrap(), Some(b"s".to_vec()));
+        // Expired entries go as writes come in.
+        clock.advance(chrono::Duration::seconds(301));
+        cache.set("x", b"x", Duration::from_secs(10)).await.unwrap();
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn copies_never_overwrite_a_tombstone() {
+        let cache = MemoryCache::new(Arc::new(FixedClock::at_epoch()));
+        let ttl = Duration::from_secs(60);
+        cache.set_unless_ended("k", b"live", ttl).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(b"live".to_vec()));
+        cache.set("k", TOMBSTONE, ttl).await.unwrap();
+        cache.set_unless_ended("k", b"stale", ttl).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap(), Some(TOMBSTONE.to_vec()));
     }
 }

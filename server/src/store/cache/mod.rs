@@ -6,6 +6,17 @@
 //! queued and retried once a background probe finds the backend again, and `/readyz` reports
 //! the cache as degraded. Operations that must not be faked (`take`, `incr`) return the error,
 //! so their callers choose a safe fallback.
+//!
+//! **Copies of database rows** (sessions, orgs, policies: anything that can end, be revoked or
+//! change) follow stricter rules than short-lived state, so that no interleaving of reads, ends
+//! and outages can bring an ended row back:
+//! - they are written only with `set_copy`, which never overwrites a tombstone (atomically: a
+//!   Lua script in Redis, one lock in-process) and is dropped, not queued, while the backend is
+//!   away (a queued copy could land after another node's end);
+//! - an end writes a tombstone (`end_copy`, `END_TTL`), a change a short one (`fence_copy`,
+//!   `FENCE_TTL`); tombstones are queued like deletes during an outage and replayed before the
+//!   circuit closes;
+//! - readers never write a copy back after a cache hit.
 
 mod memory;
 mod redis;
@@ -61,6 +72,13 @@ pub enum CacheError {
 pub trait CacheBackend: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
+    /// Atomically sets the value unless the key holds `TOMBSTONE` (then nothing changes).
+    async fn set_unless_ended(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
     /// Atomically returns and removes the value: of two concurrent takes, one gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
@@ -102,6 +120,16 @@ impl PendingWrite {
 
 /// Longest life of a copy of database state in an in-process cache.
 pub const LOCAL_COPY_TTL: Duration = Duration::from_secs(1);
+
+/// The value a key holds once the row it copies has ended (or changed): copies are never
+/// written over it. Not valid JSON, so no reader ever decodes it as a copy.
+pub const TOMBSTONE: &[u8] = b"\x00ended";
+/// How long the tombstone of an ended row lasts: longer than any copy's TTL and any request
+/// that may still hold a copy read before the end.
+pub const END_TTL: Duration = Duration::from_secs(2 * 3600);
+/// How long a changed (not ended) row's copies are fenced off: copies read before the change
+/// cannot land for this long; afterwards readers cache the new row again.
+pub const FENCE_TTL: Duration = Duration::from_secs(30);
 
 /// Writes kept for retry while the backend is away; the oldest are dropped beyond this.
 const MAX_PENDING_WRITES: usize = 10_000;
@@ -307,6 +335,52 @@ impl Cache {
         self.queue(PendingWrite::Set {
             key: key.as_str().to_owned(),
             value: bytes,
+            expires: Instant::now() + ttl,
+        });
+    }
+
+    /// Stores a copy of a database row unless the key holds a tombstone (its row ended or
+    /// changed after this copy may have been read). Never queued: while the backend is away the
+    /// copy is dropped, since replaying it later could restore what another node has ended.
+    pub async fn set_copy<T: Serialize>(&self, key: &CacheKey, value: &T, ttl: Duration) {
+        if !self.healthy() {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        if let Err(err) = self
+            .inner
+            .backend
+            .set_unless_ended(key.as_str(), &bytes, ttl)
+            .await
+        {
+            self.mark_failed("set_copy", &err);
+        }
+    }
+
+    /// Records that the row behind `key` ended: no copy can be stored there for `END_TTL`.
+    /// Queued and replayed if the backend is away.
+    pub async fn end_copy(&self, key: &CacheKey) {
+        self.tombstone(key, END_TTL).await;
+    }
+
+    /// Records that the row behind `key` changed: copies read before the change cannot land for
+    /// `FENCE_TTL`; readers meanwhile read the database.
+    pub async fn fence_copy(&self, key: &CacheKey) {
+        self.tombstone(key, FENCE_TTL).await;
+    }
+
+    async fn tombstone(&self, key: &CacheKey, ttl: Duration) {
+        if self.healthy() {
+            match self.inner.backend.set(key.as_str(), TOMBSTONE, ttl).await {
+                Ok(()) => return self.forget_pending(key.as_str()),
+                Err(err) => self.mark_failed("tombstone", &err),
+            }
+        }
+        self.queue(PendingWrite::Set {
+            key: key.as_str().to_owned(),
+            value: TOMBSTONE.to_vec(),
             expires: Instant::now() + ttl,
         });
     }

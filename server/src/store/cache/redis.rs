@@ -119,6 +119,33 @@ impl CacheBackend for RedisCache {
         .await
     }
 
+    async fn set_unless_ended(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        // One script, so no tombstone can be written between the check and the set. (EVAL of a
+        // short script: the redis crate's `script` feature would only add its SHA-1 caching.)
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1";
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        self.run(async move {
+            redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .arg(super::TOMBSTONE)
+                .arg(ttl_ms(ttl))
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let mut conn = self.manager.clone();
         let key = self.key(key);
