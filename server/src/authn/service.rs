@@ -10,7 +10,7 @@ use super::webauthn::{PendingLogin, PendingPurpose, WebauthnService};
 use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
 use crate::audit::AuditEvent;
 use crate::clock::SharedClock;
-use crate::sessions::{EndReason, NewSession, Session, SessionService, SessionToken};
+use crate::sessions::{NewSession, Session, SessionService, SessionToken};
 use crate::store::Store;
 use crate::tenancy::Org;
 use chrono::Duration;
@@ -320,29 +320,22 @@ impl LoginService {
             &format!("The password of your {} account was changed.", org.name),
         )
         .await?;
-        self.store
-            .set_user_password_hash(
+        // One transaction: the new password and the end of the other sessions (with their app
+        // sessions, outliving ones included) commit together.
+        let ended = self
+            .store
+            .change_password_hash(
                 org.id,
                 session.user_id,
                 &hash,
                 Some(&actor),
                 notice.as_ref(),
+                end_other_sessions.then_some(session.id),
                 self.clock.now(),
             )
             .await?;
-        let ended_sessions = if end_other_sessions {
-            self.sessions
-                .end_user_sessions(
-                    org.id,
-                    session.user_id,
-                    Some(session.id),
-                    EndReason::PasswordChanged,
-                    &actor,
-                )
-                .await?
-        } else {
-            0
-        };
+        self.sessions.forget_ended(&ended).await;
+        let ended_sessions = ended.len();
         Ok(PasswordChange::Changed { ended_sessions })
     }
 }

@@ -318,6 +318,11 @@ impl SessionService {
         Ok((session, token))
     }
 
+    /// Tombstones the cached copies of sessions ended in a store transaction of another service.
+    pub async fn forget_ended(&self, ended: &[Session]) {
+        self.forget(ended).await;
+    }
+
     async fn forget(&self, ended: &[Session]) {
         for s in ended {
             self.cache

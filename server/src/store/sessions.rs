@@ -73,6 +73,7 @@ async fn end_row<C: ConnectionTrait>(
             session: Some(id),
             user: None,
             end_outliving: reason.ends_outliving_app_sessions(),
+            except_session: None,
         },
         reason.as_str(),
         now,
@@ -298,40 +299,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
         let txn = self.db.begin().await?;
-        let mut query = sessions::Entity::find()
-            .select_only()
-            .column(sessions::Column::Id)
-            .filter(sessions::Column::OrgId.eq(org.0))
-            .filter(sessions::Column::EndedAt.is_null());
-        if let Some(user) = user {
-            query = query.filter(sessions::Column::UserId.eq(user.0));
-        }
-        if let Some(keep) = keep {
-            query = query.filter(sessions::Column::Id.ne(keep.0));
-        }
-        let ids: Vec<uuid::Uuid> = query.into_tuple().all(&txn).await?;
-        let mut ended = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(s) = end_row(&txn, org, SessionId(id), reason, actor, now).await? {
-                ended.push(s);
-            }
-        }
-        // A revocation also ends the user's (or org's) app sessions that outlived IdP sessions
-        // which ended earlier, and notifies their apps.
-        if reason.ends_outliving_app_sessions() && keep.is_none() {
-            end_app_sessions(
-                &txn,
-                org,
-                Ending {
-                    session: None,
-                    user,
-                    end_outliving: true,
-                },
-                reason.as_str(),
-                now,
-            )
-            .await?;
-        }
+        let ended = end_sessions_in(&txn, org, user, keep, reason, actor, now).await?;
         txn.commit().await?;
         Ok(ended)
     }
@@ -378,4 +346,54 @@ impl Store {
             .map(to_session)
             .collect())
     }
+}
+
+/// `Store::end_sessions` inside `conn` (so a change that ends sessions, such as a password
+/// change, commits with them).
+pub(super) async fn end_sessions_in<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    user: Option<UserId>,
+    keep: Option<SessionId>,
+    reason: EndReason,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Session>, StoreError> {
+    let mut query = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::OrgId.eq(org.0))
+        .filter(sessions::Column::EndedAt.is_null());
+    if let Some(user) = user {
+        query = query.filter(sessions::Column::UserId.eq(user.0));
+    }
+    if let Some(keep) = keep {
+        query = query.filter(sessions::Column::Id.ne(keep.0));
+    }
+    let ids: Vec<uuid::Uuid> = query.into_tuple().all(conn).await?;
+    let mut ended = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = end_row(conn, org, SessionId(id), reason, actor, now).await? {
+            ended.push(s);
+        }
+    }
+    // A revocation also ends the user's (or org's) app sessions that outlived IdP sessions
+    // which ended earlier, and notifies their apps: all of them, except those of the kept
+    // session ("sign out other sessions" keeps this browser's apps signed in, nothing else).
+    if reason.ends_outliving_app_sessions() {
+        end_app_sessions(
+            conn,
+            org,
+            Ending {
+                session: None,
+                user,
+                end_outliving: true,
+                except_session: keep,
+            },
+            reason.as_str(),
+            now,
+        )
+        .await?;
+    }
+    Ok(ended)
 }

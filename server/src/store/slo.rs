@@ -42,6 +42,8 @@ pub(super) struct Ending {
     pub user: Option<UserId>,
     /// Revocations end app sessions that may outlive the IdP session too.
     pub end_outliving: bool,
+    /// App sessions of this IdP session are left alone (the session the user keeps).
+    pub except_session: Option<SessionId>,
 }
 
 /// Ends the live app sessions an IdP session ending touches and writes one back-channel
@@ -63,6 +65,9 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
     }
     if let Some(user) = which.user {
         query = query.filter(app_sessions::Column::UserId.eq(user.0));
+    }
+    if let Some(keep) = which.except_session {
+        query = query.filter(app_sessions::Column::SessionId.ne(keep.0));
     }
     let live = query.all(conn).await?;
     if live.is_empty() {

@@ -125,6 +125,25 @@ impl Store {
         notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.change_password_hash(org, id, hash, audit, notice, None, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets the password hash and, with `end_others`, ends the user's other sessions (all but
+    /// the one given) in the same transaction: the new password and the sign-out commit together
+    /// or not at all. Returns the sessions it ended.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn change_password_hash(
+        &self,
+        org: OrgId,
+        id: UserId,
+        hash: &str,
+        audit: Option<&str>,
+        notice: Option<&crate::email::OutgoingEmail>,
+        end_others: Option<crate::sessions::SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::sessions::Session>, StoreError> {
         let txn = self.db.begin().await?;
         if let Some(mail) = notice {
             super::email::queue_email(&txn, org, mail, now).await?;
@@ -155,8 +174,23 @@ impl Store {
             };
             insert_audit(&txn, &event, now).await?;
         }
+        let ended = match end_others {
+            Some(keep) => {
+                super::sessions::end_sessions_in(
+                    &txn,
+                    org,
+                    Some(id),
+                    Some(keep),
+                    crate::sessions::EndReason::PasswordChanged,
+                    audit.unwrap_or("system"),
+                    now,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
         txn.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Activates or deactivates a user of this org, with an audit event; `NotFound` when the

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+#[derive(Clone)]
 pub struct Browser {
     pub base: String,
     client: reqwest::Client,

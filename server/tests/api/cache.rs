@@ -14,6 +14,17 @@ use std::time::Duration;
 pub struct RedisServer(std::process::Child);
 
 impl RedisServer {
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: it keeps its data but answers nothing
+    /// meanwhile, as a Redis behind a network partition.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
     /// Stops the server (losing everything in it) and starts a new one on the same port.
     pub fn restart(&mut self, port: u16) {
         let _ = self.0.kill();

@@ -271,7 +271,11 @@ impl Cache {
                     if left.is_zero() {
                         continue;
                     }
-                    self.inner.backend.set(key, value, left).await
+                    if value.as_slice() == TOMBSTONE {
+                        self.inner.backend.set(key, value, left).await
+                    } else {
+                        self.inner.backend.set_unless_ended(key, value, left).await
+                    }
                 }
                 PendingWrite::Delete { key } => self.inner.backend.delete(key).await,
             };
@@ -321,13 +325,20 @@ impl Cache {
         }
     }
 
-    /// Stores a value; if the backend is away the write is queued and retried.
+    /// Stores a value (never over a tombstone); if the backend is away the write is queued and
+    /// retried. For short-lived state that lives only in the cache (flows, pending steps); copies
+    /// of database rows use `set_copy`, which is never queued.
     pub async fn set_json<T: Serialize>(&self, key: &CacheKey, value: &T, ttl: Duration) {
         let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
         if self.healthy() {
-            match self.inner.backend.set(key.as_str(), &bytes, ttl).await {
+            match self
+                .inner
+                .backend
+                .set_unless_ended(key.as_str(), &bytes, ttl)
+                .await
+            {
                 Ok(()) => return self.forget_pending(key.as_str()),
                 Err(err) => self.mark_failed("set", &err),
             }

@@ -200,3 +200,61 @@ both_backends!(
         assert_eq!(s.acr(), portcullis::sessions::ACR_ONE_FACTOR);
     }
 );
+
+both_backends!(
+    parallel_recovery_codes_get_one_guess_per_password_step,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "security_key").await;
+        // Signed in with password and key, the user saves ten recovery codes.
+        let mut b = Browser::new(&app.address, UA);
+        b.sign_in("acme", EMAIL, PASSWORD, false).await;
+        let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+        let ok = finish(&mut b, "acme", "second-factor", &flow, &key.assert(&options)).await;
+        assert_eq!(ok.status, 200);
+        let csrf = b.get("/o/acme/account").await.csrf();
+        let page = b
+            .post("/o/acme/account/recovery-codes", &[("csrf", &csrf)])
+            .await;
+        let codes: Vec<String> = page
+            .body
+            .split("<code>")
+            .skip(1)
+            .map(|c| c.split('<').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(codes.len(), 10);
+
+        // One password step, ten recovery codes sent at once on it.
+        let mut attacker = Browser::new(&app.address, UA);
+        let step1 = attacker.sign_in("acme", EMAIL, PASSWORD, false).await;
+        assert!(step1.location().starts_with("/o/acme/login/key"));
+        let csrf = attacker.csrf_cookie("acme");
+        let tries = codes.iter().map(|code| {
+            let mut b = attacker.clone();
+            let csrf = csrf.clone();
+            let code = code.clone();
+            async move {
+                b.post(
+                    "/o/acme/login/recovery",
+                    &[("csrf", csrf.as_str()), ("code", code.as_str())],
+                )
+                .await
+                .status
+            }
+        });
+        let statuses = futures_util::future::join_all(tries).await;
+        let signed_in = statuses.iter().filter(|s| **s == 303).count();
+        assert_eq!(
+            signed_in, 1,
+            "one password step finished more than once: {statuses:?}"
+        );
+        let audit = app.state.store.recent_audit(org.id, 200).await.unwrap();
+        let used = audit
+            .iter()
+            .filter(|(a, _)| a == "recovery_code.used")
+            .count();
+        assert_eq!(used, 1, "more than one code was checked and used");
+    }
+);

@@ -1,0 +1,207 @@
+//! Item 3 of the review: ended sessions must never come back from the cache, whatever the
+//! interleaving of reads, ends and outages.
+
+use crate::browser::Browser;
+use crate::cache::RedisServer;
+use crate::helpers::{TestApp, free_port};
+use crate::signin::{EMAIL, PASSWORD, acme};
+use portcullis::sessions::EndReason;
+use portcullis::store::cache::CacheKey;
+use std::time::Duration;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn session_key(org: portcullis::tenancy::OrgId, token: &str) -> CacheKey {
+    CacheKey::org(org, "session", &portcullis::secrets::sha256_hex(token))
+}
+
+both_backends!(
+    a_copy_read_before_a_sign_out_cannot_be_stored_after_it,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let token = b.session("acme").unwrap();
+        // A request read the live session (from the database) just before the sign-out…
+        let stale = app
+            .state
+            .store
+            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        let csrf = b.get("/o/acme/account").await.csrf();
+        assert_eq!(b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status, 200);
+        // …and stores its copy after it: the copy must not land.
+        app.state
+            .cache
+            .set_json(
+                &session_key(org.id, &token),
+                &stale,
+                Duration::from_secs(3600),
+            )
+            .await;
+        assert!(
+            app.state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_none(),
+            "an ended session came back from the cache"
+        );
+        let mut thief = Browser::new(&app.address, UA);
+        thief.set_session("acme", &token);
+        assert_eq!(thief.get("/o/acme/account").await.status, 303);
+    }
+);
+
+both_backends!(
+    concurrent_readers_racing_sign_outs_revive_nothing,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut tokens = Vec::new();
+        let mut browsers = Vec::new();
+        for _ in 0..8 {
+            let mut b = Browser::new(&app.address, UA);
+            assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+            tokens.push(b.session("acme").unwrap());
+            browsers.push(b);
+        }
+        // Many readers per session, reading while the sessions are ended.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for token in &tokens {
+            for _ in 0..12 {
+                let sessions = app.state.sessions.clone();
+                let token = token.clone();
+                let stop = stop.clone();
+                let org_id = org.id;
+                readers.push(tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = sessions.current(org_id, &token).await;
+                        tokio::task::yield_now().await;
+                    }
+                }));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for b in &mut browsers {
+            let csrf = b.get("/o/acme/account").await.csrf();
+            assert_eq!(b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.unwrap();
+        }
+        // A quiet period, then the check: every signed-out cookie stays signed out.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut revived = 0;
+        for token in &tokens {
+            if app
+                .state
+                .sessions
+                .current(org.id, token)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                revived += 1;
+            }
+            let mut thief = Browser::new(&app.address, UA);
+            thief.set_session("acme", token);
+            if thief.get("/o/acme/account").await.status == 200 {
+                revived += 1;
+            }
+        }
+        assert_eq!(revived, 0, "signed-out sessions came back");
+    }
+);
+
+both_backends!(
+    a_copy_read_during_a_redis_outage_never_outlives_an_end_on_another_node,
+    |backend| {
+        let port = free_port();
+        let redis = RedisServer::start(port);
+        let url = format!("redis://127.0.0.1:{port}");
+        let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
+        let first = TestApp::spawn(&backend).await;
+        let db = first.db_url.clone();
+        let tweak = |f: figment::Figment| f.merge(("cache.op_timeout_ms", 300));
+        let a = TestApp::spawn_on(&db, Some((url.clone(), prefix.clone())), tweak).await;
+        let b_node = TestApp::spawn_on(&db, Some((url, prefix)), tweak).await;
+        // Wait for the fresh redis-server to answer.
+        assert!(
+            crate::helpers::eventually(Duration::from_secs(10), || async {
+                a.state.cache.health().await == portcullis::store::cache::CacheHealth::Ok
+            })
+            .await
+        );
+        let org = acme(&a).await;
+        let mut browser = Browser::new(&a.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let token = browser.session("acme").unwrap();
+        assert!(
+            b_node
+                .state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Redis stops answering. Node B reads the live session from the database…
+        redis.signal("-STOP");
+        assert!(
+            b_node
+                .state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // …then node A ends it.
+        let s = a
+            .state
+            .store
+            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        a.state
+            .sessions
+            .end(org.id, s.id, EndReason::Logout, "test")
+            .await
+            .unwrap();
+
+        // Redis answers again; A replays its end first, then B whatever it kept.
+        redis.signal("-CONT");
+        a.state.cache.health().await;
+        b_node.state.cache.health().await;
+        assert_eq!(a.state.cache.pending_writes(), 0);
+        assert_eq!(b_node.state.cache.pending_writes(), 0);
+        for node in [&a, &b_node] {
+            assert!(
+                node.state
+                    .sessions
+                    .current(org.id, &token)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "an ended session lives again in the cache"
+            );
+            let mut thief = Browser::new(&node.address, UA);
+            thief.set_session("acme", &token);
+            assert_eq!(thief.get("/o/acme/account").await.status, 303);
+        }
+        drop(redis);
+    }
+);
