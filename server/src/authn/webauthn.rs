@@ -658,7 +658,10 @@ impl WebauthnService {
         self.take_pending(org, pending_token).await?;
         let user = pending.user_id;
         let (session, token) = self.start_from_pending(org, pending, false).await?;
-        match self.store_registration(org, user, key, Some(session.id)).await {
+        match self
+            .store_registration(org, user, key, Some(session.id))
+            .await
+        {
             Ok(stored) => Ok((stored, session, token)),
             Err(e) => {
                 // No session without its key: the sign-in starts again.

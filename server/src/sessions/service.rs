@@ -34,11 +34,11 @@ pub struct SessionService {
 }
 
 fn session_key(org: OrgId, token_hash: &str) -> CacheKey {
-    CacheKey::org(org, "session", token_hash)
+    CacheKey::org_copy(org, "session", token_hash)
 }
 
 fn policy_key(org: OrgId) -> CacheKey {
-    CacheKey::org(org, "session-policy", "current")
+    CacheKey::org_copy(org, "session-policy", "current")
 }
 
 /// The idle deadline after activity at `at`. Remember-me sessions have no idle timeout: they

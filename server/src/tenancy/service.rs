@@ -21,7 +21,7 @@ pub struct OrgService {
 }
 
 fn slug_key(slug: &OrgSlug) -> CacheKey {
-    CacheKey::platform("org-by-slug", slug.as_str())
+    CacheKey::platform_copy("org-by-slug", slug.as_str())
 }
 
 impl OrgService {

@@ -167,7 +167,7 @@ both_backends!(take_is_single_use_and_counters_expire, |backend| {
 
 both_backends!(invalidations_reach_other_nodes, |backend| {
     let app = TestApp::spawn(&backend).await;
-    let key = CacheKey::platform("org-by-slug", "acme");
+    let key = CacheKey::platform_copy("org-by-slug", "acme");
     if app.state.cache.is_shared() {
         // A second node's cache on the same Redis and prefix receives what the first publishes.
         let config = Config::from_figment(test_figment(

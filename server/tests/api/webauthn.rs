@@ -107,7 +107,13 @@ pub(crate) async fn start(b: &mut Browser, mode: &str, kind: &str) -> (String, V
     )
 }
 
-pub(crate) async fn finish(b: &mut Browser, org: &str, mode: &str, flow: &str, credential: &Value) -> Page {
+pub(crate) async fn finish(
+    b: &mut Browser,
+    org: &str,
+    mode: &str,
+    flow: &str,
+    credential: &Value,
+) -> Page {
     b.post_json(
         &format!("/o/{org}/webauthn/{mode}/finish"),
         &json!({ "flow_id": flow, "credential": credential, "name": "My key" }),

@@ -168,6 +168,20 @@ impl CacheBackend for MemoryCache {
         Ok(())
     }
 
+    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        let mut entries = self.entries();
+        let doomed: Vec<String> = entries
+            .map
+            .iter()
+            .filter(|(k, e)| k.starts_with(prefix) && e.value.as_slice() != TOMBSTONE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &doomed {
+            entries.remove(k);
+        }
+        Ok(doomed.len() as u64)
+    }
+
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
         let now = self.clock.now();
         let mut entries = self.entries();

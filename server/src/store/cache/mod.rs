@@ -16,7 +16,11 @@
 //! - an end writes a tombstone (`end_copy`, `END_TTL`), a change a short one (`fence_copy`,
 //!   `FENCE_TTL`); tombstones are queued like deletes during an outage and replayed before the
 //!   circuit closes;
-//! - readers never write a copy back after a cache hit.
+//! - readers never write a copy back after a cache hit;
+//! - a node back from an outage drops every copy (keys under `COPY_PREFIX`, tombstones kept)
+//!   before it trusts the cache again: a copy stored before the outage may describe a row that
+//!   another node ended meanwhile, and that node's tombstone may land later, or never (if it
+//!   stopped). The database answers until copies are rebuilt.
 
 mod memory;
 mod redis;
@@ -51,6 +55,17 @@ impl CacheKey {
         Self(format!("p:{kind}:{id}"))
     }
 
+    /// `c:o:{org_id}:{kind}:{id}`: a copy of an org-owned database row (see `Cache::set_copy`).
+    /// Copies live under their own prefix so a node back from an outage can drop them all.
+    pub fn org_copy(org: OrgId, kind: &str, id: &str) -> Self {
+        Self(format!("{COPY_PREFIX}o:{org}:{kind}:{id}"))
+    }
+
+    /// `c:p:{kind}:{id}`: a copy of a platform row looked up before an org is known.
+    pub fn platform_copy(kind: &str, id: &str) -> Self {
+        Self(format!("{COPY_PREFIX}p:{kind}:{id}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -65,6 +80,9 @@ pub enum CacheError {
     #[error("cache circuit open (backend recently unreachable)")]
     CircuitOpen,
 }
+
+/// The prefix of every copy of a database row.
+pub const COPY_PREFIX: &str = "c:";
 
 /// What every cache implementation offers. Keys are full `CacheKey` strings; implementations
 /// may add a deployment prefix.
@@ -82,6 +100,8 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Atomically returns and removes the value: of two concurrent takes, one gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Deletes every entry whose key starts with `prefix`, except tombstones. Returns how many.
+    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError>;
     /// Atomically increments a counter, starting its expiry at the first increment.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
     /// Tells every node (every subscriber) something, e.g. a key to drop from local copies.
@@ -253,11 +273,20 @@ impl Cache {
     /// The circuit closes only once the queue is drained: a delete queued during the outage (say,
     /// of an ended session's copy) lands before any read can see the stale entry again.
     async fn recover(&self) {
-        if !self.healthy() && self.inner.backend.ping().await.is_err() {
+        let was_down = !self.healthy();
+        if was_down && self.inner.backend.ping().await.is_err() {
             return;
         }
         loop {
             let Some(write) = self.pending().pop_front() else {
+                if was_down {
+                    match self.inner.backend.purge_prefix(COPY_PREFIX).await {
+                        Ok(n) => {
+                            tracing::info!(dropped = n, "dropped cached copies after an outage")
+                        }
+                        Err(err) => return self.mark_failed("purge", &err),
+                    }
+                }
                 self.mark_ok();
                 return;
             };

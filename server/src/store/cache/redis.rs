@@ -165,6 +165,52 @@ impl CacheBackend for RedisCache {
         self.run(async move { conn.del::<_, ()>(key).await }).await
     }
 
+    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        // SCAN in batches (never KEYS, which blocks Redis); each batch is deleted by one script
+        // that keeps tombstones. Rare (after an outage), so the pass over the keyspace is fine.
+        const SCRIPT: &str = "local n = 0 \
+             for _, k in ipairs(KEYS) do \
+               if redis.call('GET', k) ~= ARGV[1] then n = n + redis.call('UNLINK', k) end \
+             end return n";
+        let pattern = format!("{}*", self.key(prefix).replace('*', "\\*"));
+        let mut cursor: u64 = 0;
+        let mut dropped: u64 = 0;
+        loop {
+            let mut conn = self.manager.clone();
+            let pattern = pattern.clone();
+            let (next, keys): (u64, Vec<String>) = self
+                .run(async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            if !keys.is_empty() {
+                let mut conn = self.manager.clone();
+                let n: u64 = self
+                    .run(async move {
+                        let mut cmd = redis::cmd("EVAL");
+                        cmd.arg(SCRIPT)
+                            .arg(keys.len())
+                            .arg(&keys)
+                            .arg(super::TOMBSTONE);
+                        cmd.query_async(&mut conn).await
+                    })
+                    .await?;
+                dropped += n;
+            }
+            if next == 0 {
+                return Ok(dropped);
+            }
+            cursor = next;
+        }
+    }
+
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
         let mut conn = self.manager.clone();
         let key = self.key(key);

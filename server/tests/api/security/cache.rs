@@ -12,7 +12,7 @@ use std::time::Duration;
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 fn session_key(org: portcullis::tenancy::OrgId, token: &str) -> CacheKey {
-    CacheKey::org(org, "session", &portcullis::secrets::sha256_hex(token))
+    CacheKey::org_copy(org, "session", &portcullis::secrets::sha256_hex(token))
 }
 
 both_backends!(
@@ -32,7 +32,10 @@ both_backends!(
             .unwrap()
             .unwrap();
         let csrf = b.get("/o/acme/account").await.csrf();
-        assert_eq!(b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status, 200);
+        assert_eq!(
+            b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status,
+            200
+        );
         // …and stores its copy after it: the copy must not land.
         app.state
             .cache
@@ -90,7 +93,10 @@ both_backends!(
         tokio::time::sleep(Duration::from_millis(50)).await;
         for b in &mut browsers {
             let csrf = b.get("/o/acme/account").await.csrf();
-            assert_eq!(b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status, 200);
+            assert_eq!(
+                b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status,
+                200
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -202,6 +208,90 @@ both_backends!(
             thief.set_session("acme", &token);
             assert_eq!(thief.get("/o/acme/account").await.status, 303);
         }
+        drop(redis);
+    }
+);
+
+both_backends!(
+    a_node_back_from_an_outage_does_not_trust_copies_from_before_it,
+    |backend| {
+        let port = free_port();
+        let redis = RedisServer::start(port);
+        let url = format!("redis://127.0.0.1:{port}");
+        let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
+        let first = TestApp::spawn(&backend).await;
+        let db = first.db_url.clone();
+        let node = TestApp::spawn_on(&db, Some((url, prefix)), |f| {
+            f.merge(("cache.op_timeout_ms", 300))
+        })
+        .await;
+        assert!(
+            crate::helpers::eventually(Duration::from_secs(10), || async {
+                node.state.cache.health().await == portcullis::store::cache::CacheHealth::Ok
+            })
+            .await
+        );
+        let org = acme(&node).await;
+        let mut browser = Browser::new(&node.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let token = browser.session("acme").unwrap();
+        // The live session is cached (copied from the database by this read).
+        assert!(
+            node.state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // Redis stops answering; the node notices. Another node ends the session in the
+        // database and stops before Redis returns: its tombstone never reaches Redis.
+        redis.signal("-STOP");
+        assert_eq!(
+            node.state.cache.health().await,
+            portcullis::store::cache::CacheHealth::Degraded
+        );
+        let s = node
+            .state
+            .store
+            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        node.state
+            .store
+            .end_session(
+                org.id,
+                s.id,
+                EndReason::AdminRevoked,
+                "test",
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+
+        // Redis is back with the copy from before the outage: the node must not trust it.
+        redis.signal("-CONT");
+        assert_eq!(
+            node.state.cache.health().await,
+            portcullis::store::cache::CacheHealth::Ok
+        );
+        assert!(
+            node.state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_none(),
+            "a copy from before the outage was trusted over the database's end"
+        );
+        let mut thief = Browser::new(&node.address, UA);
+        thief.set_session("acme", &token);
+        assert_eq!(thief.get("/o/acme/account").await.status, 303);
         drop(redis);
     }
 );

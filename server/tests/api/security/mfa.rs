@@ -86,7 +86,10 @@ both_backends!(
         assert!(step1.location().starts_with("/o/acme/login/key"));
         // The enrol page is not the way out of a second-factor step either.
         let started = attacker
-            .post_json("/o/acme/webauthn/enrol/start", &json!({ "kind": "passkey" }))
+            .post_json(
+                "/o/acme/webauthn/enrol/start",
+                &json!({ "kind": "passkey" }),
+            )
             .await;
         assert!(
             started.status == 400 || started.status == 403,
@@ -149,7 +152,9 @@ both_backends!(
         assert!(s.webauthn_at.is_none());
 
         // Nor does stepping this sign-in up with the key it enrolled.
-        let res = b.post_json("/o/acme/webauthn/step-up/start", &json!({})).await;
+        let res = b
+            .post_json("/o/acme/webauthn/step-up/start", &json!({}))
+            .await;
         if res.status == 200 {
             let v = body(&res);
             let answer = key.assert(&v["options"]);
@@ -170,7 +175,14 @@ both_backends!(
         let step1 = next.sign_in("acme", EMAIL, PASSWORD, false).await;
         assert!(step1.location().starts_with("/o/acme/login/key"));
         let (flow, options) = start(&mut next, "second-factor", "security_key").await;
-        let ok = finish(&mut next, "acme", "second-factor", &flow, &key.assert(&options)).await;
+        let ok = finish(
+            &mut next,
+            "acme",
+            "second-factor",
+            &flow,
+            &key.assert(&options),
+        )
+        .await;
         assert_eq!(ok.status, 200, "{}", ok.body);
         assert!(session_of(&app, &next).await.amr().contains(&"mfa"));
     }
@@ -212,7 +224,14 @@ both_backends!(
         let mut b = Browser::new(&app.address, UA);
         b.sign_in("acme", EMAIL, PASSWORD, false).await;
         let (flow, options) = start(&mut b, "second-factor", "security_key").await;
-        let ok = finish(&mut b, "acme", "second-factor", &flow, &key.assert(&options)).await;
+        let ok = finish(
+            &mut b,
+            "acme",
+            "second-factor",
+            &flow,
+            &key.assert(&options),
+        )
+        .await;
         assert_eq!(ok.status, 200);
         let csrf = b.get("/o/acme/account").await.csrf();
         let page = b

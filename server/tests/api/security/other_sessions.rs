@@ -22,7 +22,13 @@ async fn thief_and_victim(app: &TestApp) -> (Rp, String, Browser, String) {
     let stolen = catalog.sign_in(&mut thief, &[]).await;
     // The thief's IdP session ends (a plain sign-out); the catalog's session outlives it.
     let csrf = thief.get("/o/acme/account").await.csrf();
-    assert_eq!(thief.post("/o/acme/logout", &[("csrf", &csrf)]).await.status, 200);
+    assert_eq!(
+        thief
+            .post("/o/acme/logout", &[("csrf", &csrf)])
+            .await
+            .status,
+        200
+    );
     let refreshed = catalog.refresh(&stolen.refresh).await;
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     let stolen = refreshed.str("refresh_token");
@@ -58,7 +64,13 @@ both_backends!(
         let app = TestApp::spawn_oidc(&backend).await;
         let (catalog, stolen, mut victim, own) = thief_and_victim(&app).await;
         let org = app.state.orgs.find("acme").await.unwrap();
-        let before = app.state.store.logout_deliveries(org.id).await.unwrap().len();
+        let before = app
+            .state
+            .store
+            .logout_deliveries(org.id)
+            .await
+            .unwrap()
+            .len();
         let csrf = victim.get("/o/acme/account").await.csrf();
         let ok = victim
             .post(
@@ -81,7 +93,10 @@ both_backends!(
         // The catalog is told about the thief's session.
         let rows = app.state.store.logout_deliveries(org.id).await.unwrap();
         assert!(rows.len() > before, "no logout delivery was queued");
-        assert!(rows.iter().any(|d| d.reason == "password_changed"), "{rows:?}");
+        assert!(
+            rows.iter().any(|d| d.reason == "password_changed"),
+            "{rows:?}"
+        );
         // The new password is in place (the change and the sign-out committed together).
         let mut again = Browser::new(&app.address, UA);
         assert_eq!(
