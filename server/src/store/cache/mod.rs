@@ -25,7 +25,7 @@
 mod memory;
 mod redis;
 
-pub use memory::MemoryCache;
+pub use memory::{MAX_ENTRIES as MAX_MEMORY_ENTRIES, MemoryCache};
 pub use redis::RedisCache;
 
 use crate::tenancy::OrgId;

@@ -295,3 +295,38 @@ both_backends!(
         drop(redis);
     }
 );
+
+both_backends!(
+    a_flood_of_short_lived_entries_keeps_the_in_process_cache_bounded,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        if app.state.cache.is_shared() {
+            // Redis bounds itself (maxmemory and its eviction policy are the operator's).
+            return;
+        }
+        let org = acme(&app).await;
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let cache = &app.state.cache;
+        // An anonymous flood of five-minute ceremony flows, past the bound.
+        // (A literal, not the constant, so the same test ran against the unbounded cache.)
+        let flood = 105_000_usize;
+        assert!(flood > portcullis::store::cache::MAX_MEMORY_ENTRIES);
+        for i in 0..flood {
+            cache
+                .set_json(
+                    &CacheKey::org(org.id, "webauthn-flow", &i.to_string()),
+                    &i,
+                    Duration::from_secs(300),
+                )
+                .await;
+        }
+        // The soonest-expiring entries made room; the newest are there.
+        let first = CacheKey::org(org.id, "webauthn-flow", "0");
+        let last = CacheKey::org(org.id, "webauthn-flow", &(flood - 1).to_string());
+        assert_eq!(cache.get_json::<usize>(&first).await, None, "unbounded");
+        assert_eq!(cache.get_json::<usize>(&last).await, Some(flood - 1));
+        // The signed-in user is still served (from the cache or the database).
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+    }
+);
