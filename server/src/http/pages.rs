@@ -105,6 +105,37 @@ pub fn csrf_ok(req: &HttpRequest, state: &AppState, form_token: &str) -> bool {
     }
 }
 
+/// The one check of a `return_to` (where the browser goes after a sign-in step): `raw` when it
+/// is a path inside this org that stays inside once a browser resolves it, else None. No other
+/// site (no open redirect) and no other org: a path whose segments a browser would resolve
+/// upwards (`..`, `.`, and their percent-encoded spellings `%2e%2e`, `.%2e`…, which the WHATWG
+/// URL parser also treats as dot segments), or that hides separators (`%2f`, `%5c`, `\`, `//`)
+/// or double encodings (`%25`) is refused rather than normalised: no page of ours needs one.
+/// The query and fragment are not part of the path and may hold anything encoded.
+/// `base` is the org's path (`org_path`).
+pub fn return_path(base: &str, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    let rest = raw.strip_prefix(base)?.strip_prefix('/')?;
+    if raw.contains("//") || raw.contains('\\') || raw.chars().any(char::is_control) {
+        return None;
+    }
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return None;
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
+    Some(raw.to_owned())
+}
+
 /// The client's IP: the peer address, or, when the peer is a trusted proxy, the right-most
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
@@ -209,6 +240,45 @@ pub fn device(user_agent: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_org() {
+        let ok = |p: &str| return_path("/o/acme", Some(p)).is_some();
+        assert!(ok("/o/acme/account"));
+        assert!(ok(
+            "/o/acme/authorize?client_id=x&redirect_uri=https%3A%2F%2Fa.example%2Fcb"
+        ));
+        assert!(ok("/o/acme/email/confirm?token=abc..def"));
+        assert!(
+            ok("/o/acme/account?next=/../x"),
+            "the query is not the path"
+        );
+        for bad in [
+            "/o/acme/../../o/other/account",
+            "/o/acme/../other/account",
+            "/o/acme/..",
+            "/o/acme/./account",
+            "/o/acme/%2e%2e/other/account",
+            "/o/acme/%2E%2E/%2e%2E/o/other/account",
+            "/o/acme/.%2e/other/account",
+            "/o/acme/%2e./other/account",
+            "/o/acme/..%2f..%2fo/other/account",
+            "/o/acme/..%2F..%2Fo/other/account",
+            "/o/acme/..%5c..%5co/other",
+            "/o/acme/%252e%252e/other",
+            "/o/acme/..\\other",
+            "/o/acme/.\t./other",
+            "/o/acme//evil.example",
+            "/o/acmeother/account",
+            "/o/other/account",
+            "https://evil.example/o/acme/account",
+            "//evil.example/o/acme/",
+            "/o/acme",
+        ] {
+            assert!(!ok(bad), "{bad:?} must be refused");
+        }
+        assert!(return_path("/o/acme", None).is_none());
+    }
 
     #[test]
     fn devices_are_named() {
