@@ -139,16 +139,28 @@ pub fn return_path(base: &str, raw: Option<&str>) -> Option<String> {
 /// The client's IP: the peer address, or, when the peer is a trusted proxy, the right-most
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
-    let trusted = &state.config.http.trusted_proxies;
+    client_ip_from(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        &state.config.http.trusted_proxies,
+    )
+}
+
+/// [`client_ip`] from its parts, for callers without an `HttpRequest` (the request log). The
+/// header is believed only from a peer in `trusted` (`http.trusted_proxies`): from anyone else
+/// it is whatever the client chose to write.
+pub fn client_ip_from(
+    peer: Option<IpAddr>,
+    headers: &actix_web::http::header::HeaderMap,
+    trusted: &[IpAddr],
+) -> String {
     let Some(peer) = peer else {
         return "unknown".into();
     };
     if !trusted.contains(&peer) {
         return peer.to_string();
     }
-    let forwarded = req
-        .headers()
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -278,6 +290,22 @@ mod tests {
             assert!(!ok(bad), "{bad:?} must be refused");
         }
         assert!(return_path("/o/acme", None).is_none());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(client_ip_from(Some(peer), &h, &[]), "10.0.0.2");
+        assert_eq!(client_ip_from(Some(peer), &h, &[peer]), "203.0.113.7");
+        let second: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_ip_from(Some(peer), &h, &[peer, second]), "6.6.6.6");
+        assert_eq!(client_ip_from(None, &h, &[]), "unknown");
     }
 
     #[test]

@@ -371,6 +371,11 @@ pub fn free_port() -> u16 {
 pub struct Node(pub tokio::process::Child);
 
 pub fn start_node(db_url: &str, port: u16) -> Node {
+    start_node_with(db_url, port, &[])
+}
+
+/// As `start_node`, with extra environment variables (configuration) for the process.
+pub fn start_node_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Node {
     let mut cmd = tokio::process::Command::new(bin());
     for (key, _) in std::env::vars() {
         if key.starts_with("PORTCULLIS__") || key == "RUST_LOG" {
@@ -385,6 +390,7 @@ pub fn start_node(db_url: &str, port: u16) -> Node {
         .env("PORTCULLIS__LOG__FORMAT", "json")
         .env("PORTCULLIS__CONSOLE__DIR", "/nonexistent-console-dir")
         .env("PORTCULLIS__KEYS__ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

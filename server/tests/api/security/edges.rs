@@ -1,8 +1,12 @@
-//! Issue 13, item 7 (smaller holes): a `return_to` that climbs out of the org with dot-segments
-//! (plain or percent-encoded) or encoded separators, driven through the real sign-in page.
+//! Issue 13, item 7 (two of the smaller holes): a `return_to` that climbs out of the org with
+//! dot-segments (plain or percent-encoded) or encoded separators, driven through the real
+//! sign-in page; and the request log's client IP, which must follow `http.trusted_proxies` like
+//! the sign-in throttle instead of believing any client's `X-Forwarded-For`.
 
 use crate::browser::Browser;
-use crate::helpers::{TestApp, html_attr_after, org_with_alice, submit_login};
+use crate::helpers::{
+    TestApp, TestDb, free_port, html_attr_after, org_with_alice, start_node_with, submit_login,
+};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
@@ -96,3 +100,43 @@ both_backends!(security_return_to_cannot_leave_the_org, |backend| {
     let done = submit_login(&mut b, "acme", &login).await;
     assert_eq!(done.location(), "/o/acme/account?from=edges");
 });
+
+/// Runs a node (the real binary, JSON logs) with `env`, sends one request with a forged
+/// `X-Forwarded-For`, and returns the client IP its request log line recorded.
+async fn logged_client_ip(db_url: &str, env: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let mut node = start_node_with(db_url, port, env);
+    assert!(node.ready(port).await);
+    let probe = format!("/xff-probe-{}", uuid::Uuid::new_v4().simple());
+    let res = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{probe}"))
+        .header("X-Forwarded-For", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let log = node.stop().await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "request finished")
+        .filter(|v| v["span"]["http.target"] == probe.as_str())
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    lines[0]["span"]["http.client_ip"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no client ip: {}", lines[0]))
+        .to_owned()
+}
+
+both_backends!(
+    security_request_log_ignores_forwarded_for_from_untrusted_peers,
+    |backend| {
+        let db = TestDb::create(&backend).await;
+        // No trusted proxy (the default): the header is the client's own claim.
+        assert_eq!(logged_client_ip(&db.url, &[]).await, "127.0.0.1");
+        // Behind a trusted proxy the log names the client it forwarded for, as the throttle does.
+        let trusted = [("PORTCULLIS__HTTP__TRUSTED_PROXIES", "[\"127.0.0.1\"]")];
+        assert_eq!(logged_client_ip(&db.url, &trusted).await, "6.6.6.6");
+    }
+);
