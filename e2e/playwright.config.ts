@@ -77,6 +77,9 @@ export default defineConfig({
       PORTCULLIS__EMAIL__DEV_MAILBOX_DIR: path.join(dataDir, 'mail'),
       // The demo shop's back-channel receivers answer at once; keep retries quick anyway.
       PORTCULLIS__LOGOUT__WORKER_INTERVAL_MS: '200',
+      // Outbound calls refuse loopback targets by default; the demo shop's back-channel
+      // receivers (and the console journey's) listen on 127.0.0.1, so allow exactly that.
+      PORTCULLIS__OUTBOUND__ALLOW_PRIVATE: '["127.0.0.1/32"]',
     },
   }, {
     // The demo shop (examples/demo-shop): catalog on 9001, checkout on 9002, the ports its

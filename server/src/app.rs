@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::email::EmailService;
 use crate::keys::{KeyEncryptionKey, KeyService};
 use crate::oidc::OidcService;
+use crate::outbound::{OutboundClient, OutboundPolicy};
 use crate::sessions::SessionService;
 use crate::slo::SloService;
 use crate::store::Store;
@@ -89,6 +90,12 @@ impl AppState {
             sessions.clone(),
             config.public_url().to_owned(),
         );
+        let outbound_policy = OutboundPolicy::new(&config.outbound.allow_private);
+        let outbound = OutboundClient::new(
+            outbound_policy.clone(),
+            Duration::from_millis(config.logout.delivery_timeout_ms),
+        )
+        .context("cannot build the outbound HTTP client")?;
         let slo = SloService::new(
             sessions.clone(),
             store.clone(),
@@ -96,6 +103,7 @@ impl AppState {
             clock.clone(),
             config.logout.clone(),
             config.public_url().to_owned(),
+            outbound,
         );
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
@@ -131,6 +139,7 @@ impl AppState {
                 store.clone(),
                 clock.clone(),
                 config.security.danger_allow_plain_http,
+                outbound_policy,
             ),
             config: Arc::new(config),
             store,

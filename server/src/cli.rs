@@ -294,6 +294,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Serve { demo } => {
+            let mut config = config;
+            if demo {
+                crate::demo::allow_loopback_receivers(&mut config);
+            }
             let app = Application::build(config, clock).await?;
             if demo {
                 crate::demo::seed(app.state(), json).await?;

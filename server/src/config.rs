@@ -28,6 +28,46 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub keys: KeysConfig,
     pub logout: LogoutConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// Outbound HTTP calls to targets a tenant chooses (back-channel logout, webhooks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Non-public ranges (loopback, private, link-local…) that outbound calls may reach anyway.
+    /// Empty by default: only public addresses. CIDR ranges or single addresses.
+    #[serde(deserialize_with = "ip_ranges")]
+    pub allow_private: Vec<ipnet::IpNet>,
+}
+
+/// A list of CIDR ranges (`10.0.0.0/8`, `::1/128`; a bare address is its /32 or /128), given
+/// as a list or, from an environment variable, as one comma-separated string.
+fn ip_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{s:?} is not an IP range (expected CIDR like \"10.0.0.0/8\" or an address)"
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,6 +413,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cache.url"), "{err}");
+    }
+
+    #[test]
+    fn outbound_allow_private_is_empty_by_default_and_parses_ranges() {
+        assert!(with(&[]).unwrap().outbound.allow_private.is_empty());
+        let f = Figment::from(Toml::string(DEFAULT_TOML)).merge((
+            "outbound.allow_private",
+            vec!["127.0.0.1/32", "::1", "10.0.0.0/8"],
+        ));
+        let c = Config::from_figment(f).unwrap();
+        let got: Vec<String> = c
+            .outbound
+            .allow_private
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]);
+        // One string, as an environment variable gives it.
+        let c = with(&[("outbound.allow_private", "127.0.0.1/32, fd00::/8")]).unwrap();
+        assert_eq!(c.outbound.allow_private.len(), 2);
+        let err = with(&[("outbound.allow_private", "localhost")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("allow_private") && err.contains("localhost"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use crate::accounts::{AccountError, CreateUser, Role};
 use crate::app::AppState;
 use crate::apps::{AppType, CreateApp, SessionProfile};
+use crate::config::Config;
 use crate::tenancy::TenancyError;
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub const DEMO_ORG: &str = "demo";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.example";
@@ -29,6 +32,20 @@ pub const DEMO_SHOP_APPS: [(&str, &str, &str, SessionProfile, u16); 2] = [
         9002,
     ),
 ];
+
+/// The demo shop's back-channel logout receivers listen on 127.0.0.1, which outbound calls
+/// refuse by default: `serve --demo` allows that one address explicitly (and says so), unless
+/// the configuration already allows it.
+pub fn allow_loopback_receivers(config: &mut Config) {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let allowed = &mut config.outbound.allow_private;
+    if !allowed.iter().any(|net| net.contains(&loopback)) {
+        allowed.push(IpNet::from(loopback));
+        tracing::info!(
+            "serve --demo: outbound.allow_private += 127.0.0.1/32 (the demo shop's back-channel logout receivers)"
+        );
+    }
+}
 
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
     let org = match state.orgs.create(DEMO_ORG, Some("Demo Org"), "demo").await {

@@ -15,6 +15,7 @@ pub mod email;
 pub mod http;
 pub mod keys;
 pub mod oidc;
+pub mod outbound;
 pub mod secrets;
 pub mod sessions;
 pub mod slo;

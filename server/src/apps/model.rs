@@ -149,6 +149,26 @@ impl AppUri {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A back-channel logout URI: the rules of [`AppUri::parse`] for a web app, and also plain
+    /// http when the host is an IP address the operator allowed (`outbound.allow_private`):
+    /// https only unless the target is allowed. Reaching the target is checked again, after
+    /// DNS resolution, each time the server connects (`crate::outbound`).
+    pub fn parse_backchannel(
+        raw: &str,
+        allow_plain_http: bool,
+        allowed: impl Fn(std::net::IpAddr) -> bool,
+    ) -> Result<Self, InvalidUri> {
+        let allowed_literal = Url::parse(raw).ok().is_some_and(|u| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Ipv4(ip)) => allowed(ip.into()),
+                    Some(url::Host::Ipv6(ip)) => allowed(ip.into()),
+                    _ => false,
+                }
+        });
+        Self::parse(raw, AppType::Web, allow_plain_http || allowed_literal)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -368,6 +388,25 @@ mod tests {
         assert!(!ok("https://user:pw@app.example.com/cb", AppType::Web));
         assert!(!ok("javascript:alert(1)", AppType::Native));
         assert!(AppUri::parse("http://app.example.com/cb", AppType::Web, true).is_ok());
+    }
+
+    #[test]
+    fn backchannel_uris_are_https_unless_the_target_is_allowed() {
+        let ten = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => v4.octets()[0] == 10,
+            std::net::IpAddr::V6(_) => false,
+        };
+        let ok = |u: &str| AppUri::parse_backchannel(u, false, ten).is_ok();
+        assert!(ok("https://app.example.com/bc"));
+        assert!(ok("http://10.1.2.3:8080/bc"), "an allowed address");
+        assert!(
+            ok("http://127.0.0.1:9/bc"),
+            "loopback, as for every app URI"
+        );
+        assert!(!ok("http://192.168.1.1/bc"));
+        assert!(!ok("http://app.example.com/bc"));
+        assert!(!ok("app.example:/bc"), "no custom scheme");
+        assert!(AppUri::parse_backchannel("http://app.example.com/bc", true, ten).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::model::{
     App, AppSettings, AppType, AppUri, GrantType, NewApp, SessionProfile, SessionRules,
 };
 use crate::clock::SharedClock;
+use crate::outbound::OutboundPolicy;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
@@ -21,6 +22,7 @@ pub struct AppService {
     store: Store,
     clock: SharedClock,
     allow_plain_http: bool,
+    outbound: OutboundPolicy,
 }
 
 /// An app as requested by the CLI or API, before validation.
@@ -66,11 +68,17 @@ impl CreateApp {
 }
 
 impl AppService {
-    pub fn new(store: Store, clock: SharedClock, allow_plain_http: bool) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        allow_plain_http: bool,
+        outbound: OutboundPolicy,
+    ) -> Self {
         Self {
             store,
             clock,
             allow_plain_http,
+            outbound,
         }
     }
 
@@ -123,10 +131,17 @@ impl AppService {
             .map(|u| self.uri(u, t))
             .collect::<Result<Vec<_>, _>>()?;
         // Logout notifications are server-to-server or iframe loads: never a custom scheme.
+        // Back-channel URIs are https, or http where the target is allowed: loopback as for
+        // every app URI, or an address in `outbound.allow_private`. Whether the server may
+        // reach the target at all is decided when it connects (`crate::outbound`).
         let backchannel_logout_uri = req
             .backchannel_logout_uri
             .as_deref()
-            .map(|u| self.uri(u, AppType::Web))
+            .map(|u| {
+                AppUri::parse_backchannel(u, self.allow_plain_http, |ip| {
+                    self.outbound.explicitly_allowed(ip)
+                })
+            })
             .transpose()?;
         let frontchannel_logout_uri = req
             .frontchannel_logout_uri

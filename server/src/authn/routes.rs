@@ -126,20 +126,11 @@ pub(crate) fn unavailable(org: &Org, err: &dyn std::fmt::Display) -> HttpRespons
     )
 }
 
-/// Only paths inside this org may be returned to (never another site: no open redirect).
+/// Only paths inside this org may be returned to (never another site: no open redirect; never
+/// another org: `crate::http::pages::return_path` is the one check); else the account page.
 fn safe_return_to(org: &Org, raw: Option<&str>) -> String {
     let base = org_path(org);
-    match raw {
-        Some(p)
-            if p.starts_with(&format!("{base}/"))
-                && !p.contains("//")
-                && !p.contains('\\')
-                && !p.chars().any(|c| c.is_control()) =>
-        {
-            p.to_owned()
-        }
-        _ => format!("{base}{ACCOUNT_PATH}"),
-    }
+    crate::http::pages::return_path(&base, raw).unwrap_or_else(|| format!("{base}{ACCOUNT_PATH}"))
 }
 
 #[derive(Deserialize)]

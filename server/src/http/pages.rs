@@ -105,19 +105,62 @@ pub fn csrf_ok(req: &HttpRequest, state: &AppState, form_token: &str) -> bool {
     }
 }
 
+/// The one check of a `return_to` (where the browser goes after a sign-in step): `raw` when it
+/// is a path inside this org that stays inside once a browser resolves it, else None. No other
+/// site (no open redirect) and no other org: a path whose segments a browser would resolve
+/// upwards (`..`, `.`, and their percent-encoded spellings `%2e%2e`, `.%2e`…, which the WHATWG
+/// URL parser also treats as dot segments), or that hides separators (`%2f`, `%5c`, `\`, `//`)
+/// or double encodings (`%25`) is refused rather than normalised: no page of ours needs one.
+/// The query and fragment are not part of the path and may hold anything encoded.
+/// `base` is the org's path (`org_path`).
+pub fn return_path(base: &str, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    let rest = raw.strip_prefix(base)?.strip_prefix('/')?;
+    if raw.contains("//") || raw.contains('\\') || raw.chars().any(char::is_control) {
+        return None;
+    }
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return None;
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return None;
+    }
+    Some(raw.to_owned())
+}
+
 /// The client's IP: the peer address, or, when the peer is a trusted proxy, the right-most
 /// address in `X-Forwarded-For` that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
-    let trusted = &state.config.http.trusted_proxies;
+    client_ip_from(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        &state.config.http.trusted_proxies,
+    )
+}
+
+/// [`client_ip`] from its parts, for callers without an `HttpRequest` (the request log). The
+/// header is believed only from a peer in `trusted` (`http.trusted_proxies`): from anyone else
+/// it is whatever the client chose to write.
+pub fn client_ip_from(
+    peer: Option<IpAddr>,
+    headers: &actix_web::http::header::HeaderMap,
+    trusted: &[IpAddr],
+) -> String {
     let Some(peer) = peer else {
         return "unknown".into();
     };
     if !trusted.contains(&peer) {
         return peer.to_string();
     }
-    let forwarded = req
-        .headers()
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -209,6 +252,61 @@ pub fn device(user_agent: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_org() {
+        let ok = |p: &str| return_path("/o/acme", Some(p)).is_some();
+        assert!(ok("/o/acme/account"));
+        assert!(ok(
+            "/o/acme/authorize?client_id=x&redirect_uri=https%3A%2F%2Fa.example%2Fcb"
+        ));
+        assert!(ok("/o/acme/email/confirm?token=abc..def"));
+        assert!(
+            ok("/o/acme/account?next=/../x"),
+            "the query is not the path"
+        );
+        for bad in [
+            "/o/acme/../../o/other/account",
+            "/o/acme/../other/account",
+            "/o/acme/..",
+            "/o/acme/./account",
+            "/o/acme/%2e%2e/other/account",
+            "/o/acme/%2E%2E/%2e%2E/o/other/account",
+            "/o/acme/.%2e/other/account",
+            "/o/acme/%2e./other/account",
+            "/o/acme/..%2f..%2fo/other/account",
+            "/o/acme/..%2F..%2Fo/other/account",
+            "/o/acme/..%5c..%5co/other",
+            "/o/acme/%252e%252e/other",
+            "/o/acme/..\\other",
+            "/o/acme/.\t./other",
+            "/o/acme//evil.example",
+            "/o/acmeother/account",
+            "/o/other/account",
+            "https://evil.example/o/acme/account",
+            "//evil.example/o/acme/",
+            "/o/acme",
+        ] {
+            assert!(!ok(bad), "{bad:?} must be refused");
+        }
+        assert!(return_path("/o/acme", None).is_none());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(client_ip_from(Some(peer), &h, &[]), "10.0.0.2");
+        assert_eq!(client_ip_from(Some(peer), &h, &[peer]), "203.0.113.7");
+        let second: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_ip_from(Some(peer), &h, &[peer, second]), "6.6.6.6");
+        assert_eq!(client_ip_from(None, &h, &[]), "unknown");
+    }
 
     #[test]
     fn devices_are_named() {

@@ -1,6 +1,7 @@
 //! One log line per request, inside a root span that carries the request id, so every line
 //! logged while serving a request names it. The span records the path without its query
-//! string: queries carry single-use secrets (emailed link tokens, authorization codes).
+//! string: queries carry single-use secrets (emailed link tokens, authorization codes). The
+//! client IP follows `http.trusted_proxies` like the sign-in throttle (`pages::client_ip_from`).
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
@@ -27,13 +28,21 @@ impl RootSpanBuilder for RequestLog {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let connection = request.connection_info();
+        // The same rule as the throttle: X-Forwarded-For only from a trusted proxy, never
+        // `realip_remote_addr`, which believes any client's header.
+        let state = request.app_data::<actix_web::web::Data<crate::app::AppState>>();
+        let trusted = state.map_or(&[][..], |s| s.config.http.trusted_proxies.as_slice());
+        let client_ip = crate::http::pages::client_ip_from(
+            request.peer_addr().map(|a| a.ip()),
+            request.headers(),
+            trusted,
+        );
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
             http.target = %request.path(),
-            http.client_ip = %connection.realip_remote_addr().unwrap_or(""),
+            http.client_ip = %client_ip,
             http.user_agent = %user_agent,
             http.status_code = tracing::field::Empty,
             otel.name = %format!("{} {route}", request.method()),

@@ -1,13 +1,16 @@
 //! The delivery worker: claims due outbox rows, POSTs a fresh logout token to each app's
 //! back-channel URI in parallel with a per-request timeout, and records the outcome: 2xx is
 //! delivered; 4xx other than 429 fails for good; 429, 5xx, timeouts and refused connections are
-//! retried with exponential backoff and jitter up to `logout.max_attempts`.
+//! retried with exponential backoff and jitter up to `logout.max_attempts`. Requests go through
+//! the one outbound client (`crate::outbound`): a target that is not allowed fails at once with
+//! the same generic error whatever is (or is not) listening there.
 
 use super::model::{Attempt, LogoutDelivery};
 use crate::apps::App;
 use crate::clock::SharedClock;
 use crate::config::LogoutConfig;
 use crate::keys::KeyService;
+use crate::outbound::{NOT_ALLOWED, OutboundClient, OutboundError};
 use crate::sessions::{EndReason, SessionId, SessionService};
 use crate::store::Store;
 use crate::tenancy::Org;
@@ -60,7 +63,8 @@ pub struct SloService {
     clock: SharedClock,
     config: LogoutConfig,
     public_url: String,
-    http: reqwest::Client,
+    /// The one outbound client (private targets refused, no redirects).
+    http: OutboundClient,
 }
 
 /// The delay before retry number `attempt` (1-based): base·2^(attempt-1), capped, plus up to
@@ -92,15 +96,8 @@ impl SloService {
         clock: SharedClock,
         config: LogoutConfig,
         public_url: String,
+        http: OutboundClient,
     ) -> Self {
-        // No redirects: a logout URI is registered exactly; following one would send the token
-        // elsewhere.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(StdDuration::from_millis(config.delivery_timeout_ms))
-            .connect_timeout(StdDuration::from_millis(config.delivery_timeout_ms))
-            .build()
-            .unwrap_or_default();
         Self {
             sessions,
             store,
@@ -257,11 +254,12 @@ impl SloService {
             Ok(t) => t,
             Err(e) => return Attempt::Retry(format!("signing: {e}")),
         };
+        // No redirects are followed (a logout URI is registered exactly; following one would
+        // send the token elsewhere), and non-public targets are refused when connecting unless
+        // the operator allowed them (`outbound.allow_private`).
         let sent = self
             .http
-            .post(uri.as_str())
-            .form(&[("logout_token", token.as_str())])
-            .send()
+            .post_form(uri.as_str(), &[("logout_token", token.as_str())])
             .await;
         match sent {
             Ok(res) if res.status().is_success() => Attempt::Delivered,
@@ -276,9 +274,11 @@ impl SloService {
                     Attempt::Permanent(text)
                 }
             }
-            Err(e) if e.is_timeout() => Attempt::Retry("timed out".into()),
-            Err(e) if e.is_connect() => Attempt::Retry("connection refused or unreachable".into()),
-            Err(e) => Attempt::Retry(format!("request failed: {e}")),
+            // One generic error whatever lies behind a refused target, and no retry: the
+            // outcome must not tell an org admin what listens on the deployment's network.
+            Err(OutboundError::NotAllowed) => Attempt::Permanent(NOT_ALLOWED.into()),
+            Err(e @ OutboundError::InvalidUrl) => Attempt::Permanent(e.to_string()),
+            Err(e) => Attempt::Retry(e.to_string()),
         }
     }
 

@@ -162,7 +162,10 @@ pub fn test_figment(db_url: &str, redis: Option<(&str, &str)>) -> Figment {
         .merge(("deployment.name", "Portcullis Test"))
         .merge(("passwords.max_concurrent_hashes", 2))
         .merge(("console.dir", "/nonexistent-console-dir"))
-        .merge(("keys.encryption_key", TEST_KEY_ENCRYPTION_KEY));
+        .merge(("keys.encryption_key", TEST_KEY_ENCRYPTION_KEY))
+        // The apps' back-channel receivers in these tests listen on 127.0.0.1, which outbound
+        // calls refuse by default; `security::ssrf` turns this off again to test the refusal.
+        .merge(("outbound.allow_private", vec!["127.0.0.1/32"]));
     if let Some((url, prefix)) = redis {
         figment = figment
             .merge(("cache.url", url))
@@ -185,6 +188,11 @@ pub struct TestApp {
 impl TestApp {
     /// A node on a fresh database (and a fresh Redis key prefix).
     pub async fn spawn(backend: &Backend) -> Self {
+        Self::spawn_with(backend, |f| f).await
+    }
+
+    /// As `spawn`, with extra configuration applied last (for example an outbound policy).
+    pub async fn spawn_with(backend: &Backend, tweak: impl FnOnce(Figment) -> Figment) -> Self {
         let db = TestDb::create(backend).await;
         let redis = backend.redis_url().map(|u| {
             (
@@ -192,7 +200,7 @@ impl TestApp {
                 format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
             )
         });
-        let mut app = Self::spawn_on(&db.url, redis, |f| f).await;
+        let mut app = Self::spawn_on(&db.url, redis, tweak).await;
         app._db = Some(db);
         app
     }
@@ -363,6 +371,11 @@ pub fn free_port() -> u16 {
 pub struct Node(pub tokio::process::Child);
 
 pub fn start_node(db_url: &str, port: u16) -> Node {
+    start_node_with(db_url, port, &[])
+}
+
+/// As `start_node`, with extra environment variables (configuration) for the process.
+pub fn start_node_with(db_url: &str, port: u16, env: &[(&str, &str)]) -> Node {
     let mut cmd = tokio::process::Command::new(bin());
     for (key, _) in std::env::vars() {
         if key.starts_with("PORTCULLIS__") || key == "RUST_LOG" {
@@ -377,6 +390,7 @@ pub fn start_node(db_url: &str, port: u16) -> Node {
         .env("PORTCULLIS__LOG__FORMAT", "json")
         .env("PORTCULLIS__CONSOLE__DIR", "/nonexistent-console-dir")
         .env("PORTCULLIS__KEYS__ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
