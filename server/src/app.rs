@@ -2,6 +2,7 @@
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
+use crate::authn::waiting::WaitingRoom;
 use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
@@ -71,6 +72,14 @@ impl AppState {
         let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
         let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
         let throttle = Throttle::new(cache.clone(), clock.clone());
+        let waiting = {
+            let p = &config.passwords;
+            let total = match p.max_waiting {
+                0 => hasher.concurrency().saturating_mul(4),
+                n => n,
+            };
+            WaitingRoom::new(p.max_waiting_per_account, p.max_waiting_per_ip, total)
+        };
         let webauthn = WebauthnService::new(
             config.public_url(),
             &config.deployment.name,
@@ -116,6 +125,7 @@ impl AppState {
                 hasher.clone(),
                 sessions.clone(),
                 throttle,
+                waiting,
                 clock.clone(),
                 webauthn.clone(),
             ),

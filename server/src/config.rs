@@ -149,6 +149,10 @@ pub struct EmailConfig {
 #[serde(deny_unknown_fields)]
 pub struct PasswordsConfig {
     pub max_concurrent_hashes: usize,
+    /// Sign-ins waiting for (or running) a password check per node (0 = 4 × the hashes).
+    pub max_waiting: usize,
+    pub max_waiting_per_account: usize,
+    pub max_waiting_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +289,23 @@ impl Config {
                         problem: "must be an smtp:// or smtps:// URL".into(),
                     });
                 }
+            }
+        }
+        for (key, value) in [
+            (
+                "passwords.max_waiting_per_account",
+                self.passwords.max_waiting_per_account,
+            ),
+            (
+                "passwords.max_waiting_per_ip",
+                self.passwords.max_waiting_per_ip,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be at least 1".into(),
+                });
             }
         }
         if self.cache.op_timeout_ms == 0 {

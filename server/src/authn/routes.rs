@@ -301,7 +301,7 @@ async fn login_submit(
             let text = format!(
                 "Too many sign-in attempts. Please wait {minutes} minute(s) and try again."
             );
-            let mut res = render_login(
+            let res = render_login(
                 &req,
                 &state,
                 &org,
@@ -311,16 +311,34 @@ async fn login_submit(
                 "",
             )
             .await;
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
-                &retry_after.num_seconds().max(1).to_string(),
-            ) {
-                res.headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, v);
-            }
-            res
+            with_retry_after(res, retry_after)
+        }
+        Ok(LoginOutcome::Busy { retry_after }) => {
+            let res = render_login(
+                &req,
+                &state,
+                &org,
+                &return_to,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Too many people are signing in right now. Please try again in a moment."),
+                "",
+            )
+            .await;
+            with_retry_after(res, retry_after)
         }
         Err(e) => unavailable(&org, &e),
     }
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1).
+fn with_retry_after(mut res: HttpResponse, retry_after: chrono::Duration) -> HttpResponse {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
+        &retry_after.num_seconds().max(1).to_string(),
+    ) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 async fn logout_page(

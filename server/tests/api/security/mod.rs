@@ -5,3 +5,4 @@ mod edges;
 mod mfa;
 mod other_sessions;
 mod ssrf;
+mod throttle;
