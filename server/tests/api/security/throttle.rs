@@ -1,5 +1,5 @@
 //! Item 4 of the review (the sign-in throttle is raced):
-//! attempts are reserved before the password is checked, so
+//! attempts are reserved before the password (or the emailed link's password) is checked, so
 //! parallel guesses get no more checks than sequential ones; sign-ins waiting for argon2 are
 //! capped per account, per IP and per node, refused at once beyond the cap.
 
@@ -291,5 +291,93 @@ both_backends!(
                 .status,
             303
         );
+    }
+);
+
+both_backends!(
+    security_parallel_guesses_at_an_emailed_link_get_no_extra_tries,
+    |backend| {
+        use portcullis::tenancy::{SignupMode, SignupPolicy};
+        let (app, inbox) = crate::email::app_with_smtp(&backend).await;
+        let org = acme(&app).await;
+        app.state
+            .orgs
+            .set_signup(
+                &org,
+                SignupPolicy {
+                    mode: SignupMode::Open,
+                    require_verified_email: true,
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        let org = app.state.orgs.find("acme").await.unwrap();
+        let mut b = Browser::new(&app.address, UA);
+        let form = b.get("/o/acme/signup").await;
+        let page = b
+            .post(
+                "/o/acme/signup",
+                &[
+                    ("email", "newcomer@acme.test"),
+                    ("password", "newcomer password"),
+                    ("name", "Newcomer"),
+                    ("csrf", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let link = crate::email::link_in(
+            &inbox.lock().unwrap()[0].data,
+            &format!("{}/verify-email?token=", app.issuer("acme")),
+        );
+        let token = url::Url::parse(&link)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .into_owned();
+        let poster = Poster::new(&app).await;
+        let guess = |password: String| {
+            let p = poster.clone();
+            let token = token.clone();
+            async move {
+                let req = p.request("/o/acme/verify-email", None).form(&[
+                    ("token", token.as_str()),
+                    ("password", password.as_str()),
+                    ("csrf", p.csrf.as_str()),
+                ]);
+                Poster::answer(req).await
+            }
+        };
+        let limit = portcullis::accounts::links::VERIFY_ATTEMPTS_PER_LINK;
+        let tries: Vec<_> = (0..40)
+            .map(|i| tokio::spawn(guess(format!("wrong guess {i}"))))
+            .collect();
+        let mut answers = Vec::new();
+        for t in tries {
+            answers.push(t.await.unwrap());
+        }
+        let wrong = answers.iter().filter(|a| a.status == 422).count();
+        let refused = answers.iter().filter(|a| a.status == 429).count();
+        assert_eq!(wrong + refused, 40, "{answers:?}");
+        assert_eq!(wrong as i64, limit, "{answers:?}");
+        // The link's tries are used up for good: not per hour, and not forgotten with the
+        // cache (here its entry for the link is dropped, as a flush or restart would).
+        let hash = portcullis::secrets::sha256_hex(&token);
+        app.state
+            .cache
+            .delete(&portcullis::store::cache::CacheKey::org(
+                org.id,
+                "verify-attempts",
+                &hash,
+            ))
+            .await;
+        app.clock.advance(chrono::Duration::hours(2));
+        assert_eq!(guess("a later guess".into()).await.status, 429);
+        assert_eq!(guess("newcomer password".into()).await.status, 429);
+        let _ = org;
     }
 );
