@@ -39,6 +39,8 @@ pub struct AppState {
     pub oidc: OidcService,
     pub slo: SloService,
     pub email: EmailService,
+    /// Rate limits of anonymous requests (WebAuthn ceremony starts per client IP).
+    pub limits: crate::limits::RateLimiter,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -116,6 +118,7 @@ impl AppState {
         );
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
+            limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
             email: email.clone(),
             keys,
             oidc,

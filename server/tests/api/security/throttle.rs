@@ -1,7 +1,8 @@
-//! Item 4 of the review (the sign-in throttle is raced):
+//! Item 4 of the review (the sign-in throttle is raced) and the ceremony-start limit of item 7:
 //! attempts are reserved before the password (or the emailed link's password) is checked, so
 //! parallel guesses get no more checks than sequential ones; sign-ins waiting for argon2 are
-//! capped per account, per IP and per node, refused at once beyond the cap.
+//! capped per account, per IP and per node, refused at once beyond the cap; WebAuthn ceremony
+//! starts are rate-limited per client IP.
 
 use crate::browser::Browser;
 use crate::helpers::TestApp;
@@ -83,6 +84,12 @@ impl Poster {
         Self::answer(req).await
     }
 
+    async fn start(&self, mode: &str, ip: &str) -> Answer {
+        let req = self
+            .request(&format!("/o/acme/webauthn/{mode}/start"), Some(ip))
+            .json(&serde_json::json!({}));
+        Self::answer(req).await
+    }
 }
 
 /// Password checks that ran: `signin.failed` and `signin.succeeded` audit events.
@@ -379,5 +386,53 @@ both_backends!(
         assert_eq!(guess("a later guess".into()).await.status, 429);
         assert_eq!(guess("newcomer password".into()).await.status, 429);
         let _ = org;
+    }
+);
+
+both_backends!(
+    security_ceremony_starts_are_rate_limited_per_ip,
+    |backend| {
+        let app = TestApp::spawn_oidc_with(&backend, |f| {
+            f.merge(("http.trusted_proxies", vec!["127.0.0.1"]))
+        })
+        .await;
+        acme(&app).await;
+        let poster = Poster::new(&app).await;
+        let limit = portcullis::authn::routes::CEREMONY_STARTS_PER_IP_PER_MINUTE;
+        // An anonymous flood of passkey sign-in starts from one address.
+        let flood: Vec<_> = (0..limit + 20)
+            .map(|_| {
+                let p = poster.clone();
+                tokio::spawn(async move { p.start("passkey-login", "203.0.113.5").await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for f in flood {
+            answers.push(f.await.unwrap());
+        }
+        let started = answers.iter().filter(|a| a.status == 200).count();
+        let refused = answers.iter().filter(|a| a.status == 429).count();
+        assert_eq!(started as i64, limit, "{answers:?}");
+        assert_eq!(refused, 20, "{answers:?}");
+        assert_refusals_say_when(&answers);
+        // Every ceremony's start counts (refused before it looks for a pending step or session).
+        for mode in ["second-factor", "enrol", "step-up"] {
+            assert_eq!(
+                poster.start(mode, "203.0.113.5").await.status,
+                429,
+                "{mode}"
+            );
+        }
+        // Another address is unaffected.
+        assert_eq!(
+            poster.start("passkey-login", "198.51.100.7").await.status,
+            200
+        );
+        // The next minute (of the injected clock) the address may start again.
+        app.clock.advance(chrono::Duration::minutes(1));
+        assert_eq!(
+            poster.start("passkey-login", "203.0.113.5").await.status,
+            200
+        );
     }
 );
