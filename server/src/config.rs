@@ -143,6 +143,8 @@ pub struct EmailConfig {
     pub dev_mailbox_dir: PathBuf,
     /// The sender of every message (`Name <address>`).
     pub from: String,
+    /// Invitations an org may send per hour.
+    pub invitations_per_org_per_hour: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -307,6 +309,12 @@ impl Config {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.email.invitations_per_org_per_hour < 0 {
+            return Err(ConfigError::Invalid {
+                key: "email.invitations_per_org_per_hour",
+                problem: "must not be negative".into(),
+            });
         }
         if self.cache.op_timeout_ms == 0 {
             return Err(ConfigError::Invalid {

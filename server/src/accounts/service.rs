@@ -46,6 +46,12 @@ pub enum ResetOutcome {
     TooManyAttempts,
 }
 
+/// One invitation of an org's hourly quota, taken by `AccountService::reserve_invitation` and
+/// spent by `invite_with`.
+#[derive(Debug)]
+#[must_use = "a reserved invitation is spent by invite_with"]
+pub struct InvitationSlot(());
+
 /// A sign-up as typed on the hosted page.
 #[derive(Debug, Clone)]
 pub struct SignUp<'a> {
@@ -221,9 +227,34 @@ impl AccountService {
         .await
     }
 
+    /// Takes one invitation from the org's hourly quota (`InvitationQuota` once it is used
+    /// up), before anything is created or sent.
+    pub async fn reserve_invitation(&self, org: &Org) -> Result<InvitationSlot, AccountError> {
+        if self.email.invitation_allowed(org.id).await {
+            Ok(InvitationSlot(()))
+        } else {
+            Err(AccountError::InvitationQuota(
+                self.email.invitations_per_hour(),
+            ))
+        }
+    }
+
     /// An admin invites a user: a link (valid 7 days) to set up the account with a password or
-    /// a passkey, through the outbox. Sending it again voids the previous link.
+    /// a passkey, through the outbox. Sending it again voids the previous link. Counts in the
+    /// org's hourly invitation quota.
     pub async fn invite(&self, org: &Org, user: &User, actor: &str) -> Result<(), AccountError> {
+        let slot = self.reserve_invitation(org).await?;
+        self.invite_with(org, user, actor, slot).await
+    }
+
+    /// `invite` with a slot reserved beforehand (so a refused invitation creates no user).
+    pub async fn invite_with(
+        &self,
+        org: &Org,
+        user: &User,
+        actor: &str,
+        _slot: InvitationSlot,
+    ) -> Result<(), AccountError> {
         self.send_link(
             org,
             user,
