@@ -2,6 +2,7 @@
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
+use crate::authn::waiting::WaitingRoom;
 use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
 use crate::clock::SharedClock;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub oidc: OidcService,
     pub slo: SloService,
     pub email: EmailService,
+    /// Rate limits of anonymous requests (WebAuthn ceremony starts per client IP).
+    pub limits: crate::limits::RateLimiter,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -71,6 +74,14 @@ impl AppState {
         let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
         let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
         let throttle = Throttle::new(cache.clone(), clock.clone());
+        let waiting = {
+            let p = &config.passwords;
+            let total = match p.max_waiting {
+                0 => hasher.concurrency().saturating_mul(4),
+                n => n,
+            };
+            WaitingRoom::new(p.max_waiting_per_account, p.max_waiting_per_ip, total)
+        };
         let webauthn = WebauthnService::new(
             config.public_url(),
             &config.deployment.name,
@@ -107,6 +118,7 @@ impl AppState {
         );
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
+            limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
             email: email.clone(),
             keys,
             oidc,
@@ -116,6 +128,7 @@ impl AppState {
                 hasher.clone(),
                 sessions.clone(),
                 throttle,
+                waiting,
                 clock.clone(),
                 webauthn.clone(),
             ),

@@ -365,8 +365,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 name: args.name.as_deref(),
                 role,
             };
+            // The org's invitation quota first: refused, no user is made.
+            let slot = state.accounts.reserve_invitation(&org).await?;
             let user = state.accounts.create_user(&org, req, "cli").await?;
-            state.accounts.invite(&org, &user, "cli").await?;
+            state.accounts.invite_with(&org, &user, "cli", slot).await?;
             let out = UserCreated {
                 id: user.id.to_string(),
                 email: user.email.as_str().to_owned(),

@@ -143,12 +143,18 @@ pub struct EmailConfig {
     pub dev_mailbox_dir: PathBuf,
     /// The sender of every message (`Name <address>`).
     pub from: String,
+    /// Invitations an org may send per hour.
+    pub invitations_per_org_per_hour: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordsConfig {
     pub max_concurrent_hashes: usize,
+    /// Sign-ins waiting for (or running) a password check per node (0 = 4 × the hashes).
+    pub max_waiting: usize,
+    pub max_waiting_per_account: usize,
+    pub max_waiting_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +292,29 @@ impl Config {
                     });
                 }
             }
+        }
+        for (key, value) in [
+            (
+                "passwords.max_waiting_per_account",
+                self.passwords.max_waiting_per_account,
+            ),
+            (
+                "passwords.max_waiting_per_ip",
+                self.passwords.max_waiting_per_ip,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.email.invitations_per_org_per_hour < 0 {
+            return Err(ConfigError::Invalid {
+                key: "email.invitations_per_org_per_hour",
+                problem: "must not be negative".into(),
+            });
         }
         if self.cache.op_timeout_ms == 0 {
             return Err(ConfigError::Invalid {

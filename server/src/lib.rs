@@ -14,6 +14,7 @@ pub mod demo;
 pub mod email;
 pub mod http;
 pub mod keys;
+pub mod limits;
 pub mod oidc;
 pub mod outbound;
 pub mod secrets;

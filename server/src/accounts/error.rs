@@ -17,6 +17,8 @@ pub enum AccountError {
     SameEmail,
     #[error("no user with email {0} in this org")]
     UnknownUser(String),
+    #[error("the org's invitation quota ({0} per hour) is used up; try again within the hour")]
+    InvitationQuota(i64),
     #[error(transparent)]
     Session(#[from] crate::sessions::SessionError),
     #[error(transparent)]

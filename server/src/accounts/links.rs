@@ -23,8 +23,8 @@ pub const ANSWER_FLOOR: Duration = Duration::from_millis(400);
 /// "try later" page, which says nothing about any account.
 pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 20;
 
-/// Attempts (with a password) per verification link and hour.
-pub const VERIFY_ATTEMPTS_PER_LINK: i64 = 10;
+/// Tries (with a password) per verification link, counted on the link's row.
+pub use super::service::VERIFY_ATTEMPTS_PER_LINK;
 
 /// Waits until `ANSWER_FLOOR` has passed since `started`.
 pub async fn pad(started: Instant) {
@@ -392,26 +392,6 @@ async fn verify_submit(
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
-    // The link's holder may not guess the sign-up password without end.
-    let link_id = crate::secrets::sha256_hex(&form.token);
-    if !state
-        .email
-        .within_quota(
-            org.id,
-            "verify-attempts",
-            &link_id,
-            VERIFY_ATTEMPTS_PER_LINK,
-        )
-        .await
-    {
-        return message(
-            &org,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "This link was tried too many times. Sign up again to get a new one.",
-            None,
-        );
-    }
     match state
         .accounts
         .verify_email(&org, &form.token, &form.password)
@@ -441,6 +421,14 @@ async fn verify_submit(
             "This address already has an account",
             "Sign in with it, or reset its password if you forgot it.",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        // The link's holder may not guess the sign-up password without end.
+        Ok(ResetOutcome::TooManyAttempts) => message(
+            &org,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "This link was tried too many times. Sign up again to get a new one.",
+            None,
         ),
         Ok(_) => invalid_link(&org),
         Err(e) => unavailable(&org, &e),

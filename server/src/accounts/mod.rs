@@ -13,6 +13,6 @@ pub use model::{
 };
 pub use password::PasswordHasher;
 pub use service::{
-    AccountService, CreateUser, INVITATION_TTL_DAYS, PASSWORD_RESET_TTL_MINUTES, ResetOutcome,
-    SignUp, VERIFY_TTL_HOURS,
+    AccountService, CreateUser, INVITATION_TTL_DAYS, InvitationSlot, PASSWORD_RESET_TTL_MINUTES,
+    ResetOutcome, SignUp, VERIFY_ATTEMPTS_PER_LINK, VERIFY_TTL_HOURS,
 };

@@ -24,7 +24,13 @@ pub enum HashError {
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// How many hashes may run at once (the semaphore's size).
+    size: usize,
 }
+
+/// Every hashing permit, held until dropped (see `PasswordHasher::hold_all`).
+#[derive(Debug)]
+pub struct HashingHeld(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 fn argon2() -> Result<Argon2<'static>, HashError> {
     let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
@@ -44,7 +50,26 @@ impl PasswordHasher {
         };
         Self {
             permits: Arc::new(Semaphore::new(n)),
+            size: n,
         }
+    }
+
+    /// How many hashes may run at once.
+    pub fn concurrency(&self) -> usize {
+        self.size
+    }
+
+    /// Takes every hashing permit until the returned value is dropped: hashes wait meanwhile.
+    /// Tests use it to keep sign-ins waiting for argon2, so the caps on waiting sign-ins can
+    /// be shown without timing anything.
+    pub async fn hold_all(&self) -> Result<HashingHeld, HashError> {
+        let n = u32::try_from(self.size).map_err(|_| HashError::Join)?;
+        self.permits
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map(HashingHeld)
+            .map_err(|_| HashError::Join)
     }
 
     async fn on_pool<T: Send + 'static>(

@@ -6,7 +6,7 @@ use super::password::PasswordHasher;
 use crate::clock::SharedClock;
 use crate::email::TemplateKind;
 use crate::sessions::{EndReason, SessionService};
-use crate::store::{EmailLink, LinkPurpose, NewEmailLink};
+use crate::store::{EmailLink, LinkAttempt, LinkPurpose, NewEmailLink};
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;
 
@@ -28,6 +28,8 @@ pub const PASSWORD_RESET_TTL_MINUTES: i64 = 30;
 pub const INVITATION_TTL_DAYS: i64 = 7;
 /// Address verification and email change links live this long.
 pub const VERIFY_TTL_HOURS: i64 = 24;
+/// Tries (each with a password) per address verification link, for the link's whole life.
+pub const VERIFY_ATTEMPTS_PER_LINK: i64 = 10;
 
 /// What using a link came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,15 @@ pub enum ResetOutcome {
     AddressTaken,
     /// Address verification: not the password chosen at sign-up (the link still works).
     WrongPassword,
+    /// Address verification: the link's attempts are used up (it stays unusable).
+    TooManyAttempts,
 }
+
+/// One invitation of an org's hourly quota, taken by `AccountService::reserve_invitation` and
+/// spent by `invite_with`.
+#[derive(Debug)]
+#[must_use = "a reserved invitation is spent by invite_with"]
+pub struct InvitationSlot(());
 
 /// A sign-up as typed on the hosted page.
 #[derive(Debug, Clone)]
@@ -217,9 +227,34 @@ impl AccountService {
         .await
     }
 
+    /// Takes one invitation from the org's hourly quota (`InvitationQuota` once it is used
+    /// up), before anything is created or sent.
+    pub async fn reserve_invitation(&self, org: &Org) -> Result<InvitationSlot, AccountError> {
+        if self.email.invitation_allowed(org.id).await {
+            Ok(InvitationSlot(()))
+        } else {
+            Err(AccountError::InvitationQuota(
+                self.email.invitations_per_hour(),
+            ))
+        }
+    }
+
     /// An admin invites a user: a link (valid 7 days) to set up the account with a password or
-    /// a passkey, through the outbox. Sending it again voids the previous link.
+    /// a passkey, through the outbox. Sending it again voids the previous link. Counts in the
+    /// org's hourly invitation quota.
     pub async fn invite(&self, org: &Org, user: &User, actor: &str) -> Result<(), AccountError> {
+        let slot = self.reserve_invitation(org).await?;
+        self.invite_with(org, user, actor, slot).await
+    }
+
+    /// `invite` with a slot reserved beforehand (so a refused invitation creates no user).
+    pub async fn invite_with(
+        &self,
+        org: &Org,
+        user: &User,
+        actor: &str,
+        _slot: InvitationSlot,
+    ) -> Result<(), AccountError> {
         self.send_link(
             org,
             user,
@@ -484,7 +519,8 @@ impl AccountService {
     }
 
     /// Confirms an address with its link and the password chosen at sign-up, once: a pending
-    /// sign-up becomes an account; an unverified account becomes verified.
+    /// sign-up becomes an account; an unverified account becomes verified. Each try takes one of
+    /// the link's `VERIFY_ATTEMPTS_PER_LINK` attempts before the password is checked.
     pub async fn verify_email(
         &self,
         org: &Org,
@@ -496,6 +532,7 @@ impl AccountService {
             return Ok(ResetOutcome::WrongPassword);
         };
         let hash = crate::secrets::sha256_hex(token);
+        let max_tries = i32::try_from(VERIFY_ATTEMPTS_PER_LINK).unwrap_or(i32::MAX);
         if let Some(pending) = self
             .store
             .pending_signup(org.id, &hash)
@@ -505,6 +542,14 @@ impl AccountService {
             // Sign-up closed since: the pending ones close with it.
             if org.signup.mode != crate::tenancy::SignupMode::Open {
                 return Ok(ResetOutcome::InvalidLink);
+            }
+            // Reserve, then check: the try counts before the password is looked at.
+            if !self
+                .store
+                .take_link_attempt(org.id, LinkAttempt::PendingSignup(pending.id), max_tries)
+                .await?
+            {
+                return Ok(ResetOutcome::TooManyAttempts);
             }
             if !self
                 .hasher
@@ -532,6 +577,13 @@ impl AccountService {
             .is_some_and(|u| u.active)
         {
             return Ok(ResetOutcome::InvalidLink);
+        }
+        if !self
+            .store
+            .take_link_attempt(org.id, LinkAttempt::Link(link.id), max_tries)
+            .await?
+        {
+            return Ok(ResetOutcome::TooManyAttempts);
         }
         let stored = self.store.user_password_hash(org.id, link.user_id).await?;
         let right = match &stored {

@@ -19,12 +19,30 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// A quota is used up (429 with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "admin API request failed");
         Self::Internal("internal error; try again".into())
+    }
+
+    /// Account errors a request may cause; anything else is internal.
+    pub fn invitation(err: crate::accounts::AccountError) -> Self {
+        match err {
+            e @ crate::accounts::AccountError::InvitationQuota(_) => Self::TooManyRequests {
+                message: e.to_string(),
+                // The quota's window is an hour from its first invitation: at most that.
+                retry_after_secs: 3600,
+            },
+            e => Self::internal(e),
+        }
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {

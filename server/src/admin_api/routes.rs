@@ -199,6 +199,21 @@ fn error_response(e: ApiError) -> HttpResponse {
             &m,
             vec![],
         ),
+        ApiError::TooManyRequests {
+            message,
+            retry_after_secs,
+        } => {
+            let mut res = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+                &message,
+                vec![],
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            res
+        }
     }
 }
 
@@ -690,7 +705,7 @@ async fn list_users(
 
 /// Creates a user.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users", params(("org" = String, Path)), request_body = UserCreateRequest,
-    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, description = "the org's invitation quota for the hour is used up (with `invite`)", body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -812,7 +827,7 @@ async fn reset_mfa(
 /// Emails the user a link to set up their account with a password or a passkey (valid 7
 /// days); the previous link stops working.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/invite", params(("org" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, description = "the org's invitation quota for the hour is used up", body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn invite_user(
     req: HttpRequest,
     state: web::Data<AppState>,

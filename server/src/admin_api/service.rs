@@ -736,6 +736,17 @@ pub async fn create_user(
         name: req.name.as_deref(),
         role,
     };
+    // The invitation's place in the org's mail quota is taken first: refused, nothing is made.
+    let slot = match req.invite {
+        Some(true) => Some(
+            state
+                .accounts
+                .reserve_invitation(org)
+                .await
+                .map_err(ApiError::invitation)?,
+        ),
+        _ => None,
+    };
     let user = match state.accounts.create_user(org, create, &who.actor()).await {
         Ok(u) => u,
         Err(e @ AccountError::InvalidEmail(_)) => {
@@ -748,12 +759,12 @@ pub async fn create_user(
         Err(e @ AccountError::EmailTaken(_)) => return Err(ApiError::Conflict(e.to_string())),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    if req.invite == Some(true) {
+    if let Some(slot) = slot {
         state
             .accounts
-            .invite(org, &user, &who.actor())
+            .invite_with(org, &user, &who.actor(), slot)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::invitation)?;
     }
     user_view(state, org, &user).await
 }
@@ -773,7 +784,7 @@ pub async fn invite_user(
         .accounts
         .invite(org, &u, &who.actor())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::invitation)?;
     user_view(state, org, &u).await
 }
 

@@ -5,6 +5,7 @@ mod error;
 pub mod routes;
 mod service;
 pub mod throttle;
+pub mod waiting;
 pub mod webauthn;
 
 pub use error::AuthnError;

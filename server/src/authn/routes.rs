@@ -18,6 +18,20 @@ pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
 
+/// WebAuthn ceremony starts (each keeps a 5-minute flow in the cache) per client IP, org and
+/// minute; more get 429. The sign-in page starts one per view (passkey autofill), so this is a
+/// little over one view every two seconds from one address.
+pub const CEREMONY_STARTS_PER_IP_PER_MINUTE: i64 = 30;
+/// The per-node limit while the shared cache is unreachable.
+pub const LOCAL_CEREMONY_STARTS_PER_IP_PER_MINUTE: i64 = 10;
+
+const CEREMONY_STARTS: crate::limits::Limit = crate::limits::Limit {
+    kind: "ceremony-starts",
+    per_window: CEREMONY_STARTS_PER_IP_PER_MINUTE,
+    local_per_window: LOCAL_CEREMONY_STARTS_PER_IP_PER_MINUTE,
+    window_secs: 60,
+};
+
 /// Routes inside the `/o/{org}` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(LOGIN_PATH, web::get().to(login_page))
@@ -301,7 +315,7 @@ async fn login_submit(
             let text = format!(
                 "Too many sign-in attempts. Please wait {minutes} minute(s) and try again."
             );
-            let mut res = render_login(
+            let res = render_login(
                 &req,
                 &state,
                 &org,
@@ -311,16 +325,34 @@ async fn login_submit(
                 "",
             )
             .await;
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
-                &retry_after.num_seconds().max(1).to_string(),
-            ) {
-                res.headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, v);
-            }
-            res
+            with_retry_after(res, retry_after)
+        }
+        Ok(LoginOutcome::Busy { retry_after }) => {
+            let res = render_login(
+                &req,
+                &state,
+                &org,
+                &return_to,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Too many people are signing in right now. Please try again in a moment."),
+                "",
+            )
+            .await;
+            with_retry_after(res, retry_after)
         }
         Err(e) => unavailable(&org, &e),
     }
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1).
+fn with_retry_after(mut res: HttpResponse, retry_after: chrono::Duration) -> HttpResponse {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
+        &retry_after.num_seconds().max(1).to_string(),
+    ) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 async fn logout_page(
@@ -735,6 +767,19 @@ async fn webauthn_start(
             "csrf",
             "This page has expired; reload it and try again.",
         );
+    }
+    // Every start stores a flow: an anonymous flood from one address is cut off here.
+    if let Err(limited) = state
+        .limits
+        .hit(org.id, &CEREMONY_STARTS, &client_ip(&req, &state))
+        .await
+    {
+        let res = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many attempts from your network. Please wait a minute and try again.",
+        );
+        return with_retry_after(res, limited.retry_after);
     }
     let kind = body.kind.unwrap_or(CredentialKind::SecurityKey);
     let w = &state.webauthn;

@@ -3,9 +3,14 @@
 //! No account enumeration: an unknown email costs the same argon2 verification (against a dummy
 //! hash) and yields the same outcome as a wrong password; throttling is keyed by the typed email
 //! whether or not it exists.
+//!
+//! Before any password is checked, a sign-in takes a seat in the node's `WaitingRoom` (bounded
+//! per account, per IP and in total: refused at once beyond it) and reserves its attempt in the
+//! `Throttle` (refused once over the limit); only then does argon2 run.
 
 use super::error::AuthnError;
-use super::throttle::Throttle;
+use super::throttle::{Reservation, Throttle};
+use super::waiting::{Full, WaitingRoom};
 use super::webauthn::{PendingLogin, PendingPurpose, WebauthnService};
 use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
 use crate::audit::AuditEvent;
@@ -34,14 +39,10 @@ pub struct LoginAttempt<'a> {
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// The password was right, and a second factor must follow before a session exists.
-    SecondFactorRequired {
-        pending_token: String,
-    },
+    SecondFactorRequired { pending_token: String },
     /// The password was right, MFA is required and the user has no factor yet: they must enrol
     /// one (with the pending token) before a session exists.
-    EnrolmentRequired {
-        pending_token: String,
-    },
+    EnrolmentRequired { pending_token: String },
     SignedIn {
         session: Box<Session>,
         token: SessionToken,
@@ -51,9 +52,19 @@ pub enum LoginOutcome {
     EmailNotVerified,
     /// Unknown email, wrong password, disabled user or no password: deliberately one outcome.
     InvalidCredentials,
-    Throttled {
-        retry_after: Duration,
-    },
+    /// Too many attempts (over the throttle's limit), or too many sign-ins of this account or
+    /// from this address waiting for a password check: 429.
+    Throttled { retry_after: Duration },
+    /// Too many sign-ins waiting for a password check on this node: 503.
+    Busy { retry_after: Duration },
+}
+
+/// What a password check came to, before any session is made.
+struct Checked {
+    user: Option<User>,
+    stored: Option<String>,
+    verified: bool,
+    password: Option<Password>,
 }
 
 #[derive(Debug)]
@@ -68,6 +79,7 @@ pub struct LoginService {
     hasher: PasswordHasher,
     sessions: SessionService,
     throttle: Throttle,
+    waiting: WaitingRoom,
     clock: SharedClock,
     webauthn: WebauthnService,
     dummy_hash: Arc<OnceCell<String>>,
@@ -79,6 +91,7 @@ impl LoginService {
         hasher: PasswordHasher,
         sessions: SessionService,
         throttle: Throttle,
+        waiting: WaitingRoom,
         clock: SharedClock,
         webauthn: WebauthnService,
     ) -> Self {
@@ -87,6 +100,7 @@ impl LoginService {
             hasher,
             sessions,
             throttle,
+            waiting,
             clock,
             webauthn,
             dummy_hash: Arc::new(OnceCell::new()),
@@ -128,29 +142,23 @@ impl LoginService {
         }
     }
 
-    pub async fn password_login(
+    /// The account behind `email` (if any, and active), its stored hash, and whether
+    /// `password` matches it. Unknown accounts cost the same verification against a dummy hash.
+    async fn check_password(
         &self,
         org: &Org,
-        attempt: LoginAttempt<'_>,
-    ) -> Result<LoginOutcome, AuthnError> {
-        let email = EmailAddress::parse(attempt.email).ok();
-        let throttle_id = email.as_ref().map_or_else(
-            || attempt.email.trim().to_lowercase(),
-            |e| e.as_str().to_owned(),
-        );
-        if let Err(t) = self.throttle.check(org.id, &throttle_id, &attempt.ip).await {
-            self.audit(org, "signin.throttled", None, serde_json::json!({ "ip": attempt.ip, "retry_after_secs": t.retry_after.num_seconds() })).await;
-            return Ok(LoginOutcome::Throttled {
-                retry_after: t.retry_after,
+        email: Option<&EmailAddress>,
+        password: &str,
+    ) -> Result<Checked, AuthnError> {
+        let Ok(password) = Password::for_verification(password) else {
+            return Ok(Checked {
+                user: None,
+                stored: None,
+                verified: false,
+                password: None,
             });
-        }
-        let Ok(password) = Password::for_verification(attempt.password) else {
-            self.throttle
-                .record_failure(org.id, &throttle_id, &attempt.ip)
-                .await;
-            return Ok(LoginOutcome::InvalidCredentials);
         };
-        let user = match &email {
+        let user = match email {
             Some(e) => self.store.user_by_email(org.id, e).await?,
             None => None,
         };
@@ -167,17 +175,73 @@ impl LoginService {
                 false
             }
         };
-        let (Some(user), true) = (user.clone(), verified) else {
-            self.throttle
-                .record_failure(org.id, &throttle_id, &attempt.ip)
-                .await;
-            let reason = match (&user, &stored) {
+        Ok(Checked {
+            user,
+            stored,
+            verified,
+            password: Some(password),
+        })
+    }
+
+    pub async fn password_login(
+        &self,
+        org: &Org,
+        attempt: LoginAttempt<'_>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let email = EmailAddress::parse(attempt.email).ok();
+        let throttle_id = email.as_ref().map_or_else(
+            || attempt.email.trim().to_lowercase(),
+            |e| e.as_str().to_owned(),
+        );
+        // A seat among the sign-ins waiting for argon2, held until this function returns.
+        let _seat = match self.waiting.enter(org.id, &throttle_id, &attempt.ip) {
+            Ok(seat) => seat,
+            Err(full) => {
+                tracing::info!(org = %org.id, ?full, "sign-in refused: too many waiting");
+                let retry_after = Duration::seconds(1);
+                return Ok(match full {
+                    Full::Account | Full::Ip => LoginOutcome::Throttled { retry_after },
+                    Full::Node => LoginOutcome::Busy { retry_after },
+                });
+            }
+        };
+        // Reserve, then check: the attempt counts before the password is looked at.
+        let reservation = match self
+            .throttle
+            .reserve(org.id, &throttle_id, &attempt.ip)
+            .await
+        {
+            Ok(r) => r,
+            Err(t) => {
+                self.audit(org, "signin.throttled", None, serde_json::json!({ "ip": attempt.ip, "retry_after_secs": t.retry_after.num_seconds() })).await;
+                return Ok(LoginOutcome::Throttled {
+                    retry_after: t.retry_after,
+                });
+            }
+        };
+        let checked = match self
+            .check_password(org, email.as_ref(), attempt.password)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Our failure, not the user's: the attempt does not count.
+                self.throttle.give_back(reservation).await;
+                return Err(e);
+            }
+        };
+        let (Some(user), true, Some(password)) =
+            (checked.user.clone(), checked.verified, checked.password)
+        else {
+            // The reservation stays taken: it is this failure's count.
+            drop::<Reservation>(reservation);
+            let reason = match (&checked.user, &checked.stored) {
                 (None, _) => "unknown_user",
                 (Some(u), _) if !u.active => "user_disabled",
                 (Some(_), None) => "no_password",
                 (Some(_), Some(_)) => "bad_password",
             };
-            let target = user.as_ref().map(|u| u.id.to_string());
+            let target = checked.user.as_ref().map(|u| u.id.to_string());
             self.audit(
                 org,
                 "signin.failed",
@@ -187,7 +251,8 @@ impl LoginService {
             .await;
             return Ok(LoginOutcome::InvalidCredentials);
         };
-        self.throttle.reset_account(org.id, &throttle_id).await;
+        let stored = checked.stored;
+        self.throttle.succeeded(reservation).await;
         // Told only to whoever knows the password: nobody else learns the account exists.
         if org.signup.require_verified_email && user.email_verified_at.is_none() {
             self.audit(

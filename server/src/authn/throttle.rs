@@ -1,7 +1,31 @@
-//! Sign-in throttling: per-account and per-client-IP failure counters in the shared cache, with a
-//! soft lock and growing backoff (never a permanent lockout). Counters are atomic increments, so
-//! they are exact under concurrent attempts and across nodes. When the cache is unreachable a
-//! stricter per-node limiter takes over: never "unlimited".
+//! Sign-in throttling: per-account and per-client-IP attempt counters in the shared cache, with
+//! growing backoff (never a permanent lockout). When the cache is unreachable a stricter
+//! per-node limiter takes over: never "unlimited".
+//!
+//! **Reserve, then check.** An attempt takes its slot with an atomic increment *before* the
+//! password is verified, and is refused once it is over the limit, so parallel guesses get no
+//! more checks than sequential ones. The rules, per subject (the typed email, known or not, so
+//! unknown addresses are counted the same; and the client IP), over a window of `WINDOW_SECS`
+//! (a bucket of the injected clock):
+//!
+//! - `used` = attempts reserved in the window − attempts given back. A sign-in that succeeds
+//!   gives its slot back (to the account and to the IP), so only failures (and attempts still
+//!   running) use the allowance; an infrastructure error gives the slot back too.
+//! - While `used` ≤ the free allowance (`ACCOUNT_FREE_FAILURES`, `IP_FREE_FAILURES`) attempts
+//!   go through.
+//! - Past the allowance, one attempt per lock: the attempt takes the gate of the lock it saw
+//!   (none yet, or one that has run out): an atomic increment on a key named after that lock,
+//!   so of many parallel attempts exactly one gets it. The winner goes through and sets the
+//!   next lock, `backoff(used − free)`: 1 s, 2 s, 4 s, … capped at `MAX_BACKOFF_SECS`. Attempts
+//!   made while locked are refused without being counted; attempts that lose the gate are
+//!   counted (a flood lengthens the backoff).
+//! - So sequential failures get `free + 1` tries at once, then one after 1 s, 2 s, 4 s, …; and
+//!   at any one instant at most `free + 1` attempts of a subject are checked, however many run
+//!   in parallel.
+//! - A successful sign-in also ends the account's backoff (its lock is moved to now).
+//!
+//! Keys live in the cache with the window as TTL and carry the clock's bucket, so a new window
+//! starts afresh on every backend, and tests move a fixed clock instead of sleeping.
 
 use crate::clock::SharedClock;
 use crate::store::cache::{Cache, CacheKey};
@@ -11,11 +35,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-/// Failures are counted over this window.
+/// Attempts are counted over this window.
 pub const WINDOW_SECS: i64 = 15 * 60;
-/// Failures allowed per account (per window) before backoff starts.
+/// Failed (or running) attempts allowed per account per window before backoff starts.
 pub const ACCOUNT_FREE_FAILURES: i64 = 5;
-/// Failures allowed per client IP (per window) before backoff starts.
+/// Failed (or running) attempts allowed per client IP per window before backoff starts.
 pub const IP_FREE_FAILURES: i64 = 50;
 /// The per-node fallback is stricter: it cannot see other nodes' counts.
 pub const LOCAL_ACCOUNT_FREE_FAILURES: i64 = 3;
@@ -23,9 +47,9 @@ pub const LOCAL_IP_FREE_FAILURES: i64 = 20;
 /// The longest lock a run of failures can earn.
 pub const MAX_BACKOFF_SECS: i64 = WINDOW_SECS;
 
-/// 1 s after the first failure over the limit, doubling with each further one, capped.
-pub fn backoff(failures_over_limit: i64) -> Duration {
-    let exp = failures_over_limit.clamp(1, 31) - 1;
+/// 1 s for the first step over the limit, doubling with each further one, capped.
+pub fn backoff(steps_over_limit: i64) -> Duration {
+    let exp = steps_over_limit.clamp(1, 31) - 1;
     Duration::seconds((1_i64 << exp).min(MAX_BACKOFF_SECS))
 }
 
@@ -34,10 +58,33 @@ pub struct Throttled {
     pub retry_after: Duration,
 }
 
+/// The slots one attempt holds; give them back with `Throttle::give_back` when the attempt
+/// turns out not to be a failure.
+#[derive(Debug, Clone)]
+#[must_use = "a reservation is given back on success, or kept as a failure"]
+pub struct Reservation {
+    org: OrgId,
+    account: String,
+    ip: String,
+    bucket: i64,
+    /// Whether each subject was counted in the shared cache (else in the local fallback).
+    account_shared: bool,
+    ip_shared: bool,
+}
+
+/// A subject's lock: no attempt before `until`; `id` names its gate, fresh for every lock
+/// written (two locks with the same time still have different gates).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Lock {
+    until: DateTime<Utc>,
+    id: uuid::Uuid,
+}
+
 #[derive(Debug, Default)]
 struct LocalEntry {
-    failures: i64,
-    window_start: Option<DateTime<Utc>>,
+    bucket: i64,
+    attempts: i64,
+    returned: i64,
     locked_until: Option<DateTime<Utc>>,
 }
 
@@ -48,6 +95,7 @@ pub struct Throttle {
     local: Arc<Mutex<HashMap<String, LocalEntry>>>,
 }
 
+#[derive(Clone, Copy)]
 enum Subject<'a> {
     Account(&'a str),
     Ip(&'a str),
@@ -75,6 +123,24 @@ fn window() -> StdDuration {
     StdDuration::from_secs(WINDOW_SECS as u64)
 }
 
+fn bucket_of(now: DateTime<Utc>) -> i64 {
+    now.timestamp().div_euclid(WINDOW_SECS)
+}
+
+/// At least one second, rounded up: what `Retry-After` says.
+fn at_least_a_second(d: Duration) -> Duration {
+    let ms = d.num_milliseconds().max(1);
+    Duration::seconds((ms + 999) / 1000)
+}
+
+/// What reserving one subject came to.
+enum Taken {
+    /// Counted in the shared cache.
+    Shared,
+    /// Counted per node (the cache is unreachable).
+    Local,
+}
+
 impl Throttle {
     pub fn new(cache: Cache, clock: SharedClock) -> Self {
         Self {
@@ -88,100 +154,210 @@ impl Throttle {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_key(org: OrgId, s: &Subject<'_>) -> CacheKey {
+    fn lock_key(org: OrgId, s: Subject<'_>) -> CacheKey {
         CacheKey::org(org, "login-lock", &s.name())
     }
 
-    fn count_key(org: OrgId, s: &Subject<'_>) -> CacheKey {
-        CacheKey::org(org, "login-failures", &s.name())
+    fn attempts_key(org: OrgId, s: Subject<'_>, bucket: i64) -> CacheKey {
+        CacheKey::org(org, "login-attempts", &format!("{}:{bucket}", s.name()))
     }
 
-    /// Refuses while the account or the client IP is in backoff (shared or local lock).
-    pub async fn check(&self, org: OrgId, email: &str, ip: &str) -> Result<(), Throttled> {
+    fn returned_key(org: OrgId, s: Subject<'_>, bucket: i64) -> CacheKey {
+        CacheKey::org(org, "login-returned", &format!("{}:{bucket}", s.name()))
+    }
+
+    fn gate_key(org: OrgId, s: Subject<'_>, bucket: i64, lock: Option<Lock>) -> CacheKey {
+        let lock = lock.map_or_else(|| "none".to_owned(), |l| l.id.simple().to_string());
+        CacheKey::org(org, "login-gate", &format!("{}:{bucket}:{lock}", s.name()))
+    }
+
+    /// Takes one attempt's slot for the account and for the client IP, before the password is
+    /// checked. The IP goes first, so an address already refused does not use up the slots of
+    /// the accounts it aims at. Refused attempts hold nothing.
+    pub async fn reserve(
+        &self,
+        org: OrgId,
+        account: &str,
+        ip: &str,
+    ) -> Result<Reservation, Throttled> {
         let now = self.clock.now();
-        let mut longest: Option<Duration> = None;
-        for s in [Subject::Account(email), Subject::Ip(ip)] {
-            let shared = self
-                .cache
-                .get_json::<DateTime<Utc>>(&Self::lock_key(org, &s))
-                .await;
-            let local = self
-                .local()
-                .get(&format!("{org}:{}", s.name()))
-                .and_then(|e| e.locked_until);
-            for until in [shared, local].into_iter().flatten() {
-                if until > now {
-                    let left = until - now;
-                    longest = Some(longest.map_or(left, |l| l.max(left)));
-                }
+        let bucket = bucket_of(now);
+        let ip_taken = self.take(org, Subject::Ip(ip), bucket, now).await?;
+        let ip_shared = matches!(ip_taken, Taken::Shared);
+        let account_taken = match self.take(org, Subject::Account(account), bucket, now).await {
+            Ok(t) => t,
+            Err(t) => {
+                self.give_back_one(org, Subject::Ip(ip), bucket, ip_shared)
+                    .await;
+                return Err(t);
             }
+        };
+        Ok(Reservation {
+            org,
+            account: account.to_owned(),
+            ip: ip.to_owned(),
+            bucket,
+            account_shared: matches!(account_taken, Taken::Shared),
+            ip_shared,
+        })
+    }
+
+    /// One subject's slot: in the shared cache, or per node when the cache fails.
+    async fn take(
+        &self,
+        org: OrgId,
+        s: Subject<'_>,
+        bucket: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, Throttled> {
+        let lock = self.cache.get_json::<Lock>(&Self::lock_key(org, s)).await;
+        if let Some(l) = lock.filter(|l| l.until > now) {
+            return Err(Throttled {
+                retry_after: at_least_a_second(l.until - now),
+            });
         }
-        match longest {
-            Some(retry_after) => Err(Throttled { retry_after }),
-            None => Ok(()),
+        let Ok(attempts) = self
+            .cache
+            .incr(&Self::attempts_key(org, s, bucket), window())
+            .await
+        else {
+            return self.take_local(org, s, bucket, now).map(|()| Taken::Local);
+        };
+        let free = s.free(false);
+        // Given-back slots only ever lower the count, so they are read only when it matters
+        // (a stale read is the stricter one).
+        let used = if attempts > free {
+            attempts
+                - self
+                    .cache
+                    .get_json::<i64>(&Self::returned_key(org, s, bucket))
+                    .await
+                    .unwrap_or(0)
+        } else {
+            attempts
+        };
+        if used <= free {
+            return Ok(Taken::Shared);
+        }
+        // Over the allowance: one attempt per lock, whoever takes the lock's gate first.
+        match self
+            .cache
+            .incr(&Self::gate_key(org, s, bucket, lock), window())
+            .await
+        {
+            Ok(1) => {
+                self.set_lock(org, s, now + backoff(used - free)).await;
+                Ok(Taken::Shared)
+            }
+            Ok(_) => Err(Throttled {
+                retry_after: backoff(used - free),
+            }),
+            Err(_) => self.take_local(org, s, bucket, now).map(|()| Taken::Local),
         }
     }
 
-    /// Counts a failed attempt against the account and the IP, locking either once it is over
-    /// its limit.
-    pub async fn record_failure(&self, org: OrgId, email: &str, ip: &str) {
-        let now = self.clock.now();
-        for s in [Subject::Account(email), Subject::Ip(ip)] {
-            match self.cache.incr(&Self::count_key(org, &s), window()).await {
-                Ok(failures) => {
-                    let over = failures - s.free(false);
-                    if over > 0 {
-                        let backoff = backoff(over);
-                        let ttl = StdDuration::from_secs(
-                            u64::try_from(backoff.num_seconds()).unwrap_or(1) + 1,
-                        );
-                        self.cache
-                            .set_json(&Self::lock_key(org, &s), &(now + backoff), ttl)
-                            .await;
-                    }
-                }
-                Err(_) => self.record_local(org, &s, now),
-            }
-        }
+    async fn set_lock(&self, org: OrgId, s: Subject<'_>, until: DateTime<Utc>) {
+        let lock = Lock {
+            until,
+            id: uuid::Uuid::now_v7(),
+        };
+        // Kept for two windows: the gate of a lock that has run out is named after it.
+        self.cache
+            .set_json(&Self::lock_key(org, s), &lock, window() * 2)
+            .await;
     }
 
-    fn record_local(&self, org: OrgId, s: &Subject<'_>, now: DateTime<Utc>) {
+    fn take_local(
+        &self,
+        org: OrgId,
+        s: Subject<'_>,
+        bucket: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), Throttled> {
         let mut local = self.local();
         // Keep the map bounded: drop entries whose window and lock have both passed.
         if local.len() > 10_000 {
-            local.retain(|_, e| {
-                e.window_start
-                    .is_some_and(|w| now - w < Duration::seconds(WINDOW_SECS))
-                    || e.locked_until.is_some_and(|u| u > now)
-            });
+            local.retain(|_, e| e.bucket >= bucket || e.locked_until.is_some_and(|u| u > now));
         }
         let entry = local.entry(format!("{org}:{}", s.name())).or_default();
-        if entry
-            .window_start
-            .is_none_or(|w| now - w >= Duration::seconds(WINDOW_SECS))
-        {
-            entry.window_start = Some(now);
-            entry.failures = 0;
+        if let Some(until) = entry.locked_until.filter(|u| *u > now) {
+            return Err(Throttled {
+                retry_after: at_least_a_second(until - now),
+            });
         }
-        entry.failures += 1;
-        let over = entry.failures - s.free(true);
-        if over > 0 {
-            entry.locked_until = Some(now + backoff(over));
+        if entry.bucket != bucket {
+            entry.bucket = bucket;
+            entry.attempts = 0;
+            entry.returned = 0;
+        }
+        // Under the mutex: the count, the check and the lock are one step.
+        entry.attempts += 1;
+        let used = entry.attempts - entry.returned;
+        let free = s.free(true);
+        if used > free {
+            entry.locked_until = Some(now + backoff(used - free));
+        }
+        Ok(())
+    }
+
+    async fn give_back_one(&self, org: OrgId, s: Subject<'_>, bucket: i64, shared: bool) {
+        if shared {
+            // Should the cache have gone away meanwhile, the slot stays taken: the stricter way.
+            let _ = self
+                .cache
+                .incr(&Self::returned_key(org, s, bucket), window())
+                .await;
+            return;
+        }
+        let mut local = self.local();
+        if let Some(entry) = local
+            .get_mut(&format!("{org}:{}", s.name()))
+            .filter(|e| e.bucket == bucket)
+        {
+            entry.returned = (entry.returned + 1).min(entry.attempts);
         }
     }
 
-    /// A successful sign-in clears the account's failures (not the IP's).
-    pub async fn reset_account(&self, org: OrgId, email: &str) {
-        let s = Subject::Account(email);
-        self.cache.delete(&Self::count_key(org, &s)).await;
-        self.cache.delete(&Self::lock_key(org, &s)).await;
-        self.local().remove(&format!("{org}:{}", s.name()));
+    /// The attempt was not a failure (an error on our side): its slots go back.
+    pub async fn give_back(&self, r: Reservation) {
+        self.give_back_one(
+            r.org,
+            Subject::Account(&r.account),
+            r.bucket,
+            r.account_shared,
+        )
+        .await;
+        self.give_back_one(r.org, Subject::Ip(&r.ip), r.bucket, r.ip_shared)
+            .await;
+    }
+
+    /// A successful sign-in: its slots go back, and the account's backoff ends (a lock until
+    /// now replaces the lock, rather than none, so the next attempt has a fresh gate).
+    pub async fn succeeded(&self, r: Reservation) {
+        let now = self.clock.now();
+        let account = Subject::Account(&r.account);
+        if self
+            .cache
+            .get_json::<Lock>(&Self::lock_key(r.org, account))
+            .await
+            .is_some()
+        {
+            self.set_lock(r.org, account, now).await;
+        }
+        if let Some(entry) = self
+            .local()
+            .get_mut(&format!("{}:{}", r.org, account.name()))
+        {
+            entry.locked_until = None;
+        }
+        self.give_back(r).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::FixedClock;
 
     #[test]
     fn backoff_grows_and_is_capped() {
@@ -189,5 +365,91 @@ mod tests {
         assert_eq!(backoff(2), Duration::seconds(2));
         assert_eq!(backoff(5), Duration::seconds(16));
         assert_eq!(backoff(45), Duration::seconds(MAX_BACKOFF_SECS));
+    }
+
+    fn setup() -> (Throttle, Arc<FixedClock>, OrgId) {
+        let clock = Arc::new(FixedClock::at_epoch());
+        let cache = Cache::in_process(clock.clone());
+        (
+            Throttle::new(cache, clock.clone()),
+            clock,
+            OrgId(uuid::Uuid::nil()),
+        )
+    }
+
+    #[tokio::test]
+    async fn free_attempts_then_one_per_growing_backoff() {
+        let (t, clock, org) = setup();
+        for _ in 0..=ACCOUNT_FREE_FAILURES {
+            let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        }
+        // The first attempt over the allowance set a 1 s lock.
+        let refused = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap_err();
+        assert_eq!(refused.retry_after, Duration::seconds(1));
+        clock.advance(Duration::seconds(1));
+        let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        let refused = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap_err();
+        assert_eq!(refused.retry_after, Duration::seconds(2));
+        // Another account from the same IP is not affected.
+        let _ = t.reserve(org, "b@x.test", "10.0.0.1").await.unwrap();
+        // A new window starts afresh.
+        clock.advance(Duration::seconds(WINDOW_SECS));
+        for _ in 0..=ACCOUNT_FREE_FAILURES {
+            let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn success_gives_the_slot_back_and_ends_the_backoff() {
+        let (t, clock, org) = setup();
+        for _ in 0..ACCOUNT_FREE_FAILURES - 1 {
+            let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        }
+        // Successes use nothing up.
+        for _ in 0..10 {
+            let r = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+            t.succeeded(r).await;
+        }
+        let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        assert!(t.reserve(org, "a@x.test", "10.0.0.1").await.is_err());
+        clock.advance(Duration::seconds(1));
+        let r = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        t.succeeded(r).await;
+        // No backoff right after a success, though the failures still count.
+        let _ = t.reserve(org, "a@x.test", "10.0.0.1").await.unwrap();
+        assert!(t.reserve(org, "a@x.test", "10.0.0.1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_ip_refused_uses_up_no_account_slot() {
+        let (t, _clock, org) = setup();
+        for i in 0..=IP_FREE_FAILURES {
+            let _ = t
+                .reserve(org, &format!("u{i}@x.test"), "10.0.0.1")
+                .await
+                .unwrap();
+        }
+        for _ in 0..20 {
+            assert!(t.reserve(org, "victim@x.test", "10.0.0.1").await.is_err());
+        }
+        for _ in 0..=ACCOUNT_FREE_FAILURES {
+            let _ = t.reserve(org, "victim@x.test", "10.0.0.2").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn parallel_reservations_get_no_extra_slots() {
+        let (t, _clock, org) = setup();
+        let tries = (0..100).map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move { t.reserve(org, "a@x.test", "10.0.0.1").await.is_ok() })
+        });
+        let mut admitted = 0;
+        for x in tries {
+            admitted += i64::from(x.await.unwrap());
+        }
+        assert!(admitted <= ACCOUNT_FREE_FAILURES + 1, "{admitted}");
+        assert!(admitted >= ACCOUNT_FREE_FAILURES, "{admitted}");
     }
 }

@@ -65,6 +65,8 @@ pub struct EmailService {
     clock: SharedClock,
     mailer: Mailer,
     from: Mailbox,
+    /// Invitations an org may send per hour.
+    invitations_per_hour: i64,
 }
 
 impl std::fmt::Debug for EmailService {
@@ -100,6 +102,7 @@ impl EmailService {
             clock,
             mailer,
             from,
+            invitations_per_hour: config.invitations_per_org_per_hour,
         })
     }
 
@@ -118,6 +121,23 @@ impl EmailService {
             tracing::info!(org = %org, "email quota of an address used up; message dropped");
         }
         allowed
+    }
+
+    /// Counts one invitation of `org` (admin API or CLI); false once the org's hourly quota
+    /// (`email.invitations_per_org_per_hour`) is used up.
+    pub async fn invitation_allowed(&self, org: OrgId) -> bool {
+        let allowed = self
+            .within_quota(org, "invite-quota", "org", self.invitations_per_hour)
+            .await;
+        if !allowed {
+            tracing::info!(org = %org, "invitation quota of the org used up; invitation refused");
+        }
+        allowed
+    }
+
+    /// The org's invitations per hour.
+    pub fn invitations_per_hour(&self) -> i64 {
+        self.invitations_per_hour
     }
 
     /// Counts one event of `kind` for `id` in `org`; false once more than `limit` happened in

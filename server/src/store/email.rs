@@ -74,6 +74,13 @@ pub struct NewEmailLink<'a> {
     pub email: OutgoingEmail,
 }
 
+/// The row whose attempts a guess uses.
+#[derive(Debug, Clone, Copy)]
+pub enum LinkAttempt {
+    Link(Uuid),
+    PendingSignup(Uuid),
+}
+
 /// A sign-up waiting for its address to be confirmed (orgs that require a verified address).
 #[derive(Debug, Clone)]
 pub struct PendingSignup {
@@ -123,6 +130,7 @@ async fn insert_link<C: ConnectionTrait>(
         used_at: Set(None),
         purpose: Set(link.purpose.as_str().to_owned()),
         new_email: Set(link.new_email.map(str::to_owned)),
+        attempts: Set(0),
     }
     .insert(conn)
     .await?;
@@ -283,6 +291,7 @@ impl Store {
             created_at: Set(now),
             expires_at: Set(expires_at),
             used_at: Set(None),
+            attempts: Set(0),
         }
         .insert(&txn)
         .await?;
@@ -437,6 +446,45 @@ impl Store {
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
         Ok(true)
+    }
+
+    /// Takes one attempt of a link used with a password (an address verification link, or a
+    /// pending sign-up's), before the password is checked: one conditional update, so of
+    /// parallel requests only `max` ever get one, across nodes. False once they are used up.
+    pub async fn take_link_attempt(
+        &self,
+        org: OrgId,
+        link: LinkAttempt,
+        max: i32,
+    ) -> Result<bool, StoreError> {
+        use sea_orm::sea_query::ExprTrait as _;
+        let taken = match link {
+            LinkAttempt::Link(id) => {
+                email_links::Entity::update_many()
+                    .col_expr(
+                        email_links::Column::Attempts,
+                        Expr::col(email_links::Column::Attempts).add(1),
+                    )
+                    .filter(email_links::Column::OrgId.eq(org.0))
+                    .filter(email_links::Column::Id.eq(id))
+                    .filter(email_links::Column::Attempts.lt(max))
+                    .exec(&self.db)
+                    .await?
+            }
+            LinkAttempt::PendingSignup(id) => {
+                pending_signups::Entity::update_many()
+                    .col_expr(
+                        pending_signups::Column::Attempts,
+                        Expr::col(pending_signups::Column::Attempts).add(1),
+                    )
+                    .filter(pending_signups::Column::OrgId.eq(org.0))
+                    .filter(pending_signups::Column::Id.eq(id))
+                    .filter(pending_signups::Column::Attempts.lt(max))
+                    .exec(&self.db)
+                    .await?
+            }
+        };
+        Ok(taken.rows_affected == 1)
     }
 
     /// A link by its token hash, in this org only.

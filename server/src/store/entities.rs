@@ -393,6 +393,7 @@ pub mod email_links {
         pub used_at: Option<DateTimeUtc>,
         pub purpose: String,
         pub new_email: Option<String>,
+        pub attempts: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -439,6 +440,7 @@ pub mod pending_signups {
         pub created_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
         pub used_at: Option<DateTimeUtc>,
+        pub attempts: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,7 +13,7 @@ mod sessions;
 mod slo;
 mod users;
 mod webauthn;
-pub use email::{EmailLink, LinkPurpose, NewEmailLink, PendingSignup};
+pub use email::{EmailLink, LinkAttempt, LinkPurpose, NewEmailLink, PendingSignup};
 pub use oidc::ConsentRow;
 pub use webauthn::StoredCredential;
 

@@ -4,4 +4,6 @@ mod cache;
 mod edges;
 mod mfa;
 mod other_sessions;
+mod quotas;
 mod ssrf;
+mod throttle;

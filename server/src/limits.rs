@@ -1,0 +1,114 @@
+//! Fixed-window rate limits (e.g. WebAuthn ceremony starts per client IP). Reserve, then
+//! check: each event takes its slot with the cache's atomic increment and is refused once over
+//! the limit, so parallel requests get no extra slots. Windows are buckets of the injected
+//! clock (tests move a fixed clock instead of sleeping). While the cache is unreachable, each
+//! node counts on its own with a stricter limit: never "unlimited".
+
+use crate::clock::SharedClock;
+use crate::store::cache::{Cache, CacheKey};
+use crate::tenancy::OrgId;
+use chrono::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+/// One kind of limited event.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Names the counters (`o:{org}:{kind}:{id}:{bucket}`).
+    pub kind: &'static str,
+    /// Events allowed per window, counted in the shared cache.
+    pub per_window: i64,
+    /// Events allowed per window and node while the cache is unreachable.
+    pub local_per_window: i64,
+    pub window_secs: i64,
+}
+
+/// Refused: over the limit until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: Duration,
+}
+
+/// Largest number of per-node counters kept while the cache is down (older windows go first).
+const LOCAL_MAX: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    cache: Cache,
+    clock: SharedClock,
+    /// Per-node counts while the shared cache is unreachable: key → (bucket, count).
+    local: Arc<Mutex<HashMap<String, (i64, i64)>>>,
+}
+
+impl RateLimiter {
+    pub fn new(cache: Cache, clock: SharedClock) -> Self {
+        Self {
+            cache,
+            clock,
+            local: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Counts one event of `limit` for `id` in `org`; `Err` once over the limit.
+    pub async fn hit(&self, org: OrgId, limit: &Limit, id: &str) -> Result<(), Limited> {
+        let window = limit.window_secs.max(1);
+        let now = self.clock.now().timestamp();
+        let bucket = now.div_euclid(window);
+        let retry_after = Duration::seconds((bucket + 1) * window - now);
+        let key = CacheKey::org(org, limit.kind, &format!("{id}:{bucket}"));
+        let ttl = StdDuration::from_secs(u64::try_from(window).unwrap_or(60));
+        let (count, allowed) = match self.cache.incr(&key, ttl).await {
+            Ok(n) => (n, limit.per_window),
+            Err(_) => {
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                if local.len() >= LOCAL_MAX {
+                    local.retain(|_, (b, _)| *b >= bucket);
+                }
+                if local.len() >= LOCAL_MAX {
+                    // Full of this window's counters: refuse rather than forget one.
+                    return Err(Limited { retry_after });
+                }
+                let entry = local.entry(key.as_str().to_owned()).or_insert((bucket, 0));
+                if entry.0 != bucket {
+                    *entry = (bucket, 0);
+                }
+                entry.1 += 1;
+                (entry.1, limit.local_per_window)
+            }
+        };
+        if count <= allowed {
+            Ok(())
+        } else {
+            Err(Limited { retry_after })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+
+    const LIMIT: Limit = Limit {
+        kind: "test",
+        per_window: 3,
+        local_per_window: 1,
+        window_secs: 60,
+    };
+
+    #[tokio::test]
+    async fn counts_per_id_and_window() {
+        let clock = Arc::new(FixedClock::at_epoch());
+        let limiter = RateLimiter::new(Cache::in_process(clock.clone()), clock.clone());
+        let org = OrgId(uuid::Uuid::nil());
+        for _ in 0..3 {
+            limiter.hit(org, &LIMIT, "a").await.unwrap();
+        }
+        let refused = limiter.hit(org, &LIMIT, "a").await.unwrap_err();
+        assert_eq!(refused.retry_after, Duration::seconds(60));
+        limiter.hit(org, &LIMIT, "b").await.unwrap();
+        clock.advance(Duration::seconds(60));
+        limiter.hit(org, &LIMIT, "a").await.unwrap();
+    }
+}
