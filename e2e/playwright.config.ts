@@ -80,6 +80,8 @@ export default defineConfig({
       // Outbound calls refuse loopback targets by default; the demo shop's back-channel
       // receivers (and the console journey's) listen on 127.0.0.1, so allow exactly that.
       PORTCULLIS__OUTBOUND__ALLOW_PRIVATE: '["127.0.0.1/32"]',
+      // Every browser of the suite comes from 127.0.0.1 and opens many sign-in pages a minute.
+      PORTCULLIS__SECURITY__CEREMONY_STARTS_PER_IP_PER_MINUTE: '1000',
     },
   }, {
     // The demo shop (examples/demo-shop): catalog on 9001, checkout on 9002, the ports its

@@ -181,6 +181,8 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields)]
 pub struct SecurityConfig {
     pub danger_allow_plain_http: bool,
+    /// WebAuthn ceremony starts allowed per client IP, org and minute (at least 1).
+    pub ceremony_starts_per_ip_per_minute: i64,
 }
 
 /// A configuration value that must never be printed (URLs with passwords, keys).
@@ -243,6 +245,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.security.ceremony_starts_per_ip_per_minute < 1 {
+            return Err(ConfigError::Invalid {
+                key: "security.ceremony_starts_per_ip_per_minute",
+                problem: "must be at least 1".into(),
+            });
+        }
         parse_public_url(&self.http.public_url, self.security.danger_allow_plain_http).map_err(
             |problem| ConfigError::Invalid {
                 key: "http.public_url",

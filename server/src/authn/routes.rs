@@ -19,18 +19,17 @@ pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
 
 /// WebAuthn ceremony starts (each keeps a 5-minute flow in the cache) per client IP, org and
-/// minute; more get 429. The sign-in page starts one per view (passkey autofill), so this is a
-/// little over one view every two seconds from one address.
-pub const CEREMONY_STARTS_PER_IP_PER_MINUTE: i64 = 30;
-/// The per-node limit while the shared cache is unreachable.
-pub const LOCAL_CEREMONY_STARTS_PER_IP_PER_MINUTE: i64 = 10;
-
-const CEREMONY_STARTS: crate::limits::Limit = crate::limits::Limit {
-    kind: "ceremony-starts",
-    per_window: CEREMONY_STARTS_PER_IP_PER_MINUTE,
-    local_per_window: LOCAL_CEREMONY_STARTS_PER_IP_PER_MINUTE,
-    window_secs: 60,
-};
+/// minute (`security.ceremony_starts_per_ip_per_minute`, 30 by default); more get 429. The
+/// sign-in page starts one per view (passkey autofill). While the shared cache is unreachable
+/// each node allows a third of it.
+fn ceremony_starts(per_minute: i64) -> crate::limits::Limit {
+    crate::limits::Limit {
+        kind: "ceremony-starts",
+        per_window: per_minute,
+        local_per_window: (per_minute / 3).max(1),
+        window_secs: 60,
+    }
+}
 
 /// Routes inside the `/o/{org}` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -771,7 +770,11 @@ async fn webauthn_start(
     // Every start stores a flow: an anonymous flood from one address is cut off here.
     if let Err(limited) = state
         .limits
-        .hit(org.id, &CEREMONY_STARTS, &client_ip(&req, &state))
+        .hit(
+            org.id,
+            &ceremony_starts(state.config.security.ceremony_starts_per_ip_per_minute),
+            &client_ip(&req, &state),
+        )
         .await
     {
         let res = json_error(

@@ -216,9 +216,32 @@ impl TestApp {
             db_url,
             redis.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         ));
-        let config = Config::from_figment(figment).unwrap();
+        let mut config = Config::from_figment(figment).unwrap();
         let clock = Arc::new(FixedClock::at_epoch());
-        let app = Application::build(config, clock.clone()).await.unwrap();
+        let mut tries = 0;
+        let app = loop {
+            match Application::build(config.clone(), clock.clone()).await {
+                Ok(app) => break app,
+                // A port picked by `free_port()` was taken before the node bound it (another
+                // test's outgoing connection can get it): take another one, and move the public
+                // URL along when it named that port.
+                Err(e)
+                    if tries < 5
+                        && config.http.bind.port() != 0
+                        && format!("{e:#}").contains("in use") =>
+                {
+                    tries += 1;
+                    let old = config.http.bind.port();
+                    let new = free_port();
+                    config.http.bind.set_port(new);
+                    let suffix = format!(":{old}");
+                    if let Some(base) = config.http.public_url.strip_suffix(&suffix) {
+                        config.http.public_url = format!("{base}:{new}");
+                    }
+                }
+                Err(e) => panic!("{e:#}"),
+            }
+        };
         let address = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
         let handle = app.handle();

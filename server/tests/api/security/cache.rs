@@ -6,13 +6,101 @@ use crate::cache::RedisServer;
 use crate::helpers::{TestApp, free_port};
 use crate::signin::{EMAIL, PASSWORD, acme};
 use portcullis::sessions::EndReason;
-use portcullis::store::cache::CacheKey;
+use portcullis::store::cache::{CacheHealth, CacheKey};
 use std::time::Duration;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 fn session_key(org: portcullis::tenancy::OrgId, token: &str) -> CacheKey {
     CacheKey::org_copy(org, "session", &portcullis::secrets::sha256_hex(token))
+}
+
+/// A throwaway Redis, `nodes` nodes of one deployment on it (a short operation timeout, so an
+/// outage is noticed quickly), and a signed-in user whose session the first node has cached.
+struct Outage {
+    redis: RedisServer,
+    nodes: Vec<TestApp>,
+    org: portcullis::tenancy::Org,
+    token: String,
+    _db: TestApp,
+}
+
+impl Outage {
+    async fn start(backend: &crate::helpers::Backend, nodes: usize) -> Self {
+        let port = free_port();
+        let redis = RedisServer::start(port);
+        let url = format!("redis://127.0.0.1:{port}");
+        let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
+        let db = TestApp::spawn(backend).await;
+        let mut spawned = Vec::new();
+        for _ in 0..nodes {
+            let node = TestApp::spawn_on(&db.db_url, Some((url.clone(), prefix.clone())), |f| {
+                f.merge(("cache.op_timeout_ms", 300))
+            })
+            .await;
+            spawned.push(node);
+        }
+        let first = &spawned[0];
+        // Wait for the fresh redis-server to answer.
+        assert!(
+            crate::helpers::eventually(Duration::from_secs(10), || async {
+                first.state.cache.health().await == CacheHealth::Ok
+            })
+            .await
+        );
+        let org = acme(first).await;
+        let mut browser = Browser::new(&first.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let token = browser.session("acme").unwrap();
+        for node in &spawned {
+            assert!(
+                node.state
+                    .sessions
+                    .current(org.id, &token)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        Self {
+            redis,
+            nodes: spawned,
+            org,
+            token,
+            _db: db,
+        }
+    }
+
+    async fn session(&self) -> portcullis::sessions::Session {
+        self.nodes[0]
+            .state
+            .store
+            .session_by_token_hash(self.org.id, &portcullis::secrets::sha256_hex(&self.token))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Every node refuses the ended session, through the service and the account page.
+    async fn assert_signed_out(&self, why: &str) {
+        for node in &self.nodes {
+            assert!(
+                node.state
+                    .sessions
+                    .current(self.org.id, &self.token)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{why}"
+            );
+            let mut thief = Browser::new(&node.address, UA);
+            thief.set_session("acme", &self.token);
+            assert_eq!(thief.get("/o/acme/account").await.status, 303, "{why}");
+        }
+    }
 }
 
 both_backends!(
@@ -130,142 +218,52 @@ both_backends!(
 both_backends!(
     a_copy_read_during_a_redis_outage_never_outlives_an_end_on_another_node,
     |backend| {
-        let port = free_port();
-        let redis = RedisServer::start(port);
-        let url = format!("redis://127.0.0.1:{port}");
-        let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
-        let first = TestApp::spawn(&backend).await;
-        let db = first.db_url.clone();
-        let tweak = |f: figment::Figment| f.merge(("cache.op_timeout_ms", 300));
-        let a = TestApp::spawn_on(&db, Some((url.clone(), prefix.clone())), tweak).await;
-        let b_node = TestApp::spawn_on(&db, Some((url, prefix)), tweak).await;
-        // Wait for the fresh redis-server to answer.
-        assert!(
-            crate::helpers::eventually(Duration::from_secs(10), || async {
-                a.state.cache.health().await == portcullis::store::cache::CacheHealth::Ok
-            })
-            .await
-        );
-        let org = acme(&a).await;
-        let mut browser = Browser::new(&a.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let token = browser.session("acme").unwrap();
-        assert!(
-            b_node
-                .state
-                .sessions
-                .current(org.id, &token)
-                .await
-                .unwrap()
-                .is_some()
-        );
-
+        let outage = Outage::start(&backend, 2).await;
+        let (a, b) = (&outage.nodes[0], &outage.nodes[1]);
+        let org = outage.org.id;
         // Redis stops answering. Node B reads the live session from the database…
-        redis.signal("-STOP");
+        outage.redis.signal("-STOP");
         assert!(
-            b_node
-                .state
+            b.state
                 .sessions
-                .current(org.id, &token)
+                .current(org, &outage.token)
                 .await
                 .unwrap()
                 .is_some()
         );
         // …then node A ends it.
-        let s = a
-            .state
-            .store
-            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
-            .await
-            .unwrap()
-            .unwrap();
+        let s = outage.session().await;
         a.state
             .sessions
-            .end(org.id, s.id, EndReason::Logout, "test")
+            .end(org, s.id, EndReason::Logout, "test")
             .await
             .unwrap();
-
         // Redis answers again; A replays its end first, then B whatever it kept.
-        redis.signal("-CONT");
+        outage.redis.signal("-CONT");
         a.state.cache.health().await;
-        b_node.state.cache.health().await;
+        b.state.cache.health().await;
         assert_eq!(a.state.cache.pending_writes(), 0);
-        assert_eq!(b_node.state.cache.pending_writes(), 0);
-        for node in [&a, &b_node] {
-            assert!(
-                node.state
-                    .sessions
-                    .current(org.id, &token)
-                    .await
-                    .unwrap()
-                    .is_none(),
-                "an ended session lives again in the cache"
-            );
-            let mut thief = Browser::new(&node.address, UA);
-            thief.set_session("acme", &token);
-            assert_eq!(thief.get("/o/acme/account").await.status, 303);
-        }
-        drop(redis);
+        assert_eq!(b.state.cache.pending_writes(), 0);
+        outage
+            .assert_signed_out("an ended session lives again in the cache")
+            .await;
     }
 );
 
 both_backends!(
     a_node_back_from_an_outage_does_not_trust_copies_from_before_it,
     |backend| {
-        let port = free_port();
-        let redis = RedisServer::start(port);
-        let url = format!("redis://127.0.0.1:{port}");
-        let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
-        let first = TestApp::spawn(&backend).await;
-        let db = first.db_url.clone();
-        let node = TestApp::spawn_on(&db, Some((url, prefix)), |f| {
-            f.merge(("cache.op_timeout_ms", 300))
-        })
-        .await;
-        assert!(
-            crate::helpers::eventually(Duration::from_secs(10), || async {
-                node.state.cache.health().await == portcullis::store::cache::CacheHealth::Ok
-            })
-            .await
-        );
-        let org = acme(&node).await;
-        let mut browser = Browser::new(&node.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let token = browser.session("acme").unwrap();
-        // The live session is cached (copied from the database by this read).
-        assert!(
-            node.state
-                .sessions
-                .current(org.id, &token)
-                .await
-                .unwrap()
-                .is_some()
-        );
-
+        let outage = Outage::start(&backend, 1).await;
+        let node = &outage.nodes[0];
         // Redis stops answering; the node notices. Another node ends the session in the
         // database and stops before Redis returns: its tombstone never reaches Redis.
-        redis.signal("-STOP");
-        assert_eq!(
-            node.state.cache.health().await,
-            portcullis::store::cache::CacheHealth::Degraded
-        );
-        let s = node
-            .state
-            .store
-            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
-            .await
-            .unwrap()
-            .unwrap();
+        outage.redis.signal("-STOP");
+        assert_eq!(node.state.cache.health().await, CacheHealth::Degraded);
+        let s = outage.session().await;
         node.state
             .store
             .end_session(
-                org.id,
+                outage.org.id,
                 s.id,
                 EndReason::AdminRevoked,
                 "test",
@@ -273,26 +271,12 @@ both_backends!(
             )
             .await
             .unwrap();
-
         // Redis is back with the copy from before the outage: the node must not trust it.
-        redis.signal("-CONT");
-        assert_eq!(
-            node.state.cache.health().await,
-            portcullis::store::cache::CacheHealth::Ok
-        );
-        assert!(
-            node.state
-                .sessions
-                .current(org.id, &token)
-                .await
-                .unwrap()
-                .is_none(),
-            "a copy from before the outage was trusted over the database's end"
-        );
-        let mut thief = Browser::new(&node.address, UA);
-        thief.set_session("acme", &token);
-        assert_eq!(thief.get("/o/acme/account").await.status, 303);
-        drop(redis);
+        outage.redis.signal("-CONT");
+        assert_eq!(node.state.cache.health().await, CacheHealth::Ok);
+        outage
+            .assert_signed_out("a copy from before the outage was trusted over the database's end")
+            .await;
     }
 );
 

@@ -10,95 +10,75 @@ use serde_json::json;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
+/// The attacker knows the password of a user with a key and tries to enrol a key of their own
+/// (`kind`) from the second-factor step; `required`: the org requires MFA.
+async fn second_factor_skip_is_refused(
+    backend: crate::helpers::Backend,
+    required: bool,
+    kind: &str,
+) {
+    let app = TestApp::spawn(&backend).await;
+    let org = acme(&app).await;
+    let mut victim_key = Key::new();
+    enrol(&app, &mut victim_key, "security_key").await;
+    if required {
+        require_mfa(&app, &org).await;
+    }
+    let user = user_id(&app, &org).await;
+    let keys = || async {
+        app.state
+            .store
+            .user_credentials(org.id, user)
+            .await
+            .unwrap()
+            .len()
+    };
+    let keys_before = keys().await;
+
+    // The password only: the server asks for the second factor.
+    let mut attacker = Browser::new(&app.address, UA);
+    let step1 = attacker.sign_in("acme", EMAIL, PASSWORD, false).await;
+    assert_eq!(step1.status, 303);
+    assert!(step1.location().starts_with("/o/acme/login/key"));
+
+    // Enrolling the attacker's own key from that pending step: refused at start…
+    let started = attacker
+        .post_json("/o/acme/webauthn/enrol/start", &json!({ "kind": kind }))
+        .await;
+    assert!(
+        started.status == 400 || started.status == 403,
+        "enrolment from a second-factor step must be refused: {} {}",
+        started.status,
+        started.body
+    );
+    // …and at finish, whatever flow id is offered.
+    let done = finish(
+        &mut attacker,
+        "acme",
+        "enrol",
+        "made-up-flow",
+        &json!({ "id": "x" }),
+    )
+    .await;
+    assert!(done.status >= 400, "{}", done.body);
+    assert!(attacker.session("acme").is_none(), "no session was started");
+    assert_eq!(keys_before, keys().await, "no key was stored");
+
+    // The real second factor still works from the same pending step.
+    let (flow, options) = start(&mut attacker, "second-factor", "security_key").await;
+    let answer = victim_key.assert(&options);
+    let ok = finish(&mut attacker, "acme", "second-factor", &flow, &answer).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
 both_backends!(
     attack_second_factor_skip_by_enrolling_a_key_is_refused,
-    |backend| {
-        let app = TestApp::spawn(&backend).await;
-        let org = acme(&app).await;
-        let mut victim_key = Key::new();
-        enrol(&app, &mut victim_key, "security_key").await;
-        let user = user_id(&app, &org).await;
-        let keys_before = app
-            .state
-            .store
-            .user_credentials(org.id, user)
-            .await
-            .unwrap()
-            .len();
-
-        // The attacker knows the password only: the server asks for the second factor.
-        let mut attacker = Browser::new(&app.address, UA);
-        let step1 = attacker.sign_in("acme", EMAIL, PASSWORD, false).await;
-        assert_eq!(step1.status, 303);
-        assert!(step1.location().starts_with("/o/acme/login/key"));
-
-        // Enrolling the attacker's own key from that pending step: refused at start…
-        let started = attacker
-            .post_json(
-                "/o/acme/webauthn/enrol/start",
-                &json!({ "kind": "security_key" }),
-            )
-            .await;
-        assert!(
-            started.status == 400 || started.status == 403,
-            "enrolment from a second-factor step must be refused: {} {}",
-            started.status,
-            started.body
-        );
-        // …and at finish, whatever flow id is offered.
-        let done = finish(
-            &mut attacker,
-            "acme",
-            "enrol",
-            "made-up-flow",
-            &json!({ "id": "x" }),
-        )
-        .await;
-        assert!(done.status >= 400, "{}", done.body);
-        assert!(attacker.session("acme").is_none(), "no session was started");
-        let keys_after = app
-            .state
-            .store
-            .user_credentials(org.id, user)
-            .await
-            .unwrap()
-            .len();
-        assert_eq!(keys_before, keys_after, "no key was stored");
-        // The real second factor still works from the same pending step.
-        let (flow, options) = start(&mut attacker, "second-factor", "security_key").await;
-        let answer = victim_key.assert(&options);
-        let ok = finish(&mut attacker, "acme", "second-factor", &flow, &answer).await;
-        assert_eq!(ok.status, 200, "{}", ok.body);
-    }
+    |backend| second_factor_skip_is_refused(backend, false, "security_key").await
 );
 
 both_backends!(
     attack_second_factor_skip_under_required_mfa_is_refused,
-    |backend| {
-        let app = TestApp::spawn(&backend).await;
-        let org = acme(&app).await;
-        let mut victim_key = Key::new();
-        enrol(&app, &mut victim_key, "security_key").await;
-        require_mfa(&app, &org).await;
-
-        let mut attacker = Browser::new(&app.address, UA);
-        let step1 = attacker.sign_in("acme", EMAIL, PASSWORD, false).await;
-        assert!(step1.location().starts_with("/o/acme/login/key"));
-        // The enrol page is not the way out of a second-factor step either.
-        let started = attacker
-            .post_json(
-                "/o/acme/webauthn/enrol/start",
-                &json!({ "kind": "passkey" }),
-            )
-            .await;
-        assert!(
-            started.status == 400 || started.status == 403,
-            "{} {}",
-            started.status,
-            started.body
-        );
-        assert!(attacker.session("acme").is_none());
-    }
+    |backend| second_factor_skip_is_refused(backend, true, "passkey").await
 );
 
 both_backends!(

@@ -398,7 +398,7 @@ both_backends!(
         .await;
         acme(&app).await;
         let poster = Poster::new(&app).await;
-        let limit = portcullis::authn::routes::CEREMONY_STARTS_PER_IP_PER_MINUTE;
+        let limit = app.state.config.security.ceremony_starts_per_ip_per_minute;
         // An anonymous flood of passkey sign-in starts from one address.
         let flood: Vec<_> = (0..limit + 20)
             .map(|_| {
