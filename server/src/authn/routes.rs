@@ -429,7 +429,10 @@ async fn logout_submit(
                     )
                     .await
                 {
-                    return unavailable(&org, &e);
+                    // Ended meanwhile (another tab, a revocation): signed out all the same.
+                    if !matches!(e, crate::sessions::SessionError::NotFound) {
+                        return unavailable(&org, &e);
+                    }
                 }
             }
             Ok(None) => {}

@@ -467,9 +467,25 @@ impl WebauthnService {
         user: &User,
         link_token: &str,
     ) -> Result<(String, CreationChallengeResponse), WebauthnFlowError> {
+        self.check_invitation_allowed(org, user).await?;
         let binding = format!("invite:{}", sha256_hex(link_token));
         self.start_register(org, user, CredentialKind::Passkey, Some(binding))
             .await
+    }
+
+    /// An invitation link sets an account up; it is no way around the keys of an account that
+    /// has them (a verified account keeps its keys; an unverified one loses them with the link).
+    async fn check_invitation_allowed(
+        &self,
+        org: &Org,
+        user: &User,
+    ) -> Result<(), WebauthnFlowError> {
+        if user.email_verified_at.is_some()
+            && self.store.count_user_credentials(org.id, user.id).await? > 0
+        {
+            return Err(WebauthnFlowError::WrongStep);
+        }
+        Ok(())
     }
 
     /// Finishes an invitee's passkey: stores it, uses the invitation link up (the address
@@ -498,6 +514,7 @@ impl WebauthnService {
             .await?
             .filter(|u| u.active)
             .ok_or(WebauthnFlowError::UnknownFlow)?;
+        self.check_invitation_allowed(org, &user).await?;
         let now = self.clock.now();
         // The link is used first (once, whatever races it); on an account nobody has verified
         // yet, whatever was set up before it (password, keys) goes.
@@ -515,16 +532,28 @@ impl WebauthnService {
                 .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, &actor)
                 .await?;
         }
-        self.store_registration(org, user.id, key, None).await?;
+        // The passkey was enrolled, not used to authenticate: the session records no factor
+        // (the link proved the mailbox), and the passkey counts from its next use.
         let new = NewSession {
             user_id: link.user_id,
             remember_me: false,
             password_at: None,
-            webauthn_at: Some(now),
+            webauthn_at: None,
             user_agent,
             ip: Some(ip),
         };
-        Ok(self.sessions.start(org.id, new).await?)
+        let (session, token) = self.sessions.start(org.id, new).await?;
+        if let Err(e) = self
+            .store_registration(org, user.id, key, Some(session.id))
+            .await
+        {
+            let _ = self
+                .sessions
+                .end(org.id, session.id, EndReason::Logout, "system")
+                .await;
+            return Err(e);
+        }
+        Ok((session, token))
     }
 
     /// A key may be enrolled from a pending step only when the step was made for that, the org

@@ -194,9 +194,16 @@ impl SessionService {
             session.last_seen_at = now;
             session.idle_deadline =
                 idle_deadline(&policy, session.remember_me, now, session.absolute_expiry);
-            self.store
+            if !self
+                .store
                 .touch_session(org, session.id, now, session.idle_deadline)
-                .await?;
+                .await?
+            {
+                // The database has ended it: whatever copy we read is stale (its tombstone was
+                // lost, say with a node that stopped during an outage). Put one there now.
+                self.cache.end_copy(&key).await;
+                return Ok(None);
+            }
             changed = true;
         }
         // Never written back after a plain hit; a copy read from the database or just touched
@@ -343,7 +350,16 @@ impl SessionService {
             .store
             .end_session(org, id, reason, actor, self.clock.now())
             .await?;
-        let ended = ended.ok_or(SessionError::NotFound)?;
+        let Some(ended) = ended else {
+            // Not live. If it ended earlier, make sure no copy of it is trusted any more (its
+            // tombstone may have been lost): ending twice is harmless.
+            if let Some(s) = self.store.session_by_id(org, id).await?
+                && s.ended_at.is_some()
+            {
+                self.forget(std::slice::from_ref(&s)).await;
+            }
+            return Err(SessionError::NotFound);
+        };
         self.forget(std::slice::from_ref(&ended)).await;
         tracing::info!(org = %org, session = %id, reason = reason.as_str(), "session ended");
         Ok(ended)

@@ -211,14 +211,15 @@ impl Store {
     }
 
     /// Records activity (coalesced by the caller) on a live session.
+    /// Records activity on a live session; `false` when it is not live (ended meanwhile).
     pub async fn touch_session(
         &self,
         org: OrgId,
         id: SessionId,
         last_seen: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sessions::Entity::update_many()
+    ) -> Result<bool, StoreError> {
+        let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(last_seen))
             .col_expr(sessions::Column::IdleDeadline, Expr::value(idle_deadline))
             .filter(sessions::Column::OrgId.eq(org.0))
@@ -226,7 +227,8 @@ impl Store {
             .filter(sessions::Column::EndedAt.is_null())
             .exec(&self.db)
             .await?;
-        Ok(())
+        // False when the session is no longer live: a cached copy outlived its end.
+        Ok(result.rows_affected > 0)
     }
 
     /// The user proved their password again on a live session: a new `auth_time` (OIDC

@@ -79,6 +79,21 @@ impl Key {
     }
 }
 
+/// The token of the newest invitation link mailed in `org`.
+pub(crate) async fn invitation_token(app: &TestApp, org: &portcullis::tenancy::Org) -> String {
+    let mails = app.state.store.emails(org.id).await.unwrap();
+    let text = mails
+        .iter()
+        .map(|m| m.email.text.clone())
+        .find(|t| t.contains("/invitation?token="))
+        .expect("an invitation link");
+    let start_at = text.find("/invitation?token=").unwrap();
+    text[start_at + "/invitation?token=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
+        .collect()
+}
+
 /// The org requires a second factor from everyone.
 pub(crate) async fn require_mfa(app: &TestApp, org: &portcullis::tenancy::Org) {
     let policy = SessionPolicy {
@@ -800,15 +815,7 @@ both_backends!(
             .invite(&org, &user, "test")
             .await
             .unwrap();
-        let mail = app.state.store.emails(org.id).await.unwrap()[0].clone();
-        let text = mail.email.text;
-        let start_at = text
-            .find("/o/acme/invitation?token=")
-            .expect("an invitation link");
-        let token: String = text[start_at + "/o/acme/invitation?token=".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "-_".contains(*c))
-            .collect();
+        let token = invitation_token(&app, &org).await;
 
         // The page offers both; the passkey ceremony is bound to the link's token.
         let mut b = Browser::new(&app.address, UA);
@@ -839,8 +846,10 @@ both_backends!(
             )
             .await;
         assert_eq!(done.status, 200, "{}", done.body);
-        // Signed in with the passkey; the address is verified and the link is used up.
+        // Signed in by the link; the address is verified and the link is used up. The passkey
+        // was enrolled, not used: it counts from its next use (issue 13, item 2).
         assert_eq!(b.get("/o/acme/account").await.status, 200);
+        assert!(session_of(&app, &b).await.webauthn_at.is_none());
         let stored = app
             .state
             .store

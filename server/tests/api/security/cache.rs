@@ -5,6 +5,7 @@ use crate::browser::Browser;
 use crate::cache::RedisServer;
 use crate::helpers::{TestApp, free_port};
 use crate::signin::{EMAIL, PASSWORD, acme};
+use portcullis::clock::Clock;
 use portcullis::sessions::EndReason;
 use portcullis::store::cache::{CacheHealth, CacheKey};
 use std::time::Duration;
@@ -312,5 +313,57 @@ both_backends!(
         assert_eq!(cache.get_json::<usize>(&last).await, Some(flood - 1));
         // The signed-in user is still served (from the cache or the database).
         assert_eq!(b.get("/o/acme/account").await.status, 200);
+    }
+);
+
+both_backends!(
+    a_copy_whose_tombstone_was_lost_dies_at_the_next_touch,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let token = b.session("acme").unwrap();
+        assert_eq!(b.get("/o/acme/account").await.status, 200);
+        // Ended in the database by a process whose tombstone never reached the cache (a CLI
+        // run that could not reach Redis, a node that stopped during an outage).
+        let s = app
+            .state
+            .store
+            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        app.state
+            .store
+            .end_session(
+                org.id,
+                s.id,
+                EndReason::AdminRevoked,
+                "test",
+                app.clock.now(),
+            )
+            .await
+            .unwrap();
+        // At the latest at the next activity update, the copy is found out and dropped.
+        app.clock.advance(chrono::Duration::seconds(
+            portcullis::sessions::TOUCH_INTERVAL_SECS + 1,
+        ));
+        assert!(
+            app.state
+                .sessions
+                .current(org.id, &token)
+                .await
+                .unwrap()
+                .is_none(),
+            "the copy kept the session alive"
+        );
+        assert_eq!(b.get("/o/acme/account").await.status, 303);
+        // Signing out of it is not an error.
+        let csrf = b.csrf_cookie("acme");
+        assert_eq!(
+            b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status,
+            200
+        );
     }
 );

@@ -257,3 +257,54 @@ both_backends!(
         assert_eq!(used, 1, "more than one code was checked and used");
     }
 );
+
+both_backends!(
+    attack_an_invitation_link_is_no_way_around_the_keys_of_a_set_up_account,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "security_key").await;
+        let user = app
+            .state
+            .store
+            .user_by_id(org.id, user_id(&app, &org).await)
+            .await
+            .unwrap()
+            .unwrap();
+        // An admin sends alice (verified, with a key) an invitation; whoever reads her mailbox
+        // tries to set up a passkey of their own with it.
+        app.state
+            .accounts
+            .invite(&org, &user, "test")
+            .await
+            .unwrap();
+        let token = crate::webauthn::invitation_token(&app, &org).await;
+        let mut attacker = Browser::new(&app.address, UA);
+        attacker
+            .get(&format!("/o/acme/invitation?token={token}"))
+            .await;
+        let started = attacker
+            .post_json(
+                "/o/acme/webauthn/invite/start",
+                &json!({ "kind": "passkey", "token": token }),
+            )
+            .await;
+        assert!(
+            started.status == 400 || started.status == 403,
+            "{} {}",
+            started.status,
+            started.body
+        );
+        assert!(attacker.session("acme").is_none());
+        assert_eq!(
+            app.state
+                .store
+                .user_credentials(org.id, user.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+);
