@@ -12,6 +12,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+/// The address a per-IP limit counts under: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one subscriber usually holds a whole /64, so counting each /128 would hand one client
+/// billions of budgets).
+pub fn limit_subject(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| ip.to_owned(), |v4| v4.to_string()),
+        _ => ip.to_owned(),
+    }
+}
+
 /// One kind of limited event.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -87,6 +104,18 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn per_ip_limits_count_ipv6_by_its_64() {
+        assert_eq!(limit_subject("203.0.113.5"), "203.0.113.5");
+        assert_eq!(limit_subject("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            limit_subject("2001:db8:1:2:ffff::9"),
+            limit_subject("2001:db8:1:2:aaaa::1")
+        );
+        assert_eq!(limit_subject("::ffff:203.0.113.5"), "203.0.113.5");
+        assert_eq!(limit_subject("unknown"), "unknown");
+    }
+
     use super::*;
     use crate::clock::FixedClock;
 

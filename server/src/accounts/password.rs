@@ -76,10 +76,20 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Join)?;
-        tokio::task::spawn_blocking(work)
+        // The permit moves into the blocking task: if the request is dropped (the client went
+        // away), the hash still holds its permit until it has finished.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| HashError::Join)?
+            .map_err(|_| HashError::Join)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| HashError::Join)?
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) with a fresh 128-bit salt.

@@ -419,6 +419,7 @@ async fn change_password(
             &form.current_password,
             &form.new_password,
             form.end_other_sessions.is_some(),
+            &crate::http::pages::client_ip(&req, &state),
         )
         .await;
     match result {
@@ -440,6 +441,25 @@ async fn change_password(
                 None,
             )
             .await
+        }
+        Ok(PasswordChange::Throttled { retry_after }) => {
+            let mut res = show(
+                &req,
+                &state,
+                &org,
+                &current,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                Some("Too many attempts. Please wait a moment and try again."),
+            )
+            .await;
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
+                &retry_after.num_seconds().max(1).to_string(),
+            ) {
+                res.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, v);
+            }
+            res
         }
         Ok(PasswordChange::WrongCurrentPassword) => {
             show(

@@ -776,7 +776,7 @@ async fn webauthn_start(
         .hit(
             org.id,
             &ceremony_starts(state.config.security.ceremony_starts_per_ip_per_minute),
-            &client_ip(&req, &state),
+            &crate::limits::limit_subject(&client_ip(&req, &state)),
         )
         .await
     {

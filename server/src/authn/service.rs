@@ -69,8 +69,15 @@ struct Checked {
 
 #[derive(Debug)]
 pub enum PasswordChange {
-    Changed { ended_sessions: usize },
+    Changed {
+        ended_sessions: usize,
+    },
     WrongCurrentPassword,
+    /// Too many wrong current passwords for the account or from the address (the sign-in
+    /// throttle), or too many checks waiting: try again later.
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -361,20 +368,55 @@ impl LoginService {
         current: &str,
         new: &str,
         end_other_sessions: bool,
+        ip: &str,
     ) -> Result<PasswordChange, AuthnError> {
         let new = Password::parse(new)?;
         let current = Password::for_verification(current)?;
-        let stored = self
-            .store
-            .user_password_hash(org.id, session.user_id)
-            .await?;
+        // The current password is a guess like a sign-in's (a stolen session must not get
+        // unlimited tries): the same waiting room and the same throttle, reserved first.
+        let Some(user) = self.store.user_by_id(org.id, session.user_id).await? else {
+            return Ok(PasswordChange::WrongCurrentPassword);
+        };
+        let throttle_id = user.email.as_str();
+        let _seat = match self.waiting.enter(org.id, throttle_id, ip) {
+            Ok(seat) => seat,
+            Err(_) => {
+                return Ok(PasswordChange::Throttled {
+                    retry_after: Duration::seconds(1),
+                });
+            }
+        };
+        let reservation = match self.throttle.reserve(org.id, throttle_id, ip).await {
+            Ok(r) => r,
+            Err(t) => {
+                return Ok(PasswordChange::Throttled {
+                    retry_after: t.retry_after,
+                });
+            }
+        };
+        let stored = match self.store.user_password_hash(org.id, session.user_id).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.throttle.give_back(reservation).await;
+                return Err(e.into());
+            }
+        };
         let ok = match &stored {
-            Some(hash) => self.hasher.verify(&current, hash).await?,
+            Some(hash) => match self.hasher.verify(&current, hash).await {
+                Ok(ok) => ok,
+                Err(e) => {
+                    self.throttle.give_back(reservation).await;
+                    return Err(e.into());
+                }
+            },
             None => false,
         };
         if !ok {
+            // The reservation stays taken: it is this failure's count.
+            drop::<Reservation>(reservation);
             return Ok(PasswordChange::WrongCurrentPassword);
         }
+        self.throttle.succeeded(reservation).await;
         let hash = self.hasher.hash(&new).await?;
         let actor = format!("user:{}", session.user_id);
         let notice = crate::email::notice_to(

@@ -35,6 +35,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+/// Most per-node counters kept while the shared cache is unreachable.
+const LOCAL_MAX_ENTRIES: usize = 10_000;
 /// Attempts are counted over this window.
 pub const WINDOW_SECS: i64 = 15 * 60;
 /// Failed (or running) attempts allowed per account per window before backoff starts.
@@ -105,7 +107,7 @@ impl Subject<'_> {
     fn name(&self) -> String {
         match self {
             Self::Account(email) => format!("acct:{email}"),
-            Self::Ip(ip) => format!("ip:{ip}"),
+            Self::Ip(ip) => format!("ip:{}", crate::limits::limit_subject(ip)),
         }
     }
 
@@ -275,11 +277,19 @@ impl Throttle {
         now: DateTime<Utc>,
     ) -> Result<(), Throttled> {
         let mut local = self.local();
-        // Keep the map bounded: drop entries whose window and lock have both passed.
-        if local.len() > 10_000 {
+        let name = format!("{org}:{}", s.name());
+        // Keep the map bounded: drop entries whose window and lock have both passed; if it is
+        // still full of live ones, refuse newcomers (stricter, never unlimited) rather than
+        // scan the map again on every attempt.
+        if local.len() >= LOCAL_MAX_ENTRIES && !local.contains_key(&name) {
             local.retain(|_, e| e.bucket >= bucket || e.locked_until.is_some_and(|u| u > now));
+            if local.len() >= LOCAL_MAX_ENTRIES {
+                return Err(Throttled {
+                    retry_after: Duration::seconds(WINDOW_SECS),
+                });
+            }
         }
-        let entry = local.entry(format!("{org}:{}", s.name())).or_default();
+        let entry = local.entry(name).or_default();
         if let Some(until) = entry.locked_until.filter(|u| *u > now) {
             return Err(Throttled {
                 retry_after: at_least_a_second(until - now),

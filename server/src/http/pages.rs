@@ -251,6 +251,7 @@ pub fn device(user_agent: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

@@ -1,9 +1,11 @@
 //! In-process cache for the embedded single-node default. Expiry follows the injected clock.
 //!
-//! Bounded: entries are indexed by expiry, so expired ones are dropped as writes come in
-//! (O(log n) per write, never a scan of the whole map), and past `MAX_ENTRIES` the entries that
-//! would expire soonest go first. An anonymous flood of short-lived state (ceremony flows) thus
-//! costs every request the same few operations however large the map grows.
+//! Bounded: entries are indexed by expiry and by age, so expired ones are dropped as writes come
+//! in (O(log n) per write, never a scan of the whole map), and past `MAX_ENTRIES` the oldest
+//! writes go first. An anonymous flood of short-lived state (ceremony flows) thus costs every
+//! request the same few operations however large the map grows, and evicts only what is older
+//! than the last `MAX_ENTRIES` writes: codes, counters and pending steps written during the
+//! flood outlive their own lifetimes unless the flood writes `MAX_ENTRIES` entries first.
 
 use super::{CacheBackend, CacheError, TOMBSTONE};
 use crate::clock::SharedClock;
@@ -20,7 +22,7 @@ struct Entry {
     seq: u64,
 }
 
-/// Most entries held at once; beyond it the soonest-expiring entries are evicted.
+/// Most entries held at once; beyond it the oldest writes are evicted.
 pub const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Default)]
@@ -28,6 +30,8 @@ struct Entries {
     map: HashMap<String, Entry>,
     /// (expiry, insertion number) → key: the order in which entries expire.
     by_expiry: BTreeMap<(DateTime<Utc>, u64), String>,
+    /// insertion number → key: the order in which entries were written.
+    by_age: BTreeMap<u64, String>,
     seq: u64,
 }
 
@@ -39,6 +43,7 @@ impl Entries {
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let entry = self.map.remove(key)?;
         self.by_expiry.remove(&(entry.expires, entry.seq));
+        self.by_age.remove(&entry.seq);
         Some(entry)
     }
 
@@ -54,6 +59,7 @@ impl Entries {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.by_expiry.insert((expires, seq), key.to_owned());
+        self.by_age.insert(seq, key.to_owned());
         self.map.insert(
             key.to_owned(),
             Entry {
@@ -62,14 +68,20 @@ impl Entries {
                 seq,
             },
         );
-        // Expired entries first, then (only when still over the bound) the soonest to expire.
-        while let Some((&(at, _), _)) = self.by_expiry.first_key_value() {
-            if at > now && self.map.len() <= max {
+        // Expired entries first, then (only when still over the bound) the oldest writes.
+        while let Some((&(at, _), k)) = self.by_expiry.first_key_value() {
+            if at > now {
                 break;
             }
-            if let Some((_, k)) = self.by_expiry.pop_first() {
-                self.map.remove(&k);
-            }
+            let k = k.clone();
+            self.remove(&k);
+        }
+        while self.map.len() > max {
+            let Some((_, k)) = self.by_age.first_key_value() else {
+                break;
+            };
+            let k = k.clone();
+            self.remove(&k);
         }
     }
 }
@@ -274,21 +286,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_map_is_bounded_and_keeps_the_longest_lived() {
+    async fn the_map_is_bounded_and_evicts_the_oldest_writes() {
         let clock = Arc::new(FixedClock::at_epoch());
         let cache = MemoryCache::with_capacity(clock.clone(), 100);
-        cache
-            .set("session", b"s", Duration::from_secs(3600))
-            .await
-            .unwrap();
         for i in 0..1000 {
             cache
                 .set(&format!("flow{i}"), b"f", Duration::from_secs(300))
                 .await
                 .unwrap();
         }
+        // A short-lived code written during the flood survives the next writes.
+        cache
+            .set("code", b"c", Duration::from_secs(60))
+            .await
+            .unwrap();
+        for i in 1000..1050 {
+            cache
+                .set(&format!("flow{i}"), b"f", Duration::from_secs(300))
+                .await
+                .unwrap();
+        }
         assert_eq!(cache.len(), 100);
-        assert_eq!(cache.get("session").await.unwrap(), Some(b"s".to_vec()));
+        assert_eq!(cache.get("code").await.unwrap(), Some(b"c".to_vec()));
+        assert_eq!(cache.get("flow0").await.unwrap(), None);
         // Expired entries go as writes come in.
         clock.advance(chrono::Duration::seconds(301));
         cache.set("x", b"x", Duration::from_secs(10)).await.unwrap();

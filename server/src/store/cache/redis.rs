@@ -172,7 +172,16 @@ impl CacheBackend for RedisCache {
              for _, k in ipairs(KEYS) do \
                if redis.call('GET', k) ~= ARGV[1] then n = n + redis.call('UNLINK', k) end \
              end return n";
-        let pattern = format!("{}*", self.key(prefix).replace('*', "\\*"));
+        // Every glob character of the deployment's prefix is escaped: the pattern matches
+        // exactly the keys that start with it.
+        let mut pattern = String::new();
+        for c in self.key(prefix).chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
         let mut cursor: u64 = 0;
         let mut dropped: u64 = 0;
         loop {

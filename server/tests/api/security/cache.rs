@@ -306,7 +306,7 @@ both_backends!(
                 )
                 .await;
         }
-        // The soonest-expiring entries made room; the newest are there.
+        // The oldest writes made room; the newest are there.
         let first = CacheKey::org(org.id, "webauthn-flow", "0");
         let last = CacheKey::org(org.id, "webauthn-flow", &(flood - 1).to_string());
         assert_eq!(cache.get_json::<usize>(&first).await, None, "unbounded");
