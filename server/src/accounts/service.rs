@@ -468,30 +468,24 @@ impl AccountService {
         // An account nobody has verified yet may have been set up by someone without the
         // mailbox: what they set goes.
         let wipe = user.email_verified_at.is_none();
-        if !self
+        // The new password and the end of every session commit together.
+        let Some(ended) = self
             .store
             .accept_link(
                 org.id,
                 &link,
                 Some(&hash),
                 wipe,
+                Some(EndReason::PasswordChanged),
                 &actor,
                 notice.as_ref(),
                 now,
             )
             .await?
-        {
+        else {
             return Ok(ResetOutcome::InvalidLink);
-        }
-        self.sessions
-            .end_user_sessions(
-                org.id,
-                user.id,
-                None,
-                EndReason::PasswordChanged,
-                &format!("user:{}", user.id),
-            )
-            .await?;
+        };
+        self.sessions.forget_ended(&ended).await;
         Ok(ResetOutcome::Done)
     }
 
@@ -703,14 +697,12 @@ impl AccountService {
             .user_by_email(org.id, &email)
             .await?
             .ok_or_else(|| AccountError::UnknownUser(email.as_str().to_owned()))?;
-        self.store
+        // Disabling and the end of the user's sessions commit together.
+        let ended = self
+            .store
             .set_user_active(org.id, user.id, active, actor, self.clock.now())
             .await?;
-        if !active {
-            self.sessions
-                .end_user_sessions(org.id, user.id, None, EndReason::UserDisabled, actor)
-                .await?;
-        }
+        self.sessions.forget_ended(&ended).await;
         Ok(User { active, ..user })
     }
 

@@ -520,18 +520,21 @@ impl WebauthnService {
         // yet, whatever was set up before it (password, keys) goes.
         let wipe = user.email_verified_at.is_none();
         let actor = format!("user:{} (invitation link)", user.id);
-        if !self
+        let ended = self
             .store
-            .accept_link(org.id, link, None, wipe, &actor, None, now)
+            .accept_link(
+                org.id,
+                link,
+                None,
+                wipe,
+                wipe.then_some(EndReason::PasswordChanged),
+                &actor,
+                None,
+                now,
+            )
             .await?
-        {
-            return Err(WebauthnFlowError::UnknownFlow);
-        }
-        if wipe {
-            self.sessions
-                .end_user_sessions(org.id, user.id, None, EndReason::PasswordChanged, &actor)
-                .await?;
-        }
+            .ok_or(WebauthnFlowError::UnknownFlow)?;
+        self.sessions.forget_ended(&ended).await;
         // The passkey was enrolled, not used to authenticate: the session records no factor
         // (the link proved the mailbox), and the passkey counts from its next use.
         let new = NewSession {

@@ -376,6 +376,9 @@ impl Store {
     /// with its effects. The address counts as verified. With `wipe` (the account was not
     /// verified: whoever set it up before never proved the address), its keys, recovery codes,
     /// consents, display name and password go first. `password_hash` is the new password (None: a passkey follows).
+    /// With `end_sessions`, every session of the user ends in the same transaction (with that
+    /// reason, outliving app sessions included). `None` when the link could not be taken; else
+    /// the sessions it ended.
     #[allow(clippy::too_many_arguments)]
     pub async fn accept_link(
         &self,
@@ -383,14 +386,15 @@ impl Store {
         link: &EmailLink,
         password_hash: Option<&str>,
         wipe: bool,
+        end_sessions: Option<crate::sessions::EndReason>,
         actor: &str,
         notice: Option<&OutgoingEmail>,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<crate::sessions::Session>>, StoreError> {
         let user = link.user_id;
         let txn = self.db.begin().await?;
         if !take_link(&txn, org, link.id, now).await? {
-            return Ok(false);
+            return Ok(None);
         }
         if wipe {
             webauthn_credentials::Entity::delete_many()
@@ -444,8 +448,15 @@ impl Store {
             details: serde_json::json!({ "purpose": link.purpose.as_str(), "reset_earlier_credentials": wipe }),
         };
         insert_audit(&txn, &event, now).await?;
+        let ended = match end_sessions {
+            Some(reason) => {
+                super::sessions::end_sessions_in(&txn, org, Some(user), None, reason, actor, now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
         txn.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 
     /// Takes one attempt of a link used with a password (an address verification link, or a

@@ -194,7 +194,8 @@ impl Store {
     }
 
     /// Activates or deactivates a user of this org, with an audit event; `NotFound` when the
-    /// org has no such user.
+    /// org has no such user. Deactivating ends every session of the user (outliving app
+    /// sessions included) in the same transaction; returns the sessions it ended.
     pub async fn set_user_active(
         &self,
         org: OrgId,
@@ -202,7 +203,7 @@ impl Store {
         active: bool,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<crate::sessions::Session>, StoreError> {
         let txn = self.db.begin().await?;
         let status = if active { "active" } else { "disabled" };
         let result = users::Entity::update_many()
@@ -233,8 +234,22 @@ impl Store {
             details: serde_json::json!({}),
         };
         insert_audit(&txn, &event, now).await?;
+        let ended = if active {
+            Vec::new()
+        } else {
+            super::sessions::end_sessions_in(
+                &txn,
+                org,
+                Some(id),
+                None,
+                crate::sessions::EndReason::UserDisabled,
+                actor,
+                now,
+            )
+            .await?
+        };
         txn.commit().await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Deletes a user of this org; `NotFound` when the org has no such user (including when

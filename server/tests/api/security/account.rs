@@ -13,7 +13,10 @@ both_backends!(
         let app = TestApp::spawn(&backend).await;
         acme(&app).await;
         let mut thief = Browser::new(&app.address, UA);
-        assert_eq!(thief.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        assert_eq!(
+            thief.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
         let csrf = thief.get("/o/acme/account").await.csrf();
         let mut statuses = Vec::new();
         for i in 0..12 {

@@ -108,3 +108,73 @@ both_backends!(
         );
     }
 );
+
+/// Makes every UPDATE that ends a session fail (a stand-in for a database error in the middle
+/// of a change), or lifts that again.
+async fn sessions_cannot_end(app: &TestApp, on: bool) {
+    use sea_orm::{ConnectionTrait, Database};
+    let db = Database::connect(app.db_url.as_str()).await.unwrap();
+    let postgres = app.db_url.starts_with("postgres");
+    let sql: &[&str] = match (postgres, on) {
+        (false, true) => &[
+            "CREATE TRIGGER no_end BEFORE UPDATE OF ended_at ON sessions \
+              BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
+        (false, false) => &["DROP TRIGGER no_end"],
+        (true, true) => &[
+            "CREATE FUNCTION no_end() RETURNS trigger AS $$ BEGIN \
+             RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER no_end BEFORE UPDATE OF ended_at ON sessions \
+             FOR EACH ROW EXECUTE FUNCTION no_end()",
+        ],
+        (true, false) => &["DROP TRIGGER no_end ON sessions", "DROP FUNCTION no_end()"],
+    };
+    for statement in sql {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    db.close().await.unwrap();
+}
+
+both_backends!(
+    a_password_change_and_the_sign_out_of_other_sessions_commit_together,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        crate::signin::acme(&app).await;
+        let mut laptop = Browser::new(&app.address, UA);
+        let mut phone = Browser::new(&app.address, UA);
+        for b in [&mut laptop, &mut phone] {
+            assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        }
+        let csrf = laptop.get("/o/acme/account").await.csrf();
+        sessions_cannot_end(&app, true).await;
+        let res = laptop
+            .post(
+                "/o/acme/account/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current_password", PASSWORD),
+                    ("new_password", "a brand new long password"),
+                    ("end_other_sessions", "on"),
+                ],
+            )
+            .await;
+        sessions_cannot_end(&app, false).await;
+        assert_eq!(res.status, 503, "{}", res.body);
+        // Neither happened: the old password still signs in, the new one does not, and the
+        // other session lives.
+        let mut check = Browser::new(&app.address, UA);
+        assert_eq!(
+            check
+                .sign_in("acme", EMAIL, "a brand new long password", false)
+                .await
+                .status,
+            401,
+            "the new password was saved without the sign-out"
+        );
+        assert_eq!(
+            check.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        assert_eq!(phone.get("/o/acme/account").await.status, 200);
+    }
+);
