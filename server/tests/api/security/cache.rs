@@ -16,6 +16,35 @@ fn session_key(org: portcullis::tenancy::OrgId, token: &str) -> CacheKey {
     CacheKey::org_copy(org, "session", &portcullis::secrets::sha256_hex(token))
 }
 
+/// A browser signed in as alice at `address`, and its session cookie's value.
+async fn signed_in(address: &str) -> (Browser, String) {
+    let mut b = Browser::new(address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+    let token = b.session("acme").unwrap();
+    (b, token)
+}
+
+/// The session row behind a cookie value, as the database has it.
+async fn stored_session(
+    app: &TestApp,
+    org: portcullis::tenancy::OrgId,
+    token: &str,
+) -> portcullis::sessions::Session {
+    app.state
+        .store
+        .session_by_token_hash(org, &portcullis::secrets::sha256_hex(token))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Whether a browser holding only this cookie value is sent to sign in by the account page.
+async fn cookie_refused(address: &str, token: &str) -> bool {
+    let mut thief = Browser::new(address, UA);
+    thief.set_session("acme", token);
+    thief.get("/o/acme/account").await.status == 303
+}
+
 /// A throwaway Redis, `nodes` nodes of one deployment on it (a short operation timeout, so an
 /// outage is noticed quickly), and a signed-in user whose session the first node has cached.
 struct Outage {
@@ -50,12 +79,7 @@ impl Outage {
             .await
         );
         let org = acme(first).await;
-        let mut browser = Browser::new(&first.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let token = browser.session("acme").unwrap();
+        let (_, token) = signed_in(&first.address).await;
         for node in &spawned {
             assert!(
                 node.state
@@ -76,13 +100,7 @@ impl Outage {
     }
 
     async fn session(&self) -> portcullis::sessions::Session {
-        self.nodes[0]
-            .state
-            .store
-            .session_by_token_hash(self.org.id, &portcullis::secrets::sha256_hex(&self.token))
-            .await
-            .unwrap()
-            .unwrap()
+        stored_session(&self.nodes[0], self.org.id, &self.token).await
     }
 
     /// Every node refuses the ended session, through the service and the account page.
@@ -97,9 +115,7 @@ impl Outage {
                     .is_none(),
                 "{why}"
             );
-            let mut thief = Browser::new(&node.address, UA);
-            thief.set_session("acme", &self.token);
-            assert_eq!(thief.get("/o/acme/account").await.status, 303, "{why}");
+            assert!(cookie_refused(&node.address, &self.token).await, "{why}");
         }
     }
 }
@@ -109,17 +125,9 @@ both_backends!(
     |backend| {
         let app = TestApp::spawn(&backend).await;
         let org = acme(&app).await;
-        let mut b = Browser::new(&app.address, UA);
-        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
-        let token = b.session("acme").unwrap();
+        let (mut b, token) = signed_in(&app.address).await;
         // A request read the live session (from the database) just before the sign-out…
-        let stale = app
-            .state
-            .store
-            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
-            .await
-            .unwrap()
-            .unwrap();
+        let stale = stored_session(&app, org.id, &token).await;
         let csrf = b.get("/o/acme/account").await.csrf();
         assert_eq!(
             b.post("/o/acme/logout", &[("csrf", &csrf)]).await.status,
@@ -143,9 +151,7 @@ both_backends!(
                 .is_none(),
             "an ended session came back from the cache"
         );
-        let mut thief = Browser::new(&app.address, UA);
-        thief.set_session("acme", &token);
-        assert_eq!(thief.get("/o/acme/account").await.status, 303);
+        assert!(cookie_refused(&app.address, &token).await);
     }
 );
 
@@ -157,9 +163,8 @@ both_backends!(
         let mut tokens = Vec::new();
         let mut browsers = Vec::new();
         for _ in 0..8 {
-            let mut b = Browser::new(&app.address, UA);
-            assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
-            tokens.push(b.session("acme").unwrap());
+            let (b, token) = signed_in(&app.address).await;
+            tokens.push(token);
             browsers.push(b);
         }
         // Many readers per session, reading while the sessions are ended.
@@ -206,9 +211,7 @@ both_backends!(
             {
                 revived += 1;
             }
-            let mut thief = Browser::new(&app.address, UA);
-            thief.set_session("acme", token);
-            if thief.get("/o/acme/account").await.status == 200 {
+            if !cookie_refused(&app.address, token).await {
                 revived += 1;
             }
         }
@@ -290,8 +293,7 @@ both_backends!(
             return;
         }
         let org = acme(&app).await;
-        let mut b = Browser::new(&app.address, UA);
-        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+        let (mut b, _) = signed_in(&app.address).await;
         let cache = &app.state.cache;
         // An anonymous flood of five-minute ceremony flows, past the bound.
         // (A literal, not the constant, so the same test ran against the unbounded cache.)
@@ -321,19 +323,11 @@ both_backends!(
     |backend| {
         let app = TestApp::spawn(&backend).await;
         let org = acme(&app).await;
-        let mut b = Browser::new(&app.address, UA);
-        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
-        let token = b.session("acme").unwrap();
+        let (mut b, token) = signed_in(&app.address).await;
         assert_eq!(b.get("/o/acme/account").await.status, 200);
         // Ended in the database by a process whose tombstone never reached the cache (a CLI
         // run that could not reach Redis, a node that stopped during an outage).
-        let s = app
-            .state
-            .store
-            .session_by_token_hash(org.id, &portcullis::secrets::sha256_hex(&token))
-            .await
-            .unwrap()
-            .unwrap();
+        let s = stored_session(&app, org.id, &token).await;
         app.state
             .store
             .end_session(
