@@ -473,7 +473,7 @@ fn Apps(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
-            {move || editing.get().map(|a| view! { <AppEditor auth=auth_edit.clone() app=a editing=editing reload=reload /> })}
+            {move || editing.get().map(|a| view! { <AppEditor auth=auth_edit.clone() app=a editing=editing apps=apps reload=reload /> })}
             <h3>"Register an app"</h3>
             <p class="help">"Privileged: for payments or admin apps — short sessions that end with the sign-in, a second factor, and a fresh sign-in every 15 minutes. Standard: for a catalog or a loyalty app — long sessions that outlive the sign-in."</p>
             <form on:submit=move |ev| { ev.prevent_default(); create(); }>
@@ -527,6 +527,7 @@ fn AppEditor(
     auth: Auth,
     app: AppView,
     editing: RwSignal<Option<AppView>>,
+    apps: RwSignal<Option<Page<AppView>>>,
     reload: RwSignal<u32>,
 ) -> impl IntoView {
     let r = app.session_rules.clone();
@@ -572,7 +573,16 @@ fn AppEditor(
         };
         leptos::task::spawn_local(async move {
             match api::<AppView>(&auth, "PATCH", &format!("/apps/{id}"), Some(body)).await {
-                Ok(_) => {
+                Ok(updated) => {
+                    // The list shows the saved app at once (the reload below may take a while):
+                    // editing it again must not start from the old values.
+                    apps.update(|page| {
+                        if let Some(page) = page
+                            && let Some(row) = page.items.iter_mut().find(|a| a.id == updated.id)
+                        {
+                            *row = updated;
+                        }
+                    });
                     editing.set(None);
                     reload.update(|n| *n += 1);
                 }
