@@ -290,6 +290,9 @@ impl SessionProfile {
 /// this long after they stop signing.
 pub const MAX_SIGNED_TOKEN_TTL_SECS: i64 = 86400;
 
+/// Longest re-authentication max age an app may set (as long as the longest app session).
+pub const MAX_REAUTH_MAX_AGE_SECS: i64 = 366 * 86400;
+
 /// An app's OIDC settings, stored as one JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSettings {
@@ -335,8 +338,10 @@ impl AppSettings {
                 "app session idle timeout must be at least 1 minute and at most the lifetime",
             );
         }
-        if s.reauth_max_age_secs.is_some_and(|m| m < 0) {
-            return Err("re-authentication max age must not be negative");
+        if s.reauth_max_age_secs
+            .is_some_and(|m| !(0..=MAX_REAUTH_MAX_AGE_SECS).contains(&m))
+        {
+            return Err("re-authentication max age must be between 0 seconds and 366 days");
         }
         let code_grant = self.grant_types.contains(&GrantType::AuthorizationCode);
         let cc = self.grant_types.contains(&GrantType::ClientCredentials);

@@ -127,6 +127,26 @@ fn normalise_scope(raw: &str) -> String {
         .join(" ")
 }
 
+/// The largest `max_age` kept as asked: a century. No session is that old, so a larger value
+/// (up to `i64::MAX` or beyond any integer type) asks for nothing more and is clamped to it.
+pub const MAX_AGE_CEILING_SECS: i64 = 100 * 366 * 86400;
+
+/// OIDC Core §3.1.2.1 `max_age`: a non-negative decimal integer of seconds, clamped to
+/// [`MAX_AGE_CEILING_SECS`]; absent or empty is no limit; anything else is `Err` (answered
+/// `invalid_request`). Never a number that overflows the time arithmetic.
+fn parse_max_age(raw: Option<&str>) -> Result<Option<i64>, ()> {
+    let raw = match raw {
+        None | Some("") => return Ok(None),
+        Some(raw) => raw,
+    };
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    // All digits: only an overflow can fail the parse, and an overflow is over the ceiling.
+    let secs = raw.parse::<i64>().unwrap_or(i64::MAX);
+    Ok(Some(secs.min(MAX_AGE_CEILING_SECS)))
+}
+
 fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
 }
@@ -303,12 +323,9 @@ impl OidcService {
                 "prompt=none cannot be combined with other values",
             );
         }
-        let max_age = match p.max_age.as_deref() {
-            None | Some("") => None,
-            Some(raw) => match raw.parse::<i64>() {
-                Ok(v) if v >= 0 => Some(v),
-                _ => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
-            },
+        let max_age = match parse_max_age(p.max_age.as_deref()) {
+            Ok(v) => v,
+            Err(()) => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
         };
         let Some(session) = session else {
             if prompt_none {
@@ -325,7 +342,11 @@ impl OidcService {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let too_old = limit.is_some_and(|l| now - session.auth_time > Duration::seconds(l));
+        // `try_seconds`: a limit too large for a duration (an app setting stored before it was
+        // bounded) is no limit, never a panic.
+        let too_old = limit
+            .and_then(Duration::try_seconds)
+            .is_some_and(|l| now - session.auth_time > l);
         if prompts.contains(&"login") || too_old {
             if prompt_none {
                 return back(E::LoginRequired, "a fresh sign-in is required");
@@ -1140,6 +1161,25 @@ mod tests {
         assert!(!pkce_shaped("short"));
         assert!(!pkce_shaped(&"a".repeat(129)));
         assert!(!pkce_shaped(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn max_age_is_bounded() {
+        assert_eq!(parse_max_age(None), Ok(None));
+        assert_eq!(parse_max_age(Some("")), Ok(None));
+        assert_eq!(parse_max_age(Some("0")), Ok(Some(0)));
+        assert_eq!(parse_max_age(Some("900")), Ok(Some(900)));
+        for huge in [
+            "9223372036854775807",
+            "9223372036854775808",
+            &"9".repeat(400),
+        ] {
+            assert_eq!(parse_max_age(Some(huge)), Ok(Some(MAX_AGE_CEILING_SECS)));
+        }
+        for bad in ["-1", "+5", " 5", "1e3", "5s", "-9223372036854775808"] {
+            assert_eq!(parse_max_age(Some(bad)), Err(()), "{bad}");
+        }
+        assert!(Duration::try_seconds(MAX_AGE_CEILING_SECS).is_some());
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Issue 14, the OIDC provider's items: `max_age` parsed into a bounded range (a huge value
+//! panicked the handler), `acr_values` compared as levels (a `phr` request got a `2fa` code),
+//! client credentials narrowed to the scopes a service app may have (any scope asked was
+//! granted), and offline access for third-party apps only when asked for and consented to (a
+//! bare `openid` request got a refresh token and an app session that outlived sign-out).
+
+use crate::browser::{Browser, Page};
+use crate::helpers::{Rp, TestApp, local_path, org_with_alice, query_params};
+use crate::signin::{EMAIL, PASSWORD};
+use portcullis::apps::{AppType, CreateApp, SessionProfile};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// The error a redirect back to the app carries, if any.
+fn error_of(page: &Page) -> Option<String> {
+    query_params(page.location()).get("error").cloned()
+}
+
+both_backends!(max_age_out_of_range_is_bounded_not_a_panic, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    let rp = Rp::web(&app, &org, "web").await;
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+
+    // i64::MAX seconds, and a number past any integer type: no session is that old, so the
+    // request is answered as if there were no limit (OIDC Core §3.1.2.1 allows any
+    // non-negative integer; a bigger one asks for nothing more).
+    for huge in ["9223372036854775807", "99999999999999999999999999"] {
+        let page = b.get(&rp.authorize_path(&[("max_age", huge)])).await;
+        assert_eq!(page.status, 303, "max_age={huge}: {}", page.body);
+        assert!(
+            page.location().starts_with(&rp.redirect_uri),
+            "max_age={huge}: {}",
+            page.location()
+        );
+        assert!(
+            query_params(page.location()).contains_key("code"),
+            "max_age={huge}: {}",
+            page.location()
+        );
+    }
+    // Not a non-negative integer: invalid_request, back at the (validated) redirect URI.
+    for bad in ["-1", "1e3", "12abc", "-9223372036854775808"] {
+        let page = b.get(&rp.authorize_path(&[("max_age", bad)])).await;
+        assert_eq!(page.status, 303, "max_age={bad}: {}", page.body);
+        assert!(page.location().starts_with(&rp.redirect_uri));
+        assert_eq!(error_of(&page).as_deref(), Some("invalid_request"), "{bad}");
+        assert_eq!(
+            query_params(page.location())
+                .get("state")
+                .map(String::as_str),
+            Some("st-1")
+        );
+    }
+    // A small max_age still demands a fresh sign-in once the session is older.
+    app.clock.advance(chrono::Duration::seconds(120));
+    let page = b.get(&rp.authorize_path(&[("max_age", "60")])).await;
+    assert_eq!(page.status, 303);
+    assert!(
+        local_path(page.location()).starts_with("/o/acme/login?"),
+        "{}",
+        page.location()
+    );
+
+    // The app's own re-authentication rule is bounded as well (it fed the same arithmetic).
+    let mut req = CreateApp::new("Huge", AppType::Web);
+    req.redirect_uris = vec!["http://127.0.0.1:9/huge/callback".into()];
+    let mut rules = SessionProfile::Standard.preset();
+    rules.reauth_max_age_secs = Some(i64::MAX);
+    req.rules = Some(rules);
+    assert!(
+        app.state.apps.create(&org, req, "test").await.is_err(),
+        "a re-authentication max age of i64::MAX seconds is refused"
+    );
+});
