@@ -15,7 +15,9 @@ use crate::apps::{App, AppType, GrantType};
 use crate::clock::SharedClock;
 use crate::keys::KeyService;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
-use crate::sessions::{ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService};
+use crate::sessions::{
+    ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
+};
 use crate::store::Store;
 use crate::store::cache::{Cache, CacheKey};
 use crate::tenancy::Org;
@@ -145,6 +147,26 @@ fn parse_max_age(raw: Option<&str>) -> Result<Option<i64>, ()> {
     // All digits: only an overflow can fail the parse, and an overflow is over the ceiling.
     let secs = raw.parse::<i64>().unwrap_or(i64::MAX);
     Ok(Some(secs.min(MAX_AGE_CEILING_SECS)))
+}
+
+/// The assurance levels Portcullis issues as `acr`, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum AcrLevel {
+    OneFactor,
+    TwoFactors,
+    PhishingResistant,
+}
+
+impl AcrLevel {
+    /// The level of an `acr` value; `None` for values Portcullis does not issue.
+    fn of(acr: &str) -> Option<Self> {
+        match acr {
+            ACR_ONE_FACTOR => Some(Self::OneFactor),
+            ACR_TWO_FACTORS => Some(Self::TwoFactors),
+            ACR_PHISHING_RESISTANT => Some(Self::PhishingResistant),
+            _ => None,
+        }
+    }
 }
 
 fn has_scope(scope: &str, wanted: &str) -> bool {
@@ -356,12 +378,37 @@ impl OidcService {
                 login_hint: p.login_hint.clone(),
             };
         }
-        let acr_asked = p.acr_values.as_deref().unwrap_or("");
-        let wants_mfa = rules.mfa_required
-            || acr_asked
-                .split(' ')
-                .any(|a| a == ACR_TWO_FACTORS || a == ACR_PHISHING_RESISTANT);
-        if wants_mfa && session.webauthn_at.is_none() {
+        // Assurance: the level asked for (any one of the listed values will do, OIDC Core
+        // §3.1.2.1; values Portcullis does not issue are ignored) and the app's own rule. The
+        // session's level must reach it; the code never carries a lower acr than was asked.
+        let asked = p
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(AcrLevel::of)
+            .min();
+        let rule = if rules.mfa_required {
+            AcrLevel::TwoFactors
+        } else {
+            AcrLevel::OneFactor
+        };
+        let needed = asked.map_or(rule, |a| a.max(rule));
+        if AcrLevel::of(session.acr()).unwrap_or(AcrLevel::OneFactor) < needed {
+            if needed == AcrLevel::PhishingResistant {
+                // A second factor on this session makes it 2fa at best: only a new sign-in
+                // with a passkey (no password) is phishing-resistant.
+                if prompt_none {
+                    return back(
+                        E::LoginRequired,
+                        "a phishing-resistant sign-in (a passkey) is required",
+                    );
+                }
+                return AuthorizeDecision::Login {
+                    reauth: true,
+                    login_hint: p.login_hint.clone(),
+                };
+            }
             if prompt_none {
                 return back(E::InteractionRequired, "a second factor is required");
             }
@@ -1180,6 +1227,14 @@ mod tests {
             assert_eq!(parse_max_age(Some(bad)), Err(()), "{bad}");
         }
         assert!(Duration::try_seconds(MAX_AGE_CEILING_SECS).is_some());
+    }
+
+    #[test]
+    fn acr_levels_are_ordered() {
+        let of = |a| AcrLevel::of(a).unwrap();
+        assert!(of(ACR_ONE_FACTOR) < of(ACR_TWO_FACTORS));
+        assert!(of(ACR_TWO_FACTORS) < of(ACR_PHISHING_RESISTANT));
+        assert_eq!(AcrLevel::of("urn:example:loa:3"), None);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //! bare `openid` request got a refresh token and an app session that outlived sign-out).
 
 use crate::browser::{Browser, Page};
-use crate::helpers::{Rp, TestApp, local_path, org_with_alice, query_params};
+use crate::helpers::{
+    Rp, TestApp, idp_session, jwt_claims, local_path, org_with_alice, pkce, query_params,
+};
 use crate::signin::{EMAIL, PASSWORD};
 use portcullis::apps::{AppType, CreateApp, SessionProfile};
+use portcullis::clock::Clock;
+use portcullis::sessions::{ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
@@ -74,3 +78,89 @@ both_backends!(max_age_out_of_range_is_bounded_not_a_panic, |backend| {
         "a re-authentication max age of i64::MAX seconds is refused"
     );
 });
+
+both_backends!(
+    acr_values_are_compared_as_levels_never_downgraded,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rp = Rp::web(&app, &org, "web").await;
+        let mut b = Browser::new(&app.address, UA);
+        assert_eq!(b.sign_in("acme", EMAIL, PASSWORD, false).await.status, 303);
+
+        // Password + security key: the session is 2fa.
+        let session = idp_session(&app, &org, &b).await;
+        app.state
+            .sessions
+            .record_webauthn(org.id, &session, app.clock.now())
+            .await
+            .unwrap();
+
+        // phr asked of a 2fa session: no code (it would say 2fa), a fresh sign-in instead.
+        let page = b
+            .get(&rp.authorize_path(&[("acr_values", ACR_PHISHING_RESISTANT)]))
+            .await;
+        assert_eq!(page.status, 303);
+        assert!(
+            !page.location().starts_with(&rp.redirect_uri),
+            "a code for a phr request from a 2fa session: {}",
+            page.location()
+        );
+        let login = local_path(page.location());
+        assert!(login.starts_with("/o/acme/login?"), "{login}");
+        assert_eq!(
+            query_params(&login).get("reauth").map(String::as_str),
+            Some("1")
+        );
+        // With prompt=none: an error at the app, never a lower acr.
+        let page = b
+            .get(&rp.authorize_path(&[("acr_values", ACR_PHISHING_RESISTANT), ("prompt", "none")]))
+            .await;
+        assert_eq!(page.status, 303);
+        assert!(page.location().starts_with(&rp.redirect_uri));
+        assert_eq!(error_of(&page).as_deref(), Some("login_required"));
+
+        let mut one = Browser::new(&app.address, UA);
+        assert_eq!(
+            one.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        // A one-factor session asked for phr: a step-up would only make it 2fa, so a fresh
+        // sign-in (with a passkey) is what can satisfy it.
+        let page = one
+            .get(&rp.authorize_path(&[("acr_values", ACR_PHISHING_RESISTANT)]))
+            .await;
+        assert_eq!(page.status, 303);
+        let login = local_path(page.location());
+        assert!(login.starts_with("/o/acme/login?"), "{login}");
+        assert_eq!(
+            query_params(&login).get("reauth").map(String::as_str),
+            Some("1")
+        );
+
+        // Levels at or below the session's are met: 2fa, 1fa, and "2fa or phr" (either will do).
+        for asked in [
+            ACR_TWO_FACTORS.to_owned(),
+            ACR_ONE_FACTOR.to_owned(),
+            format!("{ACR_PHISHING_RESISTANT} {ACR_TWO_FACTORS}"),
+        ] {
+            let (challenge, verifier) = pkce();
+            let page = b
+                .get(&rp.authorize_path(&[
+                    ("acr_values", asked.as_str()),
+                    ("code_challenge", challenge.as_str()),
+                    ("code_challenge_method", "S256"),
+                ]))
+                .await;
+            assert_eq!(page.status, 303);
+            let q = query_params(page.location());
+            let code = q
+                .get("code")
+                .unwrap_or_else(|| panic!("{asked}: {}", page.location()));
+            let answer = rp.exchange(code, Some(&verifier)).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+            let id = jwt_claims(&answer.str("id_token"));
+            assert_eq!(id["acr"], ACR_TWO_FACTORS, "{asked}: {id}");
+        }
+    }
+);
