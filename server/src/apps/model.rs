@@ -209,6 +209,14 @@ impl App {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.settings.grant_types.contains(&grant)
     }
+
+    /// The scopes a token issued to the app itself (client credentials) may carry. Every scope
+    /// Portcullis defines (`openid`, `profile`, `email`, `offline_access`) describes a signed-in
+    /// user, and the admin API goes by the app's admin role rather than a scope, so there are
+    /// none today: such a token is the app's proof of itself, nothing more.
+    pub fn client_credentials_scopes(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Same URI but for the port, on an `http` loopback IP literal (RFC 8252 §7.3, §8.3).

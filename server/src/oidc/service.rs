@@ -960,7 +960,23 @@ impl OidcService {
         }
         let now = self.clock.now();
         let ttl = app.settings.access_token_ttl_secs;
-        let scope = p.scope.clone().unwrap_or_default();
+        // RFC 6749 §3.3, §4.4.2: the token carries only scopes the app may have; asking for
+        // any other is `invalid_scope`, not a silent grant.
+        let allowed = app.client_credentials_scopes();
+        let asked: Vec<&str> = p
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if asked.iter().any(|s| !allowed.contains(s)) {
+            return Err(err(
+                E::InvalidScope,
+                "this app may not have the scope asked for",
+            ));
+        }
+        let scope = asked.join(" ");
         let claims = AccessClaims {
             iss: self.issuer(org),
             sub: app.client_id.clone(),

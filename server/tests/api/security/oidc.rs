@@ -164,3 +164,43 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    client_credentials_grant_only_the_scopes_a_service_app_may_have,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = app
+            .state
+            .orgs
+            .create("acme", Some("Acme"), "test")
+            .await
+            .unwrap();
+        let svc = Rp::register(&app, &org, CreateApp::new("Worker", AppType::Service)).await;
+
+        // Scopes describe a user (openid, profile, email, offline_access) or nothing Portcullis
+        // knows: none of them is the service app's to have.
+        for asked in [
+            "openid profile email offline_access",
+            "openid",
+            "offline_access",
+            "admin",
+            "openid admin",
+        ] {
+            let answer = svc
+                .token(&[("grant_type", "client_credentials"), ("scope", asked)])
+                .await;
+            answer.assert_error(400, "invalid_scope");
+            assert!(answer.json.get("access_token").is_none(), "{answer:?}");
+        }
+        // Without a scope (or an empty one) the app gets its token, with no scope in it.
+        for form in [
+            vec![("grant_type", "client_credentials")],
+            vec![("grant_type", "client_credentials"), ("scope", "")],
+        ] {
+            let answer = svc.token(&form).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+            assert_eq!(answer.json["scope"], "", "{answer:?}");
+            assert_eq!(jwt_claims(&answer.str("access_token"))["scope"], "");
+        }
+    }
+);
