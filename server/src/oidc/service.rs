@@ -173,6 +173,14 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
 }
 
+/// Whether the app may keep access while the user is away (OIDC Core §11): refresh tokens and
+/// an app session that outlives the IdP session. First-party apps may; a third-party app only
+/// when `scope` (a code's or an app session's, which the user consented to in full) holds
+/// `offline_access`.
+fn offline_allowed(app: &App, scope: &str) -> bool {
+    app.settings.first_party || has_scope(scope, "offline_access")
+}
+
 /// Why an app session is over at `now`, if it is (apart from its IdP session).
 fn app_session_over(s: &AppSession, now: DateTime<Utc>) -> Option<&'static str> {
     if s.ended_at.is_some() {
@@ -625,6 +633,7 @@ impl OidcService {
             .map_err(OidcError::server)?
             .ok_or_else(|| err(E::InvalidGrant, "the sign-in session has ended"))?;
         let rules = app.settings.session;
+        let offline = offline_allowed(app, &grant.scope);
         let absolute_expiry = now + Duration::seconds(rules.lifetime_secs);
         let app_session = AppSession {
             id: AppSessionId(Uuid::now_v7()),
@@ -636,7 +645,7 @@ impl OidcService {
             auth_time: grant.auth_time,
             acr: grant.acr.clone(),
             amr: grant.amr.clone(),
-            outlives_idp_session: rules.outlives_idp_session,
+            outlives_idp_session: rules.outlives_idp_session && offline,
             created_at: now,
             last_active_at: now,
             idle_deadline: rules
@@ -646,7 +655,7 @@ impl OidcService {
             ended_at: None,
             end_reason: None,
         };
-        let refresh = if app.allows_grant(GrantType::RefreshToken) {
+        let refresh = if app.allows_grant(GrantType::RefreshToken) && offline {
             Some(random_token(32).map_err(OidcError::server)?)
         } else {
             None
@@ -900,6 +909,10 @@ impl OidcService {
         };
         if owner.app_id != app.id {
             // Another app's token: refused, and not treated as a replay of that app's family.
+            return Err(bad());
+        }
+        if !offline_allowed(app, &owner.scope) {
+            // Issued before offline access needed consent, or while the app was first party.
             return Err(bad());
         }
         if record.used_at.is_some() {

@@ -6,12 +6,13 @@
 
 use crate::browser::{Browser, Page};
 use crate::helpers::{
-    Rp, TestApp, idp_session, jwt_claims, local_path, org_with_alice, pkce, query_params,
+    Rp, TestApp, html_attr_after, idp_session, jwt_claims, local_path, org_with_alice, pkce,
+    query_params, submit_login,
 };
 use crate::signin::{EMAIL, PASSWORD};
 use portcullis::apps::{AppType, CreateApp, SessionProfile};
 use portcullis::clock::Clock;
-use portcullis::sessions::{ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS};
+use portcullis::sessions::{ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, EndReason};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
@@ -202,5 +203,151 @@ both_backends!(
             assert_eq!(answer.json["scope"], "", "{answer:?}");
             assert_eq!(jwt_claims(&answer.str("access_token"))["scope"], "");
         }
+    }
+);
+
+/// Signs in through the authorize request (password), answers the consent screen with "allow"
+/// when it shows and returns its list of scopes (empty when it did not show) and the token
+/// answer of the code exchange.
+async fn consent_and_exchange(
+    b: &mut Browser,
+    rp: &Rp,
+    scope: &str,
+) -> (Vec<String>, crate::helpers::Answer) {
+    let (challenge, verifier) = pkce();
+    let mut page = b
+        .get(&rp.authorize_path(&[
+            ("scope", scope),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    let mut listed = Vec::new();
+    for _ in 0..6 {
+        if page.status == 303 && page.location().starts_with(&rp.redirect_uri) {
+            break;
+        }
+        if page.status == 303 {
+            page = b.get(&local_path(page.location())).await;
+            continue;
+        }
+        assert_eq!(page.status, 200, "{}", page.body);
+        if page.body.contains("name=\"password\"") {
+            page = submit_login(b, "acme", &page).await;
+            continue;
+        }
+        let list = page
+            .body
+            .split("data-testid=\"consent-scopes\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</ul>").next())
+            .unwrap_or_else(|| panic!("a consent page: {}", page.body));
+        listed = list
+            .split("<li>")
+            .skip(1)
+            .map(|li| li.split("</li>").next().unwrap_or("").trim().to_owned())
+            .collect();
+        let return_to = html_attr_after(&page.body, "name=\"return_to\"", "value");
+        page = b
+            .post(
+                "/o/acme/consent",
+                &[
+                    ("csrf", page.csrf().as_str()),
+                    ("return_to", return_to.as_str()),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+    }
+    let q = query_params(page.location());
+    let code = q
+        .get("code")
+        .unwrap_or_else(|| panic!("a code: {}", page.location()));
+    (listed, rp.exchange(code, Some(&verifier)).await)
+}
+
+const OFFLINE_TEXT: &str = "Stay signed in to it while you are away";
+
+both_backends!(
+    third_party_apps_get_offline_access_only_when_asked_and_consented,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        // A standard app: its sessions may outlive the IdP session, if it may stay offline.
+        let mut req = CreateApp::new("Partner Reports", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/partner/callback".into()];
+        req.first_party = false;
+        let partner = Rp::register(&app, &org, req).await;
+        let own = Rp::web(&app, &org, "own").await;
+        let mut b = Browser::new(&app.address, UA);
+
+        // openid alone: the consent page says nothing about staying signed in, and no refresh
+        // token comes back.
+        let (listed, answer) = consent_and_exchange(&mut b, &partner, "openid").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(!listed.iter().any(|s| s == OFFLINE_TEXT), "{listed:?}");
+        assert!(
+            answer.json.get("refresh_token").is_none(),
+            "a refresh token without offline_access consented: {answer:?}"
+        );
+        let online_access = answer.str("access_token");
+        assert!(partner.active(&online_access).await);
+
+        // offline_access asked: the consent page asks again and lists it; then a refresh token.
+        let (listed, answer) =
+            consent_and_exchange(&mut b, &partner, "openid offline_access").await;
+        assert!(listed.iter().any(|s| s == OFFLINE_TEXT), "{listed:?}");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let offline_refresh = answer.str("refresh_token");
+        assert!(
+            answer
+                .str("scope")
+                .split(' ')
+                .any(|s| s == "offline_access"),
+            "{answer:?}"
+        );
+
+        // A first-party app keeps today's behaviour: a refresh token without asking.
+        let (listed, answer) = consent_and_exchange(&mut b, &own, "openid").await;
+        assert!(listed.is_empty(), "no consent page for a first-party app");
+        let own_refresh = answer.str("refresh_token");
+
+        // Sign-out: the online app session ends with the IdP session; the consented offline one
+        // and the first-party one go on.
+        let session = idp_session(&app, &org, &b).await;
+        app.state
+            .sessions
+            .end(org.id, session.id, EndReason::Logout, "test")
+            .await
+            .unwrap();
+        assert!(
+            !partner.active(&online_access).await,
+            "an app session without offline access outlived sign-out"
+        );
+        let refreshed = partner.refresh(&offline_refresh).await;
+        assert_eq!(refreshed.status, 200, "{refreshed:?}");
+        let refreshed = own.refresh(&own_refresh).await;
+        assert_eq!(refreshed.status, 200, "{refreshed:?}");
+
+        // Made third party, the app's refresh token from before (no offline_access consented)
+        // is refused: offline access is checked at every refresh, not only at the exchange.
+        let registered = app
+            .state
+            .store
+            .app_by_client_id(org.id, &own.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut req = CreateApp::new("own", AppType::Web);
+        req.redirect_uris = vec![own.redirect_uri.clone()];
+        req.first_party = false;
+        app.state
+            .apps
+            .update(&org, &registered, req, "test")
+            .await
+            .unwrap();
+        own.refresh(&refreshed.str("refresh_token"))
+            .await
+            .assert_error(400, "invalid_grant");
     }
 );
