@@ -209,6 +209,14 @@ impl App {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.settings.grant_types.contains(&grant)
     }
+
+    /// The scopes a token issued to the app itself (client credentials) may carry. Every scope
+    /// Portcullis defines (`openid`, `profile`, `email`, `offline_access`) describes a signed-in
+    /// user, and the admin API goes by the app's admin role rather than a scope, so there are
+    /// none today: such a token is the app's proof of itself, nothing more.
+    pub fn client_credentials_scopes(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Same URI but for the port, on an `http` loopback IP literal (RFC 8252 §7.3, §8.3).
@@ -290,6 +298,9 @@ impl SessionProfile {
 /// this long after they stop signing.
 pub const MAX_SIGNED_TOKEN_TTL_SECS: i64 = 86400;
 
+/// Longest re-authentication max age an app may set (as long as the longest app session).
+pub const MAX_REAUTH_MAX_AGE_SECS: i64 = 366 * 86400;
+
 /// An app's OIDC settings, stored as one JSON document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSettings {
@@ -335,8 +346,10 @@ impl AppSettings {
                 "app session idle timeout must be at least 1 minute and at most the lifetime",
             );
         }
-        if s.reauth_max_age_secs.is_some_and(|m| m < 0) {
-            return Err("re-authentication max age must not be negative");
+        if s.reauth_max_age_secs
+            .is_some_and(|m| !(0..=MAX_REAUTH_MAX_AGE_SECS).contains(&m))
+        {
+            return Err("re-authentication max age must be between 0 seconds and 366 days");
         }
         let code_grant = self.grant_types.contains(&GrantType::AuthorizationCode);
         let cc = self.grant_types.contains(&GrantType::ClientCredentials);

@@ -15,7 +15,9 @@ use crate::apps::{App, AppType, GrantType};
 use crate::clock::SharedClock;
 use crate::keys::KeyService;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
-use crate::sessions::{ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService};
+use crate::sessions::{
+    ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
+};
 use crate::store::Store;
 use crate::store::cache::{Cache, CacheKey};
 use crate::tenancy::Org;
@@ -127,8 +129,56 @@ fn normalise_scope(raw: &str) -> String {
         .join(" ")
 }
 
+/// The largest `max_age` kept as asked: a century. No session is that old, so a larger value
+/// (up to `i64::MAX` or beyond any integer type) asks for nothing more and is clamped to it.
+pub const MAX_AGE_CEILING_SECS: i64 = 100 * 366 * 86400;
+
+/// OIDC Core §3.1.2.1 `max_age`: a non-negative decimal integer of seconds, clamped to
+/// [`MAX_AGE_CEILING_SECS`]; absent or empty is no limit; anything else is `Err` (answered
+/// `invalid_request`). Never a number that overflows the time arithmetic.
+fn parse_max_age(raw: Option<&str>) -> Result<Option<i64>, ()> {
+    let raw = match raw {
+        None | Some("") => return Ok(None),
+        Some(raw) => raw,
+    };
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    // All digits: only an overflow can fail the parse, and an overflow is over the ceiling.
+    let secs = raw.parse::<i64>().unwrap_or(i64::MAX);
+    Ok(Some(secs.min(MAX_AGE_CEILING_SECS)))
+}
+
+/// The assurance levels Portcullis issues as `acr`, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum AcrLevel {
+    OneFactor,
+    TwoFactors,
+    PhishingResistant,
+}
+
+impl AcrLevel {
+    /// The level of an `acr` value; `None` for values Portcullis does not issue.
+    fn of(acr: &str) -> Option<Self> {
+        match acr {
+            ACR_ONE_FACTOR => Some(Self::OneFactor),
+            ACR_TWO_FACTORS => Some(Self::TwoFactors),
+            ACR_PHISHING_RESISTANT => Some(Self::PhishingResistant),
+            _ => None,
+        }
+    }
+}
+
 fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
+}
+
+/// Whether the app may keep access while the user is away (OIDC Core §11): refresh tokens and
+/// an app session that outlives the IdP session. First-party apps may; a third-party app only
+/// when `scope` (a code's or an app session's, which the user consented to in full) holds
+/// `offline_access`.
+fn offline_allowed(app: &App, scope: &str) -> bool {
+    app.settings.first_party || has_scope(scope, "offline_access")
 }
 
 /// Why an app session is over at `now`, if it is (apart from its IdP session).
@@ -303,12 +353,9 @@ impl OidcService {
                 "prompt=none cannot be combined with other values",
             );
         }
-        let max_age = match p.max_age.as_deref() {
-            None | Some("") => None,
-            Some(raw) => match raw.parse::<i64>() {
-                Ok(v) if v >= 0 => Some(v),
-                _ => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
-            },
+        let max_age = match parse_max_age(p.max_age.as_deref()) {
+            Ok(v) => v,
+            Err(()) => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
         };
         let Some(session) = session else {
             if prompt_none {
@@ -325,7 +372,11 @@ impl OidcService {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let too_old = limit.is_some_and(|l| now - session.auth_time > Duration::seconds(l));
+        // `try_seconds`: a limit too large for a duration (an app setting stored before it was
+        // bounded) is no limit, never a panic.
+        let too_old = limit
+            .and_then(Duration::try_seconds)
+            .is_some_and(|l| now - session.auth_time > l);
         if prompts.contains(&"login") || too_old {
             if prompt_none {
                 return back(E::LoginRequired, "a fresh sign-in is required");
@@ -335,12 +386,37 @@ impl OidcService {
                 login_hint: p.login_hint.clone(),
             };
         }
-        let acr_asked = p.acr_values.as_deref().unwrap_or("");
-        let wants_mfa = rules.mfa_required
-            || acr_asked
-                .split(' ')
-                .any(|a| a == ACR_TWO_FACTORS || a == ACR_PHISHING_RESISTANT);
-        if wants_mfa && session.webauthn_at.is_none() {
+        // Assurance: the level asked for (any one of the listed values will do, OIDC Core
+        // §3.1.2.1; values Portcullis does not issue are ignored) and the app's own rule. The
+        // session's level must reach it; the code never carries a lower acr than was asked.
+        let asked = p
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(AcrLevel::of)
+            .min();
+        let rule = if rules.mfa_required {
+            AcrLevel::TwoFactors
+        } else {
+            AcrLevel::OneFactor
+        };
+        let needed = asked.map_or(rule, |a| a.max(rule));
+        if AcrLevel::of(session.acr()).unwrap_or(AcrLevel::OneFactor) < needed {
+            if needed == AcrLevel::PhishingResistant {
+                // A second factor on this session makes it 2fa at best: only a new sign-in
+                // with a passkey (no password) is phishing-resistant.
+                if prompt_none {
+                    return back(
+                        E::LoginRequired,
+                        "a phishing-resistant sign-in (a passkey) is required",
+                    );
+                }
+                return AuthorizeDecision::Login {
+                    reauth: true,
+                    login_hint: p.login_hint.clone(),
+                };
+            }
             if prompt_none {
                 return back(E::InteractionRequired, "a second factor is required");
             }
@@ -557,6 +633,7 @@ impl OidcService {
             .map_err(OidcError::server)?
             .ok_or_else(|| err(E::InvalidGrant, "the sign-in session has ended"))?;
         let rules = app.settings.session;
+        let offline = offline_allowed(app, &grant.scope);
         let absolute_expiry = now + Duration::seconds(rules.lifetime_secs);
         let app_session = AppSession {
             id: AppSessionId(Uuid::now_v7()),
@@ -568,7 +645,7 @@ impl OidcService {
             auth_time: grant.auth_time,
             acr: grant.acr.clone(),
             amr: grant.amr.clone(),
-            outlives_idp_session: rules.outlives_idp_session,
+            outlives_idp_session: rules.outlives_idp_session && offline,
             created_at: now,
             last_active_at: now,
             idle_deadline: rules
@@ -578,7 +655,7 @@ impl OidcService {
             ended_at: None,
             end_reason: None,
         };
-        let refresh = if app.allows_grant(GrantType::RefreshToken) {
+        let refresh = if app.allows_grant(GrantType::RefreshToken) && offline {
             Some(random_token(32).map_err(OidcError::server)?)
         } else {
             None
@@ -834,6 +911,10 @@ impl OidcService {
             // Another app's token: refused, and not treated as a replay of that app's family.
             return Err(bad());
         }
+        if !offline_allowed(app, &owner.scope) {
+            // Issued before offline access needed consent, or while the app was first party.
+            return Err(bad());
+        }
         if record.used_at.is_some() {
             // Replay of a rotated token: someone holds a stolen copy. The family dies (RFC 9700
             // §4.14.2).
@@ -892,7 +973,23 @@ impl OidcService {
         }
         let now = self.clock.now();
         let ttl = app.settings.access_token_ttl_secs;
-        let scope = p.scope.clone().unwrap_or_default();
+        // RFC 6749 §3.3, §4.4.2: the token carries only scopes the app may have; asking for
+        // any other is `invalid_scope`, not a silent grant.
+        let allowed = app.client_credentials_scopes();
+        let asked: Vec<&str> = p
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if asked.iter().any(|s| !allowed.contains(s)) {
+            return Err(err(
+                E::InvalidScope,
+                "this app may not have the scope asked for",
+            ));
+        }
+        let scope = asked.join(" ");
         let claims = AccessClaims {
             iss: self.issuer(org),
             sub: app.client_id.clone(),
@@ -1140,6 +1237,33 @@ mod tests {
         assert!(!pkce_shaped("short"));
         assert!(!pkce_shaped(&"a".repeat(129)));
         assert!(!pkce_shaped(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn max_age_is_bounded() {
+        assert_eq!(parse_max_age(None), Ok(None));
+        assert_eq!(parse_max_age(Some("")), Ok(None));
+        assert_eq!(parse_max_age(Some("0")), Ok(Some(0)));
+        assert_eq!(parse_max_age(Some("900")), Ok(Some(900)));
+        for huge in [
+            "9223372036854775807",
+            "9223372036854775808",
+            &"9".repeat(400),
+        ] {
+            assert_eq!(parse_max_age(Some(huge)), Ok(Some(MAX_AGE_CEILING_SECS)));
+        }
+        for bad in ["-1", "+5", " 5", "1e3", "5s", "-9223372036854775808"] {
+            assert_eq!(parse_max_age(Some(bad)), Err(()), "{bad}");
+        }
+        assert!(Duration::try_seconds(MAX_AGE_CEILING_SECS).is_some());
+    }
+
+    #[test]
+    fn acr_levels_are_ordered() {
+        let of = |a| AcrLevel::of(a).unwrap();
+        assert!(of(ACR_ONE_FACTOR) < of(ACR_TWO_FACTORS));
+        assert!(of(ACR_TWO_FACTORS) < of(ACR_PHISHING_RESISTANT));
+        assert_eq!(AcrLevel::of("urn:example:loa:3"), None);
     }
 
     #[test]

@@ -25,7 +25,9 @@ both_backends!(
 
         // Sign in through the authorize request; then the consent screen shows (200, no code).
         let (challenge, verifier) = pkce();
+        // offline_access: a third-party app gets a refresh token only when it was consented to.
         let pkce_params = [
+            ("scope", "openid email profile offline_access"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
         ];
@@ -38,6 +40,11 @@ both_backends!(
         assert_eq!(consent.status, 200, "{}", consent.body);
         assert!(consent.body.contains("Partner Reports"), "{}", consent.body);
         assert!(consent.body.contains("See your email address"));
+        assert!(
+            consent
+                .body
+                .contains("Stay signed in to it while you are away")
+        );
         let header = consent
             .headers
             .get("x-frame-options")

@@ -1,9 +1,10 @@
-//! Regression tests for the holes a black-box security review found (issue 13). Each submodule
-//! covers one item of that review; `cargo test -p portcullis --test api security` runs them all.
+//! Regression tests for the holes the black-box security reviews found (issues 13 and 14). Each
+//! submodule covers items of a review; `cargo test -p portcullis --test api security` runs them all.
 mod account;
 mod cache;
 mod edges;
 mod mfa;
+mod oidc;
 mod other_sessions;
 mod quotas;
 mod ssrf;
