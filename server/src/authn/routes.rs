@@ -240,7 +240,6 @@ async fn login_submit(
         Some(token) => state.sessions.current(org.id, &token).await.ok().flatten(),
         None => None,
     };
-    let previous = current.clone();
     let attempt = LoginAttempt {
         email: &form.email,
         password: &form.password,
@@ -256,27 +255,8 @@ async fn login_submit(
     };
     match state.login.password_login(&org, attempt).await {
         Ok(LoginOutcome::SignedIn { session, token, .. }) => {
-            // Another user signed in on this browser: the previous session ends.
-            if let Some(prev) = previous.filter(|p| p.id != session.id)
-                && let Err(e) = state
-                    .sessions
-                    .end(
-                        org.id,
-                        prev.id,
-                        crate::sessions::EndReason::Logout,
-                        "signin",
-                    )
-                    .await
-            {
-                tracing::warn!(error = %e, "could not end the previous session");
-            }
-            let max_age = session
-                .remember_me
-                .then(|| (session.absolute_expiry - session.created_at).num_seconds());
-            see_other(
-                &return_to,
-                [session_cookie(&state, &org, &token.0, max_age)],
-            )
+            let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
+            see_other(&return_to, [cookie])
         }
         Ok(LoginOutcome::SecondFactorRequired { pending_token }) => {
             let to = format!(
@@ -341,6 +321,40 @@ async fn login_submit(
         }
         Err(e) => unavailable(&org, &e),
     }
+}
+
+/// The cookie of a session a sign-in just started (or re-authenticated), after ending the
+/// browser's previous session: every way of signing in (password, passkey, second factor, first
+/// key, invitation, recovery code) goes through here, so the session the cookie replaces never
+/// lives on unseen, and its apps are told (`SessionService::end` queues their logout
+/// deliveries). A re-authenticated session keeps its id and is left alone; its old cookie
+/// value no longer finds it anyway.
+async fn new_session_cookie(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    session: &crate::sessions::Session,
+    token: &crate::sessions::SessionToken,
+) -> actix_web::cookie::Cookie<'static> {
+    if let Some(previous) = signed_in(req, state, org)
+        .await
+        .filter(|p| p.id != session.id)
+        && let Err(e) = state
+            .sessions
+            .end(
+                org.id,
+                previous.id,
+                crate::sessions::EndReason::Logout,
+                "signin",
+            )
+            .await
+    {
+        tracing::warn!(error = %e, "could not end the previous session");
+    }
+    let max_age = session
+        .remember_me
+        .then(|| (session.absolute_expiry - session.created_at).num_seconds());
+    session_cookie(state, org, &token.0, max_age)
 }
 
 /// Adds `Retry-After` (whole seconds, at least 1).
@@ -895,40 +909,66 @@ async fn webauthn_finish(
         .map(str::to_owned);
     let assertion = || serde_json::from_value(body.credential.clone()).map_err(|_| E::Rejected);
     let attestation = || serde_json::from_value(body.credential.clone()).map_err(|_| E::Rejected);
-    let signed_in_as = |session: crate::sessions::Session, token: crate::sessions::SessionToken| {
-        let max_age = session
-            .remember_me
-            .then(|| (session.absolute_expiry - session.created_at).num_seconds());
-        HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .cookie(session_cookie(&state, &org, &token.0, max_age))
-            .cookie(clear_pending_cookie(&state, &org))
-            .json(serde_json::json!({ "redirect": return_to }))
-    };
-    let result = match mode.1.as_str() {
-        "passkey-login" => match assertion() {
-            Ok(a) => w
-                .finish_passkey_login(&org, &body.flow_id, &a, ua, client_ip(&req, &state))
-                .await
-                .map(|(s, t)| signed_in_as(s, t)),
+    // The ceremonies that sign in: a new session and its cookie.
+    let started = match mode.1.as_str() {
+        "passkey-login" => Some(match assertion() {
+            Ok(a) => {
+                w.finish_passkey_login(&org, &body.flow_id, &a, ua.clone(), client_ip(&req, &state))
+                    .await
+            }
             Err(e) => Err(e),
-        },
-        "second-factor" => match (pending_token(&req), assertion()) {
-            (Some(p), Ok(a)) => w
-                .finish_second_factor(&org, &p, &body.flow_id, &a)
-                .await
-                .map(|(s, t)| signed_in_as(s, t)),
+        }),
+        "second-factor" => Some(match (pending_token(&req), assertion()) {
+            (Some(p), Ok(a)) => w.finish_second_factor(&org, &p, &body.flow_id, &a).await,
             (None, _) => Err(E::NoPendingLogin),
             (_, Err(e)) => Err(e),
-        },
-        "enrol" => match (pending_token(&req), attestation()) {
+        }),
+        "enrol" => Some(match (pending_token(&req), attestation()) {
             (Some(p), Ok(a)) => w
                 .finish_enrolment(&org, &p, &body.flow_id, &a, &body.name)
                 .await
-                .map(|(_, s, t)| signed_in_as(s, t)),
+                .map(|(_, s, t)| (s, t)),
             (None, _) => Err(E::NoPendingLogin),
             (_, Err(e)) => Err(e),
-        },
+        }),
+        "invite" => {
+            let (link, _) = match invitation(&state, &org, body.token.as_deref()).await {
+                Ok(found) => found,
+                Err(res) => return res,
+            };
+            Some(match attestation() {
+                Ok(a) => {
+                    w.finish_invitation(
+                        &org,
+                        &link,
+                        body.token.as_deref().unwrap_or_default(),
+                        &body.flow_id,
+                        &a,
+                        &body.name,
+                        ua.clone(),
+                        client_ip(&req, &state),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            })
+        }
+        _ => None,
+    };
+    if let Some(started) = started {
+        return match started {
+            Ok((session, token)) => {
+                let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
+                HttpResponse::Ok()
+                    .insert_header(("Cache-Control", "no-store"))
+                    .cookie(cookie)
+                    .cookie(clear_pending_cookie(&state, &org))
+                    .json(serde_json::json!({ "redirect": return_to }))
+            }
+            Err(e) => flow_error(&e),
+        };
+    }
+    let result = match mode.1.as_str() {
         "step-up" => {
             let Some(session) = signed_in(&req, &state, &org).await else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
@@ -944,28 +984,6 @@ async fn webauthn_finish(
                                 "redirect": return_to, "amr": s.amr(),
                             }))
                     }),
-                Err(e) => Err(e),
-            }
-        }
-        "invite" => {
-            let (link, _) = match invitation(&state, &org, body.token.as_deref()).await {
-                Ok(found) => found,
-                Err(res) => return res,
-            };
-            match attestation() {
-                Ok(a) => w
-                    .finish_invitation(
-                        &org,
-                        &link,
-                        body.token.as_deref().unwrap_or_default(),
-                        &body.flow_id,
-                        &a,
-                        &body.name,
-                        ua,
-                        client_ip(&req, &state),
-                    )
-                    .await
-                    .map(|(s, t)| signed_in_as(s, t)),
                 Err(e) => Err(e),
             }
         }
@@ -1020,15 +1038,10 @@ async fn recovery_submit(
         .await
     {
         Ok((session, token)) => {
-            let max_age = session
-                .remember_me
-                .then(|| (session.absolute_expiry - session.created_at).num_seconds());
+            let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
             see_other(
                 &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
-                [
-                    session_cookie(&state, &org, &token.0, max_age),
-                    clear_pending_cookie(&state, &org),
-                ],
+                [cookie, clear_pending_cookie(&state, &org)],
             )
         }
         Err(

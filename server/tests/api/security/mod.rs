@@ -7,5 +7,6 @@ mod mfa;
 mod oidc;
 mod other_sessions;
 mod quotas;
+mod signin;
 mod ssrf;
 mod throttle;

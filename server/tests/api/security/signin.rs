@@ -1,0 +1,124 @@
+//! Issue 14, sign-in edges: every way of signing in ends the browser's previous session (with
+//! its apps told), the first signing key of an org is made once under parallel callers, reset
+//! and verification mail is limited per IP and per org, and a locked account writes one audit
+//! row per lock.
+
+use crate::browser::Browser;
+use crate::helpers::{Rp, TestApp, idp_session, org_with_alice};
+use crate::webauthn::{Key, enrol, finish, start};
+use portcullis::accounts::{CreateUser, Role};
+use portcullis::apps::{AppType, CreateApp};
+use portcullis::sessions::{EndReason, Session};
+use portcullis::tenancy::Org;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const BOB: &str = "bob@acme.test";
+const BOB_PASSWORD: &str = "bob's long password";
+
+/// Org `acme` with Alice, Bob and a catalog app with a back-channel logout URI; Bob is signed in
+/// on a browser and into the catalog. Returns the org, that browser and Bob's IdP session.
+async fn bob_in_the_catalog(app: &TestApp) -> (Org, Browser, Session) {
+    let org = org_with_alice(app, "acme").await;
+    let bob = CreateUser {
+        email: BOB,
+        password: Some(BOB_PASSWORD),
+        name: Some("Bob"),
+        role: Role::Member,
+    };
+    app.state
+        .accounts
+        .create_user(&org, bob, "test")
+        .await
+        .unwrap();
+    let mut req = CreateApp::new("Catalog", AppType::Web);
+    req.redirect_uris = vec!["http://127.0.0.1:9/catalog/callback".into()];
+    req.backchannel_logout_uri = Some("http://127.0.0.1:9/catalog/backchannel".into());
+    let catalog = Rp::register(app, &org, req).await;
+    let mut b = Browser::new(&app.address, UA);
+    assert_eq!(
+        b.sign_in("acme", BOB, BOB_PASSWORD, false).await.status,
+        303
+    );
+    // Already signed in: the authorization issues a code for Bob's session.
+    catalog.sign_in(&mut b, &[]).await;
+    let session = idp_session(app, &org, &b).await;
+    (org, b, session)
+}
+
+/// Bob's session ended as a sign-out and the catalog is told.
+async fn assert_ended_and_told(app: &TestApp, org: &Org, previous: &Session) {
+    let row = app
+        .state
+        .store
+        .session_by_id(org.id, previous.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.ended_at.is_some(),
+        "the browser's previous session is still live"
+    );
+    assert_eq!(row.end_reason, Some(EndReason::Logout));
+    let deliveries = app.state.store.logout_deliveries(org.id).await.unwrap();
+    assert!(
+        deliveries.iter().any(|d| d.session_id == previous.id),
+        "the catalog is not told: {deliveries:?}"
+    );
+}
+
+both_backends!(passkey_sign_in_ends_the_previous_session, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let (org, mut b, bobs) = bob_in_the_catalog(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "passkey").await;
+
+    let (flow, options) = start(&mut b, "passkey-login", "passkey").await;
+    let ok = finish(
+        &mut b,
+        "acme",
+        "passkey-login",
+        &flow,
+        &key.assert(&options),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let alices = idp_session(&app, &org, &b).await;
+    assert_ne!(alices.id, bobs.id);
+    assert_ended_and_told(&app, &org, &bobs).await;
+});
+
+both_backends!(second_factor_sign_in_ends_the_previous_session, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let (org, mut b, bobs) = bob_in_the_catalog(&app).await;
+    let mut key = Key::new();
+    enrol(&app, &mut key, "security_key").await;
+
+    // The sign-in page of an app asking for a fresh sign-in (`reauth`), then Alice's password.
+    let csrf = b.get("/o/acme/login?reauth=1").await.csrf();
+    let step1 = b
+        .post(
+            "/o/acme/login",
+            &[
+                ("email", crate::signin::EMAIL),
+                ("password", crate::signin::PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(
+        step1.location().starts_with("/o/acme/login/key"),
+        "{}",
+        step1.body
+    );
+    let (flow, options) = start(&mut b, "second-factor", "security_key").await;
+    let ok = finish(
+        &mut b,
+        "acme",
+        "second-factor",
+        &flow,
+        &key.assert(&options),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_ended_and_told(&app, &org, &bobs).await;
+});
