@@ -205,6 +205,7 @@ impl KeyService {
         org: OrgId,
         alg: SigningAlg,
         activates_at: DateTime<Utc>,
+        first: bool,
         actor: &str,
     ) -> Result<KeyInfo, KeyError> {
         let der = tokio::task::spawn_blocking(move || generate(alg))
@@ -230,7 +231,9 @@ impl KeyService {
         };
         // Older keys stop signing when this one activates and stay published until every
         // token they signed has expired.
-        let retire_at = activates_at + Duration::seconds(MAX_SIGNED_TOKEN_TTL_SECS);
+        // The first key retires nothing: the database refuses it when another is there.
+        let retire_at =
+            (!first).then(|| activates_at + Duration::seconds(MAX_SIGNED_TOKEN_TTL_SECS));
         self.store
             .insert_signing_key(org, &key, retire_at, actor, now)
             .await?;
@@ -260,7 +263,8 @@ impl KeyService {
         } else {
             publish_lead.max(Duration::zero())
         };
-        self.create(org.id, alg, now + lead, "rotation").await
+        self.create(org.id, alg, now + lead, false, "rotation")
+            .await
     }
 
     /// The published keys (the JWKS document).
@@ -276,8 +280,14 @@ impl KeyService {
         if !keys.is_empty() {
             return Ok(keys);
         }
-        self.create(org, SigningAlg::Es256, now, "first_use")
-            .await?;
+        match self
+            .create(org, SigningAlg::Es256, now, true, "first_use")
+            .await
+        {
+            // A parallel first use made the key: everyone uses that one.
+            Ok(_) | Err(KeyError::Store(crate::store::StoreError::Conflict)) => {}
+            Err(e) => return Err(e),
+        }
         Ok(self.store.signing_keys(org, now).await?)
     }
 

@@ -18,23 +18,30 @@ fn corrupt(what: String) -> StoreError {
 }
 
 impl Store {
-    /// Inserts a key; keys without an end of publication get `retire_at` (they stop signing
-    /// when this one activates). One transaction, with the audit event.
+    /// Inserts a key; with `retire_at`, keys without an end of publication get it (they stop
+    /// signing when this one activates). One transaction, with the audit event.
+    ///
+    /// Without `retire_at` (an org's first key) nothing is retired, and the one-open-key-per-org
+    /// index (`ux_signing_keys_one_open_per_org`) refuses the insert with `Conflict` when another
+    /// caller's key is there (or is being inserted: PostgreSQL waits for that transaction, SQLite
+    /// serialises writers), so parallel first uses end with one key.
     pub async fn insert_signing_key(
         &self,
         org: OrgId,
         key: &StoredKey,
-        retire_at: DateTime<Utc>,
+        retire_at: Option<DateTime<Utc>>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        signing_keys::Entity::update_many()
-            .col_expr(signing_keys::Column::ExpiresAt, Expr::value(retire_at))
-            .filter(signing_keys::Column::OrgId.eq(org.0))
-            .filter(signing_keys::Column::ExpiresAt.is_null())
-            .exec(&txn)
-            .await?;
+        if let Some(retire_at) = retire_at {
+            signing_keys::Entity::update_many()
+                .col_expr(signing_keys::Column::ExpiresAt, Expr::value(retire_at))
+                .filter(signing_keys::Column::OrgId.eq(org.0))
+                .filter(signing_keys::Column::ExpiresAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
         signing_keys::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.0),

@@ -122,3 +122,35 @@ both_backends!(second_factor_sign_in_ends_the_previous_session, |backend| {
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_ended_and_told(&app, &org, &bobs).await;
 });
+
+both_backends!(parallel_first_use_makes_one_signing_key, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    let calls = (0..30).map(|_| {
+        let (client, url) = (app.client.clone(), format!("{}/o/acme/jwks", app.address));
+        tokio::spawn(async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let jwks: serde_json::Value = res.json().await.unwrap();
+            let kids: Vec<String> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect();
+            kids
+        })
+    });
+    let answers: Vec<Vec<String>> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let now = portcullis::clock::Clock::now(app.clock.as_ref());
+    let stored = app.state.store.signing_keys(org.id, now).await.unwrap();
+    assert_eq!(stored.len(), 1, "first use made {} keys", stored.len());
+    for kids in answers {
+        assert_eq!(kids, vec![stored[0].kid.clone()]);
+    }
+});
+
