@@ -145,6 +145,10 @@ pub struct EmailConfig {
     pub from: String,
     /// Invitations an org may send per hour.
     pub invitations_per_org_per_hour: i64,
+    /// "Forgot password" and "new verification link" requests per client IP, org and hour.
+    pub link_requests_per_ip_per_hour: i64,
+    /// Messages those forms send per org and hour.
+    pub link_mail_per_org_per_hour: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,11 +322,26 @@ impl Config {
                 });
             }
         }
-        if self.email.invitations_per_org_per_hour < 0 {
-            return Err(ConfigError::Invalid {
-                key: "email.invitations_per_org_per_hour",
-                problem: "must not be negative".into(),
-            });
+        for (key, value) in [
+            (
+                "email.invitations_per_org_per_hour",
+                self.email.invitations_per_org_per_hour,
+            ),
+            (
+                "email.link_requests_per_ip_per_hour",
+                self.email.link_requests_per_ip_per_hour,
+            ),
+            (
+                "email.link_mail_per_org_per_hour",
+                self.email.link_mail_per_org_per_hour,
+            ),
+        ] {
+            if value < 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must not be negative".into(),
+                });
+            }
         }
         if self.cache.op_timeout_ms == 0 {
             return Err(ConfigError::Invalid {

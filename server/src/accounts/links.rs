@@ -242,7 +242,14 @@ async fn resend_submit(
     if !csrf_ok(&req, &state, &form.csrf) {
         return csrf_refused(&org);
     }
-    let result = state.accounts.resend_verification(&org, &form.email).await;
+    let result = state
+        .accounts
+        .resend_verification(
+            &org,
+            &form.email,
+            &crate::http::pages::client_ip(&req, &state),
+        )
+        .await;
     pad(started).await;
     match result {
         Ok(()) => message(

@@ -188,10 +188,16 @@ impl AccountService {
         verified: bool,
         purpose: LinkPurpose,
         action: &'static str,
+        ip: &str,
     ) -> Result<(), AccountError> {
         let Ok(email) = EmailAddress::parse(email) else {
             return Ok(());
         };
+        // Past a limit the request is dropped silently, like an unknown address: the page
+        // answers the same and reveals nothing about accounts.
+        if !self.email.link_request_allowed(org.id, ip).await {
+            return Ok(());
+        }
         let Some(user) = self
             .store
             .user_by_email(org.id, &email)
@@ -207,6 +213,9 @@ impl AccountService {
         {
             return Ok(());
         }
+        if !self.email.link_mail_allowed(org.id).await {
+            return Ok(());
+        }
         let actor = format!("user:{}", user.id);
         self.send_link(org, &user, purpose, None, action, &actor)
             .await
@@ -215,14 +224,21 @@ impl AccountService {
     /// "Forgot password": for an active user of this org whose address is verified, a
     /// single-use link (valid 30 minutes, the user's older links voided) goes out through the
     /// email outbox. Unknown and unverified addresses get the same (silent) answer: an
-    /// unverified address may not be the user's.
-    pub async fn request_password_reset(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+    /// unverified address may not be the user's. Limited per client `ip` and per org
+    /// (`email.link_*_per_hour`), silently as well.
+    pub async fn request_password_reset(
+        &self,
+        org: &Org,
+        email: &str,
+        ip: &str,
+    ) -> Result<(), AccountError> {
         self.send_link_on_request(
             org,
             email,
             true,
             LinkPurpose::PasswordReset,
             "password.reset_requested",
+            ip,
         )
         .await
     }
@@ -367,14 +383,20 @@ impl AccountService {
     }
 
     /// Sends a new verification link to an active, unverified account with this address; the
-    /// same silent answer otherwise.
-    pub async fn resend_verification(&self, org: &Org, email: &str) -> Result<(), AccountError> {
+    /// same silent answer otherwise, and past the per-IP and per-org limits.
+    pub async fn resend_verification(
+        &self,
+        org: &Org,
+        email: &str,
+        ip: &str,
+    ) -> Result<(), AccountError> {
         self.send_link_on_request(
             org,
             email,
             false,
             LinkPurpose::VerifyEmail,
             "user.verification_sent",
+            ip,
         )
         .await
     }

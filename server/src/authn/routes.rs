@@ -1116,7 +1116,7 @@ async fn forgot_submit(
     }
     let result = state
         .accounts
-        .request_password_reset(&org, &form.email)
+        .request_password_reset(&org, &form.email, &client_ip(&req, &state))
         .await;
     crate::accounts::links::pad(started).await;
     if let Err(e) = result {

@@ -5,6 +5,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::EmailConfig;
+use crate::limits::{Limit, RateLimiter};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use crate::tenancy::OrgId;
@@ -67,6 +68,21 @@ pub struct EmailService {
     from: Mailbox,
     /// Invitations an org may send per hour.
     invitations_per_hour: i64,
+    /// Link requests per client IP and link mail per org (`email.link_*_per_hour`).
+    limiter: RateLimiter,
+    link_requests_per_ip: i64,
+    link_mail_per_org: i64,
+}
+
+/// An hourly limit counted in the shared cache, a third of it (at least 1) per node while the
+/// cache is unreachable.
+fn hourly(kind: &'static str, per_hour: i64) -> Limit {
+    Limit {
+        kind,
+        per_window: per_hour,
+        local_per_window: (per_hour / 3).max(1),
+        window_secs: 3600,
+    }
 }
 
 impl std::fmt::Debug for EmailService {
@@ -97,12 +113,15 @@ impl EmailService {
             .map_err(|e| anyhow::anyhow!("email.from: {e}"))?;
         Ok(Self {
             store,
-            cache,
             local: Arc::new(Mutex::new(HashMap::new())),
-            clock,
             mailer,
             from,
             invitations_per_hour: config.invitations_per_org_per_hour,
+            limiter: RateLimiter::new(cache.clone(), clock.clone()),
+            link_requests_per_ip: config.link_requests_per_ip_per_hour,
+            link_mail_per_org: config.link_mail_per_org_per_hour,
+            cache,
+            clock,
         })
     }
 
@@ -119,6 +138,34 @@ impl EmailService {
             .await;
         if !allowed {
             tracing::info!(org = %org, "email quota of an address used up; message dropped");
+        }
+        allowed
+    }
+
+    /// Counts one "forgot password" or "new verification link" request from `ip` (any
+    /// well-formed address, before it is looked up: reserve, then check); false once the
+    /// address's hourly limit (`email.link_requests_per_ip_per_hour`) is used up. An IPv6
+    /// client counts by its /64.
+    pub async fn link_request_allowed(&self, org: OrgId, ip: &str) -> bool {
+        let limit = hourly("link-requests", self.link_requests_per_ip);
+        let allowed = self
+            .limiter
+            .hit(org, &limit, &crate::limits::limit_subject(ip))
+            .await
+            .is_ok();
+        if !allowed {
+            tracing::info!(org = %org, "link requests of a client address used up; message dropped");
+        }
+        allowed
+    }
+
+    /// Counts one message of those forms in `org`; false once the org's hourly limit
+    /// (`email.link_mail_per_org_per_hour`) is used up.
+    pub async fn link_mail_allowed(&self, org: OrgId) -> bool {
+        let limit = hourly("link-mail", self.link_mail_per_org);
+        let allowed = self.limiter.hit(org, &limit, "org").await.is_ok();
+        if !allowed {
+            tracing::info!(org = %org, "link mail of the org used up; message dropped");
         }
         allowed
     }

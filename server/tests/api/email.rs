@@ -505,7 +505,7 @@ both_backends!(
             .unwrap();
         app.state
             .accounts
-            .request_password_reset(&org, EMAIL)
+            .request_password_reset(&org, EMAIL, "203.0.113.1")
             .await
             .unwrap();
         app.state.email.run_once().await.unwrap();

@@ -703,12 +703,12 @@ both_backends!(
         // Org A's reset mail follows its template and branding; org B's stays built-in.
         app.state
             .accounts
-            .request_password_reset(&org, EMAIL)
+            .request_password_reset(&org, EMAIL, "203.0.113.1")
             .await
             .unwrap();
         app.state
             .accounts
-            .request_password_reset(&globex, EMAIL)
+            .request_password_reset(&globex, EMAIL, "203.0.113.1")
             .await
             .unwrap();
         assert_eq!(app.state.email.run_once().await.unwrap(), 2);

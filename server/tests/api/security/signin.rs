@@ -154,3 +154,158 @@ both_backends!(parallel_first_use_makes_one_signing_key, |backend| {
     }
 });
 
+/// Link requests per client IP and hour, and link mail per org and hour, in these tests.
+const PER_IP: i64 = 3;
+const PER_ORG: i64 = 4;
+
+/// A node behind a trusted proxy (so `X-Forwarded-For` names the client) with small link-mail
+/// limits, and org `acme` with users `user{i}@acme.test` (verified: created by an admin).
+async fn acme_with_users(
+    backend: &crate::helpers::Backend,
+    users: usize,
+    per_org: i64,
+) -> (TestApp, Org) {
+    let app = TestApp::spawn_with(backend, |f| {
+        f.merge(("http.trusted_proxies", vec!["127.0.0.1"]))
+            .merge(("email.link_requests_per_ip_per_hour", PER_IP))
+            .merge(("email.link_mail_per_org_per_hour", per_org))
+    })
+    .await;
+    let org = org_with_alice(&app, "acme").await;
+    for i in 0..users {
+        let email = format!("user{i}@acme.test");
+        let req = CreateUser {
+            email: &email,
+            password: Some("a long enough password"),
+            name: None,
+            role: Role::Member,
+        };
+        app.state
+            .accounts
+            .create_user(&org, req, "test")
+            .await
+            .unwrap();
+    }
+    (app, org)
+}
+
+/// Posts `/password/forgot` for `email` from `ip`; the status and the page without its CSRF
+/// token (which differs per browser).
+async fn forgot(app: &TestApp, email: &str, ip: &str) -> (u16, String) {
+    let mut b = Browser::new(&app.address, UA);
+    let csrf = b.get("/o/acme/password/forgot").await.csrf();
+    let res = app
+        .client
+        .post(format!("{}/o/acme/password/forgot", app.address))
+        .header("cookie", format!("pc_csrf={csrf}"))
+        .header("x-forwarded-for", ip)
+        .form(&[("email", email), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap().replace(&csrf, ""))
+}
+
+async fn queued(app: &TestApp, org: &Org) -> i64 {
+    app.state.store.emails(org.id).await.unwrap().len() as i64
+}
+
+both_backends!(reset_mail_is_limited_per_client_ip, |backend| {
+    let (app, org) = acme_with_users(&backend, 6, PER_ORG).await;
+    let first = forgot(&app, "user0@acme.test", "203.0.113.5").await;
+    assert_eq!(first.0, 200);
+    for i in 1..6 {
+        let answer = forgot(&app, &format!("user{i}@acme.test"), "203.0.113.5").await;
+        // Past the limit the page is the same: it tells nothing about accounts.
+        assert_eq!(answer, first);
+    }
+    assert_eq!(
+        queued(&app, &org).await,
+        PER_IP,
+        "one address mails every user"
+    );
+    // Another address still gets its mail; the limited one again after the hour.
+    forgot(&app, "user5@acme.test", "198.51.100.7").await;
+    assert_eq!(queued(&app, &org).await, PER_IP + 1);
+    app.clock.advance(chrono::Duration::hours(1));
+    forgot(&app, "user4@acme.test", "203.0.113.5").await;
+    assert_eq!(queued(&app, &org).await, PER_IP + 2);
+});
+
+both_backends!(reset_mail_is_limited_per_org, |backend| {
+    let (app, org) = acme_with_users(&backend, 6, PER_ORG).await;
+    let mut pages = Vec::new();
+    for i in 0..6 {
+        // Each from its own address: only the org's limit applies.
+        let ip = format!("203.0.113.{}", 10 + i);
+        pages.push(forgot(&app, &format!("user{i}@acme.test"), &ip).await);
+    }
+    assert!(pages.iter().all(|p| *p == pages[0]), "the same page");
+    assert_eq!(
+        queued(&app, &org).await,
+        PER_ORG,
+        "anyone mails every user of the org"
+    );
+    // Another org has its own budget.
+    let globex = org_with_alice(&app, "globex").await;
+    let mut g = Browser::new(&app.address, UA);
+    let csrf = g.get("/o/globex/password/forgot").await.csrf();
+    g.post(
+        "/o/globex/password/forgot",
+        &[("email", crate::signin::EMAIL), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(queued(&app, &globex).await, 1);
+});
+
+both_backends!(verification_mail_is_limited_per_client_ip, |backend| {
+    let (app, org) = acme_with_users(&backend, 0, 100).await;
+    let open = portcullis::tenancy::SignupPolicy {
+        mode: portcullis::tenancy::SignupMode::Open,
+        require_verified_email: false,
+    };
+    app.state.orgs.set_signup(&org, open, "test").await.unwrap();
+    // Five sign-ups (unverified users, each mailed a first link).
+    for i in 0..5 {
+        let mut b = Browser::new(&app.address, UA);
+        let csrf = b.get("/o/acme/signup").await.csrf();
+        let email = format!("new{i}@acme.test");
+        let done = b
+            .post(
+                "/o/acme/signup",
+                &[
+                    ("email", email.as_str()),
+                    ("password", "a long enough password"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert!(done.status < 400, "{}", done.body);
+    }
+    let before = queued(&app, &org).await;
+    let mut b = Browser::new(&app.address, UA);
+    let csrf = b.get("/o/acme/login").await.csrf();
+    for i in 0..5 {
+        let res = app
+            .client
+            .post(format!("{}/o/acme/verify-email/resend", app.address))
+            .header("cookie", format!("pc_csrf={csrf}"))
+            .header("x-forwarded-for", "203.0.113.5")
+            .form(&[
+                ("email", format!("new{i}@acme.test")),
+                ("csrf", csrf.clone()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let mails = app.state.store.emails(org.id).await.unwrap();
+    assert_eq!(
+        queued(&app, &org).await - before,
+        PER_IP,
+        "one address mails every unverified user: {:?}",
+        mails.iter().map(|m| &m.email.to).collect::<Vec<_>>()
+    );
+});
