@@ -149,6 +149,18 @@ impl LoginService {
         }
     }
 
+    /// `signin.throttled`, once per lock the throttle sets (account or client IP).
+    async fn audit_lock(&self, org: &Org, ip: &str, lock: &crate::authn::throttle::NewLock) {
+        let retry_after = (lock.until - self.clock.now()).num_seconds().max(1);
+        let details = serde_json::json!({
+            "ip": ip,
+            "locked": lock.subject,
+            "locked_until": lock.until,
+            "retry_after_secs": retry_after,
+        });
+        self.audit(org, "signin.throttled", None, details).await;
+    }
+
     /// The account behind `email` (if any, and active), its stored hash, and whether
     /// `password` matches it. Unknown accounts cost the same verification against a dummy hash.
     async fn check_password(
@@ -218,9 +230,18 @@ impl LoginService {
             .reserve(org.id, &throttle_id, &attempt.ip)
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                for lock in r.new_locks() {
+                    self.audit_lock(org, &attempt.ip, lock).await;
+                }
+                r
+            }
             Err(t) => {
-                self.audit(org, "signin.throttled", None, serde_json::json!({ "ip": attempt.ip, "retry_after_secs": t.retry_after.num_seconds() })).await;
+                // One audit row per lock, when it is set: refusals while it holds write none
+                // (one client could otherwise write a row per request, for any email).
+                if let Some(lock) = &t.new_lock {
+                    self.audit_lock(org, &attempt.ip, lock).await;
+                }
                 return Ok(LoginOutcome::Throttled {
                     retry_after: t.retry_after,
                 });

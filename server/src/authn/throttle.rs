@@ -58,6 +58,18 @@ pub fn backoff(steps_over_limit: i64) -> Duration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
     pub retry_after: Duration,
+    /// A lock this very attempt set before it was refused (the IP's, when the account was
+    /// already locked): refusals while a lock holds set none.
+    pub new_lock: Option<NewLock>,
+}
+
+/// A lock an attempt just set: the event worth one audit row (the refusals while it holds
+/// are not; one client could otherwise write a row per request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewLock {
+    /// `account` or `ip`.
+    pub subject: &'static str,
+    pub until: DateTime<Utc>,
 }
 
 /// The slots one attempt holds; give them back with `Throttle::give_back` when the attempt
@@ -72,6 +84,15 @@ pub struct Reservation {
     /// Whether each subject was counted in the shared cache (else in the local fallback).
     account_shared: bool,
     ip_shared: bool,
+    /// Locks this attempt set (it takes the gate and goes on; the next ones wait).
+    new_locks: Vec<NewLock>,
+}
+
+impl Reservation {
+    /// The locks this attempt set, for the audit.
+    pub fn new_locks(&self) -> &[NewLock] {
+        &self.new_locks
+    }
 }
 
 /// A subject's lock: no attempt before `until`; `id` names its gate, fresh for every lock
@@ -108,6 +129,13 @@ impl Subject<'_> {
         match self {
             Self::Account(email) => format!("acct:{email}"),
             Self::Ip(ip) => format!("ip:{}", crate::limits::limit_subject(ip)),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Account(_) => "account",
+            Self::Ip(_) => "ip",
         }
     }
 
@@ -184,16 +212,20 @@ impl Throttle {
     ) -> Result<Reservation, Throttled> {
         let now = self.clock.now();
         let bucket = bucket_of(now);
-        let ip_taken = self.take(org, Subject::Ip(ip), bucket, now).await?;
+        let (ip_taken, ip_lock) = self.take(org, Subject::Ip(ip), bucket, now).await?;
         let ip_shared = matches!(ip_taken, Taken::Shared);
-        let account_taken = match self.take(org, Subject::Account(account), bucket, now).await {
-            Ok(t) => t,
-            Err(t) => {
-                self.give_back_one(org, Subject::Ip(ip), bucket, ip_shared)
-                    .await;
-                return Err(t);
-            }
-        };
+        let (account_taken, account_lock) =
+            match self.take(org, Subject::Account(account), bucket, now).await {
+                Ok(t) => t,
+                Err(t) => {
+                    self.give_back_one(org, Subject::Ip(ip), bucket, ip_shared)
+                        .await;
+                    return Err(Throttled {
+                        new_lock: t.new_lock.or(ip_lock),
+                        ..t
+                    });
+                }
+            };
         Ok(Reservation {
             org,
             account: account.to_owned(),
@@ -201,21 +233,24 @@ impl Throttle {
             bucket,
             account_shared: matches!(account_taken, Taken::Shared),
             ip_shared,
+            new_locks: ip_lock.into_iter().chain(account_lock).collect(),
         })
     }
 
-    /// One subject's slot: in the shared cache, or per node when the cache fails.
+    /// One subject's slot: in the shared cache, or per node when the cache fails; with the
+    /// lock this attempt set, if it set one.
     async fn take(
         &self,
         org: OrgId,
         s: Subject<'_>,
         bucket: i64,
         now: DateTime<Utc>,
-    ) -> Result<Taken, Throttled> {
+    ) -> Result<(Taken, Option<NewLock>), Throttled> {
         let lock = self.cache.get_json::<Lock>(&Self::lock_key(org, s)).await;
         if let Some(l) = lock.filter(|l| l.until > now) {
             return Err(Throttled {
                 retry_after: at_least_a_second(l.until - now),
+                new_lock: None,
             });
         }
         let Ok(attempts) = self
@@ -223,7 +258,9 @@ impl Throttle {
             .incr(&Self::attempts_key(org, s, bucket), window())
             .await
         else {
-            return self.take_local(org, s, bucket, now).map(|()| Taken::Local);
+            return self
+                .take_local(org, s, bucket, now)
+                .map(|l| (Taken::Local, l));
         };
         let free = s.free(false);
         // Given-back slots only ever lower the count, so they are read only when it matters
@@ -239,7 +276,7 @@ impl Throttle {
             attempts
         };
         if used <= free {
-            return Ok(Taken::Shared);
+            return Ok((Taken::Shared, None));
         }
         // Over the allowance: one attempt per lock, whoever takes the lock's gate first.
         match self
@@ -248,13 +285,21 @@ impl Throttle {
             .await
         {
             Ok(1) => {
-                self.set_lock(org, s, now + backoff(used - free)).await;
-                Ok(Taken::Shared)
+                let until = now + backoff(used - free);
+                self.set_lock(org, s, until).await;
+                let new = NewLock {
+                    subject: s.kind(),
+                    until,
+                };
+                Ok((Taken::Shared, Some(new)))
             }
             Ok(_) => Err(Throttled {
                 retry_after: backoff(used - free),
+                new_lock: None,
             }),
-            Err(_) => self.take_local(org, s, bucket, now).map(|()| Taken::Local),
+            Err(_) => self
+                .take_local(org, s, bucket, now)
+                .map(|l| (Taken::Local, l)),
         }
     }
 
@@ -275,7 +320,7 @@ impl Throttle {
         s: Subject<'_>,
         bucket: i64,
         now: DateTime<Utc>,
-    ) -> Result<(), Throttled> {
+    ) -> Result<Option<NewLock>, Throttled> {
         let mut local = self.local();
         let name = format!("{org}:{}", s.name());
         // Keep the map bounded: drop entries whose window and lock have both passed; if it is
@@ -286,6 +331,7 @@ impl Throttle {
             if local.len() >= LOCAL_MAX_ENTRIES {
                 return Err(Throttled {
                     retry_after: Duration::seconds(WINDOW_SECS),
+                    new_lock: None,
                 });
             }
         }
@@ -293,6 +339,7 @@ impl Throttle {
         if let Some(until) = entry.locked_until.filter(|u| *u > now) {
             return Err(Throttled {
                 retry_after: at_least_a_second(until - now),
+                new_lock: None,
             });
         }
         if entry.bucket != bucket {
@@ -305,9 +352,14 @@ impl Throttle {
         let used = entry.attempts - entry.returned;
         let free = s.free(true);
         if used > free {
-            entry.locked_until = Some(now + backoff(used - free));
+            let until = now + backoff(used - free);
+            entry.locked_until = Some(until);
+            return Ok(Some(NewLock {
+                subject: s.kind(),
+                until,
+            }));
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn give_back_one(&self, org: OrgId, s: Subject<'_>, bucket: i64, shared: bool) {

@@ -226,6 +226,53 @@ impl Store {
     }
 
     /// Audit events of the org, newest first, filtered by action (prefix), target and time.
+    /// Sign-in outcomes of `org` per hour from `start` for `hours` hours, counted by the
+    /// database (no rows loaded): `(hour index, action, count)` for `signin.succeeded`,
+    /// `signin.reauthenticated` and `signin.failed`. The hour of a row is a `CASE` over the
+    /// hour boundaries (bound values, the same SQL on SQLite and PostgreSQL).
+    pub async fn signin_activity(
+        &self,
+        org: OrgId,
+        start: DateTime<Utc>,
+        hours: i64,
+    ) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        use super::entities::audit_events::{Column, Entity};
+        use sea_orm::QuerySelect;
+        use sea_orm::sea_query::{CaseStatement, Expr};
+        let end = start + chrono::Duration::hours(hours);
+        // (A CASE needs at least one WHEN: one hour is a constant.)
+        let bucket: Expr = if hours <= 1 {
+            Expr::val(0_i64)
+        } else {
+            let mut case = CaseStatement::new();
+            for i in 1..hours {
+                case = case.case(
+                    Column::At.lt(start + chrono::Duration::hours(i)),
+                    Expr::val(i - 1),
+                );
+            }
+            case.finally(Expr::val(hours - 1)).into()
+        };
+        Ok(Entity::find()
+            .select_only()
+            .column_as(bucket, "bucket")
+            .column(Column::Action)
+            .column_as(Column::Id.count(), "n")
+            .filter(Column::OrgId.eq(org.0))
+            .filter(Column::At.gte(start))
+            .filter(Column::At.lt(end))
+            .filter(Column::Action.is_in([
+                "signin.succeeded",
+                "signin.reauthenticated",
+                "signin.failed",
+            ]))
+            .group_by(Expr::cust("bucket"))
+            .group_by(Column::Action)
+            .into_tuple::<(i64, String, i64)>()
+            .all(&self.db)
+            .await?)
+    }
+
     pub async fn audit_events(
         &self,
         org: OrgId,

@@ -309,3 +309,74 @@ both_backends!(verification_mail_is_limited_per_client_ip, |backend| {
         mails.iter().map(|m| &m.email.to).collect::<Vec<_>>()
     );
 });
+
+both_backends!(a_locked_account_writes_one_audit_row_per_lock, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    let mut b = Browser::new(&app.address, UA);
+    let csrf = b.get("/o/acme/login").await.csrf();
+    let mut refused = 0;
+    // Wrong passwords for any email, one after another on a stopped clock: the free attempts,
+    // the one that sets the lock, then refusals while it holds.
+    for _ in 0..40 {
+        let res = b
+            .post(
+                "/o/acme/login",
+                &[
+                    ("email", "nobody@acme.test"),
+                    ("password", "wrong password"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        if res.status == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 20, "only {refused} refused");
+    let rows = app
+        .state
+        .store
+        .audit_events(org.id, Some("signin.throttled"), None, None, None, 1000)
+        .await
+        .unwrap();
+    assert!(
+        !rows.is_empty() && rows.len() <= 2,
+        "{} signin.throttled rows for one lock (and maybe the IP's)",
+        rows.len()
+    );
+    // The dashboard's activity counts the failed sign-ins of the hour.
+    let activity = |hours: i64, bearer: String| {
+        let req = app
+            .client
+            .get(format!(
+                "{}/api/v1/orgs/acme/activity?hours={hours}",
+                app.address
+            ))
+            .bearer_auth(bearer);
+        async move {
+            let v: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            v.as_array().unwrap().clone()
+        }
+    };
+    let bearer = crate::email::admin_token(&app, &org).await;
+    let hours = activity(2, bearer.clone()).await;
+    assert_eq!(hours.len(), 2);
+    assert_eq!(hours[1]["failures"], 40 - refused);
+    assert_eq!(hours[0]["failures"], 0);
+    assert_eq!(hours[1]["signins"], 0);
+    assert_eq!(activity(1, bearer).await[0]["failures"], 40 - refused);
+    // An hour later, Alice signs in: each hour keeps its own counts.
+    app.clock.advance(chrono::Duration::hours(1));
+    let mut alice = Browser::new(&app.address, UA);
+    let signed_in = alice
+        .sign_in("acme", crate::signin::EMAIL, crate::signin::PASSWORD, false)
+        .await;
+    assert_eq!(signed_in.status, 303);
+    // (A fresh token: the first one has expired.)
+    let bearer = crate::email::admin_token(&app, &org).await;
+    let hours = activity(3, bearer).await;
+    assert_eq!(hours[1]["failures"], 40 - refused);
+    assert_eq!(hours[2]["failures"], 0);
+    assert_eq!(hours[2]["signins"], 1);
+});
