@@ -380,3 +380,39 @@ both_backends!(a_locked_account_writes_one_audit_row_per_lock, |backend| {
     assert_eq!(hours[2]["failures"], 0);
     assert_eq!(hours[2]["signins"], 1);
 });
+
+both_backends!(
+    the_migration_keeps_one_open_key_of_an_org_that_raced,
+    |backend| {
+        use portcullis_migrations::{Migrator, MigratorTrait};
+        let app = TestApp::spawn(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let conn = sea_orm::Database::connect(&app.db_url).await.unwrap();
+        // As before the index: three parallel first uses left three open keys.
+        Migrator::down(&conn, Some(1)).await.unwrap();
+        let now = portcullis::clock::Clock::now(app.clock.as_ref());
+        for i in 0..3 {
+            let key = portcullis::keys::StoredKey {
+                kid: format!("raced-{i}"),
+                alg: portcullis::keys::SigningAlg::Es256,
+                encrypted_private_key: "unused".into(),
+                public_jwk: serde_json::json!({ "kid": format!("raced-{i}") }),
+                created_at: now + chrono::Duration::milliseconds(i),
+                activates_at: now,
+                expires_at: None,
+            };
+            app.state
+                .store
+                .insert_signing_key(org.id, &key, None, "test", now)
+                .await
+                .unwrap();
+        }
+        Migrator::up(&conn, None).await.unwrap();
+        let keys = app.state.store.signing_keys(org.id, now).await.unwrap();
+        assert_eq!(keys.len(), 3, "the older ones stay published");
+        let open: Vec<_> = keys.iter().filter(|k| k.expires_at.is_none()).collect();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].kid, "raced-2", "the newest stays open");
+        conn.close().await.unwrap();
+    }
+);
