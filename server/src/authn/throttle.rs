@@ -462,6 +462,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_lock_is_reported_once_by_the_attempt_that_set_it() {
+        let (t, clock, org) = setup();
+        let mut locks = Vec::new();
+        let mut refusals = 0;
+        for _ in 0..3 {
+            for _ in 0..ACCOUNT_FREE_FAILURES + 20 {
+                match t.reserve(org, "a@x.test", "10.0.0.1").await {
+                    Ok(r) => locks.extend_from_slice(r.new_locks()),
+                    Err(refused) => {
+                        refusals += 1;
+                        locks.extend(refused.new_lock);
+                    }
+                }
+            }
+            // The lock runs out: the next attempt sets the next one.
+            clock.advance(Duration::seconds(MAX_BACKOFF_SECS / 2));
+        }
+        assert!(refusals >= 60, "{refusals}");
+        let account: Vec<_> = locks.iter().filter(|l| l.subject == "account").collect();
+        assert_eq!(account.len(), 3, "{locks:?}");
+        assert!(account.windows(2).all(|w| w[0].until < w[1].until));
+    }
+
+    #[tokio::test]
     async fn success_gives_the_slot_back_and_ends_the_backoff() {
         let (t, clock, org) = setup();
         for _ in 0..ACCOUNT_FREE_FAILURES - 1 {
