@@ -220,6 +220,8 @@ fn app_error(e: AppError) -> ApiError {
         AppError::ServiceWithUris => ApiError::field("redirect_uris", e.to_string()),
         AppError::InvalidSettings(m) => ApiError::field("session_rules", m),
         AppError::ClientIdTaken => ApiError::Conflict(e.to_string()),
+        AppError::TooManyUris { .. } => ApiError::field("redirect_uris", e.to_string()),
+        AppError::TooManyApps(_) => ApiError::Conflict(e.to_string()),
         other => ApiError::internal(other),
     }
 }

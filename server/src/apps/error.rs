@@ -12,6 +12,10 @@ pub enum AppError {
     MissingRedirectUri(&'static str),
     #[error("a service app signs in no users, so it takes no redirect or logout URIs")]
     ServiceWithUris,
+    #[error("an app may have at most {limit} {what}")]
+    TooManyUris { what: &'static str, limit: usize },
+    #[error("an org may have at most {0} apps; delete one first")]
+    TooManyApps(u64),
     #[error("could not generate credentials: {0}")]
     Random(#[from] crate::secrets::RandomError),
     #[error("{0}")]

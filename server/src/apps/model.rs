@@ -297,6 +297,11 @@ impl SessionProfile {
 /// Longest lifetime a signed token (ID or access token) may have; signing keys stay published
 /// this long after they stop signing.
 pub const MAX_SIGNED_TOKEN_TTL_SECS: i64 = 86400;
+/// Redirect URIs (and, separately, post-logout redirect URIs) per app: enough for any real app,
+/// and a bound on what one org's registrations cost every request that matches them.
+pub const MAX_REDIRECT_URIS_PER_APP: usize = 100;
+/// Apps per org.
+pub const MAX_APPS_PER_ORG: u64 = 1000;
 
 /// Longest re-authentication max age an app may set (as long as the longest app session).
 pub const MAX_REAUTH_MAX_AGE_SECS: i64 = 366 * 86400;

@@ -120,6 +120,17 @@ impl AppService {
             return Err(AppError::InvalidName);
         }
         let t = req.app_type;
+        for (what, uris) in [
+            ("redirect URIs", &req.redirect_uris),
+            ("post-logout redirect URIs", &req.post_logout_redirect_uris),
+        ] {
+            if uris.len() > super::model::MAX_REDIRECT_URIS_PER_APP {
+                return Err(AppError::TooManyUris {
+                    what,
+                    limit: super::model::MAX_REDIRECT_URIS_PER_APP,
+                });
+            }
+        }
         let redirect_uris = req
             .redirect_uris
             .iter()
@@ -215,10 +226,17 @@ impl AppService {
         new.client_secret_hash = secret.as_deref().map(sha256_hex);
         match self
             .store
-            .create_app(org.id, &new, actor, self.clock.now())
+            .create_app(
+                org.id,
+                &new,
+                super::model::MAX_APPS_PER_ORG,
+                actor,
+                self.clock.now(),
+            )
             .await
         {
-            Ok(app) => Ok((app, secret)),
+            Ok(Some(app)) => Ok((app, secret)),
+            Ok(None) => Err(AppError::TooManyApps(super::model::MAX_APPS_PER_ORG)),
             Err(StoreError::Conflict) => Err(AppError::ClientIdTaken),
             Err(e) => Err(e.into()),
         }

@@ -71,14 +71,33 @@ async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, S
 
 impl Store {
     /// Inserts an app, its URIs and its audit event in one transaction: all or nothing.
+    /// Registers an app unless the org already has `max_apps` (then `None`, nothing written).
+    /// The org row is written first, so parallel registrations in one org take turns (a row
+    /// lock on PostgreSQL, the write lock on SQLite) and the count cannot be raced past.
     pub async fn create_app(
         &self,
         org: OrgId,
         new: &NewApp,
+        max_apps: u64,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<App, StoreError> {
+    ) -> Result<Option<App>, StoreError> {
         let txn = self.db.begin().await?;
+        super::entities::orgs::Entity::update_many()
+            .col_expr(
+                super::entities::orgs::Column::Id,
+                sea_orm::sea_query::Expr::col(super::entities::orgs::Column::Id).into(),
+            )
+            .filter(super::entities::orgs::Column::Id.eq(org.0))
+            .exec(&txn)
+            .await?;
+        let existing = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .count(&txn)
+            .await?;
+        if existing >= max_apps {
+            return Ok(None);
+        }
         let id = Uuid::now_v7();
         let model = apps::ActiveModel {
             id: Set(id),
@@ -130,7 +149,7 @@ impl Store {
         insert_audit(&txn, &event, now).await?;
         let app = load_app(&txn, model).await?;
         txn.commit().await?;
-        Ok(app)
+        Ok(Some(app))
     }
 
     pub async fn app_by_id(&self, org: OrgId, id: AppId) -> Result<Option<App>, StoreError> {

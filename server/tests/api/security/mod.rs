@@ -3,6 +3,7 @@
 mod account;
 mod cache;
 mod edges;
+mod limits;
 mod mfa;
 mod oidc;
 mod other_sessions;

@@ -1,0 +1,79 @@
+//! Issue 14: what one org's admin can register is bounded (redirect URIs per app, apps per org),
+//! so one org cannot make every request that matches its registrations slow for everyone.
+
+use crate::helpers::TestApp;
+use portcullis::apps::{AppError, AppType, CreateApp, MAX_APPS_PER_ORG, MAX_REDIRECT_URIS_PER_APP};
+
+fn web_app(name: &str, uris: usize) -> CreateApp {
+    let mut req = CreateApp::new(name, AppType::Web);
+    req.redirect_uris = (0..uris)
+        .map(|i| format!("https://app.example.com/callback/{i}"))
+        .collect();
+    req
+}
+
+both_backends!(redirect_uris_per_app_are_bounded, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.state.orgs.create("acme", None, "test").await.unwrap();
+    let at_limit = web_app("At the limit", MAX_REDIRECT_URIS_PER_APP);
+    app.state.apps.create(&org, at_limit, "test").await.unwrap();
+    let over = web_app("Over the limit", MAX_REDIRECT_URIS_PER_APP + 1);
+    let refused = app.state.apps.create(&org, over, "test").await;
+    assert!(
+        matches!(refused, Err(AppError::TooManyUris { .. })),
+        "{refused:?}"
+    );
+    // Editing an app cannot get past it either.
+    let (existing, _) = app
+        .state
+        .apps
+        .create(&org, web_app("Edited", 1), "test")
+        .await
+        .unwrap();
+    let edit = web_app("Edited", 7_000);
+    let refused = app.state.apps.update(&org, &existing, edit, "test").await;
+    assert!(
+        matches!(refused, Err(AppError::TooManyUris { .. })),
+        "{refused:?}"
+    );
+});
+
+both_backends!(apps_per_org_are_bounded_even_in_parallel, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let org = app.state.orgs.create("acme", None, "test").await.unwrap();
+    let other = app.state.orgs.create("other", None, "test").await.unwrap();
+    let start = MAX_APPS_PER_ORG - 5;
+    for i in 0..start {
+        app.state
+            .apps
+            .create(&org, web_app(&format!("App {i}"), 1), "test")
+            .await
+            .unwrap();
+    }
+    // Twenty registrations at once for the last five places: five get one.
+    let racing = (0..20).map(|i| {
+        let apps = app.state.apps.clone();
+        let org = org.clone();
+        tokio::spawn(async move {
+            apps.create(&org, web_app(&format!("Racer {i}"), 1), "test")
+                .await
+        })
+    });
+    let mut created = 0;
+    for r in futures_util::future::join_all(racing).await {
+        match r.unwrap() {
+            Ok(_) => created += 1,
+            Err(AppError::TooManyApps(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(created, 5);
+    let count = app.state.store.apps(org.id).await.unwrap().len() as u64;
+    assert_eq!(count, MAX_APPS_PER_ORG);
+    // Another org is not affected.
+    app.state
+        .apps
+        .create(&other, web_app("Elsewhere", 1), "test")
+        .await
+        .unwrap();
+});
