@@ -86,7 +86,7 @@ impl Store {
         super::entities::orgs::Entity::update_many()
             .col_expr(
                 super::entities::orgs::Column::Id,
-                sea_orm::sea_query::Expr::col(super::entities::orgs::Column::Id).into(),
+                sea_orm::sea_query::Expr::col(super::entities::orgs::Column::Id),
             )
             .filter(super::entities::orgs::Column::Id.eq(org.0))
             .exec(&txn)
