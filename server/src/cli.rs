@@ -394,6 +394,12 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let state = AppState::init(config, clock).await?;
             let org = state.orgs.find(&org).await?;
             let lead = publish_lead_secs.unwrap_or(state.config.keys.rotation_publish_lead_secs);
+            if !(0..=crate::keys::MAX_PUBLISH_LEAD_SECS).contains(&lead) {
+                anyhow::bail!(
+                    "--publish-lead-secs must be 0 to {}",
+                    crate::keys::MAX_PUBLISH_LEAD_SECS
+                );
+            }
             let info = state
                 .keys
                 .rotate(&org, alg, chrono::Duration::seconds(lead))

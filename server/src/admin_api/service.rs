@@ -616,14 +616,23 @@ pub async fn rotate_key(
         .transpose()
         .map_err(|m| ApiError::field("alg", m))?;
     let lead = publish_lead_secs.unwrap_or(state.config.keys.rotation_publish_lead_secs);
-    if lead < 0 {
-        return Err(ApiError::field("publish_lead_secs", "must not be negative"));
+    if !(0..=crate::keys::MAX_PUBLISH_LEAD_SECS).contains(&lead) {
+        return Err(ApiError::field(
+            "publish_lead_secs",
+            format!("must be 0 to {}", crate::keys::MAX_PUBLISH_LEAD_SECS),
+        ));
     }
     let info = state
         .keys
         .rotate(org, alg, chrono::Duration::seconds(lead))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| match e {
+            // Another rotation (or a first use) of this org won the race.
+            crate::keys::KeyError::Store(crate::store::StoreError::Conflict) => {
+                ApiError::Conflict("another key rotation is under way; try again".into())
+            }
+            other => ApiError::internal(other),
+        })?;
     Ok(SigningKeyView {
         kid: info.kid,
         alg: info.alg.as_str().to_owned(),

@@ -913,8 +913,16 @@ async fn webauthn_finish(
     let started = match mode.1.as_str() {
         "passkey-login" => Some(match assertion() {
             Ok(a) => {
-                w.finish_passkey_login(&org, &body.flow_id, &a, ua.clone(), client_ip(&req, &state))
-                    .await
+                let current = signed_in(&req, &state, &org).await;
+                w.finish_passkey_login(
+                    &org,
+                    &body.flow_id,
+                    &a,
+                    ua.clone(),
+                    client_ip(&req, &state),
+                    current,
+                )
+                .await
             }
             Err(e) => Err(e),
         }),

@@ -853,6 +853,7 @@ impl WebauthnService {
         answer: &PublicKeyCredential,
         user_agent: Option<String>,
         ip: String,
+        current: Option<Session>,
     ) -> Result<(Session, SessionToken), WebauthnFlowError> {
         let flow = self.take_flow(org, flow_id, Purpose::PasskeyLogin).await?;
         let state: DiscoverableAuthentication = Self::restore(flow)?;
@@ -889,6 +890,14 @@ impl WebauthnService {
         self.store
             .credential_used(org.id, stored.id, &json, now)
             .await?;
+        // The browser's live session of the same user is re-authenticated (same `sid`, its
+        // apps stay signed in), not replaced.
+        if let Some(current) = current.filter(|c| c.user_id == user.id) {
+            return Ok(self
+                .sessions
+                .reauthenticate_with_key(org.id, &current)
+                .await?);
+        }
         let new = NewSession {
             user_id: user.id,
             remember_me: false,
@@ -1095,6 +1104,13 @@ impl WebauthnService {
             // One guess per password step: guessing codes costs a (throttled) password entry
             // each time.
             return Err(WebauthnFlowError::Rejected);
+        }
+        // Re-authenticating the browser's live session keeps it (and its apps).
+        if let Some(id) = pending.reauth_of
+            && let Some(current) = self.sessions.live(org.id, id).await?
+            && current.user_id == pending.user_id
+        {
+            return Ok(self.sessions.reauthenticate(org.id, &current).await?);
         }
         let new = NewSession {
             user_id: pending.user_id,

@@ -8,3 +8,7 @@ mod service;
 pub use error::KeyError;
 pub use model::{KeyInfo, SigningAlg, StoredKey};
 pub use service::{KeyEncryptionKey, KeyService};
+
+/// The longest publish lead a rotation may ask for (a year): larger values are refused rather
+/// than overflowing the date arithmetic.
+pub const MAX_PUBLISH_LEAD_SECS: i64 = 366 * 86_400;

@@ -301,12 +301,31 @@ impl SessionService {
         org: OrgId,
         session: &Session,
     ) -> Result<(Session, SessionToken), SessionError> {
+        self.reauthenticate_by(org, session, false).await
+    }
+
+    /// The signed-in user signed in again with a passkey alone: as `reauthenticate`, with the
+    /// key as the one factor of this authentication (`webauthn_at` now, no password claimed).
+    pub async fn reauthenticate_with_key(
+        &self,
+        org: OrgId,
+        session: &Session,
+    ) -> Result<(Session, SessionToken), SessionError> {
+        self.reauthenticate_by(org, session, true).await
+    }
+
+    async fn reauthenticate_by(
+        &self,
+        org: OrgId,
+        session: &Session,
+        by_key: bool,
+    ) -> Result<(Session, SessionToken), SessionError> {
         let now = self.clock.now();
         let token = SessionToken(random_token(32)?);
         let hash = sha256_hex(&token.0);
         if !self
             .store
-            .reauthenticate_session(org, session.id, &hash, now)
+            .reauthenticate_session(org, session.id, &hash, now, by_key)
             .await?
         {
             return Err(SessionError::NotFound);
@@ -315,10 +334,16 @@ impl SessionService {
         self.cache
             .end_copy(&session_key(org, &session.token_hash))
             .await;
+        let (password_at, webauthn_at) = if by_key {
+            (None, Some(now))
+        } else {
+            (Some(now), session.webauthn_at)
+        };
         let session = Session {
             token_hash: hash,
             auth_time: now,
-            password_at: Some(now),
+            password_at,
+            webauthn_at,
             last_seen_at: now,
             ..session.clone()
         };

@@ -239,12 +239,25 @@ impl Store {
         id: SessionId,
         token_hash: &str,
         now: DateTime<Utc>,
+        by_key: bool,
     ) -> Result<bool, StoreError> {
-        let result = sessions::Entity::update_many()
+        let update = sessions::Entity::update_many()
             .col_expr(sessions::Column::TokenHash, Expr::value(token_hash))
             .col_expr(sessions::Column::AuthTime, Expr::value(now))
-            .col_expr(sessions::Column::PasswordAt, Expr::value(now))
-            .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(now));
+        // A passkey alone re-authenticates with the key only: the password factor is not
+        // claimed again (so a passkey re-authentication can reach `phr`).
+        let update = if by_key {
+            update
+                .col_expr(sessions::Column::WebauthnAt, Expr::value(now))
+                .col_expr(
+                    sessions::Column::PasswordAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+        } else {
+            update.col_expr(sessions::Column::PasswordAt, Expr::value(now))
+        };
+        let result = update
             .filter(sessions::Column::OrgId.eq(org.0))
             .filter(sessions::Column::Id.eq(id.0))
             .filter(sessions::Column::EndedAt.is_null())

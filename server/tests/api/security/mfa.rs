@@ -308,3 +308,50 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_passkey_sign_in_of_the_signed_in_user_keeps_the_session_and_its_apps,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let org = acme(&app).await;
+        let mut key = Key::new();
+        enrol(&app, &mut key, "passkey").await;
+        // Signed in with the passkey: session S1.
+        let mut b = Browser::new(&app.address, UA);
+        b.get("/o/acme/login").await;
+        let (flow, options) = start(&mut b, "passkey-login", "passkey").await;
+        let ok = finish(
+            &mut b,
+            "acme",
+            "passkey-login",
+            &flow,
+            &key.assert(&options),
+        )
+        .await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let first = session_of(&app, &b).await;
+        // An app asks for a fresh sign-in; the user picks the passkey.
+        let (flow, options) = start(&mut b, "passkey-login", "passkey").await;
+        let again = finish(
+            &mut b,
+            "acme",
+            "passkey-login",
+            &flow,
+            &key.assert(&options),
+        )
+        .await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        let now = session_of(&app, &b).await;
+        assert_eq!(now.id, first.id, "re-authentication replaced the session");
+        assert!(now.ended_at.is_none());
+        assert_eq!(now.amr(), vec!["hwk", "user"], "the passkey alone");
+        let ended = app
+            .state
+            .store
+            .session_by_id(org.id, first.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ended.ended_at.is_none(), "{:?}", ended.end_reason);
+    }
+);
