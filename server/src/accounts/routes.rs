@@ -443,7 +443,7 @@ async fn change_password(
             .await
         }
         Ok(PasswordChange::Throttled { retry_after }) => {
-            let mut res = show(
+            let res = show(
                 &req,
                 &state,
                 &org,
@@ -453,13 +453,7 @@ async fn change_password(
                 Some("Too many attempts. Please wait a moment and try again."),
             )
             .await;
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
-                &retry_after.num_seconds().max(1).to_string(),
-            ) {
-                res.headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, v);
-            }
-            res
+            crate::http::pages::with_retry_after(res, retry_after)
         }
         Ok(PasswordChange::WrongCurrentPassword) => {
             show(

@@ -5,7 +5,7 @@ use crate::app::AppState;
 use crate::http::CurrentOrg;
 use crate::http::pages::{
     clear_session_cookie, client_ip, csrf_ok, csrf_token, org_path, render, see_other,
-    session_cookie, session_token,
+    session_cookie, session_token, with_retry_after,
 };
 use crate::sessions::EndReason;
 use crate::tenancy::Org;
@@ -355,17 +355,6 @@ async fn new_session_cookie(
         .remember_me
         .then(|| (session.absolute_expiry - session.created_at).num_seconds());
     session_cookie(state, org, &token.0, max_age)
-}
-
-/// Adds `Retry-After` (whole seconds, at least 1).
-fn with_retry_after(mut res: HttpResponse, retry_after: chrono::Duration) -> HttpResponse {
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
-        &retry_after.num_seconds().max(1).to_string(),
-    ) {
-        res.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, v);
-    }
-    res
 }
 
 async fn logout_page(

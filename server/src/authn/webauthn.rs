@@ -546,17 +546,32 @@ impl WebauthnService {
             ip: Some(ip),
         };
         let (session, token) = self.sessions.start(org.id, new).await?;
-        if let Err(e) = self
-            .store_registration(org, user.id, key, Some(session.id))
-            .await
-        {
+        self.store_key_of_sign_in(org, user.id, key, &session, true)
+            .await?;
+        Ok((session, token))
+    }
+
+    /// Stores the key a sign-in just enrolled, as enrolled in `session`. Should that fail (the
+    /// key is registered already), a session the sign-in started (`fresh`) ends: no session
+    /// without its key; a re-authenticated one stays as it was.
+    async fn store_key_of_sign_in(
+        &self,
+        org: &Org,
+        user: UserId,
+        key: VerifiedKey,
+        session: &Session,
+        fresh: bool,
+    ) -> Result<StoredCredential, WebauthnFlowError> {
+        let stored = self
+            .store_registration(org, user, key, Some(session.id))
+            .await;
+        if stored.is_err() && fresh {
             let _ = self
                 .sessions
                 .end(org.id, session.id, EndReason::Logout, "system")
                 .await;
-            return Err(e);
         }
-        Ok((session, token))
+        stored
     }
 
     /// A key may be enrolled from a pending step only when the step was made for that, the org
@@ -689,21 +704,13 @@ impl WebauthnService {
         let key = self.verify_registration(flow, answer, name)?;
         self.take_pending(org, pending_token).await?;
         let user = pending.user_id;
+        let reauth_of = pending.reauth_of;
         let (session, token) = self.start_from_pending(org, pending, false).await?;
-        match self
-            .store_registration(org, user, key, Some(session.id))
-            .await
-        {
-            Ok(stored) => Ok((stored, session, token)),
-            Err(e) => {
-                // No session without its key: the sign-in starts again.
-                let _ = self
-                    .sessions
-                    .end(org.id, session.id, EndReason::Logout, "system")
-                    .await;
-                Err(e)
-            }
-        }
+        let fresh = reauth_of != Some(session.id);
+        let stored = self
+            .store_key_of_sign_in(org, user, key, &session, fresh)
+            .await?;
+        Ok((stored, session, token))
     }
 
     /// The session a finished pending step starts (or re-authenticates). `key_used`: a key
@@ -1105,22 +1112,9 @@ impl WebauthnService {
             // each time.
             return Err(WebauthnFlowError::Rejected);
         }
-        // Re-authenticating the browser's live session keeps it (and its apps).
-        if let Some(id) = pending.reauth_of
-            && let Some(current) = self.sessions.live(org.id, id).await?
-            && current.user_id == pending.user_id
-        {
-            return Ok(self.sessions.reauthenticate(org.id, &current).await?);
-        }
-        let new = NewSession {
-            user_id: pending.user_id,
-            remember_me: pending.remember_me,
-            password_at: Some(pending.password_at),
-            webauthn_at: None,
-            user_agent: pending.user_agent,
-            ip: Some(pending.ip),
-        };
-        Ok(self.sessions.start(org.id, new).await?)
+        // A recovery code is not a key: the session records the password only. Re-authenticating
+        // the browser's live session keeps it (and its apps).
+        self.start_from_pending(org, pending, false).await
     }
 
     /// Step-up: a signed-in session that needs more assurance presents only the missing factor

@@ -249,6 +249,17 @@ pub fn device(user_agent: Option<&str>) -> String {
     }
 }
 
+/// Adds `Retry-After` (whole seconds, at least 1) to a refusal.
+pub fn with_retry_after(mut res: HttpResponse, retry_after: chrono::Duration) -> HttpResponse {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(
+        &retry_after.num_seconds().max(1).to_string(),
+    ) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
+}
+
 #[cfg(test)]
 mod tests {
 
