@@ -150,6 +150,7 @@ impl AppState {
             sessions,
             apps: AppService::new(
                 store.clone(),
+                cache.clone(),
                 clock.clone(),
                 config.security.danger_allow_plain_http,
                 outbound_policy,

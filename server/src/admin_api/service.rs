@@ -302,10 +302,12 @@ pub async fn create_app(
 
 pub async fn delete_app(state: &AppState, org: &Org, id: &str) -> Result<(), ApiError> {
     let app = get_app(state, org, id).await?;
-    match state.store.delete_app(org.id, app.id).await {
+    match state.apps.delete(org, &app).await {
         Ok(()) => Ok(()),
-        Err(crate::store::StoreError::NotFound) => Err(ApiError::NotFound("no such app".into())),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(AppError::Store(crate::store::StoreError::NotFound)) => {
+            Err(ApiError::NotFound("no such app".into()))
+        }
+        Err(e) => Err(app_error(e)),
     }
 }
 

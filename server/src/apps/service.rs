@@ -11,15 +11,26 @@ use super::model::{
 use crate::clock::SharedClock;
 use crate::outbound::OutboundPolicy;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
+use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
-use crate::tenancy::Org;
+use crate::tenancy::{Org, OrgId};
+use std::time::Duration;
 
 /// Client id of the console app every org gets on first use.
 pub const CONSOLE_CLIENT_ID: &str = "portcullis-console";
 
+/// How long a node keeps an org's SPA origins (a shared cache is dropped on every change; an
+/// in-process copy lives at most a second, see `Cache::copy_ttl`).
+const SPA_ORIGINS_TTL: Duration = Duration::from_secs(300);
+
+fn spa_origins_key(org: OrgId) -> CacheKey {
+    CacheKey::org_copy(org, "spa-origins", "all")
+}
+
 #[derive(Debug, Clone)]
 pub struct AppService {
     store: Store,
+    cache: Cache,
     clock: SharedClock,
     allow_plain_http: bool,
     outbound: OutboundPolicy,
@@ -70,12 +81,14 @@ impl CreateApp {
 impl AppService {
     pub fn new(
         store: Store,
+        cache: Cache,
         clock: SharedClock,
         allow_plain_http: bool,
         outbound: OutboundPolicy,
     ) -> Self {
         Self {
             store,
+            cache,
             clock,
             allow_plain_http,
             outbound,
@@ -235,7 +248,10 @@ impl AppService {
             )
             .await
         {
-            Ok(Some(app)) => Ok((app, secret)),
+            Ok(Some(app)) => {
+                self.changed(org.id).await;
+                Ok((app, secret))
+            }
             Ok(None) => Err(AppError::TooManyApps(super::model::MAX_APPS_PER_ORG)),
             Err(StoreError::Conflict) => Err(AppError::ClientIdTaken),
             Err(e) => Err(e.into()),
@@ -300,8 +316,49 @@ impl AppService {
             .update_app(org.id, app.id, &new, actor, self.clock.now())
             .await
         {
-            Ok(app) => Ok(app),
+            Ok(app) => {
+                self.changed(org.id).await;
+                Ok(app)
+            }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes an app (its URIs, sessions and tokens go with it).
+    pub async fn delete(&self, org: &Org, app: &App) -> Result<(), AppError> {
+        let deleted = self.store.delete_app(org.id, app.id).await;
+        // Also after a failure: the transaction may have committed before the error.
+        self.changed(org.id).await;
+        Ok(deleted?)
+    }
+
+    /// Whether `origin` is the origin of a redirect URI of one of the org's SPA apps (CORS on
+    /// the token, userinfo and revocation endpoints). Answered from a cached copy per org: a
+    /// preflight flood costs one database read per copy lifetime, not one per request, and an
+    /// org with many URIs does not slow the others. Any app change drops the copy on every
+    /// node (`changed`).
+    pub async fn cors_origin_allowed(&self, org: OrgId, origin: &str) -> Result<bool, AppError> {
+        let key = spa_origins_key(org);
+        let origins = match self.cache.get_json::<Vec<String>>(&key).await {
+            Some(origins) => origins,
+            None => {
+                let origins = self.store.spa_origins(org).await?;
+                let ttl = self.cache.copy_ttl(SPA_ORIGINS_TTL);
+                self.cache.set_copy(&key, &origins, ttl).await;
+                origins
+            }
+        };
+        Ok(origins.binary_search_by(|o| o.as_str().cmp(origin)).is_ok())
+    }
+
+    /// An app of the org was created, changed or deleted: cached copies of what is derived
+    /// from all its apps are dropped everywhere (the fence stops a reader that loaded the old
+    /// rows from writing them back).
+    async fn changed(&self, org: OrgId) {
+        let key = spa_origins_key(org);
+        self.cache.fence_copy(&key).await;
+        if let Err(err) = self.cache.publish_invalidation(&key).await {
+            tracing::warn!(error = %err, "could not publish the app invalidation");
         }
     }
 

@@ -392,6 +392,18 @@ fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
 }
 
 /// CORS for registered SPA origins only (token and userinfo).
+/// Whether the org's SPA apps allow `origin`; a failed lookup allows nothing.
+async fn cors_allowed(state: &AppState, org: &Org, origin: &str) -> bool {
+    state
+        .apps
+        .cors_origin_allowed(org.id, origin)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cors: origin lookup failed");
+            false
+        })
+}
+
 async fn with_cors(
     req: &HttpRequest,
     state: &AppState,
@@ -402,7 +414,7 @@ async fn with_cors(
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        && state.oidc.cors_origin_allowed(org, origin).await
+        && cors_allowed(state, org, origin).await
         && let Ok(v) = HeaderValue::from_str(origin)
     {
         let h = res.headers_mut();
@@ -419,7 +431,7 @@ async fn preflight(req: HttpRequest, org: CurrentOrg, state: web::Data<AppState>
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
     {
-        Some(origin) => state.oidc.cors_origin_allowed(&org.0, origin).await,
+        Some(origin) => cors_allowed(&state, &org.0, origin).await,
         None => false,
     };
     if allowed {

@@ -1210,17 +1210,6 @@ impl OidcService {
         }
         Ok(revoked)
     }
-
-    /// The org's SPA origins (CORS on token and userinfo).
-    pub async fn cors_origin_allowed(&self, org: &Org, origin: &str) -> bool {
-        match self.store.spa_origins(org.id).await {
-            Ok(origins) => origins.iter().any(|o| o == origin),
-            Err(e) => {
-                tracing::warn!(error = %e, "cors: origin lookup failed");
-                false
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 mod account;
 mod cache;
 mod edges;
+mod growth;
 mod limits;
 mod mfa;
 mod oidc;
+mod origins;
 mod other_sessions;
 mod quotas;
 mod signin;
