@@ -15,6 +15,9 @@ pub enum OidcErrorCode {
     LoginRequired,
     InteractionRequired,
     ConsentRequired,
+    /// The requested assurance cannot be met for this user (OpenID Connect Unmet
+    /// Authentication Requirements 1.0).
+    UnmetAuthenticationRequirements,
     RequestNotSupported,
     RequestUriNotSupported,
     InvalidToken,
@@ -36,6 +39,7 @@ impl OidcErrorCode {
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
             Self::ConsentRequired => "consent_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",

@@ -412,6 +412,26 @@ impl OidcService {
                         "a phishing-resistant sign-in (a passkey) is required",
                     );
                 }
+                // A user without a passkey cannot reach it: sending them to sign in again would
+                // bring them back here without end. The app hears why (OpenID Connect
+                // Unmet Authentication Requirements 1.0).
+                match self
+                    .store
+                    .count_user_credentials(org.id, session.user_id)
+                    .await
+                {
+                    Ok(0) => {
+                        return back(
+                            E::UnmetAuthenticationRequirements,
+                            "a phishing-resistant sign-in (a passkey) is required and the user has no passkey",
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "authorize: passkey count failed");
+                        return back(E::TemporarilyUnavailable, "try again in a moment");
+                    }
+                }
                 return AuthorizeDecision::Login {
                     reauth: true,
                     login_hint: p.login_hint.clone(),
