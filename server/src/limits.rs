@@ -54,8 +54,30 @@ const LOCAL_MAX: usize = 10_000;
 pub struct RateLimiter {
     cache: Cache,
     clock: SharedClock,
-    /// Per-node counts while the shared cache is unreachable: key → (bucket, count).
-    local: Arc<Mutex<HashMap<String, (i64, i64)>>>,
+    /// Per-node counts while the shared cache is unreachable.
+    local: Arc<Mutex<LocalCounts>>,
+}
+
+/// Per-node counters: key (which names its window's bucket) → (end of the window, count).
+#[derive(Debug, Default)]
+struct LocalCounts {
+    map: HashMap<String, (i64, i64)>,
+    /// When ended windows were last dropped: at most once a second, so a map full of live
+    /// counters is not rescanned on every request.
+    pruned_at: i64,
+}
+
+/// A stricter per-node limit for while the cache is away: a third of `per_window`, at least
+/// one unless the limit is zero.
+pub const fn local_share(per_window: i64) -> i64 {
+    let third = per_window / 3;
+    if third > 0 {
+        third
+    } else if per_window > 0 {
+        1
+    } else {
+        0
+    }
 }
 
 impl RateLimiter {
@@ -63,7 +85,7 @@ impl RateLimiter {
         Self {
             cache,
             clock,
-            local: Arc::new(Mutex::new(HashMap::new())),
+            local: Arc::new(Mutex::new(LocalCounts::default())),
         }
     }
 
@@ -79,17 +101,19 @@ impl RateLimiter {
             Ok(n) => (n, limit.per_window),
             Err(_) => {
                 let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
-                if local.len() >= LOCAL_MAX {
-                    local.retain(|_, (b, _)| *b >= bucket);
+                if local.map.len() >= LOCAL_MAX && local.pruned_at != now {
+                    local.pruned_at = now;
+                    local.map.retain(|_, (ends, _)| *ends > now);
                 }
-                if local.len() >= LOCAL_MAX {
-                    // Full of this window's counters: refuse rather than forget one.
+                let ends = (bucket + 1) * window;
+                if local.map.len() >= LOCAL_MAX && !local.map.contains_key(key.as_str()) {
+                    // Full of live counters: refuse rather than forget one.
                     return Err(Limited { retry_after });
                 }
-                let entry = local.entry(key.as_str().to_owned()).or_insert((bucket, 0));
-                if entry.0 != bucket {
-                    *entry = (bucket, 0);
-                }
+                let entry = local
+                    .map
+                    .entry(key.as_str().to_owned())
+                    .or_insert((ends, 0));
                 entry.1 += 1;
                 (entry.1, limit.local_per_window)
             }
@@ -104,6 +128,14 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_local_share_of_a_limit_is_never_more_than_the_limit() {
+        assert_eq!(super::local_share(0), 0);
+        assert_eq!(super::local_share(1), 1);
+        assert_eq!(super::local_share(2), 1);
+        assert_eq!(super::local_share(30), 10);
+    }
+
     #[test]
     fn per_ip_limits_count_ipv6_by_its_64() {
         assert_eq!(limit_subject("203.0.113.5"), "203.0.113.5");

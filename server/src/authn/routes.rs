@@ -26,7 +26,7 @@ fn ceremony_starts(per_minute: i64) -> crate::limits::Limit {
     crate::limits::Limit {
         kind: "ceremony-starts",
         per_window: per_minute,
-        local_per_window: (per_minute / 3).max(1),
+        local_per_window: crate::limits::local_share(per_minute),
         window_secs: 60,
     }
 }
@@ -336,9 +336,19 @@ async fn new_session_cookie(
     session: &crate::sessions::Session,
     token: &crate::sessions::SessionToken,
 ) -> actix_web::cookie::Cookie<'static> {
-    if let Some(previous) = signed_in(req, state, org)
-        .await
-        .filter(|p| p.id != session.id)
+    let previous = match session_token(req) {
+        Some(old) => state
+            .sessions
+            .current(org.id, &old)
+            .await
+            .unwrap_or_else(|e| {
+                // The sign-in stands; the old session ends by its own deadlines.
+                tracing::warn!(error = %e, "sign-in: could not look up the previous session");
+                None
+            }),
+        None => None,
+    };
+    if let Some(previous) = previous.filter(|p| p.id != session.id)
         && let Err(e) = state
             .sessions
             .end(
