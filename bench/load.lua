@@ -3,15 +3,18 @@
 --   BENCH_COOKIE  value of the Cookie header (optional)
 --   BENCH_BODY    request body for POST (sent as application/x-www-form-urlencoded)
 --   BENCH_EXPECT  the status every response must have (default 200)
+--   BENCH_AUTH    value of the Authorization header (optional)
 -- done() prints one machine-readable line that run.sh parses:
 --   RESULT <req/s> <p50 ms> <p99 ms> <requests> <unexpected statuses> <socket errors>
 local method = os.getenv("BENCH_METHOD") or "GET"
 local cookie = os.getenv("BENCH_COOKIE")
 local body = os.getenv("BENCH_BODY")
 local expect = tonumber(os.getenv("BENCH_EXPECT") or "200")
+local auth = os.getenv("BENCH_AUTH")
 
 wrk.method = method
 if cookie and cookie ~= "" then wrk.headers["Cookie"] = cookie end
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 if method == "POST" then
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   wrk.body = body or ""

@@ -56,108 +56,8 @@ esac
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl is needed: apt-get install -y curl" >&2; exit 2; }
 
-BIN="$CARGO_TARGET_DIR/release/portcullis"
-if [ "$BUILD" = 1 ]; then
-  echo "building the release binary (cargo build --release -p portcullis)..." >&2
-  cargo build --release -q -p portcullis
-fi
-[ -x "$BIN" ] || { echo "no release binary at $BIN (run with BUILD=1)" >&2; exit 2; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench.XXXXXX")
-SERVER=""
-WRK=""
-DB_NAME=""
-REDIS_PREFIX=""
-
-stop_server() {
-  if [ -n "$SERVER" ]; then
-    kill "$SERVER" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=""
-  fi
-  if [ -n "$DB_NAME" ]; then
-    psql "$PG_ADMIN_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 || true
-    DB_NAME=""
-  fi
-  if [ -n "$REDIS_PREFIX" ]; then
-    redis-cli -u "$REDIS_URL" --scan --pattern "${REDIS_PREFIX}*" 2>/dev/null \
-      | xargs -r -n 500 redis-cli -u "$REDIS_URL" DEL >/dev/null 2>&1 || true
-    REDIS_PREFIX=""
-  fi
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  # A wrk still running (interrupted mid-load).
-  if [ -n "$WRK" ]; then kill "$WRK" 2>/dev/null || true; wait "$WRK" 2>/dev/null || true; fi
-  stop_server
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-urlencode() {
-  local s=$1 out="" c i
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    case "$c" in
-      [a-zA-Z0-9._~-]) out+=$c ;;
-      *) printf -v c '%%%02X' "'$c"; out+=$c ;;
-    esac
-  done
-  printf '%s' "$out"
-}
-
-start_server() {
-  local backend=$1 dir="$WORK/$1"
-  mkdir -p "$dir"
-  export PORTCULLIS__HTTP__BIND="127.0.0.1:$PORT"
-  export PORTCULLIS__HTTP__PUBLIC_URL="$BASE"
-  export PORTCULLIS__LOG__LEVEL=warn
-  export PORTCULLIS__CONSOLE__DIR=/nonexistent
-  unset PORTCULLIS__CACHE__URL PORTCULLIS__CACHE__KEY_PREFIX
-  if [ "$backend" = external ]; then
-    command -v psql >/dev/null && command -v redis-cli >/dev/null \
-      || { echo "the external backend needs psql and redis-cli" >&2; exit 2; }
-    DB_NAME="pcbench_$$_$RANDOM"
-    psql "$PG_ADMIN_URL/postgres" -qc "CREATE DATABASE \"$DB_NAME\"" >/dev/null
-    REDIS_PREFIX="bench:$$-$RANDOM:"
-    export PORTCULLIS__DATABASE__URL="$PG_ADMIN_URL/$DB_NAME"
-    export PORTCULLIS__CACHE__URL="$REDIS_URL"
-    export PORTCULLIS__CACHE__KEY_PREFIX="$REDIS_PREFIX"
-  else
-    export PORTCULLIS__DATABASE__URL="sqlite://$dir/bench.db?mode=rwc"
-  fi
-  if curl -s -o /dev/null "$BASE/healthz"; then
-    echo "something already answers on port $PORT; set PORT" >&2; exit 2
-  fi
-  "$BIN" serve --demo >"$dir/server.out" 2>"$dir/server.err" &
-  SERVER=$!
-  local ok=""
-  for _ in $(seq 1 300); do
-    if curl -sf -o /dev/null "$BASE/readyz"; then ok=1; break; fi
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { echo "server did not become ready" >&2; tail -n 30 "$dir/server.err" >&2; exit 1; }
-
-  # One CSRF pair serves every sign-in (double-submit compare); one session serves the GET loads.
-  curl -s -c "$dir/jar" -o "$dir/login.html" "$BASE/o/demo/login"
-  CSRF=$(grep -o 'name="csrf" value="[^"]*"' "$dir/login.html" | head -n1 | sed 's/.*value="//; s/"$//')
-  [ -n "$CSRF" ] || { echo "no csrf token on the login page" >&2; exit 1; }
-  local status
-  status=$(curl -s -o /dev/null -w '%{http_code}' -b "$dir/jar" -c "$dir/jar" \
-    --data-urlencode "email=$EMAIL" --data-urlencode "password=$PASSWORD" \
-    --data-urlencode "csrf=$CSRF" "$BASE/o/demo/login")
-  SESSION=$(awk '$6 == "pc_session" {print $7}' "$dir/jar" | tail -n1)
-  [ "$status" = 303 ] && [ -n "$SESSION" ] \
-    || { echo "sign-in with curl failed (HTTP $status)" >&2; tail -n 30 "$dir/server.err" >&2; exit 1; }
-  LOGIN_BODY="email=$(urlencode "$EMAIL")&password=$(urlencode "$PASSWORD")&csrf=$(urlencode "$CSRF")"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # load <name> -> sets URL, BENCH_* for wrk, the connection list and the duration.
 configure_load() {
@@ -179,11 +79,6 @@ configure_load() {
     *) echo "unknown load '$1' (healthz anon session account login)" >&2; exit 2 ;;
   esac
   export BENCH_METHOD BENCH_COOKIE BENCH_BODY BENCH_EXPECT
-}
-
-CLK_TCK=$(getconf CLK_TCK)
-server_cpu_ticks() {  # utime + stime of the server process, in clock ticks
-  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SERVER/stat"
 }
 
 RESULTS="$WORK/results.tsv"
