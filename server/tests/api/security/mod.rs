@@ -7,6 +7,7 @@ mod limits;
 mod mfa;
 mod oidc;
 mod other_sessions;
+mod outage_codes;
 mod quotas;
 mod signin;
 mod ssrf;
