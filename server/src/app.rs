@@ -86,7 +86,6 @@ impl AppState {
             config.public_url(),
             &config.deployment.name,
             store.clone(),
-            cache.clone(),
             clock.clone(),
             sessions.clone(),
         );
@@ -95,7 +94,6 @@ impl AppState {
         let keys = KeyService::new(store.clone(), clock.clone(), kek);
         let oidc = OidcService::new(
             store.clone(),
-            cache.clone(),
             clock.clone(),
             keys.clone(),
             sessions.clone(),

@@ -1,10 +1,12 @@
 //! WebAuthn with webauthn-rs: enrolling passkeys and security keys, passwordless sign-in with a
 //! passkey, and a security key or passkey as second factor after the password.
 //!
-//! Ceremony state lives only in the server's cache, under a random flow id, for five minutes, and
-//! is taken atomically: a replayed answer finds no state, an answer to another flow's challenge
-//! fails webauthn-rs's challenge check, and an expired flow is refused by its recorded start time
-//! (the injected clock), whatever the cache's own TTL.
+//! Ceremony state and pending sign-in steps live in the database (`Store::put_single_use`), under
+//! the hash of a random id, so a ceremony started on one node finishes on another and neither
+//! depends on the cache being reachable. Ceremony state lasts five minutes and is taken
+//! atomically: a replayed answer finds no state, an answer to another flow's challenge fails
+//! webauthn-rs's challenge check, and an expired flow is refused by its expiry and recorded start
+//! time (the injected clock).
 //!
 //! Sign counters: webauthn-rs refuses an assertion whose non-zero counter did not increase (a
 //! possibly cloned authenticator). Synced passkeys usually report 0 on every use; that is
@@ -19,15 +21,13 @@ use crate::accounts::{User, UserId};
 use crate::clock::SharedClock;
 use crate::secrets::{random_token, sha256_hex};
 use crate::sessions::{EndReason, NewSession, Session, SessionId, SessionService, SessionToken};
-use crate::store::cache::{Cache, CacheKey};
-use crate::store::{Store, StoredCredential};
+use crate::store::{SingleUseKind, Store, StoredCredential};
 use crate::tenancy::Org;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, SecurityKey,
@@ -203,7 +203,6 @@ pub struct WebauthnService {
     /// password sign-in works, and WebAuthn requests say why they cannot.
     relying_party: Option<Arc<Webauthn>>,
     store: Store,
-    cache: Cache,
     clock: SharedClock,
     sessions: SessionService,
 }
@@ -212,18 +211,6 @@ impl std::fmt::Debug for WebauthnService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WebauthnService")
     }
-}
-
-fn flow_key(org: &Org, flow_id: &str) -> CacheKey {
-    CacheKey::org(org.id, "webauthn-flow", &sha256_hex(flow_id))
-}
-
-pub(crate) fn pending_key(org: &Org, token: &str) -> CacheKey {
-    CacheKey::org(org.id, "pending-login", &sha256_hex(token))
-}
-
-fn secs(n: i64) -> StdDuration {
-    StdDuration::from_secs(u64::try_from(n).unwrap_or(1))
 }
 
 /// webauthn-rs asks for a discoverable credential only "preferably"; a passkey that signs in on
@@ -251,7 +238,6 @@ impl WebauthnService {
         public_url: &str,
         name: &str,
         store: Store,
-        cache: Cache,
         clock: SharedClock,
         sessions: SessionService,
     ) -> Self {
@@ -265,7 +251,6 @@ impl WebauthnService {
         Self {
             relying_party,
             store,
-            cache,
             clock,
             sessions,
         }
@@ -298,9 +283,17 @@ impl WebauthnService {
 
     async fn save_flow(&self, org: &Org, flow: &Flow) -> Result<String, WebauthnFlowError> {
         let id = random_token(24).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        self.cache
-            .set_json(&flow_key(org, &id), flow, secs(FLOW_SECS))
-            .await;
+        let json =
+            serde_json::to_string(flow).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        self.store
+            .put_single_use(
+                org.id,
+                SingleUseKind::WebauthnFlow,
+                &id,
+                &json,
+                flow.started + Duration::seconds(FLOW_SECS),
+            )
+            .await?;
         Ok(id)
     }
 
@@ -311,13 +304,18 @@ impl WebauthnService {
         flow_id: &str,
         purpose: Purpose,
     ) -> Result<Flow, WebauthnFlowError> {
-        let bytes = self
-            .cache
-            .take(&flow_key(org, flow_id))
-            .await
-            .map_err(|_| WebauthnFlowError::UnknownFlow)?;
-        let flow: Flow = bytes
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        // A database failure is not a verdict on the flow: it answers 503, not "start again".
+        let json = self
+            .store
+            .take_single_use(
+                org.id,
+                SingleUseKind::WebauthnFlow,
+                flow_id,
+                self.clock.now(),
+            )
+            .await?;
+        let flow: Flow = json
+            .and_then(|j| serde_json::from_str(&j).ok())
             .ok_or(WebauthnFlowError::UnknownFlow)?;
         if flow.purpose != purpose || self.clock.now() - flow.started > Duration::seconds(FLOW_SECS)
         {
@@ -613,10 +611,16 @@ impl WebauthnService {
 
     /// Takes the pending step (single use, atomically: of two parallel finishes one gets it).
     async fn take_pending(&self, org: &Org, pending_token: &str) -> Result<(), WebauthnFlowError> {
-        match self.cache.take(&pending_key(org, pending_token)).await {
-            Ok(Some(_)) => Ok(()),
-            _ => Err(WebauthnFlowError::NoPendingLogin),
-        }
+        self.store
+            .take_single_use(
+                org.id,
+                SingleUseKind::PendingLogin,
+                pending_token,
+                self.clock.now(),
+            )
+            .await?
+            .map(|_| ())
+            .ok_or(WebauthnFlowError::NoPendingLogin)
     }
 
     async fn start_register(
@@ -924,9 +928,17 @@ impl WebauthnService {
         pending: &PendingLogin,
     ) -> Result<String, WebauthnFlowError> {
         let token = random_token(32).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
-        self.cache
-            .set_json(&pending_key(org, &token), pending, secs(PENDING_SECS))
-            .await;
+        let json =
+            serde_json::to_string(pending).map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        self.store
+            .put_single_use(
+                org.id,
+                SingleUseKind::PendingLogin,
+                &token,
+                &json,
+                pending.started + Duration::seconds(PENDING_SECS),
+            )
+            .await?;
         Ok(token)
     }
 
@@ -936,9 +948,10 @@ impl WebauthnService {
         token: &str,
     ) -> Result<PendingLogin, WebauthnFlowError> {
         let pending: PendingLogin = self
-            .cache
-            .get_json(&pending_key(org, token))
-            .await
+            .store
+            .get_single_use(org.id, SingleUseKind::PendingLogin, token, self.clock.now())
+            .await?
+            .and_then(|j| serde_json::from_str(&j).ok())
             .ok_or(WebauthnFlowError::NoPendingLogin)?;
         if self.clock.now() - pending.started > Duration::seconds(PENDING_SECS) {
             return Err(WebauthnFlowError::NoPendingLogin);

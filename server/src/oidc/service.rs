@@ -18,8 +18,7 @@ use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::sessions::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
 };
-use crate::store::Store;
-use crate::store::cache::{Cache, CacheKey};
+use crate::store::{SingleUseKind, Store};
 use crate::tenancy::Org;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,10 +113,6 @@ fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-fn code_key(org: &Org, code: &str) -> CacheKey {
-    CacheKey::org(org.id, "code", &sha256_hex(code))
-}
-
 /// Requested scopes narrowed to the supported ones, in a stable order.
 fn normalise_scope(raw: &str) -> String {
     let asked: Vec<&str> = raw.split(' ').filter(|s| !s.is_empty()).collect();
@@ -198,7 +193,6 @@ fn app_session_over(s: &AppSession, now: DateTime<Utc>) -> Option<&'static str> 
 #[derive(Debug, Clone)]
 pub struct OidcService {
     store: Store,
-    cache: Cache,
     clock: SharedClock,
     keys: KeyService,
     sessions: SessionService,
@@ -208,7 +202,6 @@ pub struct OidcService {
 impl OidcService {
     pub fn new(
         store: Store,
-        cache: Cache,
         clock: SharedClock,
         keys: KeyService,
         sessions: SessionService,
@@ -216,7 +209,6 @@ impl OidcService {
     ) -> Self {
         Self {
             store,
-            cache,
             clock,
             keys,
             sessions,
@@ -496,13 +488,29 @@ impl OidcService {
             amr: session.amr().into_iter().map(str::to_owned).collect(),
             expires_at: now + Duration::seconds(CODE_TTL_SECS),
         };
-        self.cache
-            .set_json(
-                &code_key(org, &code),
-                &grant,
-                std::time::Duration::from_secs(CODE_TTL_SECS as u64),
+        // In the database, not the cache: a code must be redeemable on any node while the
+        // cache is away, and used once (`Store::take_single_use`).
+        let json = match serde_json::to_string(&grant) {
+            Ok(json) => json,
+            Err(e) => {
+                tracing::error!(error = %e, "authorize: the code grant does not serialise");
+                return back(E::ServerError, "internal error");
+            }
+        };
+        if let Err(e) = self
+            .store
+            .put_single_use(
+                org.id,
+                SingleUseKind::AuthorizationCode,
+                &code,
+                &json,
+                grant.expires_at,
             )
-            .await;
+            .await
+        {
+            tracing::warn!(error = %e, "authorize: the code could not be stored");
+            return back(E::TemporarilyUnavailable, "try again in a moment");
+        }
         AuthorizeDecision::IssueCode {
             redirect_uri: redirect_uri.to_owned(),
             code,
@@ -595,10 +603,15 @@ impl OidcService {
                 "the code is invalid, expired or already used",
             )
         };
-        let taken = self.cache.take(&code_key(org, code)).await.map_err(|e| {
-            tracing::warn!(error = %e, "token: the cache could not take the code");
-            err(E::TemporarilyUnavailable, "try again in a moment")
-        })?;
+        let now = self.clock.now();
+        let taken = self
+            .store
+            .take_single_use(org.id, SingleUseKind::AuthorizationCode, code, now)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "token: the database could not take the code");
+                err(E::TemporarilyUnavailable, "try again in a moment")
+            })?;
         let code_hash = sha256_hex(code);
         let Some(raw) = taken else {
             // Used before (or never issued). A second use revokes what the first produced
@@ -615,8 +628,7 @@ impl OidcService {
             }
             return Err(bad());
         };
-        let grant: CodeGrant = serde_json::from_slice(&raw).map_err(|_| bad())?;
-        let now = self.clock.now();
+        let grant: CodeGrant = serde_json::from_str(&raw).map_err(|_| bad())?;
         if grant.client_id != app.client_id || grant.app_id != app.id || now >= grant.expires_at {
             return Err(bad());
         }

@@ -445,7 +445,8 @@ impl SessionService {
     }
 
     /// One sweeper pass: ends live sessions whose stored deadline has passed, with the matching
-    /// reason. Returns how many it ended.
+    /// reason, and deletes expired single-use values (codes, ceremonies, pending steps; already
+    /// refused by their expiry). Returns how many sessions it ended.
     pub async fn sweep(&self) -> Result<usize, SessionError> {
         let now = self.clock.now();
         let overdue = self.store.overdue_sessions(now, SWEEP_BATCH).await?;
@@ -462,6 +463,10 @@ impl SessionService {
                 Err(SessionError::NotFound) => {}
                 Err(e) => return Err(e),
             }
+        }
+        let swept = self.store.sweep_single_use(now).await?;
+        if swept > 0 {
+            tracing::debug!(swept, "sweeper deleted expired single-use values");
         }
         Ok(ended)
     }

@@ -10,11 +10,13 @@ mod keys;
 mod oidc;
 mod orgs;
 mod sessions;
+mod single_use;
 mod slo;
 mod users;
 mod webauthn;
 pub use email::{EmailLink, LinkAttempt, LinkPurpose, NewEmailLink, PendingSignup};
 pub use oidc::ConsentRow;
+pub use single_use::SingleUseKind;
 pub use webauthn::StoredCredential;
 
 use crate::audit::AuditEvent;

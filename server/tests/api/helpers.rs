@@ -767,6 +767,13 @@ impl Rp {
         other
     }
 
+    /// The same app speaking to another node of the deployment.
+    pub fn at_node(&self, app: &TestApp) -> Self {
+        let mut other = self.clone();
+        other.base = app.address.clone();
+        other
+    }
+
     fn url(&self, endpoint: &str) -> String {
         format!("{}/o/{}/{endpoint}", self.base, self.org)
     }

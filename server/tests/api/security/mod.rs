@@ -9,6 +9,7 @@ mod mfa;
 mod oidc;
 mod origins;
 mod other_sessions;
+mod outage_codes;
 mod quotas;
 mod signin;
 mod ssrf;
