@@ -4,6 +4,7 @@ mod account;
 mod cache;
 mod edges;
 mod limits;
+mod logs;
 mod mfa;
 mod oidc;
 mod other_sessions;
