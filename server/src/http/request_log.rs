@@ -14,6 +14,8 @@ pub struct RequestLog;
 impl RootSpanBuilder for RequestLog {
     fn on_request_start(request: &ServiceRequest) -> Span {
         use actix_web::HttpMessage;
+        // Client mistakes the HTTP layer refused since the last report: a sampled warning.
+        crate::telemetry::report_client_mistakes();
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "default".to_owned());

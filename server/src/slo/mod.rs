@@ -6,4 +6,7 @@ pub mod routes;
 mod service;
 
 pub use model::{Attempt, LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
-pub use service::{EndSessionDecision, EndSessionParams, LOGOUT_EVENT, SloService};
+pub use service::{
+    DELIVERY_LEASE_SECS, EndSessionDecision, EndSessionParams, LOGOUT_EVENT, PER_APP_IN_FLIGHT,
+    SloService,
+};

@@ -26,11 +26,14 @@ pub struct LogoutDelivery {
     pub reason: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
+    /// Attempts made, counted when each starts (the row is claimed for it).
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// A worker's lease on the row while it attempts a delivery (None when no one holds it).
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 /// What one delivery attempt came to.

@@ -1,12 +1,15 @@
-//! The delivery worker: claims due outbox rows, POSTs a fresh logout token to each app's
-//! back-channel URI in parallel with a per-request timeout, and records the outcome: 2xx is
-//! delivered; 4xx other than 429 fails for good; 429, 5xx, timeouts and refused connections are
+//! The delivery worker: claims due outbox rows with a short lease (renewed while the attempt
+//! runs, the attempt counted when claimed), POSTs a fresh logout token to each app's
+//! back-channel URI in parallel with a per-request timeout (at most `PER_APP_IN_FLIGHT` per app
+//! at once, so a slow app cannot hold the others up), and records each outcome the moment its
+//! request completes: 2xx is delivered; 4xx other than 429 fails for good; 429, 5xx, timeouts and refused connections are
 //! retried with exponential backoff and jitter up to `logout.max_attempts`. Requests go through
 //! the one outbound client (`crate::outbound`): a target that is not allowed fails at once with
 //! the same generic error whatever is (or is not) listening there.
 
 use super::model::{Attempt, LogoutDelivery};
 use crate::apps::App;
+use crate::apps::AppId;
 use crate::clock::SharedClock;
 use crate::config::LogoutConfig;
 use crate::keys::KeyService;
@@ -15,15 +18,25 @@ use crate::sessions::{EndReason, SessionId, SessionService};
 use crate::store::Store;
 use crate::tenancy::Org;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 /// The `events` member of a logout token (Back-Channel Logout 1.0 §2.4).
 pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Logout tokens are valid this long (the issue asks for at most 2 minutes).
 const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
-/// Rows taken per worker pass.
-const CLAIM_BATCH: u64 = 100;
+/// Attempts one worker has in flight at most.
+const MAX_IN_FLIGHT: usize = 100;
+/// Attempts in flight per app at most, on one worker: a slow app holds at most this many of
+/// the worker's slots, and the others' rows are claimed and sent meanwhile.
+pub const PER_APP_IN_FLIGHT: usize = 4;
+/// A claimed row's lease. The worker renews it while the attempt runs (every third of it), so
+/// it only needs to outlast a stalled renewal; a crashed node's rows are due again this soon.
+pub const DELIVERY_LEASE_SECS: i64 = 20;
 
 /// An RP-initiated logout request (RP-Initiated Logout 1.0 §2).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -65,6 +78,8 @@ pub struct SloService {
     public_url: String,
     /// The one outbound client (private targets refused, no redirects).
     http: OutboundClient,
+    /// 2xx answers whose outcome could not be written (see `unrecorded_deliveries`).
+    unrecorded: Arc<AtomicU64>,
 }
 
 /// The delay before retry number `attempt` (1-based): base·2^(attempt-1), capped, plus up to
@@ -106,6 +121,7 @@ impl SloService {
             config,
             public_url,
             http,
+            unrecorded: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -282,63 +298,242 @@ impl SloService {
         }
     }
 
-    /// One worker pass: claims the due rows and delivers them in parallel. Returns how many
-    /// rows were attempted.
-    pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
-        let now = self.clock.now();
-        // The lease outlasts the longest attempt, so another worker never takes a row in flight.
-        let lease =
-            now + Duration::milliseconds(
-                i64::try_from(self.config.delivery_timeout_ms).unwrap_or(5000) * 3,
-            ) + Duration::seconds(30);
-        let rows = self
-            .store
-            .claim_logout_deliveries(now, lease, CLAIM_BATCH)
-            .await?;
-        let attempts = rows
-            .iter()
-            .map(|d| async move { (d, self.attempt(d).await) });
-        let outcomes = futures_util::future::join_all(attempts).await;
+    /// One attempt at a claimed row, recorded the moment it completes (not after the others of
+    /// its pass): 2xx is delivered; the rest is retried or failed as `attempt` says. An outcome
+    /// that cannot be written is counted (`unrecorded_deliveries` for a 2xx: that receiver may
+    /// get the notice again once the lease runs out) and logged.
+    async fn deliver(self, d: LogoutDelivery, token: Uuid) {
+        let outcome = self.attempt(&d).await;
         let done_at = self.clock.now();
-        for (d, outcome) in &outcomes {
-            let attempt_no = d.attempts + 1;
-            let (error, next): (Option<&str>, Option<DateTime<Utc>>) = match outcome {
-                Attempt::Delivered => (None, None),
-                Attempt::Permanent(e) => (Some(e.as_str()), None),
-                Attempt::Retry(e) if attempt_no >= self.config.max_attempts => {
-                    (Some(e.as_str()), None)
-                }
-                Attempt::Retry(e) => (
-                    Some(e.as_str()),
-                    Some(done_at + backoff(&self.config, attempt_no)),
-                ),
-            };
-            match outcome {
-                Attempt::Delivered => {
-                    tracing::info!(delivery = %d.id, app = %d.app_id, sid = %d.session_id, "back-channel logout delivered")
-                }
-                _ => {
-                    tracing::warn!(delivery = %d.id, app = %d.app_id, attempt = attempt_no, error = error.unwrap_or(""), retry = next.is_some(), "back-channel logout not delivered")
-                }
+        // Counted when the row was claimed for this attempt.
+        let attempt_no = d.attempts;
+        let (error, next): (Option<&str>, Option<DateTime<Utc>>) = match &outcome {
+            Attempt::Delivered => (None, None),
+            Attempt::Permanent(e) => (Some(e.as_str()), None),
+            Attempt::Retry(e) if attempt_no >= self.config.max_attempts => (Some(e.as_str()), None),
+            Attempt::Retry(e) => (
+                Some(e.as_str()),
+                Some(done_at + backoff(&self.config, attempt_no)),
+            ),
+        };
+        match outcome {
+            Attempt::Delivered => {
+                tracing::info!(delivery = %d.id, app = %d.app_id, sid = %d.session_id, "back-channel logout delivered");
             }
-            self.store
-                .finish_logout_delivery(d, error, next, done_at)
-                .await?;
+            _ => {
+                tracing::warn!(delivery = %d.id, app = %d.app_id, attempt = attempt_no, error = error.unwrap_or(""), retry = next.is_some(), "back-channel logout not delivered");
+            }
         }
-        Ok(outcomes.len())
+        let delivered = error.is_none();
+        match self
+            .store
+            .finish_logout_delivery(&d, token, error, next, done_at)
+            .await
+        {
+            Ok(true) => {}
+            // The lease ran out and another worker took the row (and will try it again) or
+            // finished it: its outcome stands.
+            Ok(false) => {
+                tracing::debug!(delivery = %d.id, delivered, "outcome not recorded: the row is no longer this worker's");
+            }
+            Err(e) if delivered => {
+                let total = self.unrecorded.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(delivery = %d.id, app = %d.app_id, error = %e, unrecorded_total = total, "back-channel logout delivered but not recorded; the app may get it again");
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %d.id, app = %d.app_id, error = %e, "back-channel logout outcome not recorded; the row is retried after its lease");
+            }
+        }
     }
 
-    /// Runs the worker forever (spawned by `serve`): a pass every `logout.worker_interval_ms`.
+    /// How many 2xx answers this node could not record (each may be followed by a second POST
+    /// of the same notice, with a new `jti`, once the row's lease runs out).
+    pub fn unrecorded_deliveries(&self) -> u64 {
+        self.unrecorded.load(Ordering::Relaxed)
+    }
+
+    /// Claims due rows for the room `flight` has (in all, and per app) and starts an attempt for
+    /// each. Returns how many were started.
+    async fn claim_into(&self, flight: &mut Flight) -> Result<usize, crate::store::StoreError> {
+        let room = MAX_IN_FLIGHT.saturating_sub(flight.tasks.len());
+        if room == 0 {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let due = self
+            .store
+            .due_logout_deliveries(now, PER_APP_IN_FLIGHT, room + flight.tasks.len())
+            .await?;
+        let mut per_app = flight.per_app.clone();
+        let mut ids = Vec::new();
+        for (id, app) in due {
+            if ids.len() == room || flight.rows.contains_key(&id) {
+                continue;
+            }
+            let held = per_app.entry(app).or_insert(0);
+            if *held < PER_APP_IN_FLIGHT {
+                *held += 1;
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let token = Uuid::new_v4();
+        let rows = self
+            .store
+            .claim_logout_deliveries(
+                &ids,
+                now,
+                now + Duration::seconds(DELIVERY_LEASE_SECS),
+                token,
+            )
+            .await?;
+        let started = rows.len();
+        for d in rows {
+            *flight.per_app.entry(d.app_id).or_insert(0) += 1;
+            flight.rows.insert(d.id, (d.app_id, token));
+            flight.leases.entry(token).or_insert(now);
+            let row = d.id;
+            let task = flight.tasks.spawn(self.clone().deliver(d, token));
+            flight.tasks_rows.insert(task.id(), row);
+        }
+        Ok(started)
+    }
+
+    /// Extends the leases of the rows in flight once a third of the lease has passed since the
+    /// last renewal, so a lease can be short (a crashed node's rows come back soon) while a
+    /// slow attempt keeps its row.
+    async fn renew(&self, flight: &mut Flight) {
+        let now = self.clock.now();
+        let due: Vec<Uuid> = flight
+            .leases
+            .iter()
+            .filter(|(_, at)| now - **at >= Duration::seconds(DELIVERY_LEASE_SECS / 3))
+            .map(|(token, _)| *token)
+            .collect();
+        for token in due {
+            let ids: Vec<Uuid> = flight
+                .rows
+                .iter()
+                .filter(|(_, (_, t))| *t == token)
+                .map(|(id, _)| *id)
+                .collect();
+            match self
+                .store
+                .renew_logout_claims(&ids, token, now + Duration::seconds(DELIVERY_LEASE_SECS))
+                .await
+            {
+                Ok(n) => {
+                    if n < ids.len() as u64 {
+                        tracing::debug!(
+                            held = ids.len(),
+                            renewed = n,
+                            "some logout delivery leases were lost or finished"
+                        );
+                    }
+                    flight.leases.insert(token, now);
+                }
+                Err(e) => tracing::warn!(error = %e, "logout delivery leases not renewed"),
+            }
+        }
+    }
+
+    /// One worker pass, as tests drive it: claims due rows (at most `PER_APP_IN_FLIGHT` of an
+    /// app at a time, topping up as attempts finish), records each outcome as it completes,
+    /// and returns once nothing more is due and every attempt has finished. Returns how many
+    /// attempts were made.
+    pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
+        let mut flight = Flight::default();
+        let mut made = 0;
+        let mut renewals = renewal_interval();
+        loop {
+            made += self.claim_into(&mut flight).await?;
+            if flight.tasks.is_empty() {
+                return Ok(made);
+            }
+            tokio::select! {
+                done = flight.tasks.join_next_with_id() => {
+                    if let Some(done) = done {
+                        flight.finished(done);
+                    }
+                }
+                _ = renewals.tick() => self.renew(&mut flight).await,
+            }
+        }
+    }
+
+    /// Runs the worker forever (spawned by `serve`): every `logout.worker_interval_ms` it renews
+    /// its leases and claims due rows for its free slots, without waiting for the attempts in
+    /// flight (a slow app holds at most `PER_APP_IN_FLIGHT` of them); each attempt records its
+    /// own outcome. Dropping the worker (its task aborted, the node stopped) drops its attempts;
+    /// their rows come back when their lease ends.
     pub async fn run_worker(self) {
         let mut tick = tokio::time::interval(StdDuration::from_millis(
             self.config.worker_interval_ms.max(50),
         ));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flight = Flight::default();
         loop {
-            tick.tick().await;
-            if let Err(e) = self.run_once().await {
-                tracing::warn!(error = %e, "logout delivery pass failed");
+            tokio::select! {
+                Some(done) = flight.tasks.join_next_with_id() => flight.finished(done),
+                _ = tick.tick() => {
+                    self.renew(&mut flight).await;
+                    if let Err(e) = self.claim_into(&mut flight).await {
+                        tracing::warn!(error = %e, "logout delivery pass failed");
+                    }
+                }
             }
+        }
+    }
+}
+
+/// How often `run_once` checks its leases while attempts run (real time; `run_worker` checks
+/// on every tick).
+fn renewal_interval() -> tokio::time::Interval {
+    let mut every = tokio::time::interval(StdDuration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every
+}
+
+/// The attempts one worker has in flight: each runs in its own task (aborted with the worker)
+/// and records its own outcome; the worker keeps count per app and renews their leases.
+#[derive(Default)]
+struct Flight {
+    tasks: JoinSet<()>,
+    /// Which row each task attempts.
+    tasks_rows: HashMap<tokio::task::Id, Uuid>,
+    /// Rows in flight: their app and claim token.
+    rows: HashMap<Uuid, (AppId, Uuid)>,
+    per_app: HashMap<AppId, usize>,
+    /// Claim tokens with rows in flight, and when their leases were last set.
+    leases: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl Flight {
+    /// Bookkeeping for a finished (or panicked) attempt.
+    fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let task = match &done {
+            Ok((id, ())) => *id,
+            Err(e) => {
+                tracing::warn!(error = %e, "a logout delivery attempt did not finish");
+                e.id()
+            }
+        };
+        let Some(row) = self.tasks_rows.remove(&task) else {
+            return;
+        };
+        let Some((app, token)) = self.rows.remove(&row) else {
+            return;
+        };
+        if let Some(n) = self.per_app.get_mut(&app) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_app.remove(&app);
+            }
+        }
+        if !self.rows.values().any(|(_, t)| *t == token) {
+            self.leases.remove(&token);
         }
     }
 }

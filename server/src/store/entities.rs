@@ -341,6 +341,8 @@ pub mod logout_deliveries {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub delivered_at: Option<DateTimeUtc>,
+        /// The claim of the worker holding the row (set with `claimed_until`).
+        pub claim_token: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

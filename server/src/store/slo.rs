@@ -11,10 +11,10 @@ use crate::sessions::SessionId;
 use crate::slo::{LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, Set, Statement,
 };
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -33,6 +33,7 @@ fn to_delivery(m: logout_deliveries::Model) -> LogoutDelivery {
         last_error: m.last_error,
         created_at: m.created_at,
         delivered_at: m.delivered_at,
+        claimed_until: m.claimed_until,
     }
 }
 
@@ -120,6 +121,7 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
             created_at: Set(now),
             updated_at: Set(now),
             delivered_at: Set(None),
+            claim_token: Set(None),
         }
         .insert(conn)
         .await?;
@@ -142,62 +144,115 @@ impl Store {
             .collect())
     }
 
-    /// Takes up to `limit` due rows for this worker until `lease_until`. On PostgreSQL one
-    /// statement with `FOR UPDATE SKIP LOCKED`; on SQLite (one writer at a time) each row is
-    /// taken with a conditional update. Either way no two workers hold a row at once.
-    pub async fn claim_logout_deliveries(
+    /// Due rows no worker holds, oldest first, at most `per_app` of each app (so one app with
+    /// many due rows cannot fill a worker's slots) and `limit` in all: (row, app). Nothing is
+    /// taken yet; `claim_logout_deliveries` takes the ones the worker has room for.
+    pub async fn due_logout_deliveries(
         &self,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<LogoutDelivery>, StoreError> {
-        let ids: Vec<Uuid> = if self.db.get_database_backend() == DbBackend::Postgres {
-            let sql = "UPDATE logout_deliveries SET claimed_until = $1 WHERE id IN (\
-                SELECT id FROM logout_deliveries WHERE status = $2 AND next_attempt_at <= $3 \
-                AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at \
-                LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = self
-                .db
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    [
-                        lease_until.into(),
-                        STATUS_PENDING.into(),
-                        now.into(),
-                        limit.into(),
-                    ],
-                ))
-                .await?;
-            rows.iter()
-                .map(|r| r.try_get::<Uuid>("", "id"))
-                .collect::<Result<_, _>>()?
+        per_app: usize,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, AppId)>, StoreError> {
+        let backend = self.db.get_database_backend();
+        let per_app = i64::try_from(per_app).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
+            (
+                "SELECT id, app_id FROM (SELECT id, app_id, next_attempt_at, ROW_NUMBER() OVER \
+                 (PARTITION BY app_id ORDER BY next_attempt_at, id) AS n FROM logout_deliveries \
+                 WHERE status = $1 AND next_attempt_at <= $2 \
+                 AND (claimed_until IS NULL OR claimed_until < $2)) ranked \
+                 WHERE n <= $3 ORDER BY next_attempt_at, id LIMIT $4",
+                vec![
+                    STATUS_PENDING.into(),
+                    now.into(),
+                    per_app.into(),
+                    limit.into(),
+                ],
+            )
         } else {
-            let candidates: Vec<Uuid> = logout_deliveries::Entity::find()
-                .select_only()
-                .column(logout_deliveries::Column::Id)
-                .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
-                .filter(logout_deliveries::Column::NextAttemptAt.lte(now))
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(logout_deliveries::Column::ClaimedUntil.is_null())
-                        .add(logout_deliveries::Column::ClaimedUntil.lt(now)),
-                )
-                .order_by_asc(logout_deliveries::Column::NextAttemptAt)
-                .limit(limit)
-                .into_tuple()
-                .all(&self.db)
+            (
+                "SELECT id, app_id FROM (SELECT id, app_id, next_attempt_at, ROW_NUMBER() OVER \
+                 (PARTITION BY app_id ORDER BY next_attempt_at, id) AS n FROM logout_deliveries \
+                 WHERE status = ? AND next_attempt_at <= ? \
+                 AND (claimed_until IS NULL OR claimed_until < ?)) ranked \
+                 WHERE n <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                vec![
+                    STATUS_PENDING.into(),
+                    now.into(),
+                    now.into(),
+                    per_app.into(),
+                    limit.into(),
+                ],
+            )
+        };
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<Uuid>("", "id")?,
+                    AppId(r.try_get::<Uuid>("", "app_id")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Takes those of `ids` that are still due and unheld for this worker until `lease_until`,
+    /// writing its claim `token` and counting the attempt now (a worker that dies during the
+    /// attempt has still made it). On PostgreSQL one statement with `FOR UPDATE SKIP LOCKED`;
+    /// on SQLite (one writer at a time) each row is taken with a conditional update. Either way
+    /// no two workers hold a row at once.
+    pub async fn claim_logout_deliveries(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        token: Uuid,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
+            let list = (0..ids.len())
+                .map(|i| format!("${}", i + 6))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE logout_deliveries SET claimed_until = $1, claim_token = $2, \
+                 attempts = attempts + 1 WHERE id IN (SELECT id FROM logout_deliveries \
+                 WHERE id IN ({list}) AND status = $3 AND next_attempt_at <= $4 \
+                 AND (claimed_until IS NULL OR claimed_until < $5) FOR UPDATE SKIP LOCKED)"
+            );
+            let mut values: Vec<sea_orm::Value> = vec![
+                lease_until.into(),
+                token.into(),
+                STATUS_PENDING.into(),
+                now.into(),
+                now.into(),
+            ];
+            values.extend(ids.iter().map(|id| sea_orm::Value::from(*id)));
+            self.db
+                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
-            let mut taken = Vec::new();
-            for id in candidates {
-                let result = logout_deliveries::Entity::update_many()
+        } else {
+            for id in ids {
+                logout_deliveries::Entity::update_many()
                     .col_expr(
                         logout_deliveries::Column::ClaimedUntil,
                         Expr::value(lease_until),
                     )
-                    .filter(logout_deliveries::Column::Id.eq(id))
+                    .col_expr(logout_deliveries::Column::ClaimToken, Expr::value(token))
+                    .col_expr(
+                        logout_deliveries::Column::Attempts,
+                        Expr::col(logout_deliveries::Column::Attempts).add(1),
+                    )
+                    .filter(logout_deliveries::Column::Id.eq(*id))
                     .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
+                    .filter(logout_deliveries::Column::NextAttemptAt.lte(now))
                     .filter(
                         sea_orm::Condition::any()
                             .add(logout_deliveries::Column::ClaimedUntil.is_null())
@@ -205,17 +260,11 @@ impl Store {
                     )
                     .exec(&self.db)
                     .await?;
-                if result.rows_affected == 1 {
-                    taken.push(id);
-                }
             }
-            taken
-        };
-        if ids.is_empty() {
-            return Ok(Vec::new());
         }
         Ok(logout_deliveries::Entity::find()
-            .filter(logout_deliveries::Column::Id.is_in(ids))
+            .filter(logout_deliveries::Column::Id.is_in(ids.iter().copied()))
+            .filter(logout_deliveries::Column::ClaimToken.eq(token))
             .order_by_asc(logout_deliveries::Column::NextAttemptAt)
             .all(&self.db)
             .await?
@@ -224,37 +273,92 @@ impl Store {
             .collect())
     }
 
-    /// Records an attempt's outcome, releases the lease and writes the audit event.
-    /// `next` is Some for a retry, None for delivered (`error` None) or failed for good.
+    /// Extends this worker's lease on those of `ids` it still holds under `token` (a row another
+    /// worker took after the lease ran out carries that worker's token and is left alone).
+    /// Returns how many rows were extended.
+    pub async fn renew_logout_claims(
+        &self,
+        ids: &[Uuid],
+        token: Uuid,
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(logout_deliveries::Entity::update_many()
+            .col_expr(
+                logout_deliveries::Column::ClaimedUntil,
+                Expr::value(lease_until),
+            )
+            .filter(logout_deliveries::Column::Id.is_in(ids.iter().copied()))
+            .filter(logout_deliveries::Column::ClaimToken.eq(token))
+            .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Records an attempt's outcome, releases the lease and writes the audit event, in one
+    /// transaction. `next` is Some for a retry, None for delivered (`error` None) or failed for
+    /// good. The row must still be held under `token`, except for a delivery (a 2xx is true
+    /// whoever holds the row now, and recording it spares the receiver another POST): that is
+    /// recorded on any row still pending. Returns false when nothing was recorded (the lease was
+    /// lost, and the row was taken again or finished meanwhile).
     pub async fn finish_logout_delivery(
         &self,
         d: &LogoutDelivery,
+        token: Uuid,
         error: Option<&str>,
         next: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let status = match (error, next) {
             (None, _) => STATUS_DELIVERED,
             (Some(_), Some(_)) => STATUS_PENDING,
             (Some(_), None) => STATUS_FAILED,
         };
         let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
-        let mut row: logout_deliveries::ActiveModel = logout_deliveries::ActiveModel {
-            id: Set(d.id),
-            ..Default::default()
+        let update = || {
+            let mut q = logout_deliveries::Entity::update_many()
+                .col_expr(logout_deliveries::Column::Status, Expr::value(status))
+                .col_expr(
+                    logout_deliveries::Column::ClaimedUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    logout_deliveries::Column::ClaimToken,
+                    Expr::value(Option::<Uuid>::None),
+                )
+                .col_expr(
+                    logout_deliveries::Column::LastError,
+                    Expr::value(error.map(|e| e.chars().take(500).collect::<String>())),
+                )
+                .col_expr(logout_deliveries::Column::UpdatedAt, Expr::value(now))
+                .filter(logout_deliveries::Column::Id.eq(d.id))
+                .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING));
+            if let Some(next) = next {
+                q = q.col_expr(logout_deliveries::Column::NextAttemptAt, Expr::value(next));
+            }
+            if error.is_none() {
+                q = q.col_expr(
+                    logout_deliveries::Column::DeliveredAt,
+                    Expr::value(Some(now)),
+                );
+            }
+            q
         };
-        row.status = Set(status.to_owned());
-        row.attempts = Set(d.attempts + 1);
-        row.claimed_until = Set(None);
-        row.last_error = Set(error.map(|e| e.chars().take(500).collect()));
-        row.updated_at = Set(now);
-        if let Some(next) = next {
-            row.next_attempt_at = Set(next);
+        let mut done = update()
+            .filter(logout_deliveries::Column::ClaimToken.eq(token))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if done == 0 && status == STATUS_DELIVERED {
+            done = update().exec(&txn).await?.rows_affected;
         }
-        if error.is_none() {
-            row.delivered_at = Set(Some(now));
+        if done == 0 {
+            txn.rollback().await?;
+            return Ok(false);
         }
-        row.update(&txn).await?;
         let action = match status {
             STATUS_DELIVERED => "logout_delivery.delivered",
             STATUS_PENDING => "logout_delivery.retrying",
@@ -267,12 +371,12 @@ impl Store {
             target: Some(d.id.to_string()),
             details: serde_json::json!({
                 "app_id": d.app_id.to_string(), "sid": d.session_id.to_string(),
-                "attempt": d.attempts + 1, "error": error, "next_attempt_at": next,
+                "attempt": d.attempts, "error": error, "next_attempt_at": next,
             }),
         };
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -11,13 +11,13 @@
 
 use crate::browser::{Browser, Page};
 use crate::helpers::{
-    Backend, Rp, TestApp, Tokens, free_port, html_unescape, jwt_claims, jwt_header, org_with_alice,
-    query_params,
+    Backend, Rp, TestApp, Tokens, eventually, free_port, html_unescape, jwt_claims, jwt_header,
+    org_with_alice, query_params,
 };
 use portcullis::apps::{AppId, AppType, CreateApp, SessionProfile, SessionRules};
 use portcullis::clock::Clock;
 use portcullis::sessions::{EndReason, SessionId, SessionPolicy};
-use portcullis::slo::{LOGOUT_EVENT, LogoutDelivery};
+use portcullis::slo::{DELIVERY_LEASE_SECS, LOGOUT_EVENT, LogoutDelivery, PER_APP_IN_FLIGHT};
 use portcullis::tenancy::Org;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,6 +108,23 @@ impl Receiver {
     }
 
     async fn start_with(status: u16, delay: Duration, location: Option<String>) -> Self {
+        Self::start_full(status, delay, location, None).await
+    }
+
+    /// A receiver that records each request at once but answers only once `gate` holds `true`
+    /// (the test opens it): a slow app whose slowness does not depend on timing.
+    async fn gated(status: u16) -> (Self, tokio::sync::watch::Sender<bool>) {
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let rx = Self::start_full(status, Duration::ZERO, None, Some(gate)).await;
+        (rx, open)
+    }
+
+    async fn start_full(
+        status: u16,
+        delay: Duration,
+        location: Option<String>,
+        gate: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let status = Arc::new(AtomicU16::new(status));
@@ -125,6 +142,7 @@ impl Receiver {
                         delay,
                         location.clone(),
                         seen.clone(),
+                        gate.clone(),
                     ));
                 }
             })
@@ -173,6 +191,7 @@ async fn answer(
     delay: Duration,
     location: Option<String>,
     seen: Arc<Mutex<Vec<Request>>>,
+    gate: Option<tokio::sync::watch::Receiver<bool>>,
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -216,6 +235,10 @@ async fn answer(
     });
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(mut gate) = gate {
+        // A closed sender opens the gate too.
+        let _ = gate.wait_for(|open| *open).await;
     }
     let code = status.load(Ordering::SeqCst);
     let mut res =
@@ -765,10 +788,19 @@ both_backends!(
         // A node that dies holding rows (claimed, never finished) does not strand them.
         app.clock.advance(secs(11));
         let now = app.clock.now();
+        let due: Vec<uuid::Uuid> = app
+            .state
+            .store
+            .due_logout_deliveries(now, 100, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let claimed = app
             .state
             .store
-            .claim_logout_deliveries(now, now + minutes(5), 100)
+            .claim_logout_deliveries(&due, now, now + minutes(5), uuid::Uuid::new_v4())
             .await
             .unwrap();
         assert_eq!(claimed.len(), 2, "{claimed:#?}");
@@ -782,8 +814,9 @@ both_backends!(
         );
         let rows = deliveries(&app, &org).await;
         for app_id in [id_slow, id_closed] {
+            // The crashed node's claim counts as an attempt: it may have sent the notice.
             let d = row_of(&rows, app_id);
-            assert_eq!((d.status.as_str(), d.attempts), ("pending", 4), "{d:?}");
+            assert_eq!((d.status.as_str(), d.attempts), ("pending", 5), "{d:?}");
         }
         assert_eq!(slow.jtis().iter().collect::<BTreeSet<_>>().len(), 4);
         assert_eq!((ok.count(), rejecting.count()), (1, 1));
@@ -1121,6 +1154,302 @@ both_backends!(
             .refresh(&p.refresh)
             .await
             .assert_error(400, "invalid_grant");
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// 4b. A killed worker, a fast receiver and a slow one (issue 15, item 3).
+
+/// How many POSTs a receiver got per IdP session (`sid` of the logout token).
+fn posts_per_sid(rx: &Receiver) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in rx.tokens() {
+        let sid = jwt_claims(&t)["sid"].as_str().unwrap().to_owned();
+        *out.entry(sid).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The rows of one app, by IdP session.
+fn rows_by_sid(rows: &[LogoutDelivery], app: AppId) -> BTreeMap<String, LogoutDelivery> {
+    rows.iter()
+        .filter(|d| d.app_id == app)
+        .map(|d| (d.session_id.to_string(), d.clone()))
+        .collect()
+}
+
+both_backends!(
+    deliveries_are_recorded_as_they_finish_and_a_killed_worker_resends_only_unanswered_ones,
+    |backend| {
+        const SESSIONS: usize = 6;
+        // Nothing here times out: the slow receiver answers when the test opens its gate.
+        let tweak = |f: figment::Figment| {
+            f.merge(("logout.delivery_timeout_ms", 120_000))
+                .merge(("logout.worker_interval_ms", 50))
+        };
+        let app = TestApp::spawn_oidc_with(&backend, tweak).await;
+        let org = org_with_alice(&app, "acme").await;
+        let fast_rx = Receiver::start(204, Duration::ZERO).await;
+        let (slow_rx, open_slow) = Receiver::gated(200).await;
+        let fast = register(&app, &org, "fast", |r| {
+            r.backchannel_logout_uri = Some(fast_rx.uri.clone());
+        })
+        .await;
+        let slow = register(&app, &org, "slow", |r| {
+            r.backchannel_logout_uri = Some(slow_rx.uri.clone());
+        })
+        .await;
+        let (fast_id, slow_id) = (
+            app_id(&app, &org, &fast).await,
+            app_id(&app, &org, &slow).await,
+        );
+        let mut sids = BTreeSet::new();
+        for _ in 0..SESSIONS {
+            let mut b = Browser::new(&app.address, UA);
+            sids.insert(sid_of(&fast.sign_in(&mut b, &[]).await));
+            slow.sign_in(&mut b, &[]).await;
+            assert_signed_out_page(&sign_out_form(&mut b, "acme").await);
+        }
+        assert_eq!(sids.len(), SESSIONS);
+        assert_eq!(deliveries(&app, &org).await.len(), 2 * SESSIONS);
+
+        // The worker runs in the background, as on a serving node.
+        let worker = tokio::spawn(app.state.slo.clone().run_worker());
+        let fast_done = eventually(Duration::from_secs(60), || async {
+            let rows = deliveries(&app, &org).await;
+            rows_by_sid(&rows, fast_id)
+                .values()
+                .all(|d| d.status == "delivered")
+        })
+        .await;
+        assert!(
+            fast_done,
+            "the fast app's deliveries are recorded while the slow receiver holds its requests: \
+             fast got {}, slow holds {}: {:#?}",
+            fast_rx.count(),
+            slow_rx.count(),
+            deliveries(&app, &org).await
+        );
+        assert!(!*open_slow.borrow(), "the slow receiver never answered");
+        let rows = deliveries(&app, &org).await;
+        for d in rows_by_sid(&rows, fast_id).values() {
+            assert_eq!((d.attempts, d.delivered_at.is_some()), (1, true), "{d:?}");
+        }
+        assert_eq!(
+            posts_per_sid(&fast_rx),
+            sids.iter().map(|s| (s.clone(), 1)).collect(),
+            "one POST per fast delivery"
+        );
+        // One slow app holds at most PER_APP_IN_FLIGHT of the worker's slots; its other rows
+        // wait unclaimed (and uncounted) for a free slot.
+        assert!(
+            eventually(Duration::from_secs(60), || async {
+                slow_rx.count() == PER_APP_IN_FLIGHT
+            })
+            .await,
+            "the slow receiver holds {} requests",
+            slow_rx.count()
+        );
+        let rows = deliveries(&app, &org).await;
+        let slow_rows = rows_by_sid(&rows, slow_id);
+        let held: BTreeSet<String> = posts_per_sid(&slow_rx).into_keys().collect();
+        assert_eq!(held.len(), PER_APP_IN_FLIGHT, "one request per row");
+        for (sid, d) in &slow_rows {
+            assert_eq!(d.status, "pending", "{d:?}");
+            if held.contains(sid) {
+                assert_eq!(d.attempts, 1, "counted when it started: {d:?}");
+                assert!(d.claimed_until.is_some(), "{d:?}");
+            } else {
+                assert_eq!((d.attempts, d.claimed_until), (0, None), "{d:?}");
+            }
+        }
+
+        // The lease is short and renewed while the attempts run: past the first lease the rows
+        // are still the worker's.
+        const { assert!(DELIVERY_LEASE_SECS <= 30) };
+        app.clock.advance(secs(DELIVERY_LEASE_SECS - 5));
+        let renewed_until = app.clock.now() + secs(DELIVERY_LEASE_SECS);
+        assert!(
+            eventually(Duration::from_secs(60), || async {
+                let rows = deliveries(&app, &org).await;
+                rows_by_sid(&rows, slow_id)
+                    .iter()
+                    .filter(|(sid, _)| held.contains(*sid))
+                    .all(|(_, d)| d.claimed_until == Some(renewed_until))
+            })
+            .await,
+            "leases renewed: {:#?}",
+            deliveries(&app, &org).await
+        );
+        app.clock.advance(secs(10));
+        let due: BTreeSet<uuid::Uuid> = app
+            .state
+            .store
+            .due_logout_deliveries(app.clock.now(), 100, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let unheld: BTreeSet<uuid::Uuid> = slow_rows
+            .iter()
+            .filter(|(sid, _)| !held.contains(*sid))
+            .map(|(_, d)| d.id)
+            .collect();
+        assert_eq!(due, unheld, "rows in flight are not due for another worker");
+
+        // The node dies mid-batch: the slow receiver still holds every request it got, none
+        // answered.
+        worker.abort();
+        assert!(worker.await.unwrap_err().is_cancelled());
+        assert_eq!(slow_rx.count(), PER_APP_IN_FLIGHT);
+        // The slow app answers from now on. Another worker takes the rows nobody held at once;
+        // the crashed claims block a retry until their lease ends, and no longer.
+        open_slow.send_replace(true);
+        assert_eq!(run_once(&app).await, SESSIONS - PER_APP_IN_FLIGHT);
+        assert_eq!(run_once(&app).await, 0, "the crashed claims are leased");
+        app.clock.advance(secs(DELIVERY_LEASE_SECS + 1));
+        assert_eq!(run_once(&app).await, PER_APP_IN_FLIGHT);
+        assert_eq!(run_once(&app).await, 0);
+
+        let rows = deliveries(&app, &org).await;
+        for (sid, d) in rows_by_sid(&rows, slow_id) {
+            let attempts = if held.contains(&sid) { 2 } else { 1 };
+            assert_eq!(
+                (d.status.as_str(), d.attempts),
+                ("delivered", attempts),
+                "{d:?}"
+            );
+        }
+        for d in rows_by_sid(&rows, fast_id).values() {
+            assert_eq!((d.status.as_str(), d.attempts), ("delivered", 1), "{d:?}");
+        }
+        assert_eq!(
+            posts_per_sid(&fast_rx),
+            sids.iter().map(|s| (s.clone(), 1)).collect(),
+            "no second POST for a delivery the fast app answered before the crash"
+        );
+        // The slow app got a second POST only for the requests it never answered.
+        assert_eq!(
+            posts_per_sid(&slow_rx),
+            sids.iter()
+                .map(|s| (s.clone(), if held.contains(s) { 2 } else { 1 }))
+                .collect()
+        );
+        assert_eq!(
+            audit_count(&app, &org, "logout_delivery.delivered").await,
+            2 * SESSIONS,
+            "each 2xx recorded once"
+        );
+        assert_eq!(app.state.slo.unrecorded_deliveries(), 0);
+    }
+);
+
+/// What a worker with claim `token` takes now (the store calls a pass makes).
+async fn claim_due(app: &TestApp, token: uuid::Uuid) -> Vec<LogoutDelivery> {
+    let now = app.clock.now();
+    let store = &app.state.store;
+    let due: Vec<uuid::Uuid> = store
+        .due_logout_deliveries(now, 10, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    store
+        .claim_logout_deliveries(&due, now, now + secs(DELIVERY_LEASE_SECS), token)
+        .await
+        .unwrap()
+}
+
+both_backends!(
+    a_worker_whose_lease_ran_out_neither_renews_nor_overwrites_the_next_claim,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rx = Receiver::start(204, Duration::ZERO).await;
+        let rp = register(&app, &org, "rp", |r| {
+            r.backchannel_logout_uri = Some(rx.uri.clone());
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        rp.sign_in(&mut b, &[]).await;
+        assert_signed_out_page(&sign_out_form(&mut b, "acme").await);
+        let store = &app.state.store;
+        let lease = secs(DELIVERY_LEASE_SECS);
+        let claim = |token| claim_due(&app, token);
+        // Worker A claims the row, stalls past its lease; worker B claims it.
+        let (token_a, token_b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let a = claim(token_a).await;
+        assert_eq!((a.len(), a[0].attempts), (1, 1));
+        assert!(claim(token_b).await.is_empty(), "held by A");
+        app.clock.advance(lease + secs(1));
+        let b_rows = claim(token_b).await;
+        assert_eq!(
+            (b_rows.len(), b_rows[0].attempts),
+            (1, 2),
+            "each claim counts"
+        );
+        let b_until = b_rows[0].claimed_until;
+        // A's renewal and A's retry outcome leave B's claim alone.
+        let now = app.clock.now();
+        assert_eq!(
+            store
+                .renew_logout_claims(&[a[0].id], token_a, now + minutes(10))
+                .await
+                .unwrap(),
+            0
+        );
+        let retry_at = now + secs(60);
+        assert!(
+            !store
+                .finish_logout_delivery(&a[0], token_a, Some("HTTP 503"), Some(retry_at), now)
+                .await
+                .unwrap()
+        );
+        let d = deliveries(&app, &org).await.remove(0);
+        assert_eq!(
+            (d.status.as_str(), d.claimed_until, d.last_error.as_deref()),
+            ("pending", b_until, None),
+            "{d:?}"
+        );
+        // A 2xx that A got is true whoever holds the row: recorded, once.
+        assert!(
+            store
+                .finish_logout_delivery(&a[0], token_a, None, None, now)
+                .await
+                .unwrap()
+        );
+        // B's outcome then changes nothing.
+        assert!(
+            !store
+                .finish_logout_delivery(&b_rows[0], token_b, Some("HTTP 503"), Some(retry_at), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .finish_logout_delivery(&b_rows[0], token_b, None, None, now)
+                .await
+                .unwrap()
+        );
+        let d = deliveries(&app, &org).await.remove(0);
+        assert_eq!(
+            (
+                d.status.as_str(),
+                d.attempts,
+                d.claimed_until,
+                d.delivered_at
+            ),
+            ("delivered", 2, None, Some(now)),
+            "{d:?}"
+        );
+        assert_eq!(
+            audit_count(&app, &org, "logout_delivery.delivered").await,
+            1
+        );
+        assert_eq!(audit_count(&app, &org, "logout_delivery.retrying").await, 0);
+        assert_eq!(run_once(&app).await, 0);
     }
 );
 

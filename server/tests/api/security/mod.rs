@@ -5,6 +5,7 @@ mod cache;
 mod edges;
 mod growth;
 mod limits;
+mod logs;
 mod mfa;
 mod oidc;
 mod origins;
