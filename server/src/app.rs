@@ -91,7 +91,7 @@ impl AppState {
         );
         let kek = KeyEncryptionKey::from_config(&config.keys)
             .context("keys.encryption_key / keys.encryption_key_file")?;
-        let keys = KeyService::new(store.clone(), clock.clone(), kek);
+        let keys = KeyService::new(store.clone(), cache.clone(), clock.clone(), kek);
         let oidc = OidcService::new(
             store.clone(),
             clock.clone(),

@@ -23,8 +23,8 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 /// The AES-256-GCM key that wraps signing keys. `Debug` never shows it.
 #[derive(Clone)]
@@ -188,16 +188,182 @@ fn active(keys: &[StoredKey], now: DateTime<Utc>) -> Option<&StoredKey> {
         .or_else(|| live().min_by_key(|k| (k.activates_at, k.created_at)))
 }
 
-#[derive(Debug, Clone)]
+/// How long a node keeps an org's decrypted keys before reading them again (on the injected
+/// clock). Rotation drops them on every node at once (`keys_changed`, through the cache's
+/// invalidation channel); this bounds how long a node that missed that message (its cache was
+/// away) serves the old set. With an in-process cache no other process can reach the node, so
+/// there the keys live at most a second (`Cache::copy_ttl`), like every other copy. A token
+/// signed with a key this node does not know yet makes it read them again at once (at most
+/// once a second per org).
+const LOADED_KEYS_SECS: u64 = 30;
+
+/// A signing key as a node uses it: decrypted and parsed once, not per token.
+struct LoadedKey {
+    stored: StoredKey,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// An org's published keys as read at `loaded_at`, with the JWKS document made from them
+/// (good until the first of them retires).
+struct LoadedKeys {
+    keys: Vec<LoadedKey>,
+    jwks: serde_json::Value,
+    jwks_until: Option<DateTime<Utc>>,
+    loaded_at: DateTime<Utc>,
+}
+
+impl LoadedKeys {
+    /// How long ago (on the injected clock) these were read; a clock that went back makes
+    /// them old.
+    fn age(&self, now: DateTime<Utc>) -> Duration {
+        let age = now - self.loaded_at;
+        if age < Duration::zero() {
+            Duration::MAX
+        } else {
+            age
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct KeyService {
     store: Store,
+    cache: crate::store::cache::Cache,
     clock: SharedClock,
     kek: KeyEncryptionKey,
+    loaded: Arc<RwLock<HashMap<OrgId, Arc<LoadedKeys>>>>,
+    /// Bumped by every drop: a read that started before a drop does not store what it read
+    /// (it may predate the rotation that caused the drop).
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for KeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyService").finish_non_exhaustive()
+    }
+}
+
+/// The invalidation message of an org's keys.
+fn keys_message(org: OrgId) -> crate::store::cache::CacheKey {
+    crate::store::cache::CacheKey::org(org, "signing-keys", "all")
 }
 
 impl KeyService {
-    pub fn new(store: Store, clock: SharedClock, kek: KeyEncryptionKey) -> Self {
-        Self { store, clock, kek }
+    /// Needs a Tokio runtime: it starts the task that drops an org's keys when any node rotates
+    /// them.
+    pub fn new(
+        store: Store,
+        cache: crate::store::cache::Cache,
+        clock: SharedClock,
+        kek: KeyEncryptionKey,
+    ) -> Self {
+        let service = Self {
+            store,
+            cache,
+            clock,
+            kek,
+            loaded: Arc::default(),
+            generation: Arc::default(),
+        };
+        service.watch_invalidations();
+        service
+    }
+
+    /// Drops a node's decrypted keys of the org named by an invalidation message from any node
+    /// (a rotation there). Runs until the cache's channel closes or the service is dropped.
+    fn watch_invalidations(&self) {
+        let mut messages = self.cache.subscribe();
+        let loaded = Arc::downgrade(&self.loaded);
+        let generation = self.generation.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match messages.recv().await {
+                    Ok(m) => m,
+                    // Missed messages: drop everything, the next use reads again.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => String::new(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(loaded) = loaded.upgrade() else {
+                    return;
+                };
+                let mut map = loaded.write().unwrap_or_else(|p| p.into_inner());
+                generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if message.is_empty() {
+                    map.clear();
+                } else {
+                    map.retain(|org, _| keys_message(*org).as_str() != message);
+                }
+            }
+        });
+    }
+
+    /// After a rotation: this node reads the keys again at once, and every other node is told.
+    async fn keys_changed(&self, org: OrgId) {
+        self.forget(org);
+        if let Err(err) = self.cache.publish_invalidation(&keys_message(org)).await {
+            tracing::warn!(error = %err, "could not publish the signing-key invalidation");
+        }
+    }
+
+    fn forget(&self, org: OrgId) {
+        let mut map = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        map.remove(&org);
+    }
+
+    /// The org's published keys, decrypted: from this node's copy while it is fresh, else
+    /// read (and the first key made on first use).
+    async fn loaded(&self, org: OrgId) -> Result<Arc<LoadedKeys>, KeyError> {
+        if let Some(keys) = self
+            .loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&org)
+            .filter(|k| {
+                let ttl = self
+                    .cache
+                    .copy_ttl(std::time::Duration::from_secs(LOADED_KEYS_SECS));
+                k.age(self.clock.now()) < Duration::from_std(ttl).unwrap_or(Duration::zero())
+            })
+        {
+            return Ok(keys.clone());
+        }
+        self.load(org).await
+    }
+
+    async fn load(&self, org: OrgId) -> Result<Arc<LoadedKeys>, KeyError> {
+        let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let stored = self.keys_or_first(org).await?;
+        let mut keys = Vec::with_capacity(stored.len());
+        for key in stored {
+            let der = self
+                .kek
+                .open(&aad(org, &key.kid), &key.encrypted_private_key)?;
+            let jwk: Jwk = serde_json::from_value(key.public_jwk.clone())
+                .map_err(|e| KeyError::Sign(format!("stored public key: {e}")))?;
+            let decoding = DecodingKey::from_jwk(&jwk)
+                .map_err(|e| KeyError::Sign(format!("stored public key: {e}")))?;
+            keys.push(LoadedKey {
+                encoding: encoding_key(key.alg, &der),
+                decoding,
+                stored: key,
+            });
+        }
+        let list: Vec<_> = keys.iter().map(|k| k.stored.public_jwk.clone()).collect();
+        let jwks_until = keys.iter().filter_map(|k| k.stored.expires_at).min();
+        let loaded = Arc::new(LoadedKeys {
+            keys,
+            jwks: serde_json::json!({ "keys": list }),
+            jwks_until,
+            loaded_at: self.clock.now(),
+        });
+        let mut map = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == started {
+            map.insert(org, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     async fn create(
@@ -263,14 +429,27 @@ impl KeyService {
         } else {
             publish_lead.max(Duration::zero())
         };
-        self.create(org.id, alg, now + lead, false, "rotation")
-            .await
+        let info = self
+            .create(org.id, alg, now + lead, false, "rotation")
+            .await?;
+        self.keys_changed(org.id).await;
+        Ok(info)
     }
 
     /// The published keys (the JWKS document).
     pub async fn jwks(&self, org: OrgId) -> Result<serde_json::Value, KeyError> {
-        let keys = self.keys_or_first(org).await?;
-        let list: Vec<_> = keys.into_iter().map(|k| k.public_jwk).collect();
+        let loaded = self.loaded(org).await?;
+        let now = self.clock.now();
+        if loaded.jwks_until.is_none_or(|until| now < until) {
+            return Ok(loaded.jwks.clone());
+        }
+        // A key retired since these were read: published no more.
+        let list: Vec<_> = loaded
+            .keys
+            .iter()
+            .filter(|k| k.stored.expires_at.is_none_or(|e| e > now))
+            .map(|k| k.stored.public_jwk.clone())
+            .collect();
         Ok(serde_json::json!({ "keys": list }))
     }
 
@@ -299,17 +478,23 @@ impl KeyService {
         claims: &T,
     ) -> Result<(String, SigningAlg), KeyError> {
         let now = self.clock.now();
-        let keys = self.keys_or_first(org).await?;
-        let key = active(&keys, now).ok_or(KeyError::Sign("no active key".into()))?;
-        let der = self
-            .kek
-            .open(&aad(org, &key.kid), &key.encrypted_private_key)?;
-        let mut header = Header::new(key.alg.jwt());
-        header.kid = Some(key.kid.clone());
+        let loaded = self.loaded(org).await?;
+        let stored: Vec<StoredKey> = loaded.keys.iter().map(|k| k.stored.clone()).collect();
+        let kid = active(&stored, now)
+            .ok_or(KeyError::Sign("no active key".into()))?
+            .kid
+            .clone();
+        let key = loaded
+            .keys
+            .iter()
+            .find(|k| k.stored.kid == kid)
+            .ok_or(KeyError::Sign("no active key".into()))?;
+        let mut header = Header::new(key.stored.alg.jwt());
+        header.kid = Some(kid);
         header.typ = Some(typ.to_owned());
-        let token = jsonwebtoken::encode(&header, claims, &encoding_key(key.alg, &der))
+        let token = jsonwebtoken::encode(&header, claims, &key.encoding)
             .map_err(|e| KeyError::Sign(e.to_string()))?;
-        Ok((token, key.alg))
+        Ok((token, key.stored.alg))
     }
 
     /// Verifies a token this org signed: a published key, its algorithm, the header type, and
@@ -352,23 +537,30 @@ impl KeyService {
         }
         let kid = header.kid.ok_or(KeyError::InvalidToken)?;
         let now = self.clock.now();
-        let keys = self.store.signing_keys(org, now).await?;
-        let key = keys
+        let mut loaded = self.loaded(org).await?;
+        if !loaded.keys.iter().any(|k| k.stored.kid == kid)
+            && loaded.age(now) >= Duration::seconds(1)
+        {
+            // Maybe a key another node made since this node read them (a missed invalidation):
+            // read again, at most once a second per org whatever kids clients send.
+            loaded = self.load(org).await?;
+        }
+        let key = loaded
+            .keys
             .iter()
-            .find(|k| k.kid == kid)
+            .find(|k| k.stored.kid == kid && k.stored.expires_at.is_none_or(|e| e > now))
             .ok_or(KeyError::InvalidToken)?;
-        if header.alg != key.alg.jwt() {
+        let alg = key.stored.alg;
+        if header.alg != alg.jwt() {
             return Err(KeyError::InvalidToken);
         }
-        let jwk: Jwk =
-            serde_json::from_value(key.public_jwk.clone()).map_err(|_| KeyError::InvalidToken)?;
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::InvalidToken)?;
-        let mut validation = Validation::new(key.alg.jwt());
+        let decoding = &key.decoding;
+        let mut validation = Validation::new(alg.jwt());
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, decoding, &validation)
             .map_err(|_| KeyError::InvalidToken)?;
         let exp = data
             .claims

@@ -410,6 +410,9 @@ both_backends!(cli_chooses_signing_alg_and_rotates_keys, |backend| {
         ])
         .await;
     assert!(out.success, "{}", out.stderr);
+    // A node holds its decrypted keys; the CLI tells it through Redis, and a node with an
+    // in-process cache (which no other process reaches) reads them again within a second.
+    app.clock.advance(chrono::Duration::seconds(1));
     let info: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(info["alg"], "ES256");
     let jwks: serde_json::Value = app.get("/o/rsa/jwks").await.json().await.unwrap();

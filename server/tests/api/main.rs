@@ -16,6 +16,7 @@ mod cli;
 mod consent;
 mod email;
 mod health;
+mod hot_caches;
 mod isolation;
 mod migrations;
 mod oidc;

@@ -1,0 +1,135 @@
+//! Issue 16: what the hot paths serve from memory keeps the promises of the database. Signing
+//! keys are decrypted once per org and node; a rotation on one node applies on every node at
+//! once (the cache's invalidation channel), and a token signed with a key a node has not read
+//! yet still verifies there.
+
+use crate::browser::Browser;
+use crate::helpers::{Rp, TestApp, Tokens, jwt_header, org_with_alice};
+use crate::signin::{EMAIL, PASSWORD};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+fn kid(token: &str) -> String {
+    jwt_header(token)["kid"].as_str().unwrap().to_owned()
+}
+
+both_backends!(
+    a_rotated_key_signs_and_verifies_on_every_node_at_once,
+    |backend| {
+        let a = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&a, "acme").await;
+        let web = Rp::web(&a, &org, "web").await;
+        // A second node of the same deployment when the cache is shared (an in-process cache is a
+        // single node's).
+        let b = match &a.redis {
+            Some(redis) => Some(
+                TestApp::spawn_on(&a.db_url, Some(redis.clone()), |f| {
+                    f.merge(("http.public_url", a.public_url()))
+                })
+                .await,
+            ),
+            None => None,
+        };
+        let nodes: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
+
+        let mut browser = Browser::new(&a.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let mut tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        let old_kid = kid(&tokens.access);
+        // Every node reads (and from now on holds) the org's keys.
+        for node in &nodes {
+            let answer = web.at_node(node).userinfo(&tokens.access).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+
+        // The successor is newer than the first key (the clocks are fixed).
+        for node in &nodes {
+            node.clock.advance(chrono::Duration::seconds(1));
+        }
+        let rotated = a
+            .state
+            .keys
+            .rotate(&org, None, chrono::Duration::zero())
+            .await
+            .unwrap();
+        assert_ne!(rotated.kid, old_kid);
+
+        for node in &nodes {
+            let rp = web.at_node(node);
+            // The next token any node signs carries the new key…
+            let answer = rp.refresh(&tokens.refresh).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+            tokens = Tokens::of(&answer);
+            assert_eq!(
+                kid(&tokens.access),
+                rotated.kid,
+                "signed at {}",
+                node.address
+            );
+            // …its JWKS publishes it beside the old one…
+            let jwks: serde_json::Value = node
+                .client
+                .get(format!("{}/o/acme/jwks", node.address))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let kids: Vec<&str> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap())
+                .collect();
+            assert!(kids.contains(&rotated.kid.as_str()), "{kids:?}");
+            assert!(kids.contains(&old_kid.as_str()), "{kids:?}");
+            // …and every node accepts what any node signed with it.
+            for other in &nodes {
+                let answer = web.at_node(other).userinfo(&tokens.access).await;
+                assert_eq!(answer.status, 200, "{answer:?}");
+            }
+        }
+    }
+);
+
+both_backends!(
+    a_token_of_a_key_this_node_has_not_read_yet_verifies,
+    |backend| {
+        let a = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&a, "acme").await;
+        let web = Rp::web(&a, &org, "web").await;
+        let mut browser = Browser::new(&a.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        assert_eq!(web.userinfo(&tokens.access).await.status, 200);
+
+        // Another process (a node that could not reach the cache, or the CLI without Redis)
+        // rotates: this node hears nothing. Its held keys go on serving, and the new key's
+        // tokens still verify here: an unknown kid makes the node read the keys again.
+        let cli = TestApp::spawn_on(&a.db_url, None, |f| {
+            f.merge(("http.public_url", a.public_url()))
+        })
+        .await;
+        a.clock.advance(chrono::Duration::seconds(1));
+        cli.clock.advance(chrono::Duration::seconds(1));
+        let rotated = cli
+            .state
+            .keys
+            .rotate(&org, None, chrono::Duration::zero())
+            .await
+            .unwrap();
+        let signed_elsewhere = web.at_node(&cli).refresh(&tokens.refresh).await;
+        assert_eq!(signed_elsewhere.status, 200, "{signed_elsewhere:?}");
+        let fresh = Tokens::of(&signed_elsewhere);
+        assert_eq!(kid(&fresh.access), rotated.kid);
+        let answer = web.userinfo(&fresh.access).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+);
