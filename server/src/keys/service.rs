@@ -226,6 +226,18 @@ impl LoadedKeys {
     }
 }
 
+/// A token this node verified: its signature need not be checked again while it lives.
+struct Verified {
+    org: OrgId,
+    typ: String,
+    kid: String,
+    exp: i64,
+    claims: serde_json::Value,
+}
+
+/// Verified tokens a node remembers (by SHA-256 of the token), at most this many.
+const VERIFIED_MAX: usize = 10_000;
+
 #[derive(Clone)]
 pub struct KeyService {
     store: Store,
@@ -236,6 +248,10 @@ pub struct KeyService {
     /// Bumped by every drop: a read that started before a drop does not store what it read
     /// (it may predate the rotation that caused the drop).
     generation: Arc<std::sync::atomic::AtomicU64>,
+    /// Tokens whose signature this node checked, until they expire: an app calling userinfo
+    /// or introspection with the same token does not pay for the signature check each time.
+    /// Liveness (the app session, revocation) is never taken from here: callers check it.
+    verified: Arc<std::sync::Mutex<HashMap<String, Arc<Verified>>>>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -265,6 +281,7 @@ impl KeyService {
             kek,
             loaded: Arc::default(),
             generation: Arc::default(),
+            verified: Arc::default(),
         };
         service.watch_invalidations();
         service
@@ -311,6 +328,22 @@ impl KeyService {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         map.remove(&org);
+        drop(map);
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, v| v.org != org);
+    }
+
+    fn remember_verified(&self, hash: String, verified: Verified, now: DateTime<Utc>) {
+        let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= VERIFIED_MAX {
+            map.retain(|_, v| v.exp > now.timestamp());
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash, Arc::new(verified));
     }
 
     /// The org's published keys, decrypted: from this node's copy while it is fresh, else
@@ -527,6 +560,29 @@ impl KeyService {
         typ: &str,
         check_exp: bool,
     ) -> Result<T, KeyError> {
+        let now = self.clock.now();
+        let hash = crate::secrets::sha256_hex(token);
+        let known = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned();
+        if let Some(v) = known.filter(|v| v.org == org && v.typ.eq_ignore_ascii_case(typ)) {
+            // Its key must still be published, as for a first check.
+            let loaded = self.loaded(org).await?;
+            if !loaded
+                .keys
+                .iter()
+                .any(|k| k.stored.kid == v.kid && k.stored.expires_at.is_none_or(|e| e > now))
+            {
+                return Err(KeyError::InvalidToken);
+            }
+            if check_exp && now.timestamp() >= v.exp {
+                return Err(KeyError::InvalidToken);
+            }
+            return serde_json::from_value(v.claims.clone()).map_err(|_| KeyError::InvalidToken);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| KeyError::InvalidToken)?;
         if !header
             .typ
@@ -536,7 +592,6 @@ impl KeyService {
             return Err(KeyError::InvalidToken);
         }
         let kid = header.kid.ok_or(KeyError::InvalidToken)?;
-        let now = self.clock.now();
         let mut loaded = self.loaded(org).await?;
         if !loaded.keys.iter().any(|k| k.stored.kid == kid)
             && loaded.age(now) >= Duration::seconds(1)
@@ -567,6 +622,17 @@ impl KeyService {
             .get("exp")
             .and_then(serde_json::Value::as_i64)
             .ok_or(KeyError::InvalidToken)?;
+        self.remember_verified(
+            hash,
+            Verified {
+                org,
+                typ: typ.to_owned(),
+                kid,
+                exp,
+                claims: data.claims.clone(),
+            },
+            now,
+        );
         if check_exp && now.timestamp() >= exp {
             return Err(KeyError::InvalidToken);
         }

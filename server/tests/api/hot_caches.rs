@@ -133,3 +133,37 @@ both_backends!(
         assert_eq!(answer.status, 200, "{answer:?}");
     }
 );
+
+both_backends!(
+    a_token_remembered_as_verified_still_expires_and_still_ends,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let web = Rp::web(&app, &org, "web").await;
+        let mut browser = Browser::new(&app.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let first = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        let second = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        // Checked once, remembered: the same answers again.
+        for _ in 0..2 {
+            assert_eq!(web.userinfo(&first.access).await.status, 200);
+            assert!(web.active(&second.access).await);
+        }
+        // Ending its app session ends the remembered token at once (liveness is never cached
+        // with the signature).
+        let answer = web.revoke(&first.refresh, Some("refresh_token")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(web.userinfo(&first.access).await.status, 401);
+        // And a remembered token still expires on the clock.
+        let exp = crate::helpers::jwt_claims(&second.access)["exp"]
+            .as_i64()
+            .unwrap();
+        let now = portcullis::clock::Clock::now(app.clock.as_ref()).timestamp();
+        app.clock.advance(chrono::Duration::seconds(exp - now));
+        assert_eq!(web.userinfo(&second.access).await.status, 401);
+        assert!(!web.active(&second.access).await);
+    }
+);
