@@ -92,14 +92,22 @@ impl AppState {
         let kek = KeyEncryptionKey::from_config(&config.keys)
             .context("keys.encryption_key / keys.encryption_key_file")?;
         let keys = KeyService::new(store.clone(), cache.clone(), clock.clone(), kek);
+        let outbound_policy = OutboundPolicy::new(&config.outbound.allow_private);
+        let apps = AppService::new(
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+            config.security.danger_allow_plain_http,
+            outbound_policy.clone(),
+        );
         let oidc = OidcService::new(
             store.clone(),
+            apps.clone(),
             clock.clone(),
             keys.clone(),
             sessions.clone(),
             config.public_url().to_owned(),
         );
-        let outbound_policy = OutboundPolicy::new(&config.outbound.allow_private);
         let outbound = OutboundClient::new(
             outbound_policy.clone(),
             Duration::from_millis(config.logout.delivery_timeout_ms),
@@ -146,13 +154,7 @@ impl AppState {
                 config.public_url().to_owned(),
             ),
             sessions,
-            apps: AppService::new(
-                store.clone(),
-                cache.clone(),
-                clock.clone(),
-                config.security.danger_allow_plain_http,
-                outbound_policy,
-            ),
+            apps,
             config: Arc::new(config),
             store,
             cache,

@@ -6,7 +6,7 @@ use crate::accounts::{Role, UserId};
 use crate::app::AppState;
 use crate::apps::{App, AppError, AppId, AppType, CreateApp, SessionProfile, SessionRules};
 use crate::oidc::AppSession;
-use crate::secrets::{random_token, sha256_hex};
+
 use crate::sessions::{EndReason, Session, SessionId};
 use crate::slo::LogoutDelivery;
 use crate::tenancy::{Org, TenancyError};
@@ -321,18 +321,11 @@ pub async fn rotate_secret(
     if !app.app_type.is_confidential() {
         return Err(ApiError::Conflict("a public app has no secret".into()));
     }
-    let secret = random_token(32).map_err(ApiError::internal)?;
-    state
-        .store
-        .set_app_secret_hash(
-            org.id,
-            app.id,
-            &sha256_hex(&secret),
-            &who.actor(),
-            state.clock.now(),
-        )
+    let secret = state
+        .apps
+        .rotate_secret(org, &app, &who.actor())
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(app_error)?;
     Ok(AppWithSecret {
         app: app_view(&app),
         client_secret: Some(secret),

@@ -174,7 +174,7 @@ impl AppUri {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     pub id: AppId,
     pub org_id: OrgId,

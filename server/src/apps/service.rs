@@ -27,6 +27,23 @@ fn spa_origins_key(org: OrgId) -> CacheKey {
     CacheKey::org_copy(org, "spa-origins", "all")
 }
 
+/// How long a node keeps an app (and its secret's hash) by client id; every change of the app
+/// drops it on every node (`app_changed`).
+const APP_TTL: Duration = Duration::from_secs(300);
+
+/// The copy of an app by client id (hashed: the id comes from requests and may be any string).
+fn app_key(org: OrgId, client_id: &str) -> CacheKey {
+    CacheKey::org_copy(org, "app", &sha256_hex(client_id))
+}
+
+/// What client authentication needs of an app: the app, and the SHA-256 of its secret (None
+/// for public apps). A fast hash of a 256-bit secret: nothing to brute-force in a copy of it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClientRecord {
+    pub app: App,
+    pub secret_hash: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AppService {
     store: Store,
@@ -249,7 +266,7 @@ impl AppService {
             .await
         {
             Ok(Some(app)) => {
-                self.changed(org.id).await;
+                self.app_changed(org.id, &app.client_id).await;
                 Ok((app, secret))
             }
             Ok(None) => Err(AppError::TooManyApps(super::model::MAX_APPS_PER_ORG)),
@@ -317,7 +334,7 @@ impl AppService {
             .await
         {
             Ok(app) => {
-                self.changed(org.id).await;
+                self.app_changed(org.id, &app.client_id).await;
                 Ok(app)
             }
             Err(e) => Err(e.into()),
@@ -328,8 +345,61 @@ impl AppService {
     pub async fn delete(&self, org: &Org, app: &App) -> Result<(), AppError> {
         let deleted = self.store.delete_app(org.id, app.id).await;
         // Also after a failure: the transaction may have committed before the error.
-        self.changed(org.id).await;
+        self.app_changed(org.id, &app.client_id).await;
         Ok(deleted?)
+    }
+
+    /// The app with this client id, for client authentication and token checks: a cached copy
+    /// (one per client id, dropped on every node when the app changes), else the database.
+    /// Unknown client ids are not remembered.
+    pub async fn client(
+        &self,
+        org: OrgId,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let key = app_key(org, client_id);
+        if let Some(record) = self.cache.get_json::<ClientRecord>(&key).await
+            && record.app.org_id == org
+            && record.app.client_id == client_id
+        {
+            return Ok(Some(record));
+        }
+        let Some((app, secret_hash)) = self
+            .store
+            .app_and_secret_by_client_id(org, client_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = ClientRecord { app, secret_hash };
+        self.cache
+            .set_copy(&key, &record, self.cache.copy_ttl(APP_TTL))
+            .await;
+        Ok(Some(record))
+    }
+
+    /// A new secret for a confidential app (its hash stored; the old one stops working on
+    /// every node at once). Returns the secret, shown this once.
+    pub async fn rotate_secret(
+        &self,
+        org: &Org,
+        app: &App,
+        actor: &str,
+    ) -> Result<String, AppError> {
+        let secret = random_token(32)?;
+        let result = self
+            .store
+            .set_app_secret_hash(
+                org.id,
+                app.id,
+                &sha256_hex(&secret),
+                actor,
+                self.clock.now(),
+            )
+            .await;
+        self.app_changed(org.id, &app.client_id).await;
+        result?;
+        Ok(secret)
     }
 
     /// Whether `origin` is the origin of a redirect URI of one of the org's SPA apps (CORS on
@@ -354,6 +424,17 @@ impl AppService {
     /// An app of the org was created, changed or deleted: cached copies of what is derived
     /// from all its apps are dropped everywhere (the fence stops a reader that loaded the old
     /// rows from writing them back).
+    /// One app changed (settings, URIs, secret, or gone): its copy and the org's derived
+    /// copies are dropped everywhere.
+    async fn app_changed(&self, org: OrgId, client_id: &str) {
+        let key = app_key(org, client_id);
+        self.cache.fence_copy(&key).await;
+        if let Err(err) = self.cache.publish_invalidation(&key).await {
+            tracing::warn!(error = %err, "could not publish the app invalidation");
+        }
+        self.changed(org).await;
+    }
+
     async fn changed(&self, org: OrgId) {
         let key = spa_origins_key(org);
         self.cache.fence_copy(&key).await;
@@ -369,7 +450,10 @@ impl AppService {
         client_id: &str,
         secret: &str,
     ) -> Result<bool, AppError> {
-        let stored = self.store.app_secret_hash(org.id, client_id).await?;
+        let stored = self
+            .client(org.id, client_id)
+            .await?
+            .and_then(|c| c.secret_hash);
         Ok(stored.is_some_and(|h| constant_time_eq(&h, &sha256_hex(secret))))
     }
 }

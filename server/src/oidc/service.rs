@@ -193,6 +193,7 @@ fn app_session_over(s: &AppSession, now: DateTime<Utc>) -> Option<&'static str> 
 #[derive(Debug, Clone)]
 pub struct OidcService {
     store: Store,
+    apps: crate::apps::AppService,
     clock: SharedClock,
     keys: KeyService,
     sessions: SessionService,
@@ -202,6 +203,7 @@ pub struct OidcService {
 impl OidcService {
     pub fn new(
         store: Store,
+        apps: crate::apps::AppService,
         clock: SharedClock,
         keys: KeyService,
         sessions: SessionService,
@@ -209,6 +211,7 @@ impl OidcService {
     ) -> Self {
         Self {
             store,
+            apps,
             clock,
             keys,
             sessions,
@@ -241,8 +244,8 @@ impl OidcService {
                 "The request names no app (client_id is missing).",
             );
         };
-        let app = match self.store.app_by_client_id(org.id, client_id).await {
-            Ok(Some(app)) => app,
+        let app = match self.apps.client(org.id, client_id).await {
+            Ok(Some(record)) => record.app,
             Ok(None) => {
                 return page(
                     "Unknown app",
@@ -538,20 +541,16 @@ impl OidcService {
             (None, Some(id), secret) => (id.clone(), secret.clone()),
             _ => return Err(invalid()),
         };
-        let app = self
-            .store
-            .app_by_client_id(org.id, &client_id)
+        let record = self
+            .apps
+            .client(org.id, &client_id)
             .await
             .map_err(OidcError::server)?
             .ok_or_else(invalid)?;
+        let app = record.app;
         if app.app_type.is_confidential() {
             let secret = secret.ok_or_else(invalid)?;
-            let stored = self
-                .store
-                .app_secret_hash(org.id, &client_id)
-                .await
-                .map_err(OidcError::server)?
-                .ok_or_else(invalid)?;
+            let stored = record.secret_hash.ok_or_else(invalid)?;
             if !constant_time_eq(&stored, &sha256_hex(&secret)) {
                 return Err(invalid());
             }
@@ -1082,10 +1081,11 @@ impl OidcService {
             return Ok(None);
         }
         let Some(app) = self
-            .store
-            .app_by_client_id(org.id, &claims.client_id)
+            .apps
+            .client(org.id, &claims.client_id)
             .await
             .map_err(OidcError::server)?
+            .map(|c| c.app)
         else {
             return Ok(None);
         };

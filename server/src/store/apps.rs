@@ -180,6 +180,27 @@ impl Store {
         }
     }
 
+    /// An app of this org by client id with its stored secret hash (None for public apps):
+    /// one read of the app row for client authentication.
+    pub async fn app_and_secret_by_client_id(
+        &self,
+        org: OrgId,
+        client_id: &str,
+    ) -> Result<Option<(App, Option<String>)>, StoreError> {
+        let found = apps::Entity::find()
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::ClientId.eq(client_id))
+            .one(&self.db)
+            .await?;
+        match found {
+            Some(m) => {
+                let secret = m.client_secret_hash.clone();
+                Ok(Some((load_app(&self.db, m).await?, secret)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The stored secret hash of a confidential app of this org.
     pub async fn app_secret_hash(
         &self,

@@ -167,3 +167,75 @@ both_backends!(
         assert!(!web.active(&second.access).await);
     }
 );
+
+both_backends!(
+    an_edited_app_and_a_rotated_secret_apply_on_every_node_at_once,
+    |backend| {
+        let a = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&a, "acme").await;
+        let web = Rp::web(&a, &org, "web").await;
+        let b = match &a.redis {
+            Some(redis) => Some(
+                TestApp::spawn_on(&a.db_url, Some(redis.clone()), |f| {
+                    f.merge(("http.public_url", a.public_url()))
+                })
+                .await,
+            ),
+            None => None,
+        };
+        let nodes: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
+        let mut moved = web.clone();
+        moved.redirect_uri = "http://127.0.0.1:9/moved/callback".into();
+        let authorize = |node: &TestApp, rp: &Rp| {
+            let path = rp.authorize_path(&[]);
+            let mut browser = Browser::new(&node.address, UA);
+            async move { browser.get(&path).await.status }
+        };
+        // Every node reads (and holds) the app: its secret works, its URI is the old one.
+        for node in &nodes {
+            assert_eq!(web.at_node(node).introspect("x").await.status, 200);
+            assert_eq!(authorize(node, &web).await, 303);
+            assert_eq!(authorize(node, &moved).await, 400);
+        }
+
+        let app = a
+            .state
+            .store
+            .app_by_client_id(org.id, &web.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let secret = a
+            .state
+            .apps
+            .rotate_secret(&org, &app, "test")
+            .await
+            .unwrap();
+        let mut edit = portcullis::apps::CreateApp::new("web", portcullis::apps::AppType::Web);
+        edit.redirect_uris = vec![moved.redirect_uri.clone()];
+        a.state.apps.update(&org, &app, edit, "test").await.unwrap();
+
+        let rotated = web.with_credentials(&web.client_id, Some(&secret));
+        for node in &nodes {
+            let old = web.at_node(node).introspect("x").await;
+            assert_eq!(
+                old.status, 401,
+                "the old secret at {}: {old:?}",
+                node.address
+            );
+            assert_eq!(rotated.at_node(node).introspect("x").await.status, 200);
+            assert_eq!(
+                authorize(node, &moved).await,
+                303,
+                "the new URI at {}",
+                node.address
+            );
+            assert_eq!(
+                authorize(node, &web).await,
+                400,
+                "the old URI at {}",
+                node.address
+            );
+        }
+    }
+);
