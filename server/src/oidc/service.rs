@@ -164,6 +164,24 @@ impl AcrLevel {
     }
 }
 
+/// Whether a use of an app session should move its activity (and idle deadline) in the
+/// database: at most once per a tenth of its idle timeout (between 1 and
+/// `TOUCH_INTERVAL_SECS` seconds), so an app calling introspection or refreshing often costs no
+/// write per request. The stored deadline can lag the true one by that much: a session may end
+/// that much early, never late. Without an idle timeout only the activity time is kept, once a
+/// minute.
+fn app_touch_due(s: &AppSession, app: &App, now: DateTime<Utc>) -> bool {
+    use crate::sessions::TOUCH_INTERVAL_SECS;
+    let interval = app
+        .settings
+        .session
+        .idle_timeout_secs
+        .map_or(TOUCH_INTERVAL_SECS, |idle| {
+            (idle / 10).clamp(1, TOUCH_INTERVAL_SECS)
+        });
+    now - s.last_active_at >= Duration::seconds(interval)
+}
+
 fn has_scope(scope: &str, wanted: &str) -> bool {
     scope.split(' ').any(|s| s == wanted)
 }
@@ -885,7 +903,7 @@ impl OidcService {
             return Ok(None);
         }
         let mut s = s;
-        if touch {
+        if touch && app_touch_due(&s, app, now) {
             let idle = app
                 .settings
                 .session

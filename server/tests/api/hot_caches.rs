@@ -239,3 +239,70 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    activity_coalescing_never_extends_an_idle_deadline,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let mut req = portcullis::apps::CreateApp::new("web", portcullis::apps::AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/web/callback".into()];
+        let mut rules = portcullis::apps::SessionProfile::Standard.preset();
+        rules.idle_timeout_secs = Some(300);
+        req.rules = Some(rules);
+        req.access_token_ttl_secs = Some(3600);
+        let web = Rp::register(&app, &org, req).await;
+        let mut browser = Browser::new(&app.address, UA);
+        assert_eq!(
+            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
+            303
+        );
+        let tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        let id = portcullis::oidc::AppSessionId(
+            crate::helpers::jwt_claims(&tokens.access)["app_session"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        let stored = || async {
+            app.state
+                .store
+                .app_session(org.id, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .idle_deadline
+                .unwrap()
+        };
+        let start = portcullis::clock::Clock::now(app.clock.as_ref());
+        let at = |secs: i64| start + chrono::Duration::seconds(secs);
+        assert_eq!(stored().await, at(300));
+
+        // A use within a tenth of the idle timeout writes nothing: the stored deadline stays
+        // where the last write put it, earlier than the exact one, never later.
+        app.clock.advance(chrono::Duration::seconds(20));
+        assert!(web.active(&tokens.access).await);
+        assert_eq!(stored().await, at(300));
+        // A use past it moves the deadline to exactly that use + the idle timeout.
+        app.clock.advance(chrono::Duration::seconds(20));
+        assert!(web.active(&tokens.access).await);
+        assert_eq!(stored().await, at(340));
+        // Many uses in a row: one write per interval, each deadline at most use + idle.
+        for step in 1..=10 {
+            app.clock.advance(chrono::Duration::seconds(7));
+            assert!(web.active(&tokens.access).await);
+            let now = 40 + 7 * step;
+            let deadline = stored().await;
+            assert!(deadline <= at(now + 300), "step {step}: {deadline}");
+            assert!(deadline >= at(now + 300 - 30), "step {step}: {deadline}");
+        }
+        // Idle past the stored deadline: inactive, and ended for good.
+        let deadline = stored().await;
+        let now = portcullis::clock::Clock::now(app.clock.as_ref());
+        app.clock.advance(deadline - now);
+        assert!(!web.active(&tokens.access).await);
+        app.clock.advance(chrono::Duration::seconds(-60));
+        assert!(!web.active(&tokens.access).await);
+    }
+);
