@@ -169,15 +169,10 @@ impl Store {
         org: OrgId,
         client_id: &str,
     ) -> Result<Option<App>, StoreError> {
-        let found = apps::Entity::find()
-            .filter(apps::Column::OrgId.eq(org.0))
-            .filter(apps::Column::ClientId.eq(client_id))
-            .one(&self.db)
-            .await?;
-        match found {
-            Some(m) => Ok(Some(load_app(&self.db, m).await?)),
-            None => Ok(None),
-        }
+        Ok(self
+            .app_and_secret_by_client_id(org, client_id)
+            .await?
+            .map(|(app, _)| app))
     }
 
     /// An app of this org by client id with its stored secret hash (None for public apps):

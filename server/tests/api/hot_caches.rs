@@ -1,11 +1,14 @@
 //! Issue 16: what the hot paths serve from memory keeps the promises of the database. Signing
 //! keys are decrypted once per org and node; a rotation on one node applies on every node at
 //! once (the cache's invalidation channel), and a token signed with a key a node has not read
-//! yet still verifies there.
+//! yet still verifies there. Verified tokens are remembered but still expire and still end with
+//! their app session; apps by client id are copies dropped on every change; app-session
+//! activity is written at most once per interval and never extends an idle deadline.
 
 use crate::browser::Browser;
-use crate::helpers::{Rp, TestApp, Tokens, jwt_header, org_with_alice};
+use crate::helpers::{Rp, TestApp, Tokens, jwt_claims, jwt_header, org_with_alice};
 use crate::signin::{EMAIL, PASSWORD};
+use portcullis::apps::{AppType, CreateApp, SessionProfile};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
@@ -13,14 +16,24 @@ fn kid(token: &str) -> String {
     jwt_header(token)["kid"].as_str().unwrap().to_owned()
 }
 
-both_backends!(
-    a_rotated_key_signs_and_verifies_on_every_node_at_once,
-    |backend| {
-        let a = TestApp::spawn_oidc(&backend).await;
+/// Node `a` with alice in org acme and a web app, a second node `b` of the same deployment when
+/// the cache is shared (an in-process cache is one node's), and alice signed in at `a`.
+struct Deployment {
+    a: TestApp,
+    b: Option<TestApp>,
+    org: portcullis::tenancy::Org,
+    web: Rp,
+    browser: Browser,
+}
+
+impl Deployment {
+    async fn start(backend: &crate::helpers::Backend, app: Option<CreateApp>) -> Self {
+        let a = TestApp::spawn_oidc(backend).await;
         let org = org_with_alice(&a, "acme").await;
-        let web = Rp::web(&a, &org, "web").await;
-        // A second node of the same deployment when the cache is shared (an in-process cache is a
-        // single node's).
+        let web = match app {
+            Some(req) => Rp::register(&a, &org, req).await,
+            None => Rp::web(&a, &org, "web").await,
+        };
         let b = match &a.redis {
             Some(redis) => Some(
                 TestApp::spawn_on(&a.db_url, Some(redis.clone()), |f| {
@@ -30,35 +43,57 @@ both_backends!(
             ),
             None => None,
         };
-        let nodes: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
-
         let mut browser = Browser::new(&a.address, UA);
         assert_eq!(
             browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
             303
         );
-        let mut tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        Self {
+            a,
+            b,
+            org,
+            web,
+            browser,
+        }
+    }
+
+    fn nodes(&self) -> Vec<&TestApp> {
+        std::iter::once(&self.a).chain(self.b.as_ref()).collect()
+    }
+
+    async fn tokens(&mut self) -> Tokens {
+        self.web
+            .sign_in(&mut self.browser, &[("scope", "openid")])
+            .await
+    }
+}
+
+both_backends!(
+    a_rotated_key_signs_and_verifies_on_every_node_at_once,
+    |backend| {
+        let mut d = Deployment::start(&backend, None).await;
+        let mut tokens = d.tokens().await;
         let old_kid = kid(&tokens.access);
         // Every node reads (and from now on holds) the org's keys.
-        for node in &nodes {
-            let answer = web.at_node(node).userinfo(&tokens.access).await;
+        for node in d.nodes() {
+            let answer = d.web.at_node(node).userinfo(&tokens.access).await;
             assert_eq!(answer.status, 200, "{answer:?}");
         }
 
         // The successor is newer than the first key (the clocks are fixed).
-        for node in &nodes {
+        for node in d.nodes() {
             node.clock.advance(chrono::Duration::seconds(1));
         }
-        let rotated = a
-            .state
-            .keys
-            .rotate(&org, None, chrono::Duration::zero())
-            .await
-            .unwrap();
+        let rotated =
+            d.a.state
+                .keys
+                .rotate(&d.org, None, chrono::Duration::zero())
+                .await
+                .unwrap();
         assert_ne!(rotated.kid, old_kid);
 
-        for node in &nodes {
-            let rp = web.at_node(node);
+        for node in d.nodes() {
+            let rp = d.web.at_node(node);
             // The next token any node signs carries the new key…
             let answer = rp.refresh(&tokens.refresh).await;
             assert_eq!(answer.status, 200, "{answer:?}");
@@ -70,15 +105,7 @@ both_backends!(
                 node.address
             );
             // …its JWKS publishes it beside the old one…
-            let jwks: serde_json::Value = node
-                .client
-                .get(format!("{}/o/acme/jwks", node.address))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let jwks: serde_json::Value = node.get("/o/acme/jwks").await.json().await.unwrap();
             let kids: Vec<&str> = jwks["keys"]
                 .as_array()
                 .unwrap()
@@ -88,8 +115,8 @@ both_backends!(
             assert!(kids.contains(&rotated.kid.as_str()), "{kids:?}");
             assert!(kids.contains(&old_kid.as_str()), "{kids:?}");
             // …and every node accepts what any node signed with it.
-            for other in &nodes {
-                let answer = web.at_node(other).userinfo(&tokens.access).await;
+            for other in d.nodes() {
+                let answer = d.web.at_node(other).userinfo(&tokens.access).await;
                 assert_eq!(answer.status, 200, "{answer:?}");
             }
         }
@@ -99,37 +126,30 @@ both_backends!(
 both_backends!(
     a_token_of_a_key_this_node_has_not_read_yet_verifies,
     |backend| {
-        let a = TestApp::spawn_oidc(&backend).await;
-        let org = org_with_alice(&a, "acme").await;
-        let web = Rp::web(&a, &org, "web").await;
-        let mut browser = Browser::new(&a.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
-        assert_eq!(web.userinfo(&tokens.access).await.status, 200);
+        let mut d = Deployment::start(&backend, None).await;
+        let tokens = d.tokens().await;
+        assert_eq!(d.web.userinfo(&tokens.access).await.status, 200);
 
         // Another process (a node that could not reach the cache, or the CLI without Redis)
         // rotates: this node hears nothing. Its held keys go on serving, and the new key's
         // tokens still verify here: an unknown kid makes the node read the keys again.
-        let cli = TestApp::spawn_on(&a.db_url, None, |f| {
-            f.merge(("http.public_url", a.public_url()))
+        let other = TestApp::spawn_on(&d.a.db_url, None, |f| {
+            f.merge(("http.public_url", d.a.public_url()))
         })
         .await;
-        a.clock.advance(chrono::Duration::seconds(1));
-        cli.clock.advance(chrono::Duration::seconds(1));
-        let rotated = cli
+        d.a.clock.advance(chrono::Duration::seconds(1));
+        other.clock.advance(chrono::Duration::seconds(1));
+        let rotated = other
             .state
             .keys
-            .rotate(&org, None, chrono::Duration::zero())
+            .rotate(&d.org, None, chrono::Duration::zero())
             .await
             .unwrap();
-        let signed_elsewhere = web.at_node(&cli).refresh(&tokens.refresh).await;
+        let signed_elsewhere = d.web.at_node(&other).refresh(&tokens.refresh).await;
         assert_eq!(signed_elsewhere.status, 200, "{signed_elsewhere:?}");
         let fresh = Tokens::of(&signed_elsewhere);
         assert_eq!(kid(&fresh.access), rotated.kid);
-        let answer = web.userinfo(&fresh.access).await;
+        let answer = d.web.userinfo(&fresh.access).await;
         assert_eq!(answer.status, 200, "{answer:?}");
     }
 );
@@ -137,16 +157,10 @@ both_backends!(
 both_backends!(
     a_token_remembered_as_verified_still_expires_and_still_ends,
     |backend| {
-        let app = TestApp::spawn_oidc(&backend).await;
-        let org = org_with_alice(&app, "acme").await;
-        let web = Rp::web(&app, &org, "web").await;
-        let mut browser = Browser::new(&app.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let first = web.sign_in(&mut browser, &[("scope", "openid")]).await;
-        let second = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        let mut d = Deployment::start(&backend, None).await;
+        let first = d.tokens().await;
+        let second = d.tokens().await;
+        let web = &d.web;
         // Checked once, remembered: the same answers again.
         for _ in 0..2 {
             assert_eq!(web.userinfo(&first.access).await.status, 200);
@@ -158,11 +172,9 @@ both_backends!(
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(web.userinfo(&first.access).await.status, 401);
         // And a remembered token still expires on the clock.
-        let exp = crate::helpers::jwt_claims(&second.access)["exp"]
-            .as_i64()
-            .unwrap();
-        let now = portcullis::clock::Clock::now(app.clock.as_ref()).timestamp();
-        app.clock.advance(chrono::Duration::seconds(exp - now));
+        let exp = jwt_claims(&second.access)["exp"].as_i64().unwrap();
+        let now = portcullis::clock::Clock::now(d.a.clock.as_ref()).timestamp();
+        d.a.clock.advance(chrono::Duration::seconds(exp - now));
         assert_eq!(web.userinfo(&second.access).await.status, 401);
         assert!(!web.active(&second.access).await);
     }
@@ -171,19 +183,8 @@ both_backends!(
 both_backends!(
     an_edited_app_and_a_rotated_secret_apply_on_every_node_at_once,
     |backend| {
-        let a = TestApp::spawn_oidc(&backend).await;
-        let org = org_with_alice(&a, "acme").await;
-        let web = Rp::web(&a, &org, "web").await;
-        let b = match &a.redis {
-            Some(redis) => Some(
-                TestApp::spawn_on(&a.db_url, Some(redis.clone()), |f| {
-                    f.merge(("http.public_url", a.public_url()))
-                })
-                .await,
-            ),
-            None => None,
-        };
-        let nodes: Vec<&TestApp> = std::iter::once(&a).chain(b.as_ref()).collect();
+        let d = Deployment::start(&backend, None).await;
+        let web = &d.web;
         let mut moved = web.clone();
         moved.redirect_uri = "http://127.0.0.1:9/moved/callback".into();
         let authorize = |node: &TestApp, rp: &Rp| {
@@ -192,31 +193,35 @@ both_backends!(
             async move { browser.get(&path).await.status }
         };
         // Every node reads (and holds) the app: its secret works, its URI is the old one.
-        for node in &nodes {
+        for node in d.nodes() {
             assert_eq!(web.at_node(node).introspect("x").await.status, 200);
-            assert_eq!(authorize(node, &web).await, 303);
+            assert_eq!(authorize(node, web).await, 303);
             assert_eq!(authorize(node, &moved).await, 400);
         }
 
-        let app = a
-            .state
-            .store
-            .app_by_client_id(org.id, &web.client_id)
-            .await
-            .unwrap()
-            .unwrap();
-        let secret = a
-            .state
-            .apps
-            .rotate_secret(&org, &app, "test")
-            .await
-            .unwrap();
-        let mut edit = portcullis::apps::CreateApp::new("web", portcullis::apps::AppType::Web);
+        let app =
+            d.a.state
+                .store
+                .app_by_client_id(d.org.id, &web.client_id)
+                .await
+                .unwrap()
+                .unwrap();
+        let secret =
+            d.a.state
+                .apps
+                .rotate_secret(&d.org, &app, "test")
+                .await
+                .unwrap();
+        let mut edit = CreateApp::new("web", AppType::Web);
         edit.redirect_uris = vec![moved.redirect_uri.clone()];
-        a.state.apps.update(&org, &app, edit, "test").await.unwrap();
+        d.a.state
+            .apps
+            .update(&d.org, &app, edit, "test")
+            .await
+            .unwrap();
 
         let rotated = web.with_credentials(&web.client_id, Some(&secret));
-        for node in &nodes {
+        for node in d.nodes() {
             let old = web.at_node(node).introspect("x").await;
             assert_eq!(
                 old.status, 401,
@@ -231,7 +236,7 @@ both_backends!(
                 node.address
             );
             assert_eq!(
-                authorize(node, &web).await,
+                authorize(node, web).await,
                 400,
                 "the old URI at {}",
                 node.address
@@ -243,23 +248,17 @@ both_backends!(
 both_backends!(
     activity_coalescing_never_extends_an_idle_deadline,
     |backend| {
-        let app = TestApp::spawn_oidc(&backend).await;
-        let org = org_with_alice(&app, "acme").await;
-        let mut req = portcullis::apps::CreateApp::new("web", portcullis::apps::AppType::Web);
+        let mut req = CreateApp::new("web", AppType::Web);
         req.redirect_uris = vec!["http://127.0.0.1:9/web/callback".into()];
-        let mut rules = portcullis::apps::SessionProfile::Standard.preset();
+        let mut rules = SessionProfile::Standard.preset();
         rules.idle_timeout_secs = Some(300);
         req.rules = Some(rules);
         req.access_token_ttl_secs = Some(3600);
-        let web = Rp::register(&app, &org, req).await;
-        let mut browser = Browser::new(&app.address, UA);
-        assert_eq!(
-            browser.sign_in("acme", EMAIL, PASSWORD, false).await.status,
-            303
-        );
-        let tokens = web.sign_in(&mut browser, &[("scope", "openid")]).await;
+        let mut d = Deployment::start(&backend, Some(req)).await;
+        let tokens = d.tokens().await;
+        let (app, org, web) = (&d.a, &d.org, &d.web);
         let id = portcullis::oidc::AppSessionId(
-            crate::helpers::jwt_claims(&tokens.access)["app_session"]
+            jwt_claims(&tokens.access)["app_session"]
                 .as_str()
                 .unwrap()
                 .parse()
