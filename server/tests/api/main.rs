@@ -22,6 +22,7 @@ mod oidc;
 mod oidc_edges;
 mod oidc_policy;
 mod orgs;
+mod outage;
 mod security;
 mod signin;
 mod signup;
