@@ -37,17 +37,102 @@ pub enum StoreError {
     Conflict,
     #[error("not found")]
     NotFound,
+    /// The database cannot be reached or did not answer in time (connection refused, reset or
+    /// timed out, no pooled connection within the acquire timeout, the server shutting down or
+    /// out of connections): an outage, answered 503 with `Retry-After`, never a verdict on the
+    /// request. See `is_outage`.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] DbErr),
+    /// Anything else: a bug or a schema problem (500).
     #[error("database error: {0}")]
     Db(#[source] DbErr),
+}
+
+impl StoreError {
+    /// True for `Unavailable`: the database is away, try again later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict,
+            _ if db_unavailable(&err) => Self::Unavailable(err),
             _ => Self::Db(err),
         }
     }
+}
+
+/// Whether a database error means "the database cannot be reached or did not answer" rather
+/// than "this statement is wrong": I/O and TLS errors (refused, reset, closed), pool timeouts,
+/// protocol errors (a connection cut mid-message), and the server's own "go away" answers
+/// (PostgreSQL class 08 connection exceptions, 57P01–57P03 shutdown/starting up, 53300 too many
+/// connections; SQLite busy or locked past its busy timeout).
+pub fn db_unavailable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::SqlxError) -> bool {
+    use sea_orm::SqlxError as E;
+    match err {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            } else {
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether an error, or any error it was caused by, is an outage of the database or the cache
+/// (not a verdict on the request, and not a bug): what the HTTP edge answers with 503 and
+/// `Retry-After`. Domain errors wrap `StoreError` and `CacheError` with `#[from]` (or
+/// `transparent`), so the cause is found by walking `source()`.
+pub fn is_outage(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(s) = e.downcast_ref::<StoreError>() {
+            return s.is_unavailable();
+        }
+        if let Some(d) = e.downcast_ref::<DbErr>() {
+            return db_unavailable(d);
+        }
+        if let Some(x) = e.downcast_ref::<sea_orm::SqlxError>() {
+            return sqlx_unavailable(x);
+        }
+        if e.downcast_ref::<cache::CacheError>().is_some() {
+            return true;
+        }
+        if let Some(o) = e.downcast_ref::<crate::oidc::OidcError>() {
+            return o.code == crate::oidc::OidcErrorCode::TemporarilyUnavailable;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Handle to the database; cheap to clone (a pool inside).
@@ -207,6 +292,32 @@ async fn insert_audit<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outages_are_told_from_bugs() {
+        use sea_orm::{ConnAcquireErr, RuntimeErr, SqlxError};
+        use std::sync::Arc;
+        let outage = |e: DbErr| matches!(StoreError::from(e), StoreError::Unavailable(_));
+        assert!(outage(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)));
+        let io = SqlxError::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(outage(DbErr::Query(RuntimeErr::SqlxError(Arc::new(io)))));
+        assert!(outage(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(
+            SqlxError::PoolTimedOut
+        )))));
+        assert!(!outage(DbErr::Custom("a bug".into())));
+        assert!(!outage(DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+            SqlxError::RowNotFound
+        )))));
+        // Through the domain errors that wrap it, transparent or not.
+        let wrapped = crate::keys::KeyError::Store(StoreError::from(DbErr::ConnectionAcquire(
+            ConnAcquireErr::ConnectionClosed,
+        )));
+        assert!(is_outage(&wrapped));
+        let bug = crate::sessions::SessionError::Store(StoreError::Db(DbErr::Custom("x".into())));
+        assert!(!is_outage(&bug));
+        assert!(is_outage(&cache::CacheError::Timeout));
+        assert!(!is_outage(&crate::keys::KeyError::InvalidToken));
+    }
 
     #[test]
     fn sqlite_paths_are_found() {

@@ -131,7 +131,9 @@ fn oauth_unavailable(a: &Answer) -> Result<(), String> {
     if a.header("www-authenticate").contains("invalid_token") {
         return Err(detail());
     }
-    retry_after(&a.headers).map(|_| ()).map_err(|e| format!("{e}: {}", detail()))
+    retry_after(&a.headers)
+        .map(|_| ())
+        .map_err(|e| format!("{e}: {}", detail()))
 }
 
 /// A hosted page: 503 with `Retry-After`, saying so.
@@ -140,7 +142,9 @@ fn page_unavailable(p: &Page) -> Result<(), String> {
     if p.status != 503 || !p.body.contains("Temporarily unavailable") {
         return Err(detail());
     }
-    retry_after(&p.headers).map(|_| ()).map_err(|e| format!("{e}: {}", detail()))
+    retry_after(&p.headers)
+        .map(|_| ())
+        .map_err(|e| format!("{e}: {}", detail()))
 }
 
 /// Every answer that was not what it should be, reported together.
@@ -247,7 +251,11 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
         retry_after(&headers).map(|_| ())
     };
     wrong.check("admin API", admin);
-    assert!(wrong.0.is_empty(), "while PostgreSQL is away:\n{}", wrong.0.join("\n"));
+    assert!(
+        wrong.0.is_empty(),
+        "while PostgreSQL is away:\n{}",
+        wrong.0.join("\n")
+    );
 
     proxy.reopen().await;
 
@@ -261,7 +269,11 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     let p = b.get(&authorize).await;
     assert_eq!(p.status, 303, "{}", p.body);
-    assert!(query_params(p.location()).contains_key("code"), "{}", p.location());
+    assert!(
+        query_params(p.location()).contains_key("code"),
+        "{}",
+        p.location()
+    );
     let p = b.get("/o/acme/account").await;
     assert_eq!(p.status, 200, "{}", p.body);
     let p = b.get("/o/globex/login").await;
