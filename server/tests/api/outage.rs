@@ -280,3 +280,138 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
     assert_eq!(p.status, 404, "{}", p.body);
     assert_eq!(admin_get("/orgs/acme/apps").await.unwrap().status(), 200);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Start-up (issue 15, item 4): a database that cannot be used is reported once, with the URL
+// (password redacted) and what failed.
+
+/// What a node prints when it cannot start on `db_url` (as `serve` and every CLI command do:
+/// `error: {err:#}`), with a 1 s connect timeout.
+async fn startup_error(db_url: &str) -> String {
+    let figment =
+        crate::helpers::test_figment(db_url, None).merge(("database.connect_timeout_secs", 1));
+    let config = portcullis::config::Config::from_figment(figment).unwrap();
+    let clock = Arc::new(portcullis::clock::FixedClock::at_epoch());
+    match portcullis::app::AppState::init(config, clock).await {
+        Ok(_) => panic!("{db_url}: the node started"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// `text` says `cause` exactly once, names the redacted URL and never the password.
+#[track_caller]
+fn says_once(text: &str, cause: &str, url_shown: &str) {
+    assert_eq!(text.matches(cause).count(), 1, "{cause:?} once in: {text}");
+    assert!(text.contains(url_shown), "{url_shown} in: {text}");
+    assert!(!text.contains("s3cret"), "the password in: {text}");
+    assert!(
+        !text.contains("pool timed out"),
+        "the pool's message instead of the cause: {text}"
+    );
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_reported_as_refused() {
+    let port = closed_port();
+    let text = startup_error(&format!(
+        "postgres://portcullis:s3cret@127.0.0.1:{port}/idp"
+    ))
+    .await;
+    says_once(
+        &text,
+        "connection refused",
+        &format!("postgres://portcullis:***@127.0.0.1:{port}/idp"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_is_not_postgres_is_reported_as_such() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let text = startup_error(&format!(
+        "postgres://portcullis:s3cret@127.0.0.1:{port}/idp"
+    ))
+    .await;
+    server.abort();
+    says_once(
+        &text,
+        "does not speak PostgreSQL",
+        &format!("127.0.0.1:{port}/idp"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_never_answers_is_reported_as_a_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let text = startup_error(&format!(
+        "postgres://portcullis:s3cret@127.0.0.1:{port}/idp"
+    ))
+    .await;
+    server.abort();
+    says_once(
+        &text,
+        "no answer within 1 s",
+        &format!("127.0.0.1:{port}/idp"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_database_is_reported_once_with_how_to_create_it() {
+    let Some(Backend::External { postgres, .. }) = Backend::external() else {
+        return;
+    };
+    let mut url = url::Url::parse(&postgres).unwrap();
+    url.set_path("pctest_missing_database");
+    let text = startup_error(url.as_str()).await;
+    says_once(
+        &text,
+        "database \"pctest_missing_database\" does not exist",
+        "/pctest_missing_database",
+    );
+    assert!(text.contains("createdb"), "{text}");
+    // The binary prints it once too (no log line or source chain repeating it).
+    let out = crate::helpers::Cli::new(url.as_str(), None)
+        .env("PORTCULLIS__DATABASE__CONNECT_TIMEOUT_SECS", "1")
+        .run(&["migrate"])
+        .await;
+    assert!(!out.success);
+    assert_eq!(
+        out.stderr.matches("does not exist").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_user_is_reported_as_an_authentication_failure() {
+    let Some(Backend::External { postgres, .. }) = Backend::external() else {
+        return;
+    };
+    let mut url = url::Url::parse(&postgres).unwrap();
+    url.set_username("pctest_nobody").unwrap();
+    url.set_password(Some("s3cret")).unwrap();
+    let text = startup_error(url.as_str()).await;
+    says_once(&text, "authentication failed", "pctest_nobody:***@");
+}
