@@ -135,6 +135,16 @@ pub fn is_outage(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Why the database could not be used at start-up: the URL tried (password redacted) and what
+/// failed, said once (no source chain repeating it).
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {cause}")]
+pub struct ConnectError {
+    /// The database URL with its password replaced by `***`.
+    pub url: String,
+    pub cause: String,
+}
+
 /// Handle to the database; cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -147,14 +157,20 @@ const MIGRATION_LOCK_KEY: i64 = 0x7063_6d69_6772_6174;
 
 impl Store {
     /// Connects to the configured database, creating the SQLite file's directory if missing.
-    pub async fn connect(config: &DatabaseConfig) -> Result<Self, DbErr> {
+    /// On failure, one plain connection says why (refused, no answer, not PostgreSQL,
+    /// authentication, missing database), in an error that names the redacted URL.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, ConnectError> {
         let url = config.url.expose();
+        let failed = |cause: String| ConnectError {
+            url: redacted_url(url),
+            cause,
+        };
         if let Some(dir) = sqlite_file(url)
             .and_then(|path| Path::new(path).parent())
             .filter(|d| !d.as_os_str().is_empty())
         {
             std::fs::create_dir_all(dir).map_err(|e| {
-                DbErr::Custom(format!(
+                failed(format!(
                     "cannot create the SQLite directory {}: {e}",
                     dir.display()
                 ))
@@ -167,8 +183,14 @@ impl Store {
             .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
             // Statements carry secrets' hashes and personal data: never log them.
             .sqlx_logging(false);
-        let db = Database::connect(options).await?;
-        Ok(Self { db })
+        let timeout = Duration::from_secs(config.connect_timeout_secs);
+        match Database::connect(options).await {
+            Ok(db) => Ok(Self { db }),
+            Err(err) if url.starts_with("postgres") => {
+                Err(failed(diagnose_postgres(url, timeout, &err).await))
+            }
+            Err(err) => Err(failed(one_message(&err))),
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -216,6 +238,114 @@ impl Store {
 
     pub async fn close(self) -> Result<(), DbErr> {
         self.db.close().await
+    }
+}
+
+/// A database URL fit for logs: the password (and a `password` query parameter) replaced by
+/// `***`; an unparsable URL is not shown at all.
+pub fn redacted_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "(the configured database URL, which does not parse)".to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if url.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".into() } else { v };
+                (k.into_owned(), v.into_owned())
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// A `DbErr` said once: its `Display` without the runtime error it wraps repeating itself.
+fn one_message(err: &DbErr) -> String {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Why PostgreSQL at `url` cannot be used, found with one plain connection (the pool only says
+/// that it timed out when the port refuses or never answers).
+async fn diagnose_postgres(url: &str, timeout: Duration, pool_err: &DbErr) -> String {
+    use sea_orm::SqlxError as E;
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let options: PgConnectOptions = match url.parse() {
+        Ok(o) => o,
+        Err(e) => return format!("not a valid PostgreSQL URL: {e}"),
+    };
+    let at = format!("{}:{}", options.get_host(), options.get_port());
+    let user = options.get_username().to_owned();
+    let database = options
+        .get_database()
+        .unwrap_or(options.get_username())
+        .to_owned();
+    let err = match tokio::time::timeout(timeout, options.connect()).await {
+        Err(_) => {
+            return format!(
+                "no answer within {} s from {at} (a listener that never speaks, or packets \
+                 dropped on the way: is this PostgreSQL's address and port?)",
+                timeout.as_secs()
+            );
+        }
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            return format!(
+                "a plain connection works, but the pool could not connect: {}",
+                one_message(pool_err)
+            );
+        }
+        Ok(Err(e)) => e,
+    };
+    match &err {
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused by {at} (is PostgreSQL running and listening there?)")
+        }
+        E::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            format!("{at} does not speak PostgreSQL ({io})")
+        }
+        E::Protocol(m) => format!("{at} does not speak PostgreSQL (protocol error: {m})"),
+        E::Io(io) => format!("cannot reach {at}: {io}"),
+        E::Tls(t) => format!("TLS with {at} failed: {t}"),
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                "28P01" | "28000" => format!(
+                    "authentication failed for user \"{user}\" at {at}: {}",
+                    db.message()
+                ),
+                "3D000" => format!(
+                    "database \"{database}\" does not exist on {at} (create it, e.g. \
+                     `createdb -h {} -p {} -U {user} {database}`)",
+                    options.get_host(),
+                    options.get_port()
+                ),
+                "57P03" => format!("PostgreSQL at {at} is starting up or shutting down"),
+                "53300" => format!("PostgreSQL at {at} has too many connections"),
+                _ => format!(
+                    "PostgreSQL at {at} refused the connection: {} ({code})",
+                    db.message()
+                ),
+            }
+        }
+        other => other.to_string(),
     }
 }
 
@@ -317,6 +447,20 @@ mod tests {
         assert!(!is_outage(&bug));
         assert!(is_outage(&cache::CacheError::Timeout));
         assert!(!is_outage(&crate::keys::KeyError::InvalidToken));
+    }
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        assert_eq!(
+            redacted_url("postgres://idp:s3cret@db:5432/idp?sslmode=require"),
+            "postgres://idp:***@db:5432/idp?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/idp?user=idp&password=s3cret"),
+            "postgres://db/idp?user=idp&password=***"
+        );
+        assert_eq!(redacted_url("postgres://db/idp"), "postgres://db/idp");
+        assert!(!redacted_url("not a url s3cret").contains("s3cret"));
     }
 
     #[test]
