@@ -75,8 +75,10 @@ impl PgProxy {
 
     /// PostgreSQL goes away: the port refuses connections and open ones are cut.
     pub async fn close(&self) {
-        if let Some(task) = self.accept.lock().unwrap().take() {
+        let accept = self.accept.lock().unwrap().take();
+        if let Some(task) = accept {
             task.abort();
+            let _ = task.await;
         }
         for conn in self.conns.lock().unwrap().drain(..) {
             conn.abort();
@@ -93,8 +95,27 @@ impl PgProxy {
 
     /// PostgreSQL is back on the same port.
     pub async fn reopen(&self) {
+        self.close().await;
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.serve(listener);
+    }
+
+    /// PostgreSQL stops answering: open connections are cut, new ones are accepted and never
+    /// answered (a listener that holds them, like a hung server or a black-holing firewall).
+    pub async fn hang(&self) {
+        self.close().await;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let conns = self.conns.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let held = tokio::spawn(async move {
+                    let _inbound = inbound;
+                    std::future::pending::<()>().await;
+                });
+                conns.lock().unwrap().push(held);
+            }
+        });
+        *self.accept.lock().unwrap() = Some(task);
     }
 }
 
@@ -164,12 +185,30 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
     let Some(backend) = Backend::external() else {
         return;
     };
-    let db = TestDb::create(&backend).await;
+    // In-process cache: what the node cached stays cached (fixed clock), so requests get past
+    // the cached lookups and reach the database where a real node's would.
+    outage(&backend, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers_with_redis() {
+    let Some(backend) = Backend::external() else {
+        return;
+    };
+    let redis = backend.redis_url().map(|u| {
+        (
+            u.to_owned(),
+            format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
+        )
+    });
+    outage(&backend, redis).await;
+}
+
+async fn outage(backend: &Backend, redis: Option<(String, String)>) {
+    let db = TestDb::create(backend).await;
     let proxy = PgProxy::start(&db.url).await;
     let port = free_port();
-    // In-process cache: what the node cached stays cached (fixed clock), so requests get past
-    // the org lookup and reach the database where a real node's would.
-    let app = TestApp::spawn_on(&proxy.url(&db.url), None, move |f| {
+    let app = TestApp::spawn_on(&proxy.url(&db.url), redis, move |f| {
         f.merge(("http.bind", format!("127.0.0.1:{port}")))
             .merge(("http.public_url", format!("http://localhost:{port}")))
             .merge(("database.connect_timeout_secs", 1))
@@ -222,6 +261,17 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
 
     let p = b.get(&authorize).await;
     wrong.check("authorize", page_unavailable(&p));
+    // A session the node has not cached: its lookup fails, which is not "signed out" (no
+    // `login_required` to the app, no sign-in form).
+    let mut other = Browser::new(&app.address, UA);
+    other.set_session(
+        "acme",
+        "a-session-cookie-the-node-has-not-cached-0123456789",
+    );
+    let p = other.get(&rp.authorize_path(&[("prompt", "none")])).await;
+    wrong.check("authorize, prompt=none", page_unavailable(&p));
+    let p = other.get("/o/acme/login").await;
+    wrong.check("sign-in page, session not cached", page_unavailable(&p));
     let p = b.get("/o/acme/account").await;
     wrong.check("account page", page_unavailable(&p));
     let p = b
@@ -279,6 +329,25 @@ async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
     let p = b.get("/o/globex/login").await;
     assert_eq!(p.status, 404, "{}", p.body);
     assert_eq!(admin_get("/orgs/acme/apps").await.unwrap().status(), 200);
+
+    // A database that stops answering (no refusal, no reset) fails the same way, after
+    // `database.connect_timeout_secs`.
+    proxy.hang().await;
+    let mut wrong = Wrong::default();
+    let a = rp.userinfo(&tokens.access).await;
+    wrong.check("userinfo (no answer)", oauth_unavailable(&a));
+    let a = rp.introspect(&tokens.access).await;
+    wrong.check("introspection (no answer)", oauth_unavailable(&a));
+    let p = b.get(&authorize).await;
+    wrong.check("authorize (no answer)", page_unavailable(&p));
+    assert!(
+        wrong.0.is_empty(),
+        "while PostgreSQL hangs:\n{}",
+        wrong.0.join("\n")
+    );
+    proxy.reopen().await;
+    let a = rp.userinfo(&tokens.access).await;
+    assert_eq!(a.status, 200, "userinfo after the hang: {a:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
