@@ -258,8 +258,8 @@ impl OidcService {
                 );
             }
             Err(e) => {
-                let outage = crate::store::is_outage(&e);
-                tracing::error!(error = %e, outage, "authorize: app lookup failed");
+                // Logged as `OidcError::server` sorts it: an outage is a warning.
+                let outage = OidcError::server(e).code == E::TemporarilyUnavailable;
                 return AuthorizeDecision::Failed { outage };
             }
         };

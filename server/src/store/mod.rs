@@ -449,6 +449,28 @@ mod tests {
         assert!(!is_outage(&crate::keys::KeyError::InvalidToken));
     }
 
+    /// SQLite's outage: a database another process holds locked past the busy timeout.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_an_outage() {
+        use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+        use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Executor as _};
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("locked.db"))
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_millis(50));
+        let mut holder = options.connect().await.unwrap();
+        holder.execute("CREATE TABLE t (x INTEGER)").await.unwrap();
+        holder.execute("BEGIN EXCLUSIVE").await.unwrap();
+        let mut other = options.connect().await.unwrap();
+        let err = other.execute("INSERT INTO t VALUES (1)").await.unwrap_err();
+        assert!(sqlx_unavailable(&err), "{err:?}");
+        let db_err = DbErr::Exec(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err)));
+        assert!(StoreError::from(db_err).is_unavailable());
+        let _ = other.close().await;
+        let _ = holder.close().await;
+    }
+
     #[test]
     fn urls_are_shown_without_passwords() {
         assert_eq!(
