@@ -903,7 +903,8 @@ async fn webauthn_start(
             };
             let user = match state.store.user_by_id(org.id, session.user_id).await {
                 Ok(Some(u)) => u,
-                _ => {
+                Err(e) => return flow_error(&e.into()),
+                Ok(None) => {
                     return json_error(
                         StatusCode::UNAUTHORIZED,
                         "login_required",

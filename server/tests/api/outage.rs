@@ -285,6 +285,19 @@ async fn outage(backend: &Backend, redis: Option<(String, String)>) {
         )
         .await;
     wrong.check("sign-in form (POST)", page_unavailable(&p));
+    // A ceremony of the signed-in browser (JSON): not "sign in first".
+    let p = b
+        .post_json(
+            "/o/acme/webauthn/register/start",
+            &serde_json::json!({ "kind": "passkey" }),
+        )
+        .await;
+    let json = if p.status == 503 {
+        retry_after(&p.headers).map(|_| ())
+    } else {
+        Err(format!("{} {}", p.status, p.body))
+    };
+    wrong.check("passkey registration start", json);
     let p = b.get("/o/acme/end-session").await;
     wrong.check("end session", page_unavailable(&p));
     // An org the node has not seen: not "no such organization".
