@@ -555,7 +555,10 @@ async fn email_change_link(
         Err(e) => return Err(unavailable(org, &e)),
     };
     let current = match crate::http::pages::session_token(req) {
-        Some(t) => state.sessions.current(org.id, &t).await.ok().flatten(),
+        Some(t) => match state.sessions.current(org.id, &t).await {
+            Ok(s) => s,
+            Err(e) => return Err(unavailable(org, &e)),
+        },
         None => None,
     };
     if current.is_none_or(|s| s.user_id != link.user_id) {

@@ -135,7 +135,10 @@ async fn show(
 ) -> HttpResponse {
     let user = match state.store.user_by_id(org.id, current.user_id).await {
         Ok(Some(u)) => u,
-        Ok(None) => return unavailable(org, &"session without user"),
+        Ok(None) => {
+            tracing::error!("account page: a live session without its user");
+            return crate::authn::routes::failure(org, false);
+        }
         Err(e) => return unavailable(org, &e),
     };
     let sessions = match state.sessions.list(org.id, current.user_id).await {

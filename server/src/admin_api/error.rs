@@ -19,6 +19,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// The database or the cache is away (503 with `Retry-After`): never a verdict on the
+    /// token or the request.
+    #[error("{0}")]
+    Unavailable(String),
     /// A quota is used up (429 with `Retry-After`).
     #[error("{message}")]
     TooManyRequests {
@@ -28,9 +32,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "admin API request failed");
-        Self::Internal("internal error; try again".into())
+    /// A failure of ours, by kind: an outage of the database or the cache
+    /// (`crate::store::is_outage`) is `Unavailable` (503), anything else `Internal` (500).
+    pub fn internal<E: std::error::Error + 'static>(err: E) -> Self {
+        if crate::store::is_outage(&err) {
+            tracing::warn!(error = %err, "admin API request failed: database or cache unavailable");
+            Self::Unavailable(
+                "the service is temporarily unavailable; try again in a moment".into(),
+            )
+        } else {
+            tracing::error!(error = %err, "admin API request failed");
+            Self::Internal("internal error; try again".into())
+        }
     }
 
     /// Account errors a request may cause; anything else is internal.

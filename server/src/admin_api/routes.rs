@@ -199,6 +199,13 @@ fn error_response(e: ApiError) -> HttpResponse {
             &m,
             vec![],
         ),
+        ApiError::Unavailable(m) => crate::http::retry_later(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            &m,
+            vec![],
+        )),
         ApiError::TooManyRequests {
             message,
             retry_after_secs,
@@ -300,7 +307,12 @@ struct ConsoleQuery {
 async fn console_client(state: web::Data<AppState>, q: web::Query<ConsoleQuery>) -> HttpResponse {
     let org = match state.orgs.resolve_active(&q.org).await {
         Ok(org) => org,
-        Err(_) => return error_response(ApiError::NotFound("no such org".into())),
+        Err(
+            crate::tenancy::TenancyError::NotFound(_)
+            | crate::tenancy::TenancyError::Disabled(_)
+            | crate::tenancy::TenancyError::InvalidSlug(_),
+        ) => return error_response(ApiError::NotFound("no such org".into())),
+        Err(e) => return error_response(ApiError::internal(e)),
     };
     let public_url = state.config.public_url();
     match state.apps.ensure_console_app(&org, public_url).await {

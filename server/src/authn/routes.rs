@@ -128,15 +128,32 @@ pub(crate) fn csrf_refused(org: &Org) -> HttpResponse {
     )
 }
 
-pub(crate) fn unavailable(org: &Org, err: &dyn std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %err, "request failed");
-    message(
-        org,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "Something went wrong on our side. Please try again in a moment.",
-        None,
-    )
+/// The answer to a request that failed on our side, sorted by kind (never a catch-all): an
+/// outage of the database or the cache (`crate::store::is_outage`) is 503 "Temporarily
+/// unavailable" with `Retry-After`; anything else is a bug, 500.
+pub(crate) fn unavailable(org: &Org, err: &(dyn std::error::Error + 'static)) -> HttpResponse {
+    failure(org, crate::http::log_failure(err, "request failed"))
+}
+
+/// The failure page of `unavailable`, once the kind is known.
+pub(crate) fn failure(org: &Org, outage: bool) -> HttpResponse {
+    if outage {
+        crate::http::retry_later(message(
+            org,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service cannot answer right now. Please try again in a moment.",
+            None,
+        ))
+    } else {
+        message(
+            org,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Something went wrong on our side. Please try again later.",
+            None,
+        )
+    }
 }
 
 /// Only paths inside this org may be returned to (never another site: no open redirect; never
@@ -200,9 +217,12 @@ async fn login_page(
     // Already signed in: straight on (unless the app asked for a fresh sign-in).
     if q.reauth.is_none()
         && let Some(token) = session_token(&req)
-        && let Ok(Some(_)) = state.sessions.current(org.id, &token).await
     {
-        return see_other(&return_to, []);
+        match state.sessions.current(org.id, &token).await {
+            Ok(Some(_)) => return see_other(&return_to, []),
+            Ok(None) => {}
+            Err(e) => return unavailable(&org, &e),
+        }
     }
     let hint = q
         .login_hint
@@ -236,8 +256,12 @@ async fn login_submit(
         return csrf_refused(&org);
     }
     let return_to = safe_return_to(&org, form.return_to.as_deref());
+    // The session this sign-in replaces (and ends): a failed lookup must not start a second one.
     let current = match session_token(&req) {
-        Some(token) => state.sessions.current(org.id, &token).await.ok().flatten(),
+        Some(token) => match state.sessions.current(org.id, &token).await {
+            Ok(s) => s,
+            Err(e) => return unavailable(&org, &e),
+        },
         None => None,
     };
     let attempt = LoginAttempt {
@@ -336,18 +360,10 @@ async fn new_session_cookie(
     session: &crate::sessions::Session,
     token: &crate::sessions::SessionToken,
 ) -> actix_web::cookie::Cookie<'static> {
-    let previous = match session_token(req) {
-        Some(old) => state
-            .sessions
-            .current(org.id, &old)
-            .await
-            .unwrap_or_else(|e| {
-                // The sign-in stands; the old session ends by its own deadlines.
-                tracing::warn!(error = %e, "sign-in: could not look up the previous session");
-                None
-            }),
-        None => None,
-    };
+    let previous = signed_in(req, state, org).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not look up the session a sign-in replaces");
+        None
+    });
     if let Some(previous) = previous.filter(|p| p.id != session.id)
         && let Err(e) = state
             .sessions
@@ -383,7 +399,11 @@ pub(crate) async fn logout_confirmation(
     org: &Org,
 ) -> HttpResponse {
     let session = match session_token(req) {
-        Some(t) => state.sessions.current(org.id, &t).await.ok().flatten(),
+        Some(t) => match state.sessions.current(org.id, &t).await {
+            Ok(s) => s,
+            // Not "Signed out": the session may well be live.
+            Err(e) => return unavailable(org, &e),
+        },
         None => None,
     };
     let Some(session) = session else {
@@ -556,7 +576,8 @@ async fn webauthn_page(
     // Step-up continues a session; the other ceremonies continue a password step.
     let ready = if text.mode == STEP_UP.mode {
         match signed_in(req, state, org).await {
-            Some(session) => {
+            Err(e) => return unavailable(org, &e),
+            Ok(Some(session)) => {
                 // Nothing to step up with: say how to get a key instead of a ceremony that
                 // cannot succeed. Adding one needs a fresh sign-in, then the app asks again.
                 match state
@@ -582,7 +603,7 @@ async fn webauthn_page(
                     Err(e) => return unavailable(org, &e),
                 }
             }
-            None => false,
+            Ok(None) => false,
         }
     } else {
         req.cookie(PENDING_COOKIE).is_some()
@@ -731,12 +752,19 @@ fn flow_error(err: &crate::authn::webauthn::WebauthnFlowError) -> HttpResponse {
             )
         }
         E::Authn(_) => {
-            tracing::error!(error = %err, "webauthn ceremony failed");
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Please try again in a moment.",
-            )
+            if crate::http::log_failure(err, "webauthn ceremony failed") {
+                crate::http::retry_later(json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Please try again in a moment.",
+                ))
+            } else {
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Something went wrong on our side. Please try again later.",
+                )
+            }
         }
     }
 }
@@ -758,13 +786,27 @@ fn pending_token(req: &HttpRequest) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The browser's session, if any; a failed lookup is an error, never "not signed in".
 async fn signed_in(
     req: &HttpRequest,
     state: &AppState,
     org: &Org,
-) -> Option<crate::sessions::Session> {
-    let token = session_token(req)?;
-    state.sessions.current(org.id, &token).await.ok().flatten()
+) -> Result<Option<crate::sessions::Session>, crate::sessions::SessionError> {
+    match session_token(req) {
+        Some(token) => state.sessions.current(org.id, &token).await,
+        None => Ok(None),
+    }
+}
+
+/// `signed_in` for the JSON ceremony endpoints: a failed lookup is their failure answer.
+async fn signed_in_json(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+) -> Result<Option<crate::sessions::Session>, HttpResponse> {
+    signed_in(req, state, org)
+        .await
+        .map_err(|e| flow_error(&e.into()))
 }
 
 async fn webauthn_start(
@@ -833,12 +875,13 @@ async fn webauthn_start(
                 );
             }
         },
-        "step-up" => match signed_in(&req, &state, &org).await {
-            Some(session) => w
+        "step-up" => match signed_in_json(&req, &state, &org).await {
+            Err(res) => return res,
+            Ok(Some(session)) => w
                 .start_step_up(&org, &session)
                 .await
                 .map(|(f, o)| (f, serde_json::to_value(o))),
-            None => {
+            Ok(None) => {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
             }
         },
@@ -852,12 +895,16 @@ async fn webauthn_start(
                 .map(|(f, o)| (f, serde_json::to_value(o)))
         }
         "register" => {
-            let Some(session) = signed_in(&req, &state, &org).await else {
+            let Some(session) = (match signed_in_json(&req, &state, &org).await {
+                Ok(s) => s,
+                Err(res) => return res,
+            }) else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
             };
             let user = match state.store.user_by_id(org.id, session.user_id).await {
                 Ok(Some(u)) => u,
-                _ => {
+                Err(e) => return flow_error(&e.into()),
+                Ok(None) => {
                     return json_error(
                         StatusCode::UNAUTHORIZED,
                         "login_required",
@@ -912,7 +959,10 @@ async fn webauthn_finish(
     let started = match mode.1.as_str() {
         "passkey-login" => Some(match assertion() {
             Ok(a) => {
-                let current = signed_in(&req, &state, &org).await;
+                let current = match signed_in_json(&req, &state, &org).await {
+                    Ok(s) => s,
+                    Err(res) => return res,
+                };
                 w.finish_passkey_login(
                     &org,
                     &body.flow_id,
@@ -977,7 +1027,10 @@ async fn webauthn_finish(
     }
     let result = match mode.1.as_str() {
         "step-up" => {
-            let Some(session) = signed_in(&req, &state, &org).await else {
+            let Some(session) = (match signed_in_json(&req, &state, &org).await {
+                Ok(s) => s,
+                Err(res) => return res,
+            }) else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
             };
             match assertion() {
@@ -995,7 +1048,10 @@ async fn webauthn_finish(
             }
         }
         "register" => {
-            let Some(session) = signed_in(&req, &state, &org).await else {
+            let Some(session) = (match signed_in_json(&req, &state, &org).await {
+                Ok(s) => s,
+                Err(res) => return res,
+            }) else {
                 return json_error(StatusCode::UNAUTHORIZED, "login_required", "Sign in first.");
             };
             match attestation() {

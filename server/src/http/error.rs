@@ -36,6 +36,49 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
         .body(body)
 }
 
+/// Seconds an answer to an outage of the database or the cache asks the client to wait
+/// (`Retry-After`) before trying again.
+pub const OUTAGE_RETRY_AFTER_SECS: u32 = 5;
+
+/// Adds `Retry-After: OUTAGE_RETRY_AFTER_SECS` to an answer to an outage.
+pub fn retry_later(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(OUTAGE_RETRY_AFTER_SECS),
+    );
+    res
+}
+
+/// The page for a request that failed on our side, by kind: an outage of the database or the
+/// cache is 503 "Temporarily unavailable" with `Retry-After`; anything else (a bug) is 500.
+pub fn failure_page(outage: bool) -> HttpResponse {
+    if outage {
+        retry_later(error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service cannot answer right now. Please try again in a moment.",
+        ))
+    } else {
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Something went wrong on our side. Please try again later.",
+        )
+    }
+}
+
+/// Logs a failed request by kind (an outage is a warning, anything else an error) and says
+/// whether it was an outage.
+pub fn log_failure(err: &(dyn std::error::Error + 'static), context: &str) -> bool {
+    let outage = crate::store::is_outage(err);
+    if outage {
+        tracing::warn!(error = %err, "{context}: database or cache unavailable");
+    } else {
+        tracing::error!(error = %err, "{context}");
+    }
+    outage
+}
+
 fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(ErrorBody {
         error: error.to_owned(),
@@ -68,13 +111,6 @@ pub(crate) fn tenancy_error(err: &TenancyError) -> HttpResponse {
             "Organization disabled",
             "This organization has been disabled by its operator. Contact your administrator.",
         ),
-        other => {
-            tracing::error!(error = %other, "org resolution failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "The service cannot answer right now. Please try again in a moment.",
-            )
-        }
+        other => failure_page(log_failure(other, "org resolution failed")),
     }
 }

@@ -9,7 +9,9 @@ pub(crate) mod org;
 pub mod pages;
 mod request_log;
 
-pub use error::{error_page, html_escape};
+pub use error::{
+    OUTAGE_RETRY_AFTER_SECS, error_page, failure_page, html_escape, log_failure, retry_later,
+};
 pub use org::CurrentOrg;
 
 use crate::app::AppState;

@@ -71,9 +71,32 @@ impl OidcError {
         }
     }
 
-    /// An internal failure: logged with its detail, answered as `server_error`.
-    pub fn server(err: impl fmt::Display) -> Self {
-        tracing::error!(error = %err, "oidc request failed");
-        Self::new(OidcErrorCode::ServerError, "internal error; try again")
+    /// A failure of ours, sorted by kind: an outage of the database or the cache
+    /// (`crate::store::is_outage`) is `temporarily_unavailable` (503 with `Retry-After` at the
+    /// edge), anything else `server_error` (500). Logged with its detail either way; never an
+    /// answer that blames the token or the request.
+    pub fn server<E: std::error::Error + 'static>(err: E) -> Self {
+        if crate::store::is_outage(&err) {
+            tracing::warn!(error = %err, "oidc request failed: database or cache unavailable");
+            Self::unavailable()
+        } else {
+            tracing::error!(error = %err, "oidc request failed");
+            Self::new(OidcErrorCode::ServerError, "internal error; try again")
+        }
+    }
+
+    /// `temporarily_unavailable`: the database or the cache is away.
+    pub fn unavailable() -> Self {
+        Self::new(
+            OidcErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; try again in a moment",
+        )
+    }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self.code,
+            OidcErrorCode::ServerError | OidcErrorCode::TemporarilyUnavailable
+        )
     }
 }

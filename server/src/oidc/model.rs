@@ -92,6 +92,9 @@ pub enum AuthorizeDecision {
     /// The client or redirect URI is not valid: an error page, never a redirect (RFC 6749
     /// §4.1.2.1).
     ErrorPage { title: String, message: String },
+    /// The request could not be decided before its redirect URI was checked: the database or
+    /// cache is away (`outage`: 503 with `Retry-After`) or a bug (500).
+    Failed { outage: bool },
     /// An error sent back to the (validated) redirect URI.
     RedirectError {
         redirect_uri: String,

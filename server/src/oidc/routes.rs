@@ -6,7 +6,7 @@ use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
 use crate::app::AppState;
 use crate::http::pages::{org_path, session_token};
-use crate::http::{CurrentOrg, error_page};
+use crate::http::{CurrentOrg, error_page, failure_page, log_failure, retry_later};
 use crate::tenancy::Org;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -127,11 +127,8 @@ async fn jwks(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))
             .body(set.to_string()),
         Err(e) => {
-            tracing::error!(error = %e, "jwks failed");
-            json_no_store(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &serde_json::json!({ "error": "server_error" }),
-            )
+            let e = OidcError::server(e);
+            token_error(&state.oidc.issuer(&org.0), &e)
         }
     }
 }
@@ -183,14 +180,20 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// The browser's session; a failed lookup is the failure page (503 for an outage), never "not
+/// signed in" (which would send a signed-in user to sign in again, or answer `login_required`).
 async fn current_session(
     req: &HttpRequest,
     state: &AppState,
     org: &Org,
-) -> Option<crate::sessions::Session> {
+) -> Result<Option<crate::sessions::Session>, HttpResponse> {
     match session_token(req) {
-        Some(token) => state.sessions.current(org.id, &token).await.ok().flatten(),
-        None => None,
+        Some(token) => state
+            .sessions
+            .current(org.id, &token)
+            .await
+            .map_err(|e| failure_page(log_failure(&e, "authorize: session lookup failed"))),
+        None => Ok(None),
     }
 }
 
@@ -201,7 +204,10 @@ async fn authorize(
     q: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
     let org = org.0;
-    let session = current_session(&req, &state, &org).await;
+    let session = match current_session(&req, &state, &org).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
     let decision = state.oidc.authorize(&org, &q, session.as_ref(), None).await;
     let back = authorize_return_to(&org, req.query_string(), false);
     respond(&req, &state, &org, decision, &back)
@@ -243,7 +249,10 @@ async fn consent_submit(
             "This consent form is not valid.",
         );
     };
-    let session = current_session(&req, &state, &org).await;
+    let session = match current_session(&req, &state, &org).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
     let answer = session.as_ref().map(|_| form.decision == "allow");
     let decision = state
         .oidc
@@ -268,6 +277,7 @@ fn respond(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
+        AuthorizeDecision::Failed { outage } => failure_page(outage),
         AuthorizeDecision::RedirectError {
             redirect_uri,
             error,
@@ -371,7 +381,7 @@ fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
 }
 
 /// Maps a protocol error to its status (RFC 6749 §5.2); `invalid_client` gets 401 with a
-/// challenge.
+/// challenge; `temporarily_unavailable` (the database or cache is away) 503 with `Retry-After`.
 fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
     let status = match e.code {
         OidcErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -387,6 +397,9 @@ fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
         && let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{issuer}\""))
     {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    if e.code == OidcErrorCode::TemporarilyUnavailable {
+        res = retry_later(res);
     }
     res
 }
@@ -524,7 +537,9 @@ async fn userinfo_answer(
         }
         Some(t) => match state.oidc.userinfo(org, &t).await {
             Ok(claims) => json_no_store(StatusCode::OK, &claims),
-            Err(e) if e.code == OidcErrorCode::ServerError => token_error(&issuer, &e),
+            // Our failure (an outage is 503 `temporarily_unavailable`), never `invalid_token`:
+            // relying parties sign the user out on that.
+            Err(e) if e.is_failure() => token_error(&issuer, &e),
             Err(e) => {
                 // RFC 6750 §3.1.
                 let mut res = json_no_store(

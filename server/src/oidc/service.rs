@@ -13,7 +13,7 @@ use super::model::{
 use crate::accounts::UserId;
 use crate::apps::{App, AppType, GrantType};
 use crate::clock::SharedClock;
-use crate::keys::KeyService;
+use crate::keys::{KeyError, KeyService};
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::sessions::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
@@ -271,11 +271,9 @@ impl OidcService {
                 );
             }
             Err(e) => {
-                tracing::error!(error = %e, "authorize: app lookup failed");
-                return page(
-                    "Temporarily unavailable",
-                    "Something went wrong on our side. Please try again in a moment.",
-                );
+                // Logged as `OidcError::server` sorts it: an outage is a warning.
+                let outage = OidcError::server(e).code == E::TemporarilyUnavailable;
+                return AuthorizeDecision::Failed { outage };
             }
         };
         let Some(redirect_uri) = p.redirect_uri.as_deref() else {
@@ -459,8 +457,8 @@ impl OidcService {
             let granted = match self.store.consent(org.id, session.user_id, app.id).await {
                 Ok(g) => g,
                 Err(e) => {
-                    tracing::error!(error = %e, "authorize: consent lookup failed");
-                    return back(E::ServerError, "internal error");
+                    let code = OidcError::server(e).code;
+                    return back(code, "internal error; try again");
                 }
             };
             let covered = granted.is_some_and(|g| scope.split(' ').all(|s| has_scope(&g, s)));
@@ -471,8 +469,8 @@ impl OidcService {
                         .grant_consent(org.id, session.user_id, app.id, &scope, now)
                         .await
                     {
-                        tracing::error!(error = %e, "authorize: consent not recorded");
-                        return back(E::ServerError, "internal error");
+                        let code = OidcError::server(e).code;
+                        return back(code, "internal error; try again");
                     }
                 }
                 Some(false) => return back(E::AccessDenied, "the user declined"),
@@ -1088,12 +1086,15 @@ impl OidcService {
         token: &str,
         touch: bool,
     ) -> Result<Option<(AccessClaims, App)>, OidcError> {
-        let Ok(claims) = self
+        let claims = match self
             .keys
             .verify::<AccessClaims>(org.id, token, ACCESS_TOKEN_TYP)
             .await
-        else {
-            return Ok(None);
+        {
+            Ok(claims) => claims,
+            Err(KeyError::InvalidToken) => return Ok(None),
+            // The org's keys could not be read: not a verdict on the token.
+            Err(e) => return Err(OidcError::server(e)),
         };
         if claims.iss != self.issuer(org) {
             return Ok(None);
@@ -1136,7 +1137,7 @@ impl OidcService {
         let user = claims.sub.parse::<Uuid>().map_err(|_| invalid())?;
         self.user_claims(org, UserId(user), &claims.scope)
             .await
-            .map_err(|_| invalid())
+            .map_err(|e| if e.is_failure() { e } else { invalid() })
     }
 
     /// /introspect (RFC 7662): only the calling app's own tokens can be active.
@@ -1199,18 +1200,22 @@ impl OidcService {
             .map_err(OidcError::server)?
         {
             Some(record.app_session_id)
-        } else if let Ok(c) = self
-            .keys
-            .verify::<AccessClaims>(org.id, token, ACCESS_TOKEN_TYP)
-            .await
-        {
-            // An access token is self-contained; what makes it valid is its app session, so
-            // revoking it ends that (the same local logout).
-            c.app_session
-                .filter(|_| c.client_id == caller.client_id)
-                .map(AppSessionId)
         } else {
-            None
+            match self
+                .keys
+                .verify::<AccessClaims>(org.id, token, ACCESS_TOKEN_TYP)
+                .await
+            {
+                // An access token is self-contained; what makes it valid is its app session, so
+                // revoking it ends that (the same local logout).
+                Ok(c) => c
+                    .app_session
+                    .filter(|_| c.client_id == caller.client_id)
+                    .map(AppSessionId),
+                Err(KeyError::InvalidToken) => None,
+                // Not "revoked": the keys could not be read.
+                Err(e) => return Err(OidcError::server(e)),
+            }
         };
         if let Some(id) = target
             && let Some(s) = self

@@ -23,6 +23,7 @@ mod oidc;
 mod oidc_edges;
 mod oidc_policy;
 mod orgs;
+mod outage;
 mod security;
 mod signin;
 mod signup;
