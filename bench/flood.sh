@@ -17,34 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
-BACKEND="${BACKEND:-embedded}"
-RUNS="${RUNS:-3}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-8}"
 FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-32}"
 FLOOD_DELAY_MS="${FLOOD_DELAY_MS:-0}"
 THREADS="${THREADS:-1}"
 PORT="${PORT:-18391}"
-PAUSE="${PAUSE:-2}"
-BUILD="${BUILD:-1}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-RAW="${RAW:-}"
-BASE="http://127.0.0.1:$PORT"
 # WebAuthn needs a host name, so passkey starts get real ceremonies rather than an error.
 PUBLIC_URL="http://localhost:$PORT"
-EMAIL=alice@demo.example
-PASSWORD=portcullis-demo
-
-case "$BACKEND" in
-  embedded | external) BACKENDS=$BACKEND ;;
-  both) BACKENDS="embedded external" ;;
-  *) echo "BACKEND must be embedded, external or both" >&2; exit 2 ;;
-esac
-for tool in wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 2; }
-done
+NEEDS="wrk curl python3"
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"

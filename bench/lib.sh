@@ -1,6 +1,28 @@
-# Shared by bench/run.sh and bench/flood.sh (sourced, not run): builds the release binary,
-# starts `portcullis serve --demo` on a fresh database, signs in once, and cleans up on any exit.
-# The caller sets BUILD, BASE, PORT, PG_ADMIN_URL, REDIS_URL, EMAIL and PASSWORD first.
+# Shared by bench/run.sh and bench/flood.sh (sourced, not run): the knobs they share, builds
+# the release binary, starts `portcullis serve --demo` on a fresh database, signs in once, and
+# cleans up on any exit. The caller sets PORT (and may set PUBLIC_URL) first, and lists the tools
+# it needs in NEEDS.
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
+BACKEND="${BACKEND:-embedded}"
+RUNS="${RUNS:-3}"
+PAUSE="${PAUSE:-2}"
+BUILD="${BUILD:-1}"
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+RAW="${RAW:-}"
+BASE="http://127.0.0.1:$PORT"
+EMAIL=alice@demo.example
+PASSWORD=portcullis-demo
+
+case "$BACKEND" in
+  embedded | external) BACKENDS=$BACKEND ;;
+  both) BACKENDS="embedded external" ;;
+  *) echo "BACKEND must be embedded, external or both" >&2; exit 2 ;;
+esac
+for tool in ${NEEDS:-wrk curl}; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install -y $tool)" >&2; exit 2; }
+done
 
 BIN="$CARGO_TARGET_DIR/release/portcullis"
 if [ "$BUILD" = 1 ]; then

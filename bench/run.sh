@@ -28,9 +28,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
-BACKEND="${BACKEND:-embedded}"
-RUNS="${RUNS:-3}"
 DURATION="${DURATION:-10s}"
 LOGIN_DURATION="${LOGIN_DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -39,22 +36,6 @@ THREADS="${THREADS:-2}"
 # The account page lists the user's sessions, and every sign-in adds one: keep "login" last.
 LOADS="${LOADS:-healthz anon session account login}"
 PORT="${PORT:-18390}"
-PAUSE="${PAUSE:-2}"
-BUILD="${BUILD:-1}"
-PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
-REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-RAW="${RAW:-}"
-BASE="http://127.0.0.1:$PORT"
-EMAIL=alice@demo.example
-PASSWORD=portcullis-demo
-
-case "$BACKEND" in
-  embedded | external) BACKENDS=$BACKEND ;;
-  both) BACKENDS="embedded external" ;;
-  *) echo "BACKEND must be embedded, external or both" >&2; exit 2 ;;
-esac
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
-command -v curl >/dev/null || { echo "curl is needed: apt-get install -y curl" >&2; exit 2; }
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
