@@ -55,20 +55,10 @@ provision() {
 
 # measure_token <label> <run>: one wrk run of client_credentials at demo's /token.
 measure_token() {
-  local cpu0 cpu1 line rps p50 p99 reqs bad sock cpu_ms
-  cpu0=$(server_cpu_ticks)
-  BENCH_METHOD=POST BENCH_EXPECT=200 BENCH_COOKIE="" BENCH_AUTH="$AUTH" \
-    BENCH_BODY="grant_type=client_credentials" \
-    wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$ROOT/bench/load.lua" \
-    "$BASE/o/demo/token" >"$WORK/wrk.out" 2>&1 &
-  WRK=$!
-  wait "$WRK" || true
-  WRK=""
-  cpu1=$(server_cpu_ticks)
-  line=$(grep '^RESULT' "$WORK/wrk.out" || true)
-  [ -n "$line" ] || { echo "wrk gave no result:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
-  read -r _ rps p50 p99 reqs bad sock <<<"$line"
-  cpu_ms=$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.4f", n ? d * 1000 / hz / n : 0 }')
+  local rps p50 p99 bad sock cpu_ms
+  BENCH_METHOD=POST BENCH_EXPECT=200 BENCH_COOKIE="" BENCH_AUTH="$AUTH" BENCH_BODY_HAS="" BENCH_CHAIN="" \
+    BENCH_BODY="grant_type=client_credentials" wrk_run "$BASE/o/demo/token" "$CONNECTIONS" "$DURATION"
+  rps=$RPS p50=$P50 p99=$P99 bad=$BAD sock=$SOCK cpu_ms=$CPU_MS
   printf '   run %d %-7s /token %9s req/s  p50 %8s ms  p99 %8s ms  (%s unexpected status, %s socket errors)\n' \
     "$2" "$1" "$rps" "$p50" "$p99" "$bad" "$sock"
   [ "$bad" = 0 ] || echo "   WARNING: $bad /token responses were not 200: the run is a failure, not a figure" >&2

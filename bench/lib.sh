@@ -1,7 +1,8 @@
-# Shared by bench/run.sh and bench/flood.sh (sourced, not run): the knobs they share, builds
-# the release binary, starts `portcullis serve --demo` on a fresh database, signs in once, and
-# cleans up on any exit. The caller sets PORT (and may set PUBLIC_URL) first, and lists the tools
-# it needs in NEEDS.
+# Shared by bench/run.sh, bench/flood.sh and bench/compare.sh (sourced, not run): the knobs
+# they share, builds the release binary, starts `portcullis serve --demo` on a fresh database,
+# signs in once, runs one measured wrk load, and cleans up on any exit. The caller sets PORT
+# (and may set PUBLIC_URL) first, and lists the tools it needs in NEEDS; a caller with other
+# defaults for the load knobs below (flood.sh) sets them before sourcing.
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 BACKEND="${BACKEND:-embedded}"
@@ -11,6 +12,12 @@ BUILD="${BUILD:-1}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 RAW="${RAW:-}"
+# The wrk loads: GET/token-style loads, and sign-in loads (run.sh's login, compare.sh's flows).
+DURATION="${DURATION:-10s}"
+LOGIN_DURATION="${LOGIN_DURATION:-15s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-8}"
+THREADS="${THREADS:-2}"
 BASE="http://127.0.0.1:$PORT"
 EMAIL=alice@demo.example
 PASSWORD=portcullis-demo
@@ -58,8 +65,8 @@ stop_server() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  # A wrk still running (interrupted mid-load).
-  for pid in "$WRK" "${FLOOD:-}"; do
+  # A wrk, flood, flow driver or peer server still running (interrupted mid-load).
+  for pid in "$WRK" "${FLOOD:-}" "${DRIVER:-}" "${PEER:-}"; do
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   done
   stop_server
@@ -130,8 +137,29 @@ start_server() {
 }
 
 CLK_TCK=$(getconf CLK_TCK)
-server_cpu_ticks() {  # utime + stime of the server process, in clock ticks
-  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SERVER/stat"
+server_cpu_ticks() {  # [pid]: utime + stime of the process (default: the server), in clock ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/${1:-$SERVER}/stat"
+}
+
+# wrk_run <url> <connections> <duration> [pid]: one wrk run of bench/load.lua (configured by
+# the exported BENCH_* variables) against url, with the CPU of pid (default: the server) taken
+# over the run. Sets RPS P50 P99 (ms) REQS BAD (unexpected answers) SOCK (socket errors),
+# CPU_TICKS and CPU_MS (server CPU per request). wrk runs as a background child and is waited
+# for, so a signal reaches the cleanup trap at once.
+wrk_run() {
+  local url=$1 conns=$2 dur=$3 pid=${4:-$SERVER} cpu0 cpu1 line
+  cpu0=$(server_cpu_ticks "$pid")
+  BENCH_THREADS=$THREADS wrk --latency -t"$THREADS" -c"$conns" -d"$dur" -s "$ROOT/bench/load.lua" \
+    "$url" >"$WORK/wrk.out" 2>&1 &
+  WRK=$!
+  wait "$WRK" || true
+  WRK=""
+  cpu1=$(server_cpu_ticks "$pid")
+  line=$(grep '^RESULT' "$WORK/wrk.out" || true)
+  [ -n "$line" ] || { echo "wrk gave no result:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
+  read -r _ RPS P50 P99 REQS BAD SOCK <<<"$line"
+  CPU_TICKS=$((cpu1 - cpu0))
+  CPU_MS=$(awk -v d="$CPU_TICKS" -v hz="$CLK_TCK" -v n="$REQS" 'BEGIN { printf "%.4f", n ? d * 1000 / hz / n : 0 }')
 }
 
 

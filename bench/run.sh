@@ -28,11 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION="${DURATION:-10s}"
-LOGIN_DURATION="${LOGIN_DURATION:-15s}"
-CONNECTIONS="${CONNECTIONS:-32}"
-LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-8}"
-THREADS="${THREADS:-2}"
+# DURATION, LOGIN_DURATION, CONNECTIONS, LOGIN_CONNECTIONS, THREADS: defaults in lib.sh.
 # The account page lists the user's sessions, and every sign-in adds one: keep "login" last.
 LOADS="${LOADS:-healthz anon session account login}"
 PORT="${PORT:-18390}"
@@ -77,18 +73,8 @@ for backend in $BACKENDS; do
       for run in $(seq 1 "$RUNS"); do
         sleep "$PAUSE"
         loadavg=$(cut -d' ' -f1 /proc/loadavg)
-        cpu0=$(server_cpu_ticks)
-        # wrk runs as a background child and is waited for, so a signal reaches the trap at once.
-        wrk --latency -t"$THREADS" -c"$c" -d"$DUR" -s "$ROOT/bench/load.lua" "$URL" >"$WORK/wrk.out" 2>&1 &
-        WRK=$!
-        wait "$WRK" || true
-        WRK=""
-        line=$(grep '^RESULT' "$WORK/wrk.out" || true)
-        [ -n "$line" ] || { echo "wrk gave no result:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
-        cpu1=$(server_cpu_ticks)
-        read -r _ rps p50 p99 reqs bad sock <<<"$line"
-        # Server CPU (user+system, all threads) per request: isolates the server from wrk's share.
-        cpu_ms=$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.4f", n ? d * 1000 / hz / n : 0 }')
+        wrk_run "$URL" "$c" "$DUR"
+        rps=$RPS p50=$P50 p99=$P99 reqs=$REQS bad=$BAD sock=$SOCK cpu_ms=$CPU_MS
         printf '   run %d: %9s req/s  p50 %8s ms  p99 %8s ms  server CPU %s ms/req  (%s requests, %s unexpected status, %s socket errors, load avg %s)\n' \
           "$run" "$rps" "$p50" "$p99" "$cpu_ms" "$reqs" "$bad" "$sock" "$loadavg"
         [ "$bad" = 0 ] || echo "   WARNING: $bad responses were not HTTP $BENCH_EXPECT" >&2
