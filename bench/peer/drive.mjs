@@ -5,13 +5,16 @@
 //   node drive.mjs tokens   --target portcullis|peer --base URL [--count N]
 //       N code flows from one browser (password sign-in once, then single sign-on); prints
 //       one JSON line per flow: {"access_token": ..., "refresh_token": ...}
-//   node drive.mjs register --base URL --out FILE
-//       (Portcullis) signs alice in with her password, registers a passkey made here and
-//       writes the authenticator (key, credential id, user handle) to FILE
+//   node drive.mjs register --base URL --out FILE [--email EMAIL]
+//       (Portcullis) signs the user (default alice) in with the demo password, registers a
+//       passkey made here and writes the authenticator (key, credential id, user handle) to
+//       FILE. Use another user than the password flows': a user with a passkey is asked for it
+//       as a second factor after the password.
 //   node drive.mjs flows    --target portcullis|peer --base URL --flow password|passkey
 //                           [--credential FILE] [--concurrency C] [--duration SECONDS]
 //       full code flows, each from a fresh browser (no cookie), for DURATION seconds with C
-//       flows in flight; prints the line compare.sh parses, like bench/load.lua:
+//       flows in flight; the password flows of worker i sign in as flow<i>@demo.example (one
+//       account per flow in flight: see server.mjs); prints the line compare.sh parses, like bench/load.lua:
 //       RESULT <flows/s> <p50 ms> <p99 ms> <flows> <failed flows> <socket errors>
 //
 // Every step checks its status (and the final token response its body); a flow with any
@@ -184,12 +187,12 @@ async function redeem(code, verifier) {
   return tokens;
 }
 
-async function passwordSignIn(jar, page) {
+async function passwordSignIn(jar, page, email = EMAIL) {
   const { action, fields } = parseForm(page);
   const res = await request('POST', action, {
     jar,
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form({ ...fields, email: EMAIL, password: PASSWORD }),
+    body: form({ ...fields, email, password: PASSWORD }),
   });
   if (res.status !== 302 && res.status !== 303) expect(res, 303, `POST ${action}`);
   return new URL(res.headers.location, base).toString();
@@ -316,7 +319,7 @@ async function register() {
   const { action, fields } = parseForm(login.body);
   expect(await request('POST', action, {
     jar, headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form({ ...fields, email: EMAIL, password: PASSWORD }),
+    body: form({ ...fields, email: args.email || EMAIL, password: PASSWORD }),
   }), 303, 'POST login');
   const headers = { 'content-type': 'application/json', 'x-csrf-token': fields.csrf };
   const start = expect(await request('POST', `${PATHS.org}/webauthn/register/start`, {
@@ -333,10 +336,10 @@ async function register() {
 
 async function flows() {
   const duration = Number(args.duration || 10) * 1000;
-  let signIn = passwordSignIn;
+  let signInOf = (i) => (jar, page) => passwordSignIn(jar, page, `flow${i + 1}@demo.example`);
   if (args.flow === 'passkey') {
     const authenticator = new Authenticator(JSON.parse(fs.readFileSync(args.credential, 'utf8')));
-    signIn = (jar, page) => passkeySignIn(jar, page, authenticator);
+    signInOf = () => (jar, page) => passkeySignIn(jar, page, authenticator);
   }
   const latencies = [];
   let failed = 0;
@@ -344,7 +347,8 @@ async function flows() {
   const seen = new Set();
   const started = performance.now();
   const deadline = started + duration;
-  async function worker() {
+  async function worker(i) {
+    const signIn = signInOf(i);
     while (performance.now() < deadline) {
       const t0 = performance.now();
       try {
@@ -357,7 +361,7 @@ async function flows() {
       latencies.push(performance.now() - t0);
     }
   }
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : 0);

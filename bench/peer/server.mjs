@@ -25,9 +25,15 @@ const CLIENTS = {
 };
 
 const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
-const users = new Map([
-  [EMAIL, { id: crypto.randomUUID(), email: EMAIL, hash: await hash(PASSWORD, ARGON2) }],
-]);
+// alice, and flow1..flowN@demo.example (N = BENCH_FLOW_USERS) for the code-flow loads: one user
+// per flow in flight, as compare.sh makes in Portcullis, whose sign-in throttle refuses more
+// than a few concurrent attempts on one account.
+const emails = [EMAIL];
+for (let i = 1; i <= Number(process.env.BENCH_FLOW_USERS || 8); i++) emails.push(`flow${i}@demo.example`);
+const users = new Map();
+for (const email of emails) {
+  users.set(email, { id: crypto.randomUUID(), email, hash: await hash(PASSWORD, ARGON2) });
+}
 const byId = new Map([...users.values()].map((u) => [u.id, u]));
 
 // One ES256 signing key (what Portcullis signs ID tokens with), made at start.
