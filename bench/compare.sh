@@ -22,6 +22,10 @@
 #   PORT [18390], PEER_PORT [18490], BUILD [1], PG_ADMIN_URL, REDIS_URL
 #   RAW                file to append the per-run rows to (TSV; bench/compare_summary.py
 #                      prints the tables again from it)                              [none]
+#   PROFILE            scenarios to profile on Portcullis: after their measured runs, one more
+#                      run (not counted) under `perf record -g -p PID`; the data and a summary
+#                      (top modules and symbols) go to PROFILE_DIR                  [none]
+#   PROFILE_DIR        where the profiles go (git-ignored)            [bench/profiles]
 #   PORTCULLIS__* pass through to the server. compare.sh raises three per-IP/per-account
 #   limits that one load generator on one address would otherwise hit (see bench/README.md).
 set -euo pipefail
@@ -32,6 +36,8 @@ BACKEND="${BACKEND:-both}"
 SCENARIOS="${SCENARIOS:-discovery jwks client_credentials userinfo introspection refresh password_flow passkey_flow}"
 SETTLE="${SETTLE:-30}"
 WARMUP="${WARMUP:-3}"
+PROFILE="${PROFILE:-}"
+PROFILE_DIR="${PROFILE_DIR:-$ROOT/bench/profiles}"
 PORT="${PORT:-18390}"
 PEER_PORT="${PEER_PORT:-18490}"
 # WebAuthn needs a host name: both servers are addressed as localhost (wrk gets 127.0.0.1).
@@ -184,6 +190,30 @@ measure() {
   fi
 }
 
+# profile <scenario> <backend>: one more run of the scenario (not counted) with the server under
+# `perf record -g`; writes perf-<backend>-<scenario>.data and .txt (the top of `perf report`
+# by module and by symbol, self time).
+profile() {
+  local out="$PROFILE_DIR/perf-$2-$1" perf_pid
+  command -v perf >/dev/null || { echo "   PROFILE: perf is not installed (apt-get install -y linux-perf)" >&2; return; }
+  mkdir -p "$PROFILE_DIR"
+  prepare_run "$1"
+  perf record -q -g -p "$CPU_PID" -o "$out.data" >/dev/null 2>"$out.err" &
+  perf_pid=$!
+  sleep 0.5
+  if [ "$KIND" = flow ]; then measure "$1" "$LOGIN_DURATION"; else measure "$1" "$DURATION"; fi
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  {
+    echo "# perf record -g -p <portcullis> during one $1 run on the $2 backend ($REQS requests, $BAD unexpected)"
+    echo "## by module (self)"
+    perf report -i "$out.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15
+    echo "## by symbol (self)"
+    perf report -i "$out.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+  } >"$out.txt"
+  echo "   profile: $out.txt"
+}
+
 endpoints() {  # from the target's discovery document
   curl -sf "$ISSUER/.well-known/openid-configuration" >"$WORK/discovery.json" \
     || { echo "no discovery document at $ISSUER" >&2; exit 1; }
@@ -243,6 +273,7 @@ for target in peer $BACKENDS; do
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TARGET" "$backend" "$sc" "$run" \
         "$RPS" "$P50" "$P99" "$REQS" "$BAD" "$SOCK" "$cpu_s" "$loadavg" >>"$RESULTS"
     done
+    if [ "$target" != peer ] && [[ " $PROFILE " == *" $sc "* ]]; then profile "$sc" "$target"; fi
   done
   if [ "$target" = peer ]; then stop_peer; else stop_server; fi
 done
