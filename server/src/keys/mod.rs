@@ -2,6 +2,7 @@
 //! with overlap, the JWKS, and signing and verifying JWTs with them.
 
 mod error;
+mod jose;
 mod model;
 mod service;
 

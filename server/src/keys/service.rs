@@ -8,6 +8,7 @@
 //! key id does not decrypt).
 
 use super::error::KeyError;
+use super::jose::Signer;
 use super::model::{KeyInfo, SigningAlg, StoredKey};
 use crate::apps::MAX_SIGNED_TOKEN_TTL_SECS;
 use crate::clock::SharedClock;
@@ -148,7 +149,7 @@ fn aad(org: OrgId, kid: &str) -> String {
 }
 
 /// A fresh private key as DER (PKCS#8 for P-256, PKCS#1 for RSA: what jsonwebtoken expects).
-fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+pub(super) fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     match alg {
         SigningAlg::Es256 => {
             use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -200,7 +201,7 @@ const LOADED_KEYS_SECS: u64 = 30;
 /// A signing key as a node uses it: decrypted and parsed once, not per token.
 struct LoadedKey {
     stored: StoredKey,
-    encoding: EncodingKey,
+    signer: Signer,
     decoding: DecodingKey,
 }
 
@@ -274,6 +275,7 @@ impl KeyService {
         clock: SharedClock,
         kek: KeyEncryptionKey,
     ) -> Self {
+        super::jose::install();
         let service = Self {
             store,
             cache,
@@ -379,7 +381,7 @@ impl KeyService {
             let decoding = DecodingKey::from_jwk(&jwk)
                 .map_err(|e| KeyError::Sign(format!("stored public key: {e}")))?;
             keys.push(LoadedKey {
-                encoding: encoding_key(key.alg, &der),
+                signer: Signer::new(key.alg, &der)?,
                 decoding,
                 stored: key,
             });
@@ -525,8 +527,7 @@ impl KeyService {
         let mut header = Header::new(key.stored.alg.jwt());
         header.kid = Some(kid);
         header.typ = Some(typ.to_owned());
-        let token = jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        let token = super::jose::encode(&header, claims, &key.signer)?;
         Ok((token, key.stored.alg))
     }
 

@@ -11,7 +11,7 @@ use crate::slo::STATUS_PENDING;
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 impl Store {
     /// Replaces a confidential app's secret hash (with an audit event); false if no such app.
@@ -23,7 +23,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = apps::Entity::update_many()
             .col_expr(apps::Column::ClientSecretHash, Expr::value(hash))
             .col_expr(apps::Column::UpdatedAt, Expr::value(now))
@@ -104,7 +104,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = logout_deliveries::Entity::update_many()
             .col_expr(
                 logout_deliveries::Column::Status,
@@ -165,7 +165,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         use super::entities::users;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(now))
             .filter(users::Column::OrgId.eq(org.0))
@@ -201,7 +201,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         use super::entities::{recovery_codes, webauthn_credentials};
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let keys = webauthn_credentials::Entity::delete_many()
             .filter(webauthn_credentials::Column::OrgId.eq(org.0))
             .filter(webauthn_credentials::Column::UserId.eq(user.0))

@@ -8,7 +8,7 @@ use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -82,7 +82,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<App>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         super::entities::orgs::Entity::update_many()
             .col_expr(
                 super::entities::orgs::Column::Id,
@@ -259,7 +259,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<App, StoreError> {
         use sea_orm::sea_query::Expr;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let settings = serde_json::to_string(&new.settings)
             .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
         let result = apps::Entity::update_many()

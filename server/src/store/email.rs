@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -225,7 +225,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         insert_link(&txn, org, user, link, now).await?;
         let event = AuditEvent {
             org_id: org,
@@ -258,7 +258,7 @@ impl Store {
         link: &NewEmailLink<'_>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let user = super::users::insert_user(&txn, org, new, "anonymous (sign-up)", now).await?;
         insert_link(&txn, org, user.id, link, now).await?;
         txn.commit().await?;
@@ -280,7 +280,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         // Earlier pending sign-ups for the address stay usable (each with its own password), so
         // nobody can void someone else's by signing up again; the first one used wins.
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         pending_signups::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.0),
@@ -331,7 +331,7 @@ impl Store {
     ) -> Result<Option<User>, StoreError> {
         let email = EmailAddress::parse(&pending.email)
             .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let taken = pending_signups::Entity::update_many()
             .col_expr(pending_signups::Column::UsedAt, Expr::value(now))
             .filter(pending_signups::Column::OrgId.eq(org.0))
@@ -392,7 +392,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<crate::sessions::Session>>, StoreError> {
         let user = link.user_id;
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if !take_link(&txn, org, link.id, now).await? {
             return Ok(None);
         }
@@ -540,7 +540,7 @@ impl Store {
         link: &EmailLink,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if !take_link(&txn, org, link.id, now).await? {
             return Ok(false);
         }
@@ -568,7 +568,7 @@ impl Store {
         notice: &OutgoingEmail,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let taken = users::Entity::find()
             .filter(users::Column::OrgId.eq(org.0))
             .filter(users::Column::Email.eq(new_email.as_str()))
@@ -645,7 +645,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         email_templates::Entity::delete_many()
             .filter(email_templates::Column::OrgId.eq(org.0))
             .filter(email_templates::Column::Kind.eq(kind.as_str()))

@@ -23,10 +23,16 @@ use crate::audit::AuditEvent;
 use crate::config::DatabaseConfig;
 use chrono::{DateTime, Utc};
 use portcullis_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
-    DbErr, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
+
+/// How long a SQLite statement waits for another connection's write lock before it fails (and
+/// the request is answered 503 as an outage).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 use std::path::Path;
 use std::time::Duration;
 use uuid::Uuid;
@@ -71,7 +77,8 @@ impl From<DbErr> for StoreError {
 /// than "this statement is wrong": I/O and TLS errors (refused, reset, closed), pool timeouts,
 /// protocol errors (a connection cut mid-message), and the server's own "go away" answers
 /// (PostgreSQL class 08 connection exceptions, 57P01–57P03 shutdown/starting up, 53300 too many
-/// connections; SQLite busy or locked past its busy timeout).
+/// connections, 55P03 and 57014 a lock or statement timeout; SQLite busy or locked past its busy
+/// timeout).
 pub fn db_unavailable(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     match err {
@@ -102,8 +109,14 @@ fn sqlx_unavailable(err: &sea_orm::SqlxError) -> bool {
                 // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
                 code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             } else {
+                // 55P03 (a lock not granted within `lock_timeout`) and 57014 (a statement
+                // cancelled, as by `statement_timeout`) are PostgreSQL's "busy past the
+                // timeout", like SQLite's SQLITE_BUSY.
                 code.starts_with("08")
-                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "53300" | "55P03" | "57014"
+                    )
             }
         }
         _ => false,
@@ -184,7 +197,18 @@ impl Store {
             .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
             .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
             // Statements carry secrets' hashes and personal data: never log them.
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite set up for a server: WAL (readers never wait for the writer, a commit is
+            // one append), synchronous=NORMAL (a commit survives a crash of the process; the
+            // last commits before a power loss or OS crash may be lost, the file is never
+            // corrupted), writers wait up to the busy timeout for the write lock instead of
+            // failing, foreign keys enforced.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
         let timeout = Duration::from_secs(config.connect_timeout_secs);
         match Database::connect(options).await {
             Ok(db) => Ok(Self { db }),
@@ -193,6 +217,21 @@ impl Store {
             }
             Err(err) => Err(failed(one_message(&err))),
         }
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
+    /// so concurrent writers queue on the busy timeout: a deferred transaction that has read
+    /// and then writes cannot wait for the lock (SQLite answers `SQLITE_BUSY` at once, which
+    /// would be a 503). On PostgreSQL a plain `BEGIN`.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let sqlite_transaction_mode = (self.db.get_database_backend() == DbBackend::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate);
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode,
+                ..Default::default()
+            })
+            .await
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -73,7 +72,7 @@ impl Store {
         code_hash: &str,
         refresh_hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         app_sessions::ActiveModel {
             id: Set(s.id.0),
             org_id: Set(s.org_id.0),
@@ -137,7 +136,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = app_sessions::Entity::update_many()
             .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
             .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
@@ -231,7 +230,7 @@ impl Store {
         scope: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
             .filter(refresh_tokens::Column::OrgId.eq(org.0))
@@ -312,7 +311,7 @@ impl Store {
         scope: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let existing = consents::Entity::find()
             .filter(consents::Column::OrgId.eq(org.0))
             .filter(consents::Column::UserId.eq(user.0))
@@ -365,7 +364,7 @@ impl Store {
         app: AppId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = consents::Entity::delete_many()
             .filter(consents::Column::OrgId.eq(org.0))
             .filter(consents::Column::UserId.eq(user.0))

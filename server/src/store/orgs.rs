@@ -5,9 +5,7 @@ use super::{Store, StoreError, insert_audit};
 use crate::audit::AuditEvent;
 use crate::tenancy::{Branding, Org, OrgId, OrgSlug, OrgStatus, SignupMode, SignupPolicy};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 fn to_org(m: orgs::Model) -> Result<Org, StoreError> {
@@ -39,7 +37,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Org, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let id = Uuid::now_v7();
         let model = orgs::ActiveModel {
             id: Set(id),
@@ -105,7 +103,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Org, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let found = orgs::Entity::find()
             .filter(orgs::Column::Slug.eq(slug.as_str()))
             .one(&txn)
@@ -137,7 +135,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Org, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let found = orgs::Entity::find()
             .filter(orgs::Column::Slug.eq(slug.as_str()))
             .one(&txn)
@@ -170,7 +168,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Org, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let found = orgs::Entity::find_by_id(org.0)
             .one(&txn)
             .await?

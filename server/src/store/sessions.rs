@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 pub(super) fn to_session(m: sessions::Model) -> Session {
@@ -111,7 +111,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let model = policies::ActiveModel {
             org_id: Set(org.0),
             idle_timeout_secs: Set(policy.idle_timeout_secs),
@@ -148,7 +148,7 @@ impl Store {
         s: &Session,
         notice: Option<&crate::email::OutgoingEmail>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if let Some(mail) = notice {
             super::email::queue_email(&txn, s.org_id, mail, s.created_at).await?;
         }
@@ -296,7 +296,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let ended = end_row(&txn, org, id, reason, actor, now).await?;
         txn.commit().await?;
         Ok(ended)
@@ -313,7 +313,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Session>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let ended = end_sessions_in(&txn, org, user, keep, reason, actor, now).await?;
         txn.commit().await?;
         Ok(ended)

@@ -6,9 +6,7 @@ use crate::accounts::{EmailAddress, NewUser, Role, User, UserId};
 use crate::audit::AuditEvent;
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 pub(super) fn to_user(m: users::Model) -> Result<User, StoreError> {
@@ -70,7 +68,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let user = insert_user(&txn, org, new, actor, now).await?;
         txn.commit().await?;
         Ok(user)
@@ -144,7 +142,7 @@ impl Store {
         end_others: Option<crate::sessions::SessionId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::sessions::Session>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if let Some(mail) = notice {
             super::email::queue_email(&txn, org, mail, now).await?;
         }
@@ -204,7 +202,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::sessions::Session>, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let status = if active { "active" } else { "disabled" };
         let result = users::Entity::update_many()
             .col_expr(

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -59,7 +58,7 @@ impl Store {
         notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<StoredCredential, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if let Some(mail) = notice {
             super::email::queue_email(&txn, org, mail, now).await?;
         }
@@ -161,7 +160,7 @@ impl Store {
         notice: Option<&crate::email::OutgoingEmail>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = creds::Entity::delete_many()
             .filter(creds::Column::OrgId.eq(org.0))
             .filter(creds::Column::UserId.eq(user.0))
@@ -194,7 +193,7 @@ impl Store {
         hashes: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         codes::Entity::delete_many()
             .filter(codes::Column::OrgId.eq(org.0))
             .filter(codes::Column::UserId.eq(user.0))
@@ -232,7 +231,7 @@ impl Store {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let result = codes::Entity::update_many()
             .col_expr(codes::Column::UsedAt, Expr::value(now))
             .filter(codes::Column::OrgId.eq(org.0))

@@ -15,6 +15,7 @@ mod cache;
 mod cli;
 mod consent;
 mod email;
+mod embedded_db;
 mod health;
 mod hot_caches;
 mod isolation;

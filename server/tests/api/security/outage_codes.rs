@@ -35,8 +35,18 @@ impl Deployment {
         let url = format!("redis://127.0.0.1:{port}");
         let prefix = format!("pctest:{}:", uuid::Uuid::new_v4().simple());
         let db = TestApp::spawn(backend).await;
+        // A node waits at most a second for a lock another client holds (see
+        // `lock_single_use_values`).
+        let db_url = if db.db_url.starts_with("postgres") {
+            let mut u = url::Url::parse(&db.db_url).unwrap();
+            u.query_pairs_mut()
+                .append_pair("options", "-c lock_timeout=1000");
+            u.to_string()
+        } else {
+            db.db_url.clone()
+        };
         let node = || {
-            TestApp::spawn_on(&db.db_url, Some((url.clone(), prefix.clone())), |f| {
+            TestApp::spawn_on(&db_url, Some((url.clone(), prefix.clone())), |f| {
                 f.merge(("cache.op_timeout_ms", 300))
             })
         };
@@ -355,18 +365,29 @@ both_backends!(a_second_factor_completes_during_a_cache_outage, |backend| {
     assert_eq!(browser.get("/o/acme/account").await.status, 200);
 });
 
-/// Renames the table of single-use values away (every query on it fails, as with a database
-/// that errs) or back.
-async fn single_use_table_away(app: &TestApp, away: bool) {
-    use sea_orm::{ConnectionTrait, Database};
-    let db = Database::connect(app.db_url.as_str()).await.unwrap();
-    let sql = if away {
-        "ALTER TABLE single_use_values RENAME TO single_use_values_away"
-    } else {
-        "ALTER TABLE single_use_values_away RENAME TO single_use_values"
+/// Another client holds the lock on the single-use values past what a node waits for it: SQLite's
+/// write lock (`BEGIN EXCLUSIVE`, which in WAL mode still lets readers read) past the busy timeout,
+/// or a PostgreSQL table lock past the node's `lock_timeout` (set on its connections by
+/// `Deployment::start`). Both are a database that cannot answer in time: an outage, not a bug.
+async fn lock_single_use_values(app: &TestApp) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{
+        ConnectionTrait, Database, DbBackend, SqliteTransactionMode, TransactionOptions,
+        TransactionTrait,
     };
-    db.execute_unprepared(sql).await.unwrap();
-    db.close().await.unwrap();
+    let db = Database::connect(app.db_url.as_str()).await.unwrap();
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Exclusive),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE single_use_values IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+    }
+    txn
 }
 
 both_backends!(
@@ -396,7 +417,7 @@ both_backends!(
         // (Answered after the other sign-in: the key's counter only grows.)
         let answer = key.assert(&options);
 
-        single_use_table_away(&d.a, true).await;
+        let lock = lock_single_use_values(&d.a).await;
         // Not "start again", not "invalid code": the server cannot tell right now.
         let done = finish(&mut browser, "acme", "passkey-login", &flow, &answer).await;
         assert_eq!(done.status, 503, "{}", done.body);
@@ -414,7 +435,7 @@ both_backends!(
         );
 
         // The database is back: the same flow and the same code still work, once.
-        single_use_table_away(&d.a, false).await;
+        lock.rollback().await.unwrap();
         let done = finish(&mut browser, "acme", "passkey-login", &flow, &answer).await;
         assert_eq!(done.status, 200, "{}", done.body);
         let answer = rp.exchange(&code, Some(&verifier)).await;
