@@ -143,6 +143,7 @@ flow_run() {
   [ -n "$line" ] || { echo "the flow driver gave no result:" >&2; cat "$WORK/drive.out" >&2; exit 1; }
   grep -v '^RESULT' "$WORK/drive.out" | sed 's/^/   driver: /' >&2 || true
   read -r _ RPS P50 P99 REQS BAD SOCK <<<"$line"
+  TIMEOUTS=0
   CPU_TICKS=$((cpu1 - cpu0))
 }
 
@@ -266,12 +267,12 @@ for target in peer $BACKENDS; do
       measure "$sc" "$dur"
       cpu_s=$(awk -v d="$CPU_TICKS" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz }')
       per_cpu=$(awk -v d="$CPU_TICKS" -v hz="$CLK_TCK" -v n="$REQS" 'BEGIN { printf "%.1f", d ? n * hz / d : 0 }')
-      printf '   run %d: %9s req/s  p50 %8s ms  p99 %8s ms  %8s req per server CPU-s  (%s requests, server CPU %s s, %s unexpected, %s socket errors, load avg %s)\n' \
-        "$run" "$RPS" "$P50" "$P99" "$per_cpu" "$REQS" "$cpu_s" "$BAD" "$SOCK" "$loadavg"
+      printf '   run %d: %9s req/s  p50 %8s ms  p99 %8s ms  %8s req per server CPU-s  (%s requests, server CPU %s s, %s unexpected, %s socket errors, %s over 2 s, load avg %s)\n' \
+        "$run" "$RPS" "$P50" "$P99" "$per_cpu" "$REQS" "$cpu_s" "$BAD" "$SOCK" "$TIMEOUTS" "$loadavg"
       [ "$BAD" = 0 ] && [ "$SOCK" = 0 ] || echo "   FAILED: $BAD unexpected answers, $SOCK socket errors" >&2
       backend=$([ "$target" = peer ] && echo - || echo "$target")
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TARGET" "$backend" "$sc" "$run" \
-        "$RPS" "$P50" "$P99" "$REQS" "$BAD" "$SOCK" "$cpu_s" "$loadavg" >>"$RESULTS"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TARGET" "$backend" "$sc" "$run" \
+        "$RPS" "$P50" "$P99" "$REQS" "$BAD" "$SOCK" "$cpu_s" "$loadavg" "$TIMEOUTS" >>"$RESULTS"
     done
     if [ "$target" != peer ] && [[ " $PROFILE " == *" $sc "* ]]; then profile "$sc" "$target"; fi
   done

@@ -58,7 +58,7 @@ measure_token() {
   local rps p50 p99 bad sock cpu_ms
   BENCH_METHOD=POST BENCH_EXPECT=200 BENCH_COOKIE="" BENCH_AUTH="$AUTH" BENCH_BODY_HAS="" BENCH_CHAIN="" \
     BENCH_BODY="grant_type=client_credentials" wrk_run "$BASE/o/demo/token" "$CONNECTIONS" "$DURATION"
-  rps=$RPS p50=$P50 p99=$P99 bad=$BAD sock=$SOCK cpu_ms=$CPU_MS
+  rps=$RPS p50=$P50 p99=$P99 bad=$BAD sock=$((SOCK + TIMEOUTS)) cpu_ms=$CPU_MS
   printf '   run %d %-7s /token %9s req/s  p50 %8s ms  p99 %8s ms  (%s unexpected status, %s socket errors)\n' \
     "$2" "$1" "$rps" "$p50" "$p99" "$bad" "$sock"
   [ "$bad" = 0 ] || echo "   WARNING: $bad /token responses were not 200: the run is a failure, not a figure" >&2

@@ -143,7 +143,8 @@ server_cpu_ticks() {  # [pid]: utime + stime of the process (default: the server
 
 # wrk_run <url> <connections> <duration> [pid]: one wrk run of bench/load.lua (configured by
 # the exported BENCH_* variables) against url, with the CPU of pid (default: the server) taken
-# over the run. Sets RPS P50 P99 (ms) REQS BAD (unexpected answers) SOCK (socket errors),
+# over the run. Sets RPS P50 P99 (ms) REQS BAD (unexpected answers) SOCK (connect, read and
+# write errors), TIMEOUTS (requests slower than wrk's 2 s timeout, still answered and checked),
 # CPU_TICKS and CPU_MS (server CPU per request). wrk runs as a background child and is waited
 # for, so a signal reaches the cleanup trap at once.
 wrk_run() {
@@ -157,7 +158,7 @@ wrk_run() {
   cpu1=$(server_cpu_ticks "$pid")
   line=$(grep '^RESULT' "$WORK/wrk.out" || true)
   [ -n "$line" ] || { echo "wrk gave no result:" >&2; cat "$WORK/wrk.out" >&2; exit 1; }
-  read -r _ RPS P50 P99 REQS BAD SOCK <<<"$line"
+  read -r _ RPS P50 P99 REQS BAD SOCK TIMEOUTS <<<"$line"
   CPU_TICKS=$((cpu1 - cpu0))
   CPU_MS=$(awk -v d="$CPU_TICKS" -v hz="$CLK_TCK" -v n="$REQS" 'BEGIN { printf "%.4f", n ? d * 1000 / hz / n : 0 }')
 }

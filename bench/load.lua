@@ -14,8 +14,10 @@
 --                 it counts as unexpected, and so does every request that finds the pool empty
 --                 (it is sent with a dead token). BENCH_BODY is ignored; BENCH_THREADS must
 --                 be wrk's -t.
--- done() prints one machine-readable line that run.sh parses:
---   RESULT <req/s> <p50 ms> <p99 ms> <requests> <unexpected statuses> <socket errors>
+-- done() prints one machine-readable line that lib.sh's wrk_run parses:
+--   RESULT <req/s> <p50 ms> <p99 ms> <requests> <unexpected answers> <socket errors> <timeouts>
+-- Socket errors are connect, read and write errors; timeouts are wrk's count of requests still
+-- unanswered after its timeout (2 s), which wrk keeps waiting for (their answers are checked).
 local method = os.getenv("BENCH_METHOD") or "GET"
 local cookie = os.getenv("BENCH_COOKIE")
 local body = os.getenv("BENCH_BODY")
@@ -87,9 +89,9 @@ function done(summary, latency, requests)
   local bad = 0
   for _, t in ipairs(threads) do bad = bad + (t:get("unexpected") or 0) end
   local e = summary.errors
-  local sock = e.connect + e.read + e.write + e.timeout
+  local sock = e.connect + e.read + e.write
   local rps = summary.requests / (summary.duration / 1e6)
-  io.write(string.format("RESULT %.1f %.3f %.3f %d %d %d\n",
+  io.write(string.format("RESULT %.1f %.3f %.3f %d %d %d %d\n",
     rps, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, bad, sock))
+    summary.requests, bad, sock, e.timeout))
 end

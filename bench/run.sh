@@ -74,7 +74,7 @@ for backend in $BACKENDS; do
         sleep "$PAUSE"
         loadavg=$(cut -d' ' -f1 /proc/loadavg)
         wrk_run "$URL" "$c" "$DUR"
-        rps=$RPS p50=$P50 p99=$P99 reqs=$REQS bad=$BAD sock=$SOCK cpu_ms=$CPU_MS
+        rps=$RPS p50=$P50 p99=$P99 reqs=$REQS bad=$BAD sock=$((SOCK + TIMEOUTS)) cpu_ms=$CPU_MS
         printf '   run %d: %9s req/s  p50 %8s ms  p99 %8s ms  server CPU %s ms/req  (%s requests, %s unexpected status, %s socket errors, load avg %s)\n' \
           "$run" "$rps" "$p50" "$p99" "$cpu_ms" "$reqs" "$bad" "$sock" "$loadavg"
         [ "$bad" = 0 ] || echo "   WARNING: $bad responses were not HTTP $BENCH_EXPECT" >&2
