@@ -208,10 +208,10 @@ profile() {
   {
     echo "# perf record -g -p <portcullis> during one $1 run on the $2 backend ($REQS requests, $BAD unexpected)"
     echo "## by module (self)"
-    perf report -i "$out.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15
+    perf report -i "$out.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 15 || true
     echo "## by symbol (self)"
-    perf report -i "$out.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
-  } >"$out.txt"
+    perf report -i "$out.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40 || true
+  } >"$out.txt"  # (|| true: head closes the pipe early, which pipefail would make an error)
   echo "   profile: $out.txt"
 }
 
