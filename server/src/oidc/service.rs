@@ -18,8 +18,9 @@ use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::sessions::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
 };
+use crate::store::cache::{Cache, CacheKey};
 use crate::store::{SingleUseKind, Store};
-use crate::tenancy::Org;
+use crate::tenancy::{Org, OrgId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -215,8 +216,22 @@ pub struct OidcService {
     clock: SharedClock,
     keys: KeyService,
     sessions: SessionService,
+    cache: Cache,
     public_url: String,
 }
+
+/// A copy of a live app session (issue 16: token checks from memory). Tombstoned by every
+/// ending that names the app session (`OidcService::end_app_session`, consent withdrawal);
+/// trusted only while its IdP session is live, because an IdP session's end also ends its app
+/// sessions (outliving ones too on a revocation) in the same transaction without naming them;
+/// and trusted only to say "live": a copy that looks over sends the check to the database.
+fn app_session_key(org: OrgId, id: AppSessionId) -> CacheKey {
+    CacheKey::org_copy(org, "app-session", &id.0.to_string())
+}
+
+/// How long an app session copy may be kept (shorter with an in-process cache, and never past
+/// its idle deadline).
+const APP_SESSION_COPY_SECS: i64 = 60;
 
 impl OidcService {
     pub fn new(
@@ -225,6 +240,7 @@ impl OidcService {
         clock: SharedClock,
         keys: KeyService,
         sessions: SessionService,
+        cache: Cache,
         public_url: String,
     ) -> Self {
         Self {
@@ -233,8 +249,24 @@ impl OidcService {
             clock,
             keys,
             sessions,
+            cache,
             public_url,
         }
+    }
+
+    /// Stores a copy of a live app session unless it ended since (its tombstone wins).
+    async fn keep_app_session(&self, s: &AppSession, now: DateTime<Utc>) {
+        let mut left = (s.absolute_expiry - now).num_seconds();
+        if let Some(idle) = s.idle_deadline {
+            left = left.min((idle - now).num_seconds());
+        }
+        let secs = left.clamp(1, APP_SESSION_COPY_SECS);
+        let ttl = self.cache.copy_ttl(std::time::Duration::from_secs(
+            u64::try_from(secs).unwrap_or(1),
+        ));
+        self.cache
+            .set_copy(&app_session_key(s.org_id, s.id), s, ttl)
+            .await;
     }
 
     pub fn issuer(&self, org: &Org) -> String {
@@ -856,6 +888,8 @@ impl OidcService {
             .end_app_session(s.org_id, s.id, reason, actor, self.clock.now())
             .await
             .map_err(OidcError::server)?;
+        // Whether it ended now or earlier, no copy of it may be trusted any more.
+        self.cache.end_copy(&app_session_key(s.org_id, s.id)).await;
         if ended {
             tracing::info!(org = %s.org_id, app_session = %s.id, reason, "app session ended");
         }
@@ -872,6 +906,25 @@ impl OidcService {
         id: AppSessionId,
         touch: bool,
     ) -> Result<Option<(AppSession, Option<Session>)>, OidcError> {
+        let now = self.clock.now();
+        if let Some(copy) = self
+            .cache
+            .get_json::<AppSession>(&app_session_key(org.id, id))
+            .await
+            && copy.org_id == org.id
+            && copy.id == id
+            && copy.app_id == app.id
+            && copy.ended_at.is_none()
+            && app_session_over(&copy, now).is_none()
+            && let Some(idp) = self
+                .sessions
+                .live(org.id, copy.session_id)
+                .await
+                .map_err(OidcError::server)?
+        {
+            let s = self.touch_app_session(app, copy, touch, now).await?;
+            return Ok(Some((s, Some(idp))));
+        }
         let Some(s) = self
             .store
             .app_session(org.id, id)
@@ -883,7 +936,6 @@ impl OidcService {
         if s.app_id != app.id {
             return Ok(None);
         }
-        let now = self.clock.now();
         if let Some(reason) = app_session_over(&s, now) {
             if reason != "ended" {
                 self.end_app_session(&s, reason, "system").await?;
@@ -900,7 +952,23 @@ impl OidcService {
                 .await?;
             return Ok(None);
         }
-        let mut s = s;
+        let touched = self.touch_app_session(app, s.clone(), touch, now).await?;
+        if idp.is_some() && touched == s {
+            // (A touch stores its own copy.)
+            self.keep_app_session(&s, now).await;
+        }
+        Ok(Some((touched, idp)))
+    }
+
+    /// Activity on a live app session, written at most once per `app_touch_due` interval; the
+    /// copy follows the write.
+    async fn touch_app_session(
+        &self,
+        app: &App,
+        mut s: AppSession,
+        touch: bool,
+        now: DateTime<Utc>,
+    ) -> Result<AppSession, OidcError> {
         if touch && app_touch_due(&s, app, now) {
             let idle = app
                 .settings
@@ -908,13 +976,14 @@ impl OidcService {
                 .idle_timeout_secs
                 .map(|i| (now + Duration::seconds(i)).min(s.absolute_expiry));
             self.store
-                .touch_app_session(org.id, s.id, now, idle)
+                .touch_app_session(s.org_id, s.id, now, idle)
                 .await
                 .map_err(OidcError::server)?;
             s.last_active_at = now;
             s.idle_deadline = idle;
+            self.keep_app_session(&s, now).await;
         }
-        Ok(Some((s, idp)))
+        Ok(s)
     }
 
     async fn refresh_grant(
@@ -1258,10 +1327,14 @@ impl OidcService {
             .await
             .map_err(OidcError::server)?;
         if revoked {
-            self.store
+            let ended = self
+                .store
                 .end_user_app_sessions(org.id, user, app, "consent_revoked", now)
                 .await
                 .map_err(OidcError::server)?;
+            for id in ended {
+                self.cache.end_copy(&app_session_key(org.id, id)).await;
+            }
         }
         Ok(revoked)
     }
