@@ -229,6 +229,10 @@ fn app_session_key(org: OrgId, id: AppSessionId) -> CacheKey {
     CacheKey::org_copy(org, "app-session", &id.0.to_string())
 }
 
+/// How long a copy of a user's record may serve /userinfo claims (shorter with an in-process
+/// cache); every change fences it at once (`SessionService::user_changed`).
+const USER_COPY_SECS: u64 = 60;
+
 /// How long an app session copy may be kept (shorter with an in-process cache, and never past
 /// its idle deadline).
 const APP_SESSION_COPY_SECS: i64 = 60;
@@ -855,11 +859,30 @@ impl OidcService {
         user: UserId,
         scope: &str,
     ) -> Result<serde_json::Value, OidcError> {
-        let user = self
-            .store
-            .user_by_id(org.id, user)
+        let key = crate::sessions::user_copy_key(org.id, user);
+        let copy = self
+            .cache
+            .get_json::<crate::accounts::User>(&key)
             .await
-            .map_err(OidcError::server)?
+            .filter(|u| u.org_id == org.id && u.id == user);
+        let found = match copy {
+            Some(u) => Some(u),
+            None => {
+                let read = self
+                    .store
+                    .user_by_id(org.id, user)
+                    .await
+                    .map_err(OidcError::server)?;
+                if let Some(u) = &read {
+                    let ttl = self
+                        .cache
+                        .copy_ttl(std::time::Duration::from_secs(USER_COPY_SECS));
+                    self.cache.set_copy(&key, u, ttl).await;
+                }
+                read
+            }
+        };
+        let user = found
             .filter(|u| u.active)
             .ok_or_else(|| err(E::InvalidToken, "the user no longer exists or is disabled"))?;
         let mut out = serde_json::json!({ "sub": user.id.to_string() });

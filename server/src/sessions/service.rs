@@ -45,6 +45,14 @@ fn session_id_key(org: OrgId, id: SessionId) -> CacheKey {
     CacheKey::org_copy(org, "session-id", &id.0.to_string())
 }
 
+/// A copy of a user's record, for the claims /userinfo returns (`OidcService::user_claims`).
+/// Fenced by every change of what it holds (`SessionService::user_changed`: email, its
+/// verification, status, deletion). Liveness never comes from it: a disabled or deleted user's
+/// sessions, and with them their tokens, end in the same change.
+pub(crate) fn user_copy_key(org: OrgId, user: UserId) -> CacheKey {
+    CacheKey::org_copy(org, "user", &user.0.to_string())
+}
+
 fn policy_key(org: OrgId) -> CacheKey {
     CacheKey::org_copy(org, "session-policy", "current")
 }
@@ -381,6 +389,12 @@ impl SessionService {
             ..session.clone()
         };
         Ok((session, token))
+    }
+
+    /// A user's record changed or went: copies read before cannot be stored, readers read the
+    /// database (see `user_copy_key`).
+    pub async fn user_changed(&self, org: OrgId, user: UserId) {
+        self.cache.fence_copy(&user_copy_key(org, user)).await;
     }
 
     /// Tombstones the cached copies of sessions ended in a store transaction of another service.

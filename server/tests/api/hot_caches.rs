@@ -390,3 +390,52 @@ both_backends!(
         check(&offline, &outliving, false, "signed out everywhere").await;
     }
 );
+
+both_backends!(
+    a_changed_name_shows_in_userinfo_at_every_node_on_the_next_request,
+    |backend| {
+        let mut d = Deployment::start(&backend, None).await;
+        let tokens = d
+            .web
+            .sign_in(&mut d.browser, &[("scope", "openid profile email")])
+            .await;
+        let mut req = CreateApp::new("Automation", AppType::Service);
+        req.admin = true;
+        let automation = Rp::register(&d.a, &d.org, req).await;
+        let admin = automation
+            .token(&[("grant_type", "client_credentials")])
+            .await
+            .str("access_token");
+        let sub = jwt_claims(&tokens.access)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let names = || async {
+            let mut seen = Vec::new();
+            for node in d.nodes() {
+                for _ in 0..2 {
+                    let answer = d.web.at_node(node).userinfo(&tokens.access).await;
+                    assert_eq!(answer.status, 200, "{answer:?}");
+                    seen.push(answer.json["name"].clone());
+                }
+            }
+            seen
+        };
+        for name in names().await {
+            assert_eq!(name, "Alice");
+        }
+        // Renamed through the admin API of node a.
+        let renamed =
+            d.a.client
+                .patch(format!("{}/api/v1/orgs/acme/users/{sub}", d.a.address))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({ "name": "Alice Liddell" }))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(renamed.status(), 200);
+        for name in names().await {
+            assert_eq!(name, "Alice Liddell");
+        }
+    }
+);
