@@ -218,7 +218,13 @@ pub struct OidcService {
     sessions: SessionService,
     cache: Cache,
     public_url: String,
+    /// Discovery documents by issuer, serialised once (they change only with the issuer).
+    discovery:
+        std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<str>>>>,
 }
+
+/// At most this many issuers' discovery documents are kept (the map starts over past it).
+const MAX_DISCOVERY_DOCUMENTS: usize = 10_000;
 
 /// A copy of a live app session (issue 16: token checks from memory). Tombstoned by every
 /// ending that names the app session (`OidcService::end_app_session`, consent withdrawal);
@@ -255,7 +261,33 @@ impl OidcService {
             sessions,
             cache,
             public_url,
+            discovery: Default::default(),
         }
+    }
+
+    /// The org's discovery document as JSON text, made by `build` from the issuer once per
+    /// issuer and node.
+    pub fn discovery_document(
+        &self,
+        org: &Org,
+        build: impl FnOnce(&str) -> serde_json::Value,
+    ) -> std::sync::Arc<str> {
+        let issuer = self.issuer(org);
+        if let Some(doc) = self
+            .discovery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&issuer)
+        {
+            return doc.clone();
+        }
+        let doc: std::sync::Arc<str> = build(&issuer).to_string().into();
+        let mut map = self.discovery.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_DISCOVERY_DOCUMENTS {
+            map.clear();
+        }
+        map.insert(issuer, doc.clone());
+        doc
     }
 
     /// Stores a copy of a live app session unless it ended since (its tombstone wins).
