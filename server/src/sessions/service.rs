@@ -53,6 +53,10 @@ pub(crate) fn user_copy_key(org: OrgId, user: UserId) -> CacheKey {
     CacheKey::org_copy(org, "user", &user.0.to_string())
 }
 
+/// How many distinct user agents of a user's earlier sessions the new-device check compares
+/// (past it, a device not among them counts as new).
+const MAX_AGENTS_COMPARED: u64 = 1_000;
+
 fn policy_key(org: OrgId) -> CacheKey {
     CacheKey::org_copy(org, "session-policy", "current")
 }
@@ -266,11 +270,15 @@ impl SessionService {
         s: &Session,
     ) -> Result<Option<crate::email::OutgoingEmail>, SessionError> {
         let device = crate::http::pages::device(s.user_agent.as_deref());
-        let earlier = self.store.user_sessions(s.org_id, s.user_id, true).await?;
+        // Distinct agents only: a user with thousands of sessions is one short query here.
+        let earlier = self
+            .store
+            .user_session_agents(s.org_id, s.user_id, MAX_AGENTS_COMPARED)
+            .await?;
         if earlier.is_empty()
             || earlier
                 .iter()
-                .any(|e| crate::http::pages::device(e.user_agent.as_deref()) == device)
+                .any(|ua| crate::http::pages::device(ua.as_deref()) == device)
         {
             return Ok(None);
         }
