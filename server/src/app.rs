@@ -106,6 +106,7 @@ impl AppState {
             clock.clone(),
             keys.clone(),
             sessions.clone(),
+            cache.clone(),
             config.public_url().to_owned(),
         );
         let outbound = OutboundClient::new(

@@ -508,6 +508,7 @@ impl AccountService {
             return Ok(ResetOutcome::InvalidLink);
         };
         self.sessions.forget_ended(&ended).await;
+        self.sessions.user_changed(org.id, user.id).await;
         Ok(ResetOutcome::Done)
     }
 
@@ -610,6 +611,7 @@ impl AccountService {
             return Ok(ResetOutcome::WrongPassword);
         }
         Ok(if self.store.verify_with_link(org.id, &link, now).await? {
+            self.sessions.user_changed(org.id, link.user_id).await;
             ResetOutcome::Done
         } else {
             ResetOutcome::InvalidLink
@@ -686,7 +688,10 @@ impl AccountService {
             .change_user_email(org.id, &link, &new_email, &notice, self.clock.now())
             .await
         {
-            Ok(true) => Ok(ResetOutcome::Done),
+            Ok(true) => {
+                self.sessions.user_changed(org.id, link.user_id).await;
+                Ok(ResetOutcome::Done)
+            }
             Ok(false) => Ok(ResetOutcome::InvalidLink),
             Err(StoreError::Conflict) => Ok(ResetOutcome::AddressTaken),
             Err(e) => Err(e.into()),
@@ -725,6 +730,7 @@ impl AccountService {
             .set_user_active(org.id, user.id, active, actor, self.clock.now())
             .await?;
         self.sessions.forget_ended(&ended).await;
+        self.sessions.user_changed(org.id, user.id).await;
         Ok(User { active, ..user })
     }
 

@@ -816,6 +816,7 @@ pub async fn update_user(
         .update_user(org.id, u.id, name, role, &who.actor(), state.clock.now())
         .await
         .map_err(ApiError::internal)?;
+    state.sessions.user_changed(org.id, u.id).await;
     get_user(state, org, id).await
 }
 
@@ -854,6 +855,7 @@ pub async fn delete_user(
         .delete_user(org.id, u.id)
         .await
         .map_err(ApiError::internal)?;
+    state.sessions.user_changed(org.id, u.id).await;
     let event = crate::audit::AuditEvent {
         org_id: org.id,
         actor: who.actor(),

@@ -533,6 +533,7 @@ impl WebauthnService {
             .await?
             .ok_or(WebauthnFlowError::UnknownFlow)?;
         self.sessions.forget_ended(&ended).await;
+        self.sessions.user_changed(org.id, user.id).await;
         // The passkey was enrolled, not used to authenticate: the session records no factor
         // (the link proved the mailbox), and the passkey counts from its next use.
         let new = NewSession {

@@ -209,7 +209,8 @@ struct LoadedKey {
 /// (good until the first of them retires).
 struct LoadedKeys {
     keys: Vec<LoadedKey>,
-    jwks: serde_json::Value,
+    /// The JWKS document, serialised once per load.
+    jwks: Arc<str>,
     jwks_until: Option<DateTime<Utc>>,
     loaded_at: DateTime<Utc>,
 }
@@ -390,7 +391,7 @@ impl KeyService {
         let jwks_until = keys.iter().filter_map(|k| k.stored.expires_at).min();
         let loaded = Arc::new(LoadedKeys {
             keys,
-            jwks: serde_json::json!({ "keys": list }),
+            jwks: serde_json::json!({ "keys": list }).to_string().into(),
             jwks_until,
             loaded_at: self.clock.now(),
         });
@@ -472,7 +473,7 @@ impl KeyService {
     }
 
     /// The published keys (the JWKS document).
-    pub async fn jwks(&self, org: OrgId) -> Result<serde_json::Value, KeyError> {
+    pub async fn jwks(&self, org: OrgId) -> Result<Arc<str>, KeyError> {
         let loaded = self.loaded(org).await?;
         let now = self.clock.now();
         if loaded.jwks_until.is_none_or(|until| now < until) {
@@ -485,7 +486,7 @@ impl KeyService {
             .filter(|k| k.stored.expires_at.is_none_or(|e| e > now))
             .map(|k| k.stored.public_jwk.clone())
             .collect();
-        Ok(serde_json::json!({ "keys": list }))
+        Ok(serde_json::json!({ "keys": list }).to_string().into())
     }
 
     async fn keys_or_first(&self, org: OrgId) -> Result<Vec<StoredKey>, KeyError> {

@@ -18,7 +18,7 @@ impl std::fmt::Display for AppSessionId {
 }
 
 /// The IdP's record of one app's session for one IdP session (DESIGN §1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSession {
     pub id: AppSessionId,
     pub org_id: OrgId,

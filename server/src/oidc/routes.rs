@@ -76,10 +76,17 @@ fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
 }
 
 async fn discovery(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
-    let org = org.0;
-    let issuer = state.oidc.issuer(&org);
+    let body = state.oidc.discovery_document(&org.0, discovery_document);
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(body.to_string())
+}
+
+/// The discovery document of an issuer (built once per issuer: `OidcService::discovery_document`).
+fn discovery_document(issuer: &str) -> serde_json::Value {
     let at = |path: &str| format!("{issuer}{path}");
-    let body = serde_json::json!({
+    serde_json::json!({
         "issuer": issuer,
         "authorization_endpoint": at(AUTHORIZE_PATH),
         "token_endpoint": at(TOKEN_PATH),
@@ -113,10 +120,7 @@ async fn discovery(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse 
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    });
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(body)
+    })
 }
 
 async fn jwks(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {

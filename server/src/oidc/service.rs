@@ -18,8 +18,9 @@ use crate::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::sessions::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
 };
+use crate::store::cache::{Cache, CacheKey};
 use crate::store::{SingleUseKind, Store};
-use crate::tenancy::Org;
+use crate::tenancy::{Org, OrgId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -215,8 +216,32 @@ pub struct OidcService {
     clock: SharedClock,
     keys: KeyService,
     sessions: SessionService,
+    cache: Cache,
     public_url: String,
+    /// Discovery documents by issuer, serialised once (they change only with the issuer).
+    discovery:
+        std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<str>>>>,
 }
+
+/// At most this many issuers' discovery documents are kept (the map starts over past it).
+const MAX_DISCOVERY_DOCUMENTS: usize = 10_000;
+
+/// A copy of a live app session (issue 16: token checks from memory). Tombstoned by every
+/// ending that names the app session (`OidcService::end_app_session`, consent withdrawal);
+/// trusted only while its IdP session is live, because an IdP session's end also ends its app
+/// sessions (outliving ones too on a revocation) in the same transaction without naming them;
+/// and trusted only to say "live": a copy that looks over sends the check to the database.
+fn app_session_key(org: OrgId, id: AppSessionId) -> CacheKey {
+    CacheKey::org_copy(org, "app-session", &id.0.to_string())
+}
+
+/// How long a copy of a user's record may serve /userinfo claims (shorter with an in-process
+/// cache); every change fences it at once (`SessionService::user_changed`).
+const USER_COPY_SECS: u64 = 60;
+
+/// How long an app session copy may be kept (shorter with an in-process cache, and never past
+/// its idle deadline).
+const APP_SESSION_COPY_SECS: i64 = 60;
 
 impl OidcService {
     pub fn new(
@@ -225,6 +250,7 @@ impl OidcService {
         clock: SharedClock,
         keys: KeyService,
         sessions: SessionService,
+        cache: Cache,
         public_url: String,
     ) -> Self {
         Self {
@@ -233,8 +259,50 @@ impl OidcService {
             clock,
             keys,
             sessions,
+            cache,
             public_url,
+            discovery: Default::default(),
         }
+    }
+
+    /// The org's discovery document as JSON text, made by `build` from the issuer once per
+    /// issuer and node.
+    pub fn discovery_document(
+        &self,
+        org: &Org,
+        build: impl FnOnce(&str) -> serde_json::Value,
+    ) -> std::sync::Arc<str> {
+        let issuer = self.issuer(org);
+        if let Some(doc) = self
+            .discovery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&issuer)
+        {
+            return doc.clone();
+        }
+        let doc: std::sync::Arc<str> = build(&issuer).to_string().into();
+        let mut map = self.discovery.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_DISCOVERY_DOCUMENTS {
+            map.clear();
+        }
+        map.insert(issuer, doc.clone());
+        doc
+    }
+
+    /// Stores a copy of a live app session unless it ended since (its tombstone wins).
+    async fn keep_app_session(&self, s: &AppSession, now: DateTime<Utc>) {
+        let mut left = (s.absolute_expiry - now).num_seconds();
+        if let Some(idle) = s.idle_deadline {
+            left = left.min((idle - now).num_seconds());
+        }
+        let secs = left.clamp(1, APP_SESSION_COPY_SECS);
+        let ttl = self.cache.copy_ttl(std::time::Duration::from_secs(
+            u64::try_from(secs).unwrap_or(1),
+        ));
+        self.cache
+            .set_copy(&app_session_key(s.org_id, s.id), s, ttl)
+            .await;
     }
 
     pub fn issuer(&self, org: &Org) -> String {
@@ -823,11 +891,30 @@ impl OidcService {
         user: UserId,
         scope: &str,
     ) -> Result<serde_json::Value, OidcError> {
-        let user = self
-            .store
-            .user_by_id(org.id, user)
+        let key = crate::sessions::user_copy_key(org.id, user);
+        let copy = self
+            .cache
+            .get_json::<crate::accounts::User>(&key)
             .await
-            .map_err(OidcError::server)?
+            .filter(|u| u.org_id == org.id && u.id == user);
+        let found = match copy {
+            Some(u) => Some(u),
+            None => {
+                let read = self
+                    .store
+                    .user_by_id(org.id, user)
+                    .await
+                    .map_err(OidcError::server)?;
+                if let Some(u) = &read {
+                    let ttl = self
+                        .cache
+                        .copy_ttl(std::time::Duration::from_secs(USER_COPY_SECS));
+                    self.cache.set_copy(&key, u, ttl).await;
+                }
+                read
+            }
+        };
+        let user = found
             .filter(|u| u.active)
             .ok_or_else(|| err(E::InvalidToken, "the user no longer exists or is disabled"))?;
         let mut out = serde_json::json!({ "sub": user.id.to_string() });
@@ -856,6 +943,8 @@ impl OidcService {
             .end_app_session(s.org_id, s.id, reason, actor, self.clock.now())
             .await
             .map_err(OidcError::server)?;
+        // Whether it ended now or earlier, no copy of it may be trusted any more.
+        self.cache.end_copy(&app_session_key(s.org_id, s.id)).await;
         if ended {
             tracing::info!(org = %s.org_id, app_session = %s.id, reason, "app session ended");
         }
@@ -872,6 +961,25 @@ impl OidcService {
         id: AppSessionId,
         touch: bool,
     ) -> Result<Option<(AppSession, Option<Session>)>, OidcError> {
+        let now = self.clock.now();
+        if let Some(copy) = self
+            .cache
+            .get_json::<AppSession>(&app_session_key(org.id, id))
+            .await
+            && copy.org_id == org.id
+            && copy.id == id
+            && copy.app_id == app.id
+            && copy.ended_at.is_none()
+            && app_session_over(&copy, now).is_none()
+            && let Some(idp) = self
+                .sessions
+                .live(org.id, copy.session_id)
+                .await
+                .map_err(OidcError::server)?
+        {
+            let s = self.touch_app_session(app, copy, touch, now).await?;
+            return Ok(Some((s, Some(idp))));
+        }
         let Some(s) = self
             .store
             .app_session(org.id, id)
@@ -883,7 +991,6 @@ impl OidcService {
         if s.app_id != app.id {
             return Ok(None);
         }
-        let now = self.clock.now();
         if let Some(reason) = app_session_over(&s, now) {
             if reason != "ended" {
                 self.end_app_session(&s, reason, "system").await?;
@@ -900,7 +1007,23 @@ impl OidcService {
                 .await?;
             return Ok(None);
         }
-        let mut s = s;
+        let touched = self.touch_app_session(app, s.clone(), touch, now).await?;
+        if idp.is_some() && touched == s {
+            // (A touch stores its own copy.)
+            self.keep_app_session(&s, now).await;
+        }
+        Ok(Some((touched, idp)))
+    }
+
+    /// Activity on a live app session, written at most once per `app_touch_due` interval; the
+    /// copy follows the write.
+    async fn touch_app_session(
+        &self,
+        app: &App,
+        mut s: AppSession,
+        touch: bool,
+        now: DateTime<Utc>,
+    ) -> Result<AppSession, OidcError> {
         if touch && app_touch_due(&s, app, now) {
             let idle = app
                 .settings
@@ -908,13 +1031,14 @@ impl OidcService {
                 .idle_timeout_secs
                 .map(|i| (now + Duration::seconds(i)).min(s.absolute_expiry));
             self.store
-                .touch_app_session(org.id, s.id, now, idle)
+                .touch_app_session(s.org_id, s.id, now, idle)
                 .await
                 .map_err(OidcError::server)?;
             s.last_active_at = now;
             s.idle_deadline = idle;
+            self.keep_app_session(&s, now).await;
         }
-        Ok(Some((s, idp)))
+        Ok(s)
     }
 
     async fn refresh_grant(
@@ -1258,10 +1382,14 @@ impl OidcService {
             .await
             .map_err(OidcError::server)?;
         if revoked {
-            self.store
+            let ended = self
+                .store
                 .end_user_app_sessions(org.id, user, app, "consent_revoked", now)
                 .await
                 .map_err(OidcError::server)?;
+            for id in ended {
+                self.cache.end_copy(&app_session_key(org.id, id)).await;
+            }
         }
         Ok(revoked)
     }

@@ -10,4 +10,5 @@ pub use model::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, EndReason, InvalidPolicy, MfaPolicy,
     NewSession, Session, SessionId, SessionPolicy, SessionToken,
 };
+pub(crate) use service::user_copy_key;
 pub use service::{SessionService, TOUCH_INTERVAL_SECS};

@@ -37,6 +37,26 @@ fn session_key(org: OrgId, token_hash: &str) -> CacheKey {
     CacheKey::org_copy(org, "session", token_hash)
 }
 
+/// A copy of a session by its id, for liveness checks that have no cookie (an app session's IdP
+/// session). Tombstoned with the cookie's copy whenever the session ends (`forget`), fenced when
+/// its authentication changes; trusted only to say "live": a copy that looks over sends the
+/// caller to the database (a touch elsewhere may have moved its idle deadline).
+fn session_id_key(org: OrgId, id: SessionId) -> CacheKey {
+    CacheKey::org_copy(org, "session-id", &id.0.to_string())
+}
+
+/// A copy of a user's record, for the claims /userinfo returns (`OidcService::user_claims`).
+/// Fenced by every change of what it holds (`SessionService::user_changed`: email, its
+/// verification, status, deletion). Liveness never comes from it: a disabled or deleted user's
+/// sessions, and with them their tokens, end in the same change.
+pub(crate) fn user_copy_key(org: OrgId, user: UserId) -> CacheKey {
+    CacheKey::org_copy(org, "user", &user.0.to_string())
+}
+
+/// How many distinct user agents of a user's earlier sessions the new-device check compares
+/// (past it, a device not among them counts as new).
+const MAX_AGENTS_COMPARED: u64 = 1_000;
+
 fn policy_key(org: OrgId) -> CacheKey {
     CacheKey::org_copy(org, "session-policy", "current")
 }
@@ -180,7 +200,7 @@ impl SessionService {
             },
         };
         if session.ended_at.is_some() {
-            self.cache.end_copy(&key).await;
+            self.forget(std::slice::from_ref(&session)).await;
             return Ok(None);
         }
         let policy = self.policy(org).await?;
@@ -201,7 +221,7 @@ impl SessionService {
             {
                 // The database has ended it: whatever copy we read is stale (its tombstone was
                 // lost, say with a node that stopped during an outage). Put one there now.
-                self.cache.end_copy(&key).await;
+                self.forget(std::slice::from_ref(&session)).await;
                 return Ok(None);
             }
             changed = true;
@@ -233,6 +253,9 @@ impl SessionService {
         self.cache
             .fence_copy(&session_key(org, &session.token_hash))
             .await;
+        self.cache
+            .fence_copy(&session_id_key(org, session.id))
+            .await;
         Ok(Session {
             webauthn_at: Some(at),
             auth_time: at,
@@ -247,11 +270,15 @@ impl SessionService {
         s: &Session,
     ) -> Result<Option<crate::email::OutgoingEmail>, SessionError> {
         let device = crate::http::pages::device(s.user_agent.as_deref());
-        let earlier = self.store.user_sessions(s.org_id, s.user_id, true).await?;
+        // Distinct agents only: a user with thousands of sessions is one short query here.
+        let earlier = self
+            .store
+            .user_session_agents(s.org_id, s.user_id, MAX_AGENTS_COMPARED)
+            .await?;
         if earlier.is_empty()
             || earlier
                 .iter()
-                .any(|e| crate::http::pages::device(e.user_agent.as_deref()) == device)
+                .any(|ua| crate::http::pages::device(ua.as_deref()) == device)
         {
             return Ok(None);
         }
@@ -280,17 +307,36 @@ impl SessionService {
     /// A live session by id (ended at once if its deadlines have passed), for checks that have
     /// no cookie: an app session that may not outlive its IdP session.
     pub async fn live(&self, org: OrgId, id: SessionId) -> Result<Option<Session>, SessionError> {
+        let key = session_id_key(org, id);
+        let now = self.clock.now();
+        if let Some(copy) = self.cache.get_json::<Session>(&key).await
+            && copy.org_id == org
+            && copy.id == id
+            && copy.ended_at.is_none()
+            && expiry(&self.policy(org).await?, &copy, now).is_none()
+        {
+            return Ok(Some(copy));
+        }
         let Some(session) = self.store.session_by_id(org, id).await? else {
             return Ok(None);
         };
         if session.ended_at.is_some() {
+            self.cache.end_copy(&key).await;
             return Ok(None);
         }
         let policy = self.policy(org).await?;
-        if let Some(reason) = expiry(&policy, &session, self.clock.now()) {
+        if let Some(reason) = expiry(&policy, &session, now) {
             self.end(org, session.id, reason, "system").await?;
             return Ok(None);
         }
+        // Stored unless it ended since (its tombstone wins).
+        self.cache
+            .set_copy(
+                &key,
+                &session,
+                self.cache.copy_ttl(cache_ttl(&session, now)),
+            )
+            .await;
         Ok(Some(session))
     }
 
@@ -330,9 +376,12 @@ impl SessionService {
         {
             return Err(SessionError::NotFound);
         }
-        // The old cookie value is dead for good.
+        // The old cookie value is dead for good; the copy by id holds the old authentication.
         self.cache
             .end_copy(&session_key(org, &session.token_hash))
+            .await;
+        self.cache
+            .fence_copy(&session_id_key(org, session.id))
             .await;
         let (password_at, webauthn_at) = if by_key {
             (None, Some(now))
@@ -350,6 +399,12 @@ impl SessionService {
         Ok((session, token))
     }
 
+    /// A user's record changed or went: copies read before cannot be stored, readers read the
+    /// database (see `user_copy_key`).
+    pub async fn user_changed(&self, org: OrgId, user: UserId) {
+        self.cache.fence_copy(&user_copy_key(org, user)).await;
+    }
+
     /// Tombstones the cached copies of sessions ended in a store transaction of another service.
     pub async fn forget_ended(&self, ended: &[Session]) {
         self.forget(ended).await;
@@ -360,6 +415,7 @@ impl SessionService {
             self.cache
                 .end_copy(&session_key(s.org_id, &s.token_hash))
                 .await;
+            self.cache.end_copy(&session_id_key(s.org_id, s.id)).await;
         }
     }
 

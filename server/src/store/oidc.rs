@@ -11,7 +11,8 @@ use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -159,7 +160,8 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
-    /// Ends every live app session of the user with the app.
+    /// Ends every live app session of the user with the app; returns their ids (so their
+    /// copies can be tombstoned).
     pub async fn end_user_app_sessions(
         &self,
         org: OrgId,
@@ -167,17 +169,30 @@ impl Store {
         app: AppId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        Ok(app_sessions::Entity::update_many()
-            .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
-            .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
+    ) -> Result<Vec<AppSessionId>, StoreError> {
+        let txn = self.begin_write().await?;
+        let ids: Vec<Uuid> = app_sessions::Entity::find()
+            .select_only()
+            .column(app_sessions::Column::Id)
             .filter(app_sessions::Column::OrgId.eq(org.0))
             .filter(app_sessions::Column::UserId.eq(user.0))
             .filter(app_sessions::Column::AppId.eq(app.0))
             .filter(app_sessions::Column::EndedAt.is_null())
-            .exec(&self.db)
-            .await?
-            .rows_affected)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if !ids.is_empty() {
+            app_sessions::Entity::update_many()
+                .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
+                .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
+                .filter(app_sessions::Column::OrgId.eq(org.0))
+                .filter(app_sessions::Column::Id.is_in(ids.clone()))
+                .filter(app_sessions::Column::EndedAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(ids.into_iter().map(AppSessionId).collect())
     }
 
     /// Activity on a live app session: moves its idle deadline.

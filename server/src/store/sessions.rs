@@ -319,6 +319,26 @@ impl Store {
         Ok(ended)
     }
 
+    /// The distinct user agents of a user's sessions, ended ones included (at most `limit`):
+    /// what the new-device check compares with, without loading every session a user ever had.
+    pub async fn user_session_agents(
+        &self,
+        org: OrgId,
+        user: UserId,
+        limit: u64,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::UserAgent)
+            .distinct()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
     /// A user's sessions, newest first; only live ones unless `include_ended`.
     pub async fn user_sessions(
         &self,

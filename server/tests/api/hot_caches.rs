@@ -305,3 +305,137 @@ both_backends!(
         assert!(!web.active(&tokens.access).await);
     }
 );
+
+both_backends!(
+    an_ended_app_session_is_inactive_at_every_node_on_the_next_request,
+    |backend| {
+        // `web` may not outlive the IdP session; `offline` may (the standard preset).
+        let mut req = CreateApp::new("web", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/web/callback".into()];
+        let mut rules = SessionProfile::Standard.preset();
+        rules.outlives_idp_session = false;
+        req.rules = Some(rules);
+        let mut d = Deployment::start(&backend, Some(req)).await;
+        let mut req = CreateApp::new("offline", AppType::Web);
+        req.redirect_uris = vec!["http://127.0.0.1:9/offline/callback".into()];
+        let rules = SessionProfile::Standard.preset();
+        assert!(rules.outlives_idp_session);
+        req.rules = Some(rules);
+        let offline = Rp::register(&d.a, &d.org, req).await;
+        let standard = d.tokens().await;
+        let revoked = d.tokens().await;
+        let outliving = offline
+            .sign_in(&mut d.browser, &[("scope", "openid offline_access")])
+            .await;
+        let web = &d.web;
+        let nodes: Vec<&TestApp> = std::iter::once(&d.a).chain(d.b.as_ref()).collect();
+        // Asked twice at every node: the second answer comes from what the first one kept.
+        let check = |rp: &Rp, tokens: &Tokens, live: bool, when: &'static str| {
+            let (rp, access) = (rp.clone(), tokens.access.clone());
+            let nodes = nodes.clone();
+            async move {
+                for node in nodes {
+                    let at = rp.at_node(node);
+                    for _ in 0..2 {
+                        let status = at.userinfo(&access).await.status;
+                        assert_eq!(status == 200, live, "{when}: userinfo at {}", node.address);
+                        assert_eq!(
+                            at.active(&access).await,
+                            live,
+                            "{when}: introspection at {}",
+                            node.address
+                        );
+                    }
+                }
+            }
+        };
+        check(web, &standard, true, "signed in").await;
+        check(web, &revoked, true, "signed in").await;
+        check(&offline, &outliving, true, "signed in").await;
+
+        // Ended by name (revocation at node a).
+        let answer = web.revoke(&revoked.refresh, Some("refresh_token")).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        check(web, &revoked, false, "revoked").await;
+        check(web, &standard, true, "another app session revoked").await;
+
+        // Ended with its IdP session (sign-out at node a): the app session is ended in the
+        // same transaction without being named; the outliving one lives on.
+        let form = d.browser.get("/o/acme/logout").await;
+        assert_eq!(form.status, 200);
+        let csrf = form.csrf();
+        let out = d.browser.post("/o/acme/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(out.status, 200, "{}", out.body);
+        check(web, &standard, false, "IdP session signed out").await;
+        check(&offline, &outliving, true, "IdP session signed out").await;
+
+        // "Sign out everywhere" at node a also ends app sessions that outlived their IdP
+        // session, again without naming them.
+        let user = jwt_claims(&outliving.access)["sub"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        d.a.state
+            .sessions
+            .end_user_sessions(
+                d.org.id,
+                portcullis::accounts::UserId(user),
+                None,
+                portcullis::sessions::EndReason::UserSignedOutEverywhere,
+                "test",
+            )
+            .await
+            .unwrap();
+        check(&offline, &outliving, false, "signed out everywhere").await;
+    }
+);
+
+both_backends!(
+    a_changed_name_shows_in_userinfo_at_every_node_on_the_next_request,
+    |backend| {
+        let mut d = Deployment::start(&backend, None).await;
+        let tokens = d
+            .web
+            .sign_in(&mut d.browser, &[("scope", "openid profile email")])
+            .await;
+        let mut req = CreateApp::new("Automation", AppType::Service);
+        req.admin = true;
+        let automation = Rp::register(&d.a, &d.org, req).await;
+        let admin = automation
+            .token(&[("grant_type", "client_credentials")])
+            .await
+            .str("access_token");
+        let sub = jwt_claims(&tokens.access)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let names = || async {
+            let mut seen = Vec::new();
+            for node in d.nodes() {
+                for _ in 0..2 {
+                    let answer = d.web.at_node(node).userinfo(&tokens.access).await;
+                    assert_eq!(answer.status, 200, "{answer:?}");
+                    seen.push(answer.json["name"].clone());
+                }
+            }
+            seen
+        };
+        for name in names().await {
+            assert_eq!(name, "Alice");
+        }
+        // Renamed through the admin API of node a.
+        let renamed =
+            d.a.client
+                .patch(format!("{}/api/v1/orgs/acme/users/{sub}", d.a.address))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({ "name": "Alice Liddell" }))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(renamed.status(), 200);
+        for name in names().await {
+            assert_eq!(name, "Alice Liddell");
+        }
+    }
+);
