@@ -837,7 +837,8 @@ pub async fn set_user_active(
     get_user(state, org, id).await
 }
 
-/// Ends every session of the user (reason `user_deleted`, apps told), then deletes the user.
+/// Ends every session of the user (reason `user_deleted`, apps told) and deletes the user, in
+/// one transaction.
 pub async fn delete_user(
     state: &AppState,
     org: &Org,
@@ -845,16 +846,14 @@ pub async fn delete_user(
     id: &str,
 ) -> Result<(), ApiError> {
     let u = find_user(state, org, id).await?;
-    state
-        .sessions
-        .end_user_sessions(org.id, u.id, None, EndReason::UserDeleted, &who.actor())
-        .await
-        .map_err(ApiError::internal)?;
-    state
+    // The sessions end and the user goes in one transaction: a session made meanwhile cannot
+    // be dropped by the cascade without an end (and its copies' tombstones).
+    let ended = state
         .store
-        .delete_user(org.id, u.id)
+        .delete_user(org.id, u.id, &who.actor(), state.clock.now())
         .await
         .map_err(ApiError::internal)?;
+    state.sessions.forget_ended(&ended).await;
     state.sessions.user_changed(org.id, u.id).await;
     let event = crate::audit::AuditEvent {
         org_id: org.id,

@@ -317,7 +317,7 @@ impl Store {
             (Some(_), Some(_)) => STATUS_PENDING,
             (Some(_), None) => STATUS_FAILED,
         };
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let txn = self.begin_write().await?;
         let update = || {
             let mut q = logout_deliveries::Entity::update_many()
                 .col_expr(logout_deliveries::Column::Status, Expr::value(status))
