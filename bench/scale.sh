@@ -285,6 +285,15 @@ measure_sessions() {
     echo "   one session copy (the value of $(head -n1 "$WORK/keys.txt")):"
     redis-cli -u "$REDIS_URL" GET "$(head -n1 "$WORK/keys.txt")" | sed 's/^/     /'
     record "$backend" redis_per_session 1 "$per" "$keys" "$mu" "$klen" "$vlen"
+    if [ "$PRIVATE_REDIS_PORT" != 0 ]; then
+      # The same keys under the default prefix (portcullis:, shorter than this run's): copies
+      # made with COPY, sized, deleted (a private Redis: nobody else's keys can be hit).
+      head -n 1000 "$WORK/keys.txt" | awk -v p="$REDIS_PREFIX" '{ k = "portcullis:" substr($0, length(p) + 1)
+          print "COPY", $0, k; print "MEMORY USAGE", k; print "DEL", k }' \
+        | redis-cli -u "$REDIS_URL" | awk 'NR % 3 == 2 { u += $1; n++ } END { printf "%.0f", u / n }' >"$WORK/default.txt"
+      printf '   the same keys under the default prefix portcullis:: MEMORY USAGE %s bytes\n' "$(cat "$WORK/default.txt")"
+      record "$backend" redis_default_prefix 1 "$(cat "$WORK/default.txt")"
+    fi
     [ "$PRIVATE_REDIS_PORT" = 0 ] || redis-cli -u "$REDIS_URL" --bigkeys 2>/dev/null \
       | grep -E '^Biggest|keys with' | sed 's/^/   bigkeys: /' || true
   else
@@ -297,6 +306,22 @@ printf '# %s  commit %s  %s cores  RUNS=%s  userinfo -t%s -c%s -d%s  SESSIONS=%s
   "$THREADS" "$CONNECTIONS" "$DURATION" "$SESSIONS" "$ORGS" "$APPS_PER_ORG"
 
 for backend in $BACKENDS; do
+  if [[ " $STEPS " == *" idle "* ]]; then
+    # The same, with glibc's malloc told to serve every block of 1 MiB or more by mmap (a fixed
+    # threshold): argon2's 19 MiB buffers then go back to the system when freed.
+    export MALLOC_MMAP_THRESHOLD_=1048576
+    launch_server "$backend"
+    sleep "$(awk -v s="$SERVER_STARTED" -v w="$IDLE_WAIT" -v now="$(date +%s.%N)" 'BEGIN { d = s + w - now; print (d > 0 ? d : 0) }')"
+    idle=$(rss_kb)
+    sign_in "$backend"
+    sleep 1
+    signed=$(rss_kb)
+    unset MALLOC_MMAP_THRESHOLD_
+    stop_server
+    printf '   with MALLOC_MMAP_THRESHOLD_=1048576: idle RSS %.1f MB; after one password sign-in: %.1f MB\n' \
+      "$(echo "$idle / 1024" | bc -l)" "$(echo "$signed / 1024" | bc -l)"
+    record "$backend" idle_rss_mmap_kb 1 "$idle" "$signed"
+  fi
   launch_server "$backend"
   echo "== backend $backend: server pid $SERVER on $BASE${REDIS_PREFIX:+, Redis $REDIS_URL prefix $REDIS_PREFIX}"
   if [[ " $STEPS " == *" idle "* ]]; then
@@ -338,6 +363,8 @@ for backend in $BACKENDS; do
     $2 == ("userinfo_" orgs) { if ($4 == "FAILED") fm++; else many[++nm] = $4 }
     $2 == "rss_sessions_kb" { printf "%-9s server RSS with %d live sessions: %.1f MB (before the pass %.1f MB)\n", b, n_sess, $4 / 1024, $5 / 1024 }
     $2 == "embedded_per_session" { printf "%-9s in-process cache: RSS growth %d bytes per session touched\n", b, $4 }
+    $2 == "idle_rss_mmap_kb" { printf "%-9s idle RSS with MALLOC_MMAP_THRESHOLD_=1048576: %.1f MB; after one sign-in %.1f MB\n", b, $4 / 1024, $5 / 1024 }
+    $2 == "redis_default_prefix" { printf "%-9s Redis MEMORY USAGE per session key under the default prefix portcullis:: %d\n", b, $4 }
     $2 == "redis_per_session" { printf "%-9s Redis: %d bytes per live session by used_memory (target <= 1024: %s); MEMORY USAGE %d per key (%d session keys)\n", b, $4, ($4 <= 1024 ? "met" : "NOT met"), $6, $5 }
     END {
       if (n1 && nm) {
