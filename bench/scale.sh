@@ -318,6 +318,7 @@ for backend in $BACKENDS; do
     signed=$(rss_kb)
     unset MALLOC_MMAP_THRESHOLD_
     stop_server
+    rm -rf "${WORK:?}/$backend"  # the SQLite file: the measured server starts on a fresh one too
     printf '   with MALLOC_MMAP_THRESHOLD_=1048576: idle RSS %.1f MB; after one password sign-in: %.1f MB\n' \
       "$(echo "$idle / 1024" | bc -l)" "$(echo "$signed / 1024" | bc -l)"
     record "$backend" idle_rss_mmap_kb 1 "$idle" "$signed"
