@@ -1,7 +1,8 @@
-# Shared by bench/run.sh and bench/flood.sh (sourced, not run): the knobs they share, builds
-# the release binary, starts `portcullis serve --demo` on a fresh database, signs in once, and
-# cleans up on any exit. The caller sets PORT (and may set PUBLIC_URL) first, and lists the tools
-# it needs in NEEDS.
+# Shared by bench/run.sh, bench/flood.sh and bench/scale.sh (sourced, not run): the knobs they
+# share, builds the release binary, starts `portcullis serve --demo` on a fresh database, signs in
+# once, and cleans up on any exit. The caller sets PORT (and may set PUBLIC_URL) first, and lists
+# the tools it needs in NEEDS; a caller with other defaults for the load knobs below (flood.sh)
+# sets them before sourcing.
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 BACKEND="${BACKEND:-embedded}"
@@ -11,6 +12,12 @@ BUILD="${BUILD:-1}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 RAW="${RAW:-}"
+# The wrk loads: GET/token-style loads, and sign-in loads (run.sh's login, compare.sh's flows).
+DURATION="${DURATION:-10s}"
+LOGIN_DURATION="${LOGIN_DURATION:-15s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-8}"
+THREADS="${THREADS:-2}"
 BASE="http://127.0.0.1:$PORT"
 EMAIL=alice@demo.example
 PASSWORD=portcullis-demo
@@ -82,7 +89,15 @@ urlencode() {
   printf '%s' "$out"
 }
 
+# start_server <backend>: launch_server, then sign_in.
 start_server() {
+  launch_server "$1"
+  sign_in "$1"
+}
+
+# launch_server <backend>: `portcullis serve --demo` on a fresh database, ready (SERVER = pid,
+# SERVER_STARTED = its start in epoch seconds with decimals).
+launch_server() {
   local backend=$1 dir="$WORK/$1"
   mkdir -p "$dir"
   export PORTCULLIS__HTTP__BIND="127.0.0.1:$PORT"
@@ -107,6 +122,7 @@ start_server() {
   fi
   "$BIN" serve --demo >"$dir/server.out" 2>"$dir/server.err" &
   SERVER=$!
+  SERVER_STARTED=$(date +%s.%N)
   local ok=""
   for _ in $(seq 1 300); do
     if curl -sf -o /dev/null "$BASE/readyz"; then ok=1; break; fi
@@ -114,7 +130,12 @@ start_server() {
     sleep 0.1
   done
   [ -n "$ok" ] || { echo "server did not become ready" >&2; tail -n 30 "$dir/server.err" >&2; exit 1; }
+}
 
+# sign_in <backend>: one CSRF cookie/token pair and one signed-in session (SESSION, CSRF,
+# LOGIN_BODY) on the server launch_server started.
+sign_in() {
+  local dir="$WORK/$1"
   # One CSRF pair serves every sign-in (double-submit compare); one session serves the GET loads.
   curl -s -c "$dir/jar" -o "$dir/login.html" "$BASE/o/demo/login"
   CSRF=$(grep -o 'name="csrf" value="[^"]*"' "$dir/login.html" | head -n1 | sed 's/.*value="//; s/"$//')

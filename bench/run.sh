@@ -28,11 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DURATION="${DURATION:-10s}"
-LOGIN_DURATION="${LOGIN_DURATION:-15s}"
-CONNECTIONS="${CONNECTIONS:-32}"
-LOGIN_CONNECTIONS="${LOGIN_CONNECTIONS:-8}"
-THREADS="${THREADS:-2}"
+# DURATION, LOGIN_DURATION, CONNECTIONS, LOGIN_CONNECTIONS, THREADS: defaults in lib.sh.
 # The account page lists the user's sessions, and every sign-in adds one: keep "login" last.
 LOADS="${LOADS:-healthz anon session account login}"
 PORT="${PORT:-18390}"
