@@ -1,8 +1,8 @@
-# Shared by bench/run.sh, bench/flood.sh and bench/compare.sh (sourced, not run): the knobs
-# they share, builds the release binary, starts `portcullis serve --demo` on a fresh database,
-# signs in once, runs one measured wrk load, and cleans up on any exit. The caller sets PORT
-# (and may set PUBLIC_URL) first, and lists the tools it needs in NEEDS; a caller with other
-# defaults for the load knobs below (flood.sh) sets them before sourcing.
+# Shared by bench/run.sh, bench/flood.sh, bench/scale.sh and bench/compare.sh (sourced, not
+# run): the knobs they share, builds the release binary, starts `portcullis serve --demo` on a
+# fresh database, signs in once, runs one measured wrk load, and cleans up on any exit. The
+# caller sets PORT (and may set PUBLIC_URL) first, and lists the tools it needs in NEEDS; a caller
+# with other defaults for the load knobs below (flood.sh) sets them before sourcing.
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/portcullis/target}"
 BACKEND="${BACKEND:-embedded}"
@@ -89,7 +89,15 @@ urlencode() {
   printf '%s' "$out"
 }
 
+# start_server <backend>: launch_server, then sign_in.
 start_server() {
+  launch_server "$1"
+  sign_in "$1"
+}
+
+# launch_server <backend>: `portcullis serve --demo` on a fresh database, ready (SERVER = pid,
+# SERVER_STARTED = its start in epoch seconds with decimals).
+launch_server() {
   local backend=$1 dir="$WORK/$1"
   mkdir -p "$dir"
   export PORTCULLIS__HTTP__BIND="127.0.0.1:$PORT"
@@ -114,6 +122,7 @@ start_server() {
   fi
   "$BIN" serve --demo >"$dir/server.out" 2>"$dir/server.err" &
   SERVER=$!
+  SERVER_STARTED=$(date +%s.%N)
   local ok=""
   for _ in $(seq 1 300); do
     if curl -sf -o /dev/null "$BASE/readyz"; then ok=1; break; fi
@@ -121,7 +130,12 @@ start_server() {
     sleep 0.1
   done
   [ -n "$ok" ] || { echo "server did not become ready" >&2; tail -n 30 "$dir/server.err" >&2; exit 1; }
+}
 
+# sign_in <backend>: one CSRF cookie/token pair and one signed-in session (SESSION, CSRF,
+# LOGIN_BODY) on the server launch_server started.
+sign_in() {
+  local dir="$WORK/$1"
   # One CSRF pair serves every sign-in (double-submit compare); one session serves the GET loads.
   curl -s -c "$dir/jar" -o "$dir/login.html" "$BASE/o/demo/login"
   CSRF=$(grep -o 'name="csrf" value="[^"]*"' "$dir/login.html" | head -n1 | sed 's/.*value="//; s/"$//')

@@ -268,8 +268,27 @@ struct Paging {
     per_page: Option<u64>,
 }
 
+/// A list held in memory, paged here (signing keys only: an org has a handful).
 fn page_response<T: serde::Serialize>(items: Vec<T>, p: &Paging) -> HttpResponse {
     match service::paginate(items, p.page, p.per_page) {
+        Ok(page) => json(StatusCode::OK, &page),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The page asked for, or the problem naming `page` or `per_page`.
+macro_rules! page_request {
+    ($page:expr, $per_page:expr) => {
+        match service::PageRequest::parse($page, $per_page) {
+            Ok(p) => p,
+            Err(e) => return error_response(e),
+        }
+    };
+}
+
+/// A page the service read from the database.
+fn paged<T: serde::Serialize>(page: Result<Page<T>, ApiError>) -> HttpResponse {
+    match page {
         Ok(page) => json(StatusCode::OK, &page),
         Err(e) => error_response(e),
     }
@@ -346,10 +365,12 @@ async fn list_orgs(
         Ok(w) => w,
         Err(e) => return error_response(e),
     };
-    match service::list_orgs(&state, &who).await {
-        Ok(items) => page_response(items, &p),
-        Err(e) => error_response(e),
+    // Who may list comes before what was asked for.
+    if let Err(e) = service::require_operator(&who) {
+        return error_response(e);
     }
+    let p = page_request!(p.page, p.per_page);
+    paged(service::list_orgs(&state, &who, p).await)
 }
 
 /// Creates an org with its first signing key (operators only).
@@ -425,10 +446,8 @@ async fn list_apps(
     p: web::Query<Paging>,
 ) -> HttpResponse {
     let (_, org) = guarded!(req, state, &path);
-    match service::list_apps(&state, &org).await {
-        Ok(items) => page_response(items, &p),
-        Err(e) => error_response(e),
-    }
+    let p = page_request!(p.page, p.per_page);
+    paged(service::list_apps(&state, &org, p).await)
 }
 
 /// Registers an app; the answer carries its secret (the only time it is shown).
@@ -540,16 +559,8 @@ async fn list_sessions(
     q: web::Query<SessionFilter>,
 ) -> HttpResponse {
     let (_, org) = guarded!(req, state, &path);
-    match service::list_sessions(&state, &org, q.user_id.as_deref(), q.app_id.as_deref()).await {
-        Ok(items) => page_response(
-            items,
-            &Paging {
-                page: q.page,
-                per_page: q.per_page,
-            },
-        ),
-        Err(e) => error_response(e),
-    }
+    let p = page_request!(q.page, q.per_page);
+    paged(service::list_sessions(&state, &org, q.user_id.as_deref(), q.app_id.as_deref(), p).await)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -612,16 +623,8 @@ async fn list_deliveries(
     q: web::Query<DeliveryFilter>,
 ) -> HttpResponse {
     let (_, org) = guarded!(req, state, &path);
-    match service::list_deliveries(&state, &org, q.status.as_deref()).await {
-        Ok(items) => page_response(
-            items,
-            &Paging {
-                page: q.page,
-                per_page: q.per_page,
-            },
-        ),
-        Err(e) => error_response(e),
-    }
+    let p = page_request!(q.page, q.per_page);
+    paged(service::list_deliveries(&state, &org, q.status.as_deref(), p).await)
 }
 
 /// Makes an undelivered delivery due now (a failed one gets another round of attempts).
@@ -703,16 +706,8 @@ async fn list_users(
     q: web::Query<UserFilter>,
 ) -> HttpResponse {
     let (_, org) = guarded!(req, state, &path);
-    match service::list_users(&state, &org, q.q.as_deref()).await {
-        Ok(items) => page_response(
-            items,
-            &Paging {
-                page: q.page,
-                per_page: q.per_page,
-            },
-        ),
-        Err(e) => error_response(e),
-    }
+    let p = page_request!(q.page, q.per_page);
+    paged(service::list_users(&state, &org, q.q.as_deref(), p).await)
 }
 
 /// Creates a user.
@@ -997,25 +992,19 @@ async fn audit_events(
     q: web::Query<AuditFilter>,
 ) -> HttpResponse {
     let (_, org) = guarded!(req, state, &path);
-    match service::audit_events(
-        &state,
-        &org,
-        q.action.as_deref(),
-        q.target.as_deref(),
-        q.since.as_deref(),
-        q.until.as_deref(),
+    let p = page_request!(q.page, q.per_page);
+    paged(
+        service::audit_events(
+            &state,
+            &org,
+            q.action.as_deref(),
+            q.target.as_deref(),
+            q.since.as_deref(),
+            q.until.as_deref(),
+            p,
+        )
+        .await,
     )
-    .await
-    {
-        Ok(items) => page_response(
-            items,
-            &Paging {
-                page: q.page,
-                per_page: q.per_page,
-            },
-        ),
-        Err(e) => error_response(e),
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

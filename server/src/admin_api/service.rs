@@ -138,28 +138,59 @@ pub async fn org_for(state: &AppState, who: &Principal, slug: &str) -> Result<Or
     Ok(org)
 }
 
+/// The page a list request asks for: `?page=` from 1, `?per_page=` 1–200 (default 50). Lists
+/// that grow with an org's users, sessions, apps or deliveries hand its offset and limit to the
+/// database, with a count for `total`; none loads all of an org's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl PageRequest {
+    pub fn parse(page: Option<u64>, per_page: Option<u64>) -> Result<Self, ApiError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(50);
+        if page == 0 {
+            return Err(ApiError::field("page", "pages count from 1"));
+        }
+        if !(1..=200).contains(&per_page) {
+            return Err(ApiError::field("per_page", "must be between 1 and 200"));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    /// Rows before this page.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    /// Rows on this page at most.
+    pub fn limit(&self) -> u64 {
+        self.per_page
+    }
+
+    fn with<T>(&self, items: Vec<T>, total: u64) -> Page<T> {
+        Page {
+            items,
+            page: self.page,
+            per_page: self.per_page,
+            total,
+        }
+    }
+}
+
+/// Pages a short list held in memory (an org's signing keys: a handful).
 pub fn paginate<T>(
     items: Vec<T>,
     page: Option<u64>,
     per_page: Option<u64>,
 ) -> Result<Page<T>, ApiError> {
-    let page = page.unwrap_or(1);
-    let per_page = per_page.unwrap_or(50);
-    if page == 0 {
-        return Err(ApiError::field("page", "pages count from 1"));
-    }
-    if !(1..=200).contains(&per_page) {
-        return Err(ApiError::field("per_page", "must be between 1 and 200"));
-    }
+    let p = PageRequest::parse(page, per_page)?;
     let total = items.len() as u64;
-    let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
-    let take = usize::try_from(per_page).unwrap_or(usize::MAX);
-    Ok(Page {
-        items: items.into_iter().skip(skip).take(take).collect(),
-        page,
-        per_page,
-        total,
-    })
+    let skip = usize::try_from(p.offset()).unwrap_or(usize::MAX);
+    let take = usize::try_from(p.limit()).unwrap_or(usize::MAX);
+    Ok(p.with(items.into_iter().skip(skip).take(take).collect(), total))
 }
 
 fn rules_view(r: &SessionRules) -> SessionRulesView {
@@ -231,15 +262,17 @@ fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("no such {what}")))
 }
 
-pub async fn list_apps(state: &AppState, org: &Org) -> Result<Vec<AppView>, ApiError> {
-    Ok(state
+pub async fn list_apps(
+    state: &AppState,
+    org: &Org,
+    p: PageRequest,
+) -> Result<Page<AppView>, ApiError> {
+    let (apps, total) = state
         .store
-        .apps(org.id)
+        .apps_page(org.id, p.offset(), p.limit())
         .await
-        .map_err(ApiError::internal)?
-        .iter()
-        .map(app_view)
-        .collect())
+        .map_err(ApiError::internal)?;
+    Ok(p.with(apps.iter().map(app_view).collect(), total))
 }
 
 pub async fn get_app(state: &AppState, org: &Org, id: &str) -> Result<App, ApiError> {
@@ -345,51 +378,59 @@ fn app_session_view(s: &AppSession, client_ids: &BTreeMap<Uuid, String>) -> AppS
     }
 }
 
-async fn app_index(state: &AppState, org: &Org) -> Result<Vec<App>, ApiError> {
-    state.store.apps(org.id).await.map_err(ApiError::internal)
-}
-
-/// Live IdP sessions with their live app sessions; `app` keeps the sessions that app takes part in.
+/// Live IdP sessions with their live app sessions; `app` keeps the sessions that app takes part
+/// in. The database pages the sessions; app sessions, client ids and emails are read for the
+/// page's sessions only (one query each).
 pub async fn list_sessions(
     state: &AppState,
     org: &Org,
     user: Option<&str>,
     app: Option<&str>,
-) -> Result<Vec<SessionView>, ApiError> {
+    p: PageRequest,
+) -> Result<Page<SessionView>, ApiError> {
     let user = user.map(|u| parse_id(u, "user").map(UserId)).transpose()?;
     let app = app.map(|a| parse_id(a, "app").map(AppId)).transpose()?;
-    let apps = app_index(state, org).await?;
-    let client_ids: BTreeMap<Uuid, String> =
-        apps.iter().map(|a| (a.id.0, a.client_id.clone())).collect();
-    let sessions = state
+    let (sessions, total) = state
         .store
-        .live_sessions(org.id, user)
+        .live_sessions_page(org.id, user, app, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
     let app_sessions = state
         .store
-        .live_app_sessions(org.id, None, user, None)
+        .live_app_sessions_of(org.id, &ids)
         .await
         .map_err(ApiError::internal)?;
-    let emails: BTreeMap<Uuid, String> = state
-        .store
-        .users(org.id, None)
-        .await
-        .map_err(ApiError::internal)?
+    let app_ids: Vec<AppId> = app_sessions
+        .iter()
+        .map(|a| a.app_id.0)
+        .collect::<BTreeSet<Uuid>>()
         .into_iter()
-        .map(|u| (u.id.0, u.email.as_str().to_owned()))
+        .map(AppId)
         .collect();
-    let mut out = Vec::new();
+    let client_ids = state
+        .store
+        .client_ids(org.id, &app_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let user_ids: Vec<UserId> = sessions
+        .iter()
+        .map(|s| s.user_id.0)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .map(UserId)
+        .collect();
+    let emails = state
+        .store
+        .user_emails(org.id, &user_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(sessions.len());
     for s in sessions {
         let mine: Vec<&AppSession> = app_sessions
             .iter()
             .filter(|a| a.session_id == s.id)
             .collect();
-        if let Some(app) = app
-            && !mine.iter().any(|a| a.app_id == app)
-        {
-            continue;
-        }
         out.push(SessionView {
             id: s.id.to_string(),
             user_id: s.user_id.to_string(),
@@ -406,7 +447,7 @@ pub async fn list_sessions(
                 .collect(),
         });
     }
-    Ok(out)
+    Ok(p.with(out, total))
 }
 
 /// What ending `sessions` (and, for a user-wide revocation, every live app session of the
@@ -438,13 +479,18 @@ async fn preview(
             }
         }
     }
-    let apps = app_index(state, org).await?;
-    let involved: BTreeSet<Uuid> = app_sessions.iter().map(|a| a.app_id.0).collect();
-    let mut notified: Vec<String> = apps
+    let involved: Vec<AppId> = app_sessions
         .iter()
-        .filter(|a| involved.contains(&a.id.0) && a.backchannel_logout_uri.is_some())
-        .map(|a| a.client_id.clone())
+        .map(|a| a.app_id.0)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .map(AppId)
         .collect();
+    let mut notified = state
+        .store
+        .backchannel_client_ids(org.id, &involved)
+        .await
+        .map_err(ApiError::internal)?;
     notified.sort();
     Ok(RevokeOutcome {
         dry_run: true,
@@ -541,26 +587,37 @@ pub async fn list_deliveries(
     state: &AppState,
     org: &Org,
     status: Option<&str>,
-) -> Result<Vec<DeliveryView>, ApiError> {
+    p: PageRequest,
+) -> Result<Page<DeliveryView>, ApiError> {
     if let Some(s) = status
         && !["pending", "delivered", "failed"].contains(&s)
     {
         return Err(ApiError::field("status", "pending, delivered or failed"));
     }
-    let client_ids: BTreeMap<Uuid, String> = app_index(state, org)
-        .await?
-        .into_iter()
-        .map(|a| (a.id.0, a.client_id))
-        .collect();
-    Ok(state
+    let (deliveries, total) = state
         .store
-        .logout_deliveries(org.id)
+        .logout_deliveries_page(org.id, status, p.offset(), p.limit())
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let app_ids: Vec<AppId> = deliveries
         .iter()
-        .filter(|d| status.is_none_or(|s| d.status == s))
-        .map(|d| delivery_view(d, &client_ids))
-        .collect())
+        .map(|d| d.app_id.0)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .map(AppId)
+        .collect();
+    let client_ids = state
+        .store
+        .client_ids(org.id, &app_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(p.with(
+        deliveries
+            .iter()
+            .map(|d| delivery_view(d, &client_ids))
+            .collect(),
+        total,
+    ))
 }
 
 pub async fn retry_delivery(
@@ -657,7 +714,22 @@ pub async fn user_view(
         .store
         .user_credentials(org.id, u.id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let pending_links = state
+        .accounts
+        .pending_links(org, u)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(user_view_of(u, credentials, pending_links))
+}
+
+/// A user's view from the user's keys and usable links.
+fn user_view_of(
+    u: &crate::accounts::User,
+    credentials: Vec<crate::store::StoredCredential>,
+    pending_links: Vec<crate::store::EmailLink>,
+) -> UserView {
+    let credentials = credentials
         .into_iter()
         .map(|c| CredentialView {
             id: c.id.to_string(),
@@ -667,11 +739,7 @@ pub async fn user_view(
             last_used_at: c.last_used_at.map(ts),
         })
         .collect();
-    let pending_links = state
-        .accounts
-        .pending_links(org, u)
-        .await
-        .map_err(ApiError::internal)?
+    let pending_links = pending_links
         .into_iter()
         .map(|l| PendingLinkView {
             purpose: l.purpose.as_str().to_owned(),
@@ -680,7 +748,7 @@ pub async fn user_view(
             new_email: l.new_email,
         })
         .collect();
-    Ok(UserView {
+    UserView {
         id: u.id.to_string(),
         email: u.email.as_str().to_owned(),
         name: u.name.clone(),
@@ -690,24 +758,52 @@ pub async fn user_view(
         credentials,
         email_verified: u.email_verified_at.is_some(),
         pending_links,
-    })
+    }
 }
 
+/// A page of the org's users (paged by the database), with the keys and usable links of the
+/// page's users read in one query each (no query per user).
 pub async fn list_users(
     state: &AppState,
     org: &Org,
     search: Option<&str>,
-) -> Result<Vec<UserView>, ApiError> {
-    let users = state
+    p: PageRequest,
+) -> Result<Page<UserView>, ApiError> {
+    let (users, total) = state
         .store
-        .users(org.id, search)
+        .users_page(org.id, search, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
-    let mut out = Vec::with_capacity(users.len());
-    for u in &users {
-        out.push(user_view(state, org, u).await?);
+    let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let mut credentials: BTreeMap<Uuid, Vec<crate::store::StoredCredential>> = BTreeMap::new();
+    for c in state
+        .store
+        .credentials_of_users(org.id, &ids)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        credentials.entry(c.user_id.0).or_default().push(c);
     }
-    Ok(out)
+    let mut links: BTreeMap<Uuid, Vec<crate::store::EmailLink>> = BTreeMap::new();
+    for l in state
+        .store
+        .pending_email_links_of(org.id, &ids, state.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        links.entry(l.user_id.0).or_default().push(l);
+    }
+    let items = users
+        .iter()
+        .map(|u| {
+            user_view_of(
+                u,
+                credentials.remove(&u.id.0).unwrap_or_default(),
+                links.remove(&u.id.0).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(p.with(items, total))
 }
 
 async fn find_user(
@@ -837,7 +933,8 @@ pub async fn set_user_active(
     get_user(state, org, id).await
 }
 
-/// Ends every session of the user (reason `user_deleted`, apps told), then deletes the user.
+/// Ends every session of the user (reason `user_deleted`, apps told) and deletes the user, in
+/// one transaction.
 pub async fn delete_user(
     state: &AppState,
     org: &Org,
@@ -845,16 +942,14 @@ pub async fn delete_user(
     id: &str,
 ) -> Result<(), ApiError> {
     let u = find_user(state, org, id).await?;
-    state
-        .sessions
-        .end_user_sessions(org.id, u.id, None, EndReason::UserDeleted, &who.actor())
-        .await
-        .map_err(ApiError::internal)?;
-    state
+    // The sessions end and the user goes in one transaction: a session made meanwhile cannot
+    // be dropped by the cascade without an end (and its copies' tombstones).
+    let ended = state
         .store
-        .delete_user(org.id, u.id)
+        .delete_user(org.id, u.id, &who.actor(), state.clock.now())
         .await
         .map_err(ApiError::internal)?;
+    state.sessions.forget_ended(&ended).await;
     state.sessions.user_changed(org.id, u.id).await;
     let event = crate::audit::AuditEvent {
         org_id: org.id,
@@ -1054,7 +1149,8 @@ pub async fn audit_events(
     target: Option<&str>,
     since: Option<&str>,
     until: Option<&str>,
-) -> Result<Vec<AuditEventView>, ApiError> {
+    p: PageRequest,
+) -> Result<Page<AuditEventView>, ApiError> {
     let time = |raw: Option<&str>, field: &str| {
         raw.map(|r| {
             chrono::DateTime::parse_from_rfc3339(r)
@@ -1065,11 +1161,21 @@ pub async fn audit_events(
     };
     let since = time(since, "since")?;
     let until = time(until, "until")?;
-    Ok(state
+    let (events, total) = state
         .store
-        .audit_events(org.id, action, target, since, until, 10_000)
+        .audit_events_page(
+            org.id,
+            action,
+            target,
+            since,
+            until,
+            p.offset(),
+            p.limit(),
+            true,
+        )
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let items = events
         .into_iter()
         .map(|e| AuditEventView {
             id: e.id.to_string(),
@@ -1079,7 +1185,8 @@ pub async fn audit_events(
             target: e.target,
             details: e.details.to_string(),
         })
-        .collect())
+        .collect();
+    Ok(p.with(items, total))
 }
 
 /// Operators: admins of the platform org. They manage orgs (and their own org like any admin).
@@ -1104,16 +1211,18 @@ fn org_view(state: &AppState, o: &Org) -> OrgView {
     }
 }
 
-pub async fn list_orgs(state: &AppState, who: &Principal) -> Result<Vec<OrgView>, ApiError> {
+pub async fn list_orgs(
+    state: &AppState,
+    who: &Principal,
+    p: PageRequest,
+) -> Result<Page<OrgView>, ApiError> {
     require_operator(who)?;
-    Ok(state
+    let (orgs, total) = state
         .store
-        .orgs()
+        .orgs_page(p.offset(), p.limit())
         .await
-        .map_err(ApiError::internal)?
-        .iter()
-        .map(|o| org_view(state, o))
-        .collect())
+        .map_err(ApiError::internal)?;
+    Ok(p.with(orgs.iter().map(|o| org_view(state, o)).collect(), total))
 }
 
 pub async fn create_org(

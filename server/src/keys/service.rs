@@ -381,8 +381,17 @@ impl KeyService {
                 .map_err(|e| KeyError::Sign(format!("stored public key: {e}")))?;
             let decoding = DecodingKey::from_jwk(&jwk)
                 .map_err(|e| KeyError::Sign(format!("stored public key: {e}")))?;
+            // A key that cannot be used (ring refuses it) is left out, not the org's whole set:
+            // the others still sign and verify.
+            let signer = match Signer::new(key.alg, &der) {
+                Ok(signer) => signer,
+                Err(e) => {
+                    tracing::error!(org = %org, kid = %key.kid, error = %e, "a stored signing key cannot be used; left out");
+                    continue;
+                }
+            };
             keys.push(LoadedKey {
-                signer: Signer::new(key.alg, &der)?,
+                signer,
                 decoding,
                 stored: key,
             });
@@ -410,9 +419,14 @@ impl KeyService {
         first: bool,
         actor: &str,
     ) -> Result<KeyInfo, KeyError> {
-        let der = tokio::task::spawn_blocking(move || generate(alg))
-            .await
-            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let der = tokio::task::spawn_blocking(move || {
+            let der = generate(alg)?;
+            // Never store a key this node could not sign with.
+            Signer::new(alg, &der).map_err(|e| KeyError::Generate(e.to_string()))?;
+            Ok::<_, KeyError>(der)
+        })
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
         let kid = random_token(12).map_err(|e| KeyError::Generate(e.to_string()))?;
         let jwk = Jwk::from_encoding_key(&encoding_key(alg, &der), alg.jwt())
             .map_err(|e| KeyError::Generate(e.to_string()))?;

@@ -977,8 +977,10 @@ impl OidcService {
                 .await
                 .map_err(OidcError::server)?
         {
-            let s = self.touch_app_session(app, copy, touch, now).await?;
-            return Ok(Some((s, Some(idp))));
+            return Ok(self
+                .touch_app_session(app, copy, touch, now)
+                .await?
+                .map(|s| (s, Some(idp))));
         }
         let Some(s) = self
             .store
@@ -1007,7 +1009,9 @@ impl OidcService {
                 .await?;
             return Ok(None);
         }
-        let touched = self.touch_app_session(app, s.clone(), touch, now).await?;
+        let Some(touched) = self.touch_app_session(app, s.clone(), touch, now).await? else {
+            return Ok(None);
+        };
         if idp.is_some() && touched == s {
             // (A touch stores its own copy.)
             self.keep_app_session(&s, now).await;
@@ -1016,29 +1020,35 @@ impl OidcService {
     }
 
     /// Activity on a live app session, written at most once per `app_touch_due` interval; the
-    /// copy follows the write.
+    /// copy follows the write. `None` when the database says it has ended (a copy read before
+    /// its end whose tombstone was lost): the copy is tombstoned now.
     async fn touch_app_session(
         &self,
         app: &App,
         mut s: AppSession,
         touch: bool,
         now: DateTime<Utc>,
-    ) -> Result<AppSession, OidcError> {
+    ) -> Result<Option<AppSession>, OidcError> {
         if touch && app_touch_due(&s, app, now) {
             let idle = app
                 .settings
                 .session
                 .idle_timeout_secs
                 .map(|i| (now + Duration::seconds(i)).min(s.absolute_expiry));
-            self.store
+            let live = self
+                .store
                 .touch_app_session(s.org_id, s.id, now, idle)
                 .await
                 .map_err(OidcError::server)?;
+            if !live {
+                self.cache.end_copy(&app_session_key(s.org_id, s.id)).await;
+                return Ok(None);
+            }
             s.last_active_at = now;
             s.idle_deadline = idle;
             self.keep_app_session(&s, now).await;
         }
-        Ok(s)
+        Ok(Some(s))
     }
 
     async fn refresh_grant(
@@ -1080,6 +1090,13 @@ impl OidcService {
         };
         if owner.app_id != app.id {
             // Another app's token: refused, and not treated as a replay of that app's family.
+            return Err(bad());
+        }
+        if owner.ended_at.is_some() {
+            // Read from the database just now: whatever a copy says, it has ended.
+            self.cache
+                .end_copy(&app_session_key(org.id, owner.id))
+                .await;
             return Err(bad());
         }
         if !offline_allowed(app, &owner.scope) {

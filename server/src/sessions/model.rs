@@ -233,11 +233,19 @@ pub struct Session {
     /// When the user last authenticated (OIDC `auth_time`).
     pub auth_time: DateTime<Utc>,
     /// When each factor was last proven (for `amr` and step-up).
+    // (Absent fields are left out of the cached copy: a live session's copy stays under 1 KB
+    // of Redis.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<EndReason>,
 }
 

@@ -205,7 +205,11 @@ impl SessionService {
         }
         let policy = self.policy(org).await?;
         if let Some(reason) = expiry(&policy, &session, now) {
-            self.end(org, session.id, reason, "system").await?;
+            // Ended first by another request or node (the sweeper, say): not live either way.
+            match self.end(org, session.id, reason, "system").await {
+                Ok(_) | Err(SessionError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
             return Ok(None);
         }
         let mut session = session;
@@ -326,16 +330,20 @@ impl SessionService {
         }
         let policy = self.policy(org).await?;
         if let Some(reason) = expiry(&policy, &session, now) {
-            self.end(org, session.id, reason, "system").await?;
+            // Ended first by another request or node (the sweeper, say): not live either way.
+            match self.end(org, session.id, reason, "system").await {
+                Ok(_) | Err(SessionError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
             return Ok(None);
         }
-        // Stored unless it ended since (its tombstone wins).
+        // Stored unless it ended since (its tombstone wins); read again from the database at
+        // least once per touch interval, so a lost tombstone is trusted no longer than that.
+        let ttl = cache_ttl(&session, now).min(StdDuration::from_secs(
+            u64::try_from(TOUCH_INTERVAL_SECS).unwrap_or(60),
+        ));
         self.cache
-            .set_copy(
-                &key,
-                &session,
-                self.cache.copy_ttl(cache_ttl(&session, now)),
-            )
+            .set_copy(&key, &session, self.cache.copy_ttl(ttl))
             .await;
         Ok(Some(session))
     }

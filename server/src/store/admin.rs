@@ -59,10 +59,104 @@ impl Store {
         }
         Ok(query
             .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
             .all(&self.db)
             .await?
             .into_iter()
             .map(super::sessions::to_session)
+            .collect())
+    }
+
+    /// One page of the org's live IdP sessions (optionally of one user, or only those `app`
+    /// has a live app session in), newest first, and how many match: the admin list, paged by
+    /// the database (`offset` rows skipped, at most `limit` read).
+    pub async fn live_sessions_page(
+        &self,
+        org: OrgId,
+        user: Option<UserId>,
+        app: Option<AppId>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Session>, u64), StoreError> {
+        use sea_orm::sea_query::{ExprTrait, Query};
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let mut query = sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::EndedAt.is_null());
+        if let Some(user) = user {
+            query = query.filter(sessions::Column::UserId.eq(user.0));
+        }
+        if let Some(app) = app {
+            query = query.filter(
+                Expr::col((sessions::Entity, sessions::Column::Id)).in_subquery(
+                    Query::select()
+                        .column(app_sessions::Column::SessionId)
+                        .from(app_sessions::Entity)
+                        .and_where(app_sessions::Column::OrgId.eq(org.0))
+                        .and_where(app_sessions::Column::AppId.eq(app.0))
+                        .and_where(app_sessions::Column::EndedAt.is_null())
+                        .to_owned(),
+                ),
+            );
+        }
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((
+            rows.into_iter().map(super::sessions::to_session).collect(),
+            total,
+        ))
+    }
+
+    /// Live app sessions of the org's IdP sessions `ids` (a page of them), oldest first; one
+    /// query.
+    pub async fn live_app_sessions_of(
+        &self,
+        org: OrgId,
+        ids: &[SessionId],
+    ) -> Result<Vec<AppSession>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::EndedAt.is_null())
+            .filter(app_sessions::Column::SessionId.is_in(ids.iter().map(|s| s.0)))
+            .order_by_asc(app_sessions::Column::CreatedAt)
+            .order_by_asc(app_sessions::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(super::oidc::to_app_session)
+            .collect())
+    }
+
+    /// Email addresses of the org's users among `ids`, by user id; one query.
+    pub async fn user_emails(
+        &self,
+        org: OrgId,
+        ids: &[UserId],
+    ) -> Result<std::collections::BTreeMap<uuid::Uuid, String>, StoreError> {
+        use super::entities::users;
+        use sea_orm::QuerySelect;
+        if ids.is_empty() {
+            return Ok(std::collections::BTreeMap::new());
+        }
+        Ok(users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .column(users::Column::Email)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.is_in(ids.iter().map(|u| u.0)))
+            .into_tuple::<(uuid::Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
             .collect())
     }
 
@@ -152,6 +246,35 @@ impl Store {
             .into_iter()
             .map(super::users::to_user)
             .collect()
+    }
+
+    /// One page of the org's users, oldest first (`search` matches part of the email), and
+    /// how many match: the admin list, paged by the database.
+    pub async fn users_page(
+        &self,
+        org: OrgId,
+        search: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<crate::accounts::User>, u64), StoreError> {
+        use super::entities::users;
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let mut query = users::Entity::find().filter(users::Column::OrgId.eq(org.0));
+        if let Some(q) = search.map(str::trim).filter(|q| !q.is_empty()) {
+            query = query.filter(users::Column::Email.contains(q.to_lowercase()));
+        }
+        let total = query.clone().count(&self.db).await?;
+        let users = query
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(super::users::to_user)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((users, total))
     }
 
     /// Changes a user's display name and/or role (with an audit event); false if no such user.
@@ -282,8 +405,28 @@ impl Store {
         until: Option<DateTime<Utc>>,
         limit: u64,
     ) -> Result<Vec<crate::audit::StoredAuditEvent>, StoreError> {
+        Ok(self
+            .audit_events_page(org, action, target, since, until, 0, limit, false)
+            .await?
+            .0)
+    }
+
+    /// One page of the org's audit events, newest first, with the filters of `audit_events`,
+    /// and (when `count`) how many match (0 otherwise): the admin list, paged by the database.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_events_page(
+        &self,
+        org: OrgId,
+        action: Option<&str>,
+        target: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        offset: u64,
+        limit: u64,
+        count: bool,
+    ) -> Result<(Vec<crate::audit::StoredAuditEvent>, u64), StoreError> {
         use super::entities::audit_events;
-        use sea_orm::QuerySelect;
+        use sea_orm::{PaginatorTrait, QuerySelect};
         let mut query = audit_events::Entity::find().filter(audit_events::Column::OrgId.eq(org.0));
         if let Some(a) = action {
             query = query.filter(audit_events::Column::Action.starts_with(a));
@@ -297,9 +440,15 @@ impl Store {
         if let Some(u) = until {
             query = query.filter(audit_events::Column::At.lt(u));
         }
-        Ok(query
+        let total = if count {
+            query.clone().count(&self.db).await?
+        } else {
+            0
+        };
+        let events = query
             .order_by_desc(audit_events::Column::At)
             .order_by_desc(audit_events::Column::Id)
+            .offset(offset)
             .limit(limit)
             .all(&self.db)
             .await?
@@ -312,6 +461,7 @@ impl Store {
                 target: m.target,
                 details: serde_json::from_str(&m.details).unwrap_or_default(),
             })
-            .collect())
+            .collect();
+        Ok((events, total))
     }
 }

@@ -25,13 +25,46 @@ fn stored_uri(raw: String, app_type: AppType) -> Result<AppUri, StoreError> {
 }
 
 async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, StoreError> {
-    let app_type: AppType = m.app_type.parse().map_err(corrupt)?;
     let uris = app_redirect_uris::Entity::find()
         .filter(app_redirect_uris::Column::OrgId.eq(m.org_id))
         .filter(app_redirect_uris::Column::AppId.eq(m.id))
         .order_by_asc(app_redirect_uris::Column::Id)
         .all(conn)
         .await?;
+    build_app(m, uris)
+}
+
+/// Apps of one org from their rows, with the URIs of all of them read in one query (no query
+/// per app).
+async fn load_apps<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    rows: Vec<apps::Model>,
+) -> Result<Vec<App>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut uris: std::collections::HashMap<Uuid, Vec<app_redirect_uris::Model>> =
+        std::collections::HashMap::new();
+    for row in app_redirect_uris::Entity::find()
+        .filter(app_redirect_uris::Column::OrgId.eq(org.0))
+        .filter(app_redirect_uris::Column::AppId.is_in(rows.iter().map(|m| m.id)))
+        .order_by_asc(app_redirect_uris::Column::Id)
+        .all(conn)
+        .await?
+    {
+        uris.entry(row.app_id).or_default().push(row);
+    }
+    rows.into_iter()
+        .map(|m| {
+            let mine = uris.remove(&m.id).unwrap_or_default();
+            build_app(m, mine)
+        })
+        .collect()
+}
+
+fn build_app(m: apps::Model, uris: Vec<app_redirect_uris::Model>) -> Result<App, StoreError> {
+    let app_type: AppType = m.app_type.parse().map_err(corrupt)?;
     let mut redirect_uris = Vec::new();
     let mut post_logout_redirect_uris = Vec::new();
     for row in uris {
@@ -232,11 +265,74 @@ impl Store {
             .order_by_asc(apps::Column::Id)
             .all(&self.db)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for m in rows {
-            out.push(load_app(&self.db, m).await?);
+        load_apps(&self.db, org, rows).await
+    }
+
+    /// One page of the org's apps, oldest first (`offset` rows skipped, at most `limit`
+    /// read), and how many the org has: the admin list, paged by the database.
+    pub async fn apps_page(
+        &self,
+        org: OrgId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<App>, u64), StoreError> {
+        use sea_orm::QuerySelect;
+        let query = apps::Entity::find().filter(apps::Column::OrgId.eq(org.0));
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_asc(apps::Column::CreatedAt)
+            .order_by_asc(apps::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((load_apps(&self.db, org, rows).await?, total))
+    }
+
+    /// Client ids of the org's apps among `ids` (the apps a page of sessions or deliveries
+    /// names), by app id; one query.
+    pub async fn client_ids(
+        &self,
+        org: OrgId,
+        ids: &[AppId],
+    ) -> Result<std::collections::BTreeMap<Uuid, String>, StoreError> {
+        use sea_orm::QuerySelect;
+        if ids.is_empty() {
+            return Ok(std::collections::BTreeMap::new());
         }
-        Ok(out)
+        Ok(apps::Entity::find()
+            .select_only()
+            .column(apps::Column::Id)
+            .column(apps::Column::ClientId)
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.is_in(ids.iter().map(|a| a.0)))
+            .into_tuple::<(Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Client ids of the org's apps among `ids` that have a back-channel logout URI (whom a
+    /// revocation tells); one query.
+    pub async fn backchannel_client_ids(
+        &self,
+        org: OrgId,
+        ids: &[AppId],
+    ) -> Result<Vec<String>, StoreError> {
+        use sea_orm::QuerySelect;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(apps::Entity::find()
+            .select_only()
+            .column(apps::Column::ClientId)
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.is_in(ids.iter().map(|a| a.0)))
+            .filter(apps::Column::BackchannelLogoutUri.is_not_null())
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
     }
 
     pub async fn count_apps(&self, org: OrgId) -> Result<u64, StoreError> {

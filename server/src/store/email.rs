@@ -532,6 +532,30 @@ impl Store {
             .collect())
     }
 
+    /// Links of the org's users among `users` (a page of them) that can still be used, newest
+    /// first; one query.
+    pub async fn pending_email_links_of(
+        &self,
+        org: OrgId,
+        users: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EmailLink>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(email_links::Entity::find()
+            .filter(email_links::Column::OrgId.eq(org.0))
+            .filter(email_links::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .filter(email_links::Column::UsedAt.is_null())
+            .filter(email_links::Column::ExpiresAt.gt(now))
+            .order_by_desc(email_links::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(to_link)
+            .collect())
+    }
+
     /// Uses an address verification link once: the user's address counts as verified from
     /// now, in the same transaction. True only for the one request that used it.
     pub async fn verify_with_link(

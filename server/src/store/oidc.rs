@@ -195,15 +195,16 @@ impl Store {
         Ok(ids.into_iter().map(AppSessionId).collect())
     }
 
-    /// Activity on a live app session: moves its idle deadline.
+    /// Activity on a live app session: moves its idle deadline. False when the app session has
+    /// ended (nothing is written).
     pub async fn touch_app_session(
         &self,
         org: OrgId,
         id: AppSessionId,
         now: DateTime<Utc>,
         idle_deadline: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        app_sessions::Entity::update_many()
+    ) -> Result<bool, StoreError> {
+        Ok(app_sessions::Entity::update_many()
             .col_expr(app_sessions::Column::LastActiveAt, Expr::value(now))
             .col_expr(
                 app_sessions::Column::IdleDeadline,
@@ -213,8 +214,9 @@ impl Store {
             .filter(app_sessions::Column::Id.eq(id.0))
             .filter(app_sessions::Column::EndedAt.is_null())
             .exec(&self.db)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected
+            == 1)
     }
 
     pub async fn refresh_token(

@@ -87,6 +87,24 @@ impl Store {
             .collect()
     }
 
+    /// One page of the orgs, oldest first, and how many there are (operators' list, paged by
+    /// the database).
+    pub async fn orgs_page(&self, offset: u64, limit: u64) -> Result<(Vec<Org>, u64), StoreError> {
+        use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+        let total = orgs::Entity::find().count(&self.db).await?;
+        let orgs = orgs::Entity::find()
+            .order_by_asc(orgs::Column::CreatedAt)
+            .order_by_asc(orgs::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_org)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((orgs, total))
+    }
+
     pub async fn org_by_id(&self, id: OrgId) -> Result<Option<Org>, StoreError> {
         orgs::Entity::find_by_id(id.0)
             .one(&self.db)

@@ -144,6 +144,32 @@ impl Store {
             .collect())
     }
 
+    /// One page of the org's logout deliveries (optionally of one status), newest first, and
+    /// how many match: the admin list, paged by the database.
+    pub async fn logout_deliveries_page(
+        &self,
+        org: OrgId,
+        status: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogoutDelivery>, u64), StoreError> {
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let mut query =
+            logout_deliveries::Entity::find().filter(logout_deliveries::Column::OrgId.eq(org.0));
+        if let Some(status) = status {
+            query = query.filter(logout_deliveries::Column::Status.eq(status));
+        }
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_desc(logout_deliveries::Column::CreatedAt)
+            .order_by_desc(logout_deliveries::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows.into_iter().map(to_delivery).collect(), total))
+    }
+
     /// Due rows no worker holds, oldest first, at most `per_app` of each app (so one app with
     /// many due rows cannot fill a worker's slots) and `limit` in all: (row, app). Nothing is
     /// taken yet; `claim_logout_deliveries` takes the ones the worker has room for.
@@ -317,7 +343,7 @@ impl Store {
             (Some(_), Some(_)) => STATUS_PENDING,
             (Some(_), None) => STATUS_FAILED,
         };
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let txn = self.begin_write().await?;
         let update = || {
             let mut q = logout_deliveries::Entity::update_many()
                 .col_expr(logout_deliveries::Column::Status, Expr::value(status))

@@ -250,19 +250,39 @@ impl Store {
         Ok(ended)
     }
 
-    /// Deletes a user of this org; `NotFound` when the org has no such user (including when
-    /// the id belongs to another org).
-    pub async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {
+    /// Deletes a user of this org, ending their sessions (and app sessions, with logout
+    /// deliveries) in the same transaction, so no session made meanwhile is dropped by the
+    /// cascade without an end; returns the ended sessions (to tombstone their copies).
+    /// `NotFound` when the org has no such user (including when the id belongs to another org).
+    pub async fn delete_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::sessions::Session>, StoreError> {
+        let txn = self.begin_write().await?;
+        let ended = super::sessions::end_sessions_in(
+            &txn,
+            org,
+            Some(id),
+            None,
+            crate::sessions::EndReason::UserDeleted,
+            actor,
+            now,
+        )
+        .await?;
         let result = users::Entity::delete_many()
             .filter(users::Column::OrgId.eq(org.0))
             .filter(users::Column::Id.eq(id.0))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
+            txn.rollback().await?;
+            return Err(StoreError::NotFound);
         }
+        txn.commit().await?;
+        Ok(ended)
     }
 
     pub async fn count_users(&self, org: OrgId) -> Result<u64, StoreError> {

@@ -104,6 +104,27 @@ impl Store {
             .collect())
     }
 
+    /// Keys of the org's users among `users` (a page of them), oldest first; one query.
+    pub async fn credentials_of_users(
+        &self,
+        org: OrgId,
+        users: &[UserId],
+    ) -> Result<Vec<StoredCredential>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(creds::Entity::find()
+            .filter(creds::Column::OrgId.eq(org.0))
+            .filter(creds::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .order_by_asc(creds::Column::CreatedAt)
+            .order_by_asc(creds::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_stored)
+            .collect())
+    }
+
     pub async fn count_user_credentials(
         &self,
         org: OrgId,

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const PUBLIC: [&str; 3] = ["/deployment", "/openapi.json", "/console-client"];
 
-async fn org_with(app: &TestApp, slug: &str, role: Role) -> Org {
+pub(crate) async fn org_with(app: &TestApp, slug: &str, role: Role) -> Org {
     let org = app.state.orgs.create(slug, None, "test").await.unwrap();
     let req = CreateUser {
         email: EMAIL,
@@ -32,7 +32,7 @@ async fn org_with(app: &TestApp, slug: &str, role: Role) -> Org {
 }
 
 /// An app of `org` (with or without the admin role) and alice's access token from it.
-async fn user_token(app: &TestApp, org: &Org, admin: bool) -> String {
+pub(crate) async fn user_token(app: &TestApp, org: &Org, admin: bool) -> String {
     let mut req = CreateApp::new(if admin { "Console" } else { "Shop" }, AppType::Web);
     req.redirect_uris = vec![format!(
         "http://127.0.0.1:9/{}/{admin}/cb",
@@ -52,7 +52,7 @@ async fn service_token(app: &TestApp, org: &Org) -> String {
     answer.str("access_token")
 }
 
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
+pub(crate) async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> Answer {
     let url = format!("{}/api/v1{path}", app.address);
     let mut req = match method {
         "get" => app.client.get(url),

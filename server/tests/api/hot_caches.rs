@@ -439,3 +439,41 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    an_app_session_ended_without_its_tombstone_is_found_out_at_the_next_write,
+    |backend| {
+        let mut d = Deployment::start(&backend, None).await;
+        let tokens = d.tokens().await;
+        let web = &d.web;
+        assert!(web.active(&tokens.access).await);
+        assert_eq!(web.userinfo(&tokens.access).await.status, 200);
+        // Ended in the database only, as by a node that could not write the tombstone.
+        let id = portcullis::oidc::AppSessionId(
+            jwt_claims(&tokens.access)["app_session"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        let now = portcullis::clock::Clock::now(d.a.clock.as_ref());
+        assert!(
+            d.a.state
+                .store
+                .end_app_session(d.org.id, id, "test", "test", now)
+                .await
+                .unwrap()
+        );
+        // The refresh grant reads the row itself: refused at once.
+        web.refresh(&tokens.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        // The next activity write finds the row ended: inactive from then on, everywhere.
+        d.a.clock.advance(chrono::Duration::seconds(61));
+        assert!(!web.active(&tokens.access).await);
+        for node in d.nodes() {
+            assert_eq!(web.at_node(node).userinfo(&tokens.access).await.status, 401);
+            assert!(!web.at_node(node).active(&tokens.access).await);
+        }
+    }
+);

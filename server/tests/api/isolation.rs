@@ -82,7 +82,9 @@ both_backends!(org_b_cannot_see_or_touch_org_a, |backend| {
 
     // Untouchable: deleting through org B fails and leaves org A's rows in place.
     assert!(matches!(
-        s.store.delete_user(b.id, user_a.id).await,
+        s.store
+            .delete_user(b.id, user_a.id, "test", chrono::Utc::now())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
