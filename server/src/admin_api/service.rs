@@ -378,6 +378,14 @@ fn app_session_view(s: &AppSession, client_ids: &BTreeMap<Uuid, String>) -> AppS
     }
 }
 
+/// The distinct ids among `ids`, in order, as `T` (for one `IN (...)` query per kind).
+fn distinct<T>(ids: impl Iterator<Item = Uuid>, wrap: fn(Uuid) -> T) -> Vec<T> {
+    ids.collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .map(wrap)
+        .collect()
+}
+
 /// Live IdP sessions with their live app sessions; `app` keeps the sessions that app takes part
 /// in. The database pages the sessions; app sessions, client ids and emails are read for the
 /// page's sessions only (one query each).
@@ -401,25 +409,13 @@ pub async fn list_sessions(
         .live_app_sessions_of(org.id, &ids)
         .await
         .map_err(ApiError::internal)?;
-    let app_ids: Vec<AppId> = app_sessions
-        .iter()
-        .map(|a| a.app_id.0)
-        .collect::<BTreeSet<Uuid>>()
-        .into_iter()
-        .map(AppId)
-        .collect();
+    let app_ids: Vec<AppId> = distinct(app_sessions.iter().map(|a| a.app_id.0), AppId);
     let client_ids = state
         .store
         .client_ids(org.id, &app_ids)
         .await
         .map_err(ApiError::internal)?;
-    let user_ids: Vec<UserId> = sessions
-        .iter()
-        .map(|s| s.user_id.0)
-        .collect::<BTreeSet<Uuid>>()
-        .into_iter()
-        .map(UserId)
-        .collect();
+    let user_ids: Vec<UserId> = distinct(sessions.iter().map(|s| s.user_id.0), UserId);
     let emails = state
         .store
         .user_emails(org.id, &user_ids)
@@ -479,13 +475,7 @@ async fn preview(
             }
         }
     }
-    let involved: Vec<AppId> = app_sessions
-        .iter()
-        .map(|a| a.app_id.0)
-        .collect::<BTreeSet<Uuid>>()
-        .into_iter()
-        .map(AppId)
-        .collect();
+    let involved: Vec<AppId> = distinct(app_sessions.iter().map(|a| a.app_id.0), AppId);
     let mut notified = state
         .store
         .backchannel_client_ids(org.id, &involved)
@@ -599,13 +589,7 @@ pub async fn list_deliveries(
         .logout_deliveries_page(org.id, status, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
-    let app_ids: Vec<AppId> = deliveries
-        .iter()
-        .map(|d| d.app_id.0)
-        .collect::<BTreeSet<Uuid>>()
-        .into_iter()
-        .map(AppId)
-        .collect();
+    let app_ids: Vec<AppId> = distinct(deliveries.iter().map(|d| d.app_id.0), AppId);
     let client_ids = state
         .store
         .client_ids(org.id, &app_ids)

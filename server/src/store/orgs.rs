@@ -74,19 +74,6 @@ impl Store {
             .transpose()
     }
 
-    /// Every org, oldest first (operators' list).
-    pub async fn orgs(&self) -> Result<Vec<Org>, StoreError> {
-        use sea_orm::QueryOrder;
-        orgs::Entity::find()
-            .order_by_asc(orgs::Column::CreatedAt)
-            .order_by_asc(orgs::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_org)
-            .collect()
-    }
-
     /// One page of the orgs, oldest first, and how many there are (operators' list, paged by
     /// the database).
     pub async fn orgs_page(&self, offset: u64, limit: u64) -> Result<(Vec<Org>, u64), StoreError> {

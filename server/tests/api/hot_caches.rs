@@ -12,6 +12,17 @@ use portcullis::apps::{AppType, CreateApp, SessionProfile};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
+/// The app session an access token names.
+fn app_session_of(access: &str) -> portcullis::oidc::AppSessionId {
+    portcullis::oidc::AppSessionId(
+        jwt_claims(access)["app_session"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    )
+}
+
 fn kid(token: &str) -> String {
     jwt_header(token)["kid"].as_str().unwrap().to_owned()
 }
@@ -257,13 +268,7 @@ both_backends!(
         let mut d = Deployment::start(&backend, Some(req)).await;
         let tokens = d.tokens().await;
         let (app, org, web) = (&d.a, &d.org, &d.web);
-        let id = portcullis::oidc::AppSessionId(
-            jwt_claims(&tokens.access)["app_session"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-        );
+        let id = app_session_of(&tokens.access);
         let stored = || async {
             app.state
                 .store
@@ -449,13 +454,7 @@ both_backends!(
         assert!(web.active(&tokens.access).await);
         assert_eq!(web.userinfo(&tokens.access).await.status, 200);
         // Ended in the database only, as by a node that could not write the tombstone.
-        let id = portcullis::oidc::AppSessionId(
-            jwt_claims(&tokens.access)["app_session"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-        );
+        let id = app_session_of(&tokens.access);
         let now = portcullis::clock::Clock::now(d.a.clock.as_ref());
         assert!(
             d.a.state
