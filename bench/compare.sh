@@ -20,6 +20,7 @@
 #   SETTLE             seconds of unmeasured client_credentials load after each start  [30]
 #   WARMUP             seconds of unmeasured load of each scenario before its runs     [3]
 #   PORT [18390], PEER_PORT [18490], BUILD [1], PG_ADMIN_URL, REDIS_URL
+#   WITH_PEER          0: Portcullis only (no ratios; for trying a change quickly)   [1]
 #   RAW                file to append the per-run rows to (TSV; bench/compare_summary.py
 #                      prints the tables again from it)                              [none]
 #   PROFILE            scenarios to profile on Portcullis: after their measured runs, one more
@@ -37,6 +38,7 @@ SCENARIOS="${SCENARIOS:-discovery jwks client_credentials userinfo introspection
 SETTLE="${SETTLE:-30}"
 WARMUP="${WARMUP:-3}"
 PROFILE="${PROFILE:-}"
+WITH_PEER="${WITH_PEER:-1}"
 PROFILE_DIR="${PROFILE_DIR:-$ROOT/bench/profiles}"
 PORT="${PORT:-18390}"
 PEER_PORT="${PEER_PORT:-18490}"
@@ -232,7 +234,7 @@ printf '# %s  commit %s  %s cores  %s GiB  load avg %s  node %s  node-oidc-provi
 printf '# RUNS=%s DURATION=%s CONNECTIONS=%s THREADS=%s LOGIN_DURATION=%s LOGIN_CONNECTIONS=%s SETTLE=%s WARMUP=%s\n' \
   "$RUNS" "$DURATION" "$CONNECTIONS" "$THREADS" "$LOGIN_DURATION" "$LOGIN_CONNECTIONS" "$SETTLE" "$WARMUP"
 
-for target in peer $BACKENDS; do
+for target in $([ "$WITH_PEER" = 1 ] && echo peer) $BACKENDS; do
   if [ "$target" = peer ]; then
     TARGET=peer TARGET_URL=$PEER_URL ISSUER=$PEER_URL
     start_peer

@@ -33,6 +33,7 @@ mod m20261203_000024_add_link_attempts;
 mod m20261204_000025_one_open_signing_key;
 mod m20261205_000026_create_single_use_values;
 mod m20261205_000027_logout_delivery_claim_token;
+mod m20261206_000028_refresh_token_parent;
 
 pub struct Migrator;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000025_one_open_signing_key::Migration),
             Box::new(m20261205_000026_create_single_use_values::Migration),
             Box::new(m20261205_000027_logout_delivery_claim_token::Migration),
+            Box::new(m20261206_000028_refresh_token_parent::Migration),
         ]
     }
 }

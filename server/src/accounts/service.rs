@@ -763,6 +763,45 @@ impl AccountService {
             Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
         };
+        self.insert_user(org, email, name, password_hash, req.role, actor)
+            .await
+    }
+
+    /// `create_user` for a password hashed already (a PHC string at today's parameters):
+    /// `serve --demo` seeds its users with the hash of the public demo password, so a start
+    /// runs no argon2 (whose 19 MiB buffer glibc would keep resident).
+    pub async fn create_user_with_hash(
+        &self,
+        org: &Org,
+        email: &str,
+        phc: &str,
+        role: Role,
+        actor: &str,
+    ) -> Result<User, AccountError> {
+        let email = EmailAddress::parse(email)?;
+        if PasswordHasher::needs_rehash(phc)
+            || argon2::password_hash::PasswordHash::new(phc).is_err()
+        {
+            return Err(AccountError::Hash(super::password::HashError::Hash(
+                "a stored password hash must be argon2id at today's parameters".into(),
+            )));
+        }
+        if self.store.user_by_email(org.id, &email).await?.is_some() {
+            return Err(AccountError::EmailTaken(email.as_str().to_owned()));
+        }
+        self.insert_user(org, email, None, Some(phc.to_owned()), role, actor)
+            .await
+    }
+
+    async fn insert_user(
+        &self,
+        org: &Org,
+        email: EmailAddress,
+        name: Option<String>,
+        password_hash: Option<String>,
+        role: Role,
+        actor: &str,
+    ) -> Result<User, AccountError> {
         let new = NewUser {
             email: email.clone(),
             name,
@@ -770,7 +809,7 @@ impl AccountService {
             // using the invitation link.
             email_verified: password_hash.is_some(),
             password_hash,
-            role: req.role,
+            role,
         };
         match self
             .store

@@ -358,7 +358,8 @@ impl AppService {
         client_id: &str,
     ) -> Result<Option<ClientRecord>, StoreError> {
         let key = app_key(org, client_id);
-        if let Some(record) = self.cache.get_json::<ClientRecord>(&key).await
+        let (copy, seen) = self.cache.get_copy::<ClientRecord>(&key).await;
+        if let Some(record) = copy
             && record.app.org_id == org
             && record.app.client_id == client_id
         {
@@ -373,7 +374,7 @@ impl AppService {
         };
         let record = ClientRecord { app, secret_hash };
         self.cache
-            .set_copy(&key, &record, self.cache.copy_ttl(APP_TTL))
+            .store_copy(&key, seen, &record, self.cache.copy_ttl(APP_TTL))
             .await;
         Ok(Some(record))
     }
@@ -409,12 +410,12 @@ impl AppService {
     /// node (`changed`).
     pub async fn cors_origin_allowed(&self, org: OrgId, origin: &str) -> Result<bool, AppError> {
         let key = spa_origins_key(org);
-        let origins = match self.cache.get_json::<Vec<String>>(&key).await {
-            Some(origins) => origins,
-            None => {
+        let origins = match self.cache.get_copy::<Vec<String>>(&key).await {
+            (Some(origins), _) => origins,
+            (None, seen) => {
                 let origins = self.store.spa_origins(org).await?;
                 let ttl = self.cache.copy_ttl(SPA_ORIGINS_TTL);
-                self.cache.set_copy(&key, &origins, ttl).await;
+                self.cache.store_copy(&key, seen, &origins, ttl).await;
                 origins
             }
         };

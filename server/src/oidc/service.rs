@@ -19,7 +19,7 @@ use crate::sessions::{
     ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS, Session, SessionService,
 };
 use crate::store::cache::{Cache, CacheKey};
-use crate::store::{SingleUseKind, Store};
+use crate::store::{Rotation, SingleUseKind, Store};
 use crate::tenancy::{Org, OrgId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -892,11 +892,8 @@ impl OidcService {
         scope: &str,
     ) -> Result<serde_json::Value, OidcError> {
         let key = crate::sessions::user_copy_key(org.id, user);
-        let copy = self
-            .cache
-            .get_json::<crate::accounts::User>(&key)
-            .await
-            .filter(|u| u.org_id == org.id && u.id == user);
+        let (copy, seen) = self.cache.get_copy::<crate::accounts::User>(&key).await;
+        let copy = copy.filter(|u| u.org_id == org.id && u.id == user);
         let found = match copy {
             Some(u) => Some(u),
             None => {
@@ -909,7 +906,7 @@ impl OidcService {
                     let ttl = self
                         .cache
                         .copy_ttl(std::time::Duration::from_secs(USER_COPY_SECS));
-                    self.cache.set_copy(&key, u, ttl).await;
+                    self.cache.store_copy(&key, seen, u, ttl).await;
                 }
                 read
             }
@@ -1080,43 +1077,22 @@ impl OidcService {
             .await
             .map_err(OidcError::server)?
             .ok_or_else(bad)?;
-        let Some(owner) = self
-            .store
-            .app_session(org.id, record.app_session_id)
-            .await
-            .map_err(OidcError::server)?
-        else {
-            return Err(bad());
-        };
-        if owner.app_id != app.id {
-            // Another app's token: refused, and not treated as a replay of that app's family.
-            return Err(bad());
-        }
-        if owner.ended_at.is_some() {
-            // Read from the database just now: whatever a copy says, it has ended.
-            self.cache
-                .end_copy(&app_session_key(org.id, owner.id))
-                .await;
-            return Err(bad());
-        }
-        if !offline_allowed(app, &owner.scope) {
-            // Issued before offline access needed consent, or while the app was first party.
-            return Err(bad());
-        }
         if record.used_at.is_some() {
-            // Replay of a rotated token: someone holds a stolen copy. The family dies (RFC 9700
-            // §4.14.2).
-            self.end_app_session(&owner, "refresh_reused", "system")
-                .await?;
-            tracing::warn!(org = %org.id, app_session = %owner.id, "refresh token replayed; its app session is ended");
-            return Err(bad());
+            return Err(self.refresh_replayed(org, app, &record).await?);
         }
+        // The app session from its copy when one is held (as userinfo and introspection do):
+        // the rotation below reads the database's word on whether it has ended, in the same
+        // statement that spends the token.
         let Some((s, idp)) = self
             .live_app_session(org, app, record.app_session_id, true)
             .await?
         else {
             return Err(bad());
         };
+        if !offline_allowed(app, &s.scope) {
+            // Issued before offline access needed consent, or while the app was first party.
+            return Err(bad());
+        }
         let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
             None => record.scope.clone(),
             Some(asked) => {
@@ -1128,7 +1104,7 @@ impl OidcService {
             }
         };
         let next = random_token(32).map_err(OidcError::server)?;
-        let rotated = self
+        match self
             .store
             .rotate_refresh_token(
                 org.id,
@@ -1138,13 +1114,60 @@ impl OidcService {
                 self.clock.now(),
             )
             .await
-            .map_err(OidcError::server)?;
-        if !rotated {
-            self.end_app_session(&s, "refresh_reused", "system").await?;
-            return Err(bad());
+            .map_err(OidcError::server)?
+        {
+            Rotation::Rotated => {}
+            Rotation::Spent => {
+                // Two uses of one token at once: one of them is a replay.
+                self.end_app_session(&s, "refresh_reused", "system").await?;
+                return Err(bad());
+            }
+            Rotation::Ended => {
+                // Ended in the database, though the copy said live (its tombstone was lost).
+                self.cache.end_copy(&app_session_key(org.id, s.id)).await;
+                return Err(bad());
+            }
         }
         self.issue(org, app, &s, idp.as_ref(), None, &scope, Some(next))
             .await
+    }
+
+    /// A rotated refresh token used again: someone holds a stolen copy, and the family dies
+    /// (RFC 9700 §4.14.2), unless the token is another app's (refused, not that app's replay)
+    /// or its app session has ended or may no longer refresh (refused only). The error to
+    /// answer either way.
+    async fn refresh_replayed(
+        &self,
+        org: &Org,
+        app: &App,
+        record: &RefreshRecord,
+    ) -> Result<OidcError, OidcError> {
+        let bad = err(
+            E::InvalidGrant,
+            "the refresh token is invalid, expired or revoked",
+        );
+        let Some(owner) = self
+            .store
+            .app_session(org.id, record.app_session_id)
+            .await
+            .map_err(OidcError::server)?
+        else {
+            return Ok(bad);
+        };
+        if owner.app_id != app.id || !offline_allowed(app, &owner.scope) {
+            return Ok(bad);
+        }
+        if owner.ended_at.is_some() {
+            // Read from the database just now: whatever a copy says, it has ended.
+            self.cache
+                .end_copy(&app_session_key(org.id, owner.id))
+                .await;
+            return Ok(bad);
+        }
+        self.end_app_session(&owner, "refresh_reused", "system")
+            .await?;
+        tracing::warn!(org = %org.id, app_session = %owner.id, "refresh token replayed; its app session is ended");
+        Ok(bad)
     }
 
     async fn client_credentials(

@@ -115,11 +115,14 @@ impl SessionService {
     /// The org's policy (defaults when none was set).
     pub async fn policy(&self, org: OrgId) -> Result<SessionPolicy, SessionError> {
         let key = policy_key(org);
-        if let Some(p) = self.cache.get_json::<SessionPolicy>(&key).await {
+        let (copy, seen) = self.cache.get_copy::<SessionPolicy>(&key).await;
+        if let Some(p) = copy {
             return Ok(p);
         }
         let policy = self.store.session_policy(org).await?.unwrap_or_default();
-        self.cache.set_copy(&key, &policy, self.policy_ttl()).await;
+        self.cache
+            .store_copy(&key, seen, &policy, self.policy_ttl())
+            .await;
         Ok(policy)
     }
 
@@ -192,7 +195,8 @@ impl SessionService {
         let hash = sha256_hex(token);
         let key = session_key(org, &hash);
         let now = self.clock.now();
-        let (session, from_cache) = match self.cache.get_json::<Session>(&key).await {
+        let (copy, seen) = self.cache.get_copy::<Session>(&key).await;
+        let (session, from_cache) = match copy {
             Some(s) if s.org_id == org => (s, true),
             _ => match self.store.session_by_token_hash(org, &hash).await? {
                 Some(s) => (s, false),
@@ -230,16 +234,14 @@ impl SessionService {
             }
             changed = true;
         }
-        // Never written back after a plain hit; a copy read from the database or just touched
-        // is stored unless the session has ended since (its tombstone wins).
-        if changed {
-            self.cache
-                .set_copy(
-                    &key,
-                    &session,
-                    self.cache.copy_ttl(cache_ttl(&session, now)),
-                )
-                .await;
+        // Never written back after a plain hit. A copy read from the database is stored if
+        // nothing ended or changed it since the miss; one just touched, unless it has ended or
+        // changed since (a marker wins either way).
+        let ttl = self.cache.copy_ttl(cache_ttl(&session, now));
+        if !from_cache {
+            self.cache.store_copy(&key, seen, &session, ttl).await;
+        } else if changed {
+            self.cache.set_copy(&key, &session, ttl).await;
         }
         Ok(Some(session))
     }
@@ -273,8 +275,17 @@ impl SessionService {
         &self,
         s: &Session,
     ) -> Result<Option<crate::email::OutgoingEmail>, SessionError> {
+        // A browser seen before is a known device: one indexed look-up, whatever the history.
+        if self
+            .store
+            .user_has_session_agent(s.org_id, s.user_id, s.user_agent.as_deref())
+            .await?
+        {
+            return Ok(None);
+        }
         let device = crate::http::pages::device(s.user_agent.as_deref());
-        // Distinct agents only: a user with thousands of sessions is one short query here.
+        // Otherwise compare devices (a browser update changes the agent, not the device):
+        // distinct agents only.
         let earlier = self
             .store
             .user_session_agents(s.org_id, s.user_id, MAX_AGENTS_COMPARED)
@@ -313,7 +324,8 @@ impl SessionService {
     pub async fn live(&self, org: OrgId, id: SessionId) -> Result<Option<Session>, SessionError> {
         let key = session_id_key(org, id);
         let now = self.clock.now();
-        if let Some(copy) = self.cache.get_json::<Session>(&key).await
+        let (copy, seen) = self.cache.get_copy::<Session>(&key).await;
+        if let Some(copy) = copy
             && copy.org_id == org
             && copy.id == id
             && copy.ended_at.is_none()
@@ -343,7 +355,7 @@ impl SessionService {
             u64::try_from(TOUCH_INTERVAL_SECS).unwrap_or(60),
         ));
         self.cache
-            .set_copy(&key, &session, self.cache.copy_ttl(ttl))
+            .store_copy(&key, seen, &session, self.cache.copy_ttl(ttl))
             .await;
         Ok(Some(session))
     }

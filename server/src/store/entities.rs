@@ -290,7 +290,10 @@ pub mod refresh_tokens {
         pub token_hash: String,
         pub scope: String,
         pub created_at: DateTimeUtc,
+        /// Set on tokens rotated before migration 28; later ones are spent by a successor.
         pub used_at: Option<DateTimeUtc>,
+        /// The token this one replaced (unique: one successor per token).
+        pub parent_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

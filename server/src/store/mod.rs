@@ -15,7 +15,7 @@ mod slo;
 mod users;
 mod webauthn;
 pub use email::{EmailLink, LinkAttempt, LinkPurpose, NewEmailLink, PendingSignup};
-pub use oidc::ConsentRow;
+pub use oidc::{ConsentRow, Rotation};
 pub use single_use::SingleUseKind;
 pub use webauthn::StoredCredential;
 
@@ -30,6 +30,13 @@ use sea_orm::{
     TransactionTrait,
 };
 
+/// At most this many SQLite connections (one writes at a time; see `config/default.toml`).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// A pooled connection idle this long is pinged before it is used again.
+const POOL_PING_IF_IDLE: Duration = Duration::from_secs(10);
+/// How much of the SQLite file is read through a memory map (bytes): address space, not memory;
+/// pages count as the page cache's, shared by every connection.
+const SQLITE_MMAP_SIZE: &str = "1073741824";
 /// How long a SQLite statement waits for another connection's write lock before it fails (and
 /// the request is answered 503 as an outage).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -192,22 +199,36 @@ impl Store {
             })?;
         }
         let mut options = ConnectOptions::new(url.to_owned());
+        let max_connections = if url.starts_with("sqlite:") {
+            config.max_connections.min(SQLITE_MAX_CONNECTIONS)
+        } else {
+            config.max_connections
+        };
         options
-            .max_connections(config.max_connections)
+            .max_connections(max_connections)
             .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
             .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
             // Statements carry secrets' hashes and personal data: never log them.
             .sqlx_logging(false)
+            // sqlx pings a connection when it goes back to the pool and, by default, again
+            // when it is taken: on SQLite each ping is a hand-off to the connection's worker
+            // thread, on PostgreSQL a round trip, i.e. as dear as the statement itself. A
+            // SQLite file cannot go away under a connection; a PostgreSQL connection is pinged
+            // only after it sat idle (a hot one was pinged when it came back to the pool).
+            .test_before_acquire_if_idle_for(POOL_PING_IF_IDLE)
             // SQLite set up for a server: WAL (readers never wait for the writer, a commit is
             // one append), synchronous=NORMAL (a commit survives a crash of the process; the
             // last commits before a power loss or OS crash may be lost, the file is never
             // corrupted), writers wait up to the busy timeout for the write lock instead of
-            // failing, foreign keys enforced.
+            // failing, foreign keys enforced. Pages are read through a shared memory map
+            // (`mmap_size`): a connection drops its page cache whenever another one commits, and
+            // without the map it reads every page again with a system call and a copy.
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
+                    .pragma("mmap_size", SQLITE_MMAP_SIZE)
             });
         let timeout = Duration::from_secs(config.connect_timeout_secs);
         match Database::connect(options).await {

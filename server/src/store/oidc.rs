@@ -9,7 +9,7 @@ use crate::oidc::{AppSession, AppSessionId, RefreshRecord};
 use crate::sessions::SessionId;
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -58,6 +58,7 @@ async fn insert_refresh<C: ConnectionTrait>(
         scope: Set(scope.to_owned()),
         created_at: Set(now),
         used_at: Set(None),
+        parent_id: Set(None),
     }
     .insert(conn)
     .await?;
@@ -219,26 +220,57 @@ impl Store {
             == 1)
     }
 
+    /// The refresh token with this hash; `used_at` is when it was spent (rotated: it has a
+    /// successor, or was marked before migration 28), if it was.
     pub async fn refresh_token(
         &self,
         org: OrgId,
         hash: &str,
     ) -> Result<Option<RefreshRecord>, StoreError> {
-        Ok(refresh_tokens::Entity::find()
+        #[derive(sea_orm::FromQueryResult)]
+        struct Row {
+            id: Uuid,
+            app_session_id: Uuid,
+            scope: String,
+            used_at: Option<DateTime<Utc>>,
+            successor_at: Option<DateTime<Utc>>,
+        }
+        let child = Alias::new("successor");
+        let successor = Query::select()
+            .column((child.clone(), refresh_tokens::Column::CreatedAt))
+            .from_as(refresh_tokens::Entity, child.clone())
+            .and_where(
+                Expr::col((child, refresh_tokens::Column::ParentId))
+                    .equals((refresh_tokens::Entity, refresh_tokens::Column::Id)),
+            )
+            .to_owned();
+        let row = refresh_tokens::Entity::find()
+            .select_only()
+            .columns([
+                refresh_tokens::Column::Id,
+                refresh_tokens::Column::AppSessionId,
+                refresh_tokens::Column::Scope,
+                refresh_tokens::Column::UsedAt,
+            ])
+            .expr_as(successor, "successor_at")
             .filter(refresh_tokens::Column::OrgId.eq(org.0))
             .filter(refresh_tokens::Column::TokenHash.eq(hash))
+            .into_model::<Row>()
             .one(&self.db)
-            .await?
-            .map(|m| RefreshRecord {
-                id: m.id,
-                app_session_id: AppSessionId(m.app_session_id),
-                scope: m.scope,
-                used_at: m.used_at,
-            }))
+            .await?;
+        Ok(row.map(|m| RefreshRecord {
+            id: m.id,
+            app_session_id: AppSessionId(m.app_session_id),
+            scope: m.scope,
+            used_at: m.used_at.or(m.successor_at),
+        }))
     }
 
-    /// Marks `old` used and stores its successor, atomically; false when `old` was used
-    /// already (a concurrent replay), in which case nothing is stored.
+    /// Stores the successor of `old` (spending it) in one statement, if `old` has none yet and
+    /// its app session has not ended (read in the same statement: the database decides,
+    /// whatever copy of the app session the caller trusted). Otherwise nothing is stored and the
+    /// answer says why: a concurrent use spent `old` first (the unique successor index let only
+    /// one in), or the app session has ended.
     pub async fn rotate_refresh_token(
         &self,
         org: OrgId,
@@ -246,22 +278,49 @@ impl Store {
         new_hash: &str,
         scope: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let txn = self.begin_write().await?;
-        let result = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
-            .filter(refresh_tokens::Column::OrgId.eq(org.0))
-            .filter(refresh_tokens::Column::Id.eq(old.id))
-            .filter(refresh_tokens::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if result.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
+    ) -> Result<Rotation, StoreError> {
+        let owner_live = Query::select()
+            .expr(Expr::val(1))
+            .from(app_sessions::Entity)
+            .and_where(app_sessions::Column::OrgId.eq(org.0))
+            .and_where(app_sessions::Column::Id.eq(old.app_session_id.0))
+            .and_where(app_sessions::Column::EndedAt.is_null())
+            .to_owned();
+        let successor = Query::select()
+            .exprs([
+                Expr::val(Uuid::now_v7()),
+                Expr::val(org.0),
+                Expr::val(old.app_session_id.0),
+                Expr::val(new_hash),
+                Expr::val(scope),
+                Expr::val(now),
+                Expr::val(old.id),
+            ])
+            .and_where(Expr::exists(owner_live))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(refresh_tokens::Entity)
+            .columns([
+                refresh_tokens::Column::Id,
+                refresh_tokens::Column::OrgId,
+                refresh_tokens::Column::AppSessionId,
+                refresh_tokens::Column::TokenHash,
+                refresh_tokens::Column::Scope,
+                refresh_tokens::Column::CreatedAt,
+                refresh_tokens::Column::ParentId,
+            ])
+            .select_from(successor)
+            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
+            .to_owned();
+        let backend = self.db.get_database_backend();
+        match self.db.execute_raw(backend.build(&insert)).await {
+            Ok(r) if r.rows_affected() == 1 => Ok(Rotation::Rotated),
+            Ok(_) => Ok(Rotation::Ended),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict => Ok(Rotation::Spent),
+                other => Err(other),
+            },
         }
-        insert_refresh(&txn, org, old.app_session_id, new_hash, scope, now).await?;
-        txn.commit().await?;
-        Ok(true)
     }
 
     /// Origins of the redirect URIs of the org's SPA apps (for CORS on token and userinfo).
@@ -432,4 +491,15 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// What `Store::rotate_refresh_token` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent and its successor stored.
+    Rotated,
+    /// The old token had been used already (a concurrent use won): nothing stored.
+    Spent,
+    /// The token's app session has ended: nothing stored.
+    Ended,
 }

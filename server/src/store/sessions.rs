@@ -319,6 +319,32 @@ impl Store {
         Ok(ended)
     }
 
+    /// Whether any session of the user (live or ended) came from exactly this user agent: an
+    /// index range of the user's sessions, stopping at the first match (a returning browser,
+    /// the usual case, however many sessions the user has had).
+    pub async fn user_has_session_agent(
+        &self,
+        org: OrgId,
+        user: UserId,
+        agent: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let query = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0));
+        let query = match agent {
+            Some(ua) => query.filter(sessions::Column::UserAgent.eq(ua)),
+            None => query.filter(sessions::Column::UserAgent.is_null()),
+        };
+        Ok(query
+            .limit(1)
+            .into_tuple::<uuid::Uuid>()
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
     /// The distinct user agents of a user's sessions, ended ones included (at most `limit`):
     /// what the new-device check compares with, without loading every session a user ever had.
     pub async fn user_session_agents(

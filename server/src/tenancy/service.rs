@@ -9,7 +9,8 @@ use crate::store::{Store, StoreError};
 use std::time::Duration;
 
 /// How long a node may serve an org record from Redis: every writer fences the shared entry
-/// (`Cache::fence_copy`), so a change is seen at once and no copy read before it lands after it. (In-process copies live one second: `Cache::copy_ttl`.)
+/// (`Cache::fence_copy`), so a change is seen at once and no copy read before it lands after it.
+/// (In-process copies live one second: `Cache::copy_ttl`.)
 const ORG_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
@@ -84,7 +85,8 @@ impl OrgService {
     pub async fn find(&self, slug: &str) -> Result<Org, TenancyError> {
         let parsed = OrgSlug::parse(slug).map_err(|_| TenancyError::NotFound(slug.to_owned()))?;
         let key = slug_key(&parsed);
-        if let Some(org) = self.cache.get_json::<Org>(&key).await {
+        let (copy, seen) = self.cache.get_copy::<Org>(&key).await;
+        if let Some(org) = copy {
             return Ok(org);
         }
         let org = self
@@ -92,7 +94,7 @@ impl OrgService {
             .org_by_slug(&parsed)
             .await?
             .ok_or_else(|| TenancyError::NotFound(slug.to_owned()))?;
-        self.cache.set_copy(&key, &org, self.ttl()).await;
+        self.cache.store_copy(&key, seen, &org, self.ttl()).await;
         Ok(org)
     }
 

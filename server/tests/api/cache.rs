@@ -195,3 +195,69 @@ both_backends!(invalidations_reach_other_nodes, |backend| {
         assert_eq!(rx.recv().await.unwrap(), key.as_str());
     }
 });
+
+both_backends!(
+    a_copy_read_before_a_change_never_lands_and_one_read_after_it_lands_at_once,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        let cache = &app.state.cache;
+        let org = OrgId(uuid::Uuid::now_v7());
+        let key = CacheKey::org_copy(org, "thing", "1");
+        let ttl = Duration::from_secs(60);
+        let held = |cache: portcullis::store::cache::Cache, key: CacheKey| async move {
+            cache.get_copy::<String>(&key).await.0
+        };
+
+        // A reader misses, and a change lands while it reads the database: its copy (read
+        // before the change, or maybe after: it cannot know) is refused.
+        let (copy, before) = cache.get_copy::<String>(&key).await;
+        assert!(copy.is_none());
+        cache.fence_copy(&key).await;
+        cache.store_copy(&key, before, &"old".to_owned(), ttl).await;
+        assert_eq!(held(cache.clone(), key.clone()).await, None);
+
+        // The next reader misses after the change: its copy lands at once, fence or not.
+        let (_, after) = cache.get_copy::<String>(&key).await;
+        cache
+            .store_copy(&key, after.clone(), &"new".to_owned(), ttl)
+            .await;
+        assert_eq!(
+            held(cache.clone(), key.clone()).await.as_deref(),
+            Some("new")
+        );
+        // What one miss saw serves once: a copy is not overwritten by another reader's.
+        cache
+            .store_copy(&key, after, &"other".to_owned(), ttl)
+            .await;
+        assert_eq!(
+            held(cache.clone(), key.clone()).await.as_deref(),
+            Some("new")
+        );
+
+        // Two changes: a reader that saw the first fence cannot land after the second.
+        cache.fence_copy(&key).await;
+        let (_, first) = cache.get_copy::<String>(&key).await;
+        cache.fence_copy(&key).await;
+        cache
+            .store_copy(&key, first, &"stale".to_owned(), ttl)
+            .await;
+        assert_eq!(held(cache.clone(), key.clone()).await, None);
+        // Nor does a writer's own copy land over a fence.
+        cache.set_copy(&key, &"writer".to_owned(), ttl).await;
+        assert_eq!(held(cache.clone(), key.clone()).await, None);
+
+        // An end is final: a miss on a tombstone gives nothing to store with, and no copy
+        // seen before the end lands over it.
+        let (_, before_end) = cache.get_copy::<String>(&key).await;
+        cache.end_copy(&key).await;
+        let (copy, on_tombstone) = cache.get_copy::<String>(&key).await;
+        assert!(copy.is_none() && on_tombstone.is_none());
+        for seen in [before_end, on_tombstone] {
+            cache
+                .store_copy(&key, seen, &"revived".to_owned(), ttl)
+                .await;
+        }
+        cache.set_copy(&key, &"revived".to_owned(), ttl).await;
+        assert_eq!(held(cache.clone(), key.clone()).await, None);
+    }
+);

@@ -257,6 +257,60 @@ both_backends!(
 );
 
 both_backends!(
+    an_edited_app_is_held_again_by_the_next_request_not_after_a_fence,
+    |backend| {
+        // After a change, the next request that reads the app from the database stores its copy
+        // at once: no window in which every token check of the app reads the database (30 s
+        // after each change before, on every node).
+        let d = Deployment::start(&backend, None).await;
+        let web = &d.web;
+        let key = portcullis::store::cache::CacheKey::org_copy(
+            d.org.id,
+            "app",
+            &portcullis::secrets::sha256_hex(&web.client_id),
+        );
+        let held = || async {
+            d.a.state
+                .cache
+                .get_copy::<serde_json::Value>(&key)
+                .await
+                .0
+                .is_some()
+        };
+        assert_eq!(web.introspect("x").await.status, 200);
+        assert!(held().await, "the app is held after a request");
+
+        let app =
+            d.a.state
+                .store
+                .app_by_client_id(d.org.id, &web.client_id)
+                .await
+                .unwrap()
+                .unwrap();
+        let mut edit = CreateApp::new("web renamed", AppType::Web);
+        edit.redirect_uris = vec![web.redirect_uri.clone()];
+        d.a.state
+            .apps
+            .update(&d.org, &app, edit, "test")
+            .await
+            .unwrap();
+        assert!(!held().await, "a change drops the copy");
+        for node in d.nodes() {
+            assert_eq!(web.at_node(node).introspect("x").await.status, 200);
+        }
+        assert!(held().await, "the next request holds the changed app again");
+        let copy =
+            d.a.state
+                .cache
+                .get_copy::<serde_json::Value>(&key)
+                .await
+                .0
+                .unwrap();
+        assert_eq!(copy["app"]["name"], "web renamed");
+    }
+);
+
+both_backends!(
     activity_coalescing_never_extends_an_idle_deadline,
     |backend| {
         let mut req = CreateApp::new("web", AppType::Web);

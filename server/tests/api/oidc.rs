@@ -595,6 +595,62 @@ both_backends!(
     }
 );
 
+both_backends!(
+    concurrent_uses_of_one_refresh_token_let_one_through_and_end_the_family,
+    |backend| {
+        // A rotation is one statement; of eight uses of one token at once, the unique successor
+        // index lets exactly one rotate. The others are replays: the family ends, so the
+        // winner's new refresh token is refused too (RFC 9700 §4.14.2).
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rp = Rp::web(&app, &org, "shop").await;
+        let mut b = Browser::new(&app.address, UA);
+        let t1 = rp.sign_in(&mut b, &[]).await;
+        let uses = (0..8).map(|_| {
+            let rp = rp.clone();
+            let token = t1.refresh.clone();
+            tokio::spawn(async move { rp.refresh(&token).await })
+        });
+        let mut won = Vec::new();
+        for u in uses {
+            let answer = u.await.unwrap();
+            if answer.status == 200 {
+                won.push(Tokens::of(&answer));
+            } else {
+                answer.assert_error(400, "invalid_grant");
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one use rotates");
+        rp.refresh(&won[0].refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert!(!rp.active(&won[0].access).await);
+
+        // The same race without timing: two uses that both read the token before either
+        // rotated it. The second rotation stores nothing.
+        let t2 = rp.sign_in(&mut b, &[("prompt", "login")]).await;
+        let store = &app.state.store;
+        let hash = portcullis::secrets::sha256_hex(&t2.refresh);
+        let read = store.refresh_token(org.id, &hash).await.unwrap().unwrap();
+        assert!(read.used_at.is_none());
+        let now = app.clock.now();
+        let rotate = |successor: &'static str| {
+            store.rotate_refresh_token(org.id, &read, successor, "openid", now)
+        };
+        assert_eq!(
+            rotate("a").await.unwrap(),
+            portcullis::store::Rotation::Rotated
+        );
+        assert_eq!(
+            rotate("b").await.unwrap(),
+            portcullis::store::Rotation::Spent
+        );
+        let spent = store.refresh_token(org.id, &hash).await.unwrap().unwrap();
+        assert!(spent.used_at.is_some(), "a token with a successor is spent");
+        assert!(store.refresh_token(org.id, "b").await.unwrap().is_none());
+    }
+);
+
 both_backends!(prompt_none_max_age_and_prompt_login, |backend| {
     let app = TestApp::spawn_oidc(&backend).await;
     let org = org_with_alice(&app, "acme").await;

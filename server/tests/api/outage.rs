@@ -168,6 +168,28 @@ fn page_unavailable(p: &Page) -> Result<(), String> {
         .map_err(|e| format!("{e}: {}", detail()))
 }
 
+/// An authorization request while the database is away: the 503 page when a lookup fails
+/// first; when the app and session are known from copies, the request is valid and only the
+/// code cannot be stored, so the app is told `temporarily_unavailable` at its registered URI
+/// (RFC 6749 §4.1.2.1). Never a sign-in form or `login_required`.
+fn authorize_unavailable(p: &Page, rp: &Rp) -> Result<(), String> {
+    let told_app = p.status == 303
+        && p.headers
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| {
+                l.starts_with(&format!(
+                    "{}?error=temporarily_unavailable",
+                    rp.redirect_uri
+                ))
+            });
+    if told_app {
+        Ok(())
+    } else {
+        page_unavailable(p)
+    }
+}
+
 /// Every answer that was not what it should be, reported together.
 #[derive(Default)]
 struct Wrong(Vec<String>);
@@ -260,7 +282,7 @@ async fn outage(backend: &Backend, redis: Option<(String, String)>) {
     wrong.check("revocation", oauth_unavailable(&a));
 
     let p = b.get(&authorize).await;
-    wrong.check("authorize", page_unavailable(&p));
+    wrong.check("authorize", authorize_unavailable(&p, &rp));
     // A session the node has not cached: its lookup fails, which is not "signed out" (no
     // `login_required` to the app, no sign-in form).
     let mut other = Browser::new(&app.address, UA);
@@ -345,14 +367,38 @@ async fn outage(backend: &Backend, redis: Option<(String, String)>) {
 
     // A database that stops answering (no refusal, no reset) fails the same way, after
     // `database.connect_timeout_secs`.
+    // (Userinfo and access-token introspection may now be answered from the copies the
+    // requests above stored, as designed: they must never say "invalid" or "inactive".)
     proxy.hang().await;
     let mut wrong = Wrong::default();
+    let refresh = refreshed.str("refresh_token");
+    let a = rp.refresh(&refresh).await;
+    wrong.check("token (refresh grant, no answer)", oauth_unavailable(&a));
+    let a = rp.introspect(&refresh).await;
+    wrong.check(
+        "introspection of a refresh token (no answer)",
+        oauth_unavailable(&a),
+    );
     let a = rp.userinfo(&tokens.access).await;
-    wrong.check("userinfo (no answer)", oauth_unavailable(&a));
+    wrong.check(
+        "userinfo (no answer)",
+        if a.status == 200 && a.json["sub"].is_string() {
+            Ok(())
+        } else {
+            oauth_unavailable(&a)
+        },
+    );
     let a = rp.introspect(&tokens.access).await;
-    wrong.check("introspection (no answer)", oauth_unavailable(&a));
+    wrong.check(
+        "introspection (no answer)",
+        if a.status == 200 && a.json["active"] == true {
+            Ok(())
+        } else {
+            oauth_unavailable(&a)
+        },
+    );
     let p = b.get(&authorize).await;
-    wrong.check("authorize (no answer)", page_unavailable(&p));
+    wrong.check("authorize (no answer)", authorize_unavailable(&p, &rp));
     assert!(
         wrong.0.is_empty(),
         "while PostgreSQL hangs:\n{}",

@@ -7,7 +7,7 @@
 //! than the last `MAX_ENTRIES` writes: codes, counters and pending steps written during the
 //! flood outlive their own lifetimes unless the flood writes `MAX_ENTRIES` entries first.
 
-use super::{CacheBackend, CacheError, TOMBSTONE};
+use super::{CacheBackend, CacheError, is_marker};
 use crate::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -156,10 +156,24 @@ impl CacheBackend for MemoryCache {
         let expires = self.deadline(ttl);
         // One lock for the check and the write: no tombstone can land in between.
         let mut entries = self.entries();
-        if entries
-            .live(key, now)
-            .is_some_and(|e| e.value.as_slice() == TOMBSTONE)
-        {
+        if entries.live(key, now).is_some_and(|e| is_marker(&e.value)) {
+            return Ok(());
+        }
+        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
+        Ok(())
+    }
+
+    async fn set_if_unchanged(
+        &self,
+        key: &str,
+        seen: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let now = self.clock.now();
+        let expires = self.deadline(ttl);
+        let mut entries = self.entries();
+        if entries.live(key, now).map(|e| e.value.as_slice()) != seen {
             return Ok(());
         }
         entries.insert(key, value.to_vec(), expires, now, self.max_entries);
@@ -185,7 +199,7 @@ impl CacheBackend for MemoryCache {
         let doomed: Vec<String> = entries
             .map
             .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && e.value.as_slice() != TOMBSTONE)
+            .filter(|(k, e)| k.starts_with(prefix) && !is_marker(&e.value))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &doomed {
@@ -321,8 +335,11 @@ mod tests {
         let ttl = Duration::from_secs(60);
         cache.set_unless_ended("k", b"live", ttl).await.unwrap();
         assert_eq!(cache.get("k").await.unwrap(), Some(b"live".to_vec()));
-        cache.set("k", TOMBSTONE, ttl).await.unwrap();
+        cache.set("k", super::super::TOMBSTONE, ttl).await.unwrap();
         cache.set_unless_ended("k", b"stale", ttl).await.unwrap();
-        assert_eq!(cache.get("k").await.unwrap(), Some(TOMBSTONE.to_vec()));
+        assert_eq!(
+            cache.get("k").await.unwrap(),
+            Some(super::super::TOMBSTONE.to_vec())
+        );
     }
 }

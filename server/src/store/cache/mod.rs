@@ -13,9 +13,13 @@
 //! - they are written only with `set_copy`, which never overwrites a tombstone (atomically: a
 //!   Lua script in Redis, one lock in-process) and is dropped, not queued, while the backend is
 //!   away (a queued copy could land after another node's end);
-//! - an end writes a tombstone (`end_copy`, `END_TTL`), a change a short one (`fence_copy`,
-//!   `FENCE_TTL`); tombstones are queued like deletes during an outage and replayed before the
-//!   circuit closes;
+//! - an end writes a tombstone (`end_copy`, `END_TTL`), a change a fence (`fence_copy`,
+//!   `FENCE_TTL`, a marker unique to that change); both are queued like deletes during an outage
+//!   and replayed before the circuit closes;
+//! - a reader that missed reads the database and stores what it read with `store_copy` only if
+//!   the key still holds what its miss saw (nothing, or the same fence): a change or end after
+//!   the miss replaced that, so a copy read before a change never lands after it, while a copy
+//!   read after the change lands at once instead of waiting out the fence;
 //! - readers never write a copy back after a cache hit;
 //! - a node back from an outage drops every copy (keys under `COPY_PREFIX`, tombstones kept)
 //!   before it trusts the cache again: a copy stored before the outage may describe a row that
@@ -90,17 +94,27 @@ pub const COPY_PREFIX: &str = "c:";
 pub trait CacheBackend: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
-    /// Atomically sets the value unless the key holds `TOMBSTONE` (then nothing changes).
+    /// Atomically sets the value unless the key holds a marker (a tombstone or a fence; then
+    /// nothing changes).
     async fn set_unless_ended(
         &self,
         key: &str,
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError>;
+    /// Atomically sets the value if the key holds exactly `seen` (`None`: nothing).
+    async fn set_if_unchanged(
+        &self,
+        key: &str,
+        seen: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
     /// Atomically returns and removes the value: of two concurrent takes, one gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
-    /// Deletes every entry whose key starts with `prefix`, except tombstones. Returns how many.
+    /// Deletes every entry whose key starts with `prefix`, except markers (tombstones and
+    /// fences). Returns how many.
     async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError>;
     /// Atomically increments a counter, starting its expiry at the first increment.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
@@ -144,11 +158,28 @@ pub const LOCAL_COPY_TTL: Duration = Duration::from_secs(1);
 /// The value a key holds once the row it copies has ended (or changed): copies are never
 /// written over it. Not valid JSON, so no reader ever decodes it as a copy.
 pub const TOMBSTONE: &[u8] = b"\x00ended";
+/// Tombstones and fences start with this byte, which no JSON text does.
+pub const MARKER_BYTE: u8 = 0;
+
+/// True for a tombstone or a fence.
+pub fn is_marker(value: &[u8]) -> bool {
+    value.first() == Some(&MARKER_BYTE)
+}
+
+/// A fence unique to one change: `\x00fence:` and a random UUID.
+fn new_fence() -> Vec<u8> {
+    format!("\x00fence:{}", uuid::Uuid::new_v4().simple()).into_bytes()
+}
+
+/// What a copy's key held when a reader missed: `Cache::store_copy` stores the copy read
+/// afterwards only if the key still holds it. `None` inside: the key held nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySeen(Option<Vec<u8>>);
 /// How long the tombstone of an ended row lasts: longer than any copy's TTL and any request
 /// that may still hold a copy read before the end.
 pub const END_TTL: Duration = Duration::from_secs(2 * 3600);
-/// How long a changed (not ended) row's copies are fenced off: copies read before the change
-/// cannot land for this long; afterwards readers cache the new row again.
+/// How long a changed (not ended) row's fence lasts: copies read before the change cannot land
+/// for this long (copies read after it land at once, see `Cache::store_copy`).
 pub const FENCE_TTL: Duration = Duration::from_secs(30);
 
 /// Writes kept for retry while the backend is away; the oldest are dropped beyond this.
@@ -300,7 +331,7 @@ impl Cache {
                     if left.is_zero() {
                         continue;
                     }
-                    if value.as_slice() == TOMBSTONE {
+                    if is_marker(value) {
                         self.inner.backend.set(key, value, left).await
                     } else {
                         self.inner.backend.set_unless_ended(key, value, left).await
@@ -354,6 +385,57 @@ impl Cache {
         }
     }
 
+    /// A copy of a database row, if the cache holds one; on a miss, also what the key held
+    /// (for `store_copy`). `(None, None)`: an ended row's tombstone, a decoding problem or an
+    /// unreachable backend: read the database and store nothing.
+    pub async fn get_copy<T: DeserializeOwned>(
+        &self,
+        key: &CacheKey,
+    ) -> (Option<T>, Option<CopySeen>) {
+        if !self.healthy() {
+            return (None, None);
+        }
+        match self.inner.backend.get(key.as_str()).await {
+            Ok(None) => (None, Some(CopySeen(None))),
+            Ok(Some(bytes)) if bytes.as_slice() == TOMBSTONE => (None, None),
+            Ok(Some(bytes)) if is_marker(&bytes) => (None, Some(CopySeen(Some(bytes)))),
+            Ok(Some(bytes)) => (serde_json::from_slice(&bytes).ok(), None),
+            Err(err) => {
+                self.mark_failed("get", &err);
+                (None, None)
+            }
+        }
+    }
+
+    /// Stores a copy read from the database after `get_copy` missed, if the key still holds
+    /// what that miss saw: any end or change since (a tombstone, a new fence, another copy)
+    /// wins. Never queued.
+    pub async fn store_copy<T: Serialize>(
+        &self,
+        key: &CacheKey,
+        seen: Option<CopySeen>,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let Some(CopySeen(seen)) = seen else {
+            return;
+        };
+        if !self.healthy() {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        if let Err(err) = self
+            .inner
+            .backend
+            .set_if_unchanged(key.as_str(), seen.as_deref(), &bytes, ttl)
+            .await
+        {
+            self.mark_failed("store_copy", &err);
+        }
+    }
+
     /// Stores a value (never over a tombstone); if the backend is away the write is queued and
     /// retried. For short-lived state that lives only in the cache (flows, pending steps); copies
     /// of database rows use `set_copy`, which is never queued.
@@ -402,25 +484,25 @@ impl Cache {
     /// Records that the row behind `key` ended: no copy can be stored there for `END_TTL`.
     /// Queued and replayed if the backend is away.
     pub async fn end_copy(&self, key: &CacheKey) {
-        self.tombstone(key, END_TTL).await;
+        self.tombstone(key, TOMBSTONE.to_vec(), END_TTL).await;
     }
 
     /// Records that the row behind `key` changed: copies read before the change cannot land for
-    /// `FENCE_TTL`; readers meanwhile read the database.
+    /// `FENCE_TTL`; the next reader reads the database and stores the new row (`store_copy`).
     pub async fn fence_copy(&self, key: &CacheKey) {
-        self.tombstone(key, FENCE_TTL).await;
+        self.tombstone(key, new_fence(), FENCE_TTL).await;
     }
 
-    async fn tombstone(&self, key: &CacheKey, ttl: Duration) {
+    async fn tombstone(&self, key: &CacheKey, marker: Vec<u8>, ttl: Duration) {
         if self.healthy() {
-            match self.inner.backend.set(key.as_str(), TOMBSTONE, ttl).await {
+            match self.inner.backend.set(key.as_str(), &marker, ttl).await {
                 Ok(()) => return self.forget_pending(key.as_str()),
                 Err(err) => self.mark_failed("tombstone", &err),
             }
         }
         self.queue(PendingWrite::Set {
             key: key.as_str().to_owned(),
-            value: TOMBSTONE.to_vec(),
+            value: marker,
             expires: Instant::now() + ttl,
         });
     }

@@ -127,8 +127,10 @@ impl CacheBackend for RedisCache {
     ) -> Result<(), CacheError> {
         // One script, so no tombstone can be written between the check and the set. (EVAL of a
         // short script: the redis crate's `script` feature would only add its SHA-1 caching.)
-        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end \
-             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1";
+        // A marker (tombstone or fence) starts with a zero byte.
+        const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
+             if v and string.byte(v, 1) == 0 then return 0 end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
         let mut conn = self.manager.clone();
         let key = self.key(key);
         self.run(async move {
@@ -137,8 +139,41 @@ impl CacheBackend for RedisCache {
                 .arg(1)
                 .arg(key)
                 .arg(value)
-                .arg(super::TOMBSTONE)
                 .arg(ttl_ms(ttl))
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn set_if_unchanged(
+        &self,
+        key: &str,
+        seen: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        // ARGV[3] is "1" when the key must hold nothing, else "0" and ARGV[4] what it must hold.
+        const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
+             if ARGV[3] == '1' then if v then return 0 end \
+             elseif v ~= ARGV[4] then return 0 end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        let (absent, expected) = match seen {
+            None => ("1", Vec::new()),
+            Some(bytes) => ("0", bytes.to_vec()),
+        };
+        self.run(async move {
+            redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .arg(ttl_ms(ttl))
+                .arg(absent)
+                .arg(expected)
                 .query_async::<i64>(&mut conn)
                 .await
                 .map(|_| ())
@@ -170,7 +205,8 @@ impl CacheBackend for RedisCache {
         // that keeps tombstones. Rare (after an outage), so the pass over the keyspace is fine.
         const SCRIPT: &str = "local n = 0 \
              for _, k in ipairs(KEYS) do \
-               if redis.call('GET', k) ~= ARGV[1] then n = n + redis.call('UNLINK', k) end \
+               local v = redis.call('GET', k) \
+               if not (v and string.byte(v, 1) == 0) then n = n + redis.call('UNLINK', k) end \
              end return n";
         // Every glob character of the deployment's prefix is escaped: the pattern matches
         // exactly the keys that start with it.
@@ -204,10 +240,7 @@ impl CacheBackend for RedisCache {
                 let n: u64 = self
                     .run(async move {
                         let mut cmd = redis::cmd("EVAL");
-                        cmd.arg(SCRIPT)
-                            .arg(keys.len())
-                            .arg(&keys)
-                            .arg(super::TOMBSTONE);
+                        cmd.arg(SCRIPT).arg(keys.len()).arg(&keys);
                         cmd.query_async(&mut conn).await
                     })
                     .await?;
