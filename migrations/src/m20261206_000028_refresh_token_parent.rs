@@ -40,6 +40,16 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Without `parent_id` a token is spent only by `used_at`: mark every token that has a
+        // successor first, or rolling back would make them all usable again.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE refresh_tokens SET used_at = (SELECT s.created_at FROM refresh_tokens s \
+                 WHERE s.parent_id = refresh_tokens.id) WHERE used_at IS NULL AND EXISTS \
+                 (SELECT 1 FROM refresh_tokens s WHERE s.parent_id = refresh_tokens.id)",
+            )
+            .await?;
         manager
             .drop_index(
                 Index::drop()

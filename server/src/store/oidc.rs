@@ -267,8 +267,9 @@ impl Store {
     }
 
     /// Stores the successor of `old` (spending it) in one statement, if `old` has none yet and
-    /// its app session has not ended (read in the same statement: the database decides,
-    /// whatever copy of the app session the caller trusted). Otherwise nothing is stored and the
+    /// its app session has not ended (read in the same statement, whatever copy of the app
+    /// session the caller trusted; on PostgreSQL an end committing during the statement is not
+    /// waited for, and the next use of the successor finds the session ended). Otherwise nothing is stored and the
     /// answer says why: a concurrent use spent `old` first (the unique successor index let only
     /// one in), or the app session has ended.
     pub async fn rotate_refresh_token(

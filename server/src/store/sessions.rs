@@ -319,9 +319,9 @@ impl Store {
         Ok(ended)
     }
 
-    /// Whether any session of the user (live or ended) came from exactly this user agent: an
-    /// index range of the user's sessions, stopping at the first match (a returning browser,
-    /// the usual case, however many sessions the user has had).
+    /// Whether any session of the user (live or ended) came from exactly this user agent: the
+    /// user's range of the (org, user) index, stopping at the first match (a returning browser,
+    /// the usual case, however many sessions the user has had; a new agent reads the range).
     pub async fn user_has_session_agent(
         &self,
         org: OrgId,

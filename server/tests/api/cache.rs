@@ -259,5 +259,12 @@ both_backends!(
         }
         cache.set_copy(&key, &"revived".to_owned(), ttl).await;
         assert_eq!(held(cache.clone(), key.clone()).await, None);
+        // A change after the end does not shorten the end's tombstone to a fence.
+        cache.fence_copy(&key).await;
+        let (copy, after_fence) = cache.get_copy::<String>(&key).await;
+        assert!(
+            copy.is_none() && after_fence.is_none(),
+            "still the tombstone"
+        );
     }
 );

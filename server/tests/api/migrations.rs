@@ -51,3 +51,54 @@ mod two_nodes_migrate_once {
         store.close().await.unwrap();
     }
 }
+
+both_backends!(
+    rolling_back_the_successor_index_keeps_spent_refresh_tokens_spent,
+    |backend| {
+        // Since migration 28 a rotated token is spent by its successor (`parent_id`), not by
+        // `used_at`; rolling it back must mark those tokens, or they would all work again.
+        use crate::browser::Browser;
+        use crate::helpers::{Rp, TestApp, Tokens, org_with_alice};
+        use portcullis_migrations::MigratorTrait;
+        use sea_orm::ConnectionTrait;
+
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rp = Rp::web(&app, &org, "shop").await;
+        let mut b = Browser::new(
+            &app.address,
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        );
+        let t1 = rp.sign_in(&mut b, &[]).await;
+        let t2 = Tokens::of(&rp.refresh(&t1.refresh).await);
+
+        let db = sea_orm::Database::connect(&app.db_url).await.unwrap();
+        portcullis_migrations::Migrator::down(&db, Some(1))
+            .await
+            .unwrap();
+        let spent = |token: String| {
+            let db = &db;
+            async move {
+                let hash = portcullis::secrets::sha256_hex(&token);
+                let sql = format!(
+                    "SELECT CASE WHEN used_at IS NULL THEN 0 ELSE 1 END AS spent \
+                     FROM refresh_tokens WHERE token_hash = '{hash}'"
+                );
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get::<i32>("", "spent").unwrap() == 1
+            }
+        };
+        assert!(spent(t1.refresh.clone()).await, "the rotated token");
+        assert!(!spent(t2.refresh.clone()).await, "its successor");
+        portcullis_migrations::Migrator::up(&db, None)
+            .await
+            .unwrap();
+    }
+);

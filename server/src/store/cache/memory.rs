@@ -7,7 +7,7 @@
 //! than the last `MAX_ENTRIES` writes: codes, counters and pending steps written during the
 //! flood outlive their own lifetimes unless the flood writes `MAX_ENTRIES` entries first.
 
-use super::{CacheBackend, CacheError, is_marker};
+use super::{CacheBackend, CacheError, TOMBSTONE, is_marker};
 use crate::clock::SharedClock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -163,6 +163,25 @@ impl CacheBackend for MemoryCache {
         Ok(())
     }
 
+    async fn set_unless_tombstone(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let now = self.clock.now();
+        let expires = self.deadline(ttl);
+        let mut entries = self.entries();
+        if entries
+            .live(key, now)
+            .is_some_and(|e| e.value.as_slice() == TOMBSTONE)
+        {
+            return Ok(());
+        }
+        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
+        Ok(())
+    }
+
     async fn set_if_unchanged(
         &self,
         key: &str,
@@ -194,7 +213,14 @@ impl CacheBackend for MemoryCache {
         Ok(())
     }
 
-    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+    async fn purge_prefix(
+        &self,
+        prefix: &str,
+        fence: &[u8],
+        ttl: Duration,
+    ) -> Result<u64, CacheError> {
+        let now = self.clock.now();
+        let expires = self.deadline(ttl);
         let mut entries = self.entries();
         let doomed: Vec<String> = entries
             .map
@@ -203,7 +229,7 @@ impl CacheBackend for MemoryCache {
             .map(|(k, _)| k.clone())
             .collect();
         for k in &doomed {
-            entries.remove(k);
+            entries.insert(k, fence.to_vec(), expires, now, self.max_entries);
         }
         Ok(doomed.len() as u64)
     }
@@ -335,11 +361,8 @@ mod tests {
         let ttl = Duration::from_secs(60);
         cache.set_unless_ended("k", b"live", ttl).await.unwrap();
         assert_eq!(cache.get("k").await.unwrap(), Some(b"live".to_vec()));
-        cache.set("k", super::super::TOMBSTONE, ttl).await.unwrap();
+        cache.set("k", TOMBSTONE, ttl).await.unwrap();
         cache.set_unless_ended("k", b"stale", ttl).await.unwrap();
-        assert_eq!(
-            cache.get("k").await.unwrap(),
-            Some(super::super::TOMBSTONE.to_vec())
-        );
+        assert_eq!(cache.get("k").await.unwrap(), Some(TOMBSTONE.to_vec()));
     }
 }

@@ -102,6 +102,14 @@ pub trait CacheBackend: Send + Sync + 'static {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError>;
+    /// Atomically sets the value unless the key holds `TOMBSTONE`: an end outlives any change
+    /// (fences use it).
+    async fn set_unless_tombstone(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
     /// Atomically sets the value if the key holds exactly `seen` (`None`: nothing).
     async fn set_if_unchanged(
         &self,
@@ -113,9 +121,16 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Atomically returns and removes the value: of two concurrent takes, one gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
-    /// Deletes every entry whose key starts with `prefix`, except markers (tombstones and
-    /// fences). Returns how many.
-    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError>;
+    /// Replaces every entry whose key starts with `prefix` by `fence` for `ttl`, except markers
+    /// (tombstones and fences, kept). Returns how many. (A fence, not a delete: a reader that
+    /// missed on an empty key before the purge must not find it empty again and store a copy
+    /// read before a change the purged copy recorded.)
+    async fn purge_prefix(
+        &self,
+        prefix: &str,
+        fence: &[u8],
+        ttl: Duration,
+    ) -> Result<u64, CacheError>;
     /// Atomically increments a counter, starting its expiry at the first increment.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
     /// Tells every node (every subscriber) something, e.g. a key to drop from local copies.
@@ -164,6 +179,11 @@ pub const MARKER_BYTE: u8 = 0;
 /// True for a tombstone or a fence.
 pub fn is_marker(value: &[u8]) -> bool {
     value.first() == Some(&MARKER_BYTE)
+}
+
+/// True for a fence (a marker other than the end's tombstone).
+fn is_fence(value: &[u8]) -> bool {
+    is_marker(value) && value != TOMBSTONE
 }
 
 /// A fence unique to one change: `\x00fence:` and a random UUID.
@@ -291,6 +311,16 @@ impl Cache {
 
     fn queue(&self, write: PendingWrite) {
         let mut pending = self.pending();
+        // A change queued after an end of the same row must not replace the end's tombstone.
+        let is_fence = matches!(&write, PendingWrite::Set { value, .. } if is_fence(value));
+        if is_fence
+            && pending.iter().any(|p| {
+                matches!(p, PendingWrite::Set { key, value, .. }
+                    if key == write.key() && value.as_slice() == TOMBSTONE)
+            })
+        {
+            return;
+        }
         pending.retain(|p| p.key() != write.key());
         if pending.len() >= MAX_PENDING_WRITES {
             pending.pop_front();
@@ -311,7 +341,12 @@ impl Cache {
         loop {
             let Some(write) = self.pending().pop_front() else {
                 if was_down {
-                    match self.inner.backend.purge_prefix(COPY_PREFIX).await {
+                    match self
+                        .inner
+                        .backend
+                        .purge_prefix(COPY_PREFIX, &new_fence(), FENCE_TTL)
+                        .await
+                    {
                         Ok(n) => {
                             tracing::info!(dropped = n, "dropped cached copies after an outage")
                         }
@@ -331,7 +366,12 @@ impl Cache {
                     if left.is_zero() {
                         continue;
                     }
-                    if is_marker(value) {
+                    if is_fence(value) {
+                        self.inner
+                            .backend
+                            .set_unless_tombstone(key, value, left)
+                            .await
+                    } else if is_marker(value) {
                         self.inner.backend.set(key, value, left).await
                     } else {
                         self.inner.backend.set_unless_ended(key, value, left).await
@@ -495,7 +535,15 @@ impl Cache {
 
     async fn tombstone(&self, key: &CacheKey, marker: Vec<u8>, ttl: Duration) {
         if self.healthy() {
-            match self.inner.backend.set(key.as_str(), &marker, ttl).await {
+            let written = if is_fence(&marker) {
+                let backend = &self.inner.backend;
+                backend
+                    .set_unless_tombstone(key.as_str(), &marker, ttl)
+                    .await
+            } else {
+                self.inner.backend.set(key.as_str(), &marker, ttl).await
+            };
+            match written {
                 Ok(()) => return self.forget_pending(key.as_str()),
                 Err(err) => self.mark_failed("tombstone", &err),
             }

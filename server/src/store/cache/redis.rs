@@ -147,6 +147,31 @@ impl CacheBackend for RedisCache {
         .await
     }
 
+    async fn set_unless_tombstone(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1";
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        self.run(async move {
+            redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(value)
+                .arg(super::TOMBSTONE)
+                .arg(ttl_ms(ttl))
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
     async fn set_if_unchanged(
         &self,
         key: &str,
@@ -200,13 +225,21 @@ impl CacheBackend for RedisCache {
         self.run(async move { conn.del::<_, ()>(key).await }).await
     }
 
-    async fn purge_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        // SCAN in batches (never KEYS, which blocks Redis); each batch is deleted by one script
-        // that keeps tombstones. Rare (after an outage), so the pass over the keyspace is fine.
+    async fn purge_prefix(
+        &self,
+        prefix: &str,
+        fence: &[u8],
+        ttl: Duration,
+    ) -> Result<u64, CacheError> {
+        // SCAN in batches (never KEYS, which blocks Redis); in each batch one script replaces
+        // every copy by the fence and keeps markers. Rare (after an outage), so the pass over
+        // the keyspace is fine.
         const SCRIPT: &str = "local n = 0 \
              for _, k in ipairs(KEYS) do \
                local v = redis.call('GET', k) \
-               if not (v and string.byte(v, 1) == 0) then n = n + redis.call('UNLINK', k) end \
+               if v and string.byte(v, 1) ~= 0 then \
+                 redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) n = n + 1 \
+               end \
              end return n";
         // Every glob character of the deployment's prefix is escaped: the pattern matches
         // exactly the keys that start with it.
@@ -237,10 +270,16 @@ impl CacheBackend for RedisCache {
                 .await?;
             if !keys.is_empty() {
                 let mut conn = self.manager.clone();
+                let fence = fence.to_vec();
+                let ttl = ttl_ms(ttl);
                 let n: u64 = self
                     .run(async move {
                         let mut cmd = redis::cmd("EVAL");
-                        cmd.arg(SCRIPT).arg(keys.len()).arg(&keys);
+                        cmd.arg(SCRIPT)
+                            .arg(keys.len())
+                            .arg(&keys)
+                            .arg(fence)
+                            .arg(ttl);
                         cmd.query_async(&mut conn).await
                     })
                     .await?;
