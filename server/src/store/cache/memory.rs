@@ -122,6 +122,25 @@ impl MemoryCache {
         self.len() == 0
     }
 
+    /// A conditional set under one lock (nothing can be written between the check and the
+    /// set): nothing changes when `refuse` says no to what the key holds (`None`: nothing).
+    fn set_unless(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        refuse: impl FnOnce(Option<&[u8]>) -> bool,
+    ) -> Result<(), CacheError> {
+        let now = self.clock.now();
+        let expires = self.deadline(ttl);
+        let mut entries = self.entries();
+        if refuse(entries.live(key, now).map(|e| e.value.as_slice())) {
+            return Ok(());
+        }
+        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
+        Ok(())
+    }
+
     fn deadline(&self, ttl: Duration) -> DateTime<Utc> {
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
         self.clock
@@ -152,15 +171,7 @@ impl CacheBackend for MemoryCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let now = self.clock.now();
-        let expires = self.deadline(ttl);
-        // One lock for the check and the write: no tombstone can land in between.
-        let mut entries = self.entries();
-        if entries.live(key, now).is_some_and(|e| is_marker(&e.value)) {
-            return Ok(());
-        }
-        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
-        Ok(())
+        self.set_unless(key, value, ttl, |held| held.is_some_and(is_marker))
     }
 
     async fn set_unless_tombstone(
@@ -169,17 +180,7 @@ impl CacheBackend for MemoryCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let now = self.clock.now();
-        let expires = self.deadline(ttl);
-        let mut entries = self.entries();
-        if entries
-            .live(key, now)
-            .is_some_and(|e| e.value.as_slice() == TOMBSTONE)
-        {
-            return Ok(());
-        }
-        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
-        Ok(())
+        self.set_unless(key, value, ttl, |held| held == Some(TOMBSTONE))
     }
 
     async fn set_if_unchanged(
@@ -189,14 +190,7 @@ impl CacheBackend for MemoryCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        let now = self.clock.now();
-        let expires = self.deadline(ttl);
-        let mut entries = self.entries();
-        if entries.live(key, now).map(|e| e.value.as_slice()) != seen {
-            return Ok(());
-        }
-        entries.insert(key, value.to_vec(), expires, now, self.max_entries);
-        Ok(())
+        self.set_unless(key, value, ttl, |held| held != seen)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {

@@ -22,6 +22,31 @@ pub struct RedisCache {
 }
 
 impl RedisCache {
+    /// Runs a conditional set: one script (so nothing can be written between its check and its
+    /// set) with KEYS[1] the key, ARGV[1] the value, ARGV[2] the TTL in ms, then `extra`. (EVAL
+    /// of a short script: the redis crate's `script` feature would only add SHA-1 caching.)
+    async fn set_by_script(
+        &self,
+        script: &'static str,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        extra: Vec<Vec<u8>>,
+    ) -> Result<(), CacheError> {
+        let mut conn = self.manager.clone();
+        let key = self.key(key);
+        let value = value.to_vec();
+        self.run(async move {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script).arg(1).arg(key).arg(value).arg(ttl_ms(ttl));
+            for arg in extra {
+                cmd.arg(arg);
+            }
+            cmd.query_async::<i64>(&mut conn).await.map(|_| ())
+        })
+        .await
+    }
+
     /// Creates the client without connecting: the node starts even when Redis is down and
     /// connects when Redis is there.
     pub fn new(url: &str, prefix: &str, op_timeout: Duration) -> Result<Self, CacheError> {
@@ -125,26 +150,12 @@ impl CacheBackend for RedisCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        // One script, so no tombstone can be written between the check and the set. (EVAL of a
-        // short script: the redis crate's `script` feature would only add its SHA-1 caching.)
         // A marker (tombstone or fence) starts with a zero byte.
         const SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
              if v and string.byte(v, 1) == 0 then return 0 end \
              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
-        let mut conn = self.manager.clone();
-        let key = self.key(key);
-        self.run(async move {
-            redis::cmd("EVAL")
-                .arg(SCRIPT)
-                .arg(1)
-                .arg(key)
-                .arg(value)
-                .arg(ttl_ms(ttl))
-                .query_async::<i64>(&mut conn)
-                .await
-                .map(|_| ())
-        })
-        .await
+        self.set_by_script(SCRIPT, key, value, ttl, Vec::new())
+            .await
     }
 
     async fn set_unless_tombstone(
@@ -153,23 +164,10 @@ impl CacheBackend for RedisCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<(), CacheError> {
-        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end \
-             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1";
-        let mut conn = self.manager.clone();
-        let key = self.key(key);
-        self.run(async move {
-            redis::cmd("EVAL")
-                .arg(SCRIPT)
-                .arg(1)
-                .arg(key)
-                .arg(value)
-                .arg(super::TOMBSTONE)
-                .arg(ttl_ms(ttl))
-                .query_async::<i64>(&mut conn)
-                .await
-                .map(|_| ())
-        })
-        .await
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end \
+             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
+        self.set_by_script(SCRIPT, key, value, ttl, vec![super::TOMBSTONE.to_vec()])
+            .await
     }
 
     async fn set_if_unchanged(
@@ -184,26 +182,11 @@ impl CacheBackend for RedisCache {
              if ARGV[3] == '1' then if v then return 0 end \
              elseif v ~= ARGV[4] then return 0 end \
              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1";
-        let mut conn = self.manager.clone();
-        let key = self.key(key);
-        let (absent, expected) = match seen {
-            None => ("1", Vec::new()),
-            Some(bytes) => ("0", bytes.to_vec()),
+        let extra = match seen {
+            None => vec![b"1".to_vec(), Vec::new()],
+            Some(bytes) => vec![b"0".to_vec(), bytes.to_vec()],
         };
-        self.run(async move {
-            redis::cmd("EVAL")
-                .arg(SCRIPT)
-                .arg(1)
-                .arg(key)
-                .arg(value)
-                .arg(ttl_ms(ttl))
-                .arg(absent)
-                .arg(expected)
-                .query_async::<i64>(&mut conn)
-                .await
-                .map(|_| ())
-        })
-        .await
+        self.set_by_script(SCRIPT, key, value, ttl, extra).await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
