@@ -217,7 +217,7 @@ impl SessionService {
             return Ok(None);
         }
         let mut session = session;
-        let mut changed = !from_cache;
+        let mut touched = false;
         if now - session.last_seen_at >= Duration::seconds(TOUCH_INTERVAL_SECS) {
             session.last_seen_at = now;
             session.idle_deadline =
@@ -232,7 +232,7 @@ impl SessionService {
                 self.forget(std::slice::from_ref(&session)).await;
                 return Ok(None);
             }
-            changed = true;
+            touched = true;
         }
         // Never written back after a plain hit. A copy read from the database is stored if
         // nothing ended or changed it since the miss; one just touched, unless it has ended or
@@ -240,7 +240,7 @@ impl SessionService {
         let ttl = self.cache.copy_ttl(cache_ttl(&session, now));
         if !from_cache {
             self.cache.store_copy(&key, seen, &session, ttl).await;
-        } else if changed {
+        } else if touched {
             self.cache.set_copy(&key, &session, ttl).await;
         }
         Ok(Some(session))
