@@ -51,13 +51,7 @@ impl Store {
         org: OrgId,
         user: Option<UserId>,
     ) -> Result<Vec<Session>, StoreError> {
-        let mut query = sessions::Entity::find()
-            .filter(sessions::Column::OrgId.eq(org.0))
-            .filter(sessions::Column::EndedAt.is_null());
-        if let Some(user) = user {
-            query = query.filter(sessions::Column::UserId.eq(user.0));
-        }
-        Ok(query
+        Ok(live_sessions_query(org, user)
             .order_by_desc(sessions::Column::CreatedAt)
             .order_by_desc(sessions::Column::Id)
             .all(&self.db)
@@ -80,12 +74,7 @@ impl Store {
     ) -> Result<(Vec<Session>, u64), StoreError> {
         use sea_orm::sea_query::{ExprTrait, Query};
         use sea_orm::{PaginatorTrait, QuerySelect};
-        let mut query = sessions::Entity::find()
-            .filter(sessions::Column::OrgId.eq(org.0))
-            .filter(sessions::Column::EndedAt.is_null());
-        if let Some(user) = user {
-            query = query.filter(sessions::Column::UserId.eq(user.0));
-        }
+        let mut query = live_sessions_query(org, user);
         if let Some(app) = app {
             query = query.filter(
                 Expr::col((sessions::Entity, sessions::Column::Id)).in_subquery(
@@ -463,5 +452,16 @@ impl Store {
             })
             .collect();
         Ok((events, total))
+    }
+}
+
+/// The org's live IdP sessions, optionally of one user (both admin lists start here).
+fn live_sessions_query(org: OrgId, user: Option<UserId>) -> sea_orm::Select<sessions::Entity> {
+    let query = sessions::Entity::find()
+        .filter(sessions::Column::OrgId.eq(org.0))
+        .filter(sessions::Column::EndedAt.is_null());
+    match user {
+        Some(user) => query.filter(sessions::Column::UserId.eq(user.0)),
+        None => query,
     }
 }
