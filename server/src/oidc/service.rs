@@ -1065,12 +1065,7 @@ impl OidcService {
             .as_deref()
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(|| err(E::InvalidRequest, "refresh_token is missing"))?;
-        let bad = || {
-            err(
-                E::InvalidGrant,
-                "the refresh token is invalid, expired or revoked",
-            )
-        };
+        let bad = invalid_refresh;
         let record: RefreshRecord = self
             .store
             .refresh_token(org.id, &sha256_hex(token))
@@ -1142,10 +1137,7 @@ impl OidcService {
         app: &App,
         record: &RefreshRecord,
     ) -> Result<OidcError, OidcError> {
-        let bad = err(
-            E::InvalidGrant,
-            "the refresh token is invalid, expired or revoked",
-        );
+        let bad = invalid_refresh();
         let Some(owner) = self
             .store
             .app_session(org.id, record.app_session_id)
@@ -1433,6 +1425,15 @@ impl OidcService {
         }
         Ok(revoked)
     }
+}
+
+/// The one answer to a refresh token that cannot be used, whatever the reason (unknown, spent,
+/// another app's, its session ended): nothing to tell an attacker apart.
+fn invalid_refresh() -> OidcError {
+    err(
+        E::InvalidGrant,
+        "the refresh token is invalid, expired or revoked",
+    )
 }
 
 #[cfg(test)]
