@@ -1066,9 +1066,42 @@ impl OidcService {
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or_else(|| err(E::InvalidRequest, "refresh_token is missing"))?;
         let bad = invalid_refresh;
+        let hash = sha256_hex(token);
+        let next = random_token(32).map_err(OidcError::server)?;
+        let same_scope = p.scope.as_deref().is_none_or(|s| s.trim().is_empty());
+        if same_scope
+            && let Some(spent) = self
+                .store
+                .rotate_refresh_token_by_hash(
+                    org.id,
+                    app.id,
+                    &hash,
+                    &sha256_hex(&next),
+                    self.clock.now(),
+                )
+                .await
+                .map_err(OidcError::server)?
+        {
+            // Spent and succeeded in one statement. The app session from its copy, as below;
+            // if it is over or may not refresh, the successor is never handed out.
+            let Some((s, idp)) = self
+                .live_app_session(org, app, spent.app_session_id, true)
+                .await?
+            else {
+                return Err(bad());
+            };
+            if !offline_allowed(app, &s.scope) {
+                return Err(bad());
+            }
+            return self
+                .issue(org, app, &s, idp.as_ref(), None, &spent.scope, Some(next))
+                .await;
+        }
+        // Anything else (another scope, or nothing stored: unknown, spent, another app's,
+        // ended, a concurrent use) takes the long way, which tells them apart.
         let record: RefreshRecord = self
             .store
-            .refresh_token(org.id, &sha256_hex(token))
+            .refresh_token(org.id, &hash)
             .await
             .map_err(OidcError::server)?
             .ok_or_else(bad)?;
@@ -1098,7 +1131,6 @@ impl OidcService {
                 asked
             }
         };
-        let next = random_token(32).map_err(OidcError::server)?;
         match self
             .store
             .rotate_refresh_token(

@@ -324,6 +324,84 @@ impl Store {
         }
     }
 
+    /// A refresh of `app` with an unchanged scope in one statement (the common case): stores a
+    /// successor for the unspent token whose hash is `hash` if its app session is `app`'s and has
+    /// not ended, and returns the spent token's record. `None` when nothing was stored, for
+    /// whatever reason (unknown, already spent, another app's, ended, or a concurrent use won
+    /// the unique successor index): the caller reads the token to tell which
+    /// (`refresh_token`, then `rotate_refresh_token`).
+    pub async fn rotate_refresh_token_by_hash(
+        &self,
+        org: OrgId,
+        app: AppId,
+        hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        let parent = Alias::new("parent");
+        let col = |c: refresh_tokens::Column| Expr::col((parent.clone(), c));
+        let owner_live = Query::select()
+            .expr(Expr::val(1))
+            .from(app_sessions::Entity)
+            .and_where(app_sessions::Column::OrgId.eq(org.0))
+            .and_where(
+                Expr::col((app_sessions::Entity, app_sessions::Column::Id))
+                    .equals((parent.clone(), refresh_tokens::Column::AppSessionId)),
+            )
+            .and_where(app_sessions::Column::AppId.eq(app.0))
+            .and_where(app_sessions::Column::EndedAt.is_null())
+            .to_owned();
+        let successor = Query::select()
+            .expr(Expr::val(Uuid::now_v7()))
+            .expr(col(refresh_tokens::Column::OrgId))
+            .expr(col(refresh_tokens::Column::AppSessionId))
+            .expr(Expr::val(new_hash))
+            .expr(col(refresh_tokens::Column::Scope))
+            .expr(Expr::val(now))
+            .expr(col(refresh_tokens::Column::Id))
+            .from_as(refresh_tokens::Entity, parent.clone())
+            .and_where(col(refresh_tokens::Column::OrgId).eq(org.0))
+            .and_where(col(refresh_tokens::Column::TokenHash).eq(hash))
+            .and_where(col(refresh_tokens::Column::UsedAt).is_null())
+            .and_where(Expr::exists(owner_live))
+            .to_owned();
+        let mut insert = Query::insert()
+            .into_table(refresh_tokens::Entity)
+            .columns([
+                refresh_tokens::Column::Id,
+                refresh_tokens::Column::OrgId,
+                refresh_tokens::Column::AppSessionId,
+                refresh_tokens::Column::TokenHash,
+                refresh_tokens::Column::Scope,
+                refresh_tokens::Column::CreatedAt,
+                refresh_tokens::Column::ParentId,
+            ])
+            .select_from(successor)
+            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
+            .to_owned();
+        insert.returning(Query::returning().columns([
+            refresh_tokens::Column::AppSessionId,
+            refresh_tokens::Column::Scope,
+            refresh_tokens::Column::ParentId,
+        ]));
+        let row = match self.db.query_one(&insert).await {
+            Ok(row) => row,
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict => return Ok(None),
+                other => return Err(other),
+            },
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshRecord {
+            id: row.try_get("", "parent_id")?,
+            app_session_id: AppSessionId(row.try_get("", "app_session_id")?),
+            scope: row.try_get("", "scope")?,
+            used_at: None,
+        }))
+    }
+
     /// Origins of the redirect URIs of the org's SPA apps (for CORS on token and userinfo).
     pub async fn spa_origins(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
         let spa_ids: Vec<Uuid> = apps::Entity::find()

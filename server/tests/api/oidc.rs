@@ -651,6 +651,106 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_one_statement_refresh_spends_only_this_apps_live_unspent_token,
+    |backend| {
+        // The common refresh (same scope) is one INSERT … SELECT … RETURNING. It must store
+        // nothing, and spend nothing, for another app's token, an ended app session, or a
+        // token already spent; then the long way tells those apart.
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let shop = Rp::web(&app, &org, "shop").await;
+        let crm = Rp::web(&app, &org, "crm").await;
+        let mut ids = Vec::new();
+        for rp in [&shop, &crm] {
+            let client = app.state.apps.client(org.id, &rp.client_id).await.unwrap();
+            ids.push(client.unwrap().app.id);
+        }
+        let (shop_id, crm_id) = (ids[0], ids[1]);
+        let mut b = Browser::new(&app.address, UA);
+        let t1 = shop.sign_in(&mut b, &[]).await;
+        let store = &app.state.store;
+        let now = app.clock.now();
+        let hash = portcullis::secrets::sha256_hex(&t1.refresh);
+        let read = store.refresh_token(org.id, &hash).await.unwrap().unwrap();
+
+        // Another app's token: nothing stored, the token still unspent.
+        let other = store
+            .rotate_refresh_token_by_hash(org.id, crm_id, &hash, "n0", now)
+            .await
+            .unwrap();
+        assert!(other.is_none());
+        assert!(store.refresh_token(org.id, "n0").await.unwrap().is_none());
+        assert!(
+            store
+                .refresh_token(org.id, &hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at
+                .is_none()
+        );
+        // Unknown token: nothing.
+        assert!(
+            store
+                .rotate_refresh_token_by_hash(org.id, shop_id, "unknown", "n0", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Its own app: rotated, and the answer is the spent token's record.
+        let spent = store
+            .rotate_refresh_token_by_hash(org.id, shop_id, &hash, "n1", now)
+            .await
+            .unwrap()
+            .expect("rotated");
+        assert_eq!(spent.id, read.id);
+        assert_eq!(spent.app_session_id, read.app_session_id);
+        assert_eq!(spent.scope, read.scope);
+        assert!(store.refresh_token(org.id, "n1").await.unwrap().is_some());
+        assert!(
+            store
+                .refresh_token(org.id, &hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at
+                .is_some()
+        );
+        // Spent: a second use stores nothing (the unique successor index).
+        assert!(
+            store
+                .rotate_refresh_token_by_hash(org.id, shop_id, &hash, "n2", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.refresh_token(org.id, "n2").await.unwrap().is_none());
+
+        // An ended app session: its unspent successor stores nothing either.
+        store
+            .end_app_session(org.id, read.app_session_id, "test", "test", now)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .rotate_refresh_token_by_hash(org.id, shop_id, "n1", "n3", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.refresh_token(org.id, "n3").await.unwrap().is_none());
+        // And over HTTP the other app's use of a live token is refused without spending it.
+        let t2 = shop.sign_in(&mut b, &[("prompt", "login")]).await;
+        crm.refresh(&t2.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        let t3 = Tokens::of(&shop.refresh(&t2.refresh).await);
+        assert!(shop.active(&t3.access).await);
+    }
+);
+
 both_backends!(prompt_none_max_age_and_prompt_login, |backend| {
     let app = TestApp::spawn_oidc(&backend).await;
     let org = org_with_alice(&app, "acme").await;
