@@ -12,7 +12,7 @@ mod request_log;
 pub use error::{
     OUTAGE_RETRY_AFTER_SECS, error_page, failure_page, html_escape, log_failure, retry_later,
 };
-pub use org::CurrentOrg;
+pub use org::{CurrentOrg, PublicOrg};
 
 use crate::app::AppState;
 use actix_web::{App, HttpServer, web};

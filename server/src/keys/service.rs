@@ -291,22 +291,11 @@ impl KeyService {
     }
 
     /// Drops a node's decrypted keys of the org named by an invalidation message from any node
-    /// (a rotation there). Runs until the cache's channel closes or the service is dropped.
+    /// (a rotation there), all of them when messages were missed.
     fn watch_invalidations(&self) {
-        let mut messages = self.cache.subscribe();
-        let loaded = Arc::downgrade(&self.loaded);
         let generation = self.generation.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = match messages.recv().await {
-                    Ok(m) => m,
-                    // Missed messages: drop everything, the next use reads again.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => String::new(),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
-                let Some(loaded) = loaded.upgrade() else {
-                    return;
-                };
+        self.cache
+            .on_invalidation(&self.loaded, move |loaded, message| {
                 let mut map = loaded.write().unwrap_or_else(|p| p.into_inner());
                 generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if message.is_empty() {
@@ -314,8 +303,7 @@ impl KeyService {
                 } else {
                     map.retain(|org, _| keys_message(*org).as_str() != message);
                 }
-            }
-        });
+            });
     }
 
     /// After a rotation: this node reads the keys again at once, and every other node is told.

@@ -6,7 +6,7 @@ use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
 use crate::app::AppState;
 use crate::http::pages::{org_path, session_token};
-use crate::http::{CurrentOrg, error_page, failure_page, log_failure, retry_later};
+use crate::http::{CurrentOrg, PublicOrg, error_page, failure_page, log_failure, retry_later};
 use crate::tenancy::Org;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -49,8 +49,7 @@ fn scope_text(scope: &str) -> &'static str {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(DISCOVERY_PATH, web::get().to(discovery))
-        .route(JWKS_PATH, web::get().to(jwks))
+    cfg.route(JWKS_PATH, web::get().to(jwks))
         .route(AUTHORIZE_PATH, web::get().to(authorize))
         .route(CONSENT_PATH, web::post().to(consent_submit))
         .route(TOKEN_PATH, web::post().to(token))
@@ -75,7 +74,8 @@ fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
         .json(body)
 }
 
-async fn discovery(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
+/// Discovery, routed outside the org scope (`tenancy::routes`): its org is a `PublicOrg`.
+pub(crate) async fn discovery(org: PublicOrg, state: web::Data<AppState>) -> HttpResponse {
     let body = state.oidc.discovery_document(&org.0, discovery_document);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

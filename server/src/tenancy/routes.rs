@@ -10,6 +10,12 @@ use actix_web::{HttpResponse, web};
 pub const ORG_SCOPE: &str = "/o/{org}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Public metadata first, outside the scope: it resolves its org from the node's own copy
+    // (`OrgService::resolve_public`), not through the scope's `resolve_org`.
+    cfg.route(
+        &format!("{ORG_SCOPE}{}", crate::oidc::routes::DISCOVERY_PATH),
+        web::get().to(crate::oidc::routes::discovery),
+    );
     cfg.service(
         web::scope(ORG_SCOPE)
             .wrap(from_fn(crate::http::org::resolve_org))

@@ -6,6 +6,9 @@ use crate::clock::SharedClock;
 use crate::sessions::{EndReason, SessionService};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a node may serve an org record from Redis: every writer fences the shared entry
@@ -13,26 +16,57 @@ use std::time::Duration;
 /// (In-process copies live one second: `Cache::copy_ttl`.)
 const ORG_TTL: Duration = Duration::from_secs(300);
 
+/// How long a node answers its public metadata (discovery) from its own copy of an active org,
+/// without asking the shared cache. A change to the org drops the copy on the node that made
+/// it at once and on the others when the invalidation message arrives; this bounds the rest
+/// (a lost message). The document itself tells clients to keep it 300 s, so serving a disabled
+/// org's discovery a moment longer tells nobody anything new, while every endpoint that signs
+/// someone in or issues, checks or refreshes a token still reads the shared entry.
+pub const PUBLIC_COPY_TTL: chrono::Duration = chrono::Duration::seconds(1);
+
+/// At most this many orgs held for public metadata per node (dropped all at once when full).
+const MAX_PUBLIC_COPIES: usize = 10_000;
+
+/// Active orgs by slug, each with when this node read it.
+type PublicCopies = HashMap<String, (Org, DateTime<Utc>)>;
+
 #[derive(Debug, Clone)]
 pub struct OrgService {
     store: Store,
     cache: Cache,
     clock: SharedClock,
     sessions: SessionService,
+    /// Active orgs by slug, with when each was read, for `resolve_public`.
+    public: Arc<Mutex<PublicCopies>>,
 }
 
+const SLUG_KIND: &str = "org-by-slug";
+
 fn slug_key(slug: &OrgSlug) -> CacheKey {
-    CacheKey::platform_copy("org-by-slug", slug.as_str())
+    CacheKey::platform_copy(SLUG_KIND, slug.as_str())
 }
 
 impl OrgService {
+    /// Needs a Tokio runtime: it starts the task that drops this node's public copy of an org
+    /// when any node changes it.
     pub fn new(store: Store, cache: Cache, clock: SharedClock, sessions: SessionService) -> Self {
-        Self {
+        let service = Self {
             store,
             cache,
             clock,
             sessions,
-        }
+            public: Arc::default(),
+        };
+        service
+            .cache
+            .on_invalidation(&service.public, |held, message| {
+                let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+                held.retain(|slug, _| {
+                    !message.is_empty()
+                        && CacheKey::platform_copy(SLUG_KIND, slug).as_str() != message
+                });
+            });
+        service
     }
 
     fn ttl(&self) -> Duration {
@@ -107,6 +141,30 @@ impl OrgService {
         }
     }
 
+    /// Resolves the org of a public metadata request (discovery): like `resolve_active`, but an
+    /// active org read less than `PUBLIC_COPY_TTL` ago on this node is answered from the node's
+    /// own copy, without a round trip to the shared cache. Never for anything that
+    /// authenticates, issues or checks: a disabled org is refused there at once.
+    pub async fn resolve_public(&self, slug: &str) -> Result<Org, TenancyError> {
+        let now = self.clock.now();
+        {
+            let held = self.public.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((org, read_at)) = held.get(slug)
+                && now >= *read_at
+                && now - *read_at < PUBLIC_COPY_TTL
+            {
+                return Ok(org.clone());
+            }
+        }
+        let org = self.resolve_active(slug).await?;
+        let mut held = self.public.lock().unwrap_or_else(|p| p.into_inner());
+        if held.len() >= MAX_PUBLIC_COPIES {
+            held.clear();
+        }
+        held.insert(slug.to_owned(), (org.clone(), now));
+        Ok(org)
+    }
+
     /// Changes an org's display name and branding (`None` keeps a value; an empty string clears
     /// the logo or colour). Every node sees the change on its next request.
     pub async fn update(
@@ -176,6 +234,10 @@ impl OrgService {
     }
 
     async fn invalidate(&self, slug: &OrgSlug) {
+        self.public
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(slug.as_str());
         let key = slug_key(slug);
         self.cache.fence_copy(&key).await;
         if let Err(err) = self.cache.publish_invalidation(&key).await {

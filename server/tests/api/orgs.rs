@@ -84,3 +84,73 @@ both_backends!(org_status_change_reaches_every_node, |backend| {
         }
     }
 });
+
+both_backends!(
+    discovery_of_a_disabled_org_stops_at_once_where_it_was_disabled_and_within_a_second_elsewhere,
+    |backend| {
+        const DISCOVERY: &str = "/o/acme/.well-known/openid-configuration";
+        let node1 = TestApp::spawn(&backend).await;
+        let node2 = TestApp::spawn_on(&node1.db_url, node1.redis.clone(), |f| f).await;
+        node1.state.orgs.create("acme", None, "test").await.unwrap();
+        for node in [&node1, &node2] {
+            let res = node.get(DISCOVERY).await;
+            assert_eq!(res.status(), 200);
+            let doc: serde_json::Value = res.json().await.unwrap();
+            assert!(
+                doc["issuer"].as_str().unwrap().ends_with("/o/acme"),
+                "{doc}"
+            );
+        }
+        // Unknown and malformed orgs are refused as in the scope.
+        for path in [
+            "/o/nope/.well-known/openid-configuration",
+            "/o/NOT%20A%20SLUG/.well-known/openid-configuration",
+        ] {
+            assert_eq!(node1.get(path).await.status(), 404, "{path}");
+        }
+
+        node1
+            .state
+            .orgs
+            .set_status("acme", OrgStatus::Disabled, "test")
+            .await
+            .unwrap();
+        // The node that made the change dropped its own copy.
+        let res = node1.get(DISCOVERY).await;
+        assert_eq!(res.status(), 403);
+        assert!(res.text().await.unwrap().contains("Organization disabled"));
+        if node1.state.cache.is_shared() {
+            // Everything that is not public metadata refuses at once on the other node too.
+            assert_eq!(node2.get("/o/acme/").await.status(), 403);
+            assert_eq!(node2.get("/o/acme/jwks").await.status(), 403);
+            // Its discovery copy goes with the invalidation message (no clock moved).
+            let mut status = 0;
+            for _ in 0..200 {
+                status = node2.get(DISCOVERY).await.status().as_u16();
+                if status == 403 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            assert_eq!(
+                status, 403,
+                "the invalidation message never dropped the copy"
+            );
+        }
+        // Whatever happened to the message, one second later every node refuses.
+        node2.clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(node2.get(DISCOVERY).await.status(), 403);
+
+        // Enabled again: served again.
+        node1
+            .state
+            .orgs
+            .set_status("acme", OrgStatus::Active, "test")
+            .await
+            .unwrap();
+        node2.clock.advance(chrono::Duration::seconds(1));
+        for node in [&node1, &node2] {
+            assert_eq!(node.get(DISCOVERY).await.status(), 200);
+        }
+    }
+);

@@ -603,6 +603,31 @@ impl Cache {
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.inner.backend.subscribe()
     }
+
+    /// Starts a task that calls `drop(held, message)` for every invalidation message from any
+    /// node, with an empty message when some were missed (drop everything then), for as long
+    /// as `held` (a node-local copy) lives. Needs a Tokio runtime.
+    pub fn on_invalidation<T: Send + Sync + 'static>(
+        &self,
+        held: &Arc<T>,
+        drop: impl Fn(&T, &str) + Send + 'static,
+    ) {
+        let mut messages = self.subscribe();
+        let held = Arc::downgrade(held);
+        tokio::spawn(async move {
+            loop {
+                let message = match messages.recv().await {
+                    Ok(m) => m,
+                    Err(broadcast::error::RecvError::Lagged(_)) => String::new(),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(held) = held.upgrade() else {
+                    return;
+                };
+                drop(&held, &message);
+            }
+        });
+    }
 }
 
 #[cfg(test)]
