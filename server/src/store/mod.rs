@@ -34,9 +34,6 @@ use sea_orm::{
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// A pooled connection idle this long is pinged before it is used again.
 const POOL_PING_IF_IDLE: Duration = Duration::from_secs(10);
-/// How much of the SQLite file is read through a memory map (bytes): address space, not memory;
-/// pages count as the page cache's, shared by every connection.
-const SQLITE_MMAP_SIZE: &str = "1073741824";
 /// How long a SQLite statement waits for another connection's write lock before it fails (and
 /// the request is answered 503 as an outage).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -220,15 +217,16 @@ impl Store {
             // one append), synchronous=NORMAL (a commit survives a crash of the process; the
             // last commits before a power loss or OS crash may be lost, the file is never
             // corrupted), writers wait up to the busy timeout for the write lock instead of
-            // failing, foreign keys enforced. Pages are read through a shared memory map
-            // (`mmap_size`): a connection drops its page cache whenever another one commits, and
-            // without the map it reads every page again with a system call and a copy.
+            // failing, foreign keys enforced. No memory map (`mmap_size` stays 0): a connection
+            // that finds another one committed since its last read drops its page cache and,
+            // with a map, unmaps and maps the whole file again (a TLB shootdown and a page
+            // fault per page touched); on the refresh benchmark that cost 10 % of the CPU more
+            // than reading the few pages again with `pread` (docs/BENCHMARKS.md).
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
-                    .pragma("mmap_size", SQLITE_MMAP_SIZE)
             });
         let timeout = Duration::from_secs(config.connect_timeout_secs);
         match Database::connect(options).await {
