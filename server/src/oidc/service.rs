@@ -1084,18 +1084,28 @@ impl OidcService {
         {
             // Spent and succeeded in one statement. The app session from its copy, as below;
             // if it is over or may not refresh, the successor is never handed out.
-            let Some((s, idp)) = self
+            let live = self
                 .live_app_session(org, app, spent.app_session_id, true)
-                .await?
-            else {
+                .await;
+            let live = self.unless_failed(org, &next, live).await?;
+            let Some((s, idp)) = live else {
                 return Err(bad());
             };
             if !offline_allowed(app, &s.scope) {
                 return Err(bad());
             }
-            return self
-                .issue(org, app, &s, idp.as_ref(), None, &spent.scope, Some(next))
+            let issued = self
+                .issue(
+                    org,
+                    app,
+                    &s,
+                    idp.as_ref(),
+                    None,
+                    &spent.scope,
+                    Some(next.clone()),
+                )
                 .await;
+            return self.unless_failed(org, &next, issued).await;
         }
         // Anything else (another scope, or nothing stored: unknown, spent, another app's,
         // ended, a concurrent use) takes the long way, which tells them apart.
@@ -1155,8 +1165,31 @@ impl OidcService {
                 return Err(bad());
             }
         }
-        self.issue(org, app, &s, idp.as_ref(), None, &scope, Some(next))
-            .await
+        let issued = self
+            .issue(org, app, &s, idp.as_ref(), None, &scope, Some(next.clone()))
+            .await;
+        self.unless_failed(org, &next, issued).await
+    }
+
+    /// After a rotation: if the request failed before the new refresh token `next` was handed
+    /// out (an outage), the rotation is undone, so the client's retry with the old token is a
+    /// retry and not a replay that ends its app session. Best effort: if the database fails
+    /// again, the old token stays spent.
+    async fn unless_failed<T>(
+        &self,
+        org: &Org,
+        next: &str,
+        result: Result<T, OidcError>,
+    ) -> Result<T, OidcError> {
+        if result.is_err()
+            && let Err(e) = self
+                .store
+                .drop_unsent_refresh_token(org.id, &sha256_hex(next))
+                .await
+        {
+            tracing::warn!(error = %e, "a failed refresh could not be undone; its token stays spent");
+        }
+        result
     }
 
     /// A rotated refresh token used again: someone holds a stolen copy, and the family dies

@@ -402,6 +402,32 @@ impl Store {
         }))
     }
 
+    /// Undoes a rotation whose successor was never handed out (the request failed after the
+    /// rotation, e.g. in an outage): deletes the successor `new_hash` unless it has a successor
+    /// itself, so its parent is unspent again and the client's retry is not taken for a replay.
+    pub async fn drop_unsent_refresh_token(
+        &self,
+        org: OrgId,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let child = Alias::new("child");
+        let has_child = Query::select()
+            .expr(Expr::val(1))
+            .from_as(refresh_tokens::Entity, child.clone())
+            .and_where(
+                Expr::col((child, refresh_tokens::Column::ParentId))
+                    .equals((refresh_tokens::Entity, refresh_tokens::Column::Id)),
+            )
+            .to_owned();
+        let deleted = refresh_tokens::Entity::delete_many()
+            .filter(refresh_tokens::Column::OrgId.eq(org.0))
+            .filter(refresh_tokens::Column::TokenHash.eq(new_hash))
+            .filter(Expr::exists(has_child).not())
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected == 1)
+    }
+
     /// Origins of the redirect URIs of the org's SPA apps (for CORS on token and userinfo).
     pub async fn spa_origins(&self, org: OrgId) -> Result<Vec<String>, StoreError> {
         let spa_ids: Vec<Uuid> = apps::Entity::find()

@@ -728,6 +728,37 @@ both_backends!(
         );
         assert!(store.refresh_token(org.id, "n2").await.unwrap().is_none());
 
+        // A rotation whose answer never went out (the request failed after it) is undone:
+        // the old token is unspent again and rotates as if nothing happened.
+        assert!(store.drop_unsent_refresh_token(org.id, "n1").await.unwrap());
+        assert!(store.refresh_token(org.id, "n1").await.unwrap().is_none());
+        let again = store.refresh_token(org.id, &hash).await.unwrap().unwrap();
+        assert!(again.used_at.is_none());
+        assert!(
+            store
+                .rotate_refresh_token_by_hash(org.id, shop_id, &hash, "n1", now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // A successor that was used itself is never dropped (nor is another org's token).
+        assert!(
+            store
+                .rotate_refresh_token_by_hash(org.id, shop_id, "n1", "n1b", now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(!store.drop_unsent_refresh_token(org.id, "n1").await.unwrap());
+        let elsewhere = portcullis::tenancy::OrgId(uuid::Uuid::now_v7());
+        assert!(
+            !store
+                .drop_unsent_refresh_token(elsewhere, "n1b")
+                .await
+                .unwrap()
+        );
+        assert!(store.refresh_token(org.id, "n1b").await.unwrap().is_some());
+
         // An ended app session: its unspent successor stores nothing either.
         store
             .end_app_session(org.id, read.app_session_id, "test", "test", now)
@@ -735,7 +766,7 @@ both_backends!(
             .unwrap();
         assert!(
             store
-                .rotate_refresh_token_by_hash(org.id, shop_id, "n1", "n3", now)
+                .rotate_refresh_token_by_hash(org.id, shop_id, "n1b", "n3", now)
                 .await
                 .unwrap()
                 .is_none()
