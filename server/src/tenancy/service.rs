@@ -146,6 +146,11 @@ impl OrgService {
     /// own copy, without a round trip to the shared cache. Never for anything that
     /// authenticates, issues or checks: a disabled org is refused there at once.
     pub async fn resolve_public(&self, slug: &str) -> Result<Org, TenancyError> {
+        if !self.cache.is_shared() {
+            // The in-process cache is this node's own copy already (one second): a second
+            // copy on top of it would only make a change take longer.
+            return self.resolve_active(slug).await;
+        }
         let now = self.clock.now();
         {
             let held = self.public.lock().unwrap_or_else(|p| p.into_inner());
