@@ -171,9 +171,16 @@ both_backends!(
             "right password: {right:?}"
         );
         assert!(succeeded <= 1);
-        // Sent after the burst, the right password waits for the backoff too…
         let late = poster.sign_in(EMAIL, PASSWORD, None).await;
-        assert_eq!(late.status, 429, "{late:?}");
+        if right.status == 429 {
+            // Sent after the burst, the right password waits for the backoff too…
+            assert_eq!(late.status, 429, "{late:?}");
+        } else {
+            // (The right password got a slot and signed in, which ends the account's backoff
+            // if it finished after the lock was set: which one finished last is up to the
+            // scheduler.)
+            assert!([303, 429].contains(&late.status), "{late:?}");
+        }
         // …and works once the window has passed.
         app.clock.advance(chrono::Duration::minutes(16));
         assert_eq!(poster.sign_in(EMAIL, PASSWORD, None).await.status, 303);
