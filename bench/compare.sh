@@ -53,9 +53,10 @@ source "$ROOT/bench/lib.sh"
 # One load generator on one address runs LOGIN_CONNECTIONS sign-ins at once (each flow in
 # flight as its own user, flow<i>@demo.example: the sign-in throttle refuses a burst of
 # concurrent attempts on one account by design) and starts a passkey ceremony per flow: lift the
-# per-address limits meant for real clients (the peer has none), and let the node queue as many
-# sign-ins as there are flows in flight.
+# per-address limits and the per-address pace of anonymous requests meant for real clients (the
+# peer has none), and let the node queue as many sign-ins as there are flows in flight.
 export PORTCULLIS__SECURITY__CEREMONY_STARTS_PER_IP_PER_MINUTE="${PORTCULLIS__SECURITY__CEREMONY_STARTS_PER_IP_PER_MINUTE:-1000000}"
+export PORTCULLIS__SECURITY__ANONYMOUS_PER_IP_PER_SECOND="${PORTCULLIS__SECURITY__ANONYMOUS_PER_IP_PER_SECOND:-0}"
 export PORTCULLIS__PASSWORDS__MAX_WAITING_PER_IP="${PORTCULLIS__PASSWORDS__MAX_WAITING_PER_IP:-$LOGIN_CONNECTIONS}"
 if [ "$LOGIN_CONNECTIONS" -gt $((4 * $(nproc))) ]; then
   export PORTCULLIS__PASSWORDS__MAX_WAITING="${PORTCULLIS__PASSWORDS__MAX_WAITING:-$LOGIN_CONNECTIONS}"

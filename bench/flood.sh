@@ -10,7 +10,9 @@
 #   BACKEND=both bench/flood.sh         then PostgreSQL + Redis on 127.0.0.1
 #
 # Environment (defaults in brackets): BACKEND [embedded], RUNS [3], DURATION (of each /token
-# measurement) [10s], CONNECTIONS (/token) [8], FLOOD_CONNECTIONS [32], FLOOD_DELAY_MS (each
+# measurement) [10s], CONNECTIONS (/token) [8], TOKEN_DELAY_MS (each /token connection's pause
+# before each request: a paced load, as apps make, instead of one that saturates the server by
+# itself; 0 = as fast as the server answers) [0], FLOOD_CONNECTIONS [32], FLOOD_DELAY_MS (each
 # flood connection's pause between requests; 0 = as fast as the server answers) [0], THREADS [1],
 # PORT [18391], PAUSE [2], BUILD [1], PG_ADMIN_URL, REDIS_URL, RAW (append TSV rows to a file).
 set -euo pipefail
@@ -21,6 +23,7 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-8}"
 FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-32}"
 FLOOD_DELAY_MS="${FLOOD_DELAY_MS:-0}"
+TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-0}"
 THREADS="${THREADS:-1}"
 PORT="${PORT:-18391}"
 # WebAuthn needs a host name, so passkey starts get real ceremonies rather than an error.
@@ -57,6 +60,7 @@ provision() {
 measure_token() {
   local rps p50 p99 bad sock cpu_ms
   BENCH_METHOD=POST BENCH_EXPECT=200 BENCH_COOKIE="" BENCH_AUTH="$AUTH" BENCH_BODY_HAS="" BENCH_CHAIN="" \
+    BENCH_DELAY_MS="$TOKEN_DELAY_MS" \
     BENCH_BODY="grant_type=client_credentials" wrk_run "$BASE/o/demo/token" "$CONNECTIONS" "$DURATION"
   rps=$RPS p50=$P50 p99=$P99 bad=$BAD sock=$((SOCK + TIMEOUTS)) cpu_ms=$CPU_MS
   printf '   run %d %-7s /token %9s req/s  p50 %8s ms  p99 %8s ms  (%s unexpected status, %s socket errors)\n' \
@@ -69,8 +73,8 @@ RESULTS="$WORK/results.tsv"
 FLOODS="$WORK/floods.tsv"
 : >"$RESULTS"
 : >"$FLOODS"
-printf '# %s  commit %s  %s cores  RUNS=%s  /token -c%s, flood -c%s with %s ms pauses\n' "$(date -u +%FT%TZ)" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$RUNS" "$CONNECTIONS" "$FLOOD_CONNECTIONS" "$FLOOD_DELAY_MS"
+printf '# %s  commit %s  %s cores  RUNS=%s  /token -c%s with %s ms pauses, flood -c%s with %s ms pauses\n' "$(date -u +%FT%TZ)" \
+  "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$RUNS" "$CONNECTIONS" "$TOKEN_DELAY_MS" "$FLOOD_CONNECTIONS" "$FLOOD_DELAY_MS"
 
 for backend in $BACKENDS; do
   start_server "$backend"

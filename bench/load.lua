@@ -6,6 +6,9 @@
 --   BENCH_EXPECT  the status every response must have (default 200)
 --   BENCH_AUTH    value of the Authorization header (optional)
 --   BENCH_BODY_HAS a string every response body must contain (optional; e.g. "active":true)
+--   BENCH_DELAY_MS each connection's pause before each request (optional; 0 = none): a
+--                 paced load of at most connections × 1000 / pause requests per second. wrk's
+--                 latency counts from the request's sending, so the pause is not in it.
 --   BENCH_CHAIN   file of refresh tokens, one a line (optional): refresh-token rotation. Each
 --                 request sends grant_type=refresh_token with a token from the thread's pool and
 --                 puts back the one its response returns, so there are as many chains as
@@ -27,6 +30,11 @@ local body_has = os.getenv("BENCH_BODY_HAS")
 if body_has == "" then body_has = nil end
 local chain_file = os.getenv("BENCH_CHAIN")
 if chain_file == "" then chain_file = nil end
+
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pause > 0 then
+  function delay() return pause end
+end
 
 wrk.method = method
 if cookie and cookie ~= "" then wrk.headers["Cookie"] = cookie end

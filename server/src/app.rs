@@ -41,6 +41,8 @@ pub struct AppState {
     pub email: EmailService,
     /// Rate limits of anonymous requests (WebAuthn ceremony starts per client IP).
     pub limits: crate::limits::RateLimiter,
+    /// Each client's pace of anonymous requests on this node (`http::org::pace_anonymous`).
+    pub pacer: crate::limits::Pacer,
 }
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
@@ -126,6 +128,12 @@ impl AppState {
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
             limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
+            pacer: crate::limits::Pacer::new(
+                clock.clone(),
+                config.security.anonymous_per_ip_per_second,
+                config.security.anonymous_burst,
+                Duration::from_millis(config.security.anonymous_max_wait_ms),
+            ),
             email: email.clone(),
             keys,
             oidc,

@@ -187,6 +187,13 @@ pub struct SecurityConfig {
     pub danger_allow_plain_http: bool,
     /// WebAuthn ceremony starts allowed per client IP, org and minute (at least 1).
     pub ceremony_starts_per_ip_per_minute: i64,
+    /// Anonymous requests (preflights, sign-in and other anonymous forms) served per client
+    /// address and second on each node past the burst; 0 turns pacing off.
+    pub anonymous_per_ip_per_second: u32,
+    /// How many a client may send at once before its pace applies (at least 1).
+    pub anonymous_burst: u32,
+    /// The longest a request ahead of its pace is held before it is refused with 429.
+    pub anonymous_max_wait_ms: u64,
 }
 
 /// A configuration value that must never be printed (URLs with passwords, keys).
@@ -253,6 +260,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "security.ceremony_starts_per_ip_per_minute",
                 problem: "must be at least 1".into(),
+            });
+        }
+        if self.security.anonymous_burst < 1 {
+            return Err(ConfigError::Invalid {
+                key: "security.anonymous_burst",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.security.anonymous_max_wait_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "security.anonymous_max_wait_ms",
+                problem: "must be at most 60000 (a held request keeps its connection)".into(),
             });
         }
         parse_public_url(&self.http.public_url, self.security.danger_allow_plain_http).map_err(

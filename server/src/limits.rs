@@ -9,6 +9,7 @@ use crate::store::cache::{Cache, CacheKey};
 use crate::tenancy::OrgId;
 use chrono::Duration;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -126,6 +127,122 @@ impl RateLimiter {
     }
 }
 
+/// What the pacer says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Serve it now.
+    Now,
+    /// Serve it after this wait (its turn at the client's pace).
+    After(StdDuration),
+    /// Refuse it: the client is further ahead of its pace than the longest wait.
+    Refused(Limited),
+}
+
+/// Clients tracked by a pacer at most; past it, ones at rest are dropped (at most once a
+/// second) and, if every one is active, a new client is served unpaced (open, unlike the
+/// limiter's fallback: refusing would let one attacker with many IPv6 /64s refuse every new
+/// sign-in). A flood from that many addresses is a reverse proxy's or a firewall's to stop.
+const PACER_MAX: usize = 100_000;
+
+/// Paces each client's anonymous requests on this node, like a reverse proxy's request limit
+/// with a burst and delay (a generic cell rate algorithm): `burst` requests are served as they
+/// come, then one per `1 / per_second`; a request ahead of its client's pace waits its turn
+/// for at most `max_wait` and is refused past that. A held answer costs no CPU, so a client
+/// that floods over a few connections is slowed to its pace instead of taking the CPU that
+/// every other org's requests need. Decisions follow the injected clock.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    clock: SharedClock,
+    /// Time between two requests at the sustained pace; `None`: pacing is off.
+    interval: Option<Duration>,
+    /// How far ahead of its pace a client may be without waiting (`burst - 1` intervals).
+    slack: Duration,
+    max_wait: Duration,
+    due: Arc<Mutex<PacerState>>,
+    /// Requests held for their turn on this node right now (`Pacer::hold`).
+    held: Arc<AtomicUsize>,
+}
+
+/// Requests a node holds for their turn at most, across clients: each keeps a connection
+/// open, so past this a request ahead of its pace is refused at once instead.
+const MAX_HELD: usize = 4_096;
+
+/// One held request; the place is given back when it is dropped.
+#[derive(Debug)]
+pub struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Default)]
+struct PacerState {
+    /// Client → when its pace allows its next request without using the burst.
+    next: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    pruned_at: i64,
+}
+
+impl Pacer {
+    /// `per_second` 0 turns pacing off; `burst` is at least 1.
+    pub fn new(clock: SharedClock, per_second: u32, burst: u32, max_wait: StdDuration) -> Self {
+        let interval = (per_second > 0).then(|| {
+            Duration::microseconds(1_000_000 / i64::from(per_second)).max(Duration::microseconds(1))
+        });
+        let slack = interval.map_or(Duration::zero(), |i| {
+            i * (i32::try_from(burst.max(1)).unwrap_or(i32::MAX) - 1)
+        });
+        Self {
+            clock,
+            interval,
+            slack,
+            max_wait: Duration::from_std(max_wait).unwrap_or(Duration::zero()),
+            due: Arc::default(),
+            held: Arc::default(),
+        }
+    }
+
+    /// A place to hold one request for its turn, unless the node holds `MAX_HELD` already.
+    pub fn hold(&self) -> Option<Held> {
+        let before = self.held.fetch_add(1, Ordering::SeqCst);
+        let place = Held(self.held.clone());
+        (before < MAX_HELD).then_some(place)
+    }
+
+    /// Takes `client`'s next turn, if it is near enough.
+    pub fn admit(&self, client: &str) -> Pace {
+        let Some(interval) = self.interval else {
+            return Pace::Now;
+        };
+        let now = self.clock.now();
+        let mut state = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        if state.next.len() >= PACER_MAX && !state.next.contains_key(client) {
+            if state.pruned_at != now.timestamp() {
+                state.pruned_at = now.timestamp();
+                state.next.retain(|_, next| *next > now);
+            }
+            if state.next.len() >= PACER_MAX {
+                return Pace::Now;
+            }
+        }
+        let next = state.next.get(client).copied().unwrap_or(now).max(now);
+        let wait = (next - self.slack - now).max(Duration::zero());
+        if wait > self.max_wait {
+            let over = wait - self.max_wait;
+            let secs = over.num_seconds() + i64::from(over.subsec_nanos() > 0);
+            return Pace::Refused(Limited {
+                retry_after: Duration::seconds(secs.max(1)),
+            });
+        }
+        state.next.insert(client.to_owned(), next + interval);
+        match wait.to_std() {
+            Ok(w) if !w.is_zero() => Pace::After(w),
+            _ => Pace::Now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -171,5 +288,53 @@ mod tests {
         limiter.hit(org, &LIMIT, "b").await.unwrap();
         clock.advance(Duration::seconds(60));
         limiter.hit(org, &LIMIT, "a").await.unwrap();
+    }
+
+    #[test]
+    fn a_pacer_serves_the_burst_then_one_per_interval_then_refuses() {
+        let clock = Arc::new(FixedClock::at_epoch());
+        // 10 per second (one per 100 ms), a burst of 3, waits of at most 250 ms.
+        let pacer = Pacer::new(clock.clone(), 10, 3, StdDuration::from_millis(250));
+        for _ in 0..3 {
+            assert_eq!(pacer.admit("a"), Pace::Now);
+        }
+        assert_eq!(pacer.admit("a"), Pace::After(StdDuration::from_millis(100)));
+        assert_eq!(pacer.admit("a"), Pace::After(StdDuration::from_millis(200)));
+        // The next turn is 300 ms away, past the longest wait: refused, and it takes no turn.
+        assert_eq!(
+            pacer.admit("a"),
+            Pace::Refused(Limited {
+                retry_after: Duration::seconds(1)
+            })
+        );
+        assert!(matches!(pacer.admit("a"), Pace::Refused(_)));
+        // Another client has its own pace.
+        assert_eq!(pacer.admit("b"), Pace::Now);
+        // Time moves on: the turns come back one per interval.
+        clock.advance(Duration::milliseconds(100));
+        assert_eq!(pacer.admit("a"), Pace::After(StdDuration::from_millis(200)));
+        clock.advance(Duration::seconds(10));
+        for _ in 0..3 {
+            assert_eq!(pacer.admit("a"), Pace::Now);
+        }
+    }
+
+    #[test]
+    fn a_pacer_at_zero_per_second_is_off() {
+        let clock = Arc::new(FixedClock::at_epoch());
+        let pacer = Pacer::new(clock, 0, 1, StdDuration::ZERO);
+        for _ in 0..1000 {
+            assert_eq!(pacer.admit("a"), Pace::Now);
+        }
+    }
+
+    #[test]
+    fn a_pacer_holds_at_most_max_held_requests_at_once() {
+        let clock = Arc::new(FixedClock::at_epoch());
+        let pacer = Pacer::new(clock, 1, 1, StdDuration::from_secs(1));
+        let held: Vec<Held> = (0..MAX_HELD).map(|_| pacer.hold().unwrap()).collect();
+        assert!(pacer.hold().is_none());
+        drop(held);
+        assert!(pacer.hold().is_some());
     }
 }

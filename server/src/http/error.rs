@@ -86,6 +86,19 @@ fn json_error(status: StatusCode, error: &str, message: &str) -> HttpResponse {
     })
 }
 
+/// The answer to a request its client sent too far ahead of its pace (`limits::Pacer`): 429
+/// with `Retry-After`, as JSON for the script-driven endpoints, else as a page.
+pub(crate) fn too_many_requests(json: bool, retry_after: chrono::Duration) -> HttpResponse {
+    const MESSAGE: &str =
+        "Too many requests from your network. Please wait a moment and try again.";
+    let res = if json {
+        json_error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", MESSAGE)
+    } else {
+        error_page(StatusCode::TOO_MANY_REQUESTS, "Too many requests", MESSAGE)
+    };
+    super::pages::with_retry_after(res, retry_after)
+}
+
 pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/api/") {
         json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

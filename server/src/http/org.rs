@@ -3,9 +3,11 @@
 
 use super::error::tenancy_error;
 use crate::app::AppState;
+use crate::limits::Pace;
 use crate::tenancy::Org;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use std::future::{Future, Ready, ready};
@@ -38,6 +40,59 @@ pub async fn resolve_org(
             Ok(ServiceResponse::new(req, tenancy_error(&err)))
         }
     }
+}
+
+/// POSTs under `/o/{org}` that anyone may send and that cost the server (a password check, a
+/// stored ceremony, flow or email): paced per client (`security.anonymous_per_ip_per_second`),
+/// like every CORS preflight of the org.
+const PACED_POSTS: &[&str] = &[
+    "/login",
+    "/login/recovery",
+    "/password/forgot",
+    "/password/reset",
+    "/webauthn/passkey-login/start",
+    "/webauthn/passkey-login/finish",
+    "/signup",
+    "/verify-email",
+    "/verify-email/resend",
+];
+
+/// Paces a client's anonymous requests to any org (`limits::Pacer`), before the org is even
+/// resolved: within the client's pace they go on at once, a little ahead of it they wait their
+/// turn, further ahead they get 429 with `Retry-After`.
+pub async fn pace_anonymous(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let method = req.method();
+    let paced = method == Method::OPTIONS
+        || (method == Method::POST && PACED_POSTS.contains(&req.match_info().unprocessed()));
+    if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| paced) {
+        let client = crate::limits::limit_subject(&super::pages::client_ip_from(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers(),
+            &state.config.http.trusted_proxies,
+        ));
+        let refused = match state.pacer.admit(&client) {
+            Pace::Now => None,
+            Pace::After(wait) => match state.pacer.hold() {
+                Some(_held) => {
+                    tokio::time::sleep(wait).await;
+                    None
+                }
+                // The node holds as many as it will: refused at once.
+                None => Some(chrono::Duration::seconds(1)),
+            },
+            Pace::Refused(limited) => Some(limited.retry_after),
+        };
+        if let Some(retry_after) = refused {
+            let json = req.match_info().unprocessed().starts_with("/webauthn/");
+            let (req, _) = req.into_parts();
+            let res = super::error::too_many_requests(json, retry_after);
+            return Ok(ServiceResponse::new(req, res));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 impl FromRequest for CurrentOrg {

@@ -19,6 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(ORG_SCOPE)
             .wrap(from_fn(crate::http::org::resolve_org))
+            // Outermost: a client over its pace waits or is refused before anything is read.
+            .wrap(from_fn(crate::http::org::pace_anonymous))
             .route("", web::get().to(org_home))
             .route("/", web::get().to(org_home))
             .configure(crate::authn::routes::configure)

@@ -161,6 +161,9 @@ pub fn test_figment(db_url: &str, redis: Option<(&str, &str)>) -> Figment {
         .merge(("database.max_connections", 5))
         .merge(("deployment.name", "Portcullis Test"))
         .merge(("passwords.max_concurrent_hashes", 2))
+        // Every test client is 127.0.0.1 on a clock that stands still: pacing would hold and
+        // then refuse their anonymous requests. `security::limits` turns it on to test it.
+        .merge(("security.anonymous_per_ip_per_second", 0))
         .merge(("console.dir", "/nonexistent-console-dir"))
         .merge(("keys.encryption_key", TEST_KEY_ENCRYPTION_KEY))
         // The apps' back-channel receivers in these tests listen on 127.0.0.1, which outbound

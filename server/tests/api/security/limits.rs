@@ -77,3 +77,83 @@ both_backends!(apps_per_org_are_bounded_even_in_parallel, |backend| {
         .await
         .unwrap();
 });
+
+both_backends!(
+    one_client_flooding_anonymous_requests_waits_its_turn_and_is_refused_past_it,
+    |backend| {
+        // Pacing on (the suites turn it off elsewhere): a burst of 3, then one a second, and
+        // no wait at all, so the fourth anonymous request at one instant is refused.
+        let app = TestApp::spawn_with(&backend, |f| {
+            f.merge(("security.anonymous_per_ip_per_second", 1))
+                .merge(("security.anonymous_burst", 3))
+                .merge(("security.anonymous_max_wait_ms", 0))
+                .merge(("http.trusted_proxies", vec!["127.0.0.1"]))
+        })
+        .await;
+        app.state.orgs.create("acme", None, "test").await.unwrap();
+        app.state.orgs.create("other", None, "test").await.unwrap();
+        let url = |path: &str| format!("{}{path}", app.address);
+        let from = |ip: &'static str| {
+            let client = app.client.clone();
+            move |req: reqwest::Method, path: String| {
+                client
+                    .request(req, path)
+                    .header("X-Forwarded-For", ip)
+                    .header("Origin", "https://spa.example")
+                    .send()
+            }
+        };
+        let flooder = from("203.0.113.7");
+        for _ in 0..3 {
+            let res = flooder(reqwest::Method::OPTIONS, url("/o/acme/token"))
+                .await
+                .unwrap();
+            assert_ne!(res.status(), 429);
+        }
+        let refused = flooder(reqwest::Method::OPTIONS, url("/o/acme/token"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()["retry-after"], "1");
+        // The pace is the client's, whatever the org and the anonymous endpoint; script-driven
+        // endpoints get JSON.
+        let res = flooder(reqwest::Method::POST, url("/o/other/login"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        assert!(res.text().await.unwrap().contains("Too many requests"));
+        let res = flooder(
+            reqwest::Method::POST,
+            url("/o/acme/webauthn/passkey-login/start"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 429);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "too_many_requests");
+        // What is not anonymous, or not costly, goes on: pages, and client-authenticated calls.
+        let res = flooder(reqwest::Method::GET, url("/o/acme/login"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let res = flooder(reqwest::Method::POST, url("/o/acme/token"))
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 429);
+        // Another client has its own pace.
+        let res = from("198.51.100.2")(reqwest::Method::OPTIONS, url("/o/acme/token"))
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 429);
+        // One second later the flooder has one more turn, not more.
+        app.clock.advance(chrono::Duration::seconds(1));
+        let res = flooder(reqwest::Method::OPTIONS, url("/o/acme/token"))
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 429);
+        let res = flooder(reqwest::Method::OPTIONS, url("/o/acme/token"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+    }
+);
