@@ -268,3 +268,39 @@ both_backends!(
         );
     }
 );
+
+#[tokio::test]
+async fn a_cache_connection_closed_by_redis_is_replaced_without_opening_the_circuit() {
+    // Each thread holds its own connection to Redis; a quiet one may be closed by Redis's idle
+    // `timeout` or a proxy. The next command must be served on a fresh connection, not fail
+    // and open the node's circuit (a miss for every read, /readyz degraded).
+    use portcullis::store::cache::{Cache, CacheHealth, RedisCache};
+    let port = free_port();
+    let _server = RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let admin = redis::Client::open(url.as_str()).unwrap();
+    let mut admin_conn = None;
+    for _ in 0..100 {
+        if let Ok(c) = admin.get_multiplexed_async_connection().await {
+            admin_conn = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut admin_conn = admin_conn.expect("the throwaway redis-server never answered");
+    let cache =
+        Cache::new(RedisCache::new(&url, "pctest:killed:", Duration::from_secs(2)).unwrap());
+    let key = CacheKey::platform("test", "kept");
+    cache.set_json(&key, &7_i32, Duration::from_secs(60)).await;
+    assert_eq!(cache.get_json::<i32>(&key).await, Some(7));
+
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"][..])
+        .query_async(&mut admin_conn)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "no cache connection was closed");
+
+    assert_eq!(cache.get_json::<i32>(&key).await, Some(7));
+    assert_eq!(cache.health().await, CacheHealth::Ok);
+}

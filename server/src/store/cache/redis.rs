@@ -10,6 +10,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -21,8 +22,8 @@ pub struct RedisCache {
     config: ConnectionManagerConfig,
     /// The connection of threads past `MAX_LOCAL_CONNECTIONS`.
     manager: ConnectionManager,
-    /// Per-thread connections made so far.
-    locals: AtomicUsize,
+    /// Threads holding a connection slot of this cache (`LOCAL`).
+    locals: Arc<AtomicUsize>,
     prefix: String,
     channel_name: String,
     op_timeout: Duration,
@@ -42,16 +43,18 @@ impl RedisCache {
         ttl: Duration,
         extra: Vec<Vec<u8>>,
     ) -> Result<(), CacheError> {
-        let mut conn = self.conn();
-        let key = self.key(key);
-        let value = value.to_vec();
-        self.run(async move {
-            let mut cmd = redis::cmd("EVAL");
-            cmd.arg(script).arg(1).arg(key).arg(value).arg(ttl_ms(ttl));
-            for arg in extra {
-                cmd.arg(arg);
-            }
-            cmd.query_async::<i64>(&mut conn).await.map(|_| ())
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(value)
+            .arg(ttl_ms(ttl));
+        for arg in extra {
+            cmd.arg(arg);
+        }
+        self.run(|mut conn| {
+            let cmd = &cmd;
+            async move { cmd.query_async::<i64>(&mut conn).await.map(|_| ()) }
         })
         .await
     }
@@ -80,7 +83,7 @@ impl RedisCache {
             client: client.clone(),
             config,
             manager,
-            locals: AtomicUsize::new(0),
+            locals: Arc::default(),
             prefix: prefix.to_owned(),
             channel_name,
             op_timeout,
@@ -96,55 +99,101 @@ impl RedisCache {
     /// This thread's connection, made on first use: its driver runs on the thread's own
     /// runtime (each HTTP worker's), so a command is not handed to another thread and back
     /// (the profile of introspection on Redis showed a quarter of the CPU in that hop). At
-    /// most `MAX_LOCAL_CONNECTIONS` threads get one; others share one connection.
-    fn conn(&self) -> ConnectionManager {
-        LOCAL.with(|local| {
+    /// most `MAX_LOCAL_CONNECTIONS` threads hold one; others share one connection. The slot
+    /// comes along so that a failure empties it wherever the task has moved by then.
+    fn conn(&self) -> (ConnectionManager, Option<Slot>) {
+        let local = LOCAL.try_with(|local| {
             let mut local = local.borrow_mut();
-            if let Some((_, conn)) = local.iter().find(|(id, _)| *id == self.id) {
-                return conn.clone();
-            }
-            if self.locals.fetch_add(1, Ordering::SeqCst) >= MAX_LOCAL_CONNECTIONS {
-                self.locals.fetch_sub(1, Ordering::SeqCst);
-                return self.manager.clone();
-            }
-            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
-            {
-                Ok(conn) => {
-                    local.push((self.id, conn.clone()));
+            let slot = match local.iter().find(|e| e.cache == self.id) {
+                Some(entry) => entry.slot.clone(),
+                None => {
+                    if self.locals.fetch_add(1, Ordering::SeqCst) >= MAX_LOCAL_CONNECTIONS {
+                        self.locals.fetch_sub(1, Ordering::SeqCst);
+                        return None;
+                    }
+                    let entry = LocalEntry {
+                        cache: self.id,
+                        slot: Arc::default(),
+                        _counted: Counted(self.locals.clone()),
+                    };
+                    let slot = entry.slot.clone();
+                    local.push(entry);
+                    slot
+                }
+            };
+            let mut held = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = match held.as_ref() {
+                Some(conn) => conn.clone(),
+                None => {
+                    let conn = ConnectionManager::new_lazy_with_config(
+                        self.client.clone(),
+                        self.config.clone(),
+                    )
+                    .ok()?;
+                    *held = Some(conn.clone());
                     conn
                 }
-                Err(_) => {
-                    self.locals.fetch_sub(1, Ordering::SeqCst);
-                    self.manager.clone()
-                }
-            }
-        })
-    }
-
-    /// Drops this thread's connection after a failure, so the next use makes a new one (its
-    /// runtime may be gone). The manager reconnects by itself otherwise; this is the backstop.
-    fn forget_local(&self) {
-        let _ = LOCAL.try_with(|local| {
-            let mut local = local.borrow_mut();
-            let before = local.len();
-            local.retain(|(id, _)| *id != self.id);
-            if local.len() < before {
-                self.locals.fetch_sub(1, Ordering::SeqCst);
-            }
+            };
+            drop(held);
+            Some((conn, Some(slot)))
         });
+        local
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| (self.manager.clone(), None))
     }
 
-    async fn run<T, F>(&self, op: F) -> Result<T, CacheError>
+    /// Runs one operation on this thread's connection within `cache.op_timeout_ms`. A failure
+    /// empties the thread's slot (the next use connects afresh). When the thread's own
+    /// connection turns out closed (Redis's idle `timeout`, a proxy or NAT dropping a quiet
+    /// worker's connection), the operation runs once more on a fresh one instead of failing,
+    /// which would open the cache's circuit for the whole node. (A connection that dropped
+    /// after Redis ran the command runs it twice: an `INCR` then counts one more, a `GETDEL`'s
+    /// value is lost; both are as rare as a connection dying mid-command.)
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, CacheError>
     where
-        F: Future<Output = redis::RedisResult<T>>,
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(self.op_timeout, op).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(err)) => CacheError::Unavailable(err.to_string()),
-            Err(_) => CacheError::Timeout,
-        };
-        self.forget_local();
-        Err(result)
+        let mut retried = false;
+        loop {
+            let (conn, slot) = self.conn();
+            let failure = match tokio::time::timeout(self.op_timeout, op(conn)).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(err)) => {
+                    let closed = err.is_connection_dropped();
+                    (closed, CacheError::Unavailable(err.to_string()))
+                }
+                Err(_) => (false, CacheError::Timeout),
+            };
+            let own = slot.is_some();
+            if let Some(slot) = slot {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            match failure {
+                (true, _) if own && !retried => retried = true,
+                (_, err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// One thread's connection of one cache; empty until first used, emptied by a failure.
+type Slot = Arc<Mutex<Option<ConnectionManager>>>;
+
+/// A thread's slot for one `RedisCache`.
+struct LocalEntry {
+    cache: u64,
+    slot: Slot,
+    _counted: Counted,
+}
+
+/// Gives the thread's place back to its cache's count when the thread ends.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -156,13 +205,13 @@ impl Drop for RedisCache {
 
 /// Threads that get a connection of their own, per cache (the HTTP workers, one per core by
 /// default, and the few of the main runtime).
-const MAX_LOCAL_CONNECTIONS: usize = 32;
+const MAX_LOCAL_CONNECTIONS: usize = 64;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's connection per `RedisCache` (by `id`).
-    static LOCAL: RefCell<Vec<(u64, ConnectionManager)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's connection slots, one per `RedisCache` it used (by `id`).
+    static LOCAL: RefCell<Vec<LocalEntry>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Forwards invalidation messages from Redis to local subscribers, resubscribing after any
@@ -194,23 +243,20 @@ fn ttl_ms(ttl: Duration) -> u64 {
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut conn = self.conn();
         let key = self.key(key);
-        self.run(async move { conn.get::<_, Option<Vec<u8>>>(key).await })
-            .await
+        self.run(|mut conn| {
+            let key = &key;
+            async move { conn.get::<_, Option<Vec<u8>>>(key).await }
+        })
+        .await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        let mut conn = self.conn();
-        let key = self.key(key);
-        self.run(async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms(ttl))
-                .query_async::<()>(&mut conn)
-                .await
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value).arg("PX").arg(ttl_ms(ttl));
+        self.run(|mut conn| {
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut conn).await }
         })
         .await
     }
@@ -261,22 +307,23 @@ impl CacheBackend for RedisCache {
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut conn = self.conn();
-        let key = self.key(key);
         // GETDEL is atomic: of two nodes taking one code, exactly one gets it.
-        self.run(async move {
-            redis::cmd("GETDEL")
-                .arg(key)
-                .query_async::<Option<Vec<u8>>>(&mut conn)
-                .await
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.key(key));
+        self.run(|mut conn| {
+            let cmd = &cmd;
+            async move { cmd.query_async::<Option<Vec<u8>>>(&mut conn).await }
         })
         .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        let mut conn = self.conn();
         let key = self.key(key);
-        self.run(async move { conn.del::<_, ()>(key).await }).await
+        self.run(|mut conn| {
+            let key = &key;
+            async move { conn.del::<_, ()>(key).await }
+        })
+        .await
     }
 
     async fn purge_prefix(
@@ -308,33 +355,29 @@ impl CacheBackend for RedisCache {
         let mut cursor: u64 = 0;
         let mut dropped: u64 = 0;
         loop {
-            let mut conn = self.conn();
-            let pattern = pattern.clone();
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
             let (next, keys): (u64, Vec<String>) = self
-                .run(async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn)
-                        .await
+                .run(|mut conn| {
+                    let scan = &scan;
+                    async move { scan.query_async(&mut conn).await }
                 })
                 .await?;
             if !keys.is_empty() {
-                let mut conn = self.conn();
-                let fence = fence.to_vec();
-                let ttl = ttl_ms(ttl);
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(SCRIPT)
+                    .arg(keys.len())
+                    .arg(&keys)
+                    .arg(fence)
+                    .arg(ttl_ms(ttl));
                 let n: u64 = self
-                    .run(async move {
-                        let mut cmd = redis::cmd("EVAL");
-                        cmd.arg(SCRIPT)
-                            .arg(keys.len())
-                            .arg(&keys)
-                            .arg(fence)
-                            .arg(ttl);
-                        cmd.query_async(&mut conn).await
+                    .run(|mut conn| {
+                        let cmd = &cmd;
+                        async move { cmd.query_async(&mut conn).await }
                     })
                     .await?;
                 dropped += n;
@@ -347,31 +390,34 @@ impl CacheBackend for RedisCache {
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
-        let mut conn = self.conn();
         let key = self.key(key);
         // One MULTI: the counter and its expiry (set only if none yet, Redis ≥ 7) never part.
-        self.run(async move {
-            let (count,): (i64,) = redis::pipe()
-                .atomic()
-                .incr(&key, 1)
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(ttl_ms(ttl))
-                .arg("NX")
-                .ignore()
-                .query_async(&mut conn)
-                .await?;
-            Ok(count)
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .incr(&key, 1)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl_ms(ttl))
+            .arg("NX")
+            .ignore();
+        self.run(|mut conn| {
+            let pipe = &pipe;
+            async move {
+                let (count,): (i64,) = pipe.query_async(&mut conn).await?;
+                Ok(count)
+            }
         })
         .await
     }
 
     async fn publish(&self, message: &str) -> Result<(), CacheError> {
-        let mut conn = self.conn();
-        let channel = self.channel_name.clone();
-        let message = message.to_owned();
-        self.run(async move { conn.publish::<_, _, ()>(channel, message).await })
-            .await
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.channel_name).arg(message);
+        self.run(|mut conn| {
+            let cmd = &cmd;
+            async move { cmd.query_async::<()>(&mut conn).await }
+        })
+        .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<String> {
@@ -379,8 +425,7 @@ impl CacheBackend for RedisCache {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.conn();
-        self.run(async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await
     }
 
