@@ -299,20 +299,7 @@ impl Store {
             ])
             .and_where(Expr::exists(owner_live))
             .to_owned();
-        let insert = Query::insert()
-            .into_table(refresh_tokens::Entity)
-            .columns([
-                refresh_tokens::Column::Id,
-                refresh_tokens::Column::OrgId,
-                refresh_tokens::Column::AppSessionId,
-                refresh_tokens::Column::TokenHash,
-                refresh_tokens::Column::Scope,
-                refresh_tokens::Column::CreatedAt,
-                refresh_tokens::Column::ParentId,
-            ])
-            .select_from(successor)
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
-            .to_owned();
+        let insert = insert_successor(successor)?;
         let backend = self.db.get_database_backend();
         match self.db.execute_raw(backend.build(&insert)).await {
             Ok(r) if r.rows_affected() == 1 => Ok(Rotation::Rotated),
@@ -365,20 +352,7 @@ impl Store {
             .and_where(col(refresh_tokens::Column::UsedAt).is_null())
             .and_where(Expr::exists(owner_live))
             .to_owned();
-        let mut insert = Query::insert()
-            .into_table(refresh_tokens::Entity)
-            .columns([
-                refresh_tokens::Column::Id,
-                refresh_tokens::Column::OrgId,
-                refresh_tokens::Column::AppSessionId,
-                refresh_tokens::Column::TokenHash,
-                refresh_tokens::Column::Scope,
-                refresh_tokens::Column::CreatedAt,
-                refresh_tokens::Column::ParentId,
-            ])
-            .select_from(successor)
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
-            .to_owned();
+        let mut insert = insert_successor(successor)?;
         insert.returning(Query::returning().columns([
             refresh_tokens::Column::AppSessionId,
             refresh_tokens::Column::Scope,
@@ -596,6 +570,27 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// `INSERT INTO refresh_tokens (…) SELECT …`: a successor token made by `successor`, which
+/// selects id, org, app session, token hash, scope, creation time and parent, in that order.
+fn insert_successor(
+    successor: sea_orm::sea_query::SelectStatement,
+) -> Result<sea_orm::sea_query::InsertStatement, StoreError> {
+    Ok(Query::insert()
+        .into_table(refresh_tokens::Entity)
+        .columns([
+            refresh_tokens::Column::Id,
+            refresh_tokens::Column::OrgId,
+            refresh_tokens::Column::AppSessionId,
+            refresh_tokens::Column::TokenHash,
+            refresh_tokens::Column::Scope,
+            refresh_tokens::Column::CreatedAt,
+            refresh_tokens::Column::ParentId,
+        ])
+        .select_from(successor)
+        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
+        .to_owned())
 }
 
 /// What `Store::rotate_refresh_token` did.
