@@ -68,11 +68,7 @@ pub async fn pace_anonymous(
     let paced = method == Method::OPTIONS
         || (method == Method::POST && PACED_POSTS.contains(&req.match_info().unprocessed()));
     if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| paced) {
-        let client = crate::limits::limit_subject(&super::pages::client_ip_from(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers(),
-            &state.config.http.trusted_proxies,
-        ));
+        let client = crate::limits::limit_subject(&super::pages::client_ip(req.request(), state));
         let refused = match state.pacer.admit(&client) {
             Pace::Now => None,
             Pace::After(wait) => match state.pacer.hold() {

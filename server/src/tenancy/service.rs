@@ -27,8 +27,20 @@ pub const PUBLIC_COPY_TTL: chrono::Duration = chrono::Duration::seconds(1);
 /// At most this many orgs held for public metadata per node (dropped all at once when full).
 const MAX_PUBLIC_COPIES: usize = 10_000;
 
-/// Active orgs by slug, each with when this node read it.
-type PublicCopies = HashMap<String, (Org, DateTime<Utc>)>;
+/// Active orgs by slug, each with when this node read it, and a count of the drops: a read
+/// that started before a drop is not kept (it may hold the org as it was before the change).
+#[derive(Debug, Default)]
+struct PublicCopies {
+    orgs: HashMap<String, (Org, DateTime<Utc>)>,
+    drops: u64,
+}
+
+impl PublicCopies {
+    fn drop_where(&mut self, dropped: impl Fn(&str) -> bool) {
+        self.drops += 1;
+        self.orgs.retain(|slug, _| !dropped(slug));
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct OrgService {
@@ -61,9 +73,9 @@ impl OrgService {
             .cache
             .on_invalidation(&service.public, |held, message| {
                 let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
-                held.retain(|slug, _| {
-                    !message.is_empty()
-                        && CacheKey::platform_copy(SLUG_KIND, slug).as_str() != message
+                held.drop_where(|slug| {
+                    message.is_empty()
+                        || CacheKey::platform_copy(SLUG_KIND, slug).as_str() == message
                 });
             });
         service
@@ -152,21 +164,24 @@ impl OrgService {
             return self.resolve_active(slug).await;
         }
         let now = self.clock.now();
-        {
+        let drops = {
             let held = self.public.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((org, read_at)) = held.get(slug)
+            if let Some((org, read_at)) = held.orgs.get(slug)
                 && now >= *read_at
                 && now - *read_at < PUBLIC_COPY_TTL
             {
                 return Ok(org.clone());
             }
-        }
+            held.drops
+        };
         let org = self.resolve_active(slug).await?;
         let mut held = self.public.lock().unwrap_or_else(|p| p.into_inner());
-        if held.len() >= MAX_PUBLIC_COPIES {
-            held.clear();
+        if held.drops == drops {
+            if held.orgs.len() >= MAX_PUBLIC_COPIES {
+                held.orgs.clear();
+            }
+            held.orgs.insert(slug.to_owned(), (org.clone(), now));
         }
-        held.insert(slug.to_owned(), (org.clone(), now));
         Ok(org)
     }
 
@@ -239,12 +254,14 @@ impl OrgService {
     }
 
     async fn invalidate(&self, slug: &OrgSlug) {
+        let key = slug_key(slug);
+        self.cache.fence_copy(&key).await;
+        // After the fence: a discovery read that started earlier may hold the old org and is
+        // not kept; one that starts later reads past the fence.
         self.public
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(slug.as_str());
-        let key = slug_key(slug);
-        self.cache.fence_copy(&key).await;
+            .drop_where(|held| held == slug.as_str());
         if let Err(err) = self.cache.publish_invalidation(&key).await {
             tracing::warn!(error = %err, "could not publish the org invalidation");
         }
