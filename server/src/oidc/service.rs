@@ -320,272 +320,202 @@ impl OidcService {
         session: Option<&Session>,
         consent: Option<bool>,
     ) -> AuthorizeDecision {
+        self.decide_authorization(org, p, session, consent)
+            .await
+            .unwrap_or_else(|answer| answer)
+    }
+
+    /// The request's checks, then its gates (a signed-in session recent and strong enough, the
+    /// user's consent), then the code. Each step either passes or answers the request.
+    async fn decide_authorization(
+        &self,
+        org: &Org,
+        p: &AuthorizeParams,
+        session: Option<&Session>,
+        consent: Option<bool>,
+    ) -> Step<AuthorizeDecision> {
+        let (app, redirect_uri) = self.authorize_target(org, p).await?;
+        let req = AuthorizeRequest::checked(p, app, redirect_uri)?;
+        let session = req.signed_in(session)?;
+        let now = self.clock.now();
+        req.recent_enough(session, now)?;
+        self.assurance_gate(org, &req, session).await?;
+        self.consent_gate(org, &req, session, consent, now).await?;
+        Ok(self.issue_code(org, &req, session, now).await)
+    }
+
+    /// The app and the redirect URI the request names. Until both are known good, errors are
+    /// pages shown to the user, never redirects (RFC 6749 §4.1.2.1).
+    async fn authorize_target<'p>(
+        &self,
+        org: &Org,
+        p: &'p AuthorizeParams,
+    ) -> Step<(App, &'p str)> {
         let page = |title: &str, message: &str| AuthorizeDecision::ErrorPage {
             title: title.to_owned(),
             message: message.to_owned(),
         };
         let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else {
-            return page(
+            return Err(page(
                 "Invalid request",
                 "The request names no app (client_id is missing).",
-            );
+            ));
         };
         let app = match self.apps.client(org.id, client_id).await {
             Ok(Some(record)) => record.app,
             Ok(None) => {
-                return page(
+                return Err(page(
                     "Unknown app",
                     "No app with this client_id is registered in this organization.",
-                );
+                ));
             }
             Err(e) => {
                 // Logged as `OidcError::server` sorts it: an outage is a warning.
                 let outage = OidcError::server(e).code == E::TemporarilyUnavailable;
-                return AuthorizeDecision::Failed { outage };
+                return Err(AuthorizeDecision::Failed { outage });
             }
         };
         let Some(redirect_uri) = p.redirect_uri.as_deref() else {
-            return page("Invalid request", "The request has no redirect_uri.");
+            return Err(page("Invalid request", "The request has no redirect_uri."));
         };
         if !app.redirect_uri_registered(redirect_uri) {
-            return page(
+            return Err(page(
                 "Invalid redirect URI",
                 "The redirect_uri is not registered for this app. It must match a registered URI exactly.",
+            ));
+        }
+        Ok((app, redirect_uri))
+    }
+
+    /// The assurance gate: the level asked for (any one of the listed values will do, OIDC Core
+    /// §3.1.2.1; values Portcullis does not issue are ignored) and the app's own rule. The
+    /// session's level must reach it; the code never carries a lower acr than was asked.
+    async fn assurance_gate(
+        &self,
+        org: &Org,
+        req: &AuthorizeRequest<'_>,
+        session: &Session,
+    ) -> Step<()> {
+        let needed = req.needed_assurance();
+        if AcrLevel::of(session.acr()).unwrap_or(AcrLevel::OneFactor) >= needed {
+            return Ok(());
+        }
+        if needed == AcrLevel::PhishingResistant {
+            return Err(self.passkey_sign_in(org, req, session).await);
+        }
+        Err(req.interactive_or(
+            AuthorizeDecision::StepUp,
+            E::InteractionRequired,
+            "a second factor is required",
+        ))
+    }
+
+    /// A phishing-resistant level the session does not reach. A second factor on this session
+    /// makes it 2fa at best: only a new sign-in with a passkey (no password) reaches it.
+    async fn passkey_sign_in(
+        &self,
+        org: &Org,
+        req: &AuthorizeRequest<'_>,
+        session: &Session,
+    ) -> AuthorizeDecision {
+        if req.prompted_none() {
+            return req.back(
+                E::LoginRequired,
+                "a phishing-resistant sign-in (a passkey) is required",
             );
         }
-        // From here on the redirect URI is trusted: errors go back to the app.
-        let back = |code: E, description: &str| AuthorizeDecision::RedirectError {
-            redirect_uri: redirect_uri.to_owned(),
-            error: code.as_str().to_owned(),
-            description: description.to_owned(),
-            state: p.state.clone(),
-        };
-        if p.request.is_some() {
-            return back(E::RequestNotSupported, "request objects are not supported");
-        }
-        if p.request_uri.is_some() {
-            return back(E::RequestUriNotSupported, "request_uri is not supported");
-        }
-        if p.response_type.as_deref() != Some("code") {
-            return back(
-                E::UnsupportedResponseType,
-                "only response_type=code is supported",
-            );
-        }
-        if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-            return back(E::InvalidRequest, "only response_mode=query is supported");
-        }
-        if !app.allows_grant(GrantType::AuthorizationCode) {
-            return back(
-                E::UnauthorizedClient,
-                "this app may not use the authorization code grant",
-            );
-        }
-        let scope = normalise_scope(p.scope.as_deref().unwrap_or(""));
-        if !has_scope(&scope, "openid") {
-            return back(E::InvalidScope, "the openid scope is required");
-        }
-        // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public apps.
-        match (
-            p.code_challenge.as_deref(),
-            p.code_challenge_method.as_deref(),
-        ) {
-            (Some(c), Some("S256")) if pkce_shaped(c) => {}
-            (Some(_), Some("S256")) => return back(E::InvalidRequest, "malformed code_challenge"),
-            (Some(_), _) => {
-                return back(
-                    E::InvalidRequest,
-                    "code_challenge_method must be S256 (plain is not allowed)",
-                );
-            }
-            (None, Some(_)) => {
-                return back(
-                    E::InvalidRequest,
-                    "code_challenge_method without code_challenge",
-                );
-            }
-            (None, None) if app.is_public() => {
-                return back(
-                    E::InvalidRequest,
-                    "PKCE (code_challenge with S256) is required for this app",
-                );
-            }
-            (None, None) => {}
-        }
-        let prompts: Vec<&str> = p
-            .prompt
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .collect();
-        if prompts
-            .iter()
-            .any(|x| !["none", "login", "consent", "select_account"].contains(x))
-        {
-            return back(E::InvalidRequest, "unknown prompt value");
-        }
-        let prompt_none = prompts.contains(&"none");
-        if prompt_none && prompts.len() > 1 {
-            return back(
-                E::InvalidRequest,
-                "prompt=none cannot be combined with other values",
-            );
-        }
-        let max_age = match parse_max_age(p.max_age.as_deref()) {
-            Ok(v) => v,
-            Err(()) => return back(E::InvalidRequest, "max_age must be a non-negative integer"),
-        };
-        let Some(session) = session else {
-            if prompt_none {
-                return back(E::LoginRequired, "the user is not signed in");
-            }
-            return AuthorizeDecision::Login {
-                reauth: false,
-                login_hint: p.login_hint.clone(),
-            };
-        };
-        let now = self.clock.now();
-        let rules = app.settings.session;
-        let limit = match (max_age, rules.reauth_max_age_secs) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // `try_seconds`: a limit too large for a duration (an app setting stored before it was
-        // bounded) is no limit, never a panic.
-        let too_old = limit
-            .and_then(Duration::try_seconds)
-            .is_some_and(|l| now - session.auth_time > l);
-        if prompts.contains(&"login") || too_old {
-            if prompt_none {
-                return back(E::LoginRequired, "a fresh sign-in is required");
-            }
-            return AuthorizeDecision::Login {
-                reauth: true,
-                login_hint: p.login_hint.clone(),
-            };
-        }
-        // Assurance: the level asked for (any one of the listed values will do, OIDC Core
-        // §3.1.2.1; values Portcullis does not issue are ignored) and the app's own rule. The
-        // session's level must reach it; the code never carries a lower acr than was asked.
-        let asked = p
-            .acr_values
-            .as_deref()
-            .unwrap_or("")
-            .split(' ')
-            .filter_map(AcrLevel::of)
-            .min();
-        let rule = if rules.mfa_required {
-            AcrLevel::TwoFactors
-        } else {
-            AcrLevel::OneFactor
-        };
-        let needed = asked.map_or(rule, |a| a.max(rule));
-        if AcrLevel::of(session.acr()).unwrap_or(AcrLevel::OneFactor) < needed {
-            if needed == AcrLevel::PhishingResistant {
-                // A second factor on this session makes it 2fa at best: only a new sign-in
-                // with a passkey (no password) is phishing-resistant.
-                if prompt_none {
-                    return back(
-                        E::LoginRequired,
-                        "a phishing-resistant sign-in (a passkey) is required",
-                    );
-                }
-                // A user without a passkey cannot reach it: sending them to sign in again would
-                // bring them back here without end. The app hears why (OpenID Connect
-                // Unmet Authentication Requirements 1.0).
-                match self
-                    .store
-                    .count_user_credentials(org.id, session.user_id)
-                    .await
-                {
-                    Ok(0) => {
-                        return back(
-                            E::UnmetAuthenticationRequirements,
-                            "a phishing-resistant sign-in (a passkey) is required and the user has no passkey",
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "authorize: passkey count failed");
-                        return back(E::TemporarilyUnavailable, "try again in a moment");
-                    }
-                }
-                return AuthorizeDecision::Login {
-                    reauth: true,
-                    login_hint: p.login_hint.clone(),
-                };
-            }
-            if prompt_none {
-                return back(E::InteractionRequired, "a second factor is required");
-            }
-            return AuthorizeDecision::StepUp;
-        }
-        if !app.settings.first_party {
-            let granted = match self.store.consent(org.id, session.user_id, app.id).await {
-                Ok(g) => g,
-                Err(e) => {
-                    let code = OidcError::server(e).code;
-                    return back(code, "internal error; try again");
-                }
-            };
-            let covered = granted.is_some_and(|g| scope.split(' ').all(|s| has_scope(&g, s)));
-            match consent {
-                Some(true) => {
-                    if let Err(e) = self
-                        .store
-                        .grant_consent(org.id, session.user_id, app.id, &scope, now)
-                        .await
-                    {
-                        let code = OidcError::server(e).code;
-                        return back(code, "internal error; try again");
-                    }
-                }
-                Some(false) => return back(E::AccessDenied, "the user declined"),
-                None if prompt_none && (!covered || prompts.contains(&"consent")) => {
-                    return back(E::ConsentRequired, "the user has not consented");
-                }
-                None if !covered || prompts.contains(&"consent") => {
-                    return AuthorizeDecision::Consent {
-                        app_name: app.name.clone(),
-                        scopes: scope.split(' ').map(str::to_owned).collect(),
-                    };
-                }
-                None => {}
-            }
-        }
-        let code = match random_token(32) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "authorize: no randomness");
-                return back(E::ServerError, "internal error");
-            }
-        };
-        let grant = CodeGrant {
-            app_id: app.id,
-            client_id: app.client_id.clone(),
-            redirect_uri: redirect_uri.to_owned(),
-            code_challenge: p.code_challenge.clone(),
-            session_id: session.id,
-            user_id: session.user_id,
-            scope,
-            nonce: p.nonce.clone(),
-            auth_time: session.auth_time,
-            acr: session.acr().to_owned(),
-            amr: session.amr().into_iter().map(str::to_owned).collect(),
-            expires_at: now + Duration::seconds(CODE_TTL_SECS),
-        };
-        // In the database, not the cache: a code must be redeemable on any node while the
-        // cache is away, and used once (`Store::take_single_use`).
-        let json = match serde_json::to_string(&grant) {
-            Ok(json) => json,
-            Err(e) => {
-                tracing::error!(error = %e, "authorize: the code grant does not serialise");
-                return back(E::ServerError, "internal error");
-            }
-        };
-        if let Err(e) = self
+        // A user without a passkey cannot reach it: sending them to sign in again would bring
+        // them back here without end. The app hears why (OpenID Connect Unmet Authentication
+        // Requirements 1.0).
+        match self
             .store
+            .count_user_credentials(org.id, session.user_id)
+            .await
+        {
+            Ok(0) => req.back(
+                E::UnmetAuthenticationRequirements,
+                "a phishing-resistant sign-in (a passkey) is required and the user has no passkey",
+            ),
+            Ok(_) => req.sign_in_again(),
+            Err(e) => {
+                tracing::warn!(error = %e, "authorize: passkey count failed");
+                req.back(E::TemporarilyUnavailable, "try again in a moment")
+            }
+        }
+    }
+
+    /// The consent gate: a third-party app needs the user's consent to every scope it asks
+    /// for; `consent` is the user's answer when the request comes from the consent screen.
+    async fn consent_gate(
+        &self,
+        org: &Org,
+        req: &AuthorizeRequest<'_>,
+        session: &Session,
+        consent: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Step<()> {
+        let app = &req.app;
+        if app.settings.first_party {
+            return Ok(());
+        }
+        let internal = |e: crate::store::StoreError| {
+            req.back(OidcError::server(e).code, "internal error; try again")
+        };
+        let granted = self
+            .store
+            .consent(org.id, session.user_id, app.id)
+            .await
+            .map_err(internal)?;
+        let covered = granted.is_some_and(|g| req.scope.split(' ').all(|s| has_scope(&g, s)));
+        match consent {
+            Some(true) => self
+                .store
+                .grant_consent(org.id, session.user_id, app.id, &req.scope, now)
+                .await
+                .map_err(internal),
+            Some(false) => Err(req.back(E::AccessDenied, "the user declined")),
+            None if !covered || req.prompted("consent") => Err(req.interactive_or(
+                AuthorizeDecision::Consent {
+                    app_name: app.name.clone(),
+                    scopes: req.scope.split(' ').map(str::to_owned).collect(),
+                },
+                E::ConsentRequired,
+                "the user has not consented",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Issues the code: stored with what it stands for, and sent back to the app.
+    async fn issue_code(
+        &self,
+        org: &Org,
+        req: &AuthorizeRequest<'_>,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> AuthorizeDecision {
+        match self.store_code(org, &req.code_grant(session, now)).await {
+            Ok(code) => AuthorizeDecision::IssueCode {
+                redirect_uri: req.redirect_uri.to_owned(),
+                code,
+                state: req.params.state.clone(),
+            },
+            Err((code, description)) => req.back(code, description),
+        }
+    }
+
+    /// A new code for `grant`, kept in the database, not the cache: a code must be redeemable
+    /// on any node while the cache is away, and used once (`Store::take_single_use`).
+    async fn store_code(&self, org: &Org, grant: &CodeGrant) -> Result<String, Refusal> {
+        let code = random_token(32).map_err(|e| {
+            tracing::error!(error = %e, "authorize: no randomness");
+            (E::ServerError, "internal error")
+        })?;
+        let json = serde_json::to_string(grant).map_err(|e| {
+            tracing::error!(error = %e, "authorize: the code grant does not serialise");
+            (E::ServerError, "internal error")
+        })?;
+        self.store
             .put_single_use(
                 org.id,
                 SingleUseKind::AuthorizationCode,
@@ -594,15 +524,11 @@ impl OidcService {
                 grant.expires_at,
             )
             .await
-        {
-            tracing::warn!(error = %e, "authorize: the code could not be stored");
-            return back(E::TemporarilyUnavailable, "try again in a moment");
-        }
-        AuthorizeDecision::IssueCode {
-            redirect_uri: redirect_uri.to_owned(),
-            code,
-            state: p.state.clone(),
-        }
+            .map_err(|e| {
+                tracing::warn!(error = %e, "authorize: the code could not be stored");
+                (E::TemporarilyUnavailable, "try again in a moment")
+            })?;
+        Ok(code)
     }
 
     // ---------------------------------------------------------------- client authentication
@@ -663,83 +589,20 @@ impl OidcService {
         }
     }
 
+    /// The authorization code grant (RFC 6749 §4.1.3): the code, once, by the app it was issued
+    /// to, with its PKCE proof, while its IdP session lives. It starts an app session.
     async fn code_grant(
         &self,
         org: &Org,
         app: &App,
         p: &TokenParams,
     ) -> Result<TokenResponse, OidcError> {
-        if !app.allows_grant(GrantType::AuthorizationCode) {
-            return Err(err(
-                E::UnauthorizedClient,
-                "this app may not use the authorization code grant",
-            ));
-        }
-        let code = p
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty() && c.len() <= 128)
-            .ok_or_else(|| err(E::InvalidRequest, "code is missing"))?;
-        let bad = || {
-            err(
-                E::InvalidGrant,
-                "the code is invalid, expired or already used",
-            )
-        };
-        let now = self.clock.now();
-        let taken = self
-            .store
-            .take_single_use(org.id, SingleUseKind::AuthorizationCode, code, now)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "token: the database could not take the code");
-                err(E::TemporarilyUnavailable, "try again in a moment")
-            })?;
+        grant_allowed(app, GrantType::AuthorizationCode).map_err(refused)?;
+        let code = bounded_param(p.code.as_deref(), "code")?;
         let code_hash = sha256_hex(code);
-        let Some(raw) = taken else {
-            // Used before (or never issued). A second use revokes what the first produced
-            // (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-            if let Some(first) = self
-                .store
-                .app_session_by_code(org.id, &code_hash)
-                .await
-                .map_err(OidcError::server)?
-            {
-                self.end_app_session(&first, "code_reused", "system")
-                    .await?;
-                tracing::warn!(org = %org.id, app_session = %first.id, "authorization code reused; its app session is ended");
-            }
-            return Err(bad());
-        };
-        let grant: CodeGrant = serde_json::from_str(&raw).map_err(|_| bad())?;
-        if grant.client_id != app.client_id || grant.app_id != app.id || now >= grant.expires_at {
-            return Err(bad());
-        }
-        if p.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-            return Err(err(
-                E::InvalidGrant,
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-        match (&grant.code_challenge, p.code_verifier.as_deref()) {
-            (Some(challenge), Some(verifier)) if pkce_shaped(verifier) => {
-                if !constant_time_eq(challenge, &s256(verifier)) {
-                    return Err(err(
-                        E::InvalidGrant,
-                        "code_verifier does not match the code_challenge",
-                    ));
-                }
-            }
-            (Some(_), _) => return Err(err(E::InvalidGrant, "a valid code_verifier is required")),
-            // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
-            (None, Some(_)) => {
-                return Err(err(
-                    E::InvalidGrant,
-                    "no code_challenge was sent for this code",
-                ));
-            }
-            (None, None) => {}
-        }
+        let now = self.clock.now();
+        let grant = self.redeem_code(org, app, code, &code_hash, now).await?;
+        check_code_binding(&grant, p)?;
         // The IdP session must still be live when its code is redeemed.
         let idp = self
             .sessions
@@ -747,47 +610,10 @@ impl OidcService {
             .await
             .map_err(OidcError::server)?
             .ok_or_else(|| err(E::InvalidGrant, "the sign-in session has ended"))?;
-        let rules = app.settings.session;
-        let offline = offline_allowed(app, &grant.scope);
-        let absolute_expiry = now + Duration::seconds(rules.lifetime_secs);
-        let app_session = AppSession {
-            id: AppSessionId(Uuid::now_v7()),
-            org_id: org.id,
-            app_id: app.id,
-            session_id: grant.session_id,
-            user_id: grant.user_id,
-            scope: grant.scope.clone(),
-            auth_time: grant.auth_time,
-            acr: grant.acr.clone(),
-            amr: grant.amr.clone(),
-            outlives_idp_session: rules.outlives_idp_session && offline,
-            created_at: now,
-            last_active_at: now,
-            idle_deadline: rules
-                .idle_timeout_secs
-                .map(|i| (now + Duration::seconds(i)).min(absolute_expiry)),
-            absolute_expiry,
-            ended_at: None,
-            end_reason: None,
-        };
-        let refresh = if app.allows_grant(GrantType::RefreshToken) && offline {
-            Some(random_token(32).map_err(OidcError::server)?)
-        } else {
-            None
-        };
-        match self
-            .store
-            .create_app_session(
-                &app_session,
-                &code_hash,
-                refresh.as_deref().map(sha256_hex).as_deref(),
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(crate::store::StoreError::Conflict) => return Err(bad()),
-            Err(e) => return Err(OidcError::server(e)),
-        }
+        let app_session = new_app_session(org, app, &grant, now);
+        let refresh = self
+            .start_app_session(app, &app_session, &code_hash)
+            .await?;
         tracing::info!(org = %org.id, app = %app.id, app_session = %app_session.id, sid = %idp.id, "app session started");
         self.issue(
             org,
@@ -799,6 +625,76 @@ impl OidcService {
             refresh,
         )
         .await
+    }
+
+    /// Takes the code (it is used once) and what it stands for, if it was issued to `app` and
+    /// has not expired.
+    async fn redeem_code(
+        &self,
+        org: &Org,
+        app: &App,
+        code: &str,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CodeGrant, OidcError> {
+        let taken = self
+            .store
+            .take_single_use(org.id, SingleUseKind::AuthorizationCode, code, now)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "token: the database could not take the code");
+                err(E::TemporarilyUnavailable, "try again in a moment")
+            })?;
+        let Some(raw) = taken else {
+            self.code_reused(org, code_hash).await?;
+            return Err(invalid_code());
+        };
+        let grant: CodeGrant = serde_json::from_str(&raw).map_err(|_| invalid_code())?;
+        if grant.client_id != app.client_id || grant.app_id != app.id || now >= grant.expires_at {
+            return Err(invalid_code());
+        }
+        Ok(grant)
+    }
+
+    /// A code used before (or never issued). A second use revokes what the first produced
+    /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+    async fn code_reused(&self, org: &Org, code_hash: &str) -> Result<(), OidcError> {
+        if let Some(first) = self
+            .store
+            .app_session_by_code(org.id, code_hash)
+            .await
+            .map_err(OidcError::server)?
+        {
+            self.end_app_session(&first, "code_reused", "system")
+                .await?;
+            tracing::warn!(org = %org.id, app_session = %first.id, "authorization code reused; its app session is ended");
+        }
+        Ok(())
+    }
+
+    /// Stores a new app session with the hash of the code that started it (a second use of the
+    /// code finds it) and, when the app may keep access, a first refresh token, returned.
+    async fn start_app_session(
+        &self,
+        app: &App,
+        s: &AppSession,
+        code_hash: &str,
+    ) -> Result<Option<String>, OidcError> {
+        let refresh = if app.allows_grant(GrantType::RefreshToken) && offline_allowed(app, &s.scope)
+        {
+            Some(random_token(32).map_err(OidcError::server)?)
+        } else {
+            None
+        };
+        match self
+            .store
+            .create_app_session(s, code_hash, refresh.as_deref().map(sha256_hex).as_deref())
+            .await
+        {
+            Ok(()) => Ok(refresh),
+            Err(crate::store::StoreError::Conflict) => Err(invalid_code()),
+            Err(e) => Err(OidcError::server(e)),
+        }
     }
 
     /// When the app session ends, as the ID token tells the app (`session_expiry`): its own
@@ -1048,24 +944,17 @@ impl OidcService {
         Ok(Some(s))
     }
 
+    /// The refresh token grant (RFC 6749 §6): the token is rotated (a spent one used again is a
+    /// replay, RFC 9700 §4.14.2) and new tokens issued for its app session, while that is live
+    /// and may still refresh.
     async fn refresh_grant(
         &self,
         org: &Org,
         app: &App,
         p: &TokenParams,
     ) -> Result<TokenResponse, OidcError> {
-        if !app.allows_grant(GrantType::RefreshToken) {
-            return Err(err(
-                E::UnauthorizedClient,
-                "this app may not use refresh tokens",
-            ));
-        }
-        let token = p
-            .refresh_token
-            .as_deref()
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| err(E::InvalidRequest, "refresh_token is missing"))?;
-        let bad = invalid_refresh;
+        grant_allowed(app, GrantType::RefreshToken).map_err(refused)?;
+        let token = bounded_param(p.refresh_token.as_deref(), "refresh_token")?;
         let hash = sha256_hex(token);
         let next = random_token(32).map_err(OidcError::server)?;
         let same_scope = p.scope.as_deref().is_none_or(|s| s.trim().is_empty());
@@ -1082,39 +971,49 @@ impl OidcService {
                 .await
                 .map_err(OidcError::server)?
         {
-            // Spent and succeeded in one statement. The app session from its copy, as below;
-            // if it is over or may not refresh, the successor is never handed out.
-            let live = self
-                .live_app_session(org, app, spent.app_session_id, true)
-                .await;
-            let live = self.unless_failed(org, &next, live).await?;
-            let Some((s, idp)) = live else {
-                return Err(bad());
-            };
-            if !offline_allowed(app, &s.scope) {
-                return Err(bad());
-            }
-            let issued = self
-                .issue(
-                    org,
-                    app,
-                    &s,
-                    idp.as_ref(),
-                    None,
-                    &spent.scope,
-                    Some(next.clone()),
-                )
-                .await;
-            return self.unless_failed(org, &next, issued).await;
+            return self.refresh_rotated(org, app, &spent, &next).await;
         }
         // Anything else (another scope, or nothing stored: unknown, spent, another app's,
         // ended, a concurrent use) takes the long way, which tells them apart.
+        self.refresh_the_long_way(org, app, p, &hash, &next).await
+    }
+
+    /// The token `spent` was spent for `next` and succeeded in one statement. The app session
+    /// from its copy, as on the long way; if it is over or may not refresh, the successor is
+    /// never handed out.
+    async fn refresh_rotated(
+        &self,
+        org: &Org,
+        app: &App,
+        spent: &RefreshRecord,
+        next: &str,
+    ) -> Result<TokenResponse, OidcError> {
+        let live = self
+            .refreshable_session(org, app, spent.app_session_id)
+            .await;
+        let Some((s, idp)) = self.unless_failed(org, next, live).await? else {
+            return Err(invalid_refresh());
+        };
+        self.issue_refreshed(org, app, &s, idp.as_ref(), &spent.scope, next)
+            .await
+    }
+
+    /// A refresh that reads the token first: a replay, a narrower scope and a concurrent use
+    /// are each answered as they should be.
+    async fn refresh_the_long_way(
+        &self,
+        org: &Org,
+        app: &App,
+        p: &TokenParams,
+        hash: &str,
+        next: &str,
+    ) -> Result<TokenResponse, OidcError> {
         let record: RefreshRecord = self
             .store
-            .refresh_token(org.id, &hash)
+            .refresh_token(org.id, hash)
             .await
             .map_err(OidcError::server)?
-            .ok_or_else(bad)?;
+            .ok_or_else(invalid_refresh)?;
         if record.used_at.is_some() {
             return Err(self.refresh_replayed(org, app, &record).await?);
         }
@@ -1122,53 +1021,77 @@ impl OidcService {
         // the rotation below reads the database's word on whether it has ended, in the same
         // statement that spends the token.
         let Some((s, idp)) = self
-            .live_app_session(org, app, record.app_session_id, true)
+            .refreshable_session(org, app, record.app_session_id)
             .await?
         else {
-            return Err(bad());
+            return Err(invalid_refresh());
         };
-        if !offline_allowed(app, &s.scope) {
-            // Issued before offline access needed consent, or while the app was first party.
-            return Err(bad());
-        }
-        let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
-            None => record.scope.clone(),
-            Some(asked) => {
-                let asked = normalise_scope(asked);
-                if asked.split(' ').any(|x| !has_scope(&record.scope, x)) {
-                    return Err(err(E::InvalidScope, "a refresh cannot widen the scope"));
-                }
-                asked
-            }
-        };
+        let scope = narrowed_scope(&record.scope, p.scope.as_deref())?;
+        self.spend_refresh_token(org, &record, &s, next, &scope)
+            .await?;
+        self.issue_refreshed(org, app, &s, idp.as_ref(), &scope, next)
+            .await
+    }
+
+    /// The app session a refresh token hangs off, if it is live (and touched) and may still
+    /// refresh.
+    async fn refreshable_session(
+        &self,
+        org: &Org,
+        app: &App,
+        id: AppSessionId,
+    ) -> Result<Option<(AppSession, Option<Session>)>, OidcError> {
+        let live = self.live_app_session(org, app, id, true).await?;
+        // Not when issued before offline access needed consent, or while the app was first
+        // party.
+        Ok(live.filter(|(s, _)| offline_allowed(app, &s.scope)))
+    }
+
+    /// Spends `record` for the new token `next`, unless it was spent meanwhile (a concurrent
+    /// use: one of them is a replay) or its app session has ended.
+    async fn spend_refresh_token(
+        &self,
+        org: &Org,
+        record: &RefreshRecord,
+        s: &AppSession,
+        next: &str,
+        scope: &str,
+    ) -> Result<(), OidcError> {
         match self
             .store
-            .rotate_refresh_token(
-                org.id,
-                &record,
-                &sha256_hex(&next),
-                &scope,
-                self.clock.now(),
-            )
+            .rotate_refresh_token(org.id, record, &sha256_hex(next), scope, self.clock.now())
             .await
             .map_err(OidcError::server)?
         {
-            Rotation::Rotated => {}
+            Rotation::Rotated => Ok(()),
             Rotation::Spent => {
                 // Two uses of one token at once: one of them is a replay.
-                self.end_app_session(&s, "refresh_reused", "system").await?;
-                return Err(bad());
+                self.end_app_session(s, "refresh_reused", "system").await?;
+                Err(invalid_refresh())
             }
             Rotation::Ended => {
                 // Ended in the database, though the copy said live (its tombstone was lost).
                 self.cache.end_copy(&app_session_key(org.id, s.id)).await;
-                return Err(bad());
+                Err(invalid_refresh())
             }
         }
+    }
+
+    /// New tokens with the refresh token `next`, which was stored by a rotation: undone if
+    /// they cannot be issued.
+    async fn issue_refreshed(
+        &self,
+        org: &Org,
+        app: &App,
+        s: &AppSession,
+        idp: Option<&Session>,
+        scope: &str,
+        next: &str,
+    ) -> Result<TokenResponse, OidcError> {
         let issued = self
-            .issue(org, app, &s, idp.as_ref(), None, &scope, Some(next.clone()))
+            .issue(org, app, s, idp, None, scope, Some(next.to_owned()))
             .await;
-        self.unless_failed(org, &next, issued).await
+        self.unless_failed(org, next, issued).await
     }
 
     /// After a rotation: if the request failed before the new refresh token `next` was handed
@@ -1233,12 +1156,7 @@ impl OidcService {
         app: &App,
         p: &TokenParams,
     ) -> Result<TokenResponse, OidcError> {
-        if app.app_type != AppType::Service || !app.allows_grant(GrantType::ClientCredentials) {
-            return Err(err(
-                E::UnauthorizedClient,
-                "only service apps may use client credentials",
-            ));
-        }
+        grant_allowed(app, GrantType::ClientCredentials).map_err(refused)?;
         let now = self.clock.now();
         let ttl = app.settings.access_token_ttl_secs;
         // RFC 6749 §3.3, §4.4.2: the token carries only scopes the app may have; asking for
@@ -1497,6 +1415,348 @@ impl OidcService {
             }
         }
         Ok(revoked)
+    }
+}
+
+/// A step of /authorize: `Err` is the answer when the request stops there (an error page, an
+/// error sent back to the app, a sign-in, a step-up or the consent screen).
+type Step<T> = Result<T, AuthorizeDecision>;
+
+/// An error for the app: its code and description.
+type Refusal = (E, &'static str);
+
+/// An authorization request whose app and redirect URI are known good and whose parameters
+/// passed their checks. From here on errors go back to the app.
+struct AuthorizeRequest<'p> {
+    params: &'p AuthorizeParams,
+    app: App,
+    redirect_uri: &'p str,
+    /// The scope asked for, narrowed to the supported ones (`openid` among them).
+    scope: String,
+    prompts: Vec<&'p str>,
+    max_age: Option<i64>,
+}
+
+impl<'p> AuthorizeRequest<'p> {
+    /// The request check: what the request asks for is something Portcullis does, for this app.
+    fn checked(p: &'p AuthorizeParams, app: App, redirect_uri: &'p str) -> Step<Self> {
+        let refuse =
+            |(code, description): Refusal| redirect_error(p, redirect_uri, code, description);
+        check_response_shape(p).map_err(refuse)?;
+        grant_allowed(&app, GrantType::AuthorizationCode).map_err(refuse)?;
+        let scope = normalise_scope(p.scope.as_deref().unwrap_or(""));
+        if !has_scope(&scope, "openid") {
+            return Err(refuse((E::InvalidScope, "the openid scope is required")));
+        }
+        check_pkce_challenge(p, &app).map_err(refuse)?;
+        let prompts = parse_prompts(p.prompt.as_deref()).map_err(refuse)?;
+        let max_age = parse_max_age(p.max_age.as_deref())
+            .map_err(|()| refuse((E::InvalidRequest, "max_age must be a non-negative integer")))?;
+        Ok(Self {
+            params: p,
+            app,
+            redirect_uri,
+            scope,
+            prompts,
+            max_age,
+        })
+    }
+
+    /// An error sent back to the app.
+    fn back(&self, code: E, description: &str) -> AuthorizeDecision {
+        redirect_error(self.params, self.redirect_uri, code, description)
+    }
+
+    fn prompted(&self, value: &str) -> bool {
+        self.prompts.contains(&value)
+    }
+
+    /// `prompt=none`: the app wants an answer without any interaction with the user.
+    fn prompted_none(&self) -> bool {
+        self.prompted("none")
+    }
+
+    /// `interaction` (a page for the user), or the error `code` back to the app when it asked
+    /// for no interaction.
+    fn interactive_or(
+        &self,
+        interaction: AuthorizeDecision,
+        code: E,
+        description: &str,
+    ) -> AuthorizeDecision {
+        if self.prompted_none() {
+            self.back(code, description)
+        } else {
+            interaction
+        }
+    }
+
+    fn sign_in(&self) -> AuthorizeDecision {
+        AuthorizeDecision::Login {
+            reauth: false,
+            login_hint: self.params.login_hint.clone(),
+        }
+    }
+
+    /// Sign in again, though a session exists.
+    fn sign_in_again(&self) -> AuthorizeDecision {
+        AuthorizeDecision::Login {
+            reauth: true,
+            login_hint: self.params.login_hint.clone(),
+        }
+    }
+
+    /// The session gate: the browser's session, or a sign-in.
+    fn signed_in<'s>(&self, session: Option<&'s Session>) -> Step<&'s Session> {
+        session.ok_or_else(|| {
+            self.interactive_or(
+                self.sign_in(),
+                E::LoginRequired,
+                "the user is not signed in",
+            )
+        })
+    }
+
+    /// The session's sign-in is recent enough: not older than `max_age` or the app's rule,
+    /// and no `prompt=login`.
+    fn recent_enough(&self, session: &Session, now: DateTime<Utc>) -> Step<()> {
+        let limit = match (self.max_age, self.app.settings.session.reauth_max_age_secs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // `try_seconds`: a limit too large for a duration (an app setting stored before it was
+        // bounded) is no limit, never a panic.
+        let too_old = limit
+            .and_then(Duration::try_seconds)
+            .is_some_and(|l| now - session.auth_time > l);
+        if self.prompted("login") || too_old {
+            return Err(self.interactive_or(
+                self.sign_in_again(),
+                E::LoginRequired,
+                "a fresh sign-in is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The level the session must reach: the lowest of the `acr_values` Portcullis issues,
+    /// raised to the app's rule.
+    fn needed_assurance(&self) -> AcrLevel {
+        let asked = self
+            .params
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(AcrLevel::of)
+            .min();
+        let rule = if self.app.settings.session.mfa_required {
+            AcrLevel::TwoFactors
+        } else {
+            AcrLevel::OneFactor
+        };
+        asked.map_or(rule, |a| a.max(rule))
+    }
+
+    /// What the code will stand for.
+    fn code_grant(&self, session: &Session, now: DateTime<Utc>) -> CodeGrant {
+        CodeGrant {
+            app_id: self.app.id,
+            client_id: self.app.client_id.clone(),
+            redirect_uri: self.redirect_uri.to_owned(),
+            code_challenge: self.params.code_challenge.clone(),
+            session_id: session.id,
+            user_id: session.user_id,
+            scope: self.scope.clone(),
+            nonce: self.params.nonce.clone(),
+            auth_time: session.auth_time,
+            acr: session.acr().to_owned(),
+            amr: session.amr().into_iter().map(str::to_owned).collect(),
+            expires_at: now + Duration::seconds(CODE_TTL_SECS),
+        }
+    }
+}
+
+/// An error sent back to the (validated) redirect URI, with the request's `state`.
+fn redirect_error(
+    p: &AuthorizeParams,
+    redirect_uri: &str,
+    code: E,
+    description: &str,
+) -> AuthorizeDecision {
+    AuthorizeDecision::RedirectError {
+        redirect_uri: redirect_uri.to_owned(),
+        error: code.as_str().to_owned(),
+        description: description.to_owned(),
+        state: p.state.clone(),
+    }
+}
+
+/// The request is a plain code request in the query: no request objects, no other response
+/// type or mode.
+fn check_response_shape(p: &AuthorizeParams) -> Result<(), Refusal> {
+    if p.request.is_some() {
+        return Err((E::RequestNotSupported, "request objects are not supported"));
+    }
+    if p.request_uri.is_some() {
+        return Err((E::RequestUriNotSupported, "request_uri is not supported"));
+    }
+    if p.response_type.as_deref() != Some("code") {
+        return Err((
+            E::UnsupportedResponseType,
+            "only response_type=code is supported",
+        ));
+    }
+    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+        return Err((E::InvalidRequest, "only response_mode=query is supported"));
+    }
+    Ok(())
+}
+
+/// The app may use `grant`; otherwise the refusal (`unauthorized_client`).
+fn grant_allowed(app: &App, grant: GrantType) -> Result<(), Refusal> {
+    let refusal = match grant {
+        GrantType::AuthorizationCode => "this app may not use the authorization code grant",
+        GrantType::RefreshToken => "this app may not use refresh tokens",
+        GrantType::ClientCredentials => "only service apps may use client credentials",
+    };
+    let service_only = grant == GrantType::ClientCredentials && app.app_type != AppType::Service;
+    if service_only || !app.allows_grant(grant) {
+        return Err((E::UnauthorizedClient, refusal));
+    }
+    Ok(())
+}
+
+/// PKCE at /authorize (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public apps.
+fn check_pkce_challenge(p: &AuthorizeParams, app: &App) -> Result<(), Refusal> {
+    let problem = match (
+        p.code_challenge.as_deref(),
+        p.code_challenge_method.as_deref(),
+    ) {
+        (Some(c), Some("S256")) if pkce_shaped(c) => return Ok(()),
+        (Some(_), Some("S256")) => "malformed code_challenge",
+        (Some(_), _) => "code_challenge_method must be S256 (plain is not allowed)",
+        (None, Some(_)) => "code_challenge_method without code_challenge",
+        (None, None) if app.is_public() => {
+            "PKCE (code_challenge with S256) is required for this app"
+        }
+        (None, None) => return Ok(()),
+    };
+    Err((E::InvalidRequest, problem))
+}
+
+/// The `prompt` values (OIDC Core §3.1.2.1): known ones only, and `none` alone.
+fn parse_prompts(raw: Option<&str>) -> Result<Vec<&str>, Refusal> {
+    let prompts: Vec<&str> = raw
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|x| !["none", "login", "consent", "select_account"].contains(x))
+    {
+        return Err((E::InvalidRequest, "unknown prompt value"));
+    }
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return Err((
+            E::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompts)
+}
+
+/// A refusal as the token endpoint answers it.
+fn refused((code, description): Refusal) -> OidcError {
+    err(code, description)
+}
+
+/// A token parameter (`code`, `refresh_token`): present, and no longer than any we issue.
+fn bounded_param<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, OidcError> {
+    value
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .ok_or_else(|| err(E::InvalidRequest, &format!("{name} is missing")))
+}
+
+/// The one answer to a code that cannot be used, whatever the reason.
+fn invalid_code() -> OidcError {
+    err(
+        E::InvalidGrant,
+        "the code is invalid, expired or already used",
+    )
+}
+
+/// The token request matches the code's authorization request: the same redirect URI, and
+/// the verifier of its PKCE challenge (RFC 7636 §4.6).
+fn check_code_binding(grant: &CodeGrant, p: &TokenParams) -> Result<(), OidcError> {
+    if p.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+        return Err(err(
+            E::InvalidGrant,
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, p.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce_shaped(verifier) => {
+            if !constant_time_eq(challenge, &s256(verifier)) {
+                return Err(err(
+                    E::InvalidGrant,
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), _) => return Err(err(E::InvalidGrant, "a valid code_verifier is required")),
+        // A verifier without a challenge is a downgrade attempt (RFC 9700 §2.1.1).
+        (None, Some(_)) => {
+            return Err(err(
+                E::InvalidGrant,
+                "no code_challenge was sent for this code",
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// The app session a redeemed code starts, under the app's rules at this moment.
+fn new_app_session(org: &Org, app: &App, grant: &CodeGrant, now: DateTime<Utc>) -> AppSession {
+    let rules = app.settings.session;
+    let offline = offline_allowed(app, &grant.scope);
+    let absolute_expiry = now + Duration::seconds(rules.lifetime_secs);
+    AppSession {
+        id: AppSessionId(Uuid::now_v7()),
+        org_id: org.id,
+        app_id: app.id,
+        session_id: grant.session_id,
+        user_id: grant.user_id,
+        scope: grant.scope.clone(),
+        auth_time: grant.auth_time,
+        acr: grant.acr.clone(),
+        amr: grant.amr.clone(),
+        outlives_idp_session: rules.outlives_idp_session && offline,
+        created_at: now,
+        last_active_at: now,
+        idle_deadline: rules
+            .idle_timeout_secs
+            .map(|i| (now + Duration::seconds(i)).min(absolute_expiry)),
+        absolute_expiry,
+        ended_at: None,
+        end_reason: None,
+    }
+}
+
+/// The scope of a refreshed token: the refresh token's, or a narrower one asked for (RFC 6749
+/// §6), never a wider.
+fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, OidcError> {
+    match asked.filter(|s| !s.trim().is_empty()) {
+        None => Ok(granted.to_owned()),
+        Some(asked) => {
+            let asked = normalise_scope(asked);
+            if asked.split(' ').any(|x| !has_scope(granted, x)) {
+                return Err(err(E::InvalidScope, "a refresh cannot widen the scope"));
+            }
+            Ok(asked)
+        }
     }
 }
 
