@@ -12,13 +12,13 @@ use super::error::AuthnError;
 use super::throttle::{Reservation, Throttle};
 use super::waiting::{Full, WaitingRoom};
 use super::webauthn::{PendingLogin, PendingPurpose, WebauthnService};
-use crate::accounts::{EmailAddress, Password, PasswordHasher, User};
+use crate::accounts::{EmailAddress, Password, PasswordHasher, User, UserId};
 use crate::audit::AuditEvent;
 use crate::clock::SharedClock;
 use crate::sessions::{NewSession, Session, SessionService, SessionToken};
 use crate::store::Store;
 use crate::tenancy::Org;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
@@ -202,6 +202,8 @@ impl LoginService {
         })
     }
 
+    /// A sign-in with email and password: a seat in the waiting room, a reserved attempt, the
+    /// password check, then what follows a right password.
     pub async fn password_login(
         &self,
         org: &Org,
@@ -215,72 +217,94 @@ impl LoginService {
         // A seat among the sign-ins waiting for argon2, held until this function returns.
         let _seat = match self.waiting.enter(org.id, &throttle_id, &attempt.ip) {
             Ok(seat) => seat,
-            Err(full) => {
-                tracing::info!(org = %org.id, ?full, "sign-in refused: too many waiting");
-                let retry_after = Duration::seconds(1);
-                return Ok(match full {
-                    Full::Account | Full::Ip => LoginOutcome::Throttled { retry_after },
-                    Full::Node => LoginOutcome::Busy { retry_after },
-                });
-            }
+            Err(full) => return Ok(waiting_room_full(org, full)),
         };
         // Reserve, then check: the attempt counts before the password is looked at.
-        let reservation = match self
-            .throttle
-            .reserve(org.id, &throttle_id, &attempt.ip)
-            .await
-        {
+        let reservation = match self.reserve_attempt(org, &throttle_id, &attempt.ip).await {
+            Ok(r) => r,
+            Err(throttled) => return Ok(throttled),
+        };
+        let checked = self
+            .check_password(org, email.as_ref(), attempt.password)
+            .await;
+        let (checked, reservation) = self.unless_our_failure(reservation, checked).await?;
+        let right = match checked.into_right() {
+            Ok(right) => right,
+            Err(wrong) => {
+                // The reservation stays taken: it is this failure's count.
+                drop::<Reservation>(reservation);
+                self.audit_wrong_password(org, &attempt.ip, &wrong).await;
+                return Ok(LoginOutcome::InvalidCredentials);
+            }
+        };
+        self.throttle.succeeded(reservation).await;
+        self.after_right_password(org, attempt, right).await
+    }
+
+    /// The throttle's reservation of a sign-in attempt, or its refusal. Each lock it sets is
+    /// audited once.
+    async fn reserve_attempt(
+        &self,
+        org: &Org,
+        throttle_id: &str,
+        ip: &str,
+    ) -> Result<Reservation, LoginOutcome> {
+        match self.throttle.reserve(org.id, throttle_id, ip).await {
             Ok(r) => {
                 for lock in r.new_locks() {
-                    self.audit_lock(org, &attempt.ip, lock).await;
+                    self.audit_lock(org, ip, lock).await;
                 }
-                r
+                Ok(r)
             }
             Err(t) => {
                 // One audit row per lock, when it is set: refusals while it holds write none
                 // (one client could otherwise write a row per request, for any email).
                 if let Some(lock) = &t.new_lock {
-                    self.audit_lock(org, &attempt.ip, lock).await;
+                    self.audit_lock(org, ip, lock).await;
                 }
-                return Ok(LoginOutcome::Throttled {
+                Err(LoginOutcome::Throttled {
                     retry_after: t.retry_after,
-                });
+                })
             }
-        };
-        let checked = match self
-            .check_password(org, email.as_ref(), attempt.password)
-            .await
-        {
-            Ok(c) => c,
+        }
+    }
+
+    /// `result` of a password check under `reservation`. Our failure, not the user's, gives
+    /// the attempt back (it does not count); otherwise the caller settles it.
+    async fn unless_our_failure<T>(
+        &self,
+        reservation: Reservation,
+        result: Result<T, AuthnError>,
+    ) -> Result<(T, Reservation), AuthnError> {
+        match result {
+            Ok(value) => Ok((value, reservation)),
             Err(e) => {
-                // Our failure, not the user's: the attempt does not count.
                 self.throttle.give_back(reservation).await;
-                return Err(e);
+                Err(e)
             }
-        };
-        let (Some(user), true, Some(password)) =
-            (checked.user.clone(), checked.verified, checked.password)
-        else {
-            // The reservation stays taken: it is this failure's count.
-            drop::<Reservation>(reservation);
-            let reason = match (&checked.user, &checked.stored) {
-                (None, _) => "unknown_user",
-                (Some(u), _) if !u.active => "user_disabled",
-                (Some(_), None) => "no_password",
-                (Some(_), Some(_)) => "bad_password",
-            };
-            let target = checked.user.as_ref().map(|u| u.id.to_string());
-            self.audit(
-                org,
-                "signin.failed",
-                target,
-                serde_json::json!({ "reason": reason, "ip": attempt.ip }),
-            )
-            .await;
-            return Ok(LoginOutcome::InvalidCredentials);
-        };
-        let stored = checked.stored;
-        self.throttle.succeeded(reservation).await;
+        }
+    }
+
+    /// `signin.failed`, with why (for the audit log only: the user hears one answer).
+    async fn audit_wrong_password(&self, org: &Org, ip: &str, wrong: &WrongPassword) {
+        self.audit(
+            org,
+            "signin.failed",
+            wrong.user.map(|id| id.to_string()),
+            serde_json::json!({ "reason": wrong.reason, "ip": ip }),
+        )
+        .await;
+    }
+
+    /// The password was right: unless the address must be verified first, a pending step (a
+    /// second factor, or a first key) or the session.
+    async fn after_right_password(
+        &self,
+        org: &Org,
+        attempt: LoginAttempt<'_>,
+        right: RightPassword,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let user = &right.user;
         // Told only to whoever knows the password: nobody else learns the account exists.
         if org.signup.require_verified_email && user.email_verified_at.is_none() {
             self.audit(
@@ -293,13 +317,36 @@ impl LoginService {
             return Ok(LoginOutcome::EmailNotVerified);
         }
         let now = self.clock.now();
+        let purpose = self.pending_purpose(org, user, &attempt).await?;
+        if right
+            .stored
+            .as_deref()
+            .is_some_and(PasswordHasher::needs_rehash)
+        {
+            let fresh = self.hasher.hash(&right.password).await?;
+            self.store
+                .set_user_password_hash(org.id, user.id, &fresh, None, None, self.clock.now())
+                .await?;
+        }
+        match purpose {
+            Some(purpose) => self.begin_pending(org, attempt, &right, purpose, now).await,
+            None => self.sign_in(org, attempt, right.user, now).await,
+        }
+    }
+
+    /// The step a right password leads to before any session, if one: a user with a key
+    /// presents it; a first key is enrolled from the password step only where the org requires
+    /// MFA. (An app asking for MFA of a user without a key gets a one-factor session and the
+    /// step-up page: a key added then counts from the next sign-in, never for this one.)
+    async fn pending_purpose(
+        &self,
+        org: &Org,
+        user: &User,
+        attempt: &LoginAttempt<'_>,
+    ) -> Result<Option<PendingPurpose>, AuthnError> {
         let policy = self.sessions.policy(org.id).await?;
         let has_factor = self.store.count_user_credentials(org.id, user.id).await? > 0;
-        // Typed pending steps: a user with a key presents it; a first key is enrolled from the
-        // password step only where the org requires MFA. (An app asking for MFA of a user without
-        // a key gets a one-factor session and the step-up page: a key added then counts from the
-        // next sign-in, never for this one.)
-        let purpose = if has_factor {
+        Ok(if has_factor {
             policy
                 .mfa
                 .requires_second_factor(true, attempt.app_requests_mfa)
@@ -307,68 +354,89 @@ impl LoginService {
         } else {
             (policy.mfa == crate::sessions::MfaPolicy::Required)
                 .then_some(PendingPurpose::FirstKeyEnrolment)
-        };
-        if stored.as_deref().is_some_and(PasswordHasher::needs_rehash) {
-            let fresh = self.hasher.hash(&password).await?;
-            self.store
-                .set_user_password_hash(org.id, user.id, &fresh, None, None, self.clock.now())
-                .await?;
-        }
-        if let Some(purpose) = purpose {
-            let pending = PendingLogin {
-                purpose,
-                user_id: user.id,
-                password_at: now,
-                remember_me: attempt.remember_me,
-                user_agent: attempt.user_agent,
-                ip: attempt.ip.clone(),
-                started: now,
-                reauth_of: attempt
-                    .current
-                    .as_ref()
-                    .filter(|c| c.user_id == user.id)
-                    .map(|c| c.id),
-                password_stamp: stored.as_deref().map(super::webauthn::password_stamp),
-            };
-            let pending_token = self
-                .webauthn
-                .begin_pending(org, &pending)
-                .await
-                .map_err(|e| AuthnError::Pending(e.to_string()))?;
-            self.audit(org, "signin.password_verified", Some(user.id.to_string()), serde_json::json!({ "needs": if has_factor { "second_factor" } else { "enrolment" } })).await;
-            return Ok(if has_factor {
-                LoginOutcome::SecondFactorRequired { pending_token }
-            } else {
-                LoginOutcome::EnrolmentRequired { pending_token }
-            });
-        }
-        if let Some(current) = attempt.current.as_ref().filter(|c| c.user_id == user.id) {
-            let (session, token) = self.sessions.reauthenticate(org.id, current).await?;
-            self.audit(
-                org,
-                "signin.reauthenticated",
-                Some(user.id.to_string()),
-                serde_json::json!({ "session_id": session.id.to_string(), "ip": attempt.ip }),
-            )
-            .await;
-            return Ok(LoginOutcome::SignedIn {
-                session: Box::new(session),
-                token,
-                user: Box::new(user),
-            });
-        }
-        let new = NewSession {
-            user_id: user.id,
+        })
+    }
+
+    /// A pending sign-in for `purpose`: no session until its step is done.
+    async fn begin_pending(
+        &self,
+        org: &Org,
+        attempt: LoginAttempt<'_>,
+        right: &RightPassword,
+        purpose: PendingPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let user_id = right.user.id;
+        let pending = PendingLogin {
+            purpose,
+            user_id,
+            password_at: now,
             remember_me: attempt.remember_me,
-            password_at: Some(now),
-            webauthn_at: None,
             user_agent: attempt.user_agent,
-            ip: Some(attempt.ip.clone()),
+            ip: attempt.ip.clone(),
+            started: now,
+            reauth_of: attempt
+                .current
+                .as_ref()
+                .filter(|c| c.user_id == user_id)
+                .map(|c| c.id),
+            password_stamp: right.stored.as_deref().map(super::webauthn::password_stamp),
         };
-        let (session, token) = self.sessions.start(org.id, new).await?;
+        let pending_token = self
+            .webauthn
+            .begin_pending(org, &pending)
+            .await
+            .map_err(|e| AuthnError::Pending(e.to_string()))?;
+        let (needs, outcome) = match purpose {
+            PendingPurpose::SecondFactor => (
+                "second_factor",
+                LoginOutcome::SecondFactorRequired { pending_token },
+            ),
+            PendingPurpose::FirstKeyEnrolment => (
+                "enrolment",
+                LoginOutcome::EnrolmentRequired { pending_token },
+            ),
+        };
         self.audit(
             org,
-            "signin.succeeded",
+            "signin.password_verified",
+            Some(user_id.to_string()),
+            serde_json::json!({ "needs": needs }),
+        )
+        .await;
+        Ok(outcome)
+    }
+
+    /// The session: the browser's own, re-authenticated, when it is the same user's; a new one
+    /// otherwise.
+    async fn sign_in(
+        &self,
+        org: &Org,
+        attempt: LoginAttempt<'_>,
+        user: User,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let (action, (session, token)) =
+            match attempt.current.as_ref().filter(|c| c.user_id == user.id) {
+                Some(current) => (
+                    "signin.reauthenticated",
+                    self.sessions.reauthenticate(org.id, current).await?,
+                ),
+                None => {
+                    let new = NewSession {
+                        user_id: user.id,
+                        remember_me: attempt.remember_me,
+                        password_at: Some(now),
+                        webauthn_at: None,
+                        user_agent: attempt.user_agent,
+                        ip: Some(attempt.ip.clone()),
+                    };
+                    ("signin.succeeded", self.sessions.start(org.id, new).await?)
+                }
+            };
+        self.audit(
+            org,
+            action,
             Some(user.id.to_string()),
             serde_json::json!({ "session_id": session.id.to_string(), "ip": attempt.ip }),
         )
@@ -415,30 +483,41 @@ impl LoginService {
                 });
             }
         };
-        let stored = match self.store.user_password_hash(org.id, session.user_id).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.throttle.give_back(reservation).await;
-                return Err(e.into());
-            }
-        };
-        let ok = match &stored {
-            Some(hash) => match self.hasher.verify(&current, hash).await {
-                Ok(ok) => ok,
-                Err(e) => {
-                    self.throttle.give_back(reservation).await;
-                    return Err(e.into());
-                }
-            },
-            None => false,
-        };
-        if !ok {
+        let matches = self.password_matches(org, session.user_id, &current).await;
+        let (matches, reservation) = self.unless_our_failure(reservation, matches).await?;
+        if !matches {
             // The reservation stays taken: it is this failure's count.
             drop::<Reservation>(reservation);
             return Ok(PasswordChange::WrongCurrentPassword);
         }
         self.throttle.succeeded(reservation).await;
-        let hash = self.hasher.hash(&new).await?;
+        self.replace_password(org, session, &new, end_other_sessions)
+            .await
+    }
+
+    /// Whether `password` is the user's (a user without a password has none to match).
+    async fn password_matches(
+        &self,
+        org: &Org,
+        user: UserId,
+        password: &Password,
+    ) -> Result<bool, AuthnError> {
+        match self.store.user_password_hash(org.id, user).await? {
+            Some(hash) => Ok(self.hasher.verify(password, &hash).await?),
+            None => Ok(false),
+        }
+    }
+
+    /// Stores the new password, with a notice to the user, and ends the other sessions when
+    /// asked.
+    async fn replace_password(
+        &self,
+        org: &Org,
+        session: &Session,
+        new: &Password,
+        end_other_sessions: bool,
+    ) -> Result<PasswordChange, AuthnError> {
+        let hash = self.hasher.hash(new).await?;
         let actor = format!("user:{}", session.user_id);
         let notice = crate::email::notice_to(
             &self.store,
@@ -465,5 +544,63 @@ impl LoginService {
         self.sessions.forget_ended(&ended).await;
         let ended_sessions = ended.len();
         Ok(PasswordChange::Changed { ended_sessions })
+    }
+}
+
+/// A password check that came out right: an active user, their stored hash and the password.
+struct RightPassword {
+    user: User,
+    stored: Option<String>,
+    password: Password,
+}
+
+/// A password check that failed: whose account (if any) and why.
+struct WrongPassword {
+    user: Option<UserId>,
+    reason: &'static str,
+}
+
+impl From<Checked> for WrongPassword {
+    fn from(wrong: Checked) -> Self {
+        let reason = match (&wrong.user, &wrong.stored) {
+            (None, _) => "unknown_user",
+            (Some(u), _) if !u.active => "user_disabled",
+            (Some(_), None) => "no_password",
+            (Some(_), Some(_)) => "bad_password",
+        };
+        Self {
+            user: wrong.user.map(|u| u.id),
+            reason,
+        }
+    }
+}
+
+impl Checked {
+    /// The user and password when the password was right, or why not.
+    fn into_right(self) -> Result<RightPassword, WrongPassword> {
+        match self {
+            Checked {
+                user: Some(user),
+                stored,
+                verified: true,
+                password: Some(password),
+            } => Ok(RightPassword {
+                user,
+                stored,
+                password,
+            }),
+            wrong => Err(WrongPassword::from(wrong)),
+        }
+    }
+}
+
+/// A sign-in refused by the waiting room: too many of this account or address (429), or on
+/// this node (503).
+fn waiting_room_full(org: &Org, full: Full) -> LoginOutcome {
+    tracing::info!(org = %org.id, ?full, "sign-in refused: too many waiting");
+    let retry_after = Duration::seconds(1);
+    match full {
+        Full::Account | Full::Ip => LoginOutcome::Throttled { retry_after },
+        Full::Node => LoginOutcome::Busy { retry_after },
     }
 }
