@@ -90,43 +90,49 @@ pub enum OrgCommand {
     },
     /// Change an org's display name, branding (logo URL, accent colour; "" clears) or sign-up
     /// policy.
-    Update {
-        slug: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// An https image URL shown on the org's hosted pages.
-        #[arg(long)]
-        logo_url: Option<String>,
-        /// Accent colour of the hosted pages, like #2f5bd3.
-        #[arg(long)]
-        accent_color: Option<String>,
-        /// Who may sign up on the hosted pages: off, open or invite_only.
-        #[arg(long)]
-        signup: Option<crate::tenancy::SignupMode>,
-        /// Whether users must have verified their address to sign in (true/false).
-        #[arg(long)]
-        require_verified_email: Option<bool>,
-    },
+    Update(OrgUpdateArgs),
     /// Change the org's IdP session policy (unset options keep their current value); applies
     /// to every session on every node from the next request.
-    SetSessionPolicy {
-        slug: String,
-        #[arg(long)]
-        idle_timeout_secs: Option<i64>,
-        #[arg(long)]
-        absolute_lifetime_secs: Option<i64>,
-        #[arg(long)]
-        remember_me_allowed: Option<bool>,
-        #[arg(long)]
-        remember_me_lifetime_secs: Option<i64>,
-        /// off, optional (default: users with a key use it), required, app_requested.
-        #[arg(long)]
-        mfa: Option<MfaPolicy>,
-    },
+    SetSessionPolicy(SessionPolicyArgs),
     /// Disable an org: every endpoint of it refuses at once, on every node, and its sessions end.
     Disable { slug: String },
     /// Enable a disabled org again.
     Enable { slug: String },
+}
+
+#[derive(Debug, Args)]
+pub struct OrgUpdateArgs {
+    slug: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// An https image URL shown on the org's hosted pages.
+    #[arg(long)]
+    logo_url: Option<String>,
+    /// Accent colour of the hosted pages, like #2f5bd3.
+    #[arg(long)]
+    accent_color: Option<String>,
+    /// Who may sign up on the hosted pages: off, open or invite_only.
+    #[arg(long)]
+    signup: Option<crate::tenancy::SignupMode>,
+    /// Whether users must have verified their address to sign in (true/false).
+    #[arg(long)]
+    require_verified_email: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionPolicyArgs {
+    slug: String,
+    #[arg(long)]
+    idle_timeout_secs: Option<i64>,
+    #[arg(long)]
+    absolute_lifetime_secs: Option<i64>,
+    #[arg(long)]
+    remember_me_allowed: Option<bool>,
+    #[arg(long)]
+    remember_me_lifetime_secs: Option<i64>,
+    /// off, optional (default: users with a key use it), required, app_requested.
+    #[arg(long)]
+    mfa: Option<MfaPolicy>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,183 +299,224 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     let json = cli.json;
     match cli.command {
-        Command::Serve { demo } => {
-            let mut config = config;
-            if demo {
-                crate::demo::allow_loopback_receivers(&mut config);
-            }
-            let app = Application::build(config, clock).await?;
-            if demo {
-                crate::demo::seed(app.state(), json).await?;
-            }
-            app.spawn_jobs();
-            tracing::info!(port = app.port(), "portcullis listening");
-            app.run_until_stopped().await?;
-            tracing::info!("portcullis stopped");
-            Ok(())
-        }
+        Command::Serve { demo } => serve(config, clock, demo, json).await,
         Command::Migrate => {
             AppState::init(config, clock).await?;
             print(json, &serde_json::json!({ "status": "migrated" }), || {
                 "database is up to date".into()
             })
         }
-        Command::Org(cmd) => {
-            let state = AppState::init(config, clock).await?;
-            org_command(&state, cmd, json).await
-        }
-        Command::User(UserCommand::Create(args)) => {
-            let state = AppState::init(config, clock).await?;
-            let org = state.orgs.find(&args.org).await?;
-            let password = if args.password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .context("cannot read the password from stdin")?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                args.password
-            };
-            let role = match args.role {
-                RoleArg::Member => Role::Member,
-                RoleArg::Admin => Role::Admin,
-            };
-            let req = CreateUser {
-                email: &args.email,
-                password: password.as_deref(),
-                name: args.name.as_deref(),
-                role,
-            };
-            let user = state.accounts.create_user(&org, req, "cli").await?;
-            let out = UserCreated {
-                id: user.id.to_string(),
-                email: user.email.as_str().to_owned(),
-            };
-            print(json, &out, || {
-                format!(
-                    "created user {} ({}) in org {}",
-                    out.email, out.id, org.slug
-                )
-            })
-        }
-        Command::User(UserCommand::Invite(args)) => {
-            let state = AppState::init(config, clock).await?;
-            let org = state.orgs.find(&args.org).await?;
-            let role = match args.role {
-                RoleArg::Member => Role::Member,
-                RoleArg::Admin => Role::Admin,
-            };
-            let req = CreateUser {
-                email: &args.email,
-                password: None,
-                name: args.name.as_deref(),
-                role,
-            };
-            // The org's invitation quota first: refused, no user is made.
-            let slot = state.accounts.reserve_invitation(&org).await?;
-            let user = state.accounts.create_user(&org, req, "cli").await?;
-            state.accounts.invite_with(&org, &user, "cli", slot).await?;
-            let out = UserCreated {
-                id: user.id.to_string(),
-                email: user.email.as_str().to_owned(),
-            };
-            print(json, &out, || {
-                format!(
-                    "invited {} ({}) to org {}: the link goes out through the email outbox",
-                    out.email, out.id, org.slug
-                )
-            })
-        }
-        Command::User(UserCommand::Disable(who)) => {
-            set_user_active(config, clock, who, false, json).await
-        }
-        Command::User(UserCommand::Enable(who)) => {
-            set_user_active(config, clock, who, true, json).await
-        }
+        Command::Org(cmd) => org_command(&AppState::init(config, clock).await?, cmd, json).await,
+        Command::User(cmd) => user_command(&AppState::init(config, clock).await?, cmd, json).await,
         Command::Key(KeyCommand::Rotate {
             org,
             alg,
             publish_lead_secs,
         }) => {
             let state = AppState::init(config, clock).await?;
-            let org = state.orgs.find(&org).await?;
-            let lead = publish_lead_secs.unwrap_or(state.config.keys.rotation_publish_lead_secs);
-            if !(0..=crate::keys::MAX_PUBLISH_LEAD_SECS).contains(&lead) {
-                anyhow::bail!(
-                    "--publish-lead-secs must be 0 to {}",
-                    crate::keys::MAX_PUBLISH_LEAD_SECS
-                );
-            }
-            let info = state
-                .keys
-                .rotate(&org, alg, chrono::Duration::seconds(lead))
-                .await?;
-            print(json, &info, || {
-                format!(
-                    "new {} key {} for org {}: published now, signs from {}",
-                    info.alg, info.kid, org.slug, info.activates_at
-                )
-            })
+            rotate_key(&state, &org, alg, publish_lead_secs, json).await
         }
         Command::App(AppCommand::Create(args)) => {
-            let state = AppState::init(config, clock).await?;
-            let org = state.orgs.find(&args.org).await?;
-            let app_type = match args.app_type {
-                AppTypeArg::Web => AppType::Web,
-                AppTypeArg::Spa => AppType::Spa,
-                AppTypeArg::Native => AppType::Native,
-                AppTypeArg::Service => AppType::Service,
-            };
-            let session_profile = match args.session_profile {
-                ProfileArg::Standard => SessionProfile::Standard,
-                ProfileArg::Privileged => SessionProfile::Privileged,
-            };
-            let mut rules = session_profile.preset();
-            if let Some(v) = args.reauth_max_age_secs {
-                rules.reauth_max_age_secs = Some(v);
-            }
-            if let Some(v) = args.mfa_required {
-                rules.mfa_required = v;
-            }
-            if let Some(v) = args.idle_timeout_secs {
-                rules.idle_timeout_secs = (v > 0).then_some(v);
-            }
-            if let Some(v) = args.lifetime_secs {
-                rules.lifetime_secs = v;
-            }
-            if let Some(v) = args.outlives_idp_session {
-                rules.outlives_idp_session = v;
-            }
-            let req = CreateApp {
-                redirect_uris: args.redirect_uris,
-                post_logout_redirect_uris: args.post_logout_redirect_uris,
-                backchannel_logout_uri: args.backchannel_logout_uri,
-                frontchannel_logout_uri: args.frontchannel_logout_uri,
-                session_profile,
-                admin: args.role.is_some(),
-                rules: Some(rules),
-                first_party: !args.third_party,
-                access_token_ttl_secs: args.access_token_ttl_secs,
-                id_token_ttl_secs: args.id_token_ttl_secs,
-                ..CreateApp::new(&args.name, app_type)
-            };
-            let (app, secret) = state.apps.create(&org, req, "cli").await?;
-            let out = AppCreated {
-                client_id: app.client_id.clone(),
-                client_secret: secret,
-            };
-            print(json, &out, || match &out.client_secret {
-                Some(s) => format!(
-                    "created app {} in org {}\nclient_id:     {}\nclient_secret: {s}\n(the secret is shown only now; store it safely)",
-                    app.name, org.slug, out.client_id
-                ),
-                None => format!(
-                    "created public app {} in org {}\nclient_id: {}",
-                    app.name, org.slug, out.client_id
-                ),
-            })
+            create_app(&AppState::init(config, clock).await?, args, json).await
         }
     }
+}
+
+/// `serve`: the server until it is stopped (with `--demo`, seeded first).
+async fn serve(config: Config, clock: SharedClock, demo: bool, json: bool) -> anyhow::Result<()> {
+    let mut config = config;
+    if demo {
+        crate::demo::allow_loopback_receivers(&mut config);
+    }
+    let app = Application::build(config, clock).await?;
+    if demo {
+        crate::demo::seed(app.state(), json).await?;
+    }
+    app.spawn_jobs();
+    tracing::info!(port = app.port(), "portcullis listening");
+    app.run_until_stopped().await?;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+async fn user_command(state: &AppState, cmd: UserCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create(args) => create_user(state, args, json).await,
+        UserCommand::Invite(args) => invite_user(state, args, json).await,
+        UserCommand::Disable(who) => set_user_active(state, who, false, json).await,
+        UserCommand::Enable(who) => set_user_active(state, who, true, json).await,
+    }
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Member => Role::Member,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+fn user_created(user: &crate::accounts::User) -> UserCreated {
+    UserCreated {
+        id: user.id.to_string(),
+        email: user.email.as_str().to_owned(),
+    }
+}
+
+/// `user create`: a user with the password given (or read from stdin).
+async fn create_user(state: &AppState, args: UserCreateArgs, json: bool) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.org).await?;
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        args.password
+    };
+    let req = CreateUser {
+        email: &args.email,
+        password: password.as_deref(),
+        name: args.name.as_deref(),
+        role: args.role.into(),
+    };
+    let user = state.accounts.create_user(&org, req, "cli").await?;
+    let out = user_created(&user);
+    print(json, &out, || {
+        format!(
+            "created user {} ({}) in org {}",
+            out.email, out.id, org.slug
+        )
+    })
+}
+
+/// `user invite`: a user without a password, sent a link to choose one.
+async fn invite_user(state: &AppState, args: UserInviteArgs, json: bool) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.org).await?;
+    let req = CreateUser {
+        email: &args.email,
+        password: None,
+        name: args.name.as_deref(),
+        role: args.role.into(),
+    };
+    // The org's invitation quota first: refused, no user is made.
+    let slot = state.accounts.reserve_invitation(&org).await?;
+    let user = state.accounts.create_user(&org, req, "cli").await?;
+    state.accounts.invite_with(&org, &user, "cli", slot).await?;
+    let out = user_created(&user);
+    print(json, &out, || {
+        format!(
+            "invited {} ({}) to org {}: the link goes out through the email outbox",
+            out.email, out.id, org.slug
+        )
+    })
+}
+
+/// `key rotate`: the org's next signing key, published now and signing after the lead.
+async fn rotate_key(
+    state: &AppState,
+    org: &str,
+    alg: Option<SigningAlg>,
+    publish_lead_secs: Option<i64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let org = state.orgs.find(org).await?;
+    let lead = publish_lead_secs.unwrap_or(state.config.keys.rotation_publish_lead_secs);
+    if !(0..=crate::keys::MAX_PUBLISH_LEAD_SECS).contains(&lead) {
+        anyhow::bail!(
+            "--publish-lead-secs must be 0 to {}",
+            crate::keys::MAX_PUBLISH_LEAD_SECS
+        );
+    }
+    let info = state
+        .keys
+        .rotate(&org, alg, chrono::Duration::seconds(lead))
+        .await?;
+    print(json, &info, || {
+        format!(
+            "new {} key {} for org {}: published now, signs from {}",
+            info.alg, info.kid, org.slug, info.activates_at
+        )
+    })
+}
+
+impl From<AppTypeArg> for AppType {
+    fn from(app_type: AppTypeArg) -> Self {
+        match app_type {
+            AppTypeArg::Web => AppType::Web,
+            AppTypeArg::Spa => AppType::Spa,
+            AppTypeArg::Native => AppType::Native,
+            AppTypeArg::Service => AppType::Service,
+        }
+    }
+}
+
+impl From<ProfileArg> for SessionProfile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Standard => SessionProfile::Standard,
+            ProfileArg::Privileged => SessionProfile::Privileged,
+        }
+    }
+}
+
+impl AppCreateArgs {
+    /// The session profile's preset with the overrides given.
+    fn session_rules(&self) -> crate::apps::SessionRules {
+        let mut rules = SessionProfile::from(self.session_profile).preset();
+        if let Some(v) = self.reauth_max_age_secs {
+            rules.reauth_max_age_secs = Some(v);
+        }
+        if let Some(v) = self.mfa_required {
+            rules.mfa_required = v;
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            rules.idle_timeout_secs = (v > 0).then_some(v);
+        }
+        if let Some(v) = self.lifetime_secs {
+            rules.lifetime_secs = v;
+        }
+        if let Some(v) = self.outlives_idp_session {
+            rules.outlives_idp_session = v;
+        }
+        rules
+    }
+}
+
+/// `app create`: registers the app and shows its secret, this once.
+async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.org).await?;
+    let rules = args.session_rules();
+    let req = CreateApp {
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        backchannel_logout_uri: args.backchannel_logout_uri,
+        frontchannel_logout_uri: args.frontchannel_logout_uri,
+        session_profile: args.session_profile.into(),
+        admin: args.role.is_some(),
+        rules: Some(rules),
+        first_party: !args.third_party,
+        access_token_ttl_secs: args.access_token_ttl_secs,
+        id_token_ttl_secs: args.id_token_ttl_secs,
+        ..CreateApp::new(&args.name, args.app_type.into())
+    };
+    let (app, secret) = state.apps.create(&org, req, "cli").await?;
+    let out = AppCreated {
+        client_id: app.client_id.clone(),
+        client_secret: secret,
+    };
+    print(json, &out, || match &out.client_secret {
+        Some(s) => format!(
+            "created app {} in org {}\nclient_id:     {}\nclient_secret: {s}\n(the secret is shown only now; store it safely)",
+            app.name, org.slug, out.client_id
+        ),
+        None => format!(
+            "created public app {} in org {}\nclient_id: {}",
+            app.name, org.slug, out.client_id
+        ),
+    })
 }
 
 fn org_created(state: &AppState, org: &Org) -> OrgCreated {
@@ -486,94 +533,110 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
             slug,
             name,
             signing_alg,
-        } => {
-            let org = state.orgs.create(&slug, name.as_deref(), "cli").await?;
-            state
-                .keys
-                .rotate(&org, Some(signing_alg), chrono::Duration::zero())
-                .await?;
-            let out = org_created(state, &org);
-            print(json, &out, || {
-                format!(
-                    "created org {} ({})\nissuer: {}",
-                    out.slug, out.id, out.issuer
-                )
-            })
-        }
-        OrgCommand::Update {
-            slug,
-            name,
-            logo_url,
-            accent_color,
-            signup,
-            require_verified_email,
-        } => {
-            let mut org = state
-                .orgs
-                .update(
-                    &slug,
-                    name.as_deref(),
-                    logo_url.as_deref(),
-                    accent_color.as_deref(),
-                    "cli",
-                )
-                .await?;
-            if signup.is_some() || require_verified_email.is_some() {
-                let policy = crate::tenancy::SignupPolicy {
-                    mode: signup.unwrap_or(org.signup.mode),
-                    require_verified_email: require_verified_email
-                        .unwrap_or(org.signup.require_verified_email),
-                };
-                org = state.orgs.set_signup(&org, policy, "cli").await?;
-            }
-            let out = serde_json::json!({
-                "slug": org.slug.as_str(), "name": org.name,
-                "logo_url": org.branding.logo_url, "accent_color": org.branding.accent_color,
-                "signup": org.signup.mode.as_str(),
-                "require_verified_email": org.signup.require_verified_email,
-            });
-            print(json, &out, || format!("org {} updated", org.slug))
-        }
-        OrgCommand::SetSessionPolicy {
-            slug,
-            idle_timeout_secs,
-            absolute_lifetime_secs,
-            remember_me_allowed,
-            remember_me_lifetime_secs,
-            mfa,
-        } => {
-            let org = state.orgs.find(&slug).await?;
-            let current = state.sessions.policy(org.id).await?;
-            let wanted = SessionPolicy {
-                idle_timeout_secs: idle_timeout_secs.unwrap_or(current.idle_timeout_secs),
-                absolute_lifetime_secs: absolute_lifetime_secs
-                    .unwrap_or(current.absolute_lifetime_secs),
-                remember_me_allowed: remember_me_allowed.unwrap_or(current.remember_me_allowed),
-                remember_me_lifetime_secs: remember_me_lifetime_secs
-                    .unwrap_or(current.remember_me_lifetime_secs),
-                mfa: mfa.unwrap_or(current.mfa),
-            };
-            let policy = state.sessions.set_policy(org.id, wanted, "cli").await?;
-            print(json, &policy, || {
-                format!(
-                    "session policy of {}: idle {} s, absolute {} s, remember-me {} ({} s)",
-                    org.slug,
-                    policy.idle_timeout_secs,
-                    policy.absolute_lifetime_secs,
-                    if policy.remember_me_allowed {
-                        "allowed"
-                    } else {
-                        "not allowed"
-                    },
-                    policy.remember_me_lifetime_secs
-                )
-            })
-        }
+        } => create_org(state, &slug, name.as_deref(), signing_alg, json).await,
+        OrgCommand::Update(args) => update_org(state, args, json).await,
+        OrgCommand::SetSessionPolicy(args) => set_session_policy(state, args, json).await,
         OrgCommand::Disable { slug } => set_status(state, &slug, OrgStatus::Disabled, json).await,
         OrgCommand::Enable { slug } => set_status(state, &slug, OrgStatus::Active, json).await,
     }
 }
 
+/// `org create`: the org and its first signing key, signing at once.
+async fn create_org(
+    state: &AppState,
+    slug: &str,
+    name: Option<&str>,
+    signing_alg: SigningAlg,
+    json: bool,
+) -> anyhow::Result<()> {
+    let org = state.orgs.create(slug, name, "cli").await?;
+    state
+        .keys
+        .rotate(&org, Some(signing_alg), chrono::Duration::zero())
+        .await?;
+    let out = org_created(state, &org);
+    print(json, &out, || {
+        format!(
+            "created org {} ({})\nissuer: {}",
+            out.slug, out.id, out.issuer
+        )
+    })
+}
+
+/// `org update`: name and branding, then the sign-up policy when an option of it is given.
+async fn update_org(state: &AppState, args: OrgUpdateArgs, json: bool) -> anyhow::Result<()> {
+    let mut org = state
+        .orgs
+        .update(
+            &args.slug,
+            args.name.as_deref(),
+            args.logo_url.as_deref(),
+            args.accent_color.as_deref(),
+            "cli",
+        )
+        .await?;
+    if args.signup.is_some() || args.require_verified_email.is_some() {
+        let policy = crate::tenancy::SignupPolicy {
+            mode: args.signup.unwrap_or(org.signup.mode),
+            require_verified_email: args
+                .require_verified_email
+                .unwrap_or(org.signup.require_verified_email),
+        };
+        org = state.orgs.set_signup(&org, policy, "cli").await?;
+    }
+    let out = serde_json::json!({
+        "slug": org.slug.as_str(), "name": org.name,
+        "logo_url": org.branding.logo_url, "accent_color": org.branding.accent_color,
+        "signup": org.signup.mode.as_str(),
+        "require_verified_email": org.signup.require_verified_email,
+    });
+    print(json, &out, || format!("org {} updated", org.slug))
+}
+
+impl SessionPolicyArgs {
+    /// `current` with the options given.
+    fn applied_to(&self, current: SessionPolicy) -> SessionPolicy {
+        SessionPolicy {
+            idle_timeout_secs: self.idle_timeout_secs.unwrap_or(current.idle_timeout_secs),
+            absolute_lifetime_secs: self
+                .absolute_lifetime_secs
+                .unwrap_or(current.absolute_lifetime_secs),
+            remember_me_allowed: self
+                .remember_me_allowed
+                .unwrap_or(current.remember_me_allowed),
+            remember_me_lifetime_secs: self
+                .remember_me_lifetime_secs
+                .unwrap_or(current.remember_me_lifetime_secs),
+            mfa: self.mfa.unwrap_or(current.mfa),
+        }
+    }
+}
+
+/// `org set-session-policy`: the options given, over the current policy.
+async fn set_session_policy(
+    state: &AppState,
+    args: SessionPolicyArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.slug).await?;
+    let current = state.sessions.policy(org.id).await?;
+    let wanted = args.applied_to(current);
+    let policy = state.sessions.set_policy(org.id, wanted, "cli").await?;
+    print(json, &policy, || {
+        format!(
+            "session policy of {}: idle {} s, absolute {} s, remember-me {} ({} s)",
+            org.slug,
+            policy.idle_timeout_secs,
+            policy.absolute_lifetime_secs,
+            if policy.remember_me_allowed {
+                "allowed"
+            } else {
+                "not allowed"
+            },
+            policy.remember_me_lifetime_secs
+        )
+    })
+}
 async fn set_status(
     state: &AppState,
     slug: &str,
@@ -588,13 +651,11 @@ async fn set_status(
 }
 
 async fn set_user_active(
-    config: Config,
-    clock: SharedClock,
+    state: &AppState,
     who: UserRef,
     active: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let state = AppState::init(config, clock).await?;
     let org = state.orgs.find(&who.org).await?;
     let user = state
         .accounts
