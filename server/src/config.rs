@@ -255,143 +255,152 @@ impl Config {
         Ok(config)
     }
 
+    /// Every section's rules; the first broken one is the error.
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.security.ceremony_starts_per_ip_per_minute < 1 {
-            return Err(ConfigError::Invalid {
-                key: "security.ceremony_starts_per_ip_per_minute",
-                problem: "must be at least 1".into(),
-            });
-        }
-        if self.security.anonymous_burst < 1 {
-            return Err(ConfigError::Invalid {
-                key: "security.anonymous_burst",
-                problem: "must be at least 1".into(),
-            });
-        }
-        if self.security.anonymous_max_wait_ms > 60_000 {
-            return Err(ConfigError::Invalid {
-                key: "security.anonymous_max_wait_ms",
-                problem: "must be at most 60000 (a held request keeps its connection)".into(),
-            });
-        }
-        parse_public_url(&self.http.public_url, self.security.danger_allow_plain_http).map_err(
-            |problem| ConfigError::Invalid {
+        self.validate_security()?;
+        self.validate_http()?;
+        self.validate_database()?;
+        self.validate_cache()?;
+        self.validate_email()?;
+        self.validate_passwords()?;
+        self.validate_logout()?;
+        self.validate_sessions()?;
+        self.validate_deployment()
+    }
+
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let s = &self.security;
+        ensure(
+            s.ceremony_starts_per_ip_per_minute >= 1,
+            "security.ceremony_starts_per_ip_per_minute",
+            "must be at least 1",
+        )?;
+        ensure(
+            s.anonymous_burst >= 1,
+            "security.anonymous_burst",
+            "must be at least 1",
+        )?;
+        ensure(
+            s.anonymous_max_wait_ms <= 60_000,
+            "security.anonymous_max_wait_ms",
+            "must be at most 60000 (a held request keeps its connection)",
+        )
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        parse_public_url(&self.http.public_url, self.security.danger_allow_plain_http)
+            .map(drop)
+            .map_err(|problem| ConfigError::Invalid {
                 key: "http.public_url",
                 problem,
-            },
-        )?;
+            })
+    }
+
+    fn validate_database(&self) -> Result<(), ConfigError> {
         let db = self.database.url.expose();
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::Invalid {
-                key: "database.url",
-                problem: "must start with sqlite:, postgres:// or postgresql://".into(),
-            });
-        }
-        if db.starts_with("postgres") && Url::parse(db).is_err() {
-            return Err(ConfigError::Invalid {
-                key: "database.url",
-                problem: "is not a valid URL".into(),
-            });
-        }
-        if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                key: "database.max_connections",
-                problem: "must be at least 1".into(),
-            });
-        }
+        ensure(
+            db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://"),
+            "database.url",
+            "must start with sqlite:, postgres:// or postgresql://",
+        )?;
+        ensure(
+            !db.starts_with("postgres") || Url::parse(db).is_ok(),
+            "database.url",
+            "is not a valid URL",
+        )?;
+        ensure(
+            self.database.max_connections != 0,
+            "database.max_connections",
+            "must be at least 1",
+        )
+    }
+
+    fn validate_cache(&self) -> Result<(), ConfigError> {
         if let Some(url) = self.cache_url() {
-            match Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => {}
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        key: "cache.url",
-                        problem: "must be a redis:// or rediss:// URL with a host".into(),
-                    });
-                }
-            }
+            ensure(
+                Url::parse(url)
+                    .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some()),
+                "cache.url",
+                "must be a redis:// or rediss:// URL with a host",
+            )?;
         }
-        if let Some(smtp) = &self.email.smtp_url {
-            match Url::parse(smtp.expose()) {
-                Ok(u) if matches!(u.scheme(), "smtp" | "smtps") => {}
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        key: "email.smtp_url",
-                        problem: "must be an smtp:// or smtps:// URL".into(),
-                    });
-                }
-            }
-        }
-        for (key, value) in [
-            (
-                "passwords.max_waiting_per_account",
-                self.passwords.max_waiting_per_account,
-            ),
-            (
-                "passwords.max_waiting_per_ip",
-                self.passwords.max_waiting_per_ip,
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    problem: "must be at least 1".into(),
-                });
-            }
+        ensure(
+            self.cache.op_timeout_ms != 0,
+            "cache.op_timeout_ms",
+            "must be at least 1",
+        )
+    }
+
+    fn validate_email(&self) -> Result<(), ConfigError> {
+        let e = &self.email;
+        if let Some(smtp) = &e.smtp_url {
+            ensure(
+                Url::parse(smtp.expose()).is_ok_and(|u| matches!(u.scheme(), "smtp" | "smtps")),
+                "email.smtp_url",
+                "must be an smtp:// or smtps:// URL",
+            )?;
         }
         for (key, value) in [
             (
                 "email.invitations_per_org_per_hour",
-                self.email.invitations_per_org_per_hour,
+                e.invitations_per_org_per_hour,
             ),
             (
                 "email.link_requests_per_ip_per_hour",
-                self.email.link_requests_per_ip_per_hour,
+                e.link_requests_per_ip_per_hour,
             ),
             (
                 "email.link_mail_per_org_per_hour",
-                self.email.link_mail_per_org_per_hour,
+                e.link_mail_per_org_per_hour,
             ),
         ] {
-            if value < 0 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    problem: "must not be negative".into(),
-                });
-            }
-        }
-        if self.cache.op_timeout_ms == 0 {
-            return Err(ConfigError::Invalid {
-                key: "cache.op_timeout_ms",
-                problem: "must be at least 1".into(),
-            });
-        }
-        let l = &self.logout;
-        if l.delivery_timeout_ms == 0
-            || l.max_attempts < 1
-            || l.retry_base_secs < 1
-            || l.retry_max_secs < l.retry_base_secs
-        {
-            return Err(ConfigError::Invalid {
-                key: "logout",
-                problem: "delivery_timeout_ms, max_attempts and retry_base_secs must be at least 1, and retry_max_secs at least retry_base_secs".into(),
-            });
-        }
-        if self.sessions.sweep_interval_secs == 0 {
-            return Err(ConfigError::Invalid {
-                key: "sessions.sweep_interval_secs",
-                problem: "must be at least 1".into(),
-            });
-        }
-        if self.deployment.name.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "deployment.name",
-                problem: "must not be empty".into(),
-            });
+            ensure(value >= 0, key, "must not be negative")?;
         }
         Ok(())
+    }
+
+    fn validate_passwords(&self) -> Result<(), ConfigError> {
+        let p = &self.passwords;
+        ensure(
+            p.max_waiting_per_account != 0,
+            "passwords.max_waiting_per_account",
+            "must be at least 1",
+        )?;
+        ensure(
+            p.max_waiting_per_ip != 0,
+            "passwords.max_waiting_per_ip",
+            "must be at least 1",
+        )
+    }
+
+    fn validate_logout(&self) -> Result<(), ConfigError> {
+        let l = &self.logout;
+        ensure(
+            l.delivery_timeout_ms != 0
+                && l.max_attempts >= 1
+                && l.retry_base_secs >= 1
+                && l.retry_max_secs >= l.retry_base_secs,
+            "logout",
+            "delivery_timeout_ms, max_attempts and retry_base_secs must be at least 1, and retry_max_secs at least retry_base_secs",
+        )
+    }
+
+    fn validate_sessions(&self) -> Result<(), ConfigError> {
+        ensure(
+            self.sessions.sweep_interval_secs != 0,
+            "sessions.sweep_interval_secs",
+            "must be at least 1",
+        )
+    }
+
+    fn validate_deployment(&self) -> Result<(), ConfigError> {
+        ensure(
+            !self.deployment.name.trim().is_empty(),
+            "deployment.name",
+            "must not be empty",
+        )
     }
 
     /// The Redis URL, if one is set (an empty value means "in-process").
@@ -406,6 +415,18 @@ impl Config {
     /// The public URL without a trailing slash.
     pub fn public_url(&self) -> &str {
         self.http.public_url.trim_end_matches('/')
+    }
+}
+
+/// `Ok` when the rule holds; otherwise `key` is invalid with `problem`.
+fn ensure(holds: bool, key: &'static str, problem: &str) -> Result<(), ConfigError> {
+    if holds {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            problem: problem.to_owned(),
+        })
     }
 }
 
