@@ -74,6 +74,26 @@ fn new_token() -> Result<String, AccountError> {
         .map_err(|e| AccountError::Store(StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))
 }
 
+/// A display name as typed: trimmed, none when empty, at most 200 characters.
+fn signup_name(raw: Option<&str>) -> Result<Option<String>, AccountError> {
+    let name = raw
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(AccountError::InvalidName);
+    }
+    Ok(name)
+}
+
+/// A sign-up for an address without an account, checked and its password hashed.
+struct NewSignUp {
+    email: EmailAddress,
+    name: Option<String>,
+    hash: String,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
 impl AccountService {
     pub fn new(
         store: Store,
@@ -297,14 +317,7 @@ impl AccountService {
     pub async fn sign_up(&self, org: &Org, req: SignUp<'_>) -> Result<(), AccountError> {
         let email = EmailAddress::parse(req.email)?;
         let password = Password::parse(req.password)?;
-        let name = req
-            .name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(AccountError::InvalidName);
-        }
+        let name = signup_name(req.name)?;
         let hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
         let existing = self.store.user_by_email(org.id, &email).await?;
@@ -314,42 +327,15 @@ impl AccountService {
         {
             return Ok(());
         }
+        let signup = NewSignUp {
+            email,
+            name,
+            hash,
+            now,
+        };
         match existing {
-            None if org.signup.require_verified_email => {
-                let link = self
-                    .new_link(org, &email, LinkPurpose::VerifyEmail, None)
-                    .await?;
-                self.store
-                    .create_pending_signup(
-                        org.id,
-                        &email,
-                        name.as_deref(),
-                        &hash,
-                        &link.token_hash,
-                        link.expires_at,
-                        &link.email,
-                        now,
-                    )
-                    .await?;
-                Ok(())
-            }
-            None => {
-                let new = NewUser {
-                    email: email.clone(),
-                    name,
-                    password_hash: Some(hash),
-                    role: Role::Member,
-                    email_verified: false,
-                };
-                let link = self
-                    .new_link(org, &email, LinkPurpose::VerifyEmail, None)
-                    .await?;
-                match self.store.sign_up_user(org.id, &new, &link, now).await {
-                    // Two sign-ups with one address at once: the other one won.
-                    Ok(_) | Err(StoreError::Conflict) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
-            }
+            None if org.signup.require_verified_email => self.sign_up_pending(org, signup).await,
+            None => self.sign_up_unverified(org, signup).await,
             Some(user) if user.active && user.email_verified_at.is_none() => {
                 self.send_link(
                     org,
@@ -361,25 +347,77 @@ impl AccountService {
                 )
                 .await
             }
-            Some(user) if user.active => {
-                let forgot = format!(
-                    "{}/o/{}/password/forgot",
-                    self.public_url.trim_end_matches('/'),
-                    org.slug.as_str()
-                );
-                let mail = crate::email::compose(
-                    &self.store,
-                    org,
-                    TemplateKind::SignupExisting,
-                    user.email.as_str(),
-                    &[("link", &forgot), ("valid_for", "")],
-                )
-                .await?;
-                self.store.queue_email(org.id, &mail, now).await?;
-                Ok(())
-            }
+            Some(user) if user.active => self.note_signup_attempt(org, &user, now).await,
             Some(_) => Ok(()),
         }
+    }
+
+    /// A sign-up waiting for its link: nothing is created until the link is used.
+    async fn sign_up_pending(&self, org: &Org, signup: NewSignUp) -> Result<(), AccountError> {
+        let link = self
+            .new_link(org, &signup.email, LinkPurpose::VerifyEmail, None)
+            .await?;
+        self.store
+            .create_pending_signup(
+                org.id,
+                &signup.email,
+                signup.name.as_deref(),
+                &signup.hash,
+                &link.token_hash,
+                link.expires_at,
+                &link.email,
+                signup.now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// An unverified account at once, and a verification link.
+    async fn sign_up_unverified(&self, org: &Org, signup: NewSignUp) -> Result<(), AccountError> {
+        let link = self
+            .new_link(org, &signup.email, LinkPurpose::VerifyEmail, None)
+            .await?;
+        let new = NewUser {
+            email: signup.email,
+            name: signup.name,
+            password_hash: Some(signup.hash),
+            role: Role::Member,
+            email_verified: false,
+        };
+        match self
+            .store
+            .sign_up_user(org.id, &new, &link, signup.now)
+            .await
+        {
+            // Two sign-ups with one address at once: the other one won.
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A sign-up with the address of a verified account: its owner gets a note that someone
+    /// tried, with the way to a new password.
+    async fn note_signup_attempt(
+        &self,
+        org: &Org,
+        user: &User,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AccountError> {
+        let forgot = format!(
+            "{}/o/{}/password/forgot",
+            self.public_url.trim_end_matches('/'),
+            org.slug.as_str()
+        );
+        let mail = crate::email::compose(
+            &self.store,
+            org,
+            TemplateKind::SignupExisting,
+            user.email.as_str(),
+            &[("link", &forgot), ("valid_for", "")],
+        )
+        .await?;
+        self.store.queue_email(org.id, &mail, now).await?;
+        Ok(())
     }
 
     /// Sends a new verification link to an active, unverified account with this address; the
