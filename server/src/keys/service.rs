@@ -205,6 +205,13 @@ struct LoadedKey {
     decoding: DecodingKey,
 }
 
+impl LoadedKey {
+    /// Whether the key is still published at `now` (not retired).
+    fn published_at(&self, now: DateTime<Utc>) -> bool {
+        self.stored.expires_at.is_none_or(|e| e > now)
+    }
+}
+
 /// An org's published keys as read at `loaded_at`, with the JWKS document made from them
 /// (good until the first of them retires).
 struct LoadedKeys {
@@ -235,6 +242,12 @@ struct Verified {
     kid: String,
     exp: i64,
     claims: serde_json::Value,
+}
+
+impl Verified {
+    fn claims_as<T: DeserializeOwned>(&self) -> Result<T, KeyError> {
+        serde_json::from_value(self.claims.clone()).map_err(|_| KeyError::InvalidToken)
+    }
 }
 
 /// Verified tokens a node remembers (by SHA-256 of the token), at most this many.
@@ -326,7 +339,7 @@ impl KeyService {
             .retain(|_, v| v.org != org);
     }
 
-    fn remember_verified(&self, hash: String, verified: Verified, now: DateTime<Utc>) {
+    fn remember_verified(&self, hash: String, verified: Arc<Verified>, now: DateTime<Utc>) {
         let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= VERIFIED_MAX {
             map.retain(|_, v| v.exp > now.timestamp());
@@ -334,7 +347,7 @@ impl KeyService {
                 map.clear();
             }
         }
-        map.insert(hash, Arc::new(verified));
+        map.insert(hash, verified);
     }
 
     /// The org's published keys, decrypted: from this node's copy while it is fresh, else
@@ -543,7 +556,12 @@ impl KeyService {
         token: &str,
         typ: &str,
     ) -> Result<T, KeyError> {
-        self.verify_inner(org, token, typ, true).await
+        let now = self.clock.now();
+        let verified = self.verified_token(org, token, typ, now).await?;
+        if now.timestamp() >= verified.exp {
+            return Err(KeyError::InvalidToken);
+        }
+        verified.claims_as()
     }
 
     /// As `verify`, but an expired token is accepted: an `id_token_hint` at logout may be
@@ -554,17 +572,20 @@ impl KeyService {
         token: &str,
         typ: &str,
     ) -> Result<T, KeyError> {
-        self.verify_inner(org, token, typ, false).await
+        let now = self.clock.now();
+        self.verified_token(org, token, typ, now).await?.claims_as()
     }
 
-    async fn verify_inner<T: DeserializeOwned>(
+    /// The token, if it has the type `typ` and is signed by a key of the org published at
+    /// `now` (its expiry is the caller's to check). A token this node verified before is not
+    /// checked again, but its key must still be published, as for a first check.
+    async fn verified_token(
         &self,
         org: OrgId,
         token: &str,
         typ: &str,
-        check_exp: bool,
-    ) -> Result<T, KeyError> {
-        let now = self.clock.now();
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Verified>, KeyError> {
         let hash = crate::secrets::sha256_hex(token);
         let known = self
             .verified
@@ -573,20 +594,30 @@ impl KeyService {
             .get(&hash)
             .cloned();
         if let Some(v) = known.filter(|v| v.org == org && v.typ.eq_ignore_ascii_case(typ)) {
-            // Its key must still be published, as for a first check.
             let loaded = self.loaded(org).await?;
             if !loaded
                 .keys
                 .iter()
-                .any(|k| k.stored.kid == v.kid && k.stored.expires_at.is_none_or(|e| e > now))
+                .any(|k| k.stored.kid == v.kid && k.published_at(now))
             {
                 return Err(KeyError::InvalidToken);
             }
-            if check_exp && now.timestamp() >= v.exp {
-                return Err(KeyError::InvalidToken);
-            }
-            return serde_json::from_value(v.claims.clone()).map_err(|_| KeyError::InvalidToken);
+            return Ok(v);
         }
+        let verified = Arc::new(self.check_signature(org, token, typ, now).await?);
+        self.remember_verified(hash, verified.clone(), now);
+        Ok(verified)
+    }
+
+    /// A first check of a token: its header's type and key id, a key of that id published at
+    /// `now` with the header's algorithm, the signature, and an `exp` claim.
+    async fn check_signature(
+        &self,
+        org: OrgId,
+        token: &str,
+        typ: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, KeyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| KeyError::InvalidToken)?;
         if !header
             .typ
@@ -596,51 +627,53 @@ impl KeyService {
             return Err(KeyError::InvalidToken);
         }
         let kid = header.kid.ok_or(KeyError::InvalidToken)?;
-        let mut loaded = self.loaded(org).await?;
-        if !loaded.keys.iter().any(|k| k.stored.kid == kid)
-            && loaded.age(now) >= Duration::seconds(1)
-        {
-            // Maybe a key another node made since this node read them (a missed invalidation):
-            // read again, at most once a second per org whatever kids clients send.
-            loaded = self.load(org).await?;
-        }
+        let loaded = self.keys_knowing(org, &kid, now).await?;
         let key = loaded
             .keys
             .iter()
-            .find(|k| k.stored.kid == kid && k.stored.expires_at.is_none_or(|e| e > now))
+            .find(|k| k.stored.kid == kid && k.published_at(now))
             .ok_or(KeyError::InvalidToken)?;
         let alg = key.stored.alg;
         if header.alg != alg.jwt() {
             return Err(KeyError::InvalidToken);
         }
-        let decoding = &key.decoding;
         let mut validation = Validation::new(alg.jwt());
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, decoding, &validation)
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
             .map_err(|_| KeyError::InvalidToken)?;
         let exp = data
             .claims
             .get("exp")
             .and_then(serde_json::Value::as_i64)
             .ok_or(KeyError::InvalidToken)?;
-        self.remember_verified(
-            hash,
-            Verified {
-                org,
-                typ: typ.to_owned(),
-                kid,
-                exp,
-                claims: data.claims.clone(),
-            },
-            now,
-        );
-        if check_exp && now.timestamp() >= exp {
-            return Err(KeyError::InvalidToken);
+        Ok(Verified {
+            org,
+            typ: typ.to_owned(),
+            kid,
+            exp,
+            claims: data.claims,
+        })
+    }
+
+    /// The org's keys, read again when `kid` is not among them: maybe a key another node made
+    /// since this node read them (a missed invalidation). At most once a second per org,
+    /// whatever kids clients send.
+    async fn keys_knowing(
+        &self,
+        org: OrgId,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<LoadedKeys>, KeyError> {
+        let loaded = self.loaded(org).await?;
+        if !loaded.keys.iter().any(|k| k.stored.kid == kid)
+            && loaded.age(now) >= Duration::seconds(1)
+        {
+            return self.load(org).await;
         }
-        serde_json::from_value(data.claims).map_err(|_| KeyError::InvalidToken)
+        Ok(loaded)
     }
 }
 
