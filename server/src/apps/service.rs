@@ -93,6 +93,52 @@ impl CreateApp {
             grant_types: None,
         }
     }
+
+    /// The name, trimmed: 1 to 200 characters.
+    fn checked_name(&self) -> Result<String, AppError> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::InvalidName);
+        }
+        Ok(name)
+    }
+
+    /// At most `MAX_REDIRECT_URIS_PER_APP` of each kind of redirect URI.
+    fn check_uri_counts(&self) -> Result<(), AppError> {
+        for (what, uris) in [
+            ("redirect URIs", &self.redirect_uris),
+            ("post-logout redirect URIs", &self.post_logout_redirect_uris),
+        ] {
+            if uris.len() > super::model::MAX_REDIRECT_URIS_PER_APP {
+                return Err(AppError::TooManyUris {
+                    what,
+                    limit: super::model::MAX_REDIRECT_URIS_PER_APP,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The defaults of the app type and profile with what was asked for instead, if valid.
+    fn settings(&self) -> Result<AppSettings, AppError> {
+        let t = self.app_type;
+        let mut settings = AppSettings::defaults(t, self.session_profile);
+        if let Some(rules) = self.rules {
+            settings.session = rules;
+        }
+        settings.first_party = self.first_party;
+        if let Some(ttl) = self.access_token_ttl_secs {
+            settings.access_token_ttl_secs = ttl;
+        }
+        if let Some(ttl) = self.id_token_ttl_secs {
+            settings.id_token_ttl_secs = ttl;
+        }
+        if let Some(grants) = &self.grant_types {
+            settings.grant_types = grants.clone();
+        }
+        settings.validate(t).map_err(AppError::InvalidSettings)?;
+        Ok(settings)
+    }
 }
 
 impl AppService {
@@ -145,44 +191,15 @@ impl AppService {
     /// Checks a whole registration (name, URIs, settings) and builds what the store writes,
     /// without credentials.
     fn validated(&self, req: CreateApp) -> Result<NewApp, AppError> {
-        let name = req.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::InvalidName);
-        }
+        let name = req.checked_name()?;
         let t = req.app_type;
-        for (what, uris) in [
-            ("redirect URIs", &req.redirect_uris),
-            ("post-logout redirect URIs", &req.post_logout_redirect_uris),
-        ] {
-            if uris.len() > super::model::MAX_REDIRECT_URIS_PER_APP {
-                return Err(AppError::TooManyUris {
-                    what,
-                    limit: super::model::MAX_REDIRECT_URIS_PER_APP,
-                });
-            }
-        }
-        let redirect_uris = req
-            .redirect_uris
-            .iter()
-            .map(|u| self.uri(u, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let post_logout_redirect_uris = req
-            .post_logout_redirect_uris
-            .iter()
-            .map(|u| self.uri(u, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Logout notifications are server-to-server or iframe loads: never a custom scheme.
-        // Back-channel URIs are https, or http where the target is allowed: loopback as for
-        // every app URI, or an address in `outbound.allow_private`. Whether the server may
-        // reach the target at all is decided when it connects (`crate::outbound`).
+        req.check_uri_counts()?;
+        let redirect_uris = self.uris(&req.redirect_uris, t)?;
+        let post_logout_redirect_uris = self.uris(&req.post_logout_redirect_uris, t)?;
         let backchannel_logout_uri = req
             .backchannel_logout_uri
             .as_deref()
-            .map(|u| {
-                AppUri::parse_backchannel(u, self.allow_plain_http, |ip| {
-                    self.outbound.explicitly_allowed(ip)
-                })
-            })
+            .map(|u| self.backchannel_uri(u))
             .transpose()?;
         let frontchannel_logout_uri = req
             .frontchannel_logout_uri
@@ -199,21 +216,7 @@ impl AppService {
         } else if redirect_uris.is_empty() {
             return Err(AppError::MissingRedirectUri(t.as_str()));
         }
-        let mut settings = AppSettings::defaults(t, req.session_profile);
-        if let Some(rules) = req.rules {
-            settings.session = rules;
-        }
-        settings.first_party = req.first_party;
-        if let Some(ttl) = req.access_token_ttl_secs {
-            settings.access_token_ttl_secs = ttl;
-        }
-        if let Some(ttl) = req.id_token_ttl_secs {
-            settings.id_token_ttl_secs = ttl;
-        }
-        if let Some(grants) = req.grant_types {
-            settings.grant_types = grants;
-        }
-        settings.validate(t).map_err(AppError::InvalidSettings)?;
+        let settings = req.settings()?;
         Ok(NewApp {
             client_id: String::new(),
             client_secret_hash: None,
@@ -227,6 +230,22 @@ impl AppService {
             admin: req.admin,
             settings,
         })
+    }
+
+    fn uris(&self, raw: &[String], app_type: AppType) -> Result<Vec<AppUri>, AppError> {
+        raw.iter().map(|u| self.uri(u, app_type)).collect()
+    }
+
+    /// Logout notifications are server-to-server or iframe loads: never a custom scheme.
+    /// Back-channel URIs are https, or http where the target is allowed: loopback as for
+    /// every app URI, or an address in `outbound.allow_private`. Whether the server may
+    /// reach the target at all is decided when it connects (`crate::outbound`).
+    fn backchannel_uri(&self, raw: &str) -> Result<AppUri, AppError> {
+        Ok(AppUri::parse_backchannel(
+            raw,
+            self.allow_plain_http,
+            |ip| self.outbound.explicitly_allowed(ip),
+        )?)
     }
 
     async fn create_inner(
