@@ -6,7 +6,7 @@ use crate::accounts::{AccountError, Role};
 use crate::app::AppState;
 use crate::apps::{AppType, CreateApp, SessionProfile};
 use crate::config::Config;
-use crate::tenancy::TenancyError;
+use crate::tenancy::{Org, TenancyError};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -51,35 +51,63 @@ pub fn allow_loopback_receivers(config: &mut Config) {
     }
 }
 
+/// Seeds what is missing of the demo (org, users, apps) and prints how to use it.
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
-    let org = match state.orgs.create(DEMO_ORG, Some("Demo Org"), "demo").await {
-        // The demo org lets visitors try sign-up (with the dev mailbox for the link).
+    let org = demo_org(state).await?;
+    demo_users(state, &org).await?;
+    let apps = demo_shop_apps(state, &org).await?;
+    let issuer = org.issuer(state.config.public_url());
+    if json {
+        let out = serde_json::json!({
+            "org": org.slug.as_str(), "issuer": issuer,
+            "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
+            "apps_created": apps,
+        });
+        println!("{out}");
+    } else {
+        print_demo(state, &org, &issuer, &apps);
+    }
+    Ok(())
+}
+
+/// The demo org, made on the first start. It lets visitors try sign-up (with the dev mailbox
+/// for the link).
+async fn demo_org(state: &AppState) -> anyhow::Result<Org> {
+    match state.orgs.create(DEMO_ORG, Some("Demo Org"), "demo").await {
         Ok(org) => {
             let open = crate::tenancy::SignupPolicy {
                 mode: crate::tenancy::SignupMode::Open,
                 require_verified_email: true,
             };
-            state.orgs.set_signup(&org, open, "demo").await?
+            Ok(state.orgs.set_signup(&org, open, "demo").await?)
         }
-        Err(TenancyError::SlugTaken(_)) => state.orgs.find(DEMO_ORG).await?,
-        Err(e) => return Err(e.into()),
-    };
+        Err(TenancyError::SlugTaken(_)) => Ok(state.orgs.find(DEMO_ORG).await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The demo admin and user, unless they exist.
+async fn demo_users(state: &AppState, org: &Org) -> anyhow::Result<()> {
     for (email, role) in [
         (DEMO_ADMIN_EMAIL, Role::Admin),
         (DEMO_USER_EMAIL, Role::Member),
     ] {
         match state
             .accounts
-            .create_user_with_hash(&org, email, DEMO_PASSWORD_HASH, role, "demo")
+            .create_user_with_hash(org, email, DEMO_PASSWORD_HASH, role, "demo")
             .await
         {
             Ok(_) | Err(AccountError::EmailTaken(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
+
+/// The demo shop's two apps (examples/demo-shop), unless they exist: with fixed, public
+/// credentials so the shop can start without being told them. Returns those created now.
+async fn demo_shop_apps(state: &AppState, org: &Org) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut apps = Vec::new();
-    // The demo shop's two apps (examples/demo-shop) have fixed, public credentials so the shop
-    // can start without being told them.
     for (name, client_id, secret, profile, port) in DEMO_SHOP_APPS {
         if state
             .store
@@ -98,41 +126,33 @@ pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
         };
         let (app, secret) = state
             .apps
-            .create_with_credentials(&org, req, client_id, secret, "demo")
+            .create_with_credentials(org, req, client_id, secret, "demo")
             .await?;
         apps.push(serde_json::json!({ "name": app.name, "client_id": app.client_id, "client_secret": secret }));
     }
-    let issuer = org.issuer(state.config.public_url());
-    if json {
-        let out = serde_json::json!({
-            "org": org.slug.as_str(), "issuer": issuer,
-            "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
-            "apps_created": apps,
-        });
-        println!("{out}");
-    } else {
-        println!("Demo org '{}' — issuer {issuer}", org.slug);
+    Ok(apps)
+}
+
+/// The demo, for a human: org, users, apps created now, where the shop, console and mail are.
+fn print_demo(state: &AppState, org: &Org, issuer: &str, apps: &[serde_json::Value]) {
+    println!("Demo org '{}' — issuer {issuer}", org.slug);
+    println!("  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}");
+    for app in apps {
         println!(
-            "  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}"
+            "  app {}: client_id {} client_secret {}",
+            app["name"], app["client_id"], app["client_secret"]
         );
-        for app in &apps {
-            println!(
-                "  app {}: client_id {} client_secret {}",
-                app["name"], app["client_id"], app["client_secret"]
-            );
-        }
-        println!(
-            "  demo shop (run it with `cargo run -p portcullis-demo-shop`): catalog http://127.0.0.1:9001/, checkout http://127.0.0.1:9002/"
-        );
-        println!("  console: {}/console/", state.config.public_url());
-        if let Some(dir) = state.email.mailbox_dir() {
-            println!(
-                "  mail (password reset links): written to {} as .eml files",
-                dir.display()
-            );
-        }
     }
-    Ok(())
+    println!(
+        "  demo shop (run it with `cargo run -p portcullis-demo-shop`): catalog http://127.0.0.1:9001/, checkout http://127.0.0.1:9002/"
+    );
+    println!("  console: {}/console/", state.config.public_url());
+    if let Some(dir) = state.email.mailbox_dir() {
+        println!(
+            "  mail (password reset links): written to {} as .eml files",
+            dir.display()
+        );
+    }
 }
 
 #[cfg(test)]
