@@ -24,6 +24,42 @@ fn stored_uri(raw: String, app_type: AppType) -> Result<AppUri, StoreError> {
     AppUri::parse(&raw, app_type, true).map_err(|e| corrupt(e.to_string()))
 }
 
+/// The settings column: the app's settings as JSON.
+fn settings_json(settings: &AppSettings) -> Result<String, StoreError> {
+    serde_json::to_string(settings).map_err(|e| corrupt(e.to_string()))
+}
+
+/// A logout URI column.
+fn uri_column(uri: Option<&AppUri>) -> Option<String> {
+    uri.map(|u| u.as_str().to_owned())
+}
+
+/// Inserts the app's redirect and post-logout redirect URIs.
+async fn insert_app_uris<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    app: Uuid,
+    new: &NewApp,
+) -> Result<(), StoreError> {
+    let uris = new.redirect_uris.iter().map(|u| (KIND_REDIRECT, u)).chain(
+        new.post_logout_redirect_uris
+            .iter()
+            .map(|u| (KIND_POST_LOGOUT, u)),
+    );
+    for (kind, uri) in uris {
+        app_redirect_uris::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.0),
+            app_id: Set(app),
+            kind: Set(kind.to_owned()),
+            uri: Set(uri.as_str().to_owned()),
+        }
+        .insert(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, StoreError> {
     let uris = app_redirect_uris::Entity::find()
         .filter(app_redirect_uris::Column::OrgId.eq(m.org_id))
@@ -139,39 +175,17 @@ impl Store {
             name: Set(new.name.clone()),
             app_type: Set(new.app_type.as_str().to_owned()),
             client_secret_hash: Set(new.client_secret_hash.clone()),
-            backchannel_logout_uri: Set(new
-                .backchannel_logout_uri
-                .as_ref()
-                .map(|u| u.as_str().to_owned())),
-            frontchannel_logout_uri: Set(new
-                .frontchannel_logout_uri
-                .as_ref()
-                .map(|u| u.as_str().to_owned())),
+            backchannel_logout_uri: Set(uri_column(new.backchannel_logout_uri.as_ref())),
+            frontchannel_logout_uri: Set(uri_column(new.frontchannel_logout_uri.as_ref())),
             session_profile: Set(new.session_profile.as_str().to_owned()),
             role: Set(new.admin.then(|| "admin".to_owned())),
-            settings: Set(serde_json::to_string(&new.settings)
-                .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?),
+            settings: Set(settings_json(&new.settings)?),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&txn)
         .await?;
-        let uris = new.redirect_uris.iter().map(|u| (KIND_REDIRECT, u)).chain(
-            new.post_logout_redirect_uris
-                .iter()
-                .map(|u| (KIND_POST_LOGOUT, u)),
-        );
-        for (kind, uri) in uris {
-            app_redirect_uris::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                org_id: Set(org.0),
-                app_id: Set(id),
-                kind: Set(kind.to_owned()),
-                uri: Set(uri.as_str().to_owned()),
-            }
-            .insert(&txn)
-            .await?;
-        }
+        insert_app_uris(&txn, org, id, new).await?;
         let event = AuditEvent {
             org_id: org,
             actor: actor.to_owned(),
@@ -354,62 +368,14 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<App, StoreError> {
-        use sea_orm::sea_query::Expr;
         let txn = self.begin_write().await?;
-        let settings = serde_json::to_string(&new.settings)
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-        let result = apps::Entity::update_many()
-            .col_expr(apps::Column::Name, Expr::value(new.name.clone()))
-            .col_expr(
-                apps::Column::BackchannelLogoutUri,
-                Expr::value(
-                    new.backchannel_logout_uri
-                        .as_ref()
-                        .map(|u| u.as_str().to_owned()),
-                ),
-            )
-            .col_expr(
-                apps::Column::FrontchannelLogoutUri,
-                Expr::value(
-                    new.frontchannel_logout_uri
-                        .as_ref()
-                        .map(|u| u.as_str().to_owned()),
-                ),
-            )
-            .col_expr(
-                apps::Column::SessionProfile,
-                Expr::value(new.session_profile.as_str()),
-            )
-            .col_expr(apps::Column::Settings, Expr::value(settings))
-            .col_expr(apps::Column::UpdatedAt, Expr::value(now))
-            .filter(apps::Column::OrgId.eq(org.0))
-            .filter(apps::Column::Id.eq(id.0))
-            .exec(&txn)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(StoreError::NotFound);
-        }
+        update_app_row(&txn, org, id, new, now).await?;
         app_redirect_uris::Entity::delete_many()
             .filter(app_redirect_uris::Column::OrgId.eq(org.0))
             .filter(app_redirect_uris::Column::AppId.eq(id.0))
             .exec(&txn)
             .await?;
-        let uris = new.redirect_uris.iter().map(|u| (KIND_REDIRECT, u)).chain(
-            new.post_logout_redirect_uris
-                .iter()
-                .map(|u| (KIND_POST_LOGOUT, u)),
-        );
-        for (kind, uri) in uris {
-            app_redirect_uris::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                org_id: Set(org.0),
-                app_id: Set(id.0),
-                kind: Set(kind.to_owned()),
-                uri: Set(uri.as_str().to_owned()),
-            }
-            .insert(&txn)
-            .await?;
-        }
+        insert_app_uris(&txn, org, id.0, new).await?;
         let event = AuditEvent {
             org_id: org,
             actor: actor.to_owned(),
@@ -428,4 +394,41 @@ impl Store {
         txn.commit().await?;
         Ok(app)
     }
+}
+
+/// Writes the app row's settings and logout URIs (not its client id, secret, type or role);
+/// `NotFound` if the org has no such app.
+async fn update_app_row<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    id: AppId,
+    new: &NewApp,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    let settings = settings_json(&new.settings)?;
+    let result = apps::Entity::update_many()
+        .col_expr(apps::Column::Name, Expr::value(new.name.clone()))
+        .col_expr(
+            apps::Column::BackchannelLogoutUri,
+            Expr::value(uri_column(new.backchannel_logout_uri.as_ref())),
+        )
+        .col_expr(
+            apps::Column::FrontchannelLogoutUri,
+            Expr::value(uri_column(new.frontchannel_logout_uri.as_ref())),
+        )
+        .col_expr(
+            apps::Column::SessionProfile,
+            Expr::value(new.session_profile.as_str()),
+        )
+        .col_expr(apps::Column::Settings, Expr::value(settings))
+        .col_expr(apps::Column::UpdatedAt, Expr::value(now))
+        .filter(apps::Column::OrgId.eq(org.0))
+        .filter(apps::Column::Id.eq(id.0))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
