@@ -283,7 +283,7 @@ impl SessionService {
         {
             return Ok(None);
         }
-        let device = crate::http::pages::device(s.user_agent.as_deref());
+        let device = crate::sessions::device_name(s.user_agent.as_deref());
         // Otherwise compare devices (a browser update changes the agent, not the device):
         // distinct agents only.
         let earlier = self
@@ -293,7 +293,7 @@ impl SessionService {
         if earlier.is_empty()
             || earlier
                 .iter()
-                .any(|ua| crate::http::pages::device(ua.as_deref()) == device)
+                .any(|ua| crate::sessions::device_name(ua.as_deref()) == device)
         {
             return Ok(None);
         }

@@ -16,7 +16,7 @@ const KIND_REDIRECT: &str = "redirect";
 const KIND_POST_LOGOUT: &str = "post_logout";
 
 fn corrupt(what: String) -> StoreError {
-    StoreError::Db(sea_orm::DbErr::Custom(what))
+    StoreError::Encoding(what)
 }
 
 /// Rows were validated on the way in; a value that no longer parses is reported, not trusted.
@@ -150,7 +150,7 @@ impl Store {
             session_profile: Set(new.session_profile.as_str().to_owned()),
             role: Set(new.admin.then(|| "admin".to_owned())),
             settings: Set(serde_json::to_string(&new.settings)
-                .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?),
+                .map_err(|e| StoreError::Encoding(e.to_string()))?),
             created_at: Set(now),
             updated_at: Set(now),
         }

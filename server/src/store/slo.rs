@@ -50,7 +50,7 @@ pub(super) struct Ending {
 /// Ends the live app sessions an IdP session ending touches and writes one back-channel
 /// delivery per (app, IdP session) for every app that had a live app session there and
 /// registered a back-channel logout URI — whether its app session ends now or outlives the IdP
-/// session (DESIGN §1: every app that took part is told). Returns (ended, deliveries).
+/// session (every app that took part is told). Returns (ended, deliveries).
 pub(super) async fn end_app_sessions<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
