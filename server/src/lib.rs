@@ -23,6 +23,7 @@ pub mod slo;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod worker;
 
 /// Version of this build, reported by `/api/v1/deployment` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
