@@ -26,6 +26,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tenancy;
 pub mod text;
+pub mod worker;
 
 /// Version of this build, reported by `/api/v1/deployment` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -549,15 +549,14 @@ impl SessionService {
 
     /// Runs `sweep` forever at the given interval (spawned by `serve`).
     pub async fn run_sweeper(self, every: StdDuration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match self.sweep().await {
+        crate::worker::run_every(every, self, |sessions| async move {
+            match sessions.sweep().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(ended = n, "session sweeper ended overdue sessions"),
                 Err(err) => tracing::warn!(error = %err, "session sweeper pass failed"),
             }
-        }
+            sessions
+        })
+        .await
     }
 }

@@ -9,6 +9,7 @@ mod entities;
 mod keys;
 mod oidc;
 mod orgs;
+mod outbox;
 mod sessions;
 mod single_use;
 mod slo;
