@@ -1,4 +1,5 @@
-//! Wires the pieces together: configuration → store (migrated) → cache → services → HTTP.
+//! Wires the pieces together: configuration → store (migrated) → cache → services → HTTP
+//! (`crate::server`), and the background jobs of a serving node.
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
@@ -13,37 +14,14 @@ use crate::oidc::OidcService;
 use crate::outbound::{OutboundClient, OutboundPolicy};
 use crate::sessions::SessionService;
 use crate::slo::SloService;
+pub use crate::state::AppState;
 use crate::store::Store;
-use crate::store::cache::{Cache, CacheHealth, RedisCache};
+use crate::store::cache::{Cache, RedisCache};
 use crate::tenancy::OrgService;
 use anyhow::Context;
-use portcullis_api_types::Readiness;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Everything a request or a CLI command needs. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub cache: Cache,
-    pub clock: SharedClock,
-    pub orgs: OrgService,
-    pub accounts: AccountService,
-    pub apps: AppService,
-    pub sessions: SessionService,
-    pub login: LoginService,
-    pub webauthn: WebauthnService,
-    pub keys: KeyService,
-    pub oidc: OidcService,
-    pub slo: SloService,
-    pub email: EmailService,
-    /// Rate limits of anonymous requests (WebAuthn ceremony starts per client IP).
-    pub limits: crate::limits::RateLimiter,
-    /// Each client's pace of anonymous requests on this node (`http::org::pace_anonymous`).
-    pub pacer: crate::limits::Pacer,
-}
 
 /// Builds the configured cache. Redis is not contacted here: a node starts while Redis is down
 /// and uses it once it answers.
@@ -59,38 +37,48 @@ pub fn build_cache(config: &Config, clock: SharedClock) -> anyhow::Result<Cache>
     })
 }
 
-impl AppState {
-    /// Connects, migrates (serialised across nodes) and makes sure the platform org exists.
-    pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database)
-            .await
-            .context("cannot connect to the database")?;
-        let applied = store.migrate().await.context("database migration failed")?;
-        tracing::info!(
-            backend = store.backend_name(),
-            applied,
-            known = Store::known_migrations(),
-            "database migrations up to date"
-        );
-        let cache = build_cache(&config, clock.clone())?;
-        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
-        let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
-        let throttle = Throttle::new(cache.clone(), clock.clone());
-        let waiting = {
-            let p = &config.passwords;
-            let total = match p.max_waiting {
-                0 => hasher.concurrency().saturating_mul(4),
-                n => n,
-            };
-            WaitingRoom::new(p.max_waiting_per_account, p.max_waiting_per_ip, total)
-        };
-        let webauthn = WebauthnService::new(
-            config.public_url(),
-            &config.deployment.name,
-            store.clone(),
-            clock.clone(),
-            sessions.clone(),
-        );
+/// Connects and migrates (serialised across nodes).
+async fn migrated_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database)
+        .await
+        .context("cannot connect to the database")?;
+    let applied = store.migrate().await.context("database migration failed")?;
+    tracing::info!(
+        backend = store.backend_name(),
+        applied,
+        known = Store::known_migrations(),
+        "database migrations up to date"
+    );
+    Ok(store)
+}
+
+/// The sign-in waiting room's limits (`passwords.max_waiting*`; 0 = four per hashing slot).
+fn waiting_room(config: &Config, hasher: &PasswordHasher) -> WaitingRoom {
+    let p = &config.passwords;
+    let total = match p.max_waiting {
+        0 => hasher.concurrency().saturating_mul(4),
+        n => n,
+    };
+    WaitingRoom::new(p.max_waiting_per_account, p.max_waiting_per_ip, total)
+}
+
+/// The services of the protocols: signing keys, apps, OIDC and Single Logout.
+struct Protocols {
+    keys: KeyService,
+    apps: AppService,
+    oidc: OidcService,
+    slo: SloService,
+}
+
+impl Protocols {
+    fn new(
+        config: &Config,
+        store: &Store,
+        cache: &Cache,
+        clock: &SharedClock,
+        sessions: &SessionService,
+    ) -> anyhow::Result<Self> {
+        let (store, cache, clock, sessions) = (store.clone(), cache.clone(), clock, sessions);
         let kek = KeyEncryptionKey::from_config(&config.keys)
             .context("keys.encryption_key / keys.encryption_key_file")?;
         let keys = KeyService::new(store.clone(), cache.clone(), clock.clone(), kek);
@@ -125,6 +113,37 @@ impl AppState {
             config.public_url().to_owned(),
             outbound,
         );
+        Ok(Self {
+            keys,
+            apps,
+            oidc,
+            slo,
+        })
+    }
+}
+
+impl AppState {
+    /// Connects, migrates (serialised across nodes) and makes sure the platform org exists.
+    pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = migrated_store(&config).await?;
+        let cache = build_cache(&config, clock.clone())?;
+        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
+        let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
+        let throttle = Throttle::new(cache.clone(), clock.clone());
+        let waiting = waiting_room(&config, &hasher);
+        let webauthn = WebauthnService::new(
+            config.public_url(),
+            &config.deployment.name,
+            store.clone(),
+            clock.clone(),
+            sessions.clone(),
+        );
+        let Protocols {
+            keys,
+            apps,
+            oidc,
+            slo,
+        } = Protocols::new(&config, &store, &cache, &clock, &sessions)?;
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
         let state = Self {
             limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
@@ -176,25 +195,6 @@ impl AppState {
             .context("cannot create the platform org")?;
         Ok(state)
     }
-
-    /// What `/readyz` reports.
-    pub async fn readiness(&self) -> Readiness {
-        let db_ok = matches!(
-            tokio::time::timeout(Duration::from_secs(2), self.store.ping()).await,
-            Ok(Ok(()))
-        );
-        let cache_ok = self.cache.health().await == CacheHealth::Ok;
-        Readiness {
-            status: match (db_ok, cache_ok) {
-                (true, true) => "ready",
-                (true, false) => "degraded",
-                (false, _) => "unavailable",
-            }
-            .to_owned(),
-            database: if db_ok { "ok" } else { "unreachable" }.to_owned(),
-            cache: if cache_ok { "ok" } else { "degraded" }.to_owned(),
-        }
-    }
 }
 
 /// A built, bound, not yet awaited server.
@@ -211,7 +211,7 @@ impl Application {
         let listener = TcpListener::bind(bind)
             .with_context(|| format!("cannot listen on {bind} (http.bind)"))?;
         let port = listener.local_addr()?.port();
-        let server = crate::http::server(state.clone(), listener)?;
+        let server = crate::routes::server(state.clone(), listener)?;
         Ok(Self {
             port,
             state,

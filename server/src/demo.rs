@@ -3,9 +3,9 @@
 //! they are shown only when created).
 
 use crate::accounts::{AccountError, Role};
-use crate::app::AppState;
 use crate::apps::{AppType, CreateApp, SessionProfile};
 use crate::config::Config;
+use crate::state::AppState;
 use crate::tenancy::{Org, TenancyError};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};

@@ -17,12 +17,16 @@ pub mod keys;
 pub mod limits;
 pub mod oidc;
 pub mod outbound;
+pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod slo;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;
+pub mod text;
+pub mod worker;
 
 /// Version of this build, reported by `/api/v1/deployment` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,7 +2,7 @@
 //! logout today, webhooks tomorrow): it refuses loopback, private, link-local, multicast and
 //! other non-public addresses unless the operator allows the range (`outbound.allow_private`),
 //! follows no redirects, ignores proxy settings and reports refused targets with one generic
-//! error, so it cannot be used to scan or poke at the deployment's own network (issue 13).
+//! error, so it cannot be used to scan or poke at the deployment's own network.
 //!
 //! The address check runs where the connection is made, not before it: names are resolved by
 //! [`GuardedResolver`], which hands the connector only the permitted addresses, so a name that

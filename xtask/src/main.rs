@@ -12,10 +12,15 @@ use std::{env, fs};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+mod layering;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  check               the layering and size rules of server/src: SeaORM only in store/,
+                      actix only in http/ and *routes.rs, no function over 80 lines
+                      without a `// Long:` comment saying why
   console             build the admin console (wasm32 + wasm-bindgen) into console/dist
   dev [-- ARGS...]    build the console, then run `portcullis serve --demo [ARGS...]`
                       (http://localhost:8080 on the embedded defaults) and the demo shop
@@ -23,7 +28,7 @@ commands:
   test [--all]        fmt, clippy, tests on SQLite + in-process cache, tests on PostgreSQL +
                       Redis (when PORTCULLIS_TEST_DATABASE_URL and PORTCULLIS_TEST_REDIS_URL
                       are set), console build, browser tests (when Chromium and npm exist);
-                      --all also fails when a step was skipped
+                      --all also fails when a step was skipped; starts with `check`
   help                show this text
 ";
 
@@ -39,6 +44,7 @@ const EXTERNAL_ENV: [&str; 2] = ["PORTCULLIS_TEST_DATABASE_URL", "PORTCULLIS_TES
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
+        Some("check") if args.len() == 1 => Ctx::new().and_then(|ctx| ctx.check()),
         Some("console") if args.len() == 1 => Ctx::new().and_then(|ctx| ctx.build_console()),
         Some("dev") => Ctx::new().and_then(|ctx| ctx.dev(&args[1..])),
         Some("test") => match parse_test_args(&args[1..]) {
@@ -227,8 +233,28 @@ impl Ctx {
 
     // ----- test --------------------------------------------------------------------------------
 
+    /// The layering and size rules of `server/src` (see `layering`).
+    fn check(&self) -> Result<()> {
+        let breaches = layering::check(&self.root.join("server").join("src"))?;
+        for b in &breaches {
+            eprintln!("{b}");
+        }
+        if !breaches.is_empty() {
+            bail!(
+                "{} breach(es) of the layering and size rules",
+                breaches.len()
+            );
+        }
+        println!("server/src keeps the layering and size rules");
+        Ok(())
+    }
+
     fn test(&self, all: bool) -> Result<()> {
         let mut report = Report::default();
+
+        report.step("layering and size rules", || {
+            self.check().map(|()| Outcome::Passed)
+        });
 
         report.step("fmt", || {
             run(&mut self.cargo(&["fmt", "--all", "--", "--check"])).map(|()| Outcome::Passed)

@@ -1,12 +1,14 @@
 //! Accounts: users of an org and their passwords.
 
 mod error;
-pub mod links;
+pub mod link_routes;
 mod model;
 pub mod password;
 pub mod routes;
 mod service;
 
+/// The emailed links (stored by the store, read through `AccountService`).
+pub use crate::store::{EmailLink, LinkPurpose};
 pub use error::AccountError;
 pub use model::{
     EmailAddress, InvalidEmail, InvalidPassword, NewUser, Password, Role, User, UserId,
@@ -14,5 +16,5 @@ pub use model::{
 pub use password::PasswordHasher;
 pub use service::{
     AccountService, CreateUser, INVITATION_TTL_DAYS, InvitationSlot, PASSWORD_RESET_TTL_MINUTES,
-    ResetOutcome, SignUp, VERIFY_ATTEMPTS_PER_LINK, VERIFY_TTL_HOURS,
+    ResetOutcome, SIGNUPS_PER_IP_PER_HOUR, SignUp, VERIFY_ATTEMPTS_PER_LINK, VERIFY_TTL_HOURS,
 };

@@ -1,16 +1,19 @@
 //! The account page `/o/{org}/account`: profile, "where you're signed in", signing sessions out,
 //! changing the password.
 
-use crate::app::AppState;
 use crate::authn::PasswordChange;
-use crate::authn::routes::{ACCOUNT_PATH, CsrfForm, LOGIN_PATH, csrf_refused, unavailable};
-use crate::http::CurrentOrg;
-use crate::http::pages::{csrf_ok, csrf_token, device, org_path, render, see_other, session_token};
+use crate::authn::webauthn::WebauthnFlowError;
+use crate::http::extract::{CsrfForm, CurrentSession, TokenOnly, app_state, current_org};
+use crate::http::pages::{ACCOUNT_PATH, client_ip, csrf_token, org_path, render, see_other};
+use crate::http::{CurrentOrg, OrUnavailable, PageError};
 use crate::sessions::{EndReason, Session, SessionError, SessionId};
+use crate::state::AppState;
 use crate::tenancy::Org;
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use askama::Template;
+use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -75,131 +78,130 @@ struct AccountPage<'a> {
     error: Option<&'a str>,
 }
 
-/// The signed-in session, or the response to send instead (sign-in redirect or error page).
-async fn require_session(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-) -> Result<Session, HttpResponse> {
-    let back = format!("{}{ACCOUNT_PATH}", org_path(org));
-    let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    let token = session_token(req);
-    let current = match &token {
-        Some(t) => state.sessions.current(org.id, t).await,
-        None => Ok(None),
-    };
-    match current {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => {
-            // Half signed in (password done, key still to come): continue there, not from scratch.
-            let pending = req.cookie(crate::authn::routes::PENDING_COOKIE);
-            let step = match pending {
-                Some(p) => state.webauthn.pending_step(org, p.value()).await,
-                None => None,
-            };
-            let path = match step {
-                Some(step) => format!("{}/login/{step}", org_path(org)),
-                None => format!("{}{LOGIN_PATH}", org_path(org)),
-            };
-            Err(see_other(&format!("{path}?return_to={back}"), []))
-        }
-        Err(e) => Err(unavailable(org, &e)),
-    }
-}
-
-/// For state-changing forms: a valid CSRF token and a live session, or the answer to send.
-async fn guard(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-    csrf: &str,
-) -> Result<Session, HttpResponse> {
-    if !csrf_ok(req, state, csrf) {
-        return Err(csrf_refused(org));
-    }
-    require_session(req, state, org).await
-}
+/// The page handlers' result.
+type Page = Result<HttpResponse, PageError>;
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-async fn show(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-    current: &Session,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
-) -> HttpResponse {
-    let user = match state.store.user_by_id(org.id, current.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            tracing::error!("account page: a live session without its user");
-            return crate::authn::routes::failure(org, false);
-        }
-        Err(e) => return unavailable(org, &e),
-    };
-    let sessions = match state.sessions.list(org.id, current.user_id).await {
-        Ok(list) => list,
-        Err(e) => return unavailable(org, &e),
-    };
-    let rows = sessions
-        .iter()
-        .map(|s| SessionRow {
-            id: s.id.to_string(),
-            device: device(s.user_agent.as_deref()),
-            ip: s.ip.clone().unwrap_or_default(),
-            started: when(s.created_at),
-            last_active: when(s.last_seen_at),
-            current: s.id == current.id,
+/// The account page of the signed-in user, shown again after each change with what happened.
+/// As an extractor: a request with a live session (`CurrentSession`) in its org.
+struct Account {
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    org: Org,
+    current: Session,
+}
+
+impl FromRequest for Account {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentSession::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let CurrentSession(current) = current.await?;
+            Ok(Self {
+                state: app_state(&req)?,
+                org: current_org(&req)?,
+                req,
+                current,
+            })
         })
-        .collect();
-    let credentials = match state.webauthn.credentials(org, current.user_id).await {
-        Ok(list) => list
-            .into_iter()
-            .map(|c| CredentialRow {
-                id: c.id.to_string(),
-                name: c.name,
-                kind: if c.kind == "passkey" {
-                    "passkey"
-                } else {
-                    "security key"
-                },
-                created: when(c.created_at),
-                last_used: c.last_used_at.map(when),
-            })
-            .collect(),
-        Err(e) => return unavailable(org, &e),
-    };
-    let consents = match state.oidc.consents(org, current.user_id).await {
-        Ok(list) => list
-            .into_iter()
-            .map(|c| ConsentView {
-                app_id: c.app_id.to_string(),
-                app_name: c.app_name,
-                scope: c.scope,
-                granted: when(c.granted_at),
-            })
-            .collect(),
-        Err(e) => return unavailable(org, &e),
-    };
-    let (csrf, set) = csrf_token(req, state, org);
-    let page = AccountPage {
-        credentials,
-        consents,
-        org_name: &org.name,
-        org_path: org_path(org),
-        logo_url: org.branding.logo_url.as_deref(),
-        csrf: &csrf,
-        email: user.email.as_str(),
-        name: user.name.as_deref(),
-        sessions: rows,
-        notice,
-        error,
-    };
-    render(status, &page, set)
+    }
+}
+
+impl Account {
+    /// The page with a notice (200).
+    async fn notice(&self, notice: &str) -> Page {
+        self.show(StatusCode::OK, Some(notice), None).await
+    }
+
+    /// The page with an error, as `status`.
+    async fn error(&self, status: StatusCode, error: &str) -> Page {
+        self.show(status, None, Some(error)).await
+    }
+
+    async fn show(&self, status: StatusCode, notice: Option<&str>, error: Option<&str>) -> Page {
+        let (state, org, current) = (&self.state, &self.org, &self.current);
+        let Some(user) = state
+            .accounts
+            .user(org, current.user_id)
+            .await
+            .or_unavailable(org)?
+        else {
+            tracing::error!("account page: a live session without its user");
+            return Err(PageError::Failure {
+                org: Box::new(org.clone()),
+                outage: false,
+            });
+        };
+        let sessions = state
+            .sessions
+            .list(org.id, current.user_id)
+            .await
+            .or_unavailable(org)?;
+        let credentials = state
+            .webauthn
+            .credentials(org, current.user_id)
+            .await
+            .or_unavailable(org)?;
+        let consents = state
+            .oidc
+            .consents(org, current.user_id)
+            .await
+            .or_unavailable(org)?;
+        let (csrf, set) = csrf_token(&self.req, state, org);
+        let page = AccountPage {
+            credentials: credentials.into_iter().map(credential_row).collect(),
+            consents: consents
+                .into_iter()
+                .map(|c| ConsentView {
+                    app_id: c.app_id.to_string(),
+                    app_name: c.app_name,
+                    scope: c.scope,
+                    granted: when(c.granted_at),
+                })
+                .collect(),
+            org_name: &org.name,
+            org_path: org_path(org),
+            logo_url: org.branding.logo_url.as_deref(),
+            csrf: &csrf,
+            email: user.email.as_str(),
+            name: user.name.as_deref(),
+            sessions: sessions.iter().map(|s| session_row(s, current)).collect(),
+            notice,
+            error,
+        };
+        Ok(render(status, &page, set))
+    }
+}
+
+fn session_row(s: &Session, current: &Session) -> SessionRow {
+    SessionRow {
+        id: s.id.to_string(),
+        device: crate::sessions::device_name(s.user_agent.as_deref()),
+        ip: s.ip.clone().unwrap_or_default(),
+        started: when(s.created_at),
+        last_active: when(s.last_seen_at),
+        current: s.id == current.id,
+    }
+}
+
+fn credential_row(c: crate::store::StoredCredential) -> CredentialRow {
+    CredentialRow {
+        id: c.id.to_string(),
+        name: c.name,
+        kind: if c.kind == "passkey" {
+            "passkey"
+        } else {
+            "security key"
+        },
+        created: when(c.created_at),
+        last_used: c.last_used_at.map(when),
+    }
 }
 
 #[derive(Deserialize)]
@@ -208,19 +210,10 @@ struct AccountQuery {
     recovered: Option<String>,
 }
 
-async fn account_page(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
-    q: web::Query<AccountQuery>,
-) -> HttpResponse {
-    let org = org.0;
+async fn account_page(q: web::Query<AccountQuery>, account: Account) -> Page {
     // After a recovery code the user is asked to replace the lost key.
     let notice = q.recovered.as_ref().map(|_| "You signed in with a recovery code. Add a new security key below, and generate new recovery codes.");
-    match require_session(&req, &state, &org).await {
-        Ok(current) => show(&req, &state, &org, &current, StatusCode::OK, notice, None).await,
-        Err(res) => res,
-    }
+    account.show(StatusCode::OK, notice, None).await
 }
 
 #[derive(Template)]
@@ -232,164 +225,125 @@ struct RecoveryCodesPage<'a> {
     codes: Vec<String>,
 }
 
-async fn recovery_codes(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    use crate::authn::webauthn::WebauthnFlowError;
-    let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    match state
-        .webauthn
-        .regenerate_recovery_codes(&org, &current)
-        .await
-    {
+async fn recovery_codes(_form: CsrfForm<TokenOnly>, account: Account) -> Page {
+    let Account {
+        state,
+        org,
+        current,
+        ..
+    } = &account;
+    match state.webauthn.regenerate_recovery_codes(org, current).await {
         Ok(codes) => {
             let page = RecoveryCodesPage {
                 org_name: &org.name,
-                org_path: org_path(&org),
+                org_path: org_path(org),
                 logo_url: org.branding.logo_url.as_deref(),
                 codes,
             };
-            render(StatusCode::OK, &page, [])
+            Ok(render(StatusCode::OK, &page, []))
         }
         Err(WebauthnFlowError::ReauthRequired) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::FORBIDDEN,
-                None,
-                Some("Please sign out and sign in again before generating recovery codes."),
-            )
-            .await
+            account
+                .error(
+                    StatusCode::FORBIDDEN,
+                    "Please sign out and sign in again before generating recovery codes.",
+                )
+                .await
         }
-        Err(e) => unavailable(&org, &e),
+        Err(e) => Err(PageError::failure(org, &e)),
     }
 }
 
-fn back_to_account(org: &Org) -> HttpResponse {
-    see_other(&format!("{}{ACCOUNT_PATH}", org_path(org)), [])
+fn back_to_account(org: &Org) -> Page {
+    Ok(see_other(&format!("{}{ACCOUNT_PATH}", org_path(org)), []))
+}
+
+/// The id in the path (`/account/…/{id}/…`), if it is one.
+fn path_id(path: &(String, String)) -> Option<uuid::Uuid> {
+    path.1.parse().ok()
 }
 
 async fn end_one(
-    req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
+    _form: CsrfForm<TokenOnly>,
+    CurrentSession(current): CurrentSession,
+) -> Page {
     let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+    let Some(id) = path_id(&path) else {
         return back_to_account(&org);
     };
+    let reason = EndReason::SignedOutElsewhere;
     match state
         .sessions
-        .end_own(
-            org.id,
-            current.user_id,
-            SessionId(id),
-            EndReason::SignedOutElsewhere,
-        )
+        .end_own(org.id, current.user_id, SessionId(id), reason)
         .await
     {
         Ok(_) | Err(SessionError::NotFound) => back_to_account(&org),
-        Err(e) => unavailable(&org, &e),
+        Err(e) => Err(PageError::failure(&org, &e)),
     }
 }
 
 /// Withdraws the consent given to a third-party app; its sessions of the user end.
 async fn revoke_consent(
-    req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
+    _form: CsrfForm<TokenOnly>,
+    CurrentSession(current): CurrentSession,
+) -> Page {
     let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+    let Some(id) = path_id(&path) else {
         return back_to_account(&org);
     };
-    match state
+    state
         .oidc
         .revoke_consent(&org, current.user_id, crate::apps::AppId(id))
         .await
-    {
-        Ok(_) => back_to_account(&org),
-        Err(e) => unavailable(&org, &e),
-    }
+        .or_unavailable(&org)?;
+    back_to_account(&org)
+}
+
+/// Ends the user's sessions (`keep`: all but this one), every app told.
+async fn end_sessions(
+    state: &AppState,
+    org: &Org,
+    current: &Session,
+    keep: Option<SessionId>,
+) -> Result<(), PageError> {
+    let actor = format!("user:{}", current.user_id);
+    let reason = EndReason::UserSignedOutEverywhere;
+    state
+        .sessions
+        .end_user_sessions(org.id, current.user_id, keep, reason, &actor)
+        .await
+        .or_unavailable(org)?;
+    Ok(())
 }
 
 /// Sign out everywhere: every IdP session of the user, this one included, and every app
-/// session (outliving ones too) end; every app is notified (DESIGN §1).
+/// session (outliving ones too) end; every app is notified.
 async fn end_all(
-    req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
+    _form: CsrfForm<TokenOnly>,
+    CurrentSession(current): CurrentSession,
+) -> Page {
     let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let actor = format!("user:{}", current.user_id);
-    match state
-        .sessions
-        .end_user_sessions(
-            org.id,
-            current.user_id,
-            None,
-            EndReason::UserSignedOutEverywhere,
-            &actor,
-        )
-        .await
-    {
-        Ok(_) => crate::slo::routes::signed_out(&state, &org, Some(current.id), None, true).await,
-        Err(e) => unavailable(&org, &e),
-    }
+    end_sessions(&state, &org, &current, None).await?;
+    Ok(crate::slo::routes::signed_out(&state, &org, Some(current.id), None, true).await)
 }
 
 async fn end_others(
-    req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
+    _form: CsrfForm<TokenOnly>,
+    CurrentSession(current): CurrentSession,
+) -> Page {
     let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let actor = format!("user:{}", current.user_id);
-    match state
-        .sessions
-        .end_user_sessions(
-            org.id,
-            current.user_id,
-            Some(current.id),
-            EndReason::UserSignedOutEverywhere,
-            &actor,
-        )
-        .await
-    {
-        Ok(_) => back_to_account(&org),
-        Err(e) => unavailable(&org, &e),
-    }
+    end_sessions(&state, &org, &current, Some(current.id)).await?;
+    back_to_account(&org)
 }
 
 #[derive(Deserialize)]
@@ -402,133 +356,73 @@ struct PasswordForm {
     end_other_sessions: Option<String>,
 }
 
-async fn change_password(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
-    form: web::Form<PasswordForm>,
-) -> HttpResponse {
-    let org = org.0;
+async fn change_password(form: CsrfForm<PasswordForm>, account: Account) -> Page {
+    let Account {
+        state,
+        org,
+        current,
+        req,
+    } = &account;
     let form = form.into_inner();
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
     let result = state
         .login
         .change_password(
-            &org,
-            &current,
+            org,
+            current,
             &form.current_password,
             &form.new_password,
             form.end_other_sessions.is_some(),
-            &crate::http::pages::client_ip(&req, &state),
+            &client_ip(req, state),
         )
         .await;
     match result {
+        Ok(PasswordChange::Changed { ended_sessions: 0 }) => {
+            account.notice("Your password was changed.").await
+        }
         Ok(PasswordChange::Changed { ended_sessions }) => {
-            let notice = if ended_sessions > 0 {
-                format!(
-                    "Your password was changed and {ended_sessions} other session(s) were signed out."
-                )
-            } else {
-                "Your password was changed.".to_owned()
-            };
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::OK,
-                Some(&notice),
-                None,
-            )
-            .await
+            let notice = format!(
+                "Your password was changed and {ended_sessions} other session(s) were signed out."
+            );
+            account.notice(&notice).await
         }
         Ok(PasswordChange::Throttled { retry_after }) => {
-            let res = show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-                Some("Too many attempts. Please wait a moment and try again."),
-            )
-            .await;
-            crate::http::pages::with_retry_after(res, retry_after)
+            let text = "Too many attempts. Please wait a moment and try again.";
+            let res = account.error(StatusCode::TOO_MANY_REQUESTS, text).await?;
+            Ok(crate::http::pages::with_retry_after(res, retry_after))
         }
         Ok(PasswordChange::WrongCurrentPassword) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some("The current password is incorrect."),
-            )
-            .await
+            let text = "The current password is incorrect.";
+            account.error(StatusCode::BAD_REQUEST, text).await
         }
         Err(crate::authn::AuthnError::InvalidPassword(e)) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&e.to_string()),
-            )
-            .await
+            account.error(StatusCode::BAD_REQUEST, &e.to_string()).await
         }
-        Err(e) => unavailable(&org, &e),
+        Err(e) => Err(PageError::failure(org, &e)),
     }
 }
 
 async fn remove_credential(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    use crate::authn::webauthn::WebauthnFlowError;
-    let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
+    _form: CsrfForm<TokenOnly>,
+    account: Account,
+) -> Page {
+    let Account {
+        state,
+        org,
+        current,
+        ..
+    } = &account;
+    let Some(id) = path_id(&path) else {
+        return back_to_account(org);
     };
-    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
-        return back_to_account(&org);
-    };
-    match state.webauthn.remove(&org, &current, id).await {
-        Ok(()) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::OK,
-                Some("The key was removed."),
-                None,
-            )
-            .await
-        }
+    match state.webauthn.remove(org, current, id).await {
+        Ok(()) => account.notice("The key was removed.").await,
         Err(WebauthnFlowError::ReauthRequired) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::FORBIDDEN,
-                None,
-                Some("Please sign out and sign in again before removing a key."),
-            )
-            .await
+            let text = "Please sign out and sign in again before removing a key.";
+            account.error(StatusCode::FORBIDDEN, text).await
         }
-        Err(WebauthnFlowError::Rejected) => back_to_account(&org),
-        Err(e) => unavailable(&org, &e),
+        Err(WebauthnFlowError::Rejected) => back_to_account(org),
+        Err(e) => Err(PageError::failure(org, &e)),
     }
 }
 
@@ -540,36 +434,26 @@ struct RenameForm {
 }
 
 async fn rename_credential(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    form: web::Form<RenameForm>,
-) -> HttpResponse {
-    use crate::authn::webauthn::WebauthnFlowError;
-    let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
+    form: CsrfForm<RenameForm>,
+    account: Account,
+) -> Page {
+    let Account {
+        state,
+        org,
+        current,
+        ..
+    } = &account;
+    let Some(id) = path_id(&path) else {
+        return back_to_account(org);
     };
-    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
-        return back_to_account(&org);
-    };
-    match state.webauthn.rename(&org, &current, id, &form.name).await {
-        Ok(()) | Err(WebauthnFlowError::Rejected) => back_to_account(&org),
+    match state.webauthn.rename(org, current, id, &form.name).await {
+        Ok(()) | Err(WebauthnFlowError::Rejected) => back_to_account(org),
         Err(WebauthnFlowError::InvalidName) => {
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some("A key's name must be 1-100 characters."),
-            )
-            .await
+            let text = "A key's name must be 1-100 characters.";
+            account.error(StatusCode::BAD_REQUEST, text).await
         }
-        Err(e) => unavailable(&org, &e),
+        Err(e) => Err(PageError::failure(org, &e)),
     }
 }
 
@@ -581,39 +465,32 @@ struct EmailChangeForm {
     new_email: String,
 }
 
+crate::csrf_forms!(PasswordForm, RenameForm, EmailChangeForm);
+
 /// Sends the confirmation link to the new address; needs a recent sign-in (as adding a key
 /// does), since whoever controls the address can reset the password.
-async fn change_email(
-    req: HttpRequest,
-    org: CurrentOrg,
-    state: web::Data<AppState>,
-    form: web::Form<EmailChangeForm>,
-) -> HttpResponse {
-    let org = org.0;
-    let current = match guard(&req, &state, &org, &form.csrf).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    if state.webauthn.require_recent(&current).is_err() {
-        return show(
-            &req,
-            &state,
-            &org,
-            &current,
-            StatusCode::FORBIDDEN,
-            None,
-            Some("Please sign out and sign in again before changing your email address."),
-        )
-        .await;
+async fn change_email(form: CsrfForm<EmailChangeForm>, account: Account) -> Page {
+    let Account {
+        state,
+        org,
+        current,
+        ..
+    } = &account;
+    if state.webauthn.require_recent(current).is_err() {
+        let text = "Please sign out and sign in again before changing your email address.";
+        return account.error(StatusCode::FORBIDDEN, text).await;
     }
-    let user = match state.store.user_by_id(org.id, current.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return back_to_account(&org),
-        Err(e) => return unavailable(&org, &e),
+    let Some(user) = state
+        .accounts
+        .user(org, current.user_id)
+        .await
+        .or_unavailable(org)?
+    else {
+        return back_to_account(org);
     };
     match state
         .accounts
-        .request_email_change(&org, &user, &form.new_email)
+        .request_email_change(org, &user, &form.new_email)
         .await
     {
         Ok(()) => {
@@ -621,33 +498,12 @@ async fn change_email(
                 "We sent a link to {}. Open it within 24 hours to start using that address.",
                 form.new_email.trim()
             );
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::OK,
-                Some(&notice),
-                None,
-            )
-            .await
+            account.notice(&notice).await
         }
         Err(
             e @ (crate::accounts::AccountError::InvalidEmail(_)
             | crate::accounts::AccountError::SameEmail),
-        ) => {
-            let text = e.to_string();
-            show(
-                &req,
-                &state,
-                &org,
-                &current,
-                StatusCode::BAD_REQUEST,
-                None,
-                Some(&text),
-            )
-            .await
-        }
-        Err(e) => unavailable(&org, &e),
+        ) => account.error(StatusCode::BAD_REQUEST, &e.to_string()).await,
+        Err(e) => Err(PageError::failure(org, &e)),
     }
 }

@@ -1,7 +1,7 @@
 //! Account rules: creating users (password hashed before anything is written).
 
 use super::error::AccountError;
-use super::model::{EmailAddress, NewUser, Password, Role, User};
+use super::model::{EmailAddress, NewUser, Password, Role, User, UserId};
 use super::password::PasswordHasher;
 use crate::clock::SharedClock;
 use crate::email::TemplateKind;
@@ -30,6 +30,10 @@ pub const INVITATION_TTL_DAYS: i64 = 7;
 pub const VERIFY_TTL_HOURS: i64 = 24;
 /// Tries (each with a password) per address verification link, for the link's whole life.
 pub const VERIFY_ATTEMPTS_PER_LINK: i64 = 10;
+
+/// Sign-ups accepted per client IP and org per hour (each costs a password hash); more get a
+/// "try later" page, which says nothing about any account.
+pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 20;
 
 /// What using a link came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +75,7 @@ pub struct CreateUser<'a> {
 
 fn new_token() -> Result<String, AccountError> {
     crate::secrets::random_token(32)
-        .map_err(|e| AccountError::Store(StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))
+        .map_err(|e| AccountError::Store(StoreError::Encoding(e.to_string())))
 }
 
 /// A display name as typed: trimmed, none when empty, at most 200 characters.
@@ -452,6 +456,23 @@ impl AccountService {
             .email_link(org.id, &crate::secrets::sha256_hex(token))
             .await?
             .filter(|l| l.purpose == purpose && l.used_at.is_none() && now < l.expires_at))
+    }
+
+    /// A user of the org by id.
+    pub async fn user(&self, org: &Org, id: UserId) -> Result<Option<User>, AccountError> {
+        Ok(self.store.user_by_id(org.id, id).await?)
+    }
+
+    /// The live invitation link behind `token`, and the user it invites.
+    pub async fn invitation(
+        &self,
+        org: &Org,
+        token: &str,
+    ) -> Result<Option<(EmailLink, User)>, AccountError> {
+        let Some(link) = self.link(org, token, LinkPurpose::Invitation).await? else {
+            return Ok(None);
+        };
+        Ok(self.user(org, link.user_id).await?.map(|u| (link, u)))
     }
 
     /// Whether a reset link can still be used (to show the form or an error).

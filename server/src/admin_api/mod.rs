@@ -5,7 +5,7 @@
 
 mod error;
 pub mod routes;
-mod service;
+pub mod service;
 
 pub use error::ApiError;
 pub use service::{Principal, PrincipalKind};

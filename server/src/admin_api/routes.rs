@@ -3,12 +3,12 @@
 //! registers them and lists them in `ROUTES`; a test fails when one is missing from the document.
 
 use super::error::ApiError;
-use super::service::{self, Principal};
-use crate::app::AppState;
-use crate::tenancy::Org;
+use super::service;
+use crate::http::extract::{AdminScope, Caller};
+use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
     ActivityHour, AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView,
     ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailTemplateRequest,
@@ -135,129 +135,10 @@ impl utoipa::Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-fn problem(
-    status: StatusCode,
-    kind: &str,
-    title: &str,
-    detail: &str,
-    errors: Vec<FieldError>,
-) -> HttpResponse {
-    let body = Problem {
-        problem_type: format!("urn:portcullis:problem:{kind}"),
-        title: title.to_owned(),
-        status: status.as_u16(),
-        detail: detail.to_owned(),
-        errors,
-    };
-    let mut res = HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(serde_json::to_string(&body).unwrap_or_default());
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"portcullis-admin\", error=\"invalid_token\""),
-        );
-    }
-    res
-}
-
-fn error_response(e: ApiError) -> HttpResponse {
-    match e {
-        ApiError::Unauthorized(m) => problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            &m,
-            vec![],
-        ),
-        ApiError::Forbidden(m) => {
-            problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", &m, vec![])
-        }
-        ApiError::NotFound(m) => {
-            problem(StatusCode::NOT_FOUND, "not-found", "Not found", &m, vec![])
-        }
-        ApiError::Conflict(m) => problem(StatusCode::CONFLICT, "conflict", "Conflict", &m, vec![]),
-        ApiError::Invalid(errors) => {
-            let detail = errors
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-                &detail,
-                errors,
-            )
-        }
-        ApiError::Internal(m) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            &m,
-            vec![],
-        ),
-        ApiError::Unavailable(m) => crate::http::retry_later(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Temporarily unavailable",
-            &m,
-            vec![],
-        )),
-        ApiError::TooManyRequests {
-            message,
-            retry_after_secs,
-        } => {
-            let mut res = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-requests",
-                "Too many requests",
-                &message,
-                vec![],
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            res
-        }
-    }
-}
-
 fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
-}
-
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let raw = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    raw.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
-}
-
-/// The caller and the org in the path they may manage.
-async fn guard(
-    req: &HttpRequest,
-    state: &AppState,
-    slug: &str,
-) -> Result<(Principal, Org), HttpResponse> {
-    let token = bearer(req);
-    let who = service::authenticate(state, token.as_deref())
-        .await
-        .map_err(error_response)?;
-    let org = service::org_for(state, &who, slug)
-        .await
-        .map_err(error_response)?;
-    Ok((who, org))
-}
-
-macro_rules! guarded {
-    ($req:expr, $state:expr, $slug:expr) => {
-        match guard(&$req, &$state, $slug).await {
-            Ok(ok) => ok,
-            Err(res) => return res,
-        }
-    };
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -269,29 +150,16 @@ struct Paging {
 }
 
 /// A list held in memory, paged here (signing keys only: an org has a handful).
-fn page_response<T: serde::Serialize>(items: Vec<T>, p: &Paging) -> HttpResponse {
-    match service::paginate(items, p.page, p.per_page) {
-        Ok(page) => json(StatusCode::OK, &page),
-        Err(e) => error_response(e),
-    }
-}
-
-/// The page asked for, or the problem naming `page` or `per_page`.
-macro_rules! page_request {
-    ($page:expr, $per_page:expr) => {
-        match service::PageRequest::parse($page, $per_page) {
-            Ok(p) => p,
-            Err(e) => return error_response(e),
-        }
-    };
+fn page_response<T: serde::Serialize>(items: Vec<T>, p: &Paging) -> Result<HttpResponse, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &service::paginate(items, p.page, p.per_page)?,
+    ))
 }
 
 /// A page the service read from the database.
-fn paged<T: serde::Serialize>(page: Result<Page<T>, ApiError>) -> HttpResponse {
-    match page {
-        Ok(page) => json(StatusCode::OK, &page),
-        Err(e) => error_response(e),
-    }
+fn paged<T: serde::Serialize>(page: Page<T>) -> Result<HttpResponse, ApiError> {
+    Ok(json(StatusCode::OK, &page))
 }
 
 /// Public facts about this deployment (no token needed).
@@ -305,13 +173,11 @@ async fn deployment(state: web::Data<AppState>) -> HttpResponse {
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", security(()), responses((status = 200, description = "The OpenAPI document")))]
-async fn openapi_json() -> HttpResponse {
-    match ApiDoc::openapi().to_json() {
-        Ok(doc) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(doc),
-        Err(e) => error_response(ApiError::internal(e)),
-    }
+async fn openapi_json() -> Result<HttpResponse, ApiError> {
+    let doc = ApiDoc::openapi().to_json().map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(doc))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -323,80 +189,64 @@ struct ConsoleQuery {
 /// How the console signs in to an org (no token needed; its public app is made on first use).
 #[utoipa::path(get, path = "/api/v1/console-client", security(()), params(ConsoleQuery),
     responses((status = 200, body = ConsoleClient), (status = 404, body = Problem)))]
-async fn console_client(state: web::Data<AppState>, q: web::Query<ConsoleQuery>) -> HttpResponse {
+async fn console_client(
+    state: web::Data<AppState>,
+    q: web::Query<ConsoleQuery>,
+) -> Result<HttpResponse, ApiError> {
     let org = match state.orgs.resolve_active(&q.org).await {
         Ok(org) => org,
         Err(
             crate::tenancy::TenancyError::NotFound(_)
             | crate::tenancy::TenancyError::Disabled(_)
             | crate::tenancy::TenancyError::InvalidSlug(_),
-        ) => return error_response(ApiError::NotFound("no such org".into())),
-        Err(e) => return error_response(ApiError::internal(e)),
+        ) => return Err(ApiError::NotFound("no such org".into())),
+        Err(e) => return Err(ApiError::internal(e)),
     };
     let public_url = state.config.public_url();
-    match state.apps.ensure_console_app(&org, public_url).await {
-        Ok(app) => json(
-            StatusCode::OK,
-            &ConsoleClient {
-                issuer: org.issuer(public_url),
-                client_id: app.client_id,
-                redirect_uri: format!("{public_url}/console/"),
-            },
-        ),
-        Err(e) => error_response(ApiError::internal(e)),
-    }
-}
-
-/// The caller, without an org to check (operators' routes check the role themselves).
-async fn caller(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
-    let token = bearer(req);
-    service::authenticate(state, token.as_deref()).await
+    let app = state
+        .apps
+        .ensure_console_app(&org, public_url)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(json(
+        StatusCode::OK,
+        &ConsoleClient {
+            issuer: org.issuer(public_url),
+            client_id: app.client_id,
+            redirect_uri: format!("{public_url}/console/"),
+        },
+    ))
 }
 
 /// Every org (operators only).
 #[utoipa::path(get, path = "/api/v1/orgs", params(Paging),
     responses((status = 200, body = Page<OrgView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_orgs(
-    req: HttpRequest,
+    Caller(who): Caller,
     state: web::Data<AppState>,
     p: web::Query<Paging>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(w) => w,
-        Err(e) => return error_response(e),
-    };
+) -> Result<HttpResponse, ApiError> {
     // Who may list comes before what was asked for.
-    if let Err(e) = service::require_operator(&who) {
-        return error_response(e);
-    }
-    let p = page_request!(p.page, p.per_page);
-    paged(service::list_orgs(&state, &who, p).await)
+    service::require_operator(&who)?;
+    let p = service::PageRequest::parse(p.page, p.per_page)?;
+    paged(service::list_orgs(&state, &who, p).await?)
 }
 
 /// Creates an org with its first signing key (operators only).
 #[utoipa::path(post, path = "/api/v1/orgs", request_body = OrgCreateRequest,
     responses((status = 201, body = OrgView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn create_org(
-    req: HttpRequest,
+    Caller(who): Caller,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(w) => w,
-        Err(e) => return error_response(e),
-    };
+) -> Result<HttpResponse, ApiError> {
     // The role first: a non-operator learns nothing about the body's shape.
-    if let Err(e) = service::require_operator(&who) {
-        return error_response(e);
-    }
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::create_org(&state, &who, parsed).await {
-        Ok(o) => json(StatusCode::CREATED, &o),
-        Err(e) => error_response(e),
-    }
+    service::require_operator(&who)?;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &service::create_org(&state, &who, parsed).await?,
+    ))
 }
 
 /// Disables an org: every endpoint refuses at once, its sessions end and its apps are told
@@ -404,139 +254,121 @@ async fn create_org(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/disable", params(("org" = String, Path)),
     responses((status = 200, body = OrgView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn disable_org(
-    req: HttpRequest,
+    Caller(who): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(w) => w,
-        Err(e) => return error_response(e),
-    };
-    match service::set_org_status(&state, &who, &path, false).await {
-        Ok(o) => json(StatusCode::OK, &o),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &service::set_org_status(&state, &who, &path, false).await?,
+    ))
 }
 
 /// Enables a disabled org (operators only).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/enable", params(("org" = String, Path)),
     responses((status = 200, body = OrgView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn enable_org(
-    req: HttpRequest,
+    Caller(who): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> HttpResponse {
-    let who = match caller(&req, &state).await {
-        Ok(w) => w,
-        Err(e) => return error_response(e),
-    };
-    match service::set_org_status(&state, &who, &path, true).await {
-        Ok(o) => json(StatusCode::OK, &o),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &service::set_org_status(&state, &who, &path, true).await?,
+    ))
 }
 
 /// The org's apps.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/apps", params(("org" = String, Path), Paging),
     responses((status = 200, body = Page<AppView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_apps(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     p: web::Query<Paging>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    let p = page_request!(p.page, p.per_page);
-    paged(service::list_apps(&state, &org, p).await)
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    let p = service::PageRequest::parse(p.page, p.per_page)?;
+    paged(service::list_apps(&state, &org, p).await?)
 }
 
 /// Registers an app; the answer carries its secret (the only time it is shown).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/apps", params(("org" = String, Path)), request_body = AppCreateRequest,
     responses((status = 201, body = AppWithSecret), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn create_app(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (who, org) = guarded!(req, state, &path);
-    let parsed: AppCreateRequest = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(ApiError::field("body", e.to_string())),
-    };
-    match service::create_app(&state, &org, &who, parsed).await {
-        Ok(created) => json(StatusCode::CREATED, &created),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    let parsed: AppCreateRequest = parse_body(&body)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &service::create_app(&state, &org, &who, parsed).await?,
+    ))
 }
 
 /// One app.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/apps/{id}", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = AppView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn get_app(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (_, org) = guarded!(req, state, &org_slug);
-    match service::get_app(&state, &org, &id).await {
-        Ok(app) => json(StatusCode::OK, &service::app_view(&app)),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::app_view(&service::get_app(&state, &org, &id).await?),
+    ))
 }
 
 /// Changes an app's name, URIs, logout settings, session profile and rules, or lifetimes.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/apps/{id}", params(("org" = String, Path), ("id" = String, Path)), request_body = AppUpdateRequest,
     responses((status = 200, body = AppView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn update_app(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::update_app(&state, &org, &who, &id, parsed).await {
-        Ok(a) => json(StatusCode::OK, &a),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::update_app(&state, &org, &who, &id, parsed).await?,
+    ))
 }
 
 /// Deletes an app (its sessions and deliveries go with it).
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/apps/{id}", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn delete_app(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (_, org) = guarded!(req, state, &org_slug);
-    match service::delete_app(&state, &org, &id).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    service::delete_app(&state, &org, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Replaces a confidential app's secret; the old one stops working at once.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/apps/{id}/secret", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = AppWithSecret), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn rotate_secret(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::rotate_secret(&state, &org, &who, &id).await {
-        Ok(out) => json(StatusCode::OK, &out),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::rotate_secret(&state, &org, &who, &id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -553,14 +385,13 @@ struct SessionFilter {
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/sessions", params(("org" = String, Path), SessionFilter),
     responses((status = 200, body = Page<SessionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_sessions(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<SessionFilter>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    let p = page_request!(q.page, q.per_page);
-    paged(service::list_sessions(&state, &org, q.user_id.as_deref(), q.app_id.as_deref(), p).await)
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    let p = service::PageRequest::parse(q.page, q.per_page)?;
+    paged(service::list_sessions(&state, &org, q.user_id.as_deref(), q.app_id.as_deref(), p).await?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -574,17 +405,17 @@ struct DryRun {
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/sessions/{id}/revoke", params(("org" = String, Path), ("id" = String, Path), DryRun),
     responses((status = 200, body = RevokeOutcome), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn revoke_session(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     q: web::Query<DryRun>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::revoke_session(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await {
-        Ok(out) => json(StatusCode::OK, &out),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::revoke_session(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await?,
+    ))
 }
 
 /// Signs a user out everywhere: every IdP and app session ends (outliving ones too), every app
@@ -592,17 +423,17 @@ async fn revoke_session(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/sign-out-everywhere", params(("org" = String, Path), ("id" = String, Path), DryRun),
     responses((status = 200, body = RevokeOutcome), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn sign_out_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     q: web::Query<DryRun>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::sign_out_user(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await {
-        Ok(out) => json(StatusCode::OK, &out),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::sign_out_user(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -617,46 +448,39 @@ struct DeliveryFilter {
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/logout-deliveries", params(("org" = String, Path), DeliveryFilter),
     responses((status = 200, body = Page<DeliveryView>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_deliveries(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<DeliveryFilter>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    let p = page_request!(q.page, q.per_page);
-    paged(service::list_deliveries(&state, &org, q.status.as_deref(), p).await)
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    let p = service::PageRequest::parse(q.page, q.per_page)?;
+    paged(service::list_deliveries(&state, &org, q.status.as_deref(), p).await?)
 }
 
 /// Makes an undelivered delivery due now (a failed one gets another round of attempts).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/logout-deliveries/{id}/retry", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn retry_delivery(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::retry_delivery(&state, &org, &who, &id).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    service::retry_delivery(&state, &org, &who, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The org's published signing keys.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/signing-keys", params(("org" = String, Path), Paging),
     responses((status = 200, body = Page<SigningKeyView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_keys(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     p: web::Query<Paging>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    match service::list_keys(&state, &org).await {
-        Ok(items) => page_response(items, &p),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    page_response(service::list_keys(&state, &org).await?, &p)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -671,16 +495,15 @@ struct RotateQuery {
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/signing-keys/rotate", params(("org" = String, Path), RotateQuery),
     responses((status = 200, body = SigningKeyView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn rotate_key(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<RotateQuery>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    match service::rotate_key(&state, &org, q.alg.as_deref(), q.publish_lead_secs).await {
-        Ok(out) => json(StatusCode::OK, &out),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::rotate_key(&state, &org, q.alg.as_deref(), q.publish_lead_secs).await?,
+    ))
 }
 
 /// A JSON body, or the problem naming what is wrong with it.
@@ -700,135 +523,125 @@ struct UserFilter {
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/users", params(("org" = String, Path), UserFilter),
     responses((status = 200, body = Page<UserView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_users(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<UserFilter>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    let p = page_request!(q.page, q.per_page);
-    paged(service::list_users(&state, &org, q.q.as_deref(), p).await)
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    let p = service::PageRequest::parse(q.page, q.per_page)?;
+    paged(service::list_users(&state, &org, q.q.as_deref(), p).await?)
 }
 
 /// Creates a user.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users", params(("org" = String, Path)), request_body = UserCreateRequest,
     responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, description = "the org's invitation quota for the hour is used up (with `invite`)", body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn create_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (who, org) = guarded!(req, state, &path);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::create_user(&state, &org, &who, parsed).await {
-        Ok(u) => json(StatusCode::CREATED, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &service::create_user(&state, &org, &who, parsed).await?,
+    ))
 }
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn get_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (_, org) = guarded!(req, state, &org_slug);
-    match service::get_user(&state, &org, &id).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::get_user(&state, &org, &id).await?,
+    ))
 }
 
 /// Changes a user's name or role.
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)), request_body = UserUpdateRequest,
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn update_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::update_user(&state, &org, &who, &id, parsed).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::update_user(&state, &org, &who, &id, parsed).await?,
+    ))
 }
 
 /// Deletes a user: every session ends first (reason `user_deleted`) and every app is told.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/users/{id}", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn delete_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::delete_user(&state, &org, &who, &id).await {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    service::delete_user(&state, &org, &who, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Disables a user: sign-in is refused, every session ends (reason `user_disabled`).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/disable", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn disable_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::set_user_active(&state, &org, &who, &id, false).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_user_active(&state, &org, &who, &id, false).await?,
+    ))
 }
 
 /// Enables a disabled user.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/enable", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn enable_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::set_user_active(&state, &org, &who, &id, true).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_user_active(&state, &org, &who, &id, true).await?,
+    ))
 }
 
 /// Removes the user's keys and recovery codes; every session ends (reason `mfa_reset`).
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/reset-mfa", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn reset_mfa(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::reset_mfa(&state, &org, &who, &id).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::reset_mfa(&state, &org, &who, &id).await?,
+    ))
 }
 
 /// Emails the user a link to set up their account with a password or a passkey (valid 7
@@ -836,98 +649,84 @@ async fn reset_mfa(
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/users/{id}/invite", params(("org" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 429, description = "the org's invitation quota for the hour is used up", body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn invite_user(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, id) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::invite_user(&state, &org, &who, &id).await {
-        Ok(u) => json(StatusCode::OK, &u),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::invite_user(&state, &org, &who, &id).await?,
+    ))
 }
 
 /// The org's IdP session policy and MFA policy.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/session-policy", params(("org" = String, Path)),
     responses((status = 200, body = SessionPolicyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn get_policy(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    match service::get_policy(&state, &org).await {
-        Ok(p) => json(StatusCode::OK, &p),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::get_policy(&state, &org).await?,
+    ))
 }
 
 /// Replaces the policy; it applies to existing sessions on every node from their next request.
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/session-policy", params(("org" = String, Path)), request_body = SessionPolicyView,
     responses((status = 200, body = SessionPolicyView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn put_policy(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (who, org) = guarded!(req, state, &path);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::set_policy(&state, &org, &who, parsed).await {
-        Ok(p) => json(StatusCode::OK, &p),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_policy(&state, &org, &who, parsed).await?,
+    ))
 }
 
 /// Who may sign up on the org's hosted pages, and whether sign-in needs a verified address.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/signup-policy", params(("org" = String, Path)),
     responses((status = 200, body = SignupPolicyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn get_signup_policy(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    json(StatusCode::OK, &service::get_signup_policy(&org))
+async fn get_signup_policy(scope: AdminScope) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(StatusCode::OK, &service::get_signup_policy(&org)))
 }
 
 /// Replaces the sign-up policy; every node applies it from its next request.
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/signup-policy", params(("org" = String, Path)), request_body = SignupPolicyView,
     responses((status = 200, body = SignupPolicyView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn put_signup_policy(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (who, org) = guarded!(req, state, &path);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::set_signup_policy(&state, &org, &who, parsed).await {
-        Ok(p) => json(StatusCode::OK, &p),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_signup_policy(&state, &org, &who, parsed).await?,
+    ))
 }
 
 /// Every kind of email the org sends, with the template in use (the org's or the built-in).
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/email-templates", params(("org" = String, Path)),
     responses((status = 200, body = [EmailTemplateView]), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn list_email_templates(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    match service::list_email_templates(&state, &org).await {
-        Ok(t) => json(StatusCode::OK, &t),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::list_email_templates(&state, &org).await?,
+    ))
 }
 
 /// Sets the org's template of one kind. Placeholders are checked (`{{link}}` is required where
@@ -935,37 +734,34 @@ async fn list_email_templates(
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/email-templates/{kind}", params(("org" = String, Path), ("kind" = String, Path)), request_body = EmailTemplateRequest,
     responses((status = 200, body = EmailTemplateView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn put_email_template(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
-    let (org_slug, kind) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    let parsed = match parse_body(&body) {
-        Ok(b) => b,
-        Err(e) => return error_response(e),
-    };
-    match service::set_email_template(&state, &org, &who, &kind, Some(parsed)).await {
-        Ok(t) => json(StatusCode::OK, &t),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, kind) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_email_template(&state, &org, &who, &kind, Some(parsed)).await?,
+    ))
 }
 
 /// Goes back to the built-in template of this kind.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org}/email-templates/{kind}", params(("org" = String, Path), ("kind" = String, Path)),
     responses((status = 200, body = EmailTemplateView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn delete_email_template(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (org_slug, kind) = path.into_inner();
-    let (who, org) = guarded!(req, state, &org_slug);
-    match service::set_email_template(&state, &org, &who, &kind, None).await {
-        Ok(t) => json(StatusCode::OK, &t),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (_, kind) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::set_email_template(&state, &org, &who, &kind, None).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -986,13 +782,12 @@ struct AuditFilter {
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-events", params(("org" = String, Path), AuditFilter),
     responses((status = 200, body = Page<AuditEventView>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn audit_events(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<AuditFilter>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    let p = page_request!(q.page, q.per_page);
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    let p = service::PageRequest::parse(q.page, q.per_page)?;
     paged(
         service::audit_events(
             &state,
@@ -1003,7 +798,7 @@ async fn audit_events(
             q.until.as_deref(),
             p,
         )
-        .await,
+        .await?,
     )
 }
 
@@ -1017,16 +812,15 @@ struct ActivityQuery {
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/activity", params(("org" = String, Path), ActivityQuery),
     responses((status = 200, body = Vec<ActivityHour>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn activity(
-    req: HttpRequest,
+    scope: AdminScope,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     q: web::Query<ActivityQuery>,
-) -> HttpResponse {
-    let (_, org) = guarded!(req, state, &path);
-    match service::activity(&state, &org, q.hours).await {
-        Ok(items) => json(StatusCode::OK, &items),
-        Err(e) => error_response(e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::activity(&state, &org, q.hours).await?,
+    ))
 }
 
 #[cfg(test)]

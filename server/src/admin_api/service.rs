@@ -3,9 +3,9 @@
 
 use super::error::ApiError;
 use crate::accounts::{Role, UserId};
-use crate::app::AppState;
 use crate::apps::{App, AppError, AppId, AppType, CreateApp, SessionProfile, SessionRules};
 use crate::oidc::AppSession;
+use crate::state::AppState;
 
 use crate::sessions::{EndReason, Session, SessionId};
 use crate::slo::LogoutDelivery;

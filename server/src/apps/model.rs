@@ -62,7 +62,7 @@ impl FromStr for AppType {
     }
 }
 
-/// DESIGN §1: privileged apps get short, IdP-bound app sessions; standard apps may outlive the
+/// Privileged apps get short, IdP-bound app sessions; standard apps may outlive the
 /// IdP session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -256,7 +256,7 @@ impl GrantType {
     }
 }
 
-/// Per-app session rules (DESIGN §1): a preset from the session profile, every field
+/// Per-app session rules: a preset from the session profile, every field
 /// overridable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRules {

@@ -1,5 +1,5 @@
-//! Authentication: password sign-in with throttling (WebAuthn arrives with its own issue), the
-//! hosted sign-in and sign-out pages.
+//! Authentication: password sign-in with throttling, WebAuthn (passkeys, second factor,
+//! step-up), and the hosted sign-in pages.
 
 mod error;
 pub mod routes;
@@ -7,6 +7,7 @@ mod service;
 pub mod throttle;
 pub mod waiting;
 pub mod webauthn;
+pub mod webauthn_routes;
 
 pub use error::AuthnError;
 pub use service::{LoginAttempt, LoginOutcome, LoginService, PasswordChange};

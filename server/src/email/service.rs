@@ -9,6 +9,7 @@ use crate::limits::{Limit, RateLimiter};
 use crate::store::cache::{Cache, CacheKey};
 use crate::store::{Store, StoreError};
 use crate::tenancy::OrgId;
+use crate::worker::{Backoff, run_every};
 use chrono::Duration;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
@@ -50,6 +51,11 @@ const MAX_ATTEMPTS: i32 = 12;
 /// page answers the same), so nobody can flood a mailbox through the forms.
 pub const UNPROMPTED_PER_ADDRESS_PER_HOUR: i64 = 5;
 const CLAIM_BATCH: u64 = 50;
+/// Retries wait 4 s, 8 s, 16 s, … up to an hour, plus jitter.
+const BACKOFF: Backoff = Backoff {
+    base_secs: 4,
+    max_secs: 3600,
+};
 
 #[derive(Clone)]
 enum Mailer {
@@ -278,8 +284,7 @@ impl EmailService {
                     self.store.finish_email(q, None, None, done).await?;
                 }
                 Err(e) => {
-                    let next = (attempt < MAX_ATTEMPTS)
-                        .then(|| done + Duration::seconds((2_i64 << attempt.min(11)).min(3600)));
+                    let next = (attempt < MAX_ATTEMPTS).then(|| done + BACKOFF.delay(attempt));
                     tracing::warn!(email = %q.id, org = %q.org_id, attempt, error = %e, "email not sent");
                     self.store.finish_email(q, Some(e), next, done).await?;
                 }
@@ -290,13 +295,27 @@ impl EmailService {
 
     /// Runs the worker forever (spawned by `serve`).
     pub async fn run_worker(self) {
-        let mut tick = tokio::time::interval(StdDuration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = self.run_once().await {
+        run_every(StdDuration::from_secs(1), self, |email| async move {
+            if let Err(e) = email.run_once().await {
                 tracing::warn!(error = %e, "email pass failed");
             }
+            email
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_the_old_doubling_with_jitter() {
+        for attempt in 1..MAX_ATTEMPTS {
+            let old = (2_i64 << attempt.min(11)).min(3600);
+            let d = BACKOFF.delay(attempt);
+            assert!(d >= Duration::seconds(old), "{attempt}: {d}");
+            assert!(d <= Duration::milliseconds(old * 1250), "{attempt}: {d}");
         }
     }
 }

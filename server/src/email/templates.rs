@@ -4,8 +4,8 @@
 //! add a header. The HTML part is wrapped in the org's branding (logo and accent colour).
 
 use super::OutgoingEmail;
-use crate::http::html_escape;
 use crate::tenancy::Org;
+use crate::text::html_escape;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of message Portcullis sends.
@@ -216,23 +216,15 @@ fn fill(template: &str, vars: &[(&str, &str)], escape: bool) -> String {
     out
 }
 
-/// The org's accent colour, or the hosted pages' default.
-fn accent(org: &Org) -> String {
-    org.branding
-        .accent_color
-        .clone()
-        .filter(|c| crate::authn::routes::is_hex_colour(c))
-        .unwrap_or_else(|| "#2f5bd3".into())
-}
-
 /// Fills `template` for a message to `to` (one address, never a display name). `vars` adds to
 /// the org's name and accent colour and the recipient (`email`, unless given).
 pub fn render(org: &Org, template: &Template, to: &str, vars: &[(&str, &str)]) -> OutgoingEmail {
     let org_name = org.name.replace(['\r', '\n'], " ");
-    let accent = accent(org);
+    let accent = org.branding.accent();
+    let accent = accent.as_str();
     let mut all: Vec<(&str, &str)> = vars.to_vec();
     all.push(("org_name", &org_name));
-    all.push(("accent_color", &accent));
+    all.push(("accent_color", accent));
     if !vars.iter().any(|(k, _)| *k == "email") {
         all.push(("email", to));
     }

@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (database and cache reachable).
 
-use crate::app::AppState;
+use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

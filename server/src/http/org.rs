@@ -2,8 +2,8 @@
 //! extractor that handlers use.
 
 use super::error::tenancy_error;
-use crate::app::AppState;
 use crate::limits::Pace;
+use crate::state::AppState;
 use crate::tenancy::Org;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};

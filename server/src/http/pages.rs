@@ -5,8 +5,8 @@
 //! cookie scoped to the org path, echoed in a hidden form field, compared in constant time;
 //! plus an `Origin` check when the browser sends one.
 
-use crate::app::AppState;
 use crate::secrets::{constant_time_eq, random_token};
+use crate::state::AppState;
 use crate::tenancy::Org;
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::http::StatusCode;
@@ -15,6 +15,13 @@ use askama::Template;
 use std::net::IpAddr;
 
 pub const SESSION_COOKIE: &str = "pc_session";
+/// The half-signed-in cookie: the password was right, a security key step is still to come.
+pub const PENDING_COOKIE: &str = "pc_pending";
+
+/// Paths of the hosted pages every feature links to, below `org_path`.
+pub const LOGIN_PATH: &str = "/login";
+pub const LOGOUT_PATH: &str = "/logout";
+pub const ACCOUNT_PATH: &str = "/account";
 pub const CSRF_COOKIE: &str = "pc_csrf";
 
 /// `/o/{slug}`: the path every cookie of the org is scoped to.
@@ -215,37 +222,65 @@ pub fn see_other(
     builder.finish()
 }
 
-/// A short device description from a User-Agent ("Firefox on Linux").
-pub fn device(user_agent: Option<&str>) -> String {
-    let Some(ua) = user_agent else {
-        return "Unknown device".into();
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct MessagePage<'a> {
+    pub org_name: &'a str,
+    pub org_path: String,
+    pub logo_url: Option<&'a str>,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub link: Option<(String, &'a str)>,
+}
+
+/// A page telling the user something, with an optional link.
+pub(crate) fn message(
+    org: &Org,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(String, &str)>,
+) -> HttpResponse {
+    let page = MessagePage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        title,
+        message: text,
+        link,
     };
-    let browser = [
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map_or("Browser", |(_, name)| name);
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("CrOS", "ChromeOS"),
-        ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    match os {
-        Some(os) => format!("{browser} on {os}"),
-        None => browser.to_owned(),
+    render(status, &page, [])
+}
+
+pub(crate) fn csrf_refused(org: &Org) -> HttpResponse {
+    message(
+        org,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form is no longer valid (it may have been open too long, or come from another site). Go back, reload the page and try again.",
+        Some((format!("{}{LOGIN_PATH}", org_path(org)), "Go to sign-in")),
+    )
+}
+
+/// The failure page of `PageError::Failure`: 503 with `Retry-After` for an outage of the
+/// database or the cache, else 500.
+pub(crate) fn failure(org: &Org, outage: bool) -> HttpResponse {
+    if outage {
+        super::retry_later(message(
+            org,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "The service cannot answer right now. Please try again in a moment.",
+            None,
+        ))
+    } else {
+        message(
+            org,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Something went wrong on our side. Please try again later.",
+            None,
+        )
     }
 }
 
@@ -318,14 +353,5 @@ mod tests {
         let second: IpAddr = "203.0.113.7".parse().unwrap();
         assert_eq!(client_ip_from(Some(peer), &h, &[peer, second]), "6.6.6.6");
         assert_eq!(client_ip_from(None, &h, &[]), "unknown");
-    }
-
-    #[test]
-    fn devices_are_named() {
-        let ff = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-        assert_eq!(device(Some(ff)), "Firefox on Linux");
-        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
-        assert_eq!(device(Some(chrome)), "Chrome on Windows");
-        assert_eq!(device(None), "Unknown device");
     }
 }

@@ -32,7 +32,7 @@ impl RootSpanBuilder for RequestLog {
             .to_owned();
         // The same rule as the throttle: X-Forwarded-For only from a trusted proxy, never
         // `realip_remote_addr`, which believes any client's header.
-        let state = request.app_data::<actix_web::web::Data<crate::app::AppState>>();
+        let state = request.app_data::<actix_web::web::Data<crate::state::AppState>>();
         let trusted = state.map_or(&[][..], |s| s.config.http.trusted_proxies.as_slice());
         let client_ip = crate::http::pages::client_ip_from(
             request.peer_addr().map(|a| a.ip()),

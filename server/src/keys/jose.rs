@@ -1,4 +1,4 @@
-//! JOSE signatures on `ring` (issue 16, item 4). jsonwebtoken's `rust_crypto` backend signs and
+//! JOSE signatures on `ring`. jsonwebtoken's `rust_crypto` backend signs and
 //! verifies P-256 with the pure-Rust `p256` crate and parses the private key again for every
 //! token; `ring` (already a dependency: AES-GCM for the stored keys, key generation) does both
 //! several times faster. So:

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// JWS algorithms Portcullis signs with (DESIGN §6: ES256 by default, RS256 as OIDC requires).
+/// JWS algorithms Portcullis signs with (ES256 by default, RS256 as OIDC requires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SigningAlg {
     #[serde(rename = "ES256")]

@@ -17,7 +17,7 @@ impl std::fmt::Display for AppSessionId {
     }
 }
 
-/// The IdP's record of one app's session for one IdP session (DESIGN §1).
+/// The IdP's record of one app's session for one IdP session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSession {
     pub id: AppSessionId,

@@ -4,9 +4,10 @@
 use super::error::{OidcError, OidcErrorCode};
 use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
-use crate::app::AppState;
-use crate::http::pages::{org_path, session_token};
-use crate::http::{CurrentOrg, PublicOrg, error_page, failure_page, log_failure, retry_later};
+use crate::http::extract::{CsrfForm, MaybeSession};
+use crate::http::pages::org_path;
+use crate::http::{CurrentOrg, OAuthError, PublicOrg, error_page, failure_page};
+use crate::state::AppState;
 use crate::tenancy::Org;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -74,7 +75,7 @@ fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
         .json(body)
 }
 
-/// Discovery, routed outside the org scope (`tenancy::routes`): its org is a `PublicOrg`.
+/// Discovery, routed outside the org scope (`crate::routes`): its org is a `PublicOrg`.
 pub(crate) async fn discovery(org: PublicOrg, state: web::Data<AppState>) -> HttpResponse {
     let body = state.oidc.discovery_document(&org.0, discovery_document);
     HttpResponse::Ok()
@@ -184,34 +185,17 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// The browser's session; a failed lookup is the failure page (503 for an outage), never "not
-/// signed in" (which would send a signed-in user to sign in again, or answer `login_required`).
-async fn current_session(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-) -> Result<Option<crate::sessions::Session>, HttpResponse> {
-    match session_token(req) {
-        Some(token) => state
-            .sessions
-            .current(org.id, &token)
-            .await
-            .map_err(|e| failure_page(log_failure(&e, "authorize: session lookup failed"))),
-        None => Ok(None),
-    }
-}
-
+/// The browser's session comes from `MaybeSession`: a failed lookup is the failure page (503
+/// for an outage), never "not signed in" (which would send a signed-in user to sign in again,
+/// or answer `login_required`).
 async fn authorize(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<AuthorizeParams>,
+    MaybeSession(session): MaybeSession,
 ) -> HttpResponse {
     let org = org.0;
-    let session = match current_session(&req, &state, &org).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
     let decision = state.oidc.authorize(&org, &q, session.as_ref(), None).await;
     let back = authorize_return_to(&org, req.query_string(), false);
     respond(&req, &state, &org, decision, &back)
@@ -227,17 +211,17 @@ struct ConsentForm {
     decision: String,
 }
 
+crate::csrf_forms!(ConsentForm);
+
 /// The consent screen's answer: the authorize request it came from runs again with it.
 async fn consent_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<ConsentForm>,
+    form: CsrfForm<ConsentForm>,
+    MaybeSession(session): MaybeSession,
 ) -> HttpResponse {
     let org = org.0;
-    if !crate::http::pages::csrf_ok(&req, &state, &form.csrf) {
-        return crate::authn::routes::csrf_refused(&org);
-    }
     let prefix = format!("{}{AUTHORIZE_PATH}?", org_path(&org));
     let Some(query) = form.return_to.strip_prefix(&prefix) else {
         return error_page(
@@ -252,10 +236,6 @@ async fn consent_submit(
             "Invalid request",
             "This consent form is not valid.",
         );
-    };
-    let session = match current_session(&req, &state, &org).await {
-        Ok(s) => s,
-        Err(res) => return res,
     };
     let answer = session.as_ref().map(|_| form.decision == "allow");
     let decision = state
@@ -384,28 +364,8 @@ fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
     }
 }
 
-/// Maps a protocol error to its status (RFC 6749 §5.2); `invalid_client` gets 401 with a
-/// challenge; `temporarily_unavailable` (the database or cache is away) 503 with `Retry-After`.
 fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
-    let status = match e.code {
-        OidcErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-        OidcErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        OidcErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut res = json_no_store(
-        status,
-        &serde_json::json!({ "error": e.code.as_str(), "error_description": e.description }),
-    );
-    if e.code == OidcErrorCode::InvalidClient
-        && let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{issuer}\""))
-    {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    if e.code == OidcErrorCode::TemporarilyUnavailable {
-        res = retry_later(res);
-    }
-    res
+    actix_web::ResponseError::error_response(&OAuthError::new(issuer, e.clone()))
 }
 
 /// CORS for registered SPA origins only (token and userinfo).
@@ -583,34 +543,29 @@ async fn userinfo_post(
     userinfo_answer(&req, &state, &org.0, token).await
 }
 
+/// The form of an introspection or revocation request: the client's credentials and `token`.
+fn token_request(req: &HttpRequest, body: &[u8]) -> Result<(ClientAuth, String), OidcError> {
+    let invalid = |why| OidcError::new(OidcErrorCode::InvalidRequest, why);
+    let f = form(req, body).ok_or_else(|| invalid("the body must be a form"))?;
+    let token = f.get("token").ok_or_else(|| invalid("token is missing"))?;
+    Ok((client_auth(req, &f), token.clone()))
+}
+
 async fn introspect(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, OAuthError> {
     let org = org.0;
-    let issuer = state.oidc.issuer(&org);
-    let Some(f) = form(&req, &body) else {
-        return token_error(
-            &issuer,
-            &OidcError::new(OidcErrorCode::InvalidRequest, "the body must be a form"),
-        );
-    };
-    let Some(token) = f.get("token") else {
-        return token_error(
-            &issuer,
-            &OidcError::new(OidcErrorCode::InvalidRequest, "token is missing"),
-        );
-    };
-    match state
+    let oauth = |e| OAuthError::new(&state.oidc.issuer(&org), e);
+    let (client, token) = token_request(&req, &body).map_err(oauth)?;
+    let answer = state
         .oidc
-        .introspect(&org, &client_auth(&req, &f), token)
+        .introspect(&org, &client, &token)
         .await
-    {
-        Ok(answer) => json_no_store(StatusCode::OK, &answer),
-        Err(e) => token_error(&issuer, &e),
-    }
+        .map_err(oauth)?;
+    Ok(json_no_store(StatusCode::OK, &answer))
 }
 
 async fn revoke(
@@ -618,23 +573,14 @@ async fn revoke(
     org: CurrentOrg,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> Result<HttpResponse, OAuthError> {
     let org = org.0;
-    let issuer = state.oidc.issuer(&org);
-    let Some(f) = form(&req, &body) else {
-        return token_error(
-            &issuer,
-            &OidcError::new(OidcErrorCode::InvalidRequest, "the body must be a form"),
-        );
-    };
-    let Some(token) = f.get("token") else {
-        return token_error(
-            &issuer,
-            &OidcError::new(OidcErrorCode::InvalidRequest, "token is missing"),
-        );
-    };
-    match state.oidc.revoke(&org, &client_auth(&req, &f), token).await {
-        Ok(()) => json_no_store(StatusCode::OK, &serde_json::json!({})),
-        Err(e) => token_error(&issuer, &e),
-    }
+    let oauth = |e| OAuthError::new(&state.oidc.issuer(&org), e);
+    let (client, token) = token_request(&req, &body).map_err(oauth)?;
+    state
+        .oidc
+        .revoke(&org, &client, &token)
+        .await
+        .map_err(oauth)?;
+    Ok(json_no_store(StatusCode::OK, &serde_json::json!({})))
 }

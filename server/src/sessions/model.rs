@@ -171,7 +171,7 @@ pub enum EndReason {
 
 impl EndReason {
     /// Revocations end every app session of the IdP session, even those of standard apps that
-    /// may outlive it; sign-out and expiry end only those that may not (DESIGN §1).
+    /// may outlive it; sign-out and expiry end only those that may not.
     pub fn ends_outliving_app_sessions(self) -> bool {
         !matches!(
             self,
@@ -305,6 +305,40 @@ pub struct NewSession {
     pub ip: Option<String>,
 }
 
+/// A short device description from a User-Agent ("Firefox on Linux").
+pub fn device_name(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else {
+        return "Unknown device".into();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map_or("Browser", |(_, name)| name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
+    match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +388,14 @@ mod tests {
             MfaPolicy::Required,
             "fail closed"
         );
+    }
+
+    #[test]
+    fn devices_are_named() {
+        let ff = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device_name(Some(ff)), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+        assert_eq!(device_name(Some(chrome)), "Chrome on Windows");
+        assert_eq!(device_name(None), "Unknown device");
     }
 }

@@ -283,7 +283,7 @@ impl SessionService {
         {
             return Ok(None);
         }
-        let device = crate::http::pages::device(s.user_agent.as_deref());
+        let device = crate::sessions::device_name(s.user_agent.as_deref());
         // Otherwise compare devices (a browser update changes the agent, not the device):
         // distinct agents only.
         let earlier = self
@@ -293,7 +293,7 @@ impl SessionService {
         if earlier.is_empty()
             || earlier
                 .iter()
-                .any(|ua| crate::http::pages::device(ua.as_deref()) == device)
+                .any(|ua| crate::sessions::device_name(ua.as_deref()) == device)
         {
             return Ok(None);
         }
@@ -549,15 +549,14 @@ impl SessionService {
 
     /// Runs `sweep` forever at the given interval (spawned by `serve`).
     pub async fn run_sweeper(self, every: StdDuration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match self.sweep().await {
+        crate::worker::run_every(every, self, |sessions| async move {
+            match sessions.sweep().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(ended = n, "session sweeper ended overdue sessions"),
                 Err(err) => tracing::warn!(error = %err, "session sweeper pass failed"),
             }
-        }
+            sessions
+        })
+        .await
     }
 }

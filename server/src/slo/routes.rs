@@ -1,12 +1,15 @@
-//! RP-initiated logout (`end_session_endpoint`) and the signed-out page that carries the
-//! front-channel logout iframes.
+//! Signing out: the sign-out page (`/logout`), RP-initiated logout (`end_session_endpoint`)
+//! and the signed-out page that carries the front-channel logout iframes.
 
 use super::service::{EndSessionDecision, EndSessionParams};
-use crate::app::AppState;
-use crate::http::CurrentOrg;
+use crate::http::extract::{CsrfForm, MaybeSession, TokenOnly};
 use crate::http::headers::CONTENT_SECURITY_POLICY;
-use crate::http::pages::{clear_session_cookie, org_path, render, session_token};
-use crate::sessions::SessionId;
+use crate::http::pages::{
+    LOGIN_PATH, LOGOUT_PATH, clear_session_cookie, csrf_token, message, org_path, render,
+};
+use crate::http::{CurrentOrg, OrUnavailable, PageError};
+use crate::sessions::{EndReason, Session, SessionError, SessionId};
+use crate::state::AppState;
 use crate::tenancy::Org;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -17,8 +20,13 @@ pub const END_SESSION_PATH: &str = "/end-session";
 /// Seconds the signed-out page waits for front-channel iframes before moving on.
 const FRONTCHANNEL_WAIT_SECS: u32 = 2;
 
+/// The page handlers' result.
+type Page = Result<HttpResponse, PageError>;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(END_SESSION_PATH, web::get().to(end_session_get))
+    cfg.route(LOGOUT_PATH, web::get().to(logout_page))
+        .route(LOGOUT_PATH, web::post().to(logout_submit))
+        .route(END_SESSION_PATH, web::get().to(end_session_get))
         .route(END_SESSION_PATH, web::post().to(end_session_post));
 }
 
@@ -88,26 +96,100 @@ pub(crate) async fn signed_out(
     res
 }
 
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+}
+
+async fn logout_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    MaybeSession(current): MaybeSession,
+) -> Page {
+    logout_confirmation(&req, &state, &org.0, current).await
+}
+
+/// "Sign out of {org}?" with a CSRF-protected form (also what RP-initiated logout shows when it
+/// cannot trust the request).
+async fn logout_confirmation(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    current: Option<Session>,
+) -> Page {
+    let Some(session) = current else {
+        return Ok(message(
+            org,
+            StatusCode::OK,
+            "Signed out",
+            "You are not signed in.",
+            Some((format!("{}{LOGIN_PATH}", org_path(org)), "Sign in")),
+        ));
+    };
+    let user = state
+        .accounts
+        .user(org, session.user_id)
+        .await
+        .or_unavailable(org)?;
+    let email = user
+        .map(|u| u.email.as_str().to_owned())
+        .unwrap_or_default();
+    let (csrf, set) = csrf_token(req, state, org);
+    let page = LogoutPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        email: &email,
+    };
+    Ok(render(StatusCode::OK, &page, set))
+}
+
+async fn logout_submit(
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    _form: CsrfForm<TokenOnly>,
+    MaybeSession(current): MaybeSession,
+) -> Page {
+    let org = org.0;
+    let ended = current.as_ref().map(|s| s.id);
+    if let Some(s) = current {
+        let actor = format!("user:{}", s.user_id);
+        match state
+            .sessions
+            .end(org.id, s.id, EndReason::Logout, &actor)
+            .await
+        {
+            // Ended meanwhile (another tab, a revocation): signed out all the same.
+            Ok(_) | Err(SessionError::NotFound) => {}
+            Err(e) => return Err(PageError::failure(&org, &e)),
+        }
+    }
+    // Apps with a front-channel logout URI are told through iframes on the signed-out page.
+    Ok(signed_out(&state, &org, ended, None, true).await)
+}
+
+/// `current` is the browser's session as the request came in.
 async fn end_session(
     req: &HttpRequest,
     state: &AppState,
     org: &Org,
     p: &EndSessionParams,
-) -> HttpResponse {
-    match state.slo.end_session(org, p).await {
-        Ok(EndSessionDecision::SignedOut { sid, redirect }) => {
+    current: Option<Session>,
+) -> Page {
+    match state.slo.end_session(org, p).await.or_unavailable(org)? {
+        EndSessionDecision::SignedOut { sid, redirect } => {
             // The browser's cookie goes when it belonged to the session that ended.
-            let current = match session_token(req) {
-                Some(t) => state.sessions.current(org.id, &t).await.ok().flatten(),
-                None => None,
-            };
             let clear = current.is_none_or(|s| s.id == sid);
-            signed_out(state, org, Some(sid), redirect.as_deref(), clear).await
+            Ok(signed_out(state, org, Some(sid), redirect.as_deref(), clear).await)
         }
-        Ok(EndSessionDecision::Confirm) => {
-            crate::authn::routes::logout_confirmation(req, state, org).await
-        }
-        Err(e) => crate::authn::routes::unavailable(org, &e),
+        EndSessionDecision::Confirm => logout_confirmation(req, state, org, current).await,
     }
 }
 
@@ -116,8 +198,9 @@ async fn end_session_get(
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<EndSessionParams>,
-) -> HttpResponse {
-    end_session(&req, &state, &org.0, &q).await
+    MaybeSession(current): MaybeSession,
+) -> Page {
+    end_session(&req, &state, &org.0, &q, current).await
 }
 
 /// RP-Initiated Logout 1.0 §2 also allows a form POST.
@@ -126,6 +209,7 @@ async fn end_session_post(
     org: CurrentOrg,
     state: web::Data<AppState>,
     form: web::Form<EndSessionParams>,
-) -> HttpResponse {
-    end_session(&req, &state, &org.0, &form).await
+    MaybeSession(current): MaybeSession,
+) -> Page {
+    end_session(&req, &state, &org.0, &form, current).await
 }

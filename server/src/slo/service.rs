@@ -17,6 +17,7 @@ use crate::outbound::{NOT_ALLOWED, OutboundClient, OutboundError};
 use crate::sessions::{EndReason, SessionId, SessionService};
 use crate::store::Store;
 use crate::tenancy::Org;
+use crate::worker::{Backoff, run_every};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,25 +83,12 @@ pub struct SloService {
     unrecorded: Arc<AtomicU64>,
 }
 
-/// The delay before retry number `attempt` (1-based): base·2^(attempt-1), capped, plus up to
-/// 25 % jitter so a recovering app is not hit by every node at once.
-fn backoff(config: &LogoutConfig, attempt: i32) -> Duration {
-    let exp = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(30);
-    let base = config
-        .retry_base_secs
-        .saturating_mul(1_i64 << exp)
-        .min(config.retry_max_secs)
-        .max(1);
-    let jitter_ms = base * 250 * i64::from(rand_u8()) / 255;
-    Duration::seconds(base) + Duration::milliseconds(jitter_ms)
-}
-
-fn rand_u8() -> u8 {
-    let mut b = [0u8; 1];
-    let _ = getrandom::fill(&mut b);
-    b[0]
+/// The retry backoff `logout.retry_base_secs` and `logout.retry_max_secs` set (with jitter).
+fn backoff(config: &LogoutConfig) -> Backoff {
+    Backoff {
+        base_secs: config.retry_base_secs,
+        max_secs: config.retry_max_secs,
+    }
 }
 
 impl SloService {
@@ -313,7 +301,7 @@ impl SloService {
             Attempt::Retry(e) if attempt_no >= self.config.max_attempts => (Some(e.as_str()), None),
             Attempt::Retry(e) => (
                 Some(e.as_str()),
-                Some(done_at + backoff(&self.config, attempt_no)),
+                Some(done_at + backoff(&self.config).delay(attempt_no)),
             ),
         };
         match outcome {
@@ -466,25 +454,21 @@ impl SloService {
     /// Runs the worker forever (spawned by `serve`): every `logout.worker_interval_ms` it renews
     /// its leases and claims due rows for its free slots, without waiting for the attempts in
     /// flight (a slow app holds at most `PER_APP_IN_FLIGHT` of them); each attempt records its
-    /// own outcome. Dropping the worker (its task aborted, the node stopped) drops its attempts;
-    /// their rows come back when their lease ends.
+    /// own outcome (the worker notes the finished ones at its next tick). Dropping the worker
+    /// (its task aborted, the node stopped) drops its attempts; their rows come back when their
+    /// lease ends.
     pub async fn run_worker(self) {
-        let mut tick = tokio::time::interval(StdDuration::from_millis(
-            self.config.worker_interval_ms.max(50),
-        ));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut flight = Flight::default();
-        loop {
-            tokio::select! {
-                Some(done) = flight.tasks.join_next_with_id() => flight.finished(done),
-                _ = tick.tick() => {
-                    self.renew(&mut flight).await;
-                    if let Err(e) = self.claim_into(&mut flight).await {
-                        tracing::warn!(error = %e, "logout delivery pass failed");
-                    }
-                }
+        let every = StdDuration::from_millis(self.config.worker_interval_ms.max(50));
+        let state = (self, Flight::default());
+        run_every(every, state, |(slo, mut flight)| async move {
+            flight.reap();
+            slo.renew(&mut flight).await;
+            if let Err(e) = slo.claim_into(&mut flight).await {
+                tracing::warn!(error = %e, "logout delivery pass failed");
             }
-        }
+            (slo, flight)
+        })
+        .await
     }
 }
 
@@ -511,6 +495,13 @@ struct Flight {
 }
 
 impl Flight {
+    /// Bookkeeping for the attempts that finished since the last look.
+    fn reap(&mut self) {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            self.finished(done);
+        }
+    }
+
     /// Bookkeeping for a finished (or panicked) attempt.
     fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
         let task = match &done {
@@ -543,7 +534,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
+    fn backoff_is_the_configured_one() {
         let c = LogoutConfig {
             delivery_timeout_ms: 5000,
             max_attempts: 8,
@@ -551,10 +542,12 @@ mod tests {
             retry_max_secs: 60,
             worker_interval_ms: 1000,
         };
-        for (attempt, base) in [(1, 2), (2, 4), (3, 8), (6, 60), (20, 60)] {
-            let d = backoff(&c, attempt);
-            assert!(d >= Duration::seconds(base), "{attempt}: {d}");
-            assert!(d <= Duration::milliseconds(base * 1250), "{attempt}: {d}");
-        }
+        assert_eq!(
+            backoff(&c),
+            Backoff {
+                base_secs: 2,
+                max_secs: 60
+            }
+        );
     }
 }

@@ -16,7 +16,7 @@ const KIND_REDIRECT: &str = "redirect";
 const KIND_POST_LOGOUT: &str = "post_logout";
 
 fn corrupt(what: String) -> StoreError {
-    StoreError::Db(sea_orm::DbErr::Custom(what))
+    StoreError::Encoding(what)
 }
 
 /// Rows were validated on the way in; a value that no longer parses is reported, not trusted.

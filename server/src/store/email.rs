@@ -6,6 +6,7 @@ use super::entities::{
     consents, email_links, email_outbox, email_templates, pending_signups, recovery_codes, users,
     webauthn_credentials,
 };
+use super::outbox::{Claim, Outbox};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::{EmailAddress, NewUser, User, UserId};
 use crate::audit::AuditEvent;
@@ -14,8 +15,7 @@ use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -703,49 +703,43 @@ impl Store {
         Ok(())
     }
 
-    /// Takes up to `limit` due messages until `lease_until` (one conditional update per row:
-    /// no two workers send the same message at once).
+    /// Takes up to `limit` due messages until `lease_until`, the longest due first: no two
+    /// workers send the same message at once (`Store::claim_due`). The attempt is counted when
+    /// it is recorded (`finish_email`).
     pub async fn claim_emails(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<QueuedEmail>, StoreError> {
-        let candidates: Vec<Uuid> = email_outbox::Entity::find()
-            .select_only()
-            .column(email_outbox::Column::Id)
-            .filter(email_outbox::Column::Status.eq("pending"))
-            .filter(email_outbox::Column::NextAttemptAt.lte(now))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(email_outbox::Column::ClaimedUntil.is_null())
-                    .add(email_outbox::Column::ClaimedUntil.lt(now)),
-            )
-            .order_by_asc(email_outbox::Column::NextAttemptAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let mut out = Vec::new();
-        for id in candidates {
-            let taken = email_outbox::Entity::update_many()
-                .col_expr(email_outbox::Column::ClaimedUntil, Expr::value(lease_until))
-                .filter(email_outbox::Column::Id.eq(id))
-                .filter(email_outbox::Column::Status.eq("pending"))
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(email_outbox::Column::ClaimedUntil.is_null())
-                        .add(email_outbox::Column::ClaimedUntil.lt(now)),
-                )
-                .exec(&self.db)
-                .await?;
-            if taken.rows_affected == 1
-                && let Some(m) = email_outbox::Entity::find_by_id(id).one(&self.db).await?
-            {
-                out.push(to_queued(m));
-            }
+        let outbox = Outbox::<email_outbox::Entity> {
+            id: email_outbox::Column::Id,
+            status: email_outbox::Column::Status,
+            pending: "pending",
+            next_attempt_at: email_outbox::Column::NextAttemptAt,
+            claimed_until: email_outbox::Column::ClaimedUntil,
+            attempts_on_claim: None,
+        };
+        let claim = Claim {
+            among: None,
+            now,
+            lease_until,
+            limit,
+            token: None,
+        };
+        let taken = self.claim_due(&outbox, claim).await?;
+        if taken.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        Ok(email_outbox::Entity::find()
+            .filter(email_outbox::Column::Id.is_in(taken))
+            .order_by_asc(email_outbox::Column::NextAttemptAt)
+            .order_by_asc(email_outbox::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_queued)
+            .collect())
     }
 
     /// Records a send attempt: sent (`error` None), retry at `next`, or failed for good.

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 fn corrupt(what: String) -> StoreError {
-    StoreError::Db(sea_orm::DbErr::Custom(what))
+    StoreError::Encoding(what)
 }
 
 impl Store {

@@ -9,6 +9,7 @@ mod entities;
 mod keys;
 mod oidc;
 mod orgs;
+mod outbox;
 mod sessions;
 mod single_use;
 mod slo;
@@ -58,6 +59,10 @@ pub enum StoreError {
     /// Anything else: a bug or a schema problem (500).
     #[error("database error: {0}")]
     Db(#[source] DbErr),
+    /// A value that could not be encoded for the database, or a stored value that does not
+    /// decode (a bug or a hand-edited row: 500).
+    #[error("stored value: {0}")]
+    Encoding(String),
 }
 
 impl StoreError {

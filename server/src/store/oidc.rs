@@ -589,7 +589,7 @@ fn insert_successor(
             refresh_tokens::Column::ParentId,
         ])
         .select_from(successor)
-        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?
+        .map_err(|e| StoreError::Encoding(e.to_string()))?
         .to_owned())
 }
 

@@ -9,8 +9,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use uuid::Uuid;
 
 fn to_org(m: orgs::Model) -> Result<Org, StoreError> {
-    let slug = OrgSlug::parse(&m.slug)
-        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let slug = OrgSlug::parse(&m.slug).map_err(|e| StoreError::Encoding(e.to_string()))?;
     Ok(Org {
         id: OrgId(m.id),
         slug,

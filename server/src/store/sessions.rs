@@ -64,7 +64,7 @@ async fn end_row<C: ConnectionTrait>(
     };
     let session = to_session(row);
     // App sessions end in the same transaction: those that may not outlive the IdP session,
-    // or all of them when the reason is a revocation (DESIGN §1, "sign out everywhere"); and
+    // or all of them when the reason is a revocation ("sign out everywhere"); and
     // the apps to notify get their outbox rows.
     let (app_sessions_ended, deliveries) = end_app_sessions(
         conn,

@@ -3,6 +3,7 @@
 //! looks across orgs (it is the platform's job queue).
 
 use super::entities::{app_sessions, apps, logout_deliveries};
+use super::outbox::{Claim, Outbox};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
 use crate::apps::AppId;
@@ -11,7 +12,7 @@ use crate::sessions::SessionId;
 use crate::slo::{LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, Set, Statement,
@@ -50,7 +51,7 @@ pub(super) struct Ending {
 /// Ends the live app sessions an IdP session ending touches and writes one back-channel
 /// delivery per (app, IdP session) for every app that had a live app session there and
 /// registered a back-channel logout URI — whether its app session ends now or outlives the IdP
-/// session (DESIGN §1: every app that took part is told). Returns (ended, deliveries).
+/// session (every app that took part is told). Returns (ended, deliveries).
 pub(super) async fn end_app_sessions<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
@@ -228,9 +229,7 @@ impl Store {
 
     /// Takes those of `ids` that are still due and unheld for this worker until `lease_until`,
     /// writing its claim `token` and counting the attempt now (a worker that dies during the
-    /// attempt has still made it). On PostgreSQL one statement with `FOR UPDATE SKIP LOCKED`;
-    /// on SQLite (one writer at a time) each row is taken with a conditional update. Either way
-    /// no two workers hold a row at once.
+    /// attempt has still made it). No two workers hold a row at once (`Store::claim_due`).
     pub async fn claim_logout_deliveries(
         &self,
         ids: &[Uuid],
@@ -241,55 +240,24 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let backend = self.db.get_database_backend();
-        if backend == DbBackend::Postgres {
-            let list = (0..ids.len())
-                .map(|i| format!("${}", i + 6))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "UPDATE logout_deliveries SET claimed_until = $1, claim_token = $2, \
-                 attempts = attempts + 1 WHERE id IN (SELECT id FROM logout_deliveries \
-                 WHERE id IN ({list}) AND status = $3 AND next_attempt_at <= $4 \
-                 AND (claimed_until IS NULL OR claimed_until < $5) FOR UPDATE SKIP LOCKED)"
-            );
-            let mut values: Vec<sea_orm::Value> = vec![
-                lease_until.into(),
-                token.into(),
-                STATUS_PENDING.into(),
-                now.into(),
-                now.into(),
-            ];
-            values.extend(ids.iter().map(|id| sea_orm::Value::from(*id)));
-            self.db
-                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
-        } else {
-            for id in ids {
-                logout_deliveries::Entity::update_many()
-                    .col_expr(
-                        logout_deliveries::Column::ClaimedUntil,
-                        Expr::value(lease_until),
-                    )
-                    .col_expr(logout_deliveries::Column::ClaimToken, Expr::value(token))
-                    .col_expr(
-                        logout_deliveries::Column::Attempts,
-                        Expr::col(logout_deliveries::Column::Attempts).add(1),
-                    )
-                    .filter(logout_deliveries::Column::Id.eq(*id))
-                    .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
-                    .filter(logout_deliveries::Column::NextAttemptAt.lte(now))
-                    .filter(
-                        sea_orm::Condition::any()
-                            .add(logout_deliveries::Column::ClaimedUntil.is_null())
-                            .add(logout_deliveries::Column::ClaimedUntil.lt(now)),
-                    )
-                    .exec(&self.db)
-                    .await?;
-            }
-        }
+        let outbox = Outbox::<logout_deliveries::Entity> {
+            id: logout_deliveries::Column::Id,
+            status: logout_deliveries::Column::Status,
+            pending: STATUS_PENDING,
+            next_attempt_at: logout_deliveries::Column::NextAttemptAt,
+            claimed_until: logout_deliveries::Column::ClaimedUntil,
+            attempts_on_claim: Some(logout_deliveries::Column::Attempts),
+        };
+        let claim = Claim {
+            among: Some(ids),
+            now,
+            lease_until,
+            limit: u64::try_from(ids.len()).unwrap_or(u64::MAX),
+            token: Some((logout_deliveries::Column::ClaimToken, token)),
+        };
+        let taken = self.claim_due(&outbox, claim).await?;
         Ok(logout_deliveries::Entity::find()
-            .filter(logout_deliveries::Column::Id.is_in(ids.iter().copied()))
+            .filter(logout_deliveries::Column::Id.is_in(taken))
             .filter(logout_deliveries::Column::ClaimToken.eq(token))
             .order_by_asc(logout_deliveries::Column::NextAttemptAt)
             .all(&self.db)

@@ -10,8 +10,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use uuid::Uuid;
 
 pub(super) fn to_user(m: users::Model) -> Result<User, StoreError> {
-    let email = EmailAddress::parse(&m.email)
-        .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let email = EmailAddress::parse(&m.email).map_err(|e| StoreError::Encoding(e.to_string()))?;
     Ok(User {
         id: UserId(m.id),
         org_id: OrgId(m.org_id),

@@ -167,6 +167,37 @@ pub struct Branding {
     pub accent_color: Option<String>,
 }
 
+/// An accent colour the hosted pages and emails will use: `#rrggbb` and nothing else, so it can
+/// stand in CSS and HTML unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccentColour(String);
+
+impl AccentColour {
+    /// The hosted pages' own accent, for an org without a (valid) one.
+    pub const DEFAULT: &'static str = "#2f5bd3";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let valid = raw.len() == 7
+            && raw.starts_with('#')
+            && raw[1..].chars().all(|c| c.is_ascii_hexdigit());
+        valid.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Branding {
+    /// The org's accent colour when it is a valid one, else the default.
+    pub fn accent(&self) -> AccentColour {
+        self.accent_color
+            .as_deref()
+            .and_then(AccentColour::parse)
+            .unwrap_or_else(|| AccentColour(AccentColour::DEFAULT.to_owned()))
+    }
+}
+
 impl Org {
     /// The org's OIDC issuer: `{public_url}/o/{slug}`.
     pub fn issuer(&self, public_url: &str) -> String {
@@ -194,5 +225,19 @@ mod tests {
         ] {
             assert!(OrgSlug::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_six_digit_hex_colours_are_accents() {
+        assert!(AccentColour::parse("#a0B1c2").is_some());
+        for bad in ["", "a0b1c2", "#a0b1c", "#a0b1c2d", "#g0b1c2", "red;}"] {
+            assert!(AccentColour::parse(bad).is_none(), "{bad}");
+        }
+        let mut b = Branding::default();
+        assert_eq!(b.accent().as_str(), AccentColour::DEFAULT);
+        b.accent_color = Some("#00ff00".into());
+        assert_eq!(b.accent().as_str(), "#00ff00");
+        b.accent_color = Some("</style>".into());
+        assert_eq!(b.accent().as_str(), AccentColour::DEFAULT);
     }
 }

@@ -1,35 +1,15 @@
 //! Routes under `/o/{org}`: the scope every org endpoint lives in, guarded by org resolution.
 
-use crate::app::AppState;
-use crate::http::{CurrentOrg, error_page, html_escape};
+use crate::http::{CurrentOrg, error_page};
+use crate::state::AppState;
+use crate::text::html_escape;
 use actix_web::http::StatusCode;
-use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 
-/// Path of an org's scope; `{org}` is the slug. Shared with the issuer built by `Org::issuer`.
-pub const ORG_SCOPE: &str = "/o/{org}";
-
+/// The org's own routes inside its scope (`crate::routes::ORG_SCOPE`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Public metadata first, outside the scope: it resolves its org from the node's own copy
-    // (`OrgService::resolve_public`), not through the scope's `resolve_org`.
-    cfg.route(
-        &format!("{ORG_SCOPE}{}", crate::oidc::routes::DISCOVERY_PATH),
-        web::get().to(crate::oidc::routes::discovery),
-    );
-    cfg.service(
-        web::scope(ORG_SCOPE)
-            .wrap(from_fn(crate::http::org::resolve_org))
-            // Outermost: a client over its pace waits or is refused before anything is read.
-            .wrap(from_fn(crate::http::org::pace_anonymous))
-            .route("", web::get().to(org_home))
-            .route("/", web::get().to(org_home))
-            .configure(crate::authn::routes::configure)
-            .configure(crate::accounts::routes::configure)
-            .configure(crate::accounts::links::configure)
-            .configure(crate::oidc::routes::configure)
-            .configure(crate::slo::routes::configure)
-            .default_service(web::to(org_not_found)),
-    );
+    cfg.route("", web::get().to(org_home))
+        .route("/", web::get().to(org_home));
 }
 
 /// The org's landing page (the sign-in page replaces it in the next issue).
@@ -48,7 +28,8 @@ async fn org_home(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
-async fn org_not_found(_org: CurrentOrg) -> HttpResponse {
+/// Anything else under an org.
+pub async fn org_not_found(_org: CurrentOrg) -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
         "Page not found",

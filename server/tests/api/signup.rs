@@ -282,7 +282,7 @@ both_backends!(
             &inbox.lock().unwrap().last().unwrap().data,
             &format!("{issuer}/verify-email?token="),
         );
-        for _ in 0..portcullis::accounts::links::VERIFY_ATTEMPTS_PER_LINK {
+        for _ in 0..portcullis::accounts::VERIFY_ATTEMPTS_PER_LINK {
             let wrong = confirm(
                 &mut b,
                 &guessed,
@@ -834,7 +834,7 @@ both_backends!(the_forms_cannot_flood_a_mailbox, |backend| {
     );
     // One network cannot request accounts without end: each costs a password hash.
     // (4 sign-ups above; the rest up to the limit pass, the next is refused.)
-    let limit = portcullis::accounts::links::SIGNUPS_PER_IP_PER_HOUR;
+    let limit = portcullis::accounts::SIGNUPS_PER_IP_PER_HOUR;
     for i in 4..limit {
         let page = sign_up(&mut b, "acme", &format!("n{i}@acme.test"), NEW_PASSWORD).await;
         assert_eq!(page.status, 200, "sign-up {i}");

@@ -366,7 +366,7 @@ both_backends!(
                 Poster::answer(req).await
             }
         };
-        let limit = portcullis::accounts::links::VERIFY_ATTEMPTS_PER_LINK;
+        let limit = portcullis::accounts::VERIFY_ATTEMPTS_PER_LINK;
         let tries: Vec<_> = (0..40)
             .map(|i| tokio::spawn(guess(format!("wrong guess {i}"))))
             .collect();

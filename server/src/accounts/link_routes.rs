@@ -1,13 +1,15 @@
-//! Hosted pages behind the links we email, and sign-up: `/signup`, `/verify-email`,
+//! Hosted pages behind the links we email, and the forms that send them: sign-up
+//! (`/signup`, `/verify-email`), password reset (`/password/forgot`, `/password/reset`),
 //! `/invitation` and `/email/confirm` under `/o/{org}`. A link's GET only shows a page; the
 //! change happens on the page's POST, so a mail scanner that follows links uses nothing up.
 
-use super::{AccountError, ResetOutcome, SignUp};
-use crate::app::AppState;
-use crate::authn::routes::{ACCOUNT_PATH, LOGIN_PATH, csrf_refused, message, unavailable};
-use crate::http::CurrentOrg;
-use crate::http::pages::{csrf_ok, csrf_token, org_path, render};
-use crate::store::LinkPurpose;
+use super::{AccountError, LinkPurpose, ResetOutcome, SignUp};
+use crate::http::extract::{CsrfForm, MaybeSession};
+use crate::http::pages::{
+    ACCOUNT_PATH, LOGIN_PATH, client_ip, csrf_token, message, org_path, render, see_other,
+};
+use crate::http::{CurrentOrg, OrUnavailable, PageError};
+use crate::state::AppState;
 use crate::tenancy::{Org, SignupMode};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,12 +21,8 @@ use std::time::{Duration, Instant};
 /// request came in, so the database writes a known address costs do not show in the timing.
 pub const ANSWER_FLOOR: Duration = Duration::from_millis(400);
 
-/// Sign-ups accepted per client IP and org per hour (each costs a password hash); more get a
-/// "try later" page, which says nothing about any account.
-pub const SIGNUPS_PER_IP_PER_HOUR: i64 = 20;
-
-/// Tries (with a password) per verification link, counted on the link's row.
-pub use super::service::VERIFY_ATTEMPTS_PER_LINK;
+/// The page handlers' result.
+type Page = Result<HttpResponse, PageError>;
 
 /// Waits until `ANSWER_FLOOR` has passed since `started`.
 pub async fn pad(started: Instant) {
@@ -42,7 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/invitation", web::get().to(invitation_page))
         .route("/invitation", web::post().to(invitation_submit))
         .route("/email/confirm", web::get().to(email_change_page))
-        .route("/email/confirm", web::post().to(email_change_submit));
+        .route("/email/confirm", web::post().to(email_change_submit))
+        .route("/password/forgot", web::get().to(forgot_page))
+        .route("/password/forgot", web::post().to(forgot_submit))
+        .route("/password/reset", web::get().to(reset_page))
+        .route("/password/reset", web::post().to(reset_submit));
 }
 
 #[derive(Template)]
@@ -121,15 +123,12 @@ async fn signup_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<SignupForm>,
-) -> HttpResponse {
+    form: CsrfForm<SignupForm>,
+) -> Page {
     let started = Instant::now();
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
     if org.signup.mode != SignupMode::Open {
-        return render_signup(
+        return Ok(render_signup(
             &req,
             &state,
             &org,
@@ -138,12 +137,12 @@ async fn signup_submit(
             None,
             "",
             "",
-        );
+        ));
     }
-    let ip = crate::http::pages::client_ip(&req, &state);
+    let ip = client_ip(&req, &state);
     if !state
         .email
-        .within_quota(org.id, "signup-ip", &ip, SIGNUPS_PER_IP_PER_HOUR)
+        .within_quota(org.id, "signup-ip", &ip, super::SIGNUPS_PER_IP_PER_HOUR)
         .await
     {
         let mut res = message(
@@ -157,7 +156,7 @@ async fn signup_submit(
             actix_web::http::header::RETRY_AFTER,
             actix_web::http::header::HeaderValue::from_static("3600"),
         );
-        return res;
+        return Ok(res);
     }
     let attempt = SignUp {
         email: &form.email,
@@ -166,7 +165,7 @@ async fn signup_submit(
     };
     let result = state.accounts.sign_up(&org, attempt).await;
     pad(started).await;
-    match result {
+    Ok(match result {
         Ok(()) => render_signup(
             &req,
             &state,
@@ -191,36 +190,8 @@ async fn signup_submit(
             &form.name,
             &form.email,
         ),
-        Err(e) => unavailable(&org, &e),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "unverified.html")]
-struct UnverifiedPage<'a> {
-    org_name: &'a str,
-    org_path: String,
-    logo_url: Option<&'a str>,
-    csrf: &'a str,
-    email: &'a str,
-}
-
-/// Shown after a right password when the org requires a verified address and it is not.
-pub(crate) fn unverified_page(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-    email: &str,
-) -> HttpResponse {
-    let (csrf, set) = csrf_token(req, state, org);
-    let page = UnverifiedPage {
-        org_name: &org.name,
-        org_path: org_path(org),
-        logo_url: org.branding.logo_url.as_deref(),
-        csrf: &csrf,
-        email,
-    };
-    render(StatusCode::FORBIDDEN, &page, set)
+        Err(e) => return Err(PageError::failure(&org, &e)),
+    })
 }
 
 #[derive(Deserialize)]
@@ -235,32 +206,23 @@ async fn resend_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<EmailForm>,
-) -> HttpResponse {
+    form: CsrfForm<EmailForm>,
+) -> Page {
     let started = Instant::now();
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
     let result = state
         .accounts
-        .resend_verification(
-            &org,
-            &form.email,
-            &crate::http::pages::client_ip(&req, &state),
-        )
+        .resend_verification(&org, &form.email, &client_ip(&req, &state))
         .await;
     pad(started).await;
-    match result {
-        Ok(()) => message(
-            &org,
-            StatusCode::OK,
-            "Check your email",
-            "If this address has an account waiting for confirmation, we sent it a new link. It works once, within 24 hours; older links stop working.",
-            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Back to sign-in")),
-        ),
-        Err(e) => unavailable(&org, &e),
-    }
+    result.or_unavailable(&org)?;
+    Ok(message(
+        &org,
+        StatusCode::OK,
+        "Check your email",
+        "If this address has an account waiting for confirmation, we sent it a new link. It works once, within 24 hours; older links stop working.",
+        Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Back to sign-in")),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -346,11 +308,14 @@ async fn render_verify(
     token: &str,
     status: StatusCode,
     error: Option<&str>,
-) -> HttpResponse {
-    let email = match state.accounts.verification_address(org, token).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return invalid_link(org),
-        Err(e) => return unavailable(org, &e),
+) -> Page {
+    let Some(email) = state
+        .accounts
+        .verification_address(org, token)
+        .await
+        .or_unavailable(org)?
+    else {
+        return Ok(invalid_link(org));
     };
     let text = format!(
         "Confirm that {email} is your address: enter the password you chose when you signed up."
@@ -359,7 +324,7 @@ async fn render_verify(
         text: &text,
         ..VERIFY
     };
-    confirm_page(req, state, org, token, &c, status, error)
+    Ok(confirm_page(req, state, org, token, &c, status, error))
 }
 
 async fn verify_page(
@@ -367,7 +332,7 @@ async fn verify_page(
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<TokenQuery>,
-) -> HttpResponse {
+) -> Page {
     render_verify(&req, &state, &org.0, &q.token, StatusCode::OK, None).await
 }
 
@@ -389,30 +354,32 @@ struct TokenForm {
     token: String,
 }
 
+crate::csrf_forms!(
+    SignupForm, EmailForm, VerifyForm, TokenForm, ResetForm, ForgotForm
+);
+
 async fn verify_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<VerifyForm>,
-) -> HttpResponse {
+    form: CsrfForm<VerifyForm>,
+) -> Page {
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
-    match state
+    let outcome = state
         .accounts
         .verify_email(&org, &form.token, &form.password)
         .await
-    {
-        Ok(ResetOutcome::Done) => message(
+        .or_unavailable(&org)?;
+    Ok(match outcome {
+        ResetOutcome::Done => message(
             &org,
             StatusCode::OK,
             "Address confirmed",
             "Thank you: your email address is confirmed and your account is ready. You can sign in now.",
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
-        Ok(ResetOutcome::WrongPassword) => {
-            render_verify(
+        ResetOutcome::WrongPassword => {
+            return render_verify(
                 &req,
                 &state,
                 &org,
@@ -420,9 +387,9 @@ async fn verify_submit(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some("That is not the password chosen at sign-up. If someone else signed up with your address, ignore this link and sign up yourself: you will get a link to set up the account."),
             )
-            .await
+            .await;
         }
-        Ok(ResetOutcome::AddressTaken) => message(
+        ResetOutcome::AddressTaken => message(
             &org,
             StatusCode::CONFLICT,
             "This address already has an account",
@@ -430,16 +397,15 @@ async fn verify_submit(
             Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
         ),
         // The link's holder may not guess the sign-up password without end.
-        Ok(ResetOutcome::TooManyAttempts) => message(
+        ResetOutcome::TooManyAttempts => message(
             &org,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "This link was tried too many times. Sign up again to get a new one.",
             None,
         ),
-        Ok(_) => invalid_link(&org),
-        Err(e) => unavailable(&org, &e),
-    }
+        _ => invalid_link(&org),
+    })
 }
 
 #[derive(Template)]
@@ -461,21 +427,16 @@ async fn render_invitation(
     token: &str,
     status: StatusCode,
     error: Option<&str>,
-) -> HttpResponse {
-    let link = match state
+) -> Page {
+    let invited = state
         .accounts
-        .link(org, token, LinkPurpose::Invitation)
+        .invitation(org, token)
         .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => return invalid_link(org),
-        Err(e) => return unavailable(org, &e),
+        .or_unavailable(org)?;
+    let Some((_, user)) = invited else {
+        return Ok(invalid_link(org));
     };
-    let email = match state.store.user_by_id(org.id, link.user_id).await {
-        Ok(Some(u)) => u.email.as_str().to_owned(),
-        Ok(None) => return invalid_link(org),
-        Err(e) => return unavailable(org, &e),
-    };
+    let email = user.email.as_str();
     let (csrf, set) = csrf_token(req, state, org);
     let page = InvitationPage {
         org_name: &org.name,
@@ -483,10 +444,10 @@ async fn render_invitation(
         logo_url: org.branding.logo_url.as_deref(),
         csrf: &csrf,
         token,
-        email: &email,
+        email,
         error,
     };
-    render(status, &page, set)
+    Ok(render(status, &page, set))
 }
 
 async fn invitation_page(
@@ -494,7 +455,7 @@ async fn invitation_page(
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<TokenQuery>,
-) -> HttpResponse {
+) -> Page {
     render_invitation(&req, &state, &org.0, &q.token, StatusCode::OK, None).await
 }
 
@@ -502,17 +463,14 @@ async fn invitation_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<crate::authn::routes::ResetForm>,
-) -> HttpResponse {
+    form: CsrfForm<ResetForm>,
+) -> Page {
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
-    }
-    match state
+    let accepted = state
         .accounts
         .accept_invitation(&org, &form.token, &form.new_password)
-        .await
-    {
+        .await;
+    Ok(match accepted {
         Ok(ResetOutcome::Done) => message(
             &org,
             StatusCode::OK,
@@ -522,7 +480,7 @@ async fn invitation_submit(
         ),
         Ok(_) => invalid_link(&org),
         Err(AccountError::InvalidPassword(e)) => {
-            render_invitation(
+            return render_invitation(
                 &req,
                 &state,
                 &org,
@@ -530,46 +488,38 @@ async fn invitation_submit(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&e.to_string()),
             )
-            .await
+            .await;
         }
-        Err(e) => unavailable(&org, &e),
-    }
+        Err(e) => return Err(PageError::failure(&org, &e)),
+    })
 }
 
 /// The email change link must be used by its account, signed in: otherwise someone could send
 /// a victim a link that moves the victim's address onto the sender's account. Not signed in (or
 /// as someone else): to the sign-in page, back here after.
 async fn email_change_link(
-    req: &HttpRequest,
     state: &AppState,
     org: &Org,
+    current: Option<&crate::sessions::Session>,
     token: &str,
-) -> Result<crate::store::EmailLink, HttpResponse> {
-    let link = match state
+) -> Result<Result<super::EmailLink, HttpResponse>, PageError> {
+    let link = state
         .accounts
         .link(org, token, LinkPurpose::EmailChange)
         .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => return Err(invalid_link(org)),
-        Err(e) => return Err(unavailable(org, &e)),
-    };
-    let current = match crate::http::pages::session_token(req) {
-        Some(t) => match state.sessions.current(org.id, &t).await {
-            Ok(s) => s,
-            Err(e) => return Err(unavailable(org, &e)),
-        },
-        None => None,
+        .or_unavailable(org)?;
+    let Some(link) = link else {
+        return Ok(Err(invalid_link(org)));
     };
     if current.is_none_or(|s| s.user_id != link.user_id) {
         let back = format!("{}/email/confirm?token={token}", org_path(org));
         let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-        return Err(crate::http::pages::see_other(
+        return Ok(Err(see_other(
             &format!("{}{LOGIN_PATH}?reauth=1&return_to={back}", org_path(org)),
             [],
-        ));
+        )));
     }
-    Ok(link)
+    Ok(Ok(link))
 }
 
 async fn email_change_page(
@@ -577,11 +527,12 @@ async fn email_change_page(
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<TokenQuery>,
-) -> HttpResponse {
+    MaybeSession(current): MaybeSession,
+) -> Page {
     let org = org.0;
-    let link = match email_change_link(&req, &state, &org, &q.token).await {
+    let link = match email_change_link(&state, &org, current.as_ref(), &q.token).await? {
         Ok(l) => l,
-        Err(res) => return res,
+        Err(res) => return Ok(res),
     };
     let text = format!(
         "Use {} to sign in to {} from now on?",
@@ -595,38 +546,214 @@ async fn email_change_page(
         button: "Use this address",
         password: false,
     };
-    confirm_page(&req, &state, &org, &q.token, &c, StatusCode::OK, None)
+    Ok(confirm_page(
+        &req,
+        &state,
+        &org,
+        &q.token,
+        &c,
+        StatusCode::OK,
+        None,
+    ))
 }
 
 async fn email_change_submit(
-    req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: web::Form<TokenForm>,
-) -> HttpResponse {
+    form: CsrfForm<TokenForm>,
+    MaybeSession(current): MaybeSession,
+) -> Page {
     let org = org.0;
-    if !csrf_ok(&req, &state, &form.csrf) {
-        return csrf_refused(&org);
+    if let Err(res) = email_change_link(&state, &org, current.as_ref(), &form.token).await? {
+        return Ok(res);
     }
-    if let Err(res) = email_change_link(&req, &state, &org, &form.token).await {
-        return res;
-    }
-    match state.accounts.confirm_email_change(&org, &form.token).await {
-        Ok(ResetOutcome::Done) => message(
+    let changed = state
+        .accounts
+        .confirm_email_change(&org, &form.token)
+        .await
+        .or_unavailable(&org)?;
+    Ok(match changed {
+        ResetOutcome::Done => message(
             &org,
             StatusCode::OK,
             "Email address changed",
             "Your account uses the new address from now on; sign in with it. We told the old address about the change.",
             Some((format!("{}{ACCOUNT_PATH}", org_path(&org)), "Your account")),
         ),
-        Ok(ResetOutcome::AddressTaken) => message(
+        ResetOutcome::AddressTaken => message(
             &org,
             StatusCode::CONFLICT,
             "Address already in use",
             "Another account uses this address, so yours keeps its current one. Nothing changed.",
             None,
         ),
-        Ok(_) => invalid_link(&org),
-        Err(e) => unavailable(&org, &e),
+        _ => invalid_link(&org),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    sent: bool,
+}
+
+async fn forgot_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let org = org.0;
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ForgotPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        sent: false,
+    };
+    render(StatusCode::OK, &page, set)
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The same answer whether or not the email belongs to an account (no enumeration), after the
+/// same minimum time.
+async fn forgot_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: CsrfForm<ForgotForm>,
+) -> Page {
+    let started = std::time::Instant::now();
+    let org = org.0;
+    let result = state
+        .accounts
+        .request_password_reset(&org, &form.email, &client_ip(&req, &state))
+        .await;
+    pad(started).await;
+    result.or_unavailable(&org)?;
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ForgotPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        sent: true,
+    };
+    Ok(render(StatusCode::OK, &page, set))
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    csrf: &'a str,
+    token: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ResetQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn invalid_reset_link(org: &Org) -> HttpResponse {
+    message(
+        org,
+        StatusCode::BAD_REQUEST,
+        "This link does not work",
+        "The link was used already, a newer one was sent, or it expired. Ask for a new one.",
+        Some((
+            format!("{}/password/forgot", org_path(org)),
+            "Ask for a new link",
+        )),
+    )
+}
+
+async fn reset_page(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ResetQuery>,
+) -> Page {
+    let org = org.0;
+    let valid = state
+        .accounts
+        .reset_link_valid(&org, &q.token)
+        .await
+        .or_unavailable(&org)?;
+    if !valid {
+        return Ok(invalid_reset_link(&org));
     }
+    let (csrf, set) = csrf_token(&req, &state, &org);
+    let page = ResetPage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        csrf: &csrf,
+        token: &q.token,
+        error: None,
+    };
+    Ok(render(StatusCode::OK, &page, set))
+}
+
+/// A link's token and the new password (reset and invitation pages).
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn reset_submit(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    form: CsrfForm<ResetForm>,
+) -> Page {
+    let org = org.0;
+    let reset = state
+        .accounts
+        .reset_password(&org, &form.token, &form.new_password)
+        .await;
+    Ok(match reset {
+        Ok(crate::accounts::ResetOutcome::Done) => message(
+            &org,
+            StatusCode::OK,
+            "Password changed",
+            "Your password is changed and you were signed out everywhere. Sign in with the new password (and your security key, if you have one).",
+            Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+        ),
+        Ok(_) => invalid_reset_link(&org),
+        Err(AccountError::InvalidPassword(e)) => {
+            let (csrf, set) = csrf_token(&req, &state, &org);
+            let text = e.to_string();
+            let page = ResetPage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                csrf: &csrf,
+                token: &form.token,
+                error: Some(&text),
+            };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page, set)
+        }
+        Err(e) => return Err(PageError::failure(&org, &e)),
+    })
 }

@@ -1,0 +1,244 @@
+//! Apps: the org's registered apps, the editor of one, and the form that registers another.
+
+use leptos::prelude::*;
+use portcullis_api_types::{AppView, AppWithSecret, Page};
+
+use crate::api::{Auth, api, bump, list, spawn_call};
+use crate::ui::ErrorNote;
+
+#[component]
+pub(crate) fn Apps(auth: Auth) -> impl IntoView {
+    let (apps, error, reload) = list::<AppView>(auth.clone(), "/apps?per_page=200");
+    let editing = RwSignal::new(None::<AppView>);
+    let auth_edit = auth.clone();
+    view! {
+        <section data-testid="apps-page">
+            <h2>"Apps"</h2>
+            <ErrorNote error=error />
+            <table>
+                <thead><tr><th>"Name"</th><th>"Client id"</th><th>"Type"</th><th>"Profile"</th></tr></thead>
+                <tbody>
+                    {move || apps.get().map(|p| p.items.into_iter().map(|a| {
+                        let edit = a.clone();
+                        view! {
+                            <tr data-testid="app-row"><td>{a.name}</td><td><code>{a.client_id}</code></td>
+                            <td>{a.app_type}</td><td>{a.session_profile}</td>
+                            <td><button type="button" data-testid="app-edit" on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button></td></tr>
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+            {move || editing.get().map(|a| view! { <AppEditor auth=auth_edit.clone() app=a editing=editing apps=apps reload=reload /> })}
+            <RegisterApp auth=auth error=error reload=reload />
+        </section>
+    }
+}
+
+/// Registers an app, then shows its client id and (once) its secret.
+#[component]
+fn RegisterApp(
+    auth: Auth,
+    error: RwSignal<Option<String>>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let redirect = RwSignal::new(String::new());
+    let profile = RwSignal::new("standard".to_owned());
+    let backchannel = RwSignal::new(String::new());
+    let created = RwSignal::new(None::<AppWithSecret>);
+    let create = move || {
+        let bc = backchannel.get();
+        let body = serde_json::json!({
+            "name": name.get(), "redirect_uris": [redirect.get()], "session_profile": profile.get(),
+            "backchannel_logout_uri": if bc.trim().is_empty() { None } else { Some(bc.trim().to_owned()) },
+        })
+        .to_string();
+        spawn_call(
+            api(auth.clone(), "POST", "/apps", Some(body)),
+            error,
+            move |a| {
+                error.set(None);
+                created.set(Some(a));
+                bump(reload);
+            },
+        );
+    };
+    view! {
+        <h3>"Register an app"</h3>
+        <p class="help">"Privileged: for payments or admin apps — short sessions that end with the sign-in, a second factor, and a fresh sign-in every 15 minutes. Standard: for a catalog or a loyalty app — long sessions that outlive the sign-in."</p>
+        <form on:submit=move |ev| { ev.prevent_default(); create(); }>
+            <label for="app-name">"Name"</label>
+            <input id="app-name" data-testid="app-name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+            <label for="app-redirect">"Redirect URI"</label>
+            <input id="app-redirect" data-testid="app-redirect" required prop:value=move || redirect.get() on:input=move |ev| redirect.set(event_target_value(&ev)) />
+            <label for="app-profile">"Session profile"</label>
+            <select id="app-profile" data-testid="app-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
+                <option value="standard" selected>"Standard (catalog, loyalty)"</option>
+                <option value="privileged">"Privileged (payments, admin)"</option>
+            </select>
+            <label for="app-backchannel">"Back-channel logout URI (optional): Portcullis POSTs a logout token here when a session the app took part in ends"</label>
+            <input id="app-backchannel" data-testid="app-backchannel" prop:value=move || backchannel.get() on:input=move |ev| backchannel.set(event_target_value(&ev)) />
+            <button type="submit" data-testid="app-create">"Register"</button>
+        </form>
+        {move || created.get().map(|c| view! {
+            <p class="notice" data-testid="app-created">"Registered " {c.app.name} ". Client id " <code>{c.app.client_id}</code>
+            {c.client_secret.map(|s| view! { ", secret (shown once) " <code>{s}</code> })}</p>
+        })}
+    }
+}
+
+fn opt_minutes(v: Option<i64>) -> String {
+    v.map(|s| (s / 60).to_string()).unwrap_or_default()
+}
+
+/// Minutes typed by the admin as seconds; empty = none.
+fn parse_minutes(raw: &str, field: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .map(|m| Some(m * 60))
+        .map_err(|_| format!("{field}: a whole number of minutes"))
+}
+
+fn lines(raw: &str) -> Vec<String> {
+    raw.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The app editor's fields, as the admin types them.
+#[derive(Clone, Copy)]
+struct AppForm {
+    name: RwSignal<String>,
+    redirects: RwSignal<String>,
+    post_logout: RwSignal<String>,
+    backchannel: RwSignal<String>,
+    frontchannel: RwSignal<String>,
+    reauth: RwSignal<String>,
+    mfa: RwSignal<bool>,
+    idle: RwSignal<String>,
+    lifetime: RwSignal<String>,
+    outlives: RwSignal<bool>,
+    first_party: RwSignal<bool>,
+}
+
+impl AppForm {
+    /// The fields filled with the app's saved values.
+    fn new(app: &AppView) -> Self {
+        let r = &app.session_rules;
+        Self {
+            name: RwSignal::new(app.name.clone()),
+            redirects: RwSignal::new(app.redirect_uris.join("\n")),
+            post_logout: RwSignal::new(app.post_logout_redirect_uris.join("\n")),
+            backchannel: RwSignal::new(app.backchannel_logout_uri.clone().unwrap_or_default()),
+            frontchannel: RwSignal::new(app.frontchannel_logout_uri.clone().unwrap_or_default()),
+            reauth: RwSignal::new(opt_minutes(r.reauth_max_age_secs)),
+            mfa: RwSignal::new(r.mfa_required),
+            idle: RwSignal::new(opt_minutes(r.idle_timeout_secs)),
+            lifetime: RwSignal::new((r.lifetime_secs / 60).to_string()),
+            outlives: RwSignal::new(r.outlives_idp_session),
+            first_party: RwSignal::new(app.first_party),
+        }
+    }
+
+    /// The PATCH body, or what the admin has to correct first.
+    fn body(&self) -> Result<String, String> {
+        let lifetime = parse_minutes(&self.lifetime.get(), "App-session lifetime")?
+            .ok_or("App-session lifetime: required")?;
+        Ok(serde_json::json!({
+            "name": self.name.get(),
+            "redirect_uris": lines(&self.redirects.get()),
+            "post_logout_redirect_uris": lines(&self.post_logout.get()),
+            "backchannel_logout_uri": self.backchannel.get().trim(),
+            "frontchannel_logout_uri": self.frontchannel.get().trim(),
+            "first_party": self.first_party.get(),
+            "session_rules": {
+                "reauth_max_age_secs": parse_minutes(&self.reauth.get(), "Re-authentication")?,
+                "mfa_required": self.mfa.get(),
+                "idle_timeout_secs": parse_minutes(&self.idle.get(), "Idle timeout")?,
+                "lifetime_secs": lifetime,
+                "outlives_idp_session": self.outlives.get(),
+            },
+        })
+        .to_string())
+    }
+}
+
+fn text(label: &'static str, id: &'static str, v: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <input id=id data-testid=id prop:value=move || v.get() on:input=move |ev| v.set(event_target_value(&ev)) />
+    }
+}
+
+fn area(label: &'static str, id: &'static str, v: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <textarea id=id data-testid=id prop:value=move || v.get() on:input=move |ev| v.set(event_target_value(&ev))></textarea>
+    }
+}
+
+fn check(label: &'static str, id: &'static str, v: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="check"><input type="checkbox" id=id data-testid=id prop:checked=move || v.get() on:change=move |ev| v.set(event_target_checked(&ev)) />{label}</label>
+    }
+}
+
+/// Edits an app: URIs, logout URIs, session rules and lifetimes.
+#[component]
+fn AppEditor(
+    auth: Auth,
+    app: AppView,
+    editing: RwSignal<Option<AppView>>,
+    apps: RwSignal<Option<Page<AppView>>>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
+    let f = AppForm::new(&app);
+    let error = RwSignal::new(None::<String>);
+    let id = app.id.clone();
+    let save = move || {
+        let body = match f.body() {
+            Ok(b) => b,
+            Err(e) => return error.set(Some(e)),
+        };
+        let request = api(auth.clone(), "PATCH", format!("/apps/{id}"), Some(body));
+        spawn_call(request, error, move |updated: AppView| {
+            // The list shows the saved app at once (the reload below may take a while):
+            // editing it again must not start from the old values.
+            apps.update(|page| {
+                if let Some(page) = page
+                    && let Some(row) = page.items.iter_mut().find(|a| a.id == updated.id)
+                {
+                    *row = updated;
+                }
+            });
+            editing.set(None);
+            bump(reload);
+        });
+    };
+    view! {
+        <section data-testid="app-editor" aria-label="Edit app">
+            <h3>"Edit " {app.name.clone()}</h3>
+            <ErrorNote error=error />
+            <form on:submit=move |ev| { ev.prevent_default(); save(); }>
+                {text("Name", "edit-name", f.name)}
+                {area("Redirect URIs, one per line (matched exactly)", "edit-redirects", f.redirects)}
+                {area("Post-logout redirect URIs, one per line", "edit-post-logout", f.post_logout)}
+                {text("Back-channel logout URI (empty: none)", "edit-backchannel", f.backchannel)}
+                {text("Front-channel logout URI (empty: none)", "edit-frontchannel", f.frontchannel)}
+                {text("Re-authentication after (minutes; empty: never)", "edit-reauth", f.reauth)}
+                {check(" Needs a second factor", "edit-mfa", f.mfa)}
+                {text("App-session idle timeout (minutes; empty: none)", "edit-idle", f.idle)}
+                {text("App-session lifetime (minutes)", "edit-lifetime", f.lifetime)}
+                {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", f.outlives)}
+                {check(" First party (no consent screen)", "edit-first-party", f.first_party)}
+                <button type="submit" data-testid="edit-save">"Save"</button>
+                <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+            </form>
+        </section>
+    }
+}

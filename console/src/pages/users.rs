@@ -1,0 +1,125 @@
+//! Users: search, the actions on one (disable, reset keys, sign out, invite) and their details.
+
+use leptos::ev::MouseEvent;
+use leptos::prelude::*;
+use portcullis_api_types::{Page, SessionView, UserView};
+
+use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call};
+use crate::ui::ErrorNote;
+
+/// An action on a user: their id, the action's path segment, and what to say once it is done.
+type UserAction = (String, &'static str, &'static str);
+
+#[component]
+pub(crate) fn Users(auth: Auth) -> impl IntoView {
+    let users = RwSignal::new(None::<Page<UserView>>);
+    let error = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let reload = RwSignal::new(0u32);
+    let search = RwSignal::new(String::new());
+    let auth_load = auth.clone();
+    Effect::new(move |_| {
+        reload.track();
+        let path = format!("/users?per_page=200&q={}", enc(&search.get()));
+        fetch_into(auth_load.clone(), path, users, error);
+    });
+    let selected = RwSignal::new(None::<UserView>);
+    let auth_detail = auth.clone();
+    let act = Callback::new(move |(id, action, label): UserAction| {
+        let request = post(auth.clone(), format!("/users/{id}/{action}"));
+        spawn_call(request, error, move |_: serde_json::Value| {
+            notice.set(Some(label.to_owned()));
+            bump(reload);
+        });
+    });
+    view! {
+        <section data-testid="users-page">
+            <h2>"Users"</h2>
+            {move || selected.get().map(|u| view! { <UserDetail auth=auth_detail.clone() user=u /> })}
+            <label for="user-search">"Search by email"</label>
+            <input id="user-search" data-testid="user-search" on:input=move |ev| search.set(event_target_value(&ev)) />
+            <ErrorNote error=error />
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            <table>
+                <thead><tr><th>"Email"</th><th>"Verified"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
+                <tbody>
+                    {move || users.get().map(|p| p.items.into_iter().map(|u| view! {
+                        <UserRow user=u act=act selected=selected />
+                    }).collect_view())}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// A user in the list, with the buttons of the actions on them.
+#[component]
+fn UserRow(
+    user: UserView,
+    act: Callback<UserAction>,
+    selected: RwSignal<Option<UserView>>,
+) -> impl IntoView {
+    let id = user.id.clone();
+    let run = move |action: &'static str, label: &'static str| {
+        let id = id.clone();
+        move |_: MouseEvent| act.run((id.clone(), action, label))
+    };
+    let detail = user.clone();
+    let active = user.active;
+    view! {
+        <tr data-testid="user-row">
+            <td>{user.email}</td>
+            <td data-testid="user-verified">{if user.email_verified { "yes" } else { "no" }}</td>
+            <td>{user.role}</td>
+            <td>{if active { "active" } else { "disabled" }}</td>
+            <td>{user.credentials.len()}</td>
+            <td>
+                {if active {
+                    view! { <button type="button" on:click=run("disable", "User disabled; their sessions ended.")>"Disable"</button> }.into_any()
+                } else {
+                    view! { <button type="button" on:click=run("enable", "User enabled.")>"Enable"</button> }.into_any()
+                }}
+                <button type="button" on:click=run("reset-mfa", "Keys removed; their sessions ended.")>"Reset MFA"</button>
+                <button type="button" data-testid="user-sign-out" on:click=run("sign-out-everywhere", "Signed out everywhere; every app was told.")>"Sign out everywhere"</button>
+                <button type="button" data-testid="user-invite" title="Email a link to set up the account with a password or a passkey; older links stop working" on:click=run("invite", "Invitation sent; older links stop working.")>"Send invitation"</button>
+                <button type="button" data-testid="user-details" on:click=move |_| selected.set(Some(detail.clone()))>"Details"</button>
+            </td>
+        </tr>
+    }
+}
+
+/// One user: their live sign-in sessions with the app sessions under each, and their keys.
+#[component]
+fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
+    let sessions = RwSignal::new(None::<Page<SessionView>>);
+    let error = RwSignal::new(None::<String>);
+    let path = format!("/sessions?per_page=200&user_id={}", enc(&user.id));
+    fetch_into(auth, path, sessions, error);
+    view! {
+        <section data-testid="user-detail" aria-label="User details">
+            <h3>{user.email.clone()}</h3>
+            <ErrorNote error=error />
+            <h4>"Signed in"</h4>
+            <ul>
+                {move || sessions.get().map(|p| p.items.into_iter().map(|s| view! {
+                    <li data-testid="user-session">{s.created_at} " — " {s.user_agent.unwrap_or_default()} " — apps: "
+                        {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
+                }).collect_view())}
+            </ul>
+            <p>"Email address: " {if user.email_verified { "verified" } else { "not verified" }}</p>
+            <h4>"Pending email links"</h4>
+            {user.pending_links.is_empty().then(|| view! { <p data-testid="no-pending-links">"None."</p> })}
+            <ul>
+                {user.pending_links.iter().map(|l| view! {
+                    <li data-testid="pending-link">{l.purpose.clone()} {l.new_email.clone().map(|e| format!(" ({e})")).unwrap_or_default()} ", sent " {l.created_at.clone()} ", valid until " {l.expires_at.clone()}</li>
+                }).collect_view()}
+            </ul>
+            <h4>"Security keys and passkeys"</h4>
+            <ul>
+                {user.credentials.iter().map(|c| view! {
+                    <li data-testid="user-key">{c.name.clone()} " (" {c.kind.clone()} "), added " {c.created_at.clone()}</li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
