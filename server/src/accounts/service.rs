@@ -753,6 +753,46 @@ impl AccountService {
             .await?)
     }
 
+    /// Ends every session of the user (reason `user_deleted`, apps told) and deletes the user,
+    /// in one transaction: a session made meanwhile cannot be dropped by the cascade without an
+    /// end (and its copies' tombstones).
+    pub async fn delete_user(
+        &self,
+        org: &Org,
+        user: UserId,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        let ended = self.store.delete_user(org.id, user, actor, now).await?;
+        self.sessions.forget_ended(&ended).await;
+        self.sessions.user_changed(org.id, user).await;
+        let event = crate::audit::AuditEvent {
+            org_id: org.id,
+            actor: actor.to_owned(),
+            action: "user.deleted",
+            target: Some(user.to_string()),
+            details: serde_json::json!({}),
+        };
+        self.store.record_audit(&event, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Removes the user's keys and recovery codes and ends their sessions (reason `mfa_reset`),
+    /// so the next sign-in follows the org's MFA policy from scratch.
+    pub async fn reset_mfa(
+        &self,
+        org: &Org,
+        user: UserId,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        self.store.reset_user_mfa(org.id, user, actor, now).await?;
+        self.sessions
+            .end_user_sessions(org.id, user, None, EndReason::MfaReset, actor)
+            .await?;
+        Ok(())
+    }
+
     /// Disables (ending every session of the user, reason `user_disabled`) or re-enables a user.
     pub async fn set_active(
         &self,

@@ -197,6 +197,33 @@ impl EmailService {
         count <= limit
     }
 
+    /// The org's template of `kind`, and whether it is the org's own (else the built-in one).
+    pub async fn template(
+        &self,
+        org: OrgId,
+        kind: super::TemplateKind,
+    ) -> Result<(super::Template, bool), StoreError> {
+        Ok(match self.store.email_template(org, kind).await? {
+            Some(t) => (t, true),
+            None => (super::templates::default_template(kind), false),
+        })
+    }
+
+    /// Stores the org's template of `kind` (`None`: back to the built-in one); checked with
+    /// `templates::validate` first.
+    pub async fn set_template(
+        &self,
+        org: OrgId,
+        kind: super::TemplateKind,
+        template: Option<&super::Template>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.store
+            .set_email_template(org, kind, template, actor, now)
+            .await
+    }
+
     /// Where the dev mailbox writes, when there is no SMTP server.
     pub fn mailbox_dir(&self) -> Option<&PathBuf> {
         match &self.mailer {

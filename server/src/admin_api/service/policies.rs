@@ -99,13 +99,11 @@ pub(super) async fn template_view(
     org: &Org,
     kind: crate::email::TemplateKind,
 ) -> Result<EmailTemplateView, ApiError> {
-    let custom = state
-        .store
-        .email_template(org.id, kind)
+    let (t, is_custom) = state
+        .email
+        .template(org.id, kind)
         .await
         .map_err(ApiError::internal)?;
-    let is_custom = custom.is_some();
-    let t = custom.unwrap_or_else(|| crate::email::templates::default_template(kind));
     Ok(EmailTemplateView {
         kind: kind.as_str().to_owned(),
         subject: t.subject,
@@ -150,14 +148,8 @@ pub async fn set_email_template(
             .map_err(|e| ApiError::field(e.field, e.message))?;
     }
     state
-        .store
-        .set_email_template(
-            org.id,
-            kind,
-            template.as_ref(),
-            &who.actor(),
-            state.clock.now(),
-        )
+        .email
+        .set_template(org.id, kind, template.as_ref(), &who.actor())
         .await
         .map_err(ApiError::internal)?;
     template_view(state, org, kind).await

@@ -267,8 +267,8 @@ pub async fn retry_delivery(
 ) -> Result<(), ApiError> {
     let id = parse_id(id, "delivery")?;
     let done = state
-        .store
-        .retry_logout_delivery(org.id, id, &who.actor(), state.clock.now())
+        .slo
+        .retry_delivery(org, id, &who.actor())
         .await
         .map_err(ApiError::internal)?;
     if done {

@@ -5,7 +5,6 @@ use crate::accounts::{AccountError, Role, UserId};
 use crate::admin_api::ApiError;
 use crate::state::AppState;
 
-use crate::sessions::EndReason;
 use crate::tenancy::Org;
 use portcullis_api_types::{
     CredentialView, Page, PendingLinkView, UserCreateRequest, UserUpdateRequest, UserView,
@@ -257,25 +256,9 @@ pub async fn delete_user(
     id: &str,
 ) -> Result<(), ApiError> {
     let u = find_user(state, org, id).await?;
-    // The sessions end and the user goes in one transaction: a session made meanwhile cannot
-    // be dropped by the cascade without an end (and its copies' tombstones).
-    let ended = state
-        .store
-        .delete_user(org.id, u.id, &who.actor(), state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
-    state.sessions.forget_ended(&ended).await;
-    state.sessions.user_changed(org.id, u.id).await;
-    let event = crate::audit::AuditEvent {
-        org_id: org.id,
-        actor: who.actor(),
-        action: "user.deleted",
-        target: Some(u.id.to_string()),
-        details: serde_json::json!({}),
-    };
     state
-        .store
-        .record_audit(&event, state.clock.now())
+        .accounts
+        .delete_user(org, u.id, &who.actor())
         .await
         .map_err(ApiError::internal)?;
     Ok(())
@@ -291,13 +274,8 @@ pub async fn reset_mfa(
 ) -> Result<UserView, ApiError> {
     let u = find_user(state, org, id).await?;
     state
-        .store
-        .reset_user_mfa(org.id, u.id, &who.actor(), state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
-    state
-        .sessions
-        .end_user_sessions(org.id, u.id, None, EndReason::MfaReset, &who.actor())
+        .accounts
+        .reset_mfa(org, u.id, &who.actor())
         .await
         .map_err(ApiError::internal)?;
     user_view(state, org, &u).await
