@@ -26,3 +26,9 @@ pub enum AccountError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
+
+impl From<super::model::NameTooLong> for AccountError {
+    fn from(_: super::model::NameTooLong) -> Self {
+        Self::InvalidName
+    }
+}

@@ -8,10 +8,11 @@ pub mod routes;
 mod service;
 
 /// The emailed links (stored by the store, read through `AccountService`).
-pub use crate::store::{EmailLink, LinkPurpose};
+pub use crate::store::EmailLink;
 pub use error::AccountError;
 pub use model::{
-    EmailAddress, InvalidEmail, InvalidPassword, NewUser, Password, Role, User, UserId,
+    DisplayName, EmailAddress, InvalidEmail, InvalidPassword, LinkPurpose, NameTooLong, NewUser,
+    Password, Role, User, UserId,
 };
 pub use password::PasswordHasher;
 pub use service::{

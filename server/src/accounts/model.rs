@@ -145,6 +145,54 @@ pub struct NewUser {
     pub email_verified: bool,
 }
 
+/// A person's name as pages and the admin API show it: trimmed, at most
+/// `DisplayName::MAX_CHARS` characters. A blank name is no name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+/// A name over `DisplayName::MAX_CHARS` characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("name must be at most 200 characters")]
+pub struct NameTooLong;
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 200;
+
+    /// `None` for a blank name.
+    pub fn parse(raw: &str) -> Result<Option<Self>, NameTooLong> {
+        let name = raw.trim();
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(NameTooLong);
+        }
+        Ok((!name.is_empty()).then(|| Self(name.to_owned())))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// What an emailed link is for. A newer link voids the user's older ones of the same purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    PasswordReset,
+    Invitation,
+    VerifyEmail,
+    EmailChange,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::Invitation => "invitation",
+            Self::VerifyEmail => "verify_email",
+            Self::EmailChange => "email_change",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +222,19 @@ mod tests {
         assert!(Password::parse("short").is_err());
         let p = Password::parse("correct horse battery").unwrap();
         assert!(!format!("{p:?}").contains("horse"));
+    }
+
+    #[test]
+    fn display_names_are_trimmed_bounded_and_blank_is_none() {
+        assert_eq!(
+            DisplayName::parse("  Ada  ")
+                .unwrap()
+                .unwrap()
+                .into_string(),
+            "Ada"
+        );
+        assert_eq!(DisplayName::parse("   ").unwrap(), None);
+        assert!(DisplayName::parse(&"é".repeat(200)).unwrap().is_some());
+        assert_eq!(DisplayName::parse(&"é".repeat(201)), Err(NameTooLong));
     }
 }

@@ -1,7 +1,7 @@
 //! Account rules: creating users (password hashed before anything is written).
 
 use super::error::AccountError;
-use super::model::{EmailAddress, NewUser, Password, Role, User, UserId};
+use super::model::{DisplayName, EmailAddress, NewUser, Password, Role, User, UserId};
 use super::password::PasswordHasher;
 use crate::clock::SharedClock;
 use crate::email::TemplateKind;
@@ -458,6 +458,28 @@ impl AccountService {
             .filter(|l| l.purpose == purpose && l.used_at.is_none() && now < l.expires_at))
     }
 
+    /// Changes a user's name (`Some("")`: no name) or role; every node sees it from the next
+    /// request.
+    pub async fn update_profile(
+        &self,
+        org: &Org,
+        user: UserId,
+        name: Option<&str>,
+        role: Option<Role>,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let name = name
+            .map(DisplayName::parse)
+            .transpose()?
+            .map(|n| n.map(DisplayName::into_string));
+        let now = self.clock.now();
+        self.store
+            .update_user(org.id, user, name, role, actor, now)
+            .await?;
+        self.sessions.user_changed(org.id, user).await;
+        Ok(())
+    }
+
     /// A user of the org by id.
     pub async fn user(&self, org: &Org, id: UserId) -> Result<Option<User>, AccountError> {
         Ok(self.store.user_by_id(org.id, id).await?)
@@ -769,6 +791,46 @@ impl AccountService {
             .await?)
     }
 
+    /// Ends every session of the user (reason `user_deleted`, apps told) and deletes the user,
+    /// in one transaction: a session made meanwhile cannot be dropped by the cascade without an
+    /// end (and its copies' tombstones).
+    pub async fn delete_user(
+        &self,
+        org: &Org,
+        user: UserId,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        let ended = self.store.delete_user(org.id, user, actor, now).await?;
+        self.sessions.forget_ended(&ended).await;
+        self.sessions.user_changed(org.id, user).await;
+        let event = crate::audit::AuditEvent {
+            org_id: org.id,
+            actor: actor.to_owned(),
+            action: "user.deleted",
+            target: Some(user.to_string()),
+            details: serde_json::json!({}),
+        };
+        self.store.record_audit(&event, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Removes the user's keys and recovery codes and ends their sessions (reason `mfa_reset`),
+    /// so the next sign-in follows the org's MFA policy from scratch.
+    pub async fn reset_mfa(
+        &self,
+        org: &Org,
+        user: UserId,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        self.store.reset_user_mfa(org.id, user, actor, now).await?;
+        self.sessions
+            .end_user_sessions(org.id, user, None, EndReason::MfaReset, actor)
+            .await?;
+        Ok(())
+    }
+
     /// Disables (ending every session of the user, reason `user_disabled`) or re-enables a user.
     pub async fn set_active(
         &self,
@@ -807,14 +869,8 @@ impl AccountService {
     ) -> Result<User, AccountError> {
         let email = EmailAddress::parse(req.email)?;
         let password = req.password.map(Password::parse).transpose()?;
-        let name = req
-            .name
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(AccountError::InvalidName);
-        }
+        let name = req.name.map(DisplayName::parse).transpose()?.flatten();
+        let name = name.map(DisplayName::into_string);
         if self.store.user_by_email(org.id, &email).await?.is_some() {
             return Err(AccountError::EmailTaken(email.as_str().to_owned()));
         }

@@ -1,11 +1,12 @@
 //! Outgoing email: the outbox worker and the mailer (SMTP with lettre, or the dev mailbox), and
 //! the per-org templates every message is made from.
 
+mod model;
 mod service;
 pub mod templates;
 
-pub use service::{EmailService, OutgoingEmail, QueuedEmail, UNPROMPTED_PER_ADDRESS_PER_HOUR};
-pub use templates::{Template, TemplateKind};
+pub use model::{OutgoingEmail, QueuedEmail, Template, TemplateKind};
+pub use service::{EmailService, UNPROMPTED_PER_ADDRESS_PER_HOUR};
 
 use crate::store::{Store, StoreError};
 use crate::tenancy::Org;

@@ -3,6 +3,7 @@
 //! dev mailbox directory when no SMTP URL is configured. Failures are retried with backoff; a
 //! message is never logged with its body (it may hold a single-use link).
 
+use super::{OutgoingEmail, QueuedEmail};
 use crate::clock::SharedClock;
 use crate::config::EmailConfig;
 use crate::limits::{Limit, RateLimiter};
@@ -18,29 +19,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
-use uuid::Uuid;
-
-/// A message to send: one recipient address (never a display name a user typed, so nothing
-/// can be smuggled into headers), a subject, and text and HTML bodies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingEmail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-/// An outbox row.
-#[derive(Debug, Clone)]
-pub struct QueuedEmail {
-    pub id: Uuid,
-    pub org_id: OrgId,
-    pub email: OutgoingEmail,
-    /// `pending`, `sent` or `failed`.
-    pub status: String,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-}
 
 /// Per-node counters: key → (window start, count).
 type LocalCounts = HashMap<String, (DateTime<Utc>, i64)>;
@@ -217,6 +195,33 @@ impl EmailService {
             }
         };
         count <= limit
+    }
+
+    /// The org's template of `kind`, and whether it is the org's own (else the built-in one).
+    pub async fn template(
+        &self,
+        org: OrgId,
+        kind: super::TemplateKind,
+    ) -> Result<(super::Template, bool), StoreError> {
+        Ok(match self.store.email_template(org, kind).await? {
+            Some(t) => (t, true),
+            None => (super::templates::default_template(kind), false),
+        })
+    }
+
+    /// Stores the org's template of `kind` (`None`: back to the built-in one); checked with
+    /// `templates::validate` first.
+    pub async fn set_template(
+        &self,
+        org: OrgId,
+        kind: super::TemplateKind,
+        template: Option<&super::Template>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.store
+            .set_email_template(org, kind, template, actor, now)
+            .await
     }
 
     /// Where the dev mailbox writes, when there is no SMTP server.

@@ -191,6 +191,20 @@ impl SloService {
         Ok(EndSessionDecision::SignedOut { sid, redirect })
     }
 
+    /// Makes an undelivered delivery due now (a failed one gets another round of attempts);
+    /// false when the org has no such undelivered delivery.
+    pub async fn retry_delivery(
+        &self,
+        org: &Org,
+        id: Uuid,
+        actor: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        let now = self.clock.now();
+        self.store
+            .retry_logout_delivery(org.id, id, actor, now)
+            .await
+    }
+
     /// The front-channel logout URLs of the apps that took part in the session (Front-Channel
     /// Logout 1.0 §3: with `iss` and `sid`).
     pub async fn frontchannel_urls(

@@ -19,26 +19,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-/// What an emailed link is for. A newer link voids the user's older ones of the same purpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkPurpose {
-    PasswordReset,
-    Invitation,
-    VerifyEmail,
-    EmailChange,
-}
+pub use crate::accounts::LinkPurpose;
 
 impl LinkPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PasswordReset => "password_reset",
-            Self::Invitation => "invitation",
-            Self::VerifyEmail => "verify_email",
-            Self::EmailChange => "email_change",
-        }
-    }
-
     fn from_db(raw: &str) -> Option<Self> {
         [
             Self::PasswordReset,
@@ -329,8 +312,8 @@ impl Store {
         pending: &PendingSignup,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
-        let email = EmailAddress::parse(&pending.email)
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+        let email =
+            EmailAddress::parse(&pending.email).map_err(|e| StoreError::Encoding(e.to_string()))?;
         let txn = self.begin_write().await?;
         let taken = pending_signups::Entity::update_many()
             .col_expr(pending_signups::Column::UsedAt, Expr::value(now))

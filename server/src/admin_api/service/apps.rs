@@ -1,0 +1,239 @@
+//! Apps: list, read, register, change, delete, rotate the secret.
+
+use super::*;
+use crate::admin_api::ApiError;
+use crate::apps::{App, AppError, AppId, AppType, CreateApp, SessionProfile, SessionRules};
+use crate::state::AppState;
+
+use crate::tenancy::Org;
+use portcullis_api_types::{AppCreateRequest, AppView, AppWithSecret, Page, SessionRulesView};
+
+pub(super) fn rules_view(r: &SessionRules) -> SessionRulesView {
+    SessionRulesView {
+        reauth_max_age_secs: r.reauth_max_age_secs,
+        mfa_required: r.mfa_required,
+        idle_timeout_secs: r.idle_timeout_secs,
+        lifetime_secs: r.lifetime_secs,
+        outlives_idp_session: r.outlives_idp_session,
+    }
+}
+
+pub fn app_view(a: &App) -> AppView {
+    AppView {
+        id: a.id.to_string(),
+        client_id: a.client_id.clone(),
+        name: a.name.clone(),
+        app_type: a.app_type.as_str().to_owned(),
+        redirect_uris: a
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        post_logout_redirect_uris: a
+            .post_logout_redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        backchannel_logout_uri: a
+            .backchannel_logout_uri
+            .as_ref()
+            .map(|u| u.as_str().to_owned()),
+        frontchannel_logout_uri: a
+            .frontchannel_logout_uri
+            .as_ref()
+            .map(|u| u.as_str().to_owned()),
+        session_profile: a.session_profile.as_str().to_owned(),
+        session_rules: rules_view(&a.settings.session),
+        first_party: a.settings.first_party,
+        access_token_ttl_secs: a.settings.access_token_ttl_secs,
+        id_token_ttl_secs: a.settings.id_token_ttl_secs,
+        grant_types: a
+            .settings
+            .grant_types
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect(),
+        admin: a.admin,
+        created_at: ts(a.created_at),
+    }
+}
+
+pub(super) fn app_error(e: AppError) -> ApiError {
+    match e {
+        AppError::InvalidName => ApiError::field("name", e.to_string()),
+        AppError::InvalidUri(ref u) => ApiError::field("redirect_uris", u.to_string()),
+        AppError::MissingRedirectUri(_) => ApiError::field("redirect_uris", e.to_string()),
+        AppError::ServiceWithUris => ApiError::field("redirect_uris", e.to_string()),
+        AppError::InvalidSettings(m) => ApiError::field("session_rules", m),
+        AppError::ClientIdTaken => ApiError::Conflict(e.to_string()),
+        AppError::TooManyUris { .. } => ApiError::field("redirect_uris", e.to_string()),
+        AppError::TooManyApps(_) => ApiError::Conflict(e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+pub async fn list_apps(
+    state: &AppState,
+    org: &Org,
+    p: PageRequest,
+) -> Result<Page<AppView>, ApiError> {
+    let (apps, total) = state
+        .store
+        .apps_page(org.id, p.offset(), p.limit())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(p.with(apps.iter().map(app_view).collect(), total))
+}
+
+pub async fn get_app(state: &AppState, org: &Org, id: &str) -> Result<App, ApiError> {
+    let id = AppId(parse_id(id, "app")?);
+    state
+        .store
+        .app_by_id(org.id, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound("no such app".into()))
+}
+
+pub async fn create_app(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    req: AppCreateRequest,
+) -> Result<AppWithSecret, ApiError> {
+    let app_type = match req.app_type.as_deref().unwrap_or("web").parse::<AppType>() {
+        Ok(t) => t,
+        Err(m) => return Err(ApiError::field("app_type", m)),
+    };
+    let profile = match req
+        .session_profile
+        .as_deref()
+        .unwrap_or("standard")
+        .parse::<SessionProfile>()
+    {
+        Ok(p) => p,
+        Err(m) => return Err(ApiError::field("session_profile", m)),
+    };
+    let create = CreateApp {
+        redirect_uris: req.redirect_uris,
+        post_logout_redirect_uris: req.post_logout_redirect_uris,
+        backchannel_logout_uri: req.backchannel_logout_uri,
+        frontchannel_logout_uri: req.frontchannel_logout_uri,
+        session_profile: profile,
+        rules: req.session_rules.map(|r| SessionRules {
+            reauth_max_age_secs: r.reauth_max_age_secs,
+            mfa_required: r.mfa_required,
+            idle_timeout_secs: r.idle_timeout_secs,
+            lifetime_secs: r.lifetime_secs,
+            outlives_idp_session: r.outlives_idp_session,
+        }),
+        first_party: req.first_party.unwrap_or(true),
+        access_token_ttl_secs: req.access_token_ttl_secs,
+        id_token_ttl_secs: req.id_token_ttl_secs,
+        ..CreateApp::new(&req.name, app_type)
+    };
+    let (app, secret) = state
+        .apps
+        .create(org, create, &who.actor())
+        .await
+        .map_err(app_error)?;
+    Ok(AppWithSecret {
+        app: app_view(&app),
+        client_secret: secret,
+    })
+}
+
+pub async fn delete_app(state: &AppState, org: &Org, id: &str) -> Result<(), ApiError> {
+    let app = get_app(state, org, id).await?;
+    match state.apps.delete(org, &app).await {
+        Ok(()) => Ok(()),
+        Err(AppError::Store(crate::store::StoreError::NotFound)) => {
+            Err(ApiError::NotFound("no such app".into()))
+        }
+        Err(e) => Err(app_error(e)),
+    }
+}
+
+pub async fn rotate_secret(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+) -> Result<AppWithSecret, ApiError> {
+    let app = get_app(state, org, id).await?;
+    if !app.app_type.is_confidential() {
+        return Err(ApiError::Conflict("a public app has no secret".into()));
+    }
+    let secret = state
+        .apps
+        .rotate_secret(org, &app, &who.actor())
+        .await
+        .map_err(app_error)?;
+    Ok(AppWithSecret {
+        app: app_view(&app),
+        client_secret: Some(secret),
+    })
+}
+
+pub async fn update_app(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    req: portcullis_api_types::AppUpdateRequest,
+) -> Result<AppView, ApiError> {
+    let app = get_app(state, org, id).await?;
+    let profile = match req.session_profile.as_deref() {
+        Some(p) => p
+            .parse::<SessionProfile>()
+            .map_err(|m| ApiError::field("session_profile", m))?,
+        None => app.session_profile,
+    };
+    let rules = match (&req.session_rules, &req.session_profile) {
+        (Some(r), _) => SessionRules {
+            reauth_max_age_secs: r.reauth_max_age_secs,
+            mfa_required: r.mfa_required,
+            idle_timeout_secs: r.idle_timeout_secs,
+            lifetime_secs: r.lifetime_secs,
+            outlives_idp_session: r.outlives_idp_session,
+        },
+        (None, Some(_)) => profile.preset(),
+        (None, None) => app.settings.session,
+    };
+    let uris =
+        |v: &[crate::apps::AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
+    let logout = |changed: Option<String>, current: &Option<crate::apps::AppUri>| match changed {
+        Some(u) if u.is_empty() => None,
+        Some(u) => Some(u),
+        None => current.as_ref().map(|u| u.as_str().to_owned()),
+    };
+    let change = CreateApp {
+        redirect_uris: req
+            .redirect_uris
+            .unwrap_or_else(|| uris(&app.redirect_uris)),
+        post_logout_redirect_uris: req
+            .post_logout_redirect_uris
+            .unwrap_or_else(|| uris(&app.post_logout_redirect_uris)),
+        backchannel_logout_uri: logout(req.backchannel_logout_uri, &app.backchannel_logout_uri),
+        frontchannel_logout_uri: logout(req.frontchannel_logout_uri, &app.frontchannel_logout_uri),
+        session_profile: profile,
+        rules: Some(rules),
+        first_party: req.first_party.unwrap_or(app.settings.first_party),
+        access_token_ttl_secs: Some(
+            req.access_token_ttl_secs
+                .unwrap_or(app.settings.access_token_ttl_secs),
+        ),
+        id_token_ttl_secs: Some(
+            req.id_token_ttl_secs
+                .unwrap_or(app.settings.id_token_ttl_secs),
+        ),
+        grant_types: Some(app.settings.grant_types.clone()),
+        ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
+    };
+    let updated = state
+        .apps
+        .update(org, &app, change, &who.actor())
+        .await
+        .map_err(app_error)?;
+    Ok(app_view(&updated))
+}
