@@ -78,18 +78,6 @@ fn new_token() -> Result<String, AccountError> {
         .map_err(|e| AccountError::Store(StoreError::Encoding(e.to_string())))
 }
 
-/// A display name as typed: trimmed, none when empty, at most 200 characters.
-fn signup_name(raw: Option<&str>) -> Result<Option<String>, AccountError> {
-    let name = raw
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(AccountError::InvalidName);
-    }
-    Ok(name)
-}
-
 /// A sign-up for an address without an account, checked and its password hashed.
 struct NewSignUp {
     email: EmailAddress,
@@ -321,7 +309,8 @@ impl AccountService {
     pub async fn sign_up(&self, org: &Org, req: SignUp<'_>) -> Result<(), AccountError> {
         let email = EmailAddress::parse(req.email)?;
         let password = Password::parse(req.password)?;
-        let name = signup_name(req.name)?;
+        let name = req.name.map(DisplayName::parse).transpose()?.flatten();
+        let name = name.map(DisplayName::into_string);
         let hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
         let existing = self.store.user_by_email(org.id, &email).await?;
