@@ -1,4 +1,4 @@
-//! The `portcullis` command line (DESIGN §5). Every command uses the same configuration as
+//! The `portcullis` command line. Every command uses the same configuration as
 //! `serve` and takes `--json` for machine-readable output on stdout; errors go to stderr with a
 //! non-zero exit, and a refused command leaves the database as it was.
 

@@ -4,7 +4,7 @@
 //! change happens on the page's POST, so a mail scanner that follows links uses nothing up.
 
 use super::{AccountError, LinkPurpose, ResetOutcome, SignUp};
-use crate::http::extract::{CsrfForm, MaybeSession};
+use crate::http::extract::{Checked, CsrfForm, MaybeSession};
 use crate::http::pages::{
     ACCOUNT_PATH, LOGIN_PATH, client_ip, csrf_token, message, org_path, render, see_other,
 };
@@ -560,8 +560,7 @@ async fn email_change_page(
 async fn email_change_submit(
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: CsrfForm<TokenForm>,
-    MaybeSession(current): MaybeSession,
+    Checked(form, MaybeSession(current)): Checked<TokenForm, MaybeSession>,
 ) -> Page {
     let org = org.0;
     if let Err(res) = email_change_link(&state, &org, current.as_ref(), &form.token).await? {

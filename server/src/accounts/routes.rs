@@ -3,7 +3,7 @@
 
 use crate::authn::PasswordChange;
 use crate::authn::webauthn::WebauthnFlowError;
-use crate::http::extract::{CsrfForm, CurrentSession, TokenOnly, app_state, current_org};
+use crate::http::extract::{Checked, CurrentSession, TokenOnly, app_state, current_org};
 use crate::http::pages::{ACCOUNT_PATH, client_ip, csrf_token, org_path, render, see_other};
 use crate::http::{CurrentOrg, OrUnavailable, PageError};
 use crate::sessions::{EndReason, Session, SessionError, SessionId};
@@ -225,7 +225,7 @@ struct RecoveryCodesPage<'a> {
     codes: Vec<String>,
 }
 
-async fn recovery_codes(_form: CsrfForm<TokenOnly>, account: Account) -> Page {
+async fn recovery_codes(Checked(_, account): Checked<TokenOnly, Account>) -> Page {
     let Account {
         state,
         org,
@@ -267,8 +267,7 @@ async fn end_one(
     org: CurrentOrg,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    _form: CsrfForm<TokenOnly>,
-    CurrentSession(current): CurrentSession,
+    Checked(_, CurrentSession(current)): Checked<TokenOnly, CurrentSession>,
 ) -> Page {
     let org = org.0;
     let Some(id) = path_id(&path) else {
@@ -290,8 +289,7 @@ async fn revoke_consent(
     org: CurrentOrg,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    _form: CsrfForm<TokenOnly>,
-    CurrentSession(current): CurrentSession,
+    Checked(_, CurrentSession(current)): Checked<TokenOnly, CurrentSession>,
 ) -> Page {
     let org = org.0;
     let Some(id) = path_id(&path) else {
@@ -327,8 +325,7 @@ async fn end_sessions(
 async fn end_all(
     org: CurrentOrg,
     state: web::Data<AppState>,
-    _form: CsrfForm<TokenOnly>,
-    CurrentSession(current): CurrentSession,
+    Checked(_, CurrentSession(current)): Checked<TokenOnly, CurrentSession>,
 ) -> Page {
     let org = org.0;
     end_sessions(&state, &org, &current, None).await?;
@@ -338,8 +335,7 @@ async fn end_all(
 async fn end_others(
     org: CurrentOrg,
     state: web::Data<AppState>,
-    _form: CsrfForm<TokenOnly>,
-    CurrentSession(current): CurrentSession,
+    Checked(_, CurrentSession(current)): Checked<TokenOnly, CurrentSession>,
 ) -> Page {
     let org = org.0;
     end_sessions(&state, &org, &current, Some(current.id)).await?;
@@ -356,14 +352,13 @@ struct PasswordForm {
     end_other_sessions: Option<String>,
 }
 
-async fn change_password(form: CsrfForm<PasswordForm>, account: Account) -> Page {
+async fn change_password(Checked(form, account): Checked<PasswordForm, Account>) -> Page {
     let Account {
         state,
         org,
         current,
         req,
     } = &account;
-    let form = form.into_inner();
     let result = state
         .login
         .change_password(
@@ -403,8 +398,7 @@ async fn change_password(form: CsrfForm<PasswordForm>, account: Account) -> Page
 
 async fn remove_credential(
     path: web::Path<(String, String)>,
-    _form: CsrfForm<TokenOnly>,
-    account: Account,
+    Checked(_, account): Checked<TokenOnly, Account>,
 ) -> Page {
     let Account {
         state,
@@ -435,8 +429,7 @@ struct RenameForm {
 
 async fn rename_credential(
     path: web::Path<(String, String)>,
-    form: CsrfForm<RenameForm>,
-    account: Account,
+    Checked(form, account): Checked<RenameForm, Account>,
 ) -> Page {
     let Account {
         state,
@@ -469,7 +462,7 @@ crate::csrf_forms!(PasswordForm, RenameForm, EmailChangeForm);
 
 /// Sends the confirmation link to the new address; needs a recent sign-in (as adding a key
 /// does), since whoever controls the address can reset the password.
-async fn change_email(form: CsrfForm<EmailChangeForm>, account: Account) -> Page {
+async fn change_email(Checked(form, account): Checked<EmailChangeForm, Account>) -> Page {
     let Account {
         state,
         org,

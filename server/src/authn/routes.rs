@@ -146,11 +146,7 @@ async fn login_submit(
         email: &form.email,
         password: &form.password,
         remember_me: form.remember_me.is_some(),
-        user_agent: req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        user_agent: user_agent(&req),
         ip: client_ip(&req, &state),
         app_requests_mfa: false,
         current,
@@ -211,6 +207,11 @@ async fn login_submit(
             .await
         }
     }
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    let ua = req.headers().get("user-agent")?;
+    ua.to_str().ok().map(str::to_owned)
 }
 
 /// On to the security key step (`key` or `enrol`) with the half-signed-in cookie.

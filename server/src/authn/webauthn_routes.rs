@@ -276,7 +276,7 @@ async fn invitation(
         .accounts
         .invitation(org, token.unwrap_or_default())
         .await
-        .map_err(|e| WebauthnFlowError::Setup(e.to_string()))?;
+        .map_err(|e| JsonError::failure(&e, "invitation look-up failed"))?;
     match invited {
         Some((link, user)) if user.active => Ok((link, user)),
         _ => Err(JsonError::new(

@@ -6,6 +6,7 @@
 //! | `MaybeSession` | the browser's live session in this org, or `None` | a failed look-up: `PageError::Failure` (503/500), never "not signed in" |
 //! | `CurrentSession` | a live session | none: `PageError::SignInFirst` (303 to the sign-in step, then back) |
 //! | `CsrfForm<T>` | a form whose CSRF token and `Origin` check out | `PageError::CsrfRefused` (403 "Form expired"); a malformed form is actix's 400 |
+//! | `Checked<T, X>` | `CsrfForm<T>`, then the extractor `X` (a session), in that order | the first refusal |
 //! | `CsrfHeader` | a script request whose `X-CSRF-Token` and `Origin` check out | `JsonError` 403 `csrf` |
 //! | `AdminScope` | an admin API caller with an admin role and the `{org}` of the path it may manage | `ApiError` 401/403 |
 //! | `Caller` | an admin API caller, org not checked (operators' routes) | `ApiError` 401 |
@@ -168,6 +169,32 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
                 return Err(PageError::CsrfRefused(Box::new(current_org(&req)?)).into());
             }
             Ok(Self(form))
+        })
+    }
+}
+
+/// A CSRF-checked form, then `X` (a session extractor): actix polls a handler's extractors
+/// together, so a session look-up (which may touch or end the session) taken as a separate
+/// argument could run before the form is checked. Here it runs only after the check passed.
+pub struct Checked<F, X>(pub F, pub X);
+
+impl<F, X> FromRequest for Checked<F, X>
+where
+    F: DeserializeOwned + CsrfField + 'static,
+    X: FromRequest + 'static,
+{
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = CsrfForm::<F>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let CsrfForm(form) = form.await?;
+            let then = X::from_request(&req, &mut Payload::None)
+                .await
+                .map_err(Into::into)?;
+            Ok(Self(form, then))
         })
     }
 }

@@ -4,7 +4,7 @@
 use super::error::{OidcError, OidcErrorCode};
 use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
-use crate::http::extract::{CsrfForm, MaybeSession};
+use crate::http::extract::{Checked, MaybeSession};
 use crate::http::pages::org_path;
 use crate::http::{CurrentOrg, OAuthError, PublicOrg, error_page, failure_page};
 use crate::state::AppState;
@@ -218,8 +218,7 @@ async fn consent_submit(
     req: HttpRequest,
     org: CurrentOrg,
     state: web::Data<AppState>,
-    form: CsrfForm<ConsentForm>,
-    MaybeSession(session): MaybeSession,
+    Checked(form, MaybeSession(session)): Checked<ConsentForm, MaybeSession>,
 ) -> HttpResponse {
     let org = org.0;
     let prefix = format!("{}{AUTHORIZE_PATH}?", org_path(&org));

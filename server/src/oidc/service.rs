@@ -226,7 +226,7 @@ pub struct OidcService {
 /// At most this many issuers' discovery documents are kept (the map starts over past it).
 const MAX_DISCOVERY_DOCUMENTS: usize = 10_000;
 
-/// A copy of a live app session (issue 16: token checks from memory). Tombstoned by every
+/// A copy of a live app session (token checks from memory). Tombstoned by every
 /// ending that names the app session (`OidcService::end_app_session`, consent withdrawal);
 /// trusted only while its IdP session is live, because an IdP session's end also ends its app
 /// sessions (outliving ones too on a revocation) in the same transaction without naming them;

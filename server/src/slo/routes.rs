@@ -2,7 +2,7 @@
 //! and the signed-out page that carries the front-channel logout iframes.
 
 use super::service::{EndSessionDecision, EndSessionParams};
-use crate::http::extract::{CsrfForm, MaybeSession, TokenOnly};
+use crate::http::extract::{Checked, MaybeSession, TokenOnly, session_of};
 use crate::http::headers::CONTENT_SECURITY_POLICY;
 use crate::http::pages::{
     LOGIN_PATH, LOGOUT_PATH, clear_session_cookie, csrf_token, message, org_path, render,
@@ -154,8 +154,7 @@ async fn logout_confirmation(
 async fn logout_submit(
     org: CurrentOrg,
     state: web::Data<AppState>,
-    _form: CsrfForm<TokenOnly>,
-    MaybeSession(current): MaybeSession,
+    Checked(_, MaybeSession(current)): Checked<TokenOnly, MaybeSession>,
 ) -> Page {
     let org = org.0;
     let ended = current.as_ref().map(|s| s.id);
@@ -175,21 +174,23 @@ async fn logout_submit(
     Ok(signed_out(&state, &org, ended, None, true).await)
 }
 
-/// `current` is the browser's session as the request came in.
-async fn end_session(
-    req: &HttpRequest,
-    state: &AppState,
-    org: &Org,
-    p: &EndSessionParams,
-    current: Option<Session>,
-) -> Page {
+async fn end_session(req: &HttpRequest, state: &AppState, org: &Org, p: &EndSessionParams) -> Page {
     match state.slo.end_session(org, p).await.or_unavailable(org)? {
         EndSessionDecision::SignedOut { sid, redirect } => {
-            // The browser's cookie goes when it belonged to the session that ended.
+            // The browser's cookie goes unless it holds another, live session. The session has
+            // ended already: a failed look-up here clears the cookie (the safe side) rather
+            // than failing a sign-out that happened.
+            let current = session_of(req, state, org).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "end-session: the browser's session look-up failed");
+                None
+            });
             let clear = current.is_none_or(|s| s.id == sid);
             Ok(signed_out(state, org, Some(sid), redirect.as_deref(), clear).await)
         }
-        EndSessionDecision::Confirm => logout_confirmation(req, state, org, current).await,
+        EndSessionDecision::Confirm => {
+            let current = session_of(req, state, org).await.or_unavailable(org)?;
+            logout_confirmation(req, state, org, current).await
+        }
     }
 }
 
@@ -198,9 +199,8 @@ async fn end_session_get(
     org: CurrentOrg,
     state: web::Data<AppState>,
     q: web::Query<EndSessionParams>,
-    MaybeSession(current): MaybeSession,
 ) -> Page {
-    end_session(&req, &state, &org.0, &q, current).await
+    end_session(&req, &state, &org.0, &q).await
 }
 
 /// RP-Initiated Logout 1.0 §2 also allows a form POST.
@@ -209,7 +209,6 @@ async fn end_session_post(
     org: CurrentOrg,
     state: web::Data<AppState>,
     form: web::Form<EndSessionParams>,
-    MaybeSession(current): MaybeSession,
 ) -> Page {
-    end_session(&req, &state, &org.0, &form, current).await
+    end_session(&req, &state, &org.0, &form).await
 }

@@ -140,3 +140,52 @@ both_backends!(
         assert_eq!(logged_client_ip(&db.url, &trusted).await, "6.6.6.6");
     }
 );
+
+/// Sends `POST path` with `body` over a raw connection, the body only after a pause (a slow
+/// client), and returns the status line's code.
+async fn post_with_late_body(address: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The answer may already have come (and the server closed): the write may then fail.
+    let _ = conn.write_all(body.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+// A form that needs the session is checked for its CSRF token before the session is looked up
+// (which may touch or end the session, or send the browser to sign in): actix polls a handler's
+// extractors together, so a forged form whose body is slow to arrive must still get the 403,
+// not the sign-in redirect a session extractor would answer first.
+both_backends!(
+    security_forms_are_checked_before_the_session_is_looked_up,
+    |backend| {
+        let app = TestApp::spawn(&backend).await;
+        org_with_alice(&app, "acme").await;
+        for (path, body) in [
+            ("/o/acme/account/sessions/end-all", "csrf=forged"),
+            (
+                "/o/acme/account/password",
+                "csrf=forged&current_password=a&new_password=b",
+            ),
+            ("/o/acme/logout", "csrf=forged"),
+            ("/o/acme/email/confirm", "csrf=forged&token=t"),
+        ] {
+            let status = post_with_late_body(&app.address, path, body).await;
+            assert_eq!(status, 403, "{path}: a forged form is refused first");
+        }
+    }
+);
