@@ -34,6 +34,7 @@ mod m20261204_000025_one_open_signing_key;
 mod m20261205_000026_create_single_use_values;
 mod m20261205_000027_logout_delivery_claim_token;
 mod m20261206_000028_refresh_token_parent;
+mod m20261206_000029_app_sessions_live_deadlines;
 
 pub struct Migrator;
 
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000026_create_single_use_values::Migration),
             Box::new(m20261205_000027_logout_delivery_claim_token::Migration),
             Box::new(m20261206_000028_refresh_token_parent::Migration),
+            Box::new(m20261206_000029_app_sessions_live_deadlines::Migration),
         ]
     }
 }

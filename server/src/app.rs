@@ -235,6 +235,7 @@ impl Application {
     pub fn spawn_jobs(&self) {
         let every = Duration::from_secs(self.state.config.sessions.sweep_interval_secs);
         tokio::spawn(self.state.sessions.clone().run_sweeper(every));
+        tokio::spawn(self.state.oidc.clone().run_app_session_sweeper(every));
         tokio::spawn(self.state.slo.clone().run_worker());
         tokio::spawn(self.state.email.clone().run_worker());
     }

@@ -46,6 +46,7 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
 fn routes(cfg: &mut web::ServiceConfig, console_dir: &Path, console_built: bool) {
     cfg.configure(health::configure)
         .configure(crate::authn::routes::configure_assets)
+        .configure(crate::oidc::routes::configure_assets)
         .configure(crate::admin_api::routes::configure);
     // Public metadata first, outside the scope: it resolves its org from the node's own copy
     // (`OrgService::resolve_public`), not through the scope's `resolve_org`.

@@ -52,6 +52,7 @@ fn scope_text(scope: &str) -> &'static str {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(JWKS_PATH, web::get().to(jwks))
         .route(AUTHORIZE_PATH, web::get().to(authorize))
+        .route(AUTHORIZE_PATH, web::post().to(authorize_post))
         .route(CONSENT_PATH, web::post().to(consent_submit))
         .route(TOKEN_PATH, web::post().to(token))
         .route(
@@ -101,7 +102,7 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
         "frontchannel_logout_supported": true,
         "frontchannel_logout_session_supported": true,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         // RS256 is listed always (OIDC Core §15.1); each org signs with its own key's algorithm.
@@ -198,7 +199,65 @@ async fn authorize(
     let org = org.0;
     let decision = state.oidc.authorize(&org, &q, session.as_ref(), None).await;
     let back = authorize_return_to(&org, req.query_string(), false);
-    respond(&req, &state, &org, decision, &back)
+    respond(&req, &state, &org, decision, &back, ResponseMode::of(&q))
+}
+
+/// The largest authorization request form taken (its parameters end up in URLs: the resumed
+/// GET, `return_to`); larger ones get 413.
+const MAX_AUTHORIZE_FORM: usize = 8 * 1024;
+
+/// OpenID Connect Core §3.1.2.1: the authorization endpoint takes the same request as a form
+/// POST. Any sign-in or consent step on the way resumes it as the equivalent GET (the
+/// parameters are the same form encoding either way). Not CSRF-checked, like the GET: an
+/// authorization request comes from another site by design.
+async fn authorize_post(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+    MaybeSession(session): MaybeSession,
+) -> HttpResponse {
+    let org = org.0;
+    let invalid = |message: &str| {
+        let mut res = error_page(StatusCode::BAD_REQUEST, "Invalid request", message);
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    };
+    if body.len() > MAX_AUTHORIZE_FORM {
+        let mut res = invalid("This authorization request is too large.");
+        *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return res;
+    }
+    let query = std::str::from_utf8(&body).ok().filter(|_| is_form(&req));
+    let Some(query) = query else {
+        return invalid("An authorization request sent with POST must be a form.");
+    };
+    let Ok(params) = web::Query::<AuthorizeParams>::from_query(query) else {
+        return invalid("This authorization request is not valid.");
+    };
+    // A cross-site POST carries no `SameSite=Lax` cookie: the browser's session is unknown
+    // here, not absent. The equivalent GET, a top-level navigation, carries it and decides
+    // (`prompt=none` would otherwise always answer `login_required`).
+    if crate::http::pages::session_token(&req).is_none() {
+        return crate::http::pages::see_other(
+            &format!("{}{AUTHORIZE_PATH}?{query}", org_path(&org)),
+            [],
+        );
+    }
+    let decision = state
+        .oidc
+        .authorize(&org, &params, session.as_ref(), None)
+        .await;
+    let back = authorize_return_to(&org, query, false);
+    respond(
+        &req,
+        &state,
+        &org,
+        decision,
+        &back,
+        ResponseMode::of(&params),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -242,7 +301,83 @@ async fn consent_submit(
         .authorize(&org, &params, session.as_ref(), answer)
         .await;
     let back = authorize_return_to(&org, query, false);
-    respond(&req, &state, &org, decision, &back)
+    respond(
+        &req,
+        &state,
+        &org,
+        decision,
+        &back,
+        ResponseMode::of(&params),
+    )
+}
+
+/// How the authorization response reaches the app (`response_mode`, checked by the service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    Query,
+    /// OAuth 2.0 Form Post Response Mode: an auto-submitting form.
+    FormPost,
+}
+
+impl ResponseMode {
+    fn of(params: &AuthorizeParams) -> Self {
+        match params.response_mode.as_deref() {
+            Some("form_post") => Self::FormPost,
+            _ => Self::Query,
+        }
+    }
+
+    /// The authorization response (a code or an error) to the validated `redirect_uri`.
+    fn answer(
+        self,
+        org: &Org,
+        redirect_uri: &str,
+        params: &[(&str, Option<&str>)],
+    ) -> HttpResponse {
+        match self {
+            Self::Query => redirect_with(redirect_uri, params),
+            Self::FormPost => form_post(org, redirect_uri, params),
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    action: &'a str,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+/// The page that posts the response to the app (its script is a static asset: the CSP allows
+/// no inline script).
+fn form_post(org: &Org, action: &str, params: &[(&str, Option<&str>)]) -> HttpResponse {
+    let page = FormPostPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        action,
+        fields: params
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect(),
+    };
+    crate::http::pages::render(StatusCode::OK, &page, [])
+}
+
+/// The script of the form post page.
+async fn form_post_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "max-age=3600"))
+        .body(include_str!("../../assets/form_post.js"))
+}
+
+/// Routes outside any org: the form post page's script.
+pub fn configure_assets(cfg: &mut web::ServiceConfig) {
+    cfg.route("/assets/form_post.js", web::get().to(form_post_script));
 }
 
 fn respond(
@@ -251,6 +386,7 @@ fn respond(
     org: &Org,
     decision: AuthorizeDecision,
     back: &str,
+    mode: ResponseMode,
 ) -> HttpResponse {
     let issuer = state.oidc.issuer(org);
     match decision {
@@ -266,7 +402,8 @@ fn respond(
             error,
             description,
             state: st,
-        } => redirect_with(
+        } => mode.answer(
+            org,
             &redirect_uri,
             &[
                 ("error", Some(&error)),
@@ -309,7 +446,8 @@ fn respond(
             redirect_uri,
             code,
             state: st,
-        } => redirect_with(
+        } => mode.answer(
+            org,
             &redirect_uri,
             &[
                 ("code", Some(&code)),
@@ -320,14 +458,20 @@ fn respond(
     }
 }
 
-/// A form body; `None` when a parameter repeats (RFC 6749 §3.2) or the body is not a form.
-fn form(req: &HttpRequest, body: &[u8]) -> Option<HashMap<String, String>> {
-    let is_form = req
-        .headers()
+/// Whether the request's body is a form (`application/x-www-form-urlencoded`).
+fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// A form body; `None` when a parameter repeats (RFC 6749 §3.2) or the body is not a form.
+fn form(req: &HttpRequest, body: &[u8]) -> Option<HashMap<String, String>> {
+    if !is_form(req) {
         return None;
     }
     let mut out = HashMap::new();

@@ -195,16 +195,23 @@ fn offline_allowed(app: &App, scope: &str) -> bool {
     app.settings.first_party || has_scope(scope, "offline_access")
 }
 
+/// The end reasons of an app session past its own lifetime or idle timeout.
+const ABSOLUTE_EXPIRED: &str = "absolute_expired";
+const IDLE_EXPIRED: &str = "idle_expired";
+
+/// App sessions the sweeper ends per pass (the next pass takes the rest).
+const APP_SESSION_SWEEP_BATCH: u64 = 500;
+
 /// Why an app session is over at `now`, if it is (apart from its IdP session).
 fn app_session_over(s: &AppSession, now: DateTime<Utc>) -> Option<&'static str> {
     if s.ended_at.is_some() {
         return Some("ended");
     }
     if now >= s.absolute_expiry {
-        return Some("absolute_expired");
+        return Some(ABSOLUTE_EXPIRED);
     }
     if s.idle_deadline.is_some_and(|d| now >= d) {
-        return Some("idle_expired");
+        return Some(IDLE_EXPIRED);
     }
     None
 }
@@ -831,17 +838,61 @@ impl OidcService {
         reason: &str,
         actor: &str,
     ) -> Result<(), OidcError> {
-        let ended = self
-            .store
-            .end_app_session(s.org_id, s.id, reason, actor, self.clock.now())
-            .await
-            .map_err(OidcError::server)?;
+        let now = self.clock.now();
+        // An app session past its own deadlines ended without its app asking: the app is told.
+        let ended = if matches!(reason, IDLE_EXPIRED | ABSOLUTE_EXPIRED) {
+            self.store
+                .expire_app_session(s.org_id, s.id, reason, now)
+                .await
+        } else {
+            self.store
+                .end_app_session(s.org_id, s.id, reason, actor, now)
+                .await
+        }
+        .map_err(OidcError::server)?;
         // Whether it ended now or earlier, no copy of it may be trusted any more.
         self.cache.end_copy(&app_session_key(s.org_id, s.id)).await;
         if ended {
             tracing::info!(org = %s.org_id, app_session = %s.id, reason, "app session ended");
         }
         Ok(())
+    }
+
+    /// Ends the app sessions past their own idle timeout or lifetime, in every org, each with
+    /// its reason, an audit event and (in the same transaction) the back-channel delivery to
+    /// its app; returns how many ended. Without it an app session would end only when next
+    /// used, and its app would never hear of it.
+    pub async fn sweep_app_sessions(&self) -> Result<usize, OidcError> {
+        let now = self.clock.now();
+        let overdue = self
+            .store
+            .overdue_app_sessions(now, APP_SESSION_SWEEP_BATCH)
+            .await
+            .map_err(OidcError::server)?;
+        let mut ended = 0;
+        for s in overdue {
+            if let Some(reason) = app_session_over(&s, now).filter(|r| *r != "ended") {
+                self.end_app_session(&s, reason, "system").await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Runs `sweep_app_sessions` at the given interval (spawned by `serve`, beside the IdP
+    /// session sweeper, on the same worker loop).
+    pub async fn run_app_session_sweeper(self, every: std::time::Duration) {
+        crate::worker::run_every(every, self, |oidc| async move {
+            match oidc.sweep_app_sessions().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(ended = n, "app session sweeper ended overdue app sessions")
+                }
+                Err(err) => tracing::warn!(error = %err, "app session sweeper pass failed"),
+            }
+            oidc
+        })
+        .await;
     }
 
     /// The app session if it is live now, under its own rules and, when it may not outlive
@@ -1607,8 +1658,14 @@ fn check_response_shape(p: &AuthorizeParams) -> Result<(), Refusal> {
             "only response_type=code is supported",
         ));
     }
-    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-        return Err((E::InvalidRequest, "only response_mode=query is supported"));
+    if p.response_mode
+        .as_deref()
+        .is_some_and(|m| m != "query" && m != "form_post")
+    {
+        return Err((
+            E::InvalidRequest,
+            "response_mode must be query or form_post",
+        ));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use super::service::{EndSessionDecision, EndSessionParams};
 use crate::http::extract::{Checked, MaybeSession, TokenOnly, session_of};
 use crate::http::headers::CONTENT_SECURITY_POLICY;
 use crate::http::pages::{
-    LOGIN_PATH, LOGOUT_PATH, clear_session_cookie, csrf_token, message, org_path, render,
+    LOGIN_PATH, LOGOUT_PATH, clear_session_cookie, csrf_token, message, org_path, render, see_other,
 };
 use crate::http::{CurrentOrg, OrUnavailable, PageError};
 use crate::sessions::{EndReason, Session, SessionError, SessionId};
@@ -43,7 +43,8 @@ struct SignedOutPage<'a> {
 
 /// The page after a sign-out: one hidden iframe per app with a front-channel logout URI that
 /// took part in the session (the session is already over when this renders), then on to
-/// `next` after a bounded wait. The CSP allows framing exactly those apps' origins.
+/// `next` after a bounded wait. The CSP allows framing exactly those apps' origins. With no
+/// frame to load and somewhere to go, a 303 there instead of the page.
 pub(crate) async fn signed_out(
     state: &AppState,
     org: &Org,
@@ -62,6 +63,16 @@ pub(crate) async fn signed_out(
             }),
         None => Vec::new(),
     };
+    let cookies = if clear_cookie {
+        vec![clear_session_cookie(state, org)]
+    } else {
+        Vec::new()
+    };
+    // No front-channel frame to load: straight on to the app (RP-Initiated Logout §3), no
+    // page in between.
+    if let (true, Some(next)) = (frames.is_empty(), next) {
+        return see_other(next, cookies);
+    }
     let origins: Vec<String> = frames
         .iter()
         .filter_map(|f| url::Url::parse(f).ok())
@@ -78,11 +89,6 @@ pub(crate) async fn signed_out(
         },
         frames,
         next,
-    };
-    let cookies = if clear_cookie {
-        vec![clear_session_cookie(state, org)]
-    } else {
-        Vec::new()
     };
     let mut res = render(StatusCode::OK, &page, cookies);
     if !origins.is_empty()

@@ -11,8 +11,8 @@ use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -62,6 +62,34 @@ async fn insert_refresh<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
+    Ok(())
+}
+
+/// Queues the back-channel delivery of an app session's end to its app, if the app listens.
+async fn tell_app<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    id: AppSessionId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(s) = app_sessions::Entity::find_by_id(id.0)
+        .filter(app_sessions::Column::OrgId.eq(org.0))
+        .one(conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let listens = apps::Entity::find_by_id(s.app_id)
+        .filter(apps::Column::OrgId.eq(org.0))
+        .filter(apps::Column::BackchannelLogoutUri.is_not_null())
+        .one(conn)
+        .await?
+        .is_some();
+    if listens {
+        super::slo::insert_delivery(conn, org, s.app_id, s.session_id, s.user_id, reason, now)
+            .await?;
+    }
     Ok(())
 }
 
@@ -129,6 +157,27 @@ impl Store {
             .map(to_app_session))
     }
 
+    /// Live app sessions past their own idle deadline or lifetime, in every org (the sweeper).
+    pub async fn overdue_app_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<AppSession>, StoreError> {
+        Ok(app_sessions::Entity::find()
+            .filter(app_sessions::Column::EndedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(app_sessions::Column::IdleDeadline.lte(now))
+                    .add(app_sessions::Column::AbsoluteExpiry.lte(now)),
+            )
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_app_session)
+            .collect())
+    }
+
     /// Ends a live app session with a reason (and an audit event); false if it had ended.
     pub async fn end_app_session(
         &self,
@@ -138,15 +187,53 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.end_app_session_telling(org, id, reason, actor, now, false)
+            .await
+    }
+
+    /// `end_app_session` for an end its app did not ask for (its own idle timeout or lifetime
+    /// passed): the same transaction queues a back-channel delivery to the app when it
+    /// registered a back-channel logout URI.
+    pub async fn expire_app_session(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.end_app_session_telling(org, id, reason, "system", now, true)
+            .await
+    }
+
+    async fn end_app_session_telling(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+        tell: bool,
+    ) -> Result<bool, StoreError> {
         let txn = self.begin_write().await?;
-        let result = app_sessions::Entity::update_many()
+        let mut update = app_sessions::Entity::update_many()
             .col_expr(app_sessions::Column::EndedAt, Expr::value(now))
             .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
             .filter(app_sessions::Column::OrgId.eq(org.0))
             .filter(app_sessions::Column::Id.eq(id.0))
-            .filter(app_sessions::Column::EndedAt.is_null())
-            .exec(&txn)
-            .await?;
+            .filter(app_sessions::Column::EndedAt.is_null());
+        if tell {
+            // Still past a deadline as the row stands now: a use on another node since it was
+            // read has moved the idle deadline, and the app session lives on.
+            update = update.filter(
+                Condition::any()
+                    .add(app_sessions::Column::IdleDeadline.lte(now))
+                    .add(app_sessions::Column::AbsoluteExpiry.lte(now)),
+            );
+        }
+        let result = update.exec(&txn).await?;
+        if result.rows_affected == 1 && tell {
+            tell_app(&txn, org, id, reason, now).await?;
+        }
         if result.rows_affected == 1 {
             let event = AuditEvent {
                 org_id: org,

@@ -87,6 +87,8 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
             .col_expr(app_sessions::Column::EndReason, Expr::value(reason))
             .filter(app_sessions::Column::OrgId.eq(org.0))
             .filter(app_sessions::Column::Id.is_in(to_end))
+            // Ended meanwhile (the app-session sweeper, a revocation): its end stands.
+            .filter(app_sessions::Column::EndedAt.is_null())
             .exec(conn)
             .await?
             .rows_affected;
@@ -107,28 +109,42 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
         .collect();
     let mut queued = 0;
     for (app, sid, user) in targets.into_iter().filter(|t| with_uri.contains(&t.0)) {
-        logout_deliveries::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(org.0),
-            app_id: Set(app),
-            session_id: Set(sid),
-            user_id: Set(user),
-            reason: Set(reason.to_owned()),
-            status: Set(STATUS_PENDING.to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            claimed_until: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            delivered_at: Set(None),
-            claim_token: Set(None),
-        }
-        .insert(conn)
-        .await?;
+        insert_delivery(conn, org, app, sid, user, reason, now).await?;
         queued += 1;
     }
     Ok((ended, queued))
+}
+
+/// Queues one back-channel delivery to `app` for the IdP session `sid` of `user`, due now.
+pub(super) async fn insert_delivery<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    app: Uuid,
+    sid: Uuid,
+    user: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    logout_deliveries::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org.0),
+        app_id: Set(app),
+        session_id: Set(sid),
+        user_id: Set(user),
+        reason: Set(reason.to_owned()),
+        status: Set(STATUS_PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        claimed_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+        claim_token: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
 }
 
 impl Store {

@@ -420,6 +420,21 @@ fn assert_signed_out_page(page: &Page) {
     );
 }
 
+/// RP-initiated logout with nothing to load on the way: a 303 straight to the app's
+/// post-logout URI (no signed-out page); returns the location.
+#[track_caller]
+fn assert_redirected_out(page: &Page) -> String {
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(
+        !page.body.contains("data-testid=\"signed-out\""),
+        "{}",
+        page.body
+    );
+    let to = page.location().to_owned();
+    assert!(to.starts_with("http://127.0.0.1:"), "{to}");
+    to
+}
+
 /// The origins in the `frame-src` directive of the page's (single) CSP header.
 #[track_caller]
 fn csp_frame_src(page: &Page) -> Option<Vec<String>> {
@@ -941,10 +956,9 @@ both_backends!(
                 ],
             )
             .await;
-            assert_signed_out_page(&page);
-            let (_, to, link) = onward(&page).expect("a redirect to the app");
+            // No app of the session has a front-channel URI: straight on to the app.
+            let to = assert_redirected_out(&page);
             assert_eq!(to, format!("{}?state=bye", signed_out_uri(name)));
-            assert_eq!(link, to);
             assert_eq!(
                 session_ended(&app, &org, &sid).await,
                 Some(EndReason::Logout)
@@ -1842,10 +1856,8 @@ both_backends!(
             ],
         )
         .await;
-        assert_signed_out_page(&page);
-        let (delay, to, link) = onward(&page).expect("on to the app");
-        assert_eq!(delay, 0, "no front-channel apps, nothing to wait for");
-        assert_eq!(link, to);
+        // No front-channel app, nothing to wait for: a 303 to the app, no page in between.
+        let to = assert_redirected_out(&page);
         assert!(to.starts_with(&format!("{shop_out}?state=")), "{to}");
         let url = url::Url::parse(&to).unwrap();
         let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -2171,5 +2183,78 @@ both_backends!(
         assert_signed_out_page(&page);
         assert!(frontchannel_frames(&page).is_empty(), "{}", page.body);
         assert_eq!(csp_frame_src(&page), None);
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// App sessions that end on their own.
+
+// An app session that passes its own idle timeout while nobody uses it is ended on time by the
+// sweeper, with the reason and an audit event, and its app is told over the back channel (in
+// the transaction of the end); the IdP session and the other app's session live on.
+both_backends!(
+    an_app_session_past_its_idle_timeout_is_swept_and_its_app_told,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rx = Receiver::start(200, Duration::ZERO).await;
+        let other = Receiver::start(200, Duration::ZERO).await;
+        let shop = register(&app, &org, "shop", |r| {
+            r.session_profile = SessionProfile::Privileged;
+            r.rules = Some(PRIVILEGED);
+            r.backchannel_logout_uri = Some(rx.uri.clone());
+        })
+        .await;
+        let blog = register(&app, &org, "blog", |r| {
+            r.backchannel_logout_uri = Some(other.uri.clone());
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        let t = shop.sign_in(&mut b, &[]).await;
+        let tb = blog.sign_in(&mut b, &[]).await;
+        let id = t.id_claims();
+        let sid = sid_of(&t);
+        let idle = PRIVILEGED.idle_timeout_secs.unwrap();
+
+        // Before its idle deadline nothing ends and nobody is told.
+        app.clock.advance(secs(idle - 10));
+        assert_eq!(app.state.oidc.sweep_app_sessions().await.unwrap(), 0);
+        assert_eq!(run_once(&app).await, 0);
+
+        // Past it, with no request from anyone: the sweeper ends it and queues its delivery.
+        app.clock.advance(secs(20));
+        assert_eq!(app.state.oidc.sweep_app_sessions().await.unwrap(), 1);
+        let rows = deliveries(&app, &org).await;
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        assert_eq!(rows[0].reason, "idle_expired");
+        assert_eq!(rows[0].app_id, app_id(&app, &org, &shop).await);
+        assert_eq!(audit_count(&app, &org, "app_session.ended").await, 1);
+        assert_eq!(run_once(&app).await, 1);
+        let tokens = rx.tokens();
+        assert_eq!(tokens.len(), 1);
+        validate_logout_token(
+            &tokens[0],
+            &jwks(&app, "acme").await,
+            &Expected {
+                issuer: &shop.issuer,
+                client_id: &shop.client_id,
+                sub: id["sub"].as_str().unwrap(),
+                sid: &sid,
+                now: app.clock.now().timestamp(),
+            },
+        );
+        assert_eq!(other.count(), 0, "the other app was not part of this end");
+
+        // Its tokens are dead; the IdP session and the other app's session go on.
+        let refreshed = shop.refresh(&t.refresh).await;
+        refreshed.assert_error(400, "invalid_grant");
+        assert_eq!(session_ended(&app, &org, &sid).await, None);
+        let refreshed = blog.refresh(&tb.refresh).await;
+        assert_eq!(refreshed.status, 200, "{:?}", refreshed.json);
+
+        // Nothing is ended or told twice.
+        assert_eq!(app.state.oidc.sweep_app_sessions().await.unwrap(), 0);
+        assert_eq!(run_once(&app).await, 0);
+        assert_eq!(rx.count(), 1);
     }
 );
