@@ -128,7 +128,8 @@ impl AppState {
         let store = migrated_store(&config).await?;
         let cache = build_cache(&config, clock.clone())?;
         let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
-        let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone());
+        let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone())
+            .with_retention_days(config.sessions.retention_days);
         let throttle = Throttle::new(cache.clone(), clock.clone());
         let waiting = waiting_room(&config, &hasher);
         let webauthn = WebauthnService::new(

@@ -100,6 +100,10 @@ pub struct KeysConfig {
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
     pub sweep_interval_secs: u64,
+    /// Days a finished row is kept (ended sessions and app sessions with their refresh tokens,
+    /// delivered or failed outbox rows, used or expired links and pending sign-ups) before the
+    /// sweeper deletes it.
+    pub retention_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -392,6 +396,11 @@ impl Config {
             self.sessions.sweep_interval_secs != 0,
             "sessions.sweep_interval_secs",
             "must be at least 1",
+        )?;
+        ensure(
+            (1..=3650).contains(&self.sessions.retention_days),
+            "sessions.retention_days",
+            "must be between 1 and 3650",
         )
     }
 

@@ -23,14 +23,19 @@ use uuid::Uuid;
 /// Activity moves the idle deadline in the database at most once per this many seconds per
 /// session, so a busy user does not cost a write per request (the deadline is accurate to this).
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
-/// Sessions ended per sweeper pass (the rest wait for the next pass).
+/// Sessions ended per sweeper pass (the rest wait for the next pass); also the most finished
+/// rows of each kind one pass deletes.
 const SWEEP_BATCH: u64 = 500;
+/// `sessions.retention_days` by default.
+const DEFAULT_RETENTION_DAYS: i64 = 30;
 
 #[derive(Debug, Clone)]
 pub struct SessionService {
     store: Store,
     cache: Cache,
     clock: SharedClock,
+    /// How long finished rows are kept before the sweeper deletes them.
+    retention: chrono::Duration,
 }
 
 fn session_key(org: OrgId, token_hash: &str) -> CacheKey {
@@ -105,7 +110,15 @@ impl SessionService {
             store,
             cache,
             clock,
+            retention: chrono::Duration::days(DEFAULT_RETENTION_DAYS),
         }
+    }
+
+    /// Keeps finished rows `days` days (`sessions.retention_days`) before the sweeper deletes
+    /// them.
+    pub fn with_retention_days(mut self, days: i64) -> Self {
+        self.retention = chrono::Duration::days(days);
+        self
     }
 
     fn policy_ttl(&self) -> StdDuration {
@@ -544,7 +557,26 @@ impl SessionService {
         if swept > 0 {
             tracing::debug!(swept, "sweeper deleted expired single-use values");
         }
+        self.purge(now).await?;
         Ok(ended)
+    }
+
+    /// Deletes finished rows past the retention (at most a batch of each kind per pass).
+    pub async fn purge(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::store::Purged, SessionError> {
+        let purged = self
+            .store
+            .purge_finished(now - self.retention, SWEEP_BATCH)
+            .await?;
+        if purged.total() > 0 {
+            tracing::info!(
+                ?purged,
+                "sweeper deleted finished rows past their retention"
+            );
+        }
+        Ok(purged)
     }
 
     /// Runs `sweep` forever at the given interval (spawned by `serve`).

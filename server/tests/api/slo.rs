@@ -2258,3 +2258,91 @@ both_backends!(
         assert_eq!(rx.count(), 1);
     }
 );
+
+// Housekeeping: finished rows go once `sessions.retention_days` (30 by default) have passed
+// since they finished, in the sweeper's pass; live rows stay, and so does an ended IdP session
+// while an app session that outlives it is live, and a delivery still being retried.
+both_backends!(
+    finished_rows_are_deleted_after_the_retention_and_live_ones_kept,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rx = Receiver::start(200, Duration::ZERO).await;
+        let broken = Receiver::start(500, Duration::ZERO).await;
+        // A standard app (its app session outlives the IdP session) and a privileged one whose
+        // receiver keeps failing.
+        let shop = register(&app, &org, "shop", |r| {
+            r.backchannel_logout_uri = Some(rx.uri.clone());
+        })
+        .await;
+        let vault = register(&app, &org, "vault", |r| {
+            r.session_profile = SessionProfile::Privileged;
+            r.rules = Some(PRIVILEGED);
+            r.backchannel_logout_uri = Some(broken.uri.clone());
+        })
+        .await;
+        let mut b1 = Browser::new(&app.address, UA);
+        let s1 = sid_of(&shop.sign_in(&mut b1, &[]).await);
+        assert_signed_out_page(&sign_out_form(&mut b1, "acme").await);
+        let mut b2 = Browser::new(&app.address, UA);
+        let s2 = sid_of(&vault.sign_in(&mut b2, &[]).await);
+        assert_signed_out_page(&sign_out_form(&mut b2, "acme").await);
+        assert_eq!(run_once(&app).await, 2);
+        let statuses = |rows: Vec<LogoutDelivery>| {
+            let mut s: Vec<String> = rows.into_iter().map(|d| d.status).collect();
+            s.sort();
+            s
+        };
+        assert_eq!(
+            statuses(deliveries(&app, &org).await),
+            ["delivered", "pending"]
+        );
+        let exists = |sid: &str| {
+            let (app, id) = (&app, session_id(sid));
+            async move {
+                app.state
+                    .store
+                    .session_by_id(org.id, id)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+
+        // A reset link (it expires within the hour) and its message, still waiting in the outbox.
+        app.state
+            .accounts
+            .request_password_reset(&org, crate::signin::EMAIL, "127.0.0.1")
+            .await
+            .unwrap();
+
+        // Within the retention nothing goes.
+        app.clock.advance(chrono::Duration::days(29));
+        let purged = app.state.sessions.purge(app.clock.now()).await.unwrap();
+        assert_eq!(purged.total(), 0, "{purged:?}");
+
+        // Past it: the privileged app session and its IdP session, and the delivered row. The
+        // shop's app session has not ended (nothing ended it), so its IdP session stays too;
+        // the delivery still being retried stays.
+        app.clock.advance(chrono::Duration::days(2));
+        let purged = app.state.sessions.purge(app.clock.now()).await.unwrap();
+        assert_eq!(
+            (
+                purged.app_sessions,
+                purged.sessions,
+                purged.logout_deliveries
+            ),
+            (1, 1, 1),
+            "{purged:?}"
+        );
+        assert!(
+            exists(&s1).await,
+            "kept while an app session outliving it is live"
+        );
+        assert!(!exists(&s2).await);
+        assert_eq!(statuses(deliveries(&app, &org).await), ["pending"]);
+        // Nothing more to do on the next pass.
+        let purged = app.state.sessions.purge(app.clock.now()).await.unwrap();
+        assert_eq!(purged.total(), 0, "{purged:?}");
+    }
+);
