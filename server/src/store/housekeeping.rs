@@ -13,6 +13,12 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
+/// The session row has a newer one of the same user (the statement's table is `sessions`,
+/// unaliased, in both the pick and the delete).
+const NEWER_SESSION_OF_THE_USER: &str = "EXISTS (SELECT 1 FROM sessions AS newer \
+     WHERE newer.org_id = sessions.org_id AND newer.user_id = sessions.user_id \
+     AND newer.created_at > sessions.created_at)";
+
 /// How many rows of each kind one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -73,7 +79,7 @@ impl Store {
         cutoff: DateTime<Utc>,
         batch: u64,
     ) -> Result<Purged, StoreError> {
-        // App sessions first: an IdP session is kept while an app session of it is live.
+        // App sessions first: an IdP session is kept while any app session of it is kept.
         let app_sessions = purge::<app_sessions::Entity>(
             self,
             app_sessions::Column::Id,
@@ -81,17 +87,19 @@ impl Store {
             batch,
         )
         .await?;
-        let live_app_sessions = Query::select()
+        let kept_app_sessions = Query::select()
             .column(app_sessions::Column::SessionId)
             .from(app_sessions::Entity)
-            .and_where(app_sessions::Column::EndedAt.is_null())
             .to_owned();
         let sessions = purge::<sessions::Entity>(
             self,
             sessions::Column::Id,
             Condition::all()
                 .add(sessions::Column::EndedAt.lt(cutoff))
-                .add(Expr::col(sessions::Column::Id).not_in_subquery(live_app_sessions)),
+                .add(Expr::col(sessions::Column::Id).not_in_subquery(kept_app_sessions))
+                // A user's newest session stays, ended or not: "signed in before" decides the
+                // new-device notice, which a dormant account must still get.
+                .add(Expr::cust(NEWER_SESSION_OF_THE_USER)),
             batch,
         )
         .await?;

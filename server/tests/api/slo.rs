@@ -2284,9 +2284,17 @@ both_backends!(
         let mut b1 = Browser::new(&app.address, UA);
         let s1 = sid_of(&shop.sign_in(&mut b1, &[]).await);
         assert_signed_out_page(&sign_out_form(&mut b1, "acme").await);
+        app.clock.advance(secs(60));
         let mut b2 = Browser::new(&app.address, UA);
         let s2 = sid_of(&vault.sign_in(&mut b2, &[]).await);
         assert_signed_out_page(&sign_out_form(&mut b2, "acme").await);
+        // The user's newest session, ended too: it stays whatever its age (it says the user
+        // has signed in before, which the new-device notice needs).
+        app.clock.advance(secs(60));
+        let mut b3 = Browser::new(&app.address, UA);
+        let login = b3.get("/o/acme/login").await;
+        crate::helpers::submit_login(&mut b3, "acme", &login).await;
+        assert_signed_out_page(&sign_out_form(&mut b3, "acme").await);
         assert_eq!(run_once(&app).await, 2);
         let statuses = |rows: Vec<LogoutDelivery>| {
             let mut s: Vec<String> = rows.into_iter().map(|d| d.status).collect();
@@ -2344,5 +2352,32 @@ both_backends!(
         // Nothing more to do on the next pass.
         let purged = app.state.sessions.purge(app.clock.now()).await.unwrap();
         assert_eq!(purged.total(), 0, "{purged:?}");
+
+        // The dormant account still gets the new-device notice for a sign-in from elsewhere.
+        let notices = || {
+            let (app, org) = (&app, org.id);
+            async move {
+                app.state
+                    .store
+                    .emails(org)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|q| q.email.text.contains("signed in from a new device"))
+                    .count()
+            }
+        };
+        let before = notices().await;
+        let mut phone = Browser::new(
+            &app.address,
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36",
+        );
+        let login = phone.get("/o/acme/login").await;
+        crate::helpers::submit_login(&mut phone, "acme", &login).await;
+        assert_eq!(
+            notices().await,
+            before + 1,
+            "a new device is still told about"
+        );
     }
 );
