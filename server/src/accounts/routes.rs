@@ -6,6 +6,7 @@ use crate::authn::webauthn::WebauthnFlowError;
 use crate::http::extract::{Checked, CurrentSession, TokenOnly, app_state, current_org};
 use crate::http::pages::{ACCOUNT_PATH, client_ip, csrf_token, org_path, render, see_other};
 use crate::http::{CurrentOrg, OrUnavailable, PageError};
+use crate::oidc::{AppSession, AppSessionId};
 use crate::sessions::{EndReason, Session, SessionError, SessionId};
 use crate::state::AppState;
 use crate::tenancy::Org;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/sessions/end-others", web::post().to(end_others))
         .route("/account/sessions/end-all", web::post().to(end_all))
         .route("/account/sessions/{id}/end", web::post().to(end_one))
+        .route("/account/apps/{id}/end", web::post().to(end_app))
         .route("/account/password", web::post().to(change_password))
         .route("/account/email", web::post().to(change_email))
         .route(
@@ -45,6 +47,15 @@ struct SessionRow {
     started: String,
     last_active: String,
     current: bool,
+    /// The apps signed in through this session.
+    apps: Vec<AppRow>,
+}
+
+/// An app the user is signed in to: its app session.
+struct AppRow {
+    id: String,
+    name: String,
+    started: String,
 }
 
 struct CredentialRow {
@@ -74,6 +85,8 @@ struct AccountPage<'a> {
     email: &'a str,
     name: Option<&'a str>,
     sessions: Vec<SessionRow>,
+    /// Apps still signed in after the session they started in ended.
+    outliving: Vec<AppRow>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -153,6 +166,11 @@ impl Account {
             .consents(org, current.user_id)
             .await
             .or_unavailable(org)?;
+        let apps = state
+            .oidc
+            .user_app_sessions(org, current.user_id)
+            .await
+            .or_unavailable(org)?;
         let (csrf, set) = csrf_token(&self.req, state, org);
         let page = AccountPage {
             credentials: credentials.into_iter().map(credential_row).collect(),
@@ -171,7 +189,15 @@ impl Account {
             csrf: &csrf,
             email: user.email.as_str(),
             name: user.name.as_deref(),
-            sessions: sessions.iter().map(|s| session_row(s, current)).collect(),
+            sessions: sessions
+                .iter()
+                .map(|s| session_row(s, current, &apps))
+                .collect(),
+            outliving: apps
+                .iter()
+                .filter(|(a, _)| !sessions.iter().any(|s| s.id == a.session_id))
+                .map(app_row)
+                .collect(),
             notice,
             error,
         };
@@ -179,7 +205,7 @@ impl Account {
     }
 }
 
-fn session_row(s: &Session, current: &Session) -> SessionRow {
+fn session_row(s: &Session, current: &Session, apps: &[(AppSession, String)]) -> SessionRow {
     SessionRow {
         id: s.id.to_string(),
         device: crate::sessions::device_name(s.user_agent.as_deref()),
@@ -187,6 +213,19 @@ fn session_row(s: &Session, current: &Session) -> SessionRow {
         started: when(s.created_at),
         last_active: when(s.last_seen_at),
         current: s.id == current.id,
+        apps: apps
+            .iter()
+            .filter(|(a, _)| a.session_id == s.id)
+            .map(app_row)
+            .collect(),
+    }
+}
+
+fn app_row((a, name): &(AppSession, String)) -> AppRow {
+    AppRow {
+        id: a.id.0.to_string(),
+        name: name.clone(),
+        started: when(a.created_at),
     }
 }
 
@@ -282,6 +321,26 @@ async fn end_one(
         Ok(_) | Err(SessionError::NotFound) => back_to_account(&org),
         Err(e) => Err(PageError::failure(&org, &e)),
     }
+}
+
+/// Signs the user out of one app (local logout): its app session ends and the app is told;
+/// the IdP session and the other apps go on.
+async fn end_app(
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Checked(_, CurrentSession(current)): Checked<TokenOnly, CurrentSession>,
+) -> Page {
+    let org = org.0;
+    let Some(id) = path_id(&path) else {
+        return back_to_account(&org);
+    };
+    state
+        .oidc
+        .sign_out_of_app(&org, current.user_id, AppSessionId(id))
+        .await
+        .or_unavailable(&org)?;
+    back_to_account(&org)
 }
 
 /// Withdraws the consent given to a third-party app; its sessions of the user end.

@@ -879,6 +879,50 @@ impl OidcService {
         Ok(ended)
     }
 
+    /// The user's live app sessions, each with its app's name (the account page: where they
+    /// are signed in, per app).
+    pub async fn user_app_sessions(
+        &self,
+        org: &Org,
+        user: crate::accounts::UserId,
+    ) -> Result<Vec<(AppSession, String)>, OidcError> {
+        let sessions = self
+            .store
+            .live_app_sessions(org.id, None, Some(user), None)
+            .await
+            .map_err(OidcError::server)?;
+        let mut out = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            let app = self
+                .store
+                .app_by_id(org.id, s.app_id)
+                .await
+                .map_err(OidcError::server)?;
+            if let Some(app) = app {
+                out.push((s, app.name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The user signs out of one app (local logout from the account page): that app session
+    /// ends, the app is told, the IdP session and the other apps go on. False when the user
+    /// has no such live app session.
+    pub async fn sign_out_of_app(
+        &self,
+        org: &Org,
+        user: crate::accounts::UserId,
+        id: AppSessionId,
+    ) -> Result<bool, OidcError> {
+        let ended = self
+            .store
+            .end_users_app_session(org.id, user, id, self.clock.now())
+            .await
+            .map_err(OidcError::server)?;
+        self.cache.end_copy(&app_session_key(org.id, id)).await;
+        Ok(ended)
+    }
+
     /// Runs `sweep_app_sessions` at the given interval (spawned by `serve`, beside the IdP
     /// session sweeper, on the same worker loop).
     pub async fn run_app_session_sweeper(self, every: std::time::Duration) {

@@ -65,6 +65,17 @@ async fn insert_refresh<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Whether an app session's end is told to its app, and what must still hold for it to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tell {
+    /// The app asked (or the IdP session's end told it already).
+    No,
+    /// Its own deadline passed: only if it still has, as the row stands.
+    IfOverdue,
+    /// Its user signed out of it: only if it is theirs.
+    Owner(UserId),
+}
+
 /// Queues the back-channel delivery of an app session's end to its app, if the app listens.
 async fn tell_app<C: ConnectionTrait>(
     conn: &C,
@@ -187,7 +198,7 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.end_app_session_telling(org, id, reason, actor, now, false)
+        self.end_app_session_telling(org, id, reason, actor, now, Tell::No)
             .await
     }
 
@@ -201,7 +212,22 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.end_app_session_telling(org, id, reason, "system", now, true)
+        self.end_app_session_telling(org, id, reason, "system", now, Tell::IfOverdue)
+            .await
+    }
+
+    /// Ends the user's own live app session at their request (the account page's "sign out of
+    /// this app": local logout), its app told in the same transaction; false when no such live
+    /// app session of that user exists.
+    pub async fn end_users_app_session(
+        &self,
+        org: OrgId,
+        user: UserId,
+        id: AppSessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let actor = format!("user:{}", user.0);
+        self.end_app_session_telling(org, id, "user_signed_out", &actor, now, Tell::Owner(user))
             .await
     }
 
@@ -212,7 +238,7 @@ impl Store {
         reason: &str,
         actor: &str,
         now: DateTime<Utc>,
-        tell: bool,
+        tell: Tell,
     ) -> Result<bool, StoreError> {
         let txn = self.begin_write().await?;
         let mut update = app_sessions::Entity::update_many()
@@ -221,17 +247,23 @@ impl Store {
             .filter(app_sessions::Column::OrgId.eq(org.0))
             .filter(app_sessions::Column::Id.eq(id.0))
             .filter(app_sessions::Column::EndedAt.is_null());
-        if tell {
+        match tell {
+            Tell::No => {}
             // Still past a deadline as the row stands now: a use on another node since it was
             // read has moved the idle deadline, and the app session lives on.
-            update = update.filter(
-                Condition::any()
-                    .add(app_sessions::Column::IdleDeadline.lte(now))
-                    .add(app_sessions::Column::AbsoluteExpiry.lte(now)),
-            );
+            Tell::IfOverdue => {
+                update = update.filter(
+                    Condition::any()
+                        .add(app_sessions::Column::IdleDeadline.lte(now))
+                        .add(app_sessions::Column::AbsoluteExpiry.lte(now)),
+                );
+            }
+            Tell::Owner(user) => {
+                update = update.filter(app_sessions::Column::UserId.eq(user.0));
+            }
         }
         let result = update.exec(&txn).await?;
-        if result.rows_affected == 1 && tell {
+        if result.rows_affected == 1 && tell != Tell::No {
             tell_app(&txn, org, id, reason, now).await?;
         }
         if result.rows_affected == 1 {

@@ -2381,3 +2381,125 @@ both_backends!(
         );
     }
 );
+
+// Where you're signed in, per app: the account page lists the apps of each session, and "sign
+// out of this app" ends just that app session (local logout) and tells the app; the IdP session
+// and the other app go on. A standard app's session that outlives an ended IdP session gets its
+// own row. Another user's app session cannot be ended from here.
+both_backends!(
+    the_account_page_signs_out_of_one_app_and_tells_it,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let rx = Receiver::start(200, Duration::ZERO).await;
+        let other = Receiver::start(200, Duration::ZERO).await;
+        let shop = register(&app, &org, "shop", |r| {
+            r.backchannel_logout_uri = Some(rx.uri.clone());
+        })
+        .await;
+        let blog = register(&app, &org, "blog", |r| {
+            r.backchannel_logout_uri = Some(other.uri.clone());
+        })
+        .await;
+        // Signed in to the shop on a laptop, signed out there: the shop's session outlives it.
+        let mut laptop = Browser::new(&app.address, UA);
+        let old = shop.sign_in(&mut laptop, &[]).await;
+        assert_signed_out_page(&sign_out_form(&mut laptop, "acme").await);
+        assert_eq!(run_once(&app).await, 1);
+        // Signed in again, to both apps.
+        let mut b = Browser::new(&app.address, UA);
+        let t = shop.sign_in(&mut b, &[]).await;
+        let tb = blog.sign_in(&mut b, &[]).await;
+        let sid = sid_of(&t);
+
+        let page = b.get("/o/acme/account").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let rows = |page: &Page, testid: &str| -> Vec<(String, String)> {
+            tags(&page.body, &format!("data-testid=\"{testid}\""))
+                .iter()
+                .map(|t| (attr(t, "data-app-session-id").unwrap(), t.clone()))
+                .collect()
+        };
+        let in_session = rows(&page, "session-app");
+        assert_eq!(in_session.len(), 2, "{}", page.body);
+        let outliving = rows(&page, "outliving-app");
+        assert_eq!(
+            outliving.len(),
+            1,
+            "the shop's session from the laptop: {}",
+            page.body
+        );
+        let section = &page.body[page.body.find("data-testid=\"session-apps\"").unwrap()..];
+        assert!(
+            section.contains("shop") && section.contains("blog"),
+            "{section}"
+        );
+        let shop_row = {
+            let at = section.find("shop").unwrap();
+            let tag_start = section[..at].rfind("<li ").unwrap();
+            attr(&section[tag_start..], "data-app-session-id").unwrap()
+        };
+
+        // Another user cannot end it.
+        let mut mallory = Browser::new(&app.address, UA);
+        let bob = app
+            .state
+            .accounts
+            .create_user(
+                &org,
+                portcullis::accounts::CreateUser {
+                    email: "bob@acme.test",
+                    password: Some("bob's long password"),
+                    name: None,
+                    role: portcullis::accounts::Role::Member,
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            mallory
+                .sign_in("acme", bob.email.as_str(), "bob's long password", false)
+                .await
+                .status,
+            303
+        );
+        let csrf = mallory.get("/o/acme/account").await.csrf();
+        let res = mallory
+            .post(
+                &format!("/o/acme/account/apps/{shop_row}/end"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status, 303);
+        assert!(shop.active(&t.access).await, "still signed in to the shop");
+
+        // The user signs out of the shop only.
+        let csrf = page.csrf();
+        let res = b
+            .post(
+                &format!("/o/acme/account/apps/{shop_row}/end"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(res.status, 303, "{}", res.body);
+        assert_eq!(res.location(), "/o/acme/account");
+        assert_eq!(run_once(&app).await, 1);
+        let tokens = rx.tokens();
+        assert_eq!(tokens.len(), 2, "the laptop's sign-out and this one");
+        assert_eq!(jwt_claims(&tokens[1])["sid"], sid.as_str());
+        assert_eq!(other.count(), 0, "the blog is not told");
+        shop.refresh(&t.refresh)
+            .await
+            .assert_error(400, "invalid_grant");
+        assert_eq!(session_ended(&app, &org, &sid).await, None);
+        // The blog goes on: the refreshed token is fresh, the old one was rotated above.
+        let refreshed = blog.refresh(&tb.refresh).await;
+        assert_eq!(refreshed.status, 200, "{:?}", refreshed.json);
+        let page = b.get("/o/acme/account").await;
+        assert_eq!(rows(&page, "session-app").len(), 1, "{}", page.body);
+        assert_eq!(rows(&page, "outliving-app").len(), 1);
+        // The laptop's outliving shop session is still there too, and can be ended the same way.
+        let _ = old;
+    }
+);
