@@ -196,10 +196,26 @@ async fn authorize(
     q: web::Query<AuthorizeParams>,
     MaybeSession(session): MaybeSession,
 ) -> HttpResponse {
-    let org = org.0;
-    let decision = state.oidc.authorize(&org, &q, session.as_ref(), None).await;
-    let back = authorize_return_to(&org, req.query_string(), false);
-    respond(&req, &state, &org, decision, &back, ResponseMode::of(&q))
+    decide(&req, &state, &org.0, &q, req.query_string(), session, None).await
+}
+
+/// Decides an authorization request (`params`, as the query string `query`) for the browser's
+/// `session` and, from the consent screen, its `consent` answer; and answers it.
+async fn decide(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    params: &AuthorizeParams,
+    query: &str,
+    session: Option<crate::sessions::Session>,
+    consent: Option<bool>,
+) -> HttpResponse {
+    let decision = state
+        .oidc
+        .authorize(org, params, session.as_ref(), consent)
+        .await;
+    let back = authorize_return_to(org, query, false);
+    respond(req, state, org, decision, &back, ResponseMode::of(params))
 }
 
 /// The largest authorization request form taken (its parameters end up in URLs: the resumed
@@ -245,19 +261,7 @@ async fn authorize_post(
             [],
         );
     }
-    let decision = state
-        .oidc
-        .authorize(&org, &params, session.as_ref(), None)
-        .await;
-    let back = authorize_return_to(&org, query, false);
-    respond(
-        &req,
-        &state,
-        &org,
-        decision,
-        &back,
-        ResponseMode::of(&params),
-    )
+    decide(&req, &state, &org, &params, query, session, None).await
 }
 
 #[derive(serde::Deserialize)]
@@ -296,19 +300,7 @@ async fn consent_submit(
         );
     };
     let answer = session.as_ref().map(|_| form.decision == "allow");
-    let decision = state
-        .oidc
-        .authorize(&org, &params, session.as_ref(), answer)
-        .await;
-    let back = authorize_return_to(&org, query, false);
-    respond(
-        &req,
-        &state,
-        &org,
-        decision,
-        &back,
-        ResponseMode::of(&params),
-    )
+    decide(&req, &state, &org, &params, query, session, answer).await
 }
 
 /// How the authorization response reaches the app (`response_mode`, checked by the service).
