@@ -919,7 +919,11 @@ impl OidcService {
             .end_users_app_session(org.id, user, id, self.clock.now())
             .await
             .map_err(OidcError::server)?;
-        self.cache.end_copy(&app_session_key(org.id, id)).await;
+        // Only an end of the user's own app session drops its copy (any other id is left
+        // alone: an app session that had ended has no trusted copy left anyway).
+        if ended {
+            self.cache.end_copy(&app_session_key(org.id, id)).await;
+        }
         Ok(ended)
     }
 
