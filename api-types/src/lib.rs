@@ -124,6 +124,18 @@ pub struct AppView {
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
     pub grant_types: Vec<String>,
+    /// How the app authenticates: `client_secret`, `private_key_jwt`, or `none` (public apps).
+    #[serde(default)]
+    pub client_auth: String,
+    /// The JWK Set registered for `private_key_jwt`, as JSON text.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// Where the app publishes its JWK Set for `private_key_jwt`.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (PAR, RFC 9126).
+    #[serde(default)]
+    pub require_par: bool,
     pub admin: bool,
     pub created_at: String,
 }
@@ -157,6 +169,19 @@ pub struct AppCreateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// `client_secret` (default for confidential apps) or `private_key_jwt` (then `jwks` or
+    /// `jwks_uri`).
+    #[serde(default)]
+    pub client_auth: Option<String>,
+    /// The app's public keys, a JWK Set as JSON text (`private_key_jwt`).
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// Where the app publishes its JWK Set (`private_key_jwt`); fetched by the server.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (PAR); default false.
+    #[serde(default)]
+    pub require_par: Option<bool>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -434,6 +459,19 @@ pub struct AppUpdateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// `client_secret` (unchanged when absent) or `private_key_jwt` (then `jwks` or
+    /// `jwks_uri`).
+    #[serde(default)]
+    pub client_auth: Option<String>,
+    /// The app's public keys, a JWK Set as JSON text (`private_key_jwt`); empty removes it.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// Where the app publishes its JWK Set (`private_key_jwt`); fetched by the server; empty removes it.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (PAR); unchanged when absent.
+    #[serde(default)]
+    pub require_par: Option<bool>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -90,6 +90,11 @@ impl Protocols {
             config.security.danger_allow_plain_http,
             outbound_policy.clone(),
         );
+        let outbound = OutboundClient::new(
+            outbound_policy.clone(),
+            Duration::from_millis(config.logout.delivery_timeout_ms),
+        )
+        .context("cannot build the outbound HTTP client")?;
         let oidc = OidcService::new(
             store.clone(),
             apps.clone(),
@@ -98,12 +103,8 @@ impl Protocols {
             sessions.clone(),
             cache.clone(),
             config.public_url().to_owned(),
-        );
-        let outbound = OutboundClient::new(
-            outbound_policy.clone(),
-            Duration::from_millis(config.logout.delivery_timeout_ms),
         )
-        .context("cannot build the outbound HTTP client")?;
+        .with_outbound(outbound.clone());
         let slo = SloService::new(
             sessions.clone(),
             store.clone(),

@@ -239,6 +239,19 @@ pub struct AppCreateArgs {
     access_token_ttl_secs: Option<i64>,
     #[arg(long)]
     id_token_ttl_secs: Option<i64>,
+    /// How a confidential app authenticates: `client_secret` (default) or `private_key_jwt`
+    /// (with --jwks-file or --jwks-uri).
+    #[arg(long)]
+    client_auth: Option<String>,
+    /// A file holding the app's public JWK Set (private_key_jwt).
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the app publishes its JWK Set (private_key_jwt); fetched by the server.
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (PAR, RFC 9126).
+    #[arg(long)]
+    require_par: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -489,6 +502,18 @@ impl AppCreateArgs {
 async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow::Result<()> {
     let org = state.orgs.find(&args.org).await?;
     let rules = args.session_rules();
+    let client_auth = match args.client_auth.as_deref() {
+        Some(m) => m.parse().map_err(anyhow::Error::msg)?,
+        None => crate::apps::ClientAuthMethod::ClientSecret,
+    };
+    let jwks = match &args.jwks_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(serde_json::from_str(&text).context("the JWK Set file is not JSON")?)
+        }
+        None => None,
+    };
     let req = CreateApp {
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
@@ -500,6 +525,10 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
         first_party: !args.third_party,
         access_token_ttl_secs: args.access_token_ttl_secs,
         id_token_ttl_secs: args.id_token_ttl_secs,
+        client_auth,
+        jwks,
+        jwks_uri: args.jwks_uri,
+        require_par: args.require_par,
         ..CreateApp::new(&args.name, args.app_type.into())
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;

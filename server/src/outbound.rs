@@ -266,6 +266,26 @@ impl OutboundClient {
             .await
             .map_err(classify)
     }
+
+    /// GETs `url` and returns the body of a 200 answer, at most `max_bytes` of it (a larger
+    /// body is refused while it arrives, never read to the end). A redirect is an error.
+    pub async fn get_bounded(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, OutboundError> {
+        let url = self.target(url)?;
+        let mut res = self.http.get(url).send().await.map_err(classify)?;
+        if res.status() != reqwest::StatusCode::OK {
+            return Err(OutboundError::Other(format!("answered {}", res.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(OutboundError::Other(format!(
+                    "answer larger than {max_bytes} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
 }
 
 fn classify(e: reqwest::Error) -> OutboundError {

@@ -124,6 +124,11 @@ struct AppForm {
     lifetime: RwSignal<String>,
     outlives: RwSignal<bool>,
     first_party: RwSignal<bool>,
+    /// `client_secret`, `private_key_jwt`, or `none` (public apps: not editable).
+    client_auth: RwSignal<String>,
+    jwks_uri: RwSignal<String>,
+    jwks: RwSignal<String>,
+    require_par: RwSignal<bool>,
 }
 
 impl AppForm {
@@ -142,6 +147,10 @@ impl AppForm {
             lifetime: RwSignal::new((r.lifetime_secs / 60).to_string()),
             outlives: RwSignal::new(r.outlives_idp_session),
             first_party: RwSignal::new(app.first_party),
+            client_auth: RwSignal::new(app.client_auth.clone()),
+            jwks_uri: RwSignal::new(app.jwks_uri.clone().unwrap_or_default()),
+            jwks: RwSignal::new(app.jwks.clone().unwrap_or_default()),
+            require_par: RwSignal::new(app.require_par),
         }
     }
 
@@ -149,7 +158,8 @@ impl AppForm {
     fn body(&self) -> Result<String, String> {
         let lifetime = parse_minutes(&self.lifetime.get(), "App-session lifetime")?
             .ok_or("App-session lifetime: required")?;
-        Ok(serde_json::json!({
+        let auth = self.client_auth.get();
+        let mut body = serde_json::json!({
             "name": self.name.get(),
             "redirect_uris": lines(&self.redirects.get()),
             "post_logout_redirect_uris": lines(&self.post_logout.get()),
@@ -163,8 +173,14 @@ impl AppForm {
                 "lifetime_secs": lifetime,
                 "outlives_idp_session": self.outlives.get(),
             },
-        })
-        .to_string())
+            "require_par": self.require_par.get(),
+        });
+        if auth != "none" {
+            body["client_auth"] = auth.into();
+            body["jwks_uri"] = self.jwks_uri.get().trim().into();
+            body["jwks"] = self.jwks.get().trim().into();
+        }
+        Ok(body.to_string())
     }
 }
 
@@ -236,6 +252,16 @@ fn AppEditor(
                 {text("App-session lifetime (minutes)", "edit-lifetime", f.lifetime)}
                 {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", f.outlives)}
                 {check(" First party (no consent screen)", "edit-first-party", f.first_party)}
+                {check(" Requires pushed authorization requests (PAR)", "edit-require-par", f.require_par)}
+                {(f.client_auth.get_untracked() != "none").then(|| view! {
+                    <label for="edit-client-auth">"Client authentication"</label>
+                    <select id="edit-client-auth" data-testid="edit-client-auth" on:change=move |ev| f.client_auth.set(event_target_value(&ev))>
+                        <option value="client_secret" selected=f.client_auth.get_untracked() == "client_secret">"Client secret"</option>
+                        <option value="private_key_jwt" selected=f.client_auth.get_untracked() == "private_key_jwt">"Signed JWT with the app's key (private_key_jwt)"</option>
+                    </select>
+                    {text("JWK Set URI for private_key_jwt (empty: none)", "edit-jwks-uri", f.jwks_uri)}
+                    {area("Or the app's public JWK Set, as JSON (empty: none)", "edit-jwks", f.jwks)}
+                })}
                 <button type="submit" data-testid="edit-save">"Save"</button>
                 <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
             </form>

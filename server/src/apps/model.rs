@@ -306,7 +306,51 @@ pub const MAX_APPS_PER_ORG: u64 = 1000;
 /// Longest re-authentication max age an app may set (as long as the longest app session).
 pub const MAX_REAUTH_MAX_AGE_SECS: i64 = 366 * 86400;
 
-/// An app's OIDC settings, stored as one JSON document.
+/// How a confidential app proves who it is at the token, introspection, revocation and PAR
+/// endpoints (`token_endpoint_auth_method` in OIDC terms). Public apps only name themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// Its client secret, by HTTP Basic (`client_secret_basic`) or in the form
+    /// (`client_secret_post`).
+    #[default]
+    ClientSecret,
+    /// A JWT signed with one of its own keys (RFC 7523 §2.2, OIDC Core §9): the secret is not
+    /// accepted.
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "client_secret",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
+impl FromStr for ClientAuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "client_secret" | "client_secret_basic" | "client_secret_post" => {
+                Ok(Self::ClientSecret)
+            }
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
+            other => Err(format!(
+                "unknown client authentication {other:?} (client_secret, private_key_jwt)"
+            )),
+        }
+    }
+}
+
+/// At most this many keys in an app's JWK Set (registered or fetched).
+pub const MAX_APP_JWKS_KEYS: usize = 20;
+/// The largest JWK Set document taken (registered or fetched), in bytes.
+pub const MAX_APP_JWKS_BYTES: usize = 64 * 1024;
+
+/// An app's OIDC settings, stored as one JSON document. Fields added later default when an
+/// older document is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSettings {
     pub grant_types: Vec<GrantType>,
@@ -315,6 +359,19 @@ pub struct AppSettings {
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
     pub session: SessionRules,
+    #[serde(default)]
+    pub client_auth: ClientAuthMethod,
+    /// The app's public keys for `private_key_jwt` (a JWK Set), when registered inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the app publishes its JWK Set for `private_key_jwt` (fetched through the outbound
+    /// client, cached, fetched again for an unknown `kid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<AppUri>,
+    /// Authorization requests must be pushed first (RFC 9126 PAR): /authorize takes only a
+    /// `request_uri` from this app.
+    #[serde(default)]
+    pub require_par: bool,
 }
 
 impl AppSettings {
@@ -329,6 +386,10 @@ impl AppSettings {
             access_token_ttl_secs: 300,
             id_token_ttl_secs: 3600,
             session: profile.preset(),
+            client_auth: ClientAuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
         }
     }
 
@@ -367,8 +428,69 @@ impl AppSettings {
         if self.grant_types.is_empty() {
             return Err("an app needs at least one grant");
         }
-        Ok(())
+        self.validate_client_auth(app_type)
     }
+
+    /// `private_key_jwt` needs a confidential app and exactly one source of keys; keys are
+    /// registered only for it.
+    fn validate_client_auth(&self, app_type: AppType) -> Result<(), &'static str> {
+        match self.client_auth {
+            ClientAuthMethod::PrivateKeyJwt => {
+                if !app_type.is_confidential() {
+                    return Err("private_key_jwt is for confidential (web and service) apps");
+                }
+                match (&self.jwks, &self.jwks_uri) {
+                    (Some(set), None) => check_public_jwks(set),
+                    (None, Some(_)) => Ok(()),
+                    _ => Err("private_key_jwt needs either jwks or jwks_uri (one of them)"),
+                }
+            }
+            ClientAuthMethod::ClientSecret if self.jwks.is_some() || self.jwks_uri.is_some() => {
+                Err("jwks and jwks_uri are used only with private_key_jwt")
+            }
+            ClientAuthMethod::ClientSecret => Ok(()),
+        }
+    }
+}
+
+/// Key members that only a private (or symmetric) JWK has.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// A JWK Set an app registers or publishes: 1 to `MAX_APP_JWKS_KEYS` public keys Portcullis
+/// can verify signatures with (EC P-256, RSA, Ed25519), no private or symmetric key material.
+pub fn check_public_jwks(set: &serde_json::Value) -> Result<(), &'static str> {
+    if set.to_string().len() > MAX_APP_JWKS_BYTES {
+        return Err("the JWK Set is larger than 64 KiB");
+    }
+    let keys = set
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or("the JWK Set must be an object with a keys array")?;
+    if keys.is_empty() || keys.len() > MAX_APP_JWKS_KEYS {
+        return Err("the JWK Set must hold between 1 and 20 keys");
+    }
+    for key in keys {
+        let obj = key.as_object().ok_or("each JWK must be an object")?;
+        if PRIVATE_JWK_MEMBERS.iter().any(|m| obj.contains_key(*m)) {
+            return Err("the JWK Set must hold public keys only (no private or symmetric key)");
+        }
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(key.clone()).map_err(|_| "a JWK could not be read")?;
+        let supported = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) => {
+                ec.curve == jsonwebtoken::jwk::EllipticCurve::P256
+            }
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => true,
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) => {
+                okp.curve == jsonwebtoken::jwk::EllipticCurve::Ed25519
+            }
+            _ => false,
+        };
+        if !supported || jsonwebtoken::DecodingKey::from_jwk(&jwk).is_err() {
+            return Err("each JWK must be an EC P-256, RSA or Ed25519 public key");
+        }
+    }
+    Ok(())
 }
 
 /// A validated registration, ready for the store.

@@ -5,6 +5,7 @@
 //! and the compare is constant-time.
 
 use super::error::AppError;
+use super::model::ClientAuthMethod;
 use super::model::{
     App, AppSettings, AppType, AppUri, GrantType, NewApp, SessionProfile, SessionRules,
 };
@@ -72,6 +73,13 @@ pub struct CreateApp {
     pub id_token_ttl_secs: Option<i64>,
     /// None = the defaults of the app type (code + refresh, or client credentials).
     pub grant_types: Option<Vec<GrantType>>,
+    /// How a confidential app authenticates: its secret (the default) or `private_key_jwt`
+    /// with its keys in `jwks` or at `jwks_uri`.
+    pub client_auth: ClientAuthMethod,
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    /// Authorization requests must be pushed first (PAR).
+    pub require_par: bool,
 }
 
 impl CreateApp {
@@ -91,6 +99,10 @@ impl CreateApp {
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
             grant_types: None,
+            client_auth: ClientAuthMethod::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
         }
     }
 
@@ -119,8 +131,9 @@ impl CreateApp {
         Ok(())
     }
 
-    /// The defaults of the app type and profile with what was asked for instead, if valid.
-    fn settings(&self) -> Result<AppSettings, AppError> {
+    /// The defaults of the app type and profile with what was asked for instead, if valid
+    /// (`jwks_uri` already checked as a URI).
+    fn settings(&self, jwks_uri: Option<AppUri>) -> Result<AppSettings, AppError> {
         let t = self.app_type;
         let mut settings = AppSettings::defaults(t, self.session_profile);
         if let Some(rules) = self.rules {
@@ -136,6 +149,10 @@ impl CreateApp {
         if let Some(grants) = &self.grant_types {
             settings.grant_types = grants.clone();
         }
+        settings.client_auth = self.client_auth;
+        settings.jwks = self.jwks.clone();
+        settings.jwks_uri = jwks_uri;
+        settings.require_par = self.require_par;
         settings.validate(t).map_err(AppError::InvalidSettings)?;
         Ok(settings)
     }
@@ -216,7 +233,13 @@ impl AppService {
         } else if redirect_uris.is_empty() {
             return Err(AppError::MissingRedirectUri(t.as_str()));
         }
-        let settings = req.settings()?;
+        // Fetched by the server like a back-channel URI: the same rules for the target.
+        let jwks_uri = req
+            .jwks_uri
+            .as_deref()
+            .map(|u| self.backchannel_uri(u))
+            .transpose()?;
+        let settings = req.settings(jwks_uri)?;
         Ok(NewApp {
             client_id: String::new(),
             client_secret_hash: None,

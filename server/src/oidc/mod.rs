@@ -2,6 +2,7 @@
 //! introspection and revocation, with an app-session record per (IdP session, app) that enforces
 //! each app's own session rules.
 
+pub mod client_assertion;
 mod error;
 mod model;
 pub mod routes;
@@ -9,4 +10,4 @@ mod service;
 
 pub use error::{OidcError, OidcErrorCode};
 pub use model::{AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, RefreshRecord};
-pub use service::{AccessClaims, ClientAuth, OidcService, TokenParams};
+pub use service::{AccessClaims, ClientAuth, OidcService, PushedAuthorization, TokenParams};

@@ -66,8 +66,8 @@ pub struct CodeGrant {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The /authorize query, as received.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The /authorize query, as received (or as pushed to /par and kept until used).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthorizeParams {
     pub response_type: Option<String>,
     pub client_id: Option<String>,
@@ -113,6 +113,13 @@ pub enum AuthorizeDecision {
     Consent {
         app_name: String,
         scopes: Vec<String>,
+    },
+    /// A pushed request was just used for the first time: the browser goes on to /authorize
+    /// with a new, longer-lived reference to it (for the sign-in and consent steps), the one the
+    /// app pushed being used up.
+    Continue {
+        client_id: String,
+        request_uri: String,
     },
     /// Success: the code goes back to the app.
     IssueCode {

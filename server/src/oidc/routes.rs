@@ -24,6 +24,7 @@ pub const TOKEN_PATH: &str = "/token";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const INTROSPECT_PATH: &str = "/introspect";
 pub const REVOKE_PATH: &str = "/revoke";
+pub const PAR_PATH: &str = "/par";
 pub const CONSENT_PATH: &str = "/consent";
 
 #[derive(askama::Template)]
@@ -65,6 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             USERINFO_PATH,
             web::method(actix_web::http::Method::OPTIONS).to(preflight),
         )
+        .route(PAR_PATH, web::post().to(par))
+        .route(
+            PAR_PATH,
+            web::method(actix_web::http::Method::OPTIONS).to(preflight),
+        )
         .route(INTROSPECT_PATH, web::post().to(introspect))
         .route(REVOKE_PATH, web::post().to(revoke));
 }
@@ -85,6 +91,9 @@ pub(crate) async fn discovery(org: PublicOrg, state: web::Data<AppState>) -> Htt
         .body(body.to_string())
 }
 
+/// The algorithms a `private_key_jwt` assertion may be signed with.
+const ASSERTION_ALGS: [&str; 4] = ["ES256", "RS256", "PS256", "EdDSA"];
+
 /// The discovery document of an issuer (built once per issuer: `OidcService::discovery_document`).
 fn discovery_document(issuer: &str) -> serde_json::Value {
     let at = |path: &str| format!("{issuer}{path}");
@@ -96,6 +105,8 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
         "jwks_uri": at(JWKS_PATH),
         "introspection_endpoint": at(INTROSPECT_PATH),
         "revocation_endpoint": at(REVOKE_PATH),
+        "pushed_authorization_request_endpoint": at(PAR_PATH),
+        "require_pushed_authorization_requests": false,
         "end_session_endpoint": at(crate::slo::routes::END_SESSION_PATH),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
@@ -108,9 +119,15 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
         // RS256 is listed always (OIDC Core §15.1); each org signs with its own key's algorithm.
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "userinfo_signing_alg_values_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr",
@@ -372,6 +389,25 @@ pub fn configure_assets(cfg: &mut web::ServiceConfig) {
     cfg.route("/assets/form_post.js", web::get().to(form_post_script));
 }
 
+/// A request that cannot go back to its app: shown to the user, never cached.
+fn refused_page(title: &str, message: &str) -> HttpResponse {
+    let mut res = error_page(StatusCode::BAD_REQUEST, title, message);
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// On to /authorize with the new reference of a pushed request just used.
+fn continue_pushed(org: &Org, client_id: &str, request_uri: &str) -> HttpResponse {
+    let to = format!(
+        "{}{AUTHORIZE_PATH}?client_id={}&request_uri={}",
+        org_path(org),
+        encode(client_id),
+        encode(request_uri)
+    );
+    crate::http::pages::see_other(&to, [])
+}
+
 fn respond(
     req: &HttpRequest,
     state: &AppState,
@@ -382,12 +418,7 @@ fn respond(
 ) -> HttpResponse {
     let issuer = state.oidc.issuer(org);
     match decision {
-        AuthorizeDecision::ErrorPage { title, message } => {
-            let mut res = error_page(StatusCode::BAD_REQUEST, &title, &message);
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
+        AuthorizeDecision::ErrorPage { title, message } => refused_page(&title, &message),
         AuthorizeDecision::Failed { outage } => failure_page(outage),
         AuthorizeDecision::RedirectError {
             redirect_uri,
@@ -434,6 +465,10 @@ fn respond(
             };
             crate::http::pages::render(StatusCode::OK, &page, set)
         }
+        AuthorizeDecision::Continue {
+            client_id,
+            request_uri,
+        } => continue_pushed(org, &client_id, &request_uri),
         AuthorizeDecision::IssueCode {
             redirect_uri,
             code,
@@ -496,6 +531,8 @@ fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
         basic: basic_auth(req),
         client_id: f.get("client_id").cloned(),
         client_secret: f.get("client_secret").cloned(),
+        assertion_type: f.get("client_assertion_type").cloned(),
+        assertion: f.get("client_assertion").cloned(),
     }
 }
 
@@ -604,6 +641,46 @@ async fn token(
                 ),
                 Err(e) => token_error(&issuer, &e),
             }
+        }
+    };
+    with_cors(&req, &state, &org, res).await
+}
+
+/// RFC 9126: a pushed authorization request. The app authenticates as at the token endpoint;
+/// the rest of the form is the authorization request. Answered 201 with the `request_uri`.
+async fn par(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let org = org.0;
+    let issuer = state.oidc.issuer(&org);
+    let invalid = |why: &str| OidcError::new(OidcErrorCode::InvalidRequest, why);
+    let res = if body.len() > MAX_AUTHORIZE_FORM {
+        token_error(&issuer, &invalid("the request is larger than 8 KiB"))
+    } else {
+        let parsed = form(&req, &body).and_then(|f| {
+            let text = std::str::from_utf8(&body).ok()?;
+            let params = web::Query::<AuthorizeParams>::from_query(text).ok()?;
+            Some((f, params.into_inner()))
+        });
+        match parsed {
+            None => token_error(
+                &issuer,
+                &invalid("the body must be a form with each parameter once"),
+            ),
+            Some((f, params)) => match state
+                .oidc
+                .push_authorization(&org, &client_auth(&req, &f), params)
+                .await
+            {
+                Ok(answer) => json_no_store(
+                    StatusCode::CREATED,
+                    &serde_json::to_value(&answer).unwrap_or_default(),
+                ),
+                Err(e) => token_error(&issuer, &e),
+            },
         }
     };
     with_cors(&req, &state, &org, res).await

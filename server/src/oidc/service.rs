@@ -6,12 +6,13 @@
 //! it is seen, and from then on every token hanging off it is dead: refresh tokens (looked up
 //! through it) and access tokens (JWTs that carry its id, checked on every use).
 
+use super::client_assertion::{CLIENT_ASSERTION_TYPE, ClientKeys, claimed_client_id};
 use super::error::{OidcError, OidcErrorCode as E};
 use super::model::{
     AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, CodeGrant, RefreshRecord,
 };
 use crate::accounts::UserId;
-use crate::apps::{App, AppType, GrantType};
+use crate::apps::{App, AppType, ClientAuthMethod, GrantType};
 use crate::clock::SharedClock;
 use crate::keys::{KeyError, KeyService};
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
@@ -28,6 +29,26 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+/// A pushed request's `request_uri` is valid this long before its first use (RFC 9126 §2.2).
+pub const PUSHED_REQUEST_TTL_SECS: i64 = 90;
+/// A pushed request in use lives this long for the user to sign in and consent.
+const STARTED_REQUEST_TTL_SECS: i64 = 600;
+/// The prefix of the `request_uri`s Portcullis issues (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The single-use key of a pushed request: the app's and the reference, so another app's
+/// `client_id` never finds (or uses up) it.
+fn pushed_key(client_id: &str, reference: &str) -> String {
+    format!("{client_id} {reference}")
+}
+
+/// The answer to a pushed authorization request.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedAuthorization {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
 /// Authorization codes live at most this long (the issue's bound; RFC 6749 §4.1.2 says 10 min max).
 pub const CODE_TTL_SECS: i64 = 60;
 /// Scopes Portcullis knows; others are ignored (RFC 6749 §3.3 lets the server narrow).
@@ -42,7 +63,21 @@ pub struct ClientAuth {
     /// From the form body (client_secret_post, or `none` for public apps).
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// `client_assertion_type` and `client_assertion` from the form (private_key_jwt).
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
 }
+
+/// Where a client assertion may be addressed, under the issuer: the issuer itself, or one of
+/// the endpoints that authenticate clients (RFC 7523 §3, OIDC Core §9).
+const ASSERTION_AUDIENCE_PATHS: [&str; 6] = [
+    "",
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/par",
+    "/device_authorization",
+];
 
 /// The token endpoint form.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -225,6 +260,8 @@ pub struct OidcService {
     sessions: SessionService,
     cache: Cache,
     public_url: String,
+    /// The apps' JWK Sets for `private_key_jwt` (fetched ones cached per node).
+    client_keys: ClientKeys,
     /// Discovery documents by issuer, serialised once (they change only with the issuer).
     discovery:
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<str>>>>,
@@ -260,6 +297,7 @@ impl OidcService {
         cache: Cache,
         public_url: String,
     ) -> Self {
+        let clock_for_keys = clock.clone();
         Self {
             store,
             apps,
@@ -268,8 +306,15 @@ impl OidcService {
             sessions,
             cache,
             public_url,
+            client_keys: ClientKeys::new(None, clock_for_keys),
             discovery: Default::default(),
         }
+    }
+
+    /// Fetches apps' `jwks_uri` through `outbound` (without it, only inline JWK Sets work).
+    pub fn with_outbound(mut self, outbound: crate::outbound::OutboundClient) -> Self {
+        self.client_keys = ClientKeys::new(Some(outbound), self.clock.clone());
+        self
     }
 
     /// The org's discovery document as JSON text, made by `build` from the issuer once per
@@ -333,7 +378,8 @@ impl OidcService {
     }
 
     /// The request's checks, then its gates (a signed-in session recent and strong enough, the
-    /// user's consent), then the code. Each step either passes or answers the request.
+    /// user's consent), then the code. Each step either passes or answers the request. A
+    /// `request_uri` names a pushed request (RFC 9126), whose parameters are the only ones used.
     async fn decide_authorization(
         &self,
         org: &Org,
@@ -341,14 +387,145 @@ impl OidcService {
         session: Option<&Session>,
         consent: Option<bool>,
     ) -> Step<AuthorizeDecision> {
+        if p.request_uri.is_some() {
+            let (pushed, key) = self.pushed_request(org, p).await?;
+            return self
+                .decide_checked(org, &pushed, Some(key), session, consent)
+                .await;
+        }
+        self.decide_checked(org, p, None, session, consent).await
+    }
+
+    async fn decide_checked(
+        &self,
+        org: &Org,
+        p: &AuthorizeParams,
+        pushed: Option<String>,
+        session: Option<&Session>,
+        consent: Option<bool>,
+    ) -> Step<AuthorizeDecision> {
         let (app, redirect_uri) = self.authorize_target(org, p).await?;
-        let req = AuthorizeRequest::checked(p, app, redirect_uri)?;
+        let req = AuthorizeRequest::checked(p, app, redirect_uri, pushed)?;
         let session = req.signed_in(session)?;
         let now = self.clock.now();
         req.recent_enough(session, now)?;
         self.assurance_gate(org, &req, session).await?;
         self.consent_gate(org, &req, session, consent, now).await?;
         Ok(self.issue_code(org, &req, session, now).await)
+    }
+
+    // ---------------------------------------------------------------- pushed requests
+
+    /// RFC 9126: the app pushes its authorization request (authenticated like at the token
+    /// endpoint) and gets a short-lived `request_uri` for /authorize. The request is checked
+    /// now, as /authorize would, and refused here rather than at the browser.
+    pub async fn push_authorization(
+        &self,
+        org: &Org,
+        auth: &ClientAuth,
+        mut p: AuthorizeParams,
+    ) -> Result<PushedAuthorization, OidcError> {
+        let app = self.authenticate_client(org, auth).await?;
+        let invalid = |why: &str| err(E::InvalidRequest, why);
+        if p.request_uri.is_some() {
+            return Err(invalid("request_uri cannot be pushed"));
+        }
+        if p.client_id.as_ref().is_some_and(|c| *c != app.client_id) {
+            return Err(invalid("client_id is not the authenticated app"));
+        }
+        p.client_id = Some(app.client_id.clone());
+        let redirect_uri = p
+            .redirect_uri
+            .clone()
+            .ok_or_else(|| invalid("redirect_uri is missing"))?;
+        if !app.redirect_uri_registered(&redirect_uri) {
+            return Err(invalid("redirect_uri is not registered for this app"));
+        }
+        AuthorizeRequest::check(&p, app.clone(), &redirect_uri, true).map_err(refused)?;
+        let reference = random_token(32).map_err(OidcError::server)?;
+        let json = serde_json::to_string(&p).map_err(OidcError::server)?;
+        let expires = self.clock.now() + Duration::seconds(PUSHED_REQUEST_TTL_SECS);
+        self.store
+            .put_single_use(
+                org.id,
+                SingleUseKind::PushedRequest,
+                &pushed_key(&app.client_id, &reference),
+                &json,
+                expires,
+            )
+            .await
+            .map_err(OidcError::server)?;
+        Ok(PushedAuthorization {
+            request_uri: format!("{REQUEST_URI_PREFIX}{reference}"),
+            expires_in: PUSHED_REQUEST_TTL_SECS,
+        })
+    }
+
+    /// The pushed request a `request_uri` names, for its app only. Its first use takes it and
+    /// continues under a new reference that lives through the sign-in steps (`Continue`); that
+    /// one is taken when the code is issued. So each pushed request yields at most one code,
+    /// and a used or expired one is refused.
+    async fn pushed_request(
+        &self,
+        org: &Org,
+        p: &AuthorizeParams,
+    ) -> Step<(AuthorizeParams, String)> {
+        let page = |message: &str| AuthorizeDecision::ErrorPage {
+            title: "Invalid request".to_owned(),
+            message: message.to_owned(),
+        };
+        let failed = |e: crate::store::StoreError| AuthorizeDecision::Failed {
+            outage: OidcError::server(e).code == E::TemporarilyUnavailable,
+        };
+        let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else {
+            return Err(page("The request names no app (client_id is missing)."));
+        };
+        let Some(reference) = p
+            .request_uri
+            .as_deref()
+            .and_then(|u| u.strip_prefix(REQUEST_URI_PREFIX))
+            .filter(|r| !r.is_empty() && r.len() <= 128)
+        else {
+            return Err(page("The request_uri is not one this server issued."));
+        };
+        let key = pushed_key(client_id, reference);
+        let now = self.clock.now();
+        let store = &self.store;
+        if let Some(json) = store
+            .take_single_use(org.id, SingleUseKind::PushedRequest, &key, now)
+            .await
+            .map_err(failed)?
+        {
+            let reference =
+                random_token(32).map_err(|_| AuthorizeDecision::Failed { outage: false })?;
+            let expires = now + Duration::seconds(STARTED_REQUEST_TTL_SECS);
+            let started = pushed_key(client_id, &reference);
+            store
+                .put_single_use(
+                    org.id,
+                    SingleUseKind::PushedRequestStarted,
+                    &started,
+                    &json,
+                    expires,
+                )
+                .await
+                .map_err(failed)?;
+            return Err(AuthorizeDecision::Continue {
+                client_id: client_id.to_owned(),
+                request_uri: format!("{REQUEST_URI_PREFIX}{reference}"),
+            });
+        }
+        let stored = store
+            .get_single_use(org.id, SingleUseKind::PushedRequestStarted, &key, now)
+            .await
+            .map_err(failed)?
+            .and_then(|json| serde_json::from_str::<AuthorizeParams>(&json).ok());
+        match stored {
+            Some(params) => Ok((params, key)),
+            None => Err(page(
+                "This sign-in request has expired or was already used. Go back to the app and start again.",
+            )),
+        }
     }
 
     /// The app and the redirect URI the request names. Until both are known good, errors are
@@ -501,6 +678,17 @@ impl OidcService {
         session: &Session,
         now: DateTime<Utc>,
     ) -> AuthorizeDecision {
+        if let Some(key) = &req.pushed {
+            match self
+                .store
+                .take_single_use(org.id, SingleUseKind::PushedRequestStarted, key, now)
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => return req.back(E::InvalidRequest, "the request_uri was already used"),
+                Err(e) => return req.back(OidcError::server(e).code, "try again in a moment"),
+            }
+        }
         match self.store_code(org, &req.code_grant(session, now)).await {
             Ok(code) => AuthorizeDecision::IssueCode {
                 redirect_uri: req.redirect_uri.to_owned(),
@@ -540,13 +728,18 @@ impl OidcService {
 
     // ---------------------------------------------------------------- client authentication
 
-    /// RFC 6749 §2.3: confidential apps prove their secret (Basic or form); public apps name
-    /// themselves. Anything else is `invalid_client` (answered 401 by the edge).
+    /// RFC 6749 §2.3: confidential apps prove themselves, with their secret (Basic or form) or,
+    /// if they registered for it, a signed JWT (`private_key_jwt`); public apps name
+    /// themselves. Anything else is `invalid_client` (answered 401 by the edge). An app uses
+    /// exactly its registered method: a secret does not stand in for a JWT or the other way.
     pub async fn authenticate_client(
         &self,
         org: &Org,
         auth: &ClientAuth,
     ) -> Result<App, OidcError> {
+        if auth.assertion.is_some() || auth.assertion_type.is_some() {
+            return self.client_assertion(org, auth).await;
+        }
         let invalid = || err(E::InvalidClient, "client authentication failed");
         let (client_id, secret) = match (&auth.basic, &auth.client_id, &auth.client_secret) {
             (Some((id, secret)), form_id, None) => {
@@ -565,6 +758,12 @@ impl OidcService {
             .map_err(OidcError::server)?
             .ok_or_else(invalid)?;
         let app = record.app;
+        if app.settings.client_auth == ClientAuthMethod::PrivateKeyJwt {
+            return Err(err(
+                E::InvalidClient,
+                "this app authenticates with private_key_jwt",
+            ));
+        }
         if app.app_type.is_confidential() {
             let secret = secret.ok_or_else(invalid)?;
             let stored = record.secret_hash.ok_or_else(invalid)?;
@@ -576,6 +775,65 @@ impl OidcService {
             return Err(invalid());
         }
         Ok(app)
+    }
+
+    /// `private_key_jwt` (RFC 7523 §2.2): the assertion alone authenticates (no secret beside
+    /// it), for an app registered for it; its `jti` is used once, remembered in the shared
+    /// cache until the assertion expires. A cache that cannot answer is an outage (503), never
+    /// a verdict on the app.
+    async fn client_assertion(&self, org: &Org, auth: &ClientAuth) -> Result<App, OidcError> {
+        let invalid = |why: &str| err(E::InvalidClient, why);
+        if auth.assertion_type.as_deref() != Some(CLIENT_ASSERTION_TYPE) {
+            return Err(invalid("client_assertion_type must be jwt-bearer"));
+        }
+        if auth.basic.is_some() || auth.client_secret.is_some() {
+            return Err(invalid("one client authentication method at a time"));
+        }
+        let assertion = auth.assertion.as_deref().unwrap_or("");
+        let client_id = claimed_client_id(assertion)
+            .ok_or_else(|| invalid("the client assertion is malformed"))?;
+        if auth.client_id.as_ref().is_some_and(|c| *c != client_id) {
+            return Err(invalid("client_id does not match the client assertion"));
+        }
+        let app = self
+            .apps
+            .client(org.id, &client_id)
+            .await
+            .map_err(OidcError::server)?
+            .ok_or_else(|| invalid("client authentication failed"))?
+            .app;
+        if app.settings.client_auth != ClientAuthMethod::PrivateKeyJwt {
+            return Err(invalid(
+                "this app does not authenticate with private_key_jwt",
+            ));
+        }
+        let issuer = self.issuer(org);
+        let audiences: Vec<String> = ASSERTION_AUDIENCE_PATHS
+            .iter()
+            .map(|p| format!("{issuer}{p}"))
+            .collect();
+        let now = self.clock.now();
+        let claims = self
+            .client_keys
+            .verify(&app, assertion, &audiences, now)
+            .await
+            .map_err(|e| invalid(&e.to_string()))?;
+        let jti = claims.jti.as_deref().unwrap_or_default();
+        let key = CacheKey::org(
+            org.id,
+            "client-assertion-jti",
+            &format!("{}:{}", app.client_id, sha256_hex(jti)),
+        );
+        let left = (claims.exp - now.timestamp()).clamp(1, 3600);
+        let ttl = std::time::Duration::from_secs(u64::try_from(left + 60).unwrap_or(60));
+        match self.cache.incr(&key, ttl).await {
+            Ok(1) => Ok(app),
+            Ok(_) => Err(invalid("the client assertion was already used (jti)")),
+            Err(e) => {
+                tracing::warn!(error = %e, "private_key_jwt: jti check failed");
+                Err(OidcError::unavailable())
+            }
+        }
     }
 
     // ---------------------------------------------------------------- /token
@@ -1534,23 +1792,49 @@ struct AuthorizeRequest<'p> {
     scope: String,
     prompts: Vec<&'p str>,
     max_age: Option<i64>,
+    /// The key of the pushed request this came from (taken when the code is issued).
+    pushed: Option<String>,
 }
 
 impl<'p> AuthorizeRequest<'p> {
-    /// The request check: what the request asks for is something Portcullis does, for this app.
-    fn checked(p: &'p AuthorizeParams, app: App, redirect_uri: &'p str) -> Step<Self> {
-        let refuse =
-            |(code, description): Refusal| redirect_error(p, redirect_uri, code, description);
-        check_response_shape(p).map_err(refuse)?;
-        grant_allowed(&app, GrantType::AuthorizationCode).map_err(refuse)?;
+    /// The request check, with its refusals sent back to the app.
+    fn checked(
+        p: &'p AuthorizeParams,
+        app: App,
+        redirect_uri: &'p str,
+        pushed: Option<String>,
+    ) -> Step<Self> {
+        let from_push = pushed.is_some();
+        let mut req = Self::check(p, app, redirect_uri, from_push)
+            .map_err(|(code, description)| redirect_error(p, redirect_uri, code, description))?;
+        req.pushed = pushed;
+        Ok(req)
+    }
+
+    /// The request check: what the request asks for is something Portcullis does, for this
+    /// app, the way the app must ask (`pushed`: the request was pushed first).
+    fn check(
+        p: &'p AuthorizeParams,
+        app: App,
+        redirect_uri: &'p str,
+        pushed: bool,
+    ) -> Result<Self, Refusal> {
+        check_response_shape(p)?;
+        if app.settings.require_par && !pushed {
+            return Err((
+                E::InvalidRequest,
+                "this app must push its authorization requests first (PAR)",
+            ));
+        }
+        grant_allowed(&app, GrantType::AuthorizationCode)?;
         let scope = normalise_scope(p.scope.as_deref().unwrap_or(""));
         if !has_scope(&scope, "openid") {
-            return Err(refuse((E::InvalidScope, "the openid scope is required")));
+            return Err((E::InvalidScope, "the openid scope is required"));
         }
-        check_pkce_challenge(p, &app).map_err(refuse)?;
-        let prompts = parse_prompts(p.prompt.as_deref()).map_err(refuse)?;
+        check_pkce_challenge(p, &app)?;
+        let prompts = parse_prompts(p.prompt.as_deref())?;
         let max_age = parse_max_age(p.max_age.as_deref())
-            .map_err(|()| refuse((E::InvalidRequest, "max_age must be a non-negative integer")))?;
+            .map_err(|()| (E::InvalidRequest, "max_age must be a non-negative integer"))?;
         Ok(Self {
             params: p,
             app,
@@ -1558,6 +1842,7 @@ impl<'p> AuthorizeRequest<'p> {
             scope,
             prompts,
             max_age,
+            pushed: None,
         })
     }
 

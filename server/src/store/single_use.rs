@@ -49,6 +49,11 @@ pub enum SingleUseKind {
     WebauthnFlow,
     /// The password step of a sign-in that still needs its second factor.
     PendingLogin,
+    /// A pushed authorization request (RFC 9126), as pushed, until /authorize first uses it.
+    PushedRequest,
+    /// A pushed authorization request /authorize has begun (the user signs in or consents),
+    /// until its code is issued.
+    PushedRequestStarted,
 }
 
 impl SingleUseKind {
@@ -57,6 +62,8 @@ impl SingleUseKind {
             Self::AuthorizationCode => "code",
             Self::WebauthnFlow => "webauthn-flow",
             Self::PendingLogin => "pending-login",
+            Self::PushedRequest => "par",
+            Self::PushedRequestStarted => "par-started",
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::admin_api::ApiError;
-use crate::apps::{App, AppError, AppId, AppType, CreateApp, SessionProfile, SessionRules};
+use crate::apps::{
+    App, AppError, AppId, AppType, ClientAuthMethod, CreateApp, SessionProfile, SessionRules,
+};
 use crate::state::AppState;
 
 use crate::tenancy::Org;
@@ -53,9 +55,57 @@ pub fn app_view(a: &App) -> AppView {
             .iter()
             .map(|g| g.as_str().to_owned())
             .collect(),
+        client_auth: if a.app_type.is_confidential() {
+            a.settings.client_auth.as_str().to_owned()
+        } else {
+            "none".to_owned()
+        },
+        jwks: a.settings.jwks.as_ref().map(|j| j.to_string()),
+        jwks_uri: a.settings.jwks_uri.as_ref().map(|u| u.as_str().to_owned()),
+        require_par: a.settings.require_par,
         admin: a.admin,
         created_at: ts(a.created_at),
     }
+}
+
+/// The client authentication part of a create or update request, over `current` (the app's
+/// settings when updating; empty `jwks`/`jwks_uri` remove them).
+struct ClientAuthChange {
+    method: ClientAuthMethod,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+}
+
+fn client_auth_change(
+    method: Option<&str>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    current: Option<&crate::apps::AppSettings>,
+) -> Result<ClientAuthChange, ApiError> {
+    let method = match method {
+        Some(m) => m
+            .parse::<ClientAuthMethod>()
+            .map_err(|m| ApiError::field("client_auth", m))?,
+        None => current.map_or(ClientAuthMethod::ClientSecret, |c| c.client_auth),
+    };
+    let jwks = match jwks {
+        Some(j) if j.trim().is_empty() => None,
+        Some(j) => Some(
+            serde_json::from_str(&j)
+                .map_err(|_| ApiError::field("jwks", "jwks must be a JWK Set in JSON"))?,
+        ),
+        None => current.and_then(|c| c.jwks.clone()),
+    };
+    let jwks_uri = match jwks_uri {
+        Some(u) if u.trim().is_empty() => None,
+        Some(u) => Some(u),
+        None => current.and_then(|c| c.jwks_uri.as_ref().map(|u| u.as_str().to_owned())),
+    };
+    Ok(ClientAuthChange {
+        method,
+        jwks,
+        jwks_uri,
+    })
 }
 
 pub(super) fn app_error(e: AppError) -> ApiError {
@@ -64,6 +114,10 @@ pub(super) fn app_error(e: AppError) -> ApiError {
         AppError::InvalidUri(ref u) => ApiError::field("redirect_uris", u.to_string()),
         AppError::MissingRedirectUri(_) => ApiError::field("redirect_uris", e.to_string()),
         AppError::ServiceWithUris => ApiError::field("redirect_uris", e.to_string()),
+        AppError::InvalidSettings(m) if m.contains("private_key_jwt") => {
+            ApiError::field("client_auth", m)
+        }
+        AppError::InvalidSettings(m) if m.contains("JWK") => ApiError::field("jwks", m),
         AppError::InvalidSettings(m) => ApiError::field("session_rules", m),
         AppError::ClientIdTaken => ApiError::Conflict(e.to_string()),
         AppError::TooManyUris { .. } => ApiError::field("redirect_uris", e.to_string()),
@@ -114,6 +168,7 @@ pub async fn create_app(
         Ok(p) => p,
         Err(m) => return Err(ApiError::field("session_profile", m)),
     };
+    let auth = client_auth_change(req.client_auth.as_deref(), req.jwks, req.jwks_uri, None)?;
     let create = CreateApp {
         redirect_uris: req.redirect_uris,
         post_logout_redirect_uris: req.post_logout_redirect_uris,
@@ -130,6 +185,10 @@ pub async fn create_app(
         first_party: req.first_party.unwrap_or(true),
         access_token_ttl_secs: req.access_token_ttl_secs,
         id_token_ttl_secs: req.id_token_ttl_secs,
+        client_auth: auth.method,
+        jwks: auth.jwks,
+        jwks_uri: auth.jwks_uri,
+        require_par: req.require_par.unwrap_or(false),
         ..CreateApp::new(&req.name, app_type)
     };
     let (app, secret) = state
@@ -207,6 +266,12 @@ pub async fn update_app(
         Some(u) => Some(u),
         None => current.as_ref().map(|u| u.as_str().to_owned()),
     };
+    let auth = client_auth_change(
+        req.client_auth.as_deref(),
+        req.jwks,
+        req.jwks_uri,
+        Some(&app.settings),
+    )?;
     let change = CreateApp {
         redirect_uris: req
             .redirect_uris
@@ -228,6 +293,10 @@ pub async fn update_app(
                 .unwrap_or(app.settings.id_token_ttl_secs),
         ),
         grant_types: Some(app.settings.grant_types.clone()),
+        client_auth: auth.method,
+        jwks: auth.jwks,
+        jwks_uri: auth.jwks_uri,
+        require_par: req.require_par.unwrap_or(app.settings.require_par),
         ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
     };
     let updated = state
