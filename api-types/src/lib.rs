@@ -192,13 +192,22 @@ pub struct AppWithSecret {
     pub client_secret: Option<String>,
 }
 
-/// An app session under an IdP session.
+/// A live app session: one app signed in under an IdP session. It ends at its idle deadline
+/// (if the app has an idle timeout) or its absolute expiry, whichever comes first; with
+/// `outlives_idp_session` it may go on after its IdP session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppSessionView {
     pub id: String,
     pub app_id: String,
+    /// The app's display name.
+    #[serde(default)]
+    pub app_name: String,
     pub client_id: String,
+    /// The IdP session it started in (`sid`).
+    #[serde(default)]
+    pub session_id: String,
+    /// When the app session started (the code exchange).
     pub created_at: String,
     pub last_active_at: String,
     pub idle_deadline: Option<String>,
@@ -206,7 +215,8 @@ pub struct AppSessionView {
     pub outlives_idp_session: bool,
 }
 
-/// A live IdP session with its live app sessions.
+/// An IdP session with its live app sessions. Live unless `ended_at` is set: a user's view also
+/// lists ended IdP sessions that still hold live app sessions outliving them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
@@ -219,6 +229,12 @@ pub struct SessionView {
     pub acr: String,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// When the IdP session ended; absent while it is live.
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    /// Why it ended (`logout`, `idle_expired`, `admin_revoked`, …); absent while it is live.
+    #[serde(default)]
+    pub end_reason: Option<String>,
     pub app_sessions: Vec<AppSessionView>,
 }
 

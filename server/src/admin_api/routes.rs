@@ -10,11 +10,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
-    ActivityHour, AppCreateRequest, AppUpdateRequest, AppView, AppWithSecret, AuditEventView,
-    ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailTemplateRequest,
-    EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page, PendingLinkView, Problem,
-    RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
-    SignupPolicyView, UserCreateRequest, UserUpdateRequest, UserView,
+    ActivityHour, AppCreateRequest, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
+    AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo,
+    EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
+    PendingLinkView, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
+    SigningKeyView, SignupPolicyView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -49,7 +49,14 @@ api_routes![
     (delete, "/orgs/{org}/apps/{id}", delete_app),
     (post, "/orgs/{org}/apps/{id}/secret", rotate_secret),
     (get, "/orgs/{org}/sessions", list_sessions),
+    (get, "/orgs/{org}/sessions/{id}", get_session),
     (post, "/orgs/{org}/sessions/{id}/revoke", revoke_session),
+    (
+        post,
+        "/orgs/{org}/app-sessions/{id}/revoke",
+        revoke_app_session
+    ),
+    (get, "/orgs/{org}/users/{id}/sessions", user_sessions),
     (
         post,
         "/orgs/{org}/users/{id}/sign-out-everywhere",
@@ -118,7 +125,8 @@ impl utoipa::Modify for BearerAuth {
     paths(
         deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
-        list_sessions, revoke_session, sign_out_user, list_deliveries, retry_delivery, list_keys,
+        list_sessions, get_session, revoke_session, revoke_app_session, user_sessions,
+        sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity,
         get_signup_policy, put_signup_policy, list_email_templates, put_email_template,
@@ -126,7 +134,7 @@ impl utoipa::Modify for BearerAuth {
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
+        SessionView, AppSessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
         ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest
     )),
@@ -394,6 +402,39 @@ async fn list_sessions(
     paged(service::list_sessions(&state, &org, q.user_id.as_deref(), q.app_id.as_deref(), p).await?)
 }
 
+/// One IdP session, live or ended, with its live app sessions.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sessions/{id}", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_session(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::get_session(&state, &org, &id).await?,
+    ))
+}
+
+/// Where a user is signed in: their live IdP sessions and the ended ones still holding a live
+/// app session that outlives them (`ended_at` set), newest first, each with its live app
+/// sessions.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users/{id}/sessions", params(("org" = String, Path), ("id" = String, Path), Paging),
+    responses((status = 200, body = Page<SessionView>), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn user_sessions(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    p: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    let p = service::PageRequest::parse(p.page, p.per_page)?;
+    paged(service::user_sessions(&state, &org, &id, p).await?)
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct DryRun {
     /// `true`: list what would end and whom it would tell, change nothing.
@@ -415,6 +456,25 @@ async fn revoke_session(
     Ok(json(
         StatusCode::OK,
         &service::revoke_session(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await?,
+    ))
+}
+
+/// Ends one app session (local logout of one app, reason `admin_revoked`): its app is told by
+/// back-channel logout, its IdP session and the user's other apps go on. With `dry_run=true`,
+/// the preview.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/app-sessions/{id}/revoke", params(("org" = String, Path), ("id" = String, Path), DryRun),
+    responses((status = 200, body = RevokeOutcome), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn revoke_app_session(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<DryRun>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::revoke_app_session(&state, &org, &who, &id, q.dry_run.unwrap_or(false)).await?,
     ))
 }
 

@@ -1185,6 +1185,26 @@ impl OidcService {
         Ok(ended)
     }
 
+    /// An admin ends one app session (local logout of that app, reason `admin_revoked`, the
+    /// admin named as the actor): the app is told, its IdP session and other apps go on. False
+    /// when the org has no such live app session.
+    pub async fn revoke_app_session(
+        &self,
+        org: &Org,
+        id: AppSessionId,
+        actor: &str,
+    ) -> Result<bool, OidcError> {
+        let ended = self
+            .store
+            .revoke_app_session(org.id, id, actor, self.clock.now())
+            .await
+            .map_err(OidcError::server)?;
+        if ended {
+            self.cache.end_copy(&app_session_key(org.id, id)).await;
+        }
+        Ok(ended)
+    }
+
     /// Runs `sweep_app_sessions` at the given interval (spawned by `serve`, beside the IdP
     /// session sweeper, on the same worker loop).
     pub async fn run_app_session_sweeper(self, every: std::time::Duration) {

@@ -102,6 +102,76 @@ impl Store {
         ))
     }
 
+    /// One page of a user's IdP sessions that are live or, ended, still hold a live app
+    /// session that outlives them, newest first, and how many there are: the admin API's view
+    /// of where the user is signed in, paged by the database.
+    pub async fn user_sessions_page(
+        &self,
+        org: OrgId,
+        user: UserId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Session>, u64), StoreError> {
+        use sea_orm::sea_query::{Condition, ExprTrait, Query};
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let holds_live_app_session = Query::select()
+            .expr(Expr::val(1))
+            .from(app_sessions::Entity)
+            .and_where(app_sessions::Column::OrgId.eq(org.0))
+            .and_where(
+                Expr::col((app_sessions::Entity, app_sessions::Column::SessionId))
+                    .equals((sessions::Entity, sessions::Column::Id)),
+            )
+            .and_where(app_sessions::Column::EndedAt.is_null())
+            .to_owned();
+        let query = sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0))
+            .filter(
+                Condition::any()
+                    .add(sessions::Column::EndedAt.is_null())
+                    .add(Expr::exists(holds_live_app_session)),
+            );
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((
+            rows.into_iter().map(super::sessions::to_session).collect(),
+            total,
+        ))
+    }
+
+    /// The client id and name of the org's apps among `ids` (the apps a page of app sessions
+    /// names), by app id; one query.
+    pub async fn app_labels(
+        &self,
+        org: OrgId,
+        ids: &[AppId],
+    ) -> Result<std::collections::BTreeMap<uuid::Uuid, (String, String)>, StoreError> {
+        use sea_orm::QuerySelect;
+        if ids.is_empty() {
+            return Ok(std::collections::BTreeMap::new());
+        }
+        Ok(apps::Entity::find()
+            .select_only()
+            .column(apps::Column::Id)
+            .column(apps::Column::ClientId)
+            .column(apps::Column::Name)
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.is_in(ids.iter().map(|a| a.0)))
+            .into_tuple::<(uuid::Uuid, String, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(id, client_id, name)| (id, (client_id, name)))
+            .collect())
+    }
+
     /// Live app sessions of the org's IdP sessions `ids` (a page of them), oldest first; one
     /// query.
     pub async fn live_app_sessions_of(

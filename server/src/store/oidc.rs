@@ -74,6 +74,8 @@ enum Tell {
     IfOverdue,
     /// Its user signed out of it: only if it is theirs.
     Owner(UserId),
+    /// An admin ended it: always.
+    Yes,
 }
 
 /// Queues the back-channel delivery of an app session's end to its app, if the app listens.
@@ -231,6 +233,21 @@ impl Store {
             .await
     }
 
+    /// Ends a live app session at an admin's request (local logout of one app, reason
+    /// `admin_revoked`, the admin named in the audit event), its app told in the same
+    /// transaction; false when the org has no such live app session.
+    pub async fn revoke_app_session(
+        &self,
+        org: OrgId,
+        id: AppSessionId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let reason = crate::sessions::EndReason::AdminRevoked.as_str();
+        self.end_app_session_telling(org, id, reason, actor, now, Tell::Yes)
+            .await
+    }
+
     async fn end_app_session_telling(
         &self,
         org: OrgId,
@@ -248,7 +265,7 @@ impl Store {
             .filter(app_sessions::Column::Id.eq(id.0))
             .filter(app_sessions::Column::EndedAt.is_null());
         match tell {
-            Tell::No => {}
+            Tell::No | Tell::Yes => {}
             // Still past a deadline as the row stands now: a use on another node since it was
             // read has moved the idle deadline, and the app session lives on.
             Tell::IfOverdue => {

@@ -44,7 +44,7 @@ pub(crate) async fn user_token(app: &TestApp, org: &Org, admin: bool) -> String 
     rp.sign_in(&mut b, &[]).await.access
 }
 
-async fn service_token(app: &TestApp, org: &Org) -> String {
+pub(crate) async fn service_token(app: &TestApp, org: &Org) -> String {
     let mut req = CreateApp::new("Automation", AppType::Service);
     req.admin = true;
     let rp = Rp::register(app, org, req).await;

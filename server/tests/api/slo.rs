@@ -84,9 +84,9 @@ impl Request {
 
 /// A loopback HTTP server that records every request and answers with a settable status after
 /// a fixed delay (and a `Location` when it redirects).
-struct Receiver {
+pub(crate) struct Receiver {
     /// The URI to register: `http://127.0.0.1:{port}/backchannel`.
-    uri: String,
+    pub(crate) uri: String,
     status: Arc<AtomicU16>,
     seen: Arc<Mutex<Vec<Request>>>,
     task: tokio::task::JoinHandle<()>,
@@ -99,7 +99,7 @@ impl Drop for Receiver {
 }
 
 impl Receiver {
-    async fn start(status: u16, delay: Duration) -> Self {
+    pub(crate) async fn start(status: u16, delay: Duration) -> Self {
         Self::start_with(status, delay, None).await
     }
 
@@ -163,12 +163,12 @@ impl Receiver {
         self.seen.lock().unwrap().clone()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
 
     /// Every logout token received so far, in order.
-    fn tokens(&self) -> Vec<String> {
+    pub(crate) fn tokens(&self) -> Vec<String> {
         self.requests().iter().map(Request::logout_token).collect()
     }
 
@@ -258,7 +258,12 @@ async fn answer(
 // Apps, rows and pages.
 
 /// A confidential web app `name` with its redirect URI on `http://127.0.0.1:9`, changed by `f`.
-async fn register(app: &TestApp, org: &Org, name: &str, f: impl FnOnce(&mut CreateApp)) -> Rp {
+pub(crate) async fn register(
+    app: &TestApp,
+    org: &Org,
+    name: &str,
+    f: impl FnOnce(&mut CreateApp),
+) -> Rp {
     let mut req = CreateApp::new(name, AppType::Web);
     req.redirect_uris = vec![format!("http://127.0.0.1:9/{name}/callback")];
     f(&mut req);
@@ -293,7 +298,7 @@ fn row_of(rows: &[LogoutDelivery], app: AppId) -> LogoutDelivery {
 }
 
 /// The IdP session id (`sid`) of an ID token.
-fn sid_of(tokens: &Tokens) -> String {
+pub(crate) fn sid_of(tokens: &Tokens) -> String {
     tokens.id_claims()["sid"]
         .as_str()
         .expect("a sid in the ID token")
@@ -304,7 +309,7 @@ fn session_id(sid: &str) -> SessionId {
     SessionId(uuid::Uuid::parse_str(sid).unwrap())
 }
 
-async fn session_ended(app: &TestApp, org: &Org, sid: &str) -> Option<EndReason> {
+pub(crate) async fn session_ended(app: &TestApp, org: &Org, sid: &str) -> Option<EndReason> {
     let s = app
         .state
         .store
@@ -331,7 +336,7 @@ async fn audit_count(app: &TestApp, org: &Org, action: &str) -> usize {
 }
 
 /// One pass of the delivery worker; returns how many rows it attempted.
-async fn run_once(app: &TestApp) -> usize {
+pub(crate) async fn run_once(app: &TestApp) -> usize {
     app.state.slo.run_once().await.unwrap()
 }
 
@@ -467,7 +472,7 @@ async fn end_session_get(b: &mut Browser, org: &str, params: &[(&str, &str)]) ->
 }
 
 /// Signs out with the IdP's own sign-out form.
-async fn sign_out_form(b: &mut Browser, org: &str) -> Page {
+pub(crate) async fn sign_out_form(b: &mut Browser, org: &str) -> Page {
     let form = b.get(&format!("/o/{org}/logout")).await;
     assert_eq!(form.status, 200, "{}", form.body);
     let csrf = form.csrf();

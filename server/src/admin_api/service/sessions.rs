@@ -4,7 +4,7 @@ use super::*;
 use crate::accounts::UserId;
 use crate::admin_api::ApiError;
 use crate::apps::AppId;
-use crate::oidc::AppSession;
+use crate::oidc::{AppSession, AppSessionId};
 use crate::state::AppState;
 
 use crate::sessions::{EndReason, Session, SessionId};
@@ -14,14 +14,18 @@ use portcullis_api_types::{AppSessionView, DeliveryView, Page, RevokeOutcome, Se
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
+/// An app session with its app's client id and name (`labels`, by app id).
 pub(super) fn app_session_view(
     s: &AppSession,
-    client_ids: &BTreeMap<Uuid, String>,
+    labels: &BTreeMap<Uuid, (String, String)>,
 ) -> AppSessionView {
+    let (client_id, app_name) = labels.get(&s.app_id.0).cloned().unwrap_or_default();
     AppSessionView {
         id: s.id.to_string(),
         app_id: s.app_id.to_string(),
-        client_id: client_ids.get(&s.app_id.0).cloned().unwrap_or_default(),
+        app_name,
+        client_id,
+        session_id: s.session_id.to_string(),
         created_at: ts(s.created_at),
         last_active_at: ts(s.last_active_at),
         idle_deadline: s.idle_deadline.map(ts),
@@ -38,9 +42,58 @@ pub(super) fn distinct<T>(ids: impl Iterator<Item = Uuid>, wrap: fn(Uuid) -> T) 
         .collect()
 }
 
+/// Views of `sessions` (a page of them), each with its live app sessions: the app sessions,
+/// their apps' client ids and names, and the users' emails are read for these sessions only
+/// (one query each, whatever the page's size).
+async fn session_views(
+    state: &AppState,
+    org: &Org,
+    sessions: Vec<Session>,
+) -> Result<Vec<SessionView>, ApiError> {
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
+    let app_sessions = state
+        .store
+        .live_app_sessions_of(org.id, &ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let app_ids: Vec<AppId> = distinct(app_sessions.iter().map(|a| a.app_id.0), AppId);
+    let labels = state
+        .store
+        .app_labels(org.id, &app_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let user_ids: Vec<UserId> = distinct(sessions.iter().map(|s| s.user_id.0), UserId);
+    let emails = state
+        .store
+        .user_emails(org.id, &user_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id.to_string(),
+            user_id: s.user_id.to_string(),
+            user_email: emails.get(&s.user_id.0).cloned().unwrap_or_default(),
+            created_at: ts(s.created_at),
+            last_seen_at: ts(s.last_seen_at),
+            auth_time: ts(s.auth_time),
+            acr: s.acr().to_owned(),
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+            ended_at: s.ended_at.map(ts),
+            end_reason: s.end_reason.map(|r| r.as_str().to_owned()),
+            app_sessions: app_sessions
+                .iter()
+                .filter(|a| a.session_id == s.id)
+                .map(|a| app_session_view(a, &labels))
+                .collect(),
+        })
+        .collect())
+}
+
 /// Live IdP sessions with their live app sessions; `app` keeps the sessions that app takes part
-/// in. The database pages the sessions; app sessions, client ids and emails are read for the
-/// page's sessions only (one query each).
+/// in. The database pages the sessions; app sessions, apps and emails are read for the page's
+/// sessions only (one query each).
 pub async fn list_sessions(
     state: &AppState,
     org: &Org,
@@ -55,47 +108,85 @@ pub async fn list_sessions(
         .live_sessions_page(org.id, user, app, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
-    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
-    let app_sessions = state
+    Ok(p.with(session_views(state, org, sessions).await?, total))
+}
+
+/// Where a user is signed in: their live IdP sessions and the ended ones that still hold a
+/// live app session outliving them (`ended_at` set), newest first, each with its live app
+/// sessions. Paged by the database; 404 for a user the org does not have.
+pub async fn user_sessions(
+    state: &AppState,
+    org: &Org,
+    id: &str,
+    p: PageRequest,
+) -> Result<Page<SessionView>, ApiError> {
+    let user = super::users::find_user(state, org, id).await?;
+    let (sessions, total) = state
         .store
-        .live_app_sessions_of(org.id, &ids)
+        .user_sessions_page(org.id, user.id, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
-    let app_ids: Vec<AppId> = distinct(app_sessions.iter().map(|a| a.app_id.0), AppId);
-    let client_ids = state
+    Ok(p.with(session_views(state, org, sessions).await?, total))
+}
+
+/// One IdP session of the org, live or ended, with its live app sessions.
+pub async fn get_session(state: &AppState, org: &Org, id: &str) -> Result<SessionView, ApiError> {
+    let sid = SessionId(parse_id(id, "session")?);
+    let session = state
         .store
-        .client_ids(org.id, &app_ids)
+        .session_by_id(org.id, sid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+    let mut views = session_views(state, org, vec![session]).await?;
+    views
+        .pop()
+        .ok_or_else(|| ApiError::NotFound("no such session".into()))
+}
+
+/// Ends one live app session (local logout of that app: reason `admin_revoked`, the caller
+/// named in the audit event, the app told by back-channel when it listens); its IdP session
+/// and the other app sessions go on. With `dry_run`, what it would end and whom it would tell.
+pub async fn revoke_app_session(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    dry_run: bool,
+) -> Result<RevokeOutcome, ApiError> {
+    let id = AppSessionId(parse_id(id, "app session")?);
+    let not_found = || ApiError::NotFound("no such live app session".into());
+    let s = state
+        .store
+        .app_session(org.id, id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|s| s.ended_at.is_none())
+        .ok_or_else(not_found)?;
+    let notified = state
+        .store
+        .backchannel_client_ids(org.id, &[s.app_id])
         .await
         .map_err(ApiError::internal)?;
-    let user_ids: Vec<UserId> = distinct(sessions.iter().map(|s| s.user_id.0), UserId);
-    let emails = state
-        .store
-        .user_emails(org.id, &user_ids)
-        .await
-        .map_err(ApiError::internal)?;
-    let mut out = Vec::with_capacity(sessions.len());
-    for s in sessions {
-        let mine: Vec<&AppSession> = app_sessions
-            .iter()
-            .filter(|a| a.session_id == s.id)
-            .collect();
-        out.push(SessionView {
-            id: s.id.to_string(),
-            user_id: s.user_id.to_string(),
-            user_email: emails.get(&s.user_id.0).cloned().unwrap_or_default(),
-            created_at: ts(s.created_at),
-            last_seen_at: ts(s.last_seen_at),
-            auth_time: ts(s.auth_time),
-            acr: s.acr().to_owned(),
-            user_agent: s.user_agent.clone(),
-            ip: s.ip.clone(),
-            app_sessions: mine
-                .into_iter()
-                .map(|a| app_session_view(a, &client_ids))
-                .collect(),
-        });
+    let mut outcome = RevokeOutcome {
+        dry_run: true,
+        sessions: Vec::new(),
+        app_sessions: vec![s.id.to_string()],
+        apps_notified: notified,
+    };
+    if !dry_run {
+        // Another request may have ended it since it was read: then this one ended nothing.
+        let ended = state
+            .oidc
+            .revoke_app_session(org, id, &who.actor())
+            .await
+            .map_err(ApiError::internal)?;
+        if !ended {
+            return Err(not_found());
+        }
+        outcome.dry_run = false;
     }
-    Ok(p.with(out, total))
+    Ok(outcome)
 }
 
 /// What ending `sessions` (and, for a user-wide revocation, every live app session of the
