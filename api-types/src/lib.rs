@@ -126,6 +126,12 @@ pub struct AppView {
     pub grant_types: Vec<String>,
     pub admin: bool,
     pub created_at: String,
+    /// DPoP (RFC 9449): token requests without a DPoP proof are refused.
+    #[serde(default)]
+    pub dpop_required: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[serde(default)]
+    pub dpop_nonce_required: bool,
 }
 
 /// `POST /api/v1/orgs/{org}/apps`.
@@ -157,6 +163,12 @@ pub struct AppCreateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_required: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -434,6 +446,12 @@ pub struct AppUpdateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_required: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -197,6 +197,22 @@ pub enum RoleArg {
 pub enum AppCommand {
     /// Register an app; prints {"client_id","client_secret"} (the secret only this once).
     Create(AppCreateArgs),
+    /// Change an app's settings (only those given; the rest stays).
+    Update(AppUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppUpdateArgs {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    client_id: String,
+    /// DPoP (RFC 9449): refuse token requests without a DPoP proof.
+    #[arg(long)]
+    dpop_required: Option<bool>,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[arg(long)]
+    dpop_nonce_required: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +255,12 @@ pub struct AppCreateArgs {
     access_token_ttl_secs: Option<i64>,
     #[arg(long)]
     id_token_ttl_secs: Option<i64>,
+    /// DPoP (RFC 9449): refuse token requests without a DPoP proof.
+    #[arg(long)]
+    dpop_required: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[arg(long)]
+    dpop_nonce_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -318,6 +340,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::App(AppCommand::Create(args)) => {
             create_app(&AppState::init(config, clock).await?, args, json).await
+        }
+        Command::App(AppCommand::Update(args)) => {
+            update_app(&AppState::init(config, clock).await?, args, json).await
         }
     }
 }
@@ -500,6 +525,10 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
         first_party: !args.third_party,
         access_token_ttl_secs: args.access_token_ttl_secs,
         id_token_ttl_secs: args.id_token_ttl_secs,
+        dpop: crate::apps::DpopRules {
+            required: args.dpop_required,
+            nonce_required: args.dpop_nonce_required,
+        },
         ..CreateApp::new(&args.name, args.app_type.into())
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;
@@ -517,6 +546,30 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
             app.name, org.slug, out.client_id
         ),
     })
+}
+
+/// `app update`: the app's registration as it stands, with the settings given changed.
+async fn update_app(state: &AppState, args: AppUpdateArgs, json: bool) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.org).await?;
+    let app = state
+        .store
+        .app_by_client_id(org.id, &args.client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no app {} in org {}", args.client_id, org.slug))?;
+    let mut req = CreateApp::from_app(&app);
+    if let Some(v) = args.dpop_required {
+        req.dpop.required = v;
+    }
+    if let Some(v) = args.dpop_nonce_required {
+        req.dpop.nonce_required = v;
+    }
+    let app = state.apps.update(&org, &app, req, "cli").await?;
+    let out = serde_json::json!({
+        "client_id": app.client_id,
+        "dpop_required": app.settings.dpop.required,
+        "dpop_nonce_required": app.settings.dpop.nonce_required,
+    });
+    print(json, &out, || format!("app {} updated", app.client_id))
 }
 
 fn org_created(state: &AppState, org: &Org) -> OrgCreated {

@@ -124,6 +124,8 @@ struct AppForm {
     lifetime: RwSignal<String>,
     outlives: RwSignal<bool>,
     first_party: RwSignal<bool>,
+    dpop: RwSignal<bool>,
+    dpop_nonce: RwSignal<bool>,
 }
 
 impl AppForm {
@@ -142,6 +144,8 @@ impl AppForm {
             lifetime: RwSignal::new((r.lifetime_secs / 60).to_string()),
             outlives: RwSignal::new(r.outlives_idp_session),
             first_party: RwSignal::new(app.first_party),
+            dpop: RwSignal::new(app.dpop_required),
+            dpop_nonce: RwSignal::new(app.dpop_nonce_required),
         }
     }
 
@@ -156,6 +160,8 @@ impl AppForm {
             "backchannel_logout_uri": self.backchannel.get().trim(),
             "frontchannel_logout_uri": self.frontchannel.get().trim(),
             "first_party": self.first_party.get(),
+            "dpop_required": self.dpop.get(),
+            "dpop_nonce_required": self.dpop_nonce.get(),
             "session_rules": {
                 "reauth_max_age_secs": parse_minutes(&self.reauth.get(), "Re-authentication")?,
                 "mfa_required": self.mfa.get(),
@@ -236,6 +242,8 @@ fn AppEditor(
                 {text("App-session lifetime (minutes)", "edit-lifetime", f.lifetime)}
                 {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", f.outlives)}
                 {check(" First party (no consent screen)", "edit-first-party", f.first_party)}
+                {check(" Requires DPoP (sender-constrained tokens; requests without a DPoP proof are refused)", "edit-dpop", f.dpop)}
+                {check(" DPoP proofs need a server nonce", "edit-dpop-nonce", f.dpop_nonce)}
                 <button type="submit" data-testid="edit-save">"Save"</button>
                 <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
             </form>

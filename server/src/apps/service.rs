@@ -6,7 +6,7 @@
 
 use super::error::AppError;
 use super::model::{
-    App, AppSettings, AppType, AppUri, GrantType, NewApp, SessionProfile, SessionRules,
+    App, AppSettings, AppType, AppUri, DpopRules, GrantType, NewApp, SessionProfile, SessionRules,
 };
 use crate::clock::SharedClock;
 use crate::outbound::OutboundPolicy;
@@ -72,6 +72,8 @@ pub struct CreateApp {
     pub id_token_ttl_secs: Option<i64>,
     /// None = the defaults of the app type (code + refresh, or client credentials).
     pub grant_types: Option<Vec<GrantType>>,
+    /// DPoP required, and with a server nonce (default: neither).
+    pub dpop: DpopRules,
 }
 
 impl CreateApp {
@@ -91,6 +93,34 @@ impl CreateApp {
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
             grant_types: None,
+            dpop: DpopRules::default(),
+        }
+    }
+
+    /// An app's registration as it stands (to change some of it with `AppService::update`).
+    pub fn from_app(app: &App) -> Self {
+        let uris = |v: &[AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect();
+        Self {
+            name: app.name.clone(),
+            app_type: app.app_type,
+            redirect_uris: uris(&app.redirect_uris),
+            post_logout_redirect_uris: uris(&app.post_logout_redirect_uris),
+            backchannel_logout_uri: app
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            frontchannel_logout_uri: app
+                .frontchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            session_profile: app.session_profile,
+            admin: app.admin,
+            rules: Some(app.settings.session),
+            first_party: app.settings.first_party,
+            access_token_ttl_secs: Some(app.settings.access_token_ttl_secs),
+            id_token_ttl_secs: Some(app.settings.id_token_ttl_secs),
+            grant_types: Some(app.settings.grant_types.clone()),
+            dpop: app.settings.dpop,
         }
     }
 
@@ -136,6 +166,7 @@ impl CreateApp {
         if let Some(grants) = &self.grant_types {
             settings.grant_types = grants.clone();
         }
+        settings.dpop = self.dpop;
         settings.validate(t).map_err(AppError::InvalidSettings)?;
         Ok(settings)
     }

@@ -2,6 +2,8 @@
 //! introspection and revocation, with an app-session record per (IdP session, app) that enforces
 //! each app's own session rules.
 
+pub mod dpop;
+mod dpop_routes;
 mod error;
 mod model;
 pub mod routes;

@@ -55,6 +55,8 @@ pub fn app_view(a: &App) -> AppView {
             .collect(),
         admin: a.admin,
         created_at: ts(a.created_at),
+        dpop_required: a.settings.dpop.required,
+        dpop_nonce_required: a.settings.dpop.nonce_required,
     }
 }
 
@@ -130,6 +132,10 @@ pub async fn create_app(
         first_party: req.first_party.unwrap_or(true),
         access_token_ttl_secs: req.access_token_ttl_secs,
         id_token_ttl_secs: req.id_token_ttl_secs,
+        dpop: crate::apps::DpopRules {
+            required: req.dpop_required.unwrap_or(false),
+            nonce_required: req.dpop_nonce_required.unwrap_or(false),
+        },
         ..CreateApp::new(&req.name, app_type)
     };
     let (app, secret) = state
@@ -228,6 +234,12 @@ pub async fn update_app(
                 .unwrap_or(app.settings.id_token_ttl_secs),
         ),
         grant_types: Some(app.settings.grant_types.clone()),
+        dpop: crate::apps::DpopRules {
+            required: req.dpop_required.unwrap_or(app.settings.dpop.required),
+            nonce_required: req
+                .dpop_nonce_required
+                .unwrap_or(app.settings.dpop.nonce_required),
+        },
         ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
     };
     let updated = state
