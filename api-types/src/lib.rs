@@ -138,6 +138,12 @@ pub struct AppView {
     pub require_par: bool,
     pub admin: bool,
     pub created_at: String,
+    /// DPoP (RFC 9449): token requests without a DPoP proof are refused.
+    #[serde(default)]
+    pub dpop_required: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[serde(default)]
+    pub dpop_nonce_required: bool,
 }
 
 /// `POST /api/v1/orgs/{org}/apps`.
@@ -182,6 +188,12 @@ pub struct AppCreateRequest {
     /// Authorization requests must be pushed first (PAR); default false.
     #[serde(default)]
     pub require_par: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_required: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -488,6 +500,12 @@ pub struct AppUpdateRequest {
     /// Authorization requests must be pushed first (PAR); unchanged when absent.
     #[serde(default)]
     pub require_par: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_required: Option<bool>,
+    /// Default false; absent in an update: unchanged.
+    #[serde(default)]
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

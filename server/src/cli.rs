@@ -196,7 +196,23 @@ pub enum RoleArg {
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
     /// Register an app; prints {"client_id","client_secret"} (the secret only this once).
-    Create(AppCreateArgs),
+    Create(Box<AppCreateArgs>),
+    /// Change an app's settings (only those given; the rest stays).
+    Update(AppUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppUpdateArgs {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    client_id: String,
+    /// DPoP (RFC 9449): refuse token requests without a DPoP proof.
+    #[arg(long)]
+    dpop_required: Option<bool>,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[arg(long)]
+    dpop_nonce_required: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +268,12 @@ pub struct AppCreateArgs {
     /// Authorization requests must be pushed first (PAR, RFC 9126).
     #[arg(long)]
     require_par: bool,
+    /// DPoP (RFC 9449): refuse token requests without a DPoP proof.
+    #[arg(long)]
+    dpop_required: bool,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    #[arg(long)]
+    dpop_nonce_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -330,7 +352,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             rotate_key(&state, &org, alg, publish_lead_secs, json).await
         }
         Command::App(AppCommand::Create(args)) => {
-            create_app(&AppState::init(config, clock).await?, args, json).await
+            create_app(&AppState::init(config, clock).await?, *args, json).await
+        }
+        Command::App(AppCommand::Update(args)) => {
+            update_app(&AppState::init(config, clock).await?, args, json).await
         }
     }
 }
@@ -529,6 +554,10 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
         jwks,
         jwks_uri: args.jwks_uri,
         require_par: args.require_par,
+        dpop: crate::apps::DpopRules {
+            required: args.dpop_required,
+            nonce_required: args.dpop_nonce_required,
+        },
         ..CreateApp::new(&args.name, args.app_type.into())
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;
@@ -546,6 +575,30 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
             app.name, org.slug, out.client_id
         ),
     })
+}
+
+/// `app update`: the app's registration as it stands, with the settings given changed.
+async fn update_app(state: &AppState, args: AppUpdateArgs, json: bool) -> anyhow::Result<()> {
+    let org = state.orgs.find(&args.org).await?;
+    let app = state
+        .store
+        .app_by_client_id(org.id, &args.client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no app {} in org {}", args.client_id, org.slug))?;
+    let mut req = CreateApp::from_app(&app);
+    if let Some(v) = args.dpop_required {
+        req.dpop.required = v;
+    }
+    if let Some(v) = args.dpop_nonce_required {
+        req.dpop.nonce_required = v;
+    }
+    let app = state.apps.update(&org, &app, req, "cli").await?;
+    let out = serde_json::json!({
+        "client_id": app.client_id,
+        "dpop_required": app.settings.dpop.required,
+        "dpop_nonce_required": app.settings.dpop.nonce_required,
+    });
+    print(json, &out, || format!("app {} updated", app.client_id))
 }
 
 fn org_created(state: &AppState, org: &Org) -> OrgCreated {

@@ -129,6 +129,8 @@ struct AppForm {
     jwks_uri: RwSignal<String>,
     jwks: RwSignal<String>,
     require_par: RwSignal<bool>,
+    dpop: RwSignal<bool>,
+    dpop_nonce: RwSignal<bool>,
 }
 
 impl AppForm {
@@ -151,6 +153,8 @@ impl AppForm {
             jwks_uri: RwSignal::new(app.jwks_uri.clone().unwrap_or_default()),
             jwks: RwSignal::new(app.jwks.clone().unwrap_or_default()),
             require_par: RwSignal::new(app.require_par),
+            dpop: RwSignal::new(app.dpop_required),
+            dpop_nonce: RwSignal::new(app.dpop_nonce_required),
         }
     }
 
@@ -166,6 +170,8 @@ impl AppForm {
             "backchannel_logout_uri": self.backchannel.get().trim(),
             "frontchannel_logout_uri": self.frontchannel.get().trim(),
             "first_party": self.first_party.get(),
+            "dpop_required": self.dpop.get(),
+            "dpop_nonce_required": self.dpop_nonce.get(),
             "session_rules": {
                 "reauth_max_age_secs": parse_minutes(&self.reauth.get(), "Re-authentication")?,
                 "mfa_required": self.mfa.get(),
@@ -252,6 +258,8 @@ fn AppEditor(
                 {text("App-session lifetime (minutes)", "edit-lifetime", f.lifetime)}
                 {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", f.outlives)}
                 {check(" First party (no consent screen)", "edit-first-party", f.first_party)}
+                {check(" Requires DPoP (sender-constrained tokens; requests without a DPoP proof are refused)", "edit-dpop", f.dpop)}
+                {check(" DPoP proofs need a server nonce", "edit-dpop-nonce", f.dpop_nonce)}
                 {check(" Requires pushed authorization requests (PAR)", "edit-require-par", f.require_par)}
                 {(f.client_auth.get_untracked() != "none").then(|| view! {
                     <label for="edit-client-auth">"Client authentication"</label>

@@ -6,7 +6,7 @@ mod service;
 
 pub use error::AppError;
 pub use model::{
-    App, AppId, AppSettings, AppType, AppUri, ClientAuthMethod, GrantType, InvalidUri,
+    App, AppId, AppSettings, AppType, AppUri, ClientAuthMethod, DpopRules, GrantType, InvalidUri,
     MAX_APP_JWKS_BYTES, MAX_APPS_PER_ORG, MAX_REDIRECT_URIS_PER_APP, MAX_SIGNED_TOKEN_TTL_SECS,
     NewApp, SessionProfile, SessionRules, check_public_jwks,
 };

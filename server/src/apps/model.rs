@@ -306,6 +306,20 @@ pub const MAX_APPS_PER_ORG: u64 = 1000;
 /// Longest re-authentication max age an app may set (as long as the longest app session).
 pub const MAX_REAUTH_MAX_AGE_SECS: i64 = 366 * 86400;
 
+/// An app's DPoP rules (RFC 9449). Whatever they say, a token request that carries a valid
+/// DPoP proof gets tokens bound to its key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpopRules {
+    /// Token requests without a DPoP proof are refused (and the app's tokens must be presented
+    /// with the DPoP scheme and a proof).
+    #[serde(default)]
+    pub required: bool,
+    /// A DPoP proof must carry a nonce the server handed out (RFC 9449 §8, §9): a proof made
+    /// in advance (by malware holding the key for a while) is refused once the nonce rotates.
+    #[serde(default)]
+    pub nonce_required: bool,
+}
+
 /// How a confidential app proves who it is at the token, introspection, revocation and PAR
 /// endpoints (`token_endpoint_auth_method` in OIDC terms). Public apps only name themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -372,6 +386,9 @@ pub struct AppSettings {
     /// `request_uri` from this app.
     #[serde(default)]
     pub require_par: bool,
+    /// Absent in settings stored before DPoP: not required.
+    #[serde(default)]
+    pub dpop: DpopRules,
 }
 
 impl AppSettings {
@@ -390,6 +407,7 @@ impl AppSettings {
             jwks: None,
             jwks_uri: None,
             require_par: false,
+            dpop: DpopRules::default(),
         }
     }
 
@@ -571,6 +589,19 @@ mod tests {
             "https://127.0.0.1/cb",
             "https://127.0.0.1:9/cb"
         ));
+    }
+
+    #[test]
+    fn settings_stored_before_dpop_read_as_not_required() {
+        let mut s = AppSettings::defaults(AppType::Spa, SessionProfile::Standard);
+        let mut json = serde_json::to_value(&s).unwrap();
+        json.as_object_mut().unwrap().remove("dpop");
+        let read: AppSettings = serde_json::from_value(json).unwrap();
+        assert_eq!(read, s);
+        assert!(!read.dpop.required && !read.dpop.nonce_required);
+        s.dpop.required = true;
+        let again: AppSettings = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert!(again.dpop.required);
     }
 
     #[test]

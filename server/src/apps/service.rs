@@ -7,7 +7,7 @@
 use super::error::AppError;
 use super::model::ClientAuthMethod;
 use super::model::{
-    App, AppSettings, AppType, AppUri, GrantType, NewApp, SessionProfile, SessionRules,
+    App, AppSettings, AppType, AppUri, DpopRules, GrantType, NewApp, SessionProfile, SessionRules,
 };
 use crate::clock::SharedClock;
 use crate::outbound::OutboundPolicy;
@@ -80,6 +80,8 @@ pub struct CreateApp {
     pub jwks_uri: Option<String>,
     /// Authorization requests must be pushed first (PAR).
     pub require_par: bool,
+    /// DPoP required, and with a server nonce (default: neither).
+    pub dpop: DpopRules,
 }
 
 impl CreateApp {
@@ -103,6 +105,42 @@ impl CreateApp {
             jwks: None,
             jwks_uri: None,
             require_par: false,
+            dpop: DpopRules::default(),
+        }
+    }
+
+    /// An app's registration as it stands (to change some of it with `AppService::update`).
+    pub fn from_app(app: &App) -> Self {
+        let uris = |v: &[AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect();
+        Self {
+            name: app.name.clone(),
+            app_type: app.app_type,
+            redirect_uris: uris(&app.redirect_uris),
+            post_logout_redirect_uris: uris(&app.post_logout_redirect_uris),
+            backchannel_logout_uri: app
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            frontchannel_logout_uri: app
+                .frontchannel_logout_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            session_profile: app.session_profile,
+            admin: app.admin,
+            rules: Some(app.settings.session),
+            first_party: app.settings.first_party,
+            access_token_ttl_secs: Some(app.settings.access_token_ttl_secs),
+            id_token_ttl_secs: Some(app.settings.id_token_ttl_secs),
+            grant_types: Some(app.settings.grant_types.clone()),
+            client_auth: app.settings.client_auth,
+            jwks: app.settings.jwks.clone(),
+            jwks_uri: app
+                .settings
+                .jwks_uri
+                .as_ref()
+                .map(|u| u.as_str().to_owned()),
+            require_par: app.settings.require_par,
+            dpop: app.settings.dpop,
         }
     }
 
@@ -153,6 +191,7 @@ impl CreateApp {
         settings.jwks = self.jwks.clone();
         settings.jwks_uri = jwks_uri;
         settings.require_par = self.require_par;
+        settings.dpop = self.dpop;
         settings.validate(t).map_err(AppError::InvalidSettings)?;
         Ok(settings)
     }

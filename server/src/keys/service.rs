@@ -27,9 +27,11 @@ use serde::de::DeserializeOwned;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-/// The AES-256-GCM key that wraps signing keys. `Debug` never shows it.
+/// The AES-256-GCM key that wraps signing keys, and an HMAC-SHA256 key derived from it for
+/// values every node must recognise without sharing state (DPoP nonces). `Debug` never shows
+/// them.
 #[derive(Clone)]
-pub struct KeyEncryptionKey(Arc<LessSafeKey>);
+pub struct KeyEncryptionKey(Arc<LessSafeKey>, ring::hmac::Key);
 
 impl std::fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,7 +50,11 @@ impl KeyEncryptionKey {
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| {
             KeyError::Encryption("keys.encryption_key must be 32 bytes (base64 of 32 bytes)".into())
         })?;
-        Ok(Self(Arc::new(LessSafeKey::new(key))))
+        // HMAC(kek, label) as the MAC key: never the encryption key itself.
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes);
+        let mac = ring::hmac::sign(&derive, b"portcullis/v1/mac-key");
+        let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac.as_ref());
+        Ok(Self(Arc::new(LessSafeKey::new(key)), mac))
     }
 
     /// `encryption_key` if set; otherwise the key file, created with a fresh key (mode 0600)
@@ -80,6 +86,16 @@ impl KeyEncryptionKey {
                 path.display()
             ))),
         }
+    }
+
+    /// HMAC-SHA256 of `purpose` and `message` under the derived MAC key (the same on every
+    /// node that shares `keys.encryption_key`).
+    fn mac(&self, purpose: &str, message: &[u8]) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(&self.1);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(message);
+        ctx.sign()
     }
 
     fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, KeyError> {
@@ -301,6 +317,13 @@ impl KeyService {
         };
         service.watch_invalidations();
         service
+    }
+
+    /// A MAC of `message` for `purpose` (a short label) with a key derived from the key
+    /// encryption key: stateless values any node can check (DPoP nonces). Compare tags with
+    /// `crate::secrets::constant_time_eq` or `subtle`.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> Vec<u8> {
+        self.kek.mac(purpose, message).as_ref().to_vec()
     }
 
     /// Drops a node's decrypted keys of the org named by an invalidation message from any node

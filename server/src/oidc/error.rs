@@ -21,6 +21,10 @@ pub enum OidcErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     InvalidToken,
+    /// A DPoP proof is missing or not valid (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof needs a nonce of ours (RFC 9449 §8, §9); the answer carries `DPoP-Nonce`.
+    UseDpopNonce,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -43,6 +47,8 @@ impl OidcErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -3,6 +3,8 @@
 //! each app's own session rules.
 
 pub mod client_assertion;
+pub mod dpop;
+mod dpop_routes;
 mod error;
 mod model;
 pub mod routes;

@@ -37,6 +37,10 @@ pub struct AppSession {
     pub absolute_expiry: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    /// The JWK thumbprint (RFC 7638) of the DPoP key its tokens are bound to (RFC 9449), set
+    /// at the code exchange and never changed; `None`: unbound.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A stored refresh token (by hash).

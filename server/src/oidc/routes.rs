@@ -1,6 +1,8 @@
 //! OIDC endpoints of an org: thin handlers over `OidcService`. Paths are constants shared with
 //! the discovery document.
 
+use super::dpop::TokenScheme;
+use super::dpop_routes;
 use super::error::{OidcError, OidcErrorCode};
 use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
@@ -129,6 +131,9 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
             ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: the token endpoint binds tokens to these keys; userinfo and
+        // introspection honour the binding.
+        "dpop_signing_alg_values_supported": super::dpop::SIGNING_ALGS,
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr",
             "amr", "at_hash", "azp", "session_expiry", "email", "email_verified", "name"],
@@ -569,6 +574,11 @@ async fn with_cors(
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // A browser app reads the nonce to hand out and the challenge (RFC 9449 §8, §7.1).
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("DPoP-Nonce, WWW-Authenticate"),
+        );
     }
     res
 }
@@ -592,7 +602,7 @@ async fn preflight(req: HttpRequest, org: CurrentOrg, state: web::Data<AppState>
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, Content-Type"),
+            HeaderValue::from_static("Authorization, Content-Type, DPoP"),
         );
         h.insert(
             header::ACCESS_CONTROL_MAX_AGE,
@@ -629,17 +639,30 @@ async fn token(
                 scope: get("scope"),
                 client_id: get("client_id"),
                 client_secret: get("client_secret"),
+                dpop: dpop_routes::context(&req, &issuer, TOKEN_PATH),
             };
             match state
                 .oidc
                 .token(&org, &client_auth(&req, &f), &params)
                 .await
             {
-                Ok(t) => json_no_store(
-                    StatusCode::OK,
-                    &serde_json::to_value(&t).unwrap_or_default(),
-                ),
-                Err(e) => token_error(&issuer, &e),
+                Ok(t) => {
+                    let mut res = json_no_store(
+                        StatusCode::OK,
+                        &serde_json::to_value(&t).unwrap_or_default(),
+                    );
+                    if let Some(nonce) = &t.dpop_nonce {
+                        dpop_routes::with_nonce(&mut res, nonce);
+                    }
+                    res
+                }
+                Err(e) => {
+                    let mut res = token_error(&issuer, &e);
+                    if e.code == OidcErrorCode::UseDpopNonce {
+                        dpop_routes::with_nonce(&mut res, &state.oidc.dpop_nonce(&org));
+                    }
+                    res
+                }
             }
         }
     };
@@ -686,50 +709,29 @@ async fn par(
     with_cors(&req, &state, &org, res).await
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let raw = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    raw.strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .map(|t| t.trim().to_owned())
-}
-
+/// The token of `Authorization: Bearer …` or `Authorization: DPoP …`, and which it was.
 async fn userinfo_answer(
     req: &HttpRequest,
     state: &AppState,
     org: &Org,
-    token: Option<String>,
+    token: Option<(TokenScheme, String)>,
 ) -> HttpResponse {
     let issuer = state.oidc.issuer(org);
     let res = match token {
-        None => {
-            let mut res = json_no_store(
-                StatusCode::UNAUTHORIZED,
-                &serde_json::json!({ "error": "invalid_request" }),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{issuer}\"")) {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        None => dpop_routes::no_token(&issuer),
+        Some((scheme, t)) => {
+            let dpop = dpop_routes::context(req, &issuer, USERINFO_PATH);
+            match state.oidc.userinfo(org, &t, scheme, &dpop).await {
+                Ok(claims) => json_no_store(StatusCode::OK, &claims),
+                // Our failure (an outage is 503 `temporarily_unavailable`), never
+                // `invalid_token`: relying parties sign the user out on that.
+                Err(e) if e.is_failure() => token_error(&issuer, &e),
+                // RFC 6750 §3.1, RFC 9449 §7.1.
+                Err(e) => dpop_routes::resource_refusal(&issuer, &e, scheme, || {
+                    state.oidc.dpop_nonce(org)
+                }),
             }
-            res
         }
-        Some(t) => match state.oidc.userinfo(org, &t).await {
-            Ok(claims) => json_no_store(StatusCode::OK, &claims),
-            // Our failure (an outage is 503 `temporarily_unavailable`), never `invalid_token`:
-            // relying parties sign the user out on that.
-            Err(e) if e.is_failure() => token_error(&issuer, &e),
-            Err(e) => {
-                // RFC 6750 §3.1.
-                let mut res = json_no_store(
-                    StatusCode::UNAUTHORIZED,
-                    &serde_json::json!({ "error": "invalid_token", "error_description": e.description }),
-                );
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    "Bearer realm=\"{issuer}\", error=\"invalid_token\""
-                )) {
-                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                res
-            }
-        },
     };
     with_cors(req, state, org, res).await
 }
@@ -739,7 +741,7 @@ async fn userinfo_get(
     org: CurrentOrg,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let token = bearer(&req);
+    let token = dpop_routes::authorization(&req);
     userinfo_answer(&req, &state, &org.0, token).await
 }
 
@@ -750,8 +752,11 @@ async fn userinfo_post(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let token =
-        bearer(&req).or_else(|| form(&req, &body).and_then(|f| f.get("access_token").cloned()));
+    let token = dpop_routes::authorization(&req).or_else(|| {
+        form(&req, &body)
+            .and_then(|f| f.get("access_token").cloned())
+            .map(|t| (TokenScheme::Bearer, t))
+    });
     userinfo_answer(&req, &state, &org.0, token).await
 }
 

@@ -7,6 +7,7 @@
 //! through it) and access tokens (JWTs that carry its id, checked on every use).
 
 use super::client_assertion::{CLIENT_ASSERTION_TYPE, ClientKeys, claimed_client_id};
+use super::dpop::{Confirmation, DpopContext, DpopVerifier, TokenScheme};
 use super::error::{OidcError, OidcErrorCode as E};
 use super::model::{
     AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, CodeGrant, RefreshRecord,
@@ -90,12 +91,19 @@ pub struct TokenParams {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// The request's DPoP proof (RFC 9449), if it carries one.
+    #[serde(skip)]
+    pub dpop: DpopContext,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `DPoP` when the access token is bound to the proof's key, else `Bearer`.
     pub token_type: &'static str,
+    /// A fresh DPoP nonce for the client's next proof (`DPoP-Nonce`), for apps that need one.
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
     pub expires_in: i64,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +132,14 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1): presented only with a proof by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `token_type` of an access token bound to `jkt` (or not).
+fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 fn err(code: E, description: &str) -> OidcError {
@@ -262,6 +278,7 @@ pub struct OidcService {
     public_url: String,
     /// The apps' JWK Sets for `private_key_jwt` (fetched ones cached per node).
     client_keys: ClientKeys,
+    dpop: DpopVerifier,
     /// Discovery documents by issuer, serialised once (they change only with the issuer).
     discovery:
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<str>>>>,
@@ -298,6 +315,7 @@ impl OidcService {
         public_url: String,
     ) -> Self {
         let clock_for_keys = clock.clone();
+        let dpop = DpopVerifier::new(cache.clone(), keys.clone(), clock.clone());
         Self {
             store,
             apps,
@@ -307,6 +325,7 @@ impl OidcService {
             cache,
             public_url,
             client_keys: ClientKeys::new(None, clock_for_keys),
+            dpop,
             discovery: Default::default(),
         }
     }
@@ -315,6 +334,11 @@ impl OidcService {
     pub fn with_outbound(mut self, outbound: crate::outbound::OutboundClient) -> Self {
         self.client_keys = ClientKeys::new(Some(outbound), self.clock.clone());
         self
+    }
+
+    /// The org's current DPoP nonce (`DPoP-Nonce`, RFC 9449 §8).
+    pub fn dpop_nonce(&self, org: &Org) -> String {
+        self.dpop.nonce(org.id)
     }
 
     /// The org's discovery document as JSON text, made by `build` from the issuer once per
@@ -845,13 +869,20 @@ impl OidcService {
         p: &TokenParams,
     ) -> Result<TokenResponse, OidcError> {
         let app = self.authenticate_client(org, auth).await?;
-        match p.grant_type.as_deref() {
-            Some("authorization_code") => self.code_grant(org, &app, p).await,
-            Some("refresh_token") => self.refresh_grant(org, &app, p).await,
-            Some("client_credentials") => self.client_credentials(org, &app, p).await,
+        // The key the new tokens are bound to, if the request proves one (RFC 9449 §5).
+        let jkt = self.dpop.token_request(org.id, &app, &p.dpop).await?;
+        let jkt = jkt.as_deref();
+        let mut answer = match p.grant_type.as_deref() {
+            Some("authorization_code") => self.code_grant(org, &app, p, jkt).await,
+            Some("refresh_token") => self.refresh_grant(org, &app, p, jkt).await,
+            Some("client_credentials") => self.client_credentials(org, &app, p, jkt).await,
             Some(_) => Err(err(E::UnsupportedGrantType, "unsupported grant_type")),
             None => Err(err(E::InvalidRequest, "grant_type is missing")),
+        }?;
+        if app.settings.dpop.nonce_required {
+            answer.dpop_nonce = Some(self.dpop.nonce(org.id));
         }
+        Ok(answer)
     }
 
     /// The authorization code grant (RFC 6749 §4.1.3): the code, once, by the app it was issued
@@ -861,6 +892,7 @@ impl OidcService {
         org: &Org,
         app: &App,
         p: &TokenParams,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         grant_allowed(app, GrantType::AuthorizationCode).map_err(refused)?;
         let code = bounded_param(p.code.as_deref(), "code")?;
@@ -875,7 +907,10 @@ impl OidcService {
             .await
             .map_err(OidcError::server)?
             .ok_or_else(|| err(E::InvalidGrant, "the sign-in session has ended"))?;
-        let app_session = new_app_session(org, app, &grant, now);
+        let mut app_session = new_app_session(org, app, &grant, now);
+        // A public client's refresh tokens are bound to the key (RFC 9449 §5); a confidential
+        // client's to its authentication, as without DPoP.
+        app_session.dpop_jkt = jkt.filter(|_| app.is_public()).map(str::to_owned);
         let refresh = self
             .start_app_session(app, &app_session, &code_hash)
             .await?;
@@ -888,6 +923,7 @@ impl OidcService {
             grant.nonce.as_deref(),
             &grant.scope,
             refresh,
+            jkt,
         )
         .await
     }
@@ -981,6 +1017,7 @@ impl OidcService {
         nonce: Option<&str>,
         scope: &str,
         refresh_token: Option<String>,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         let now = self.clock.now();
         let issuer = self.issuer(org);
@@ -998,6 +1035,9 @@ impl OidcService {
             app_session: Some(s.id.0),
             auth_time: Some(s.auth_time.timestamp()),
             acr: Some(s.acr.clone()),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let (access_token, _) = self
             .keys
@@ -1038,7 +1078,8 @@ impl OidcService {
             .map_err(OidcError::server)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(jkt),
+            dpop_nonce: None,
             expires_in: access_ttl,
             scope: scope.to_owned(),
             refresh_token,
@@ -1329,6 +1370,7 @@ impl OidcService {
         org: &Org,
         app: &App,
         p: &TokenParams,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         grant_allowed(app, GrantType::RefreshToken).map_err(refused)?;
         let token = bounded_param(p.refresh_token.as_deref(), "refresh_token")?;
@@ -1348,11 +1390,12 @@ impl OidcService {
                 .await
                 .map_err(OidcError::server)?
         {
-            return self.refresh_rotated(org, app, &spent, &next).await;
+            return self.refresh_rotated(org, app, &spent, &next, jkt).await;
         }
         // Anything else (another scope, or nothing stored: unknown, spent, another app's,
         // ended, a concurrent use) takes the long way, which tells them apart.
-        self.refresh_the_long_way(org, app, p, &hash, &next).await
+        self.refresh_the_long_way(org, app, p, &hash, &next, jkt)
+            .await
     }
 
     /// The token `spent` was spent for `next` and succeeded in one statement. The app session
@@ -1364,6 +1407,7 @@ impl OidcService {
         app: &App,
         spent: &RefreshRecord,
         next: &str,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         let live = self
             .refreshable_session(org, app, spent.app_session_id)
@@ -1371,7 +1415,11 @@ impl OidcService {
         let Some((s, idp)) = self.unless_failed(org, next, live).await? else {
             return Err(invalid_refresh());
         };
-        self.issue_refreshed(org, app, &s, idp.as_ref(), &spent.scope, next)
+        // A refresh by someone without the key: refused, and the rotation undone (the
+        // holder of the key may still use the token).
+        self.unless_failed(org, next, refresh_key_check(&s, jkt))
+            .await?;
+        self.issue_refreshed(org, app, &s, idp.as_ref(), &spent.scope, next, jkt)
             .await
     }
 
@@ -1384,6 +1432,7 @@ impl OidcService {
         p: &TokenParams,
         hash: &str,
         next: &str,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         let record: RefreshRecord = self
             .store
@@ -1403,10 +1452,11 @@ impl OidcService {
         else {
             return Err(invalid_refresh());
         };
+        refresh_key_check(&s, jkt)?;
         let scope = narrowed_scope(&record.scope, p.scope.as_deref())?;
         self.spend_refresh_token(org, &record, &s, next, &scope)
             .await?;
-        self.issue_refreshed(org, app, &s, idp.as_ref(), &scope, next)
+        self.issue_refreshed(org, app, &s, idp.as_ref(), &scope, next, jkt)
             .await
     }
 
@@ -1456,6 +1506,7 @@ impl OidcService {
 
     /// New tokens with the refresh token `next`, which was stored by a rotation: undone if
     /// they cannot be issued.
+    #[allow(clippy::too_many_arguments)]
     async fn issue_refreshed(
         &self,
         org: &Org,
@@ -1464,9 +1515,10 @@ impl OidcService {
         idp: Option<&Session>,
         scope: &str,
         next: &str,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         let issued = self
-            .issue(org, app, s, idp, None, scope, Some(next.to_owned()))
+            .issue(org, app, s, idp, None, scope, Some(next.to_owned()), jkt)
             .await;
         self.unless_failed(org, next, issued).await
     }
@@ -1532,6 +1584,7 @@ impl OidcService {
         org: &Org,
         app: &App,
         p: &TokenParams,
+        jkt: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         grant_allowed(app, GrantType::ClientCredentials).map_err(refused)?;
         let now = self.clock.now();
@@ -1566,6 +1619,9 @@ impl OidcService {
             app_session: None,
             auth_time: None,
             acr: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let (access_token, _) = self
             .keys
@@ -1574,7 +1630,8 @@ impl OidcService {
             .map_err(OidcError::server)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(jkt),
+            dpop_nonce: None,
             expires_in: ttl,
             scope,
             refresh_token: None,
@@ -1585,13 +1642,15 @@ impl OidcService {
     // ---------------------------------------------------------------- access tokens
 
     /// Verifies an access token of this org (signature, type, expiry, issuer) and, for user
-    /// tokens, that its app session is live: the admin API's bearer check.
+    /// tokens, that its app session is live: the admin API's bearer check. A DPoP-bound token
+    /// is not a bearer token: refused here (the admin API takes no DPoP proofs).
     pub async fn verify_access_token(
         &self,
         org: &Org,
         token: &str,
     ) -> Result<Option<(AccessClaims, App)>, OidcError> {
-        self.check_access_token(org, token, false, None).await
+        let checked = self.check_access_token(org, token, false, None).await?;
+        Ok(checked.filter(|(c, _)| c.cnf.is_none()))
     }
 
     async fn check_access_token(
@@ -1640,21 +1699,31 @@ impl OidcService {
         Ok(Some((claims, app)))
     }
 
-    /// /userinfo: the claims the token's scope allows.
-    pub async fn userinfo(&self, org: &Org, token: &str) -> Result<serde_json::Value, OidcError> {
+    /// /userinfo: the claims the token's scope allows. The token is presented with `scheme`; a
+    /// DPoP-bound one needs the DPoP scheme and a proof in `dpop` (RFC 9449 §7).
+    pub async fn userinfo(
+        &self,
+        org: &Org,
+        token: &str,
+        scheme: TokenScheme,
+        dpop: &DpopContext,
+    ) -> Result<serde_json::Value, OidcError> {
         let invalid = || {
             err(
                 E::InvalidToken,
                 "the access token is invalid, expired or revoked",
             )
         };
-        let (claims, _) = self
+        let (claims, app) = self
             .check_access_token(org, token, false, None)
             .await?
             .ok_or_else(invalid)?;
         if claims.app_session.is_none() || !has_scope(&claims.scope, "openid") {
             return Err(invalid());
         }
+        self.dpop
+            .resource_request(org.id, &app, claims.cnf.as_ref(), token, scheme, dpop)
+            .await?;
         let user = claims.sub.parse::<Uuid>().map_err(|_| invalid())?;
         self.user_claims(org, UserId(user), &claims.scope)
             .await
@@ -1683,11 +1752,17 @@ impl OidcService {
             if app.id != caller.id {
                 return Ok(inactive);
             }
-            return Ok(serde_json::json!({
-                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+            let mut answer = serde_json::json!({
+                "active": true, "token_type": token_type(c.cnf.as_ref().map(|c| c.jkt.as_str())),
+                "scope": c.scope, "client_id": c.client_id,
                 "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
                 "sid": c.sid,
-            }));
+            });
+            // RFC 9449 §6.2: the resource server checks the proof against it.
+            if let Some(cnf) = c.cnf {
+                answer["cnf"] = serde_json::json!({ "jkt": cnf.jkt });
+            }
+            return Ok(answer);
         }
         let Some(record) = self
             .store
@@ -1704,11 +1779,17 @@ impl OidcService {
             .live_app_session(org, &caller, record.app_session_id, true)
             .await?
         {
-            Some((s, _)) => Ok(serde_json::json!({
-                "active": true, "token_type": "refresh_token", "scope": record.scope,
-                "client_id": caller.client_id, "sub": s.user_id.to_string(), "iss": self.issuer(org),
-                "exp": s.absolute_expiry.timestamp(), "sid": s.session_id.to_string(),
-            })),
+            Some((s, _)) => {
+                let mut answer = serde_json::json!({
+                    "active": true, "token_type": "refresh_token", "scope": record.scope,
+                    "client_id": caller.client_id, "sub": s.user_id.to_string(), "iss": self.issuer(org),
+                    "exp": s.absolute_expiry.timestamp(), "sid": s.session_id.to_string(),
+                });
+                if let Some(jkt) = s.dpop_jkt {
+                    answer["cnf"] = serde_json::json!({ "jkt": jkt });
+                }
+                Ok(answer)
+            }
             None => Ok(inactive),
         }
     }
@@ -2152,6 +2233,24 @@ fn new_app_session(org: &Org, app: &App, grant: &CodeGrant, now: DateTime<Utc>) 
         absolute_expiry,
         ended_at: None,
         end_reason: None,
+        dpop_jkt: None,
+    }
+}
+
+/// A refresh of an app session bound to a DPoP key (a public client's, RFC 9449 §5) needs a
+/// proof made with that key.
+fn refresh_key_check(s: &AppSession, jkt: Option<&str>) -> Result<(), OidcError> {
+    match (s.dpop_jkt.as_deref(), jkt) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
+        (Some(_), None) => Err(err(
+            E::InvalidDpopProof,
+            "this refresh token is DPoP-bound: send a DPoP proof made with its key",
+        )),
+        (Some(_), Some(_)) => Err(err(
+            E::InvalidGrant,
+            "the refresh token is bound to another DPoP key",
+        )),
     }
 }
 

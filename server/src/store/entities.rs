@@ -269,6 +269,7 @@ pub mod app_sessions {
         pub absolute_expiry: DateTimeUtc,
         pub ended_at: Option<DateTimeUtc>,
         pub end_reason: Option<String>,
+        pub dpop_jkt: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,7 @@ pub(super) fn to_app_session(m: app_sessions::Model) -> AppSession {
         absolute_expiry: m.absolute_expiry,
         ended_at: m.ended_at,
         end_reason: m.end_reason,
+        dpop_jkt: m.dpop_jkt,
     }
 }
 
@@ -134,6 +135,7 @@ impl Store {
             absolute_expiry: Set(s.absolute_expiry),
             ended_at: Set(None),
             end_reason: Set(None),
+            dpop_jkt: Set(s.dpop_jkt.clone()),
         }
         .insert(&txn)
         .await?;

@@ -76,6 +76,7 @@ async fn add_app_session(app: &TestApp, s: &Session, to: &App) {
         absolute_expiry: now + chrono::Duration::hours(8),
         ended_at: None,
         end_reason: None,
+        dpop_jkt: None,
     };
     let code = Uuid::new_v4().simple().to_string();
     app.state

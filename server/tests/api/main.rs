@@ -17,6 +17,7 @@ mod cache;
 mod cli;
 mod client_auth;
 mod consent;
+mod dpop;
 mod email;
 mod embedded_db;
 mod health;

@@ -65,6 +65,8 @@ pub fn app_view(a: &App) -> AppView {
         require_par: a.settings.require_par,
         admin: a.admin,
         created_at: ts(a.created_at),
+        dpop_required: a.settings.dpop.required,
+        dpop_nonce_required: a.settings.dpop.nonce_required,
     }
 }
 
@@ -189,6 +191,10 @@ pub async fn create_app(
         jwks: auth.jwks,
         jwks_uri: auth.jwks_uri,
         require_par: req.require_par.unwrap_or(false),
+        dpop: crate::apps::DpopRules {
+            required: req.dpop_required.unwrap_or(false),
+            nonce_required: req.dpop_nonce_required.unwrap_or(false),
+        },
         ..CreateApp::new(&req.name, app_type)
     };
     let (app, secret) = state
@@ -297,6 +303,12 @@ pub async fn update_app(
         jwks: auth.jwks,
         jwks_uri: auth.jwks_uri,
         require_par: req.require_par.unwrap_or(app.settings.require_par),
+        dpop: crate::apps::DpopRules {
+            required: req.dpop_required.unwrap_or(app.settings.dpop.required),
+            nonce_required: req
+                .dpop_nonce_required
+                .unwrap_or(app.settings.dpop.nonce_required),
+        },
         ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
     };
     let updated = state
