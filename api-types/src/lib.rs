@@ -157,6 +157,10 @@ pub struct AppCreateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// Grants the app may use: `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`; absent = the defaults of its type.
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -434,6 +438,10 @@ pub struct AppUpdateRequest {
     pub access_token_ttl_secs: Option<i64>,
     #[serde(default)]
     pub id_token_ttl_secs: Option<i64>,
+    /// Grants the app may use: `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`; absent = unchanged.
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -4,7 +4,7 @@
 
 use crate::accounts::{CreateUser, Role};
 use crate::app::{AppState, Application};
-use crate::apps::{AppType, CreateApp, SessionProfile};
+use crate::apps::{AppType, CreateApp, GrantType, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::keys::SigningAlg;
@@ -239,6 +239,15 @@ pub struct AppCreateArgs {
     access_token_ttl_secs: Option<i64>,
     #[arg(long)]
     id_token_ttl_secs: Option<i64>,
+    /// A grant the app may use (repeat for each): authorization_code, refresh_token,
+    /// client_credentials, urn:ietf:params:oauth:grant-type:device_code (or device_code).
+    /// Default: the app type's (code and refresh, or client credentials for a service app).
+    #[arg(long = "grant", value_parser = parse_grant)]
+    grants: Vec<GrantType>,
+}
+
+fn parse_grant(raw: &str) -> Result<GrantType, String> {
+    raw.parse()
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -500,6 +509,7 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
         first_party: !args.third_party,
         access_token_ttl_secs: args.access_token_ttl_secs,
         id_token_ttl_secs: args.id_token_ttl_secs,
+        grant_types: (!args.grants.is_empty()).then_some(args.grants),
         ..CreateApp::new(&args.name, args.app_type.into())
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;

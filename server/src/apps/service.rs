@@ -213,10 +213,15 @@ impl AppService {
             {
                 return Err(AppError::ServiceWithUris);
             }
-        } else if redirect_uris.is_empty() {
-            return Err(AppError::MissingRedirectUri(t.as_str()));
         }
         let settings = req.settings()?;
+        // Only the code grant comes back to a redirect URI (a device-only app needs none).
+        if t != AppType::Service
+            && redirect_uris.is_empty()
+            && settings.grant_types.contains(&GrantType::AuthorizationCode)
+        {
+            return Err(AppError::MissingRedirectUri(t.as_str()));
+        }
         Ok(NewApp {
             client_id: String::new(),
             client_secret_hash: None,

@@ -21,6 +21,12 @@ pub enum OidcErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     InvalidToken,
+    /// RFC 8628 §3.5: the user has not answered the device request yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled before the interval passed (the interval grows by 5 s).
+    SlowDown,
+    /// RFC 8628 §3.5: the device code has expired.
+    ExpiredToken,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -43,6 +49,9 @@ impl OidcErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -2,6 +2,8 @@
 //! introspection and revocation, with an app-session record per (IdP session, app) that enforces
 //! each app's own session rules.
 
+pub mod device;
+pub mod device_routes;
 mod error;
 mod model;
 pub mod routes;
@@ -9,4 +11,5 @@ mod service;
 
 pub use error::{OidcError, OidcErrorCode};
 pub use model::{AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, RefreshRecord};
+pub use service::device::{DeviceAnswer, DeviceAuthorization, SessionStep};
 pub use service::{AccessClaims, ClientAuth, OidcService, TokenParams};

@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+pub(crate) mod device;
+
 /// Authorization codes live at most this long (the bound; RFC 6749 §4.1.2 says 10 min max).
 pub const CODE_TTL_SECS: i64 = 60;
 /// Scopes Portcullis knows; others are ignored (RFC 6749 §3.3 lets the server narrow).
@@ -55,6 +57,8 @@ pub struct TokenParams {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// The device grant's code (RFC 8628 §3.4).
+    pub device_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -591,6 +595,7 @@ impl OidcService {
             Some("authorization_code") => self.code_grant(org, &app, p).await,
             Some("refresh_token") => self.refresh_grant(org, &app, p).await,
             Some("client_credentials") => self.client_credentials(org, &app, p).await,
+            Some(crate::apps::DEVICE_CODE_GRANT) => self.device_code_grant(org, &app, p).await,
             Some(_) => Err(err(E::UnsupportedGrantType, "unsupported grant_type")),
             None => Err(err(E::InvalidRequest, "grant_type is missing")),
         }
@@ -1724,6 +1729,7 @@ fn grant_allowed(app: &App, grant: GrantType) -> Result<(), Refusal> {
         GrantType::AuthorizationCode => "this app may not use the authorization code grant",
         GrantType::RefreshToken => "this app may not use refresh tokens",
         GrantType::ClientCredentials => "only service apps may use client credentials",
+        GrantType::DeviceCode => "this app may not use the device authorization grant",
     };
     let service_only = grant == GrantType::ClientCredentials && app.app_type != AppType::Service;
     if service_only || !app.allows_grant(grant) {

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::admin_api::ApiError;
-use crate::apps::{App, AppError, AppId, AppType, CreateApp, SessionProfile, SessionRules};
+use crate::apps::{
+    App, AppError, AppId, AppType, CreateApp, GrantType, SessionProfile, SessionRules,
+};
 use crate::state::AppState;
 
 use crate::tenancy::Org;
@@ -58,12 +60,25 @@ pub fn app_view(a: &App) -> AppView {
     }
 }
 
+/// The grants of a request, by their wire names (`GrantType::from_str`).
+fn parse_grants(raw: Option<Vec<String>>) -> Result<Option<Vec<GrantType>>, ApiError> {
+    raw.map(|names| {
+        names
+            .iter()
+            .map(|n| n.parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| ApiError::field("grant_types", m))
+    })
+    .transpose()
+}
+
 pub(super) fn app_error(e: AppError) -> ApiError {
     match e {
         AppError::InvalidName => ApiError::field("name", e.to_string()),
         AppError::InvalidUri(ref u) => ApiError::field("redirect_uris", u.to_string()),
         AppError::MissingRedirectUri(_) => ApiError::field("redirect_uris", e.to_string()),
         AppError::ServiceWithUris => ApiError::field("redirect_uris", e.to_string()),
+        AppError::InvalidSettings(m) if m.contains("grant") => ApiError::field("grant_types", m),
         AppError::InvalidSettings(m) => ApiError::field("session_rules", m),
         AppError::ClientIdTaken => ApiError::Conflict(e.to_string()),
         AppError::TooManyUris { .. } => ApiError::field("redirect_uris", e.to_string()),
@@ -130,6 +145,7 @@ pub async fn create_app(
         first_party: req.first_party.unwrap_or(true),
         access_token_ttl_secs: req.access_token_ttl_secs,
         id_token_ttl_secs: req.id_token_ttl_secs,
+        grant_types: parse_grants(req.grant_types)?,
         ..CreateApp::new(&req.name, app_type)
     };
     let (app, secret) = state
@@ -227,7 +243,9 @@ pub async fn update_app(
             req.id_token_ttl_secs
                 .unwrap_or(app.settings.id_token_ttl_secs),
         ),
-        grant_types: Some(app.settings.grant_types.clone()),
+        grant_types: Some(
+            parse_grants(req.grant_types)?.unwrap_or_else(|| app.settings.grant_types.clone()),
+        ),
         ..CreateApp::new(req.name.as_deref().unwrap_or(&app.name), app.app_type)
     };
     let updated = state
