@@ -15,6 +15,7 @@ mod browser;
 mod cache;
 mod cli;
 mod consent;
+mod device;
 mod email;
 mod embedded_db;
 mod health;
