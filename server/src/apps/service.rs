@@ -206,13 +206,12 @@ impl AppService {
             .as_deref()
             .map(|u| self.uri(u, AppType::Web))
             .transpose()?;
-        if t == AppType::Service {
-            if !redirect_uris.is_empty()
+        if t == AppType::Service
+            && (!redirect_uris.is_empty()
                 || !post_logout_redirect_uris.is_empty()
-                || frontchannel_logout_uri.is_some()
-            {
-                return Err(AppError::ServiceWithUris);
-            }
+                || frontchannel_logout_uri.is_some())
+        {
+            return Err(AppError::ServiceWithUris);
         }
         let settings = req.settings()?;
         // Only the code grant comes back to a redirect URI (a device-only app needs none).

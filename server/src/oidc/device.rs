@@ -118,7 +118,7 @@ pub enum DevicePoll {
     /// Its tokens were issued before.
     AlreadyRedeemed,
     /// Approved, and this poll (alone) redeemed it: issue the tokens.
-    Approved(DeviceGrant),
+    Approved(Box<DeviceGrant>),
 }
 
 /// A fresh user code, unformatted (8 letters).

@@ -252,7 +252,7 @@ impl Store {
                 DeviceStatus::Pending => DevicePoll::Pending,
                 DeviceStatus::Denied => DevicePoll::Denied,
                 DeviceStatus::Redeemed => DevicePoll::AlreadyRedeemed,
-                DeviceStatus::Approved => DevicePoll::Approved(grant.clone()),
+                DeviceStatus::Approved => DevicePoll::Approved(Box::new(grant.clone())),
             }
         }))
     }

@@ -10,7 +10,6 @@ use crate::helpers::{
 };
 use chrono::Duration;
 use portcullis::apps::{AppType, CreateApp, GrantType, SessionProfile};
-use portcullis::clock::Clock;
 use portcullis::tenancy::Org;
 use serde_json::Value;
 
