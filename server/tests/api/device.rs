@@ -566,3 +566,131 @@ both_backends!(discovery_lists_the_device_endpoint_and_grant, |backend| {
         .unwrap();
     Answer::read(res).await.assert_error(401, "invalid_client");
 });
+
+/// An admin API request with a JSON body.
+async fn admin(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Answer {
+    let res = app
+        .client
+        .request(method, format!("{}/api/v1/orgs/acme{path}", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    Answer::read(res).await
+}
+
+both_backends!(admins_and_the_cli_enable_the_device_grant, |backend| {
+    let app = TestApp::spawn_oidc(&backend).await;
+    let org = org_with_alice(&app, "acme").await;
+    let mut req = CreateApp::new("Automation", AppType::Service);
+    req.admin = true;
+    let automation = Rp::register(&app, &org, req).await;
+    let token = automation
+        .token(&[("grant_type", "client_credentials")])
+        .await
+        .str("access_token");
+
+    // Registered through the admin API with the grant's wire name, no redirect URI.
+    let created = admin(
+        &app,
+        reqwest::Method::POST,
+        "/apps",
+        &token,
+        serde_json::json!({ "name": "Set-top box", "app_type": "native",
+            "grant_types": [GRANT, "refresh_token"] }),
+    )
+    .await;
+    assert!(created.status < 300, "{created:?}");
+    let view = &created.json["app"];
+    assert_eq!(
+        view["grant_types"],
+        serde_json::json!([GRANT, "refresh_token"])
+    );
+    let client_id = view["client_id"].as_str().unwrap().to_owned();
+    let box_rp = automation.with_credentials(&client_id, None);
+    let started = start(&app, &box_rp, "openid").await;
+    assert_eq!(started.status, 200, "{started:?}");
+
+    // An unknown grant names the field; taking the grant away refuses the app at once.
+    let id = view["id"].as_str().unwrap();
+    let bad = admin(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/apps/{id}"),
+        &token,
+        serde_json::json!({ "grant_types": ["password"] }),
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert!(format!("{:?}", bad.json).contains("grant_types"), "{bad:?}");
+    let changed = admin(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/apps/{id}"),
+        &token,
+        serde_json::json!({ "grant_types": ["refresh_token"] }),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    start(&app, &box_rp, "openid")
+        .await
+        .assert_error(400, "unauthorized_client");
+    // A service app cannot have it.
+    let svc_id = app
+        .state
+        .store
+        .apps(org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.client_id == automation.client_id)
+        .unwrap()
+        .id;
+    let refused = admin(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/apps/{svc_id}"),
+        &token,
+        serde_json::json!({ "grant_types": ["client_credentials", GRANT] }),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+
+    // The CLI: `--grant device_code`.
+    let out = app
+        .cli()
+        .run(&[
+            "app",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "Terminal",
+            "--type",
+            "native",
+            "--grant",
+            "device_code",
+            "--json",
+        ])
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let cli_id: Value = serde_json::from_str(&out.stdout).unwrap();
+    let cli_rp = automation.with_credentials(cli_id["client_id"].as_str().unwrap(), None);
+    let started = start(&app, &cli_rp, "openid").await;
+    assert_eq!(started.status, 200, "{started:?}");
+    let out = app
+        .cli()
+        .run(&[
+            "app", "create", "--org", "acme", "--name", "X", "--grant", "password",
+        ])
+        .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("unknown grant"), "{}", out.stderr);
+});
