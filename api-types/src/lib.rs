@@ -194,6 +194,10 @@ pub struct AppCreateRequest {
     /// Default false; absent in an update: unchanged.
     #[serde(default)]
     pub dpop_nonce_required: Option<bool>,
+    /// Grants the app may use: `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`; absent = the defaults of its type.
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -506,6 +510,10 @@ pub struct AppUpdateRequest {
     /// Default false; absent in an update: unchanged.
     #[serde(default)]
     pub dpop_nonce_required: Option<bool>,
+    /// Grants the app may use: `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`; absent = unchanged.
+    #[serde(default)]
+    pub grant_types: Option<Vec<String>>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -35,6 +35,7 @@ mod m20261205_000026_create_single_use_values;
 mod m20261205_000027_logout_delivery_claim_token;
 mod m20261206_000028_refresh_token_parent;
 mod m20261206_000029_app_sessions_live_deadlines;
+mod m20261207_000030_create_device_grants;
 mod m20261207_000031_dpop_binding;
 
 pub struct Migrator;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000027_logout_delivery_claim_token::Migration),
             Box::new(m20261206_000028_refresh_token_parent::Migration),
             Box::new(m20261206_000029_app_sessions_live_deadlines::Migration),
+            Box::new(m20261207_000030_create_device_grants::Migration),
             Box::new(m20261207_000031_dpop_binding::Migration),
         ]
     }

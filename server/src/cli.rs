@@ -4,7 +4,7 @@
 
 use crate::accounts::{CreateUser, Role};
 use crate::app::{AppState, Application};
-use crate::apps::{AppType, CreateApp, SessionProfile};
+use crate::apps::{AppType, CreateApp, GrantType, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::keys::SigningAlg;
@@ -274,6 +274,15 @@ pub struct AppCreateArgs {
     /// DPoP proofs must carry a server nonce (RFC 9449 §8).
     #[arg(long)]
     dpop_nonce_required: bool,
+    /// A grant the app may use (repeat for each): authorization_code, refresh_token,
+    /// client_credentials, urn:ietf:params:oauth:grant-type:device_code (or device_code).
+    /// Default: the app type's (code and refresh, or client credentials for a service app).
+    #[arg(long = "grant", value_parser = parse_grant)]
+    grants: Vec<GrantType>,
+}
+
+fn parse_grant(raw: &str) -> Result<GrantType, String> {
+    raw.parse()
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -558,6 +567,7 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
             required: args.dpop_required,
             nonce_required: args.dpop_nonce_required,
         },
+        grant_types: (!args.grants.is_empty()).then_some(args.grants),
         ..CreateApp::new(&args.name, args.app_type.into())
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;

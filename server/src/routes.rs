@@ -65,6 +65,7 @@ fn routes(cfg: &mut web::ServiceConfig, console_dir: &Path, console_built: bool)
             .configure(crate::accounts::routes::configure)
             .configure(crate::accounts::link_routes::configure)
             .configure(crate::oidc::routes::configure)
+            .configure(crate::oidc::device_routes::configure)
             .configure(crate::slo::routes::configure)
             .default_service(web::to(crate::tenancy::routes::org_not_found)),
     );

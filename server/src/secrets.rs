@@ -19,6 +19,28 @@ pub fn random_token(bytes: usize) -> Result<String, RandomError> {
     Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
+/// `len` characters drawn uniformly from `alphabet` (at most 256 symbols) with the OS's random
+/// generator: bytes past the largest multiple of the alphabet's size are drawn again, so no
+/// symbol is likelier than another.
+pub fn random_chars(alphabet: &[u8], len: usize) -> Result<String, RandomError> {
+    let size = alphabet.len();
+    if size == 0 || size > 256 {
+        return Err(RandomError(format!("alphabet of {size} symbols")));
+    }
+    let limit = 256 - 256 % size;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 32];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|e| RandomError(e.to_string()))?;
+        for b in buf {
+            if usize::from(b) < limit && out.len() < len {
+                out.push(char::from(alphabet[usize::from(b) % size]));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(value: &str) -> String {
     Sha256::digest(value.as_bytes())

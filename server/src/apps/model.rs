@@ -244,7 +244,13 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// The device authorization grant (RFC 8628): stored as `device_code` in the settings
+    /// JSON, named by its URN on the wire and in the admin API.
+    DeviceCode,
 }
+
+/// The device grant's `grant_type` at the token endpoint (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
@@ -252,6 +258,23 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => DEVICE_CODE_GRANT,
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    /// The wire names (`as_str`); the device grant also as plain `device_code`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            DEVICE_CODE_GRANT | "device_code" => Ok(Self::DeviceCode),
+            other => Err(format!(
+                "unknown grant {other:?} (authorization_code, refresh_token, client_credentials, {DEVICE_CODE_GRANT})"
+            )),
         }
     }
 }
@@ -443,6 +466,13 @@ impl AppSettings {
         if app_type != AppType::Service && cc {
             return Err("only service apps may use the client_credentials grant");
         }
+        // A device grant signs a user in on another screen: an app that runs for users and
+        // calls the token endpoint itself (web or native), never a service or a browser app.
+        if self.grant_types.contains(&GrantType::DeviceCode)
+            && matches!(app_type, AppType::Service | AppType::Spa)
+        {
+            return Err("only web and native apps may use the device_code grant");
+        }
         if self.grant_types.is_empty() {
             return Err("an app needs at least one grant");
         }
@@ -613,5 +643,26 @@ mod tests {
         let s = AppSettings::defaults(AppType::Service, SessionProfile::Standard);
         assert!(s.validate(AppType::Service).is_ok());
         assert!(s.validate(AppType::Web).is_err());
+    }
+
+    #[test]
+    fn the_device_grant_is_for_web_and_native_apps() {
+        let mut s = AppSettings::defaults(AppType::Native, SessionProfile::Standard);
+        s.grant_types.push(GrantType::DeviceCode);
+        assert!(s.validate(AppType::Native).is_ok());
+        assert!(s.validate(AppType::Web).is_ok());
+        assert!(s.validate(AppType::Spa).is_err());
+        let mut svc = AppSettings::defaults(AppType::Service, SessionProfile::Standard);
+        svc.grant_types.push(GrantType::DeviceCode);
+        assert!(svc.validate(AppType::Service).is_err());
+        // Stored as `device_code`, named by its URN on the wire.
+        assert_eq!(
+            serde_json::to_value(GrantType::DeviceCode).unwrap(),
+            "device_code"
+        );
+        for name in [DEVICE_CODE_GRANT, "device_code"] {
+            assert_eq!(name.parse::<GrantType>(), Ok(GrantType::DeviceCode));
+        }
+        assert!("password".parse::<GrantType>().is_err());
     }
 }

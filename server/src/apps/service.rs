@@ -262,15 +262,12 @@ impl AppService {
             .as_deref()
             .map(|u| self.uri(u, AppType::Web))
             .transpose()?;
-        if t == AppType::Service {
-            if !redirect_uris.is_empty()
+        if t == AppType::Service
+            && (!redirect_uris.is_empty()
                 || !post_logout_redirect_uris.is_empty()
-                || frontchannel_logout_uri.is_some()
-            {
-                return Err(AppError::ServiceWithUris);
-            }
-        } else if redirect_uris.is_empty() {
-            return Err(AppError::MissingRedirectUri(t.as_str()));
+                || frontchannel_logout_uri.is_some())
+        {
+            return Err(AppError::ServiceWithUris);
         }
         // Fetched by the server like a back-channel URI: the same rules for the target.
         let jwks_uri = req
@@ -279,6 +276,13 @@ impl AppService {
             .map(|u| self.backchannel_uri(u))
             .transpose()?;
         let settings = req.settings(jwks_uri)?;
+        // Only the code grant comes back to a redirect URI (a device-only app needs none).
+        if t != AppType::Service
+            && redirect_uris.is_empty()
+            && settings.grant_types.contains(&GrantType::AuthorizationCode)
+        {
+            return Err(AppError::MissingRedirectUri(t.as_str()));
+        }
         Ok(NewApp {
             client_id: String::new(),
             client_secret_hash: None,

@@ -89,8 +89,11 @@ impl FromRequest for CurrentSession {
             }
             let (state, org) = (app_state(&req)?, current_org(&req)?);
             let base = org_path(&org);
+            // A page's query comes back too (the device page's prefilled user code).
             let back = if req.method() == Method::GET {
-                req.path().to_owned()
+                req.uri()
+                    .path_and_query()
+                    .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned())
             } else {
                 format!("{base}{ACCOUNT_PATH}")
             };

@@ -25,6 +25,12 @@ pub enum OidcErrorCode {
     InvalidDpopProof,
     /// The DPoP proof needs a nonce of ours (RFC 9449 §8, §9); the answer carries `DPoP-Nonce`.
     UseDpopNonce,
+    /// RFC 8628 §3.5: the user has not answered the device request yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled before the interval passed (the interval grows by 5 s).
+    SlowDown,
+    /// RFC 8628 §3.5: the device code has expired.
+    ExpiredToken,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -49,6 +55,9 @@ impl OidcErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -3,6 +3,8 @@
 //! each app's own session rules.
 
 pub mod client_assertion;
+pub mod device;
+pub mod device_routes;
 pub mod dpop;
 mod dpop_routes;
 mod error;
@@ -12,4 +14,5 @@ mod service;
 
 pub use error::{OidcError, OidcErrorCode};
 pub use model::{AppSession, AppSessionId, AuthorizeDecision, AuthorizeParams, RefreshRecord};
+pub use service::device::{DeviceAnswer, DeviceAuthorization, SessionStep};
 pub use service::{AccessClaims, ClientAuth, OidcService, PushedAuthorization, TokenParams};

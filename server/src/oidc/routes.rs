@@ -42,7 +42,7 @@ struct ConsentPage<'a> {
 }
 
 /// What each scope means to the user.
-fn scope_text(scope: &str) -> &'static str {
+pub(super) fn scope_text(scope: &str) -> &'static str {
     match scope {
         "openid" => "Know who you are (your account id)",
         "email" => "See your email address",
@@ -77,7 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(REVOKE_PATH, web::post().to(revoke));
 }
 
-fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+pub(super) fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -116,7 +116,9 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
         "frontchannel_logout_session_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
+            crate::apps::DEVICE_CODE_GRANT],
+        "device_authorization_endpoint": at(super::device_routes::DEVICE_AUTHORIZATION_PATH),
         "subject_types_supported": ["public"],
         // RS256 is listed always (OIDC Core §15.1); each org signs with its own key's algorithm.
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
@@ -502,7 +504,7 @@ fn is_form(req: &HttpRequest) -> bool {
 }
 
 /// A form body; `None` when a parameter repeats (RFC 6749 §3.2) or the body is not a form.
-fn form(req: &HttpRequest, body: &[u8]) -> Option<HashMap<String, String>> {
+pub(super) fn form(req: &HttpRequest, body: &[u8]) -> Option<HashMap<String, String>> {
     if !is_form(req) {
         return None;
     }
@@ -531,7 +533,7 @@ fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
     Some((unform(id)?, unform(secret)?))
 }
 
-fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
+pub(super) fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
     ClientAuth {
         basic: basic_auth(req),
         client_id: f.get("client_id").cloned(),
@@ -541,7 +543,7 @@ fn client_auth(req: &HttpRequest, f: &HashMap<String, String>) -> ClientAuth {
     }
 }
 
-fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
+pub(super) fn token_error(issuer: &str, e: &OidcError) -> HttpResponse {
     actix_web::ResponseError::error_response(&OAuthError::new(issuer, e.clone()))
 }
 
@@ -640,6 +642,7 @@ async fn token(
                 client_id: get("client_id"),
                 client_secret: get("client_secret"),
                 dpop: dpop_routes::context(&req, &issuer, TOKEN_PATH),
+                device_code: get("device_code"),
             };
             match state
                 .oidc

@@ -49,6 +49,7 @@ pub struct PushedAuthorization {
     pub request_uri: String,
     pub expires_in: i64,
 }
+pub(crate) mod device;
 
 /// Authorization codes live at most this long (the bound; RFC 6749 §4.1.2 says 10 min max).
 pub const CODE_TTL_SECS: i64 = 60;
@@ -94,6 +95,8 @@ pub struct TokenParams {
     /// The request's DPoP proof (RFC 9449), if it carries one.
     #[serde(skip)]
     pub dpop: DpopContext,
+    /// The device grant's code (RFC 8628 §3.4).
+    pub device_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -876,6 +879,7 @@ impl OidcService {
             Some("authorization_code") => self.code_grant(org, &app, p, jkt).await,
             Some("refresh_token") => self.refresh_grant(org, &app, p, jkt).await,
             Some("client_credentials") => self.client_credentials(org, &app, p, jkt).await,
+            Some(crate::apps::DEVICE_CODE_GRANT) => self.device_code_grant(org, &app, p, jkt).await,
             Some(_) => Err(err(E::UnsupportedGrantType, "unsupported grant_type")),
             None => Err(err(E::InvalidRequest, "grant_type is missing")),
         }?;
@@ -2110,6 +2114,7 @@ fn grant_allowed(app: &App, grant: GrantType) -> Result<(), Refusal> {
         GrantType::AuthorizationCode => "this app may not use the authorization code grant",
         GrantType::RefreshToken => "this app may not use refresh tokens",
         GrantType::ClientCredentials => "only service apps may use client credentials",
+        GrantType::DeviceCode => "this app may not use the device authorization grant",
     };
     let service_only = grant == GrantType::ClientCredentials && app.app_type != AppType::Service;
     if service_only || !app.allows_grant(grant) {

@@ -534,8 +534,8 @@ impl SessionService {
     }
 
     /// One sweeper pass: ends live sessions whose stored deadline has passed, with the matching
-    /// reason, and deletes expired single-use values (codes, ceremonies, pending steps; already
-    /// refused by their expiry). Returns how many sessions it ended.
+    /// reason, and deletes expired single-use values (codes, ceremonies, pending steps) and
+    /// device grants (both already refused by their expiry). Returns how many sessions it ended.
     pub async fn sweep(&self) -> Result<usize, SessionError> {
         let now = self.clock.now();
         let overdue = self.store.overdue_sessions(now, SWEEP_BATCH).await?;
@@ -556,6 +556,10 @@ impl SessionService {
         let swept = self.store.sweep_single_use(now).await?;
         if swept > 0 {
             tracing::debug!(swept, "sweeper deleted expired single-use values");
+        }
+        let devices = self.store.sweep_device_grants(now).await?;
+        if devices > 0 {
+            tracing::debug!(devices, "sweeper deleted expired device grants");
         }
         self.purge(now).await?;
         Ok(ended)

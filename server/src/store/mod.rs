@@ -4,6 +4,7 @@
 mod admin;
 mod apps;
 pub mod cache;
+mod device;
 mod email;
 mod entities;
 mod housekeeping;

@@ -3,7 +3,8 @@
 use super::*;
 use crate::admin_api::ApiError;
 use crate::apps::{
-    App, AppError, AppId, AppType, ClientAuthMethod, CreateApp, SessionProfile, SessionRules,
+    App, AppError, AppId, AppType, ClientAuthMethod, CreateApp, GrantType, SessionProfile,
+    SessionRules,
 };
 use crate::state::AppState;
 
@@ -110,6 +111,18 @@ fn client_auth_change(
     })
 }
 
+/// The grants of a request, by their wire names (`GrantType::from_str`).
+fn parse_grants(raw: Option<Vec<String>>) -> Result<Option<Vec<GrantType>>, ApiError> {
+    raw.map(|names| {
+        names
+            .iter()
+            .map(|n| n.parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| ApiError::field("grant_types", m))
+    })
+    .transpose()
+}
+
 pub(super) fn app_error(e: AppError) -> ApiError {
     match e {
         AppError::InvalidName => ApiError::field("name", e.to_string()),
@@ -120,6 +133,7 @@ pub(super) fn app_error(e: AppError) -> ApiError {
             ApiError::field("client_auth", m)
         }
         AppError::InvalidSettings(m) if m.contains("JWK") => ApiError::field("jwks", m),
+        AppError::InvalidSettings(m) if m.contains("grant") => ApiError::field("grant_types", m),
         AppError::InvalidSettings(m) => ApiError::field("session_rules", m),
         AppError::ClientIdTaken => ApiError::Conflict(e.to_string()),
         AppError::TooManyUris { .. } => ApiError::field("redirect_uris", e.to_string()),
@@ -195,6 +209,7 @@ pub async fn create_app(
             required: req.dpop_required.unwrap_or(false),
             nonce_required: req.dpop_nonce_required.unwrap_or(false),
         },
+        grant_types: parse_grants(req.grant_types)?,
         ..CreateApp::new(&req.name, app_type)
     };
     let (app, secret) = state
@@ -298,7 +313,9 @@ pub async fn update_app(
             req.id_token_ttl_secs
                 .unwrap_or(app.settings.id_token_ttl_secs),
         ),
-        grant_types: Some(app.settings.grant_types.clone()),
+        grant_types: Some(
+            parse_grants(req.grant_types)?.unwrap_or_else(|| app.settings.grant_types.clone()),
+        ),
         client_auth: auth.method,
         jwks: auth.jwks,
         jwks_uri: auth.jwks_uri,
