@@ -528,14 +528,22 @@ pub fn check_public_jwks(set: &serde_json::Value) -> Result<(), &'static str> {
             jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) => {
                 ec.curve == jsonwebtoken::jwk::EllipticCurve::P256
             }
-            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => true,
+            // At least 2048 bits, as for DPoP keys (NIST SP 800-131A).
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) => {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(rsa.n.trim_end_matches('='))
+                    .is_ok_and(|n| n.iter().skip_while(|b| **b == 0).count() >= 256)
+            }
             jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) => {
                 okp.curve == jsonwebtoken::jwk::EllipticCurve::Ed25519
             }
             _ => false,
         };
         if !supported || jsonwebtoken::DecodingKey::from_jwk(&jwk).is_err() {
-            return Err("each JWK must be an EC P-256, RSA or Ed25519 public key");
+            return Err(
+                "each JWK must be an EC P-256, RSA (2048 bits or more) or Ed25519 public key",
+            );
         }
     }
     Ok(())

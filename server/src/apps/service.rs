@@ -269,11 +269,12 @@ impl AppService {
         {
             return Err(AppError::ServiceWithUris);
         }
-        // Fetched by the server like a back-channel URI: the same rules for the target.
+        // Key material: https (plain http only on a loopback host, or with the danger flag);
+        // whether the server may reach the target is decided when it connects.
         let jwks_uri = req
             .jwks_uri
             .as_deref()
-            .map(|u| self.backchannel_uri(u))
+            .map(|u| self.uri(u, AppType::Web))
             .transpose()?;
         let settings = req.settings(jwks_uri)?;
         // Only the code grant comes back to a redirect URI (a device-only app needs none).

@@ -6,7 +6,7 @@
 //! through the outbound client, which refuses private addresses), `iss` and `sub` are the
 //! client id, `aud` names this issuer or one of its endpoints, `exp` is in the future and at
 //! most `MAX_ASSERTION_LIFETIME_SECS` away (on the injected clock), and `jti` is used once
-//! (`OidcService::client_assertion`, in the shared cache).
+//! (`OidcService::client_assertion`, a single-use value in the database).
 
 use crate::apps::{App, AppId, check_public_jwks};
 use crate::clock::SharedClock;
@@ -34,6 +34,9 @@ const JWKS_FRESH_SECS: i64 = 300;
 /// An unknown `kid` fetches the set again at most this often per app (an attacker's random
 /// `kid`s must not make us hammer the app's server).
 const JWKS_REFETCH_SECS: i64 = 30;
+/// A fetched set serves at most this long past its fetch while new fetches fail (a key the
+/// app removed must not be accepted for ever because its server is down).
+const JWKS_STALE_SECS: i64 = 3600;
 /// At most this many apps' fetched sets are kept per node (the map starts over past it).
 const MAX_CACHED_SETS: usize = 10_000;
 
@@ -63,8 +66,8 @@ pub enum AssertionError {
     MissingJti,
     #[error("no key of the app verifies the client assertion")]
     Signature,
-    #[error("the app's jwks_uri could not be read: {0}")]
-    KeysUnavailable(String),
+    #[error("the app's keys could not be fetched from its jwks_uri")]
+    KeysUnavailable,
 }
 
 /// The claims an assertion must carry (the rest are ignored).
@@ -118,10 +121,10 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
 /// The time checks of an assertion's claims, on our clock.
 fn check_times(c: &AssertionClaims, now: DateTime<Utc>) -> Result<(), AssertionError> {
     let now = now.timestamp();
-    let expired = c.exp + SKEW_SECS <= now;
-    let too_long = c.exp - now > MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS;
-    let early = c.nbf.is_some_and(|nbf| nbf - SKEW_SECS > now)
-        || c.iat.is_some_and(|iat| iat - SKEW_SECS > now);
+    let expired = c.exp.saturating_add(SKEW_SECS) <= now;
+    let too_long = c.exp.saturating_sub(now) > MAX_ASSERTION_LIFETIME_SECS + SKEW_SECS;
+    let early = c.nbf.is_some_and(|nbf| nbf.saturating_sub(SKEW_SECS) > now)
+        || c.iat.is_some_and(|iat| iat.saturating_sub(SKEW_SECS) > now);
     if expired || too_long || early {
         return Err(AssertionError::Lifetime);
     }
@@ -183,12 +186,14 @@ fn verify_with(
         })
 }
 
-/// A JWK Set fetched from an app's `jwks_uri`, and when.
+/// An app's `jwks_uri` as last seen on this node: the set last fetched, when, and when a
+/// fetch was last tried (successful or not).
 #[derive(Clone, Debug)]
 struct Fetched {
     uri: String,
-    set: Arc<JwkSet>,
-    at: DateTime<Utc>,
+    set: Option<Arc<JwkSet>>,
+    fetched_at: DateTime<Utc>,
+    tried_at: DateTime<Utc>,
 }
 
 /// The apps' fetched key sets, per node.
@@ -197,6 +202,8 @@ pub struct ClientKeys {
     outbound: Option<OutboundClient>,
     clock: SharedClock,
     sets: Arc<Mutex<HashMap<AppId, Fetched>>>,
+    /// One fetch at a time per app: concurrent requests wait for it and share its result.
+    fetching: Arc<Mutex<HashMap<AppId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl ClientKeys {
@@ -205,6 +212,7 @@ impl ClientKeys {
             outbound,
             clock,
             sets: Default::default(),
+            fetching: Default::default(),
         }
     }
 
@@ -221,60 +229,80 @@ impl ClientKeys {
         sets.insert(app, fetched);
     }
 
+    fn fetch_lock(&self, app: AppId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() >= MAX_CACHED_SETS {
+            locks.clear();
+        }
+        locks.entry(app).or_default().clone()
+    }
+
     /// Fetches an app's set: one GET through the outbound client, at most 64 KiB, a valid
     /// set of public keys.
-    async fn fetch(&self, uri: &str) -> Result<JwkSet, AssertionError> {
-        let unavailable = |why: &str| AssertionError::KeysUnavailable(why.to_owned());
-        let client = self
-            .outbound
-            .as_ref()
-            .ok_or_else(|| unavailable("no outbound client"))?;
+    async fn fetch(&self, uri: &str) -> Result<JwkSet, String> {
+        let client = self.outbound.as_ref().ok_or("no outbound client")?;
         let body = client
             .get_bounded(uri, crate::apps::MAX_APP_JWKS_BYTES)
             .await
-            .map_err(|e| unavailable(&e.to_string()))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| unavailable("not JSON"))?;
-        check_public_jwks(&value).map_err(unavailable)?;
-        serde_json::from_value(value).map_err(|_| unavailable("not a JWK Set"))
+            .map_err(|e| e.to_string())?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| "not JSON")?;
+        check_public_jwks(&value)?;
+        serde_json::from_value(value).map_err(|_| "not a JWK Set".to_owned())
     }
 
-    /// The set to verify with: the cached copy while fresh, else a new fetch (the stale copy
-    /// serves if the fetch fails). `unknown_kid` asks for a new fetch unless one was made in
-    /// the last `JWKS_REFETCH_SECS`.
+    /// The set to verify with: the cached copy while fresh, else a new fetch, at most one per
+    /// `JWKS_REFETCH_SECS` per app whatever its outcome (so neither random `kid`s nor a failing
+    /// host make us fetch on every request), one at a time. A stale copy serves while fetches
+    /// fail, for at most `JWKS_STALE_SECS`. `unknown_kid` asks for a fetch although the copy is
+    /// fresh.
     async fn set_for(
         &self,
         app: AppId,
         uri: &str,
         unknown_kid: bool,
     ) -> Result<Arc<JwkSet>, AssertionError> {
+        let usable = |f: &Fetched, now: DateTime<Utc>| {
+            f.set
+                .clone()
+                .filter(|_| (now - f.fetched_at).num_seconds() < JWKS_STALE_SECS)
+        };
+        let recent =
+            |f: &Fetched, now: DateTime<Utc>| (now - f.tried_at).num_seconds() < JWKS_REFETCH_SECS;
         let now = self.clock.now();
-        let cached = self.cached(app, uri);
-        if let Some(f) = &cached {
-            let age = (now - f.at).num_seconds();
-            let fresh = age < JWKS_FRESH_SECS;
-            if (fresh && !unknown_kid) || age < JWKS_REFETCH_SECS {
-                return Ok(f.set.clone());
+        if let Some(f) = self.cached(app, uri) {
+            let fresh = (now - f.fetched_at).num_seconds() < JWKS_FRESH_SECS;
+            if (fresh && !unknown_kid && f.set.is_some()) || recent(&f, now) {
+                return usable(&f, now).ok_or(AssertionError::KeysUnavailable);
             }
         }
+        let lock = self.fetch_lock(app);
+        let _one_at_a_time = lock.lock().await;
+        let now = self.clock.now();
+        let before = self.cached(app, uri);
+        // Another request fetched while this one waited: its outcome is ours.
+        if let Some(f) = before.as_ref().filter(|f| recent(f, now)) {
+            return usable(f, now).ok_or(AssertionError::KeysUnavailable);
+        }
+        let mut entry = before.unwrap_or(Fetched {
+            uri: uri.to_owned(),
+            set: None,
+            fetched_at: now,
+            tried_at: now,
+        });
+        entry.tried_at = now;
         match self.fetch(uri).await {
             Ok(set) => {
-                let set = Arc::new(set);
-                self.keep(
-                    app,
-                    Fetched {
-                        uri: uri.to_owned(),
-                        set: set.clone(),
-                        at: now,
-                    },
-                );
-                Ok(set)
+                entry.set = Some(Arc::new(set));
+                entry.fetched_at = now;
             }
+            // The details stay in the log: the caller may be anyone naming the client id.
             Err(e) => {
-                tracing::warn!(app = %app, error = %e, "private_key_jwt: jwks_uri fetch failed");
-                cached.map(|f| f.set).ok_or(e)
+                tracing::warn!(app = %app, error = %e, "private_key_jwt: jwks_uri fetch failed")
             }
         }
+        let result = usable(&entry, now).ok_or(AssertionError::KeysUnavailable);
+        self.keep(app, entry);
+        result
     }
 
     /// Verifies `assertion` as `app`'s proof of itself for a request to one of `audiences`,

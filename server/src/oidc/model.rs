@@ -105,6 +105,9 @@ pub enum AuthorizeDecision {
         error: String,
         description: String,
         state: Option<String>,
+        /// The request asked for `response_mode=form_post` (its own parameters, or the pushed
+        /// ones).
+        form_post: bool,
     },
     /// Sign in first (`reauth`: even though a session exists).
     Login {
@@ -130,5 +133,6 @@ pub enum AuthorizeDecision {
         redirect_uri: String,
         code: String,
         state: Option<String>,
+        form_post: bool,
     },
 }

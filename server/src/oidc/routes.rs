@@ -239,7 +239,7 @@ async fn decide(
         .authorize(org, params, session.as_ref(), consent)
         .await;
     let back = authorize_return_to(org, query, false);
-    respond(req, state, org, decision, &back, ResponseMode::of(params))
+    respond(req, state, org, decision, &back)
 }
 
 /// The largest authorization request form taken (its parameters end up in URLs: the resumed
@@ -336,14 +336,19 @@ enum ResponseMode {
 }
 
 impl ResponseMode {
-    fn of(params: &AuthorizeParams) -> Self {
-        match params.response_mode.as_deref() {
-            Some("form_post") => Self::FormPost,
-            _ => Self::Query,
+    /// The mode the decision says (the service read it from the request's own parameters,
+    /// which for a pushed request are the pushed ones, not the browser's query).
+    fn of(form_post: bool) -> Self {
+        if form_post {
+            Self::FormPost
+        } else {
+            Self::Query
         }
     }
 
-    /// The authorization response (a code or an error) to the validated `redirect_uri`.
+    /// The authorization response (a code or an error) to the validated `redirect_uri`. A
+    /// page cannot post a form to a native app's private-use scheme: its answers (the refusal
+    /// of `form_post`, `OidcService` refuses it) go in the query.
     fn answer(
         self,
         org: &Org,
@@ -351,10 +356,14 @@ impl ResponseMode {
         params: &[(&str, Option<&str>)],
     ) -> HttpResponse {
         match self {
-            Self::Query => redirect_with(redirect_uri, params),
-            Self::FormPost => form_post(org, redirect_uri, params),
+            Self::FormPost if is_web_uri(redirect_uri) => form_post(org, redirect_uri, params),
+            Self::Query | Self::FormPost => redirect_with(redirect_uri, params),
         }
     }
+}
+
+fn is_web_uri(uri: &str) -> bool {
+    uri.starts_with("https://") || uri.starts_with("http://")
 }
 
 #[derive(askama::Template)]
@@ -421,7 +430,6 @@ fn respond(
     org: &Org,
     decision: AuthorizeDecision,
     back: &str,
-    mode: ResponseMode,
 ) -> HttpResponse {
     let issuer = state.oidc.issuer(org);
     match decision {
@@ -432,7 +440,8 @@ fn respond(
             error,
             description,
             state: st,
-        } => mode.answer(
+            form_post,
+        } => ResponseMode::of(form_post).answer(
             org,
             &redirect_uri,
             &[
@@ -480,7 +489,8 @@ fn respond(
             redirect_uri,
             code,
             state: st,
-        } => mode.answer(
+            form_post,
+        } => ResponseMode::of(form_post).answer(
             org,
             &redirect_uri,
             &[

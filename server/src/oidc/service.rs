@@ -721,6 +721,7 @@ impl OidcService {
                 redirect_uri: req.redirect_uri.to_owned(),
                 code,
                 state: req.params.state.clone(),
+                form_post: is_form_post(req.params),
             },
             Err((code, description)) => req.back(code, description),
         }
@@ -805,9 +806,9 @@ impl OidcService {
     }
 
     /// `private_key_jwt` (RFC 7523 §2.2): the assertion alone authenticates (no secret beside
-    /// it), for an app registered for it; its `jti` is used once, remembered in the shared
-    /// cache until the assertion expires. A cache that cannot answer is an outage (503), never
-    /// a verdict on the app.
+    /// it), for an app registered for it; its `jti` is used once, remembered in the database
+    /// until the assertion expires. A database that cannot answer is an outage (503), never a
+    /// verdict on the app.
     async fn client_assertion(&self, org: &Org, auth: &ClientAuth) -> Result<App, OidcError> {
         let invalid = |why: &str| err(E::InvalidClient, why);
         if auth.assertion_type.as_deref() != Some(CLIENT_ASSERTION_TYPE) {
@@ -845,21 +846,29 @@ impl OidcService {
             .verify(&app, assertion, &audiences, now)
             .await
             .map_err(|e| invalid(&e.to_string()))?;
+        // Used once: remembered in the database (durable, shared by every node, and there
+        // while the cache is away) until the assertion could no longer be accepted.
         let jti = claims.jti.as_deref().unwrap_or_default();
-        let key = CacheKey::org(
-            org.id,
-            "client-assertion-jti",
-            &format!("{}:{}", app.client_id, sha256_hex(jti)),
-        );
-        let left = (claims.exp - now.timestamp()).clamp(1, 3600);
-        let ttl = std::time::Duration::from_secs(u64::try_from(left + 60).unwrap_or(60));
-        match self.cache.incr(&key, ttl).await {
-            Ok(1) => Ok(app),
-            Ok(_) => Err(invalid("the client assertion was already used (jti)")),
-            Err(e) => {
-                tracing::warn!(error = %e, "private_key_jwt: jti check failed");
-                Err(OidcError::unavailable())
+        let until = DateTime::<Utc>::from_timestamp(claims.exp, 0)
+            .unwrap_or(now)
+            .max(now)
+            + Duration::seconds(60);
+        match self
+            .store
+            .put_single_use(
+                org.id,
+                SingleUseKind::ClientAssertion,
+                &format!("{} {jti}", app.client_id),
+                "",
+                until,
+            )
+            .await
+        {
+            Ok(()) => Ok(app),
+            Err(crate::store::StoreError::Conflict) => {
+                Err(invalid("the client assertion was already used (jti)"))
             }
+            Err(e) => Err(OidcError::server(e)),
         }
     }
 
@@ -1381,7 +1390,11 @@ impl OidcService {
         let hash = sha256_hex(token);
         let next = random_token(32).map_err(OidcError::server)?;
         let same_scope = p.scope.as_deref().is_none_or(|s| s.trim().is_empty());
+        // A public app's token may be bound to a DPoP key, known only from its app session:
+        // the long way checks the key before the token is spent (spending first would let a
+        // thief without the key make the holder's next refresh look like a replay).
         if same_scope
+            && !app.is_public()
             && let Some(spent) = self
                 .store
                 .rotate_refresh_token_by_hash(
@@ -1925,6 +1938,14 @@ impl<'p> AuthorizeRequest<'p> {
         pushed: bool,
     ) -> Result<Self, Refusal> {
         check_response_shape(p)?;
+        if p.response_mode.as_deref() == Some("form_post")
+            && !(redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://"))
+        {
+            return Err((
+                E::InvalidRequest,
+                "response_mode=form_post needs an http(s) redirect URI",
+            ));
+        }
         if app.settings.require_par && !pushed {
             return Err((
                 E::InvalidRequest,
@@ -2066,6 +2087,12 @@ impl<'p> AuthorizeRequest<'p> {
     }
 }
 
+/// Whether the response goes back as a form post (the request's own `response_mode`: for a
+/// pushed request, the pushed one, never the browser's query).
+fn is_form_post(p: &AuthorizeParams) -> bool {
+    p.response_mode.as_deref() == Some("form_post")
+}
+
 /// An error sent back to the (validated) redirect URI, with the request's `state`.
 fn redirect_error(
     p: &AuthorizeParams,
@@ -2078,6 +2105,7 @@ fn redirect_error(
         error: code.as_str().to_owned(),
         description: description.to_owned(),
         state: p.state.clone(),
+        form_post: is_form_post(p),
     }
 }
 

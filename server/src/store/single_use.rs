@@ -51,6 +51,9 @@ pub enum SingleUseKind {
     PendingLogin,
     /// A pushed authorization request (RFC 9126), as pushed, until /authorize first uses it.
     PushedRequest,
+    /// The `jti` of a client assertion (`private_key_jwt`), kept until the assertion expires:
+    /// a second one with the same `jti` is a replay.
+    ClientAssertion,
     /// A pushed authorization request /authorize has begun (the user signs in or consents),
     /// until its code is issued.
     PushedRequestStarted,
@@ -63,6 +66,7 @@ impl SingleUseKind {
             Self::WebauthnFlow => "webauthn-flow",
             Self::PendingLogin => "pending-login",
             Self::PushedRequest => "par",
+            Self::ClientAssertion => "client-assertion",
             Self::PushedRequestStarted => "par-started",
         }
     }

@@ -377,6 +377,20 @@ both_backends!(
                 .status,
             200
         );
+        let fetched = server.fetches();
+        assert_eq!(fetched, 3, "a stale set is fetched again");
+        // Requests right after a failed fetch do not fetch again (one try per 30 s, whatever
+        // its outcome).
+        for _ in 0..3 {
+            let answer = post_with(&app, "acme", "token", &next(&new), &cc).await;
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+        assert_eq!(server.fetches(), fetched);
+        // An hour after the last good fetch the stale copy no longer serves.
+        app.clock.advance(chrono::Duration::seconds(3600));
+        post_with(&app, "acme", "token", &next(&new), &cc)
+            .await
+            .assert_error(401, "invalid_client");
     }
 );
 
@@ -444,6 +458,12 @@ both_backends!(
             (
                 json!({"name": "X", "app_type": "service", "client_auth": "mtls"}),
                 "client_auth",
+            ),
+            (
+                json!({"name": "X", "app_type": "service", "client_auth": "private_key_jwt",
+                    "jwks": json!({"keys": [{"kty": "RSA", "e": "AQAB",
+                        "n": URL_SAFE_NO_PAD.encode([0xc5u8; 128])}]}).to_string()}),
+                "jwks",
             ),
         ] {
             let answer = create(body.clone()).await;

@@ -339,6 +339,30 @@ both_backends!(form_post_answers_with_an_auto_submitting_form, |backend| {
         "invalid_request",
         "{location}"
     );
+
+    // A native app's private-use scheme cannot receive a form post: refused, in the query.
+    let mut req = CreateApp::new("Desktop", AppType::Native);
+    req.redirect_uris = vec!["com.example.desktop:/cb".into()];
+    let native = Rp::register(&app, &org, req).await;
+    let (challenge, _) = crate::helpers::pkce();
+    let page = b
+        .get(&native.authorize_path(&[
+            ("response_mode", "form_post"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let location = page.location();
+    assert!(
+        location.starts_with("com.example.desktop:/cb?"),
+        "{location}"
+    );
+    assert_eq!(
+        query_params(location)["error"],
+        "invalid_request",
+        "{location}"
+    );
 });
 
 fn field_of(body: &str, name: &str) -> String {

@@ -99,6 +99,25 @@ both_backends!(a_pushed_request_signs_in_once_and_expires, |backend| {
         );
     }
 
+    // The pushed response mode is the one used (the browser's query names none).
+    let fp = push(&app, &rp, &challenge, &[("response_mode", "form_post")])
+        .await
+        .str("request_uri");
+    let first = b.get(&authorize_path(&rp, &fp)).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let page = b.get(&local_path(first.location())).await;
+    assert_eq!(
+        page.status, 200,
+        "a form post, not a redirect: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-testid=\"form-post\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"code\""), "{}", page.body);
+
     // Expired: 90 seconds after the push.
     let late = push(&app, &rp, &challenge, &[]).await.str("request_uri");
     app.clock.advance(chrono::Duration::seconds(91));
