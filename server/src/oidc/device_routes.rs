@@ -3,7 +3,7 @@
 //! and its scopes, approve or deny). The token endpoint's side is in `oidc/routes.rs`.
 
 use super::device::{display_user_code, normalise_user_code};
-use super::routes::{client_auth, form, json_no_store, token_error};
+use super::routes::{client_auth, form, json_no_store, public_client_throttled, token_error};
 use super::{DeviceAnswer, OidcError, OidcErrorCode, SessionStep};
 use crate::http::extract::{Checked, CurrentSession};
 use crate::http::pages::{client_ip, csrf_token, message, org_path, render, with_retry_after};
@@ -63,11 +63,11 @@ async fn device_authorization(
         return token_error(&issuer, &e);
     };
     let scope = f.get("scope").map(String::as_str);
-    match state
-        .oidc
-        .device_authorization(&org, &client_auth(&req, &f), scope)
-        .await
-    {
+    let auth = client_auth(&req, &f);
+    if let Some(res) = public_client_throttled(&req, &state, &org, &auth).await {
+        return res;
+    }
+    match state.oidc.device_authorization(&org, &auth, scope).await {
         Ok(answer) => json_no_store(
             StatusCode::OK,
             &serde_json::to_value(&answer).unwrap_or_default(),

@@ -682,6 +682,46 @@ async fn token(
     with_cors(&req, &state, &org, res).await
 }
 
+/// Requests that store a row for a client that only names itself (a public app: anyone can
+/// send its `client_id`), counted per client address (an IPv6 /64) in 10-minute windows:
+/// pushed authorization requests and device authorizations.
+const PUBLIC_CLIENT_WRITES_PER_IP: crate::limits::Limit = crate::limits::Limit {
+    kind: "public-client-writes",
+    per_window: 120,
+    local_per_window: crate::limits::local_share(120),
+    window_secs: 600,
+};
+
+/// 429 with `Retry-After` once an address has made too many such requests; `None` for
+/// clients that authenticate (a secret or an assertion: failing that, nothing is stored).
+pub(super) async fn public_client_throttled(
+    req: &HttpRequest,
+    state: &AppState,
+    org: &Org,
+    auth: &ClientAuth,
+) -> Option<HttpResponse> {
+    if auth.basic.is_some() || auth.client_secret.is_some() || auth.assertion.is_some() {
+        return None;
+    }
+    let ip = crate::limits::limit_subject(&crate::http::pages::client_ip(req, state));
+    let limited = state
+        .limits
+        .hit(org.id, &PUBLIC_CLIENT_WRITES_PER_IP, &ip)
+        .await
+        .err()?;
+    let res = json_no_store(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": "too many requests from this address; try again later",
+        }),
+    );
+    Some(crate::http::pages::with_retry_after(
+        res,
+        limited.retry_after,
+    ))
+}
+
 /// RFC 9126: a pushed authorization request. The app authenticates as at the token endpoint;
 /// the rest of the form is the authorization request. Answered 201 with the `request_uri`.
 async fn par(
@@ -706,17 +746,19 @@ async fn par(
                 &issuer,
                 &invalid("the body must be a form with each parameter once"),
             ),
-            Some((f, params)) => match state
-                .oidc
-                .push_authorization(&org, &client_auth(&req, &f), params)
-                .await
-            {
-                Ok(answer) => json_no_store(
-                    StatusCode::CREATED,
-                    &serde_json::to_value(&answer).unwrap_or_default(),
-                ),
-                Err(e) => token_error(&issuer, &e),
-            },
+            Some((f, params)) => {
+                let auth = client_auth(&req, &f);
+                if let Some(res) = public_client_throttled(&req, &state, &org, &auth).await {
+                    return with_cors(&req, &state, &org, res).await;
+                }
+                match state.oidc.push_authorization(&org, &auth, params).await {
+                    Ok(answer) => json_no_store(
+                        StatusCode::CREATED,
+                        &serde_json::to_value(&answer).unwrap_or_default(),
+                    ),
+                    Err(e) => token_error(&issuer, &e),
+                }
+            }
         }
     };
     with_cors(&req, &state, &org, res).await

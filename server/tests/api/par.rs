@@ -268,3 +268,39 @@ both_backends!(
         assert_eq!(rp.exchange(&code, Some(&verifier)).await.status, 200);
     }
 );
+
+both_backends!(
+    public_clients_pushing_from_one_address_are_throttled,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let org = org_with_alice(&app, "acme").await;
+        let mut spa = CreateApp::new("Dashboard", AppType::Spa);
+        spa.redirect_uris = vec!["http://localhost:5173/cb".into()];
+        let spa = Rp::register(&app, &org, spa).await;
+        let web = Rp::web(&app, &org, "shop").await;
+        let (challenge, _) = pkce();
+        // Anyone can name a public app: each push stores a row, so an address gets 120 per
+        // 10 minutes.
+        for n in 0..120 {
+            let answer = push(&app, &spa, &challenge, &[]).await;
+            assert_eq!(answer.status, 201, "push {n}: {answer:?}");
+        }
+        let refused = push(&app, &spa, &challenge, &[]).await;
+        refused.assert_error(429, "temporarily_unavailable");
+        assert!(!refused.header("retry-after").is_empty(), "{refused:?}");
+        // A client that authenticates is not counted.
+        assert_eq!(push(&app, &web, &challenge, &[]).await.status, 201);
+        // The device endpoint shares the allowance.
+        let res = app
+            .client
+            .post(format!("{}/o/acme/device_authorization", app.address))
+            .form(&[("client_id", spa.client_id.as_str()), ("scope", "openid")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        // The next window allows pushes again.
+        app.clock.advance(chrono::Duration::seconds(600));
+        assert_eq!(push(&app, &spa, &challenge, &[]).await.status, 201);
+    }
+);
