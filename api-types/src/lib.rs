@@ -254,6 +254,21 @@ pub struct SessionView {
     pub app_sessions: Vec<AppSessionView>,
 }
 
+/// What an app's back-channel receiver said to a test logout token
+/// (`POST /orgs/{org}/apps/{id}/test-logout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestLogoutView {
+    /// The token's `sid` (it names no session).
+    pub sid: String,
+    /// The receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Why it was not delivered.
+    pub error: Option<String>,
+}
+
 /// What a revocation ends (or, with `dry_run`, would end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

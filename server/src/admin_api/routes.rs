@@ -14,7 +14,8 @@ use portcullis_api_types::{
     AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo,
     EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
     PendingLinkView, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
-    SigningKeyView, SignupPolicyView, UserCreateRequest, UserUpdateRequest, UserView,
+    SigningKeyView, SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest,
+    UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -48,6 +49,7 @@ api_routes![
     (patch, "/orgs/{org}/apps/{id}", update_app),
     (delete, "/orgs/{org}/apps/{id}", delete_app),
     (post, "/orgs/{org}/apps/{id}/secret", rotate_secret),
+    (post, "/orgs/{org}/apps/{id}/test-logout", test_logout),
     (get, "/orgs/{org}/sessions", list_sessions),
     (get, "/orgs/{org}/sessions/{id}", get_session),
     (post, "/orgs/{org}/sessions/{id}/revoke", revoke_session),
@@ -124,7 +126,7 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Portcullis admin API", description = "Manage an org: apps, sessions, logout deliveries, signing keys. Errors are RFC 9457 problems."),
     paths(
         deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
-        list_apps, update_app, create_app, get_app, delete_app, rotate_secret,
+        list_apps, update_app, create_app, get_app, delete_app, rotate_secret, test_logout,
         list_sessions, get_session, revoke_session, revoke_app_session, user_sessions,
         sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
@@ -134,7 +136,7 @@ impl utoipa::Modify for BearerAuth {
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
-        SessionView, AppSessionView, RevokeOutcome, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
+        SessionView, AppSessionView, RevokeOutcome, TestLogoutView, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
         ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest
     )),
@@ -376,6 +378,23 @@ async fn rotate_secret(
     Ok(json(
         StatusCode::OK,
         &service::rotate_secret(&state, &org, &who, &id).await?,
+    ))
+}
+
+/// Sends the app one logout token now (a `sid` that names no session) and answers what its
+/// back-channel receiver said: a check that logout reaches the app.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/apps/{id}/test-logout", params(("org" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = TestLogoutView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn test_logout(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let AdminScope { who, org } = scope;
+    Ok(json(
+        StatusCode::OK,
+        &service::send_test_logout(&state, &org, &who, &id).await?,
     ))
 }
 

@@ -5,7 +5,10 @@ mod model;
 pub mod routes;
 mod service;
 
-pub use model::{Attempt, LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
+pub use model::{
+    Attempt, LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING, TestLogout,
+    TestLogoutError,
+};
 pub use service::{
     DELIVERY_LEASE_SECS, EndSessionDecision, EndSessionParams, LOGOUT_EVENT, PER_APP_IN_FLIGHT,
     SloService,

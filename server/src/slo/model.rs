@@ -45,3 +45,26 @@ pub enum Attempt {
     /// Never retried (4xx other than 429, no URI any more).
     Permanent(String),
 }
+
+/// What an app's back-channel receiver said to a test logout token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestLogout {
+    /// The `sid` of the test token (it names no session).
+    pub sid: String,
+    /// The receiver answered 2xx.
+    pub delivered: bool,
+    /// Its HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Why it is not delivered (an HTTP status, or a connection failure; one generic error for
+    /// targets the deployment may not reach).
+    pub error: Option<String>,
+}
+
+/// Why no test logout token was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TestLogoutError {
+    #[error("the app has no back-channel logout URI")]
+    NoUri,
+    #[error("the token could not be signed: {0}")]
+    Failure(String),
+}

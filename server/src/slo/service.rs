@@ -7,7 +7,7 @@
 //! the one outbound client (`crate::outbound`): a target that is not allowed fails at once with
 //! the same generic error whatever is (or is not) listening there.
 
-use super::model::{Attempt, LogoutDelivery};
+use super::model::{Attempt, LogoutDelivery, TestLogout, TestLogoutError};
 use crate::apps::App;
 use crate::apps::AppId;
 use crate::clock::SharedClock;
@@ -252,6 +252,77 @@ impl SloService {
             .await
             .map(|(t, _)| t)
             .map_err(|e| e.to_string())
+    }
+
+    /// Sends the app one logout token now, outside the outbox (no row, no retry), so an admin
+    /// can see that its back-channel receiver works: the token is a real one, signed like every
+    /// other, for a `sid` that names no session (a receiver finds nothing to end). The answer
+    /// is what the receiver said, with the same generic error as deliveries for targets the
+    /// deployment may not reach. Audited.
+    pub async fn send_test_logout(
+        &self,
+        org: &Org,
+        app: &App,
+        actor: &str,
+    ) -> Result<TestLogout, TestLogoutError> {
+        let uri = app
+            .backchannel_logout_uri
+            .clone()
+            .ok_or(TestLogoutError::NoUri)?;
+        let sid = Uuid::new_v4();
+        let now = self.clock.now();
+        let claims = serde_json::json!({
+            "iss": org.issuer(&self.public_url),
+            "aud": app.client_id,
+            "iat": now.timestamp(),
+            "exp": now.timestamp() + LOGOUT_TOKEN_TTL_SECS,
+            "jti": Uuid::new_v4().to_string(),
+            "sid": sid.to_string(),
+            "events": { LOGOUT_EVENT: {} },
+        });
+        let (token, _) = self
+            .keys
+            .sign(org.id, "logout+jwt", &claims)
+            .await
+            .map_err(|e| TestLogoutError::Failure(e.to_string()))?;
+        let sent = self
+            .http
+            .post_form(uri.as_str(), &[("logout_token", token.as_str())])
+            .await;
+        let outcome = match sent {
+            Ok(res) => TestLogout {
+                sid: sid.to_string(),
+                delivered: res.status().is_success(),
+                http_status: Some(res.status().as_u16()),
+                error: (!res.status().is_success())
+                    .then(|| format!("HTTP {}", res.status().as_u16())),
+            },
+            Err(e) => TestLogout {
+                sid: sid.to_string(),
+                delivered: false,
+                http_status: None,
+                error: Some(match e {
+                    OutboundError::NotAllowed => NOT_ALLOWED.to_owned(),
+                    other => other.to_string(),
+                }),
+            },
+        };
+        let event = crate::audit::AuditEvent {
+            org_id: org.id,
+            actor: actor.to_owned(),
+            action: "app.test_logout_sent",
+            target: Some(app.id.to_string()),
+            details: serde_json::json!({
+                "client_id": app.client_id,
+                "sid": outcome.sid,
+                "delivered": outcome.delivered,
+                "http_status": outcome.http_status,
+            }),
+        };
+        if let Err(e) = self.store.record_audit(&event, self.clock.now()).await {
+            tracing::warn!(error = %e, "test logout: audit event not recorded");
+        }
+        Ok(outcome)
     }
 
     async fn attempt(&self, d: &LogoutDelivery) -> Attempt {

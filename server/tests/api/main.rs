@@ -35,4 +35,5 @@ mod security;
 mod signin;
 mod signup;
 mod slo;
+mod test_logout;
 mod webauthn;

@@ -155,7 +155,7 @@ impl Receiver {
         }
     }
 
-    fn set_status(&self, status: u16) {
+    pub(crate) fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
     }
 

@@ -9,7 +9,9 @@ use crate::apps::{
 use crate::state::AppState;
 
 use crate::tenancy::Org;
-use portcullis_api_types::{AppCreateRequest, AppView, AppWithSecret, Page, SessionRulesView};
+use portcullis_api_types::{
+    AppCreateRequest, AppView, AppWithSecret, Page, SessionRulesView, TestLogoutView,
+};
 
 pub(super) fn rules_view(r: &SessionRules) -> SessionRulesView {
     SessionRulesView {
@@ -334,4 +336,25 @@ pub async fn update_app(
         .await
         .map_err(app_error)?;
     Ok(app_view(&updated))
+}
+
+/// Sends the app one test logout token to its back-channel URI and says what the receiver
+/// answered (409 when the app has none).
+pub async fn send_test_logout(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+) -> Result<TestLogoutView, ApiError> {
+    let app = get_app(state, org, id).await?;
+    match state.slo.send_test_logout(org, &app, &who.actor()).await {
+        Ok(t) => Ok(TestLogoutView {
+            sid: t.sid,
+            delivered: t.delivered,
+            http_status: t.http_status,
+            error: t.error,
+        }),
+        Err(e @ crate::slo::TestLogoutError::NoUri) => Err(ApiError::Conflict(e.to_string())),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
