@@ -519,6 +519,8 @@ async fn sign_out_user(
 struct DeliveryFilter {
     /// `pending`, `delivered` or `failed`.
     status: Option<String>,
+    /// Only deliveries to this app (its id).
+    app_id: Option<String>,
     page: Option<u64>,
     per_page: Option<u64>,
 }
@@ -533,7 +535,9 @@ async fn list_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let org = scope.org;
     let p = service::PageRequest::parse(q.page, q.per_page)?;
-    paged(service::list_deliveries(&state, &org, q.status.as_deref(), p).await?)
+    paged(
+        service::list_deliveries(&state, &org, q.status.as_deref(), q.app_id.as_deref(), p).await?,
+    )
 }
 
 /// Makes an undelivered delivery due now (a failed one gets another round of attempts).
@@ -594,6 +598,10 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 struct UserFilter {
     /// Part of the email.
     q: Option<String>,
+    /// `active` or `disabled`.
+    status: Option<String>,
+    /// `true`: only users whose email is verified; `false`: only those whose is not.
+    verified: Option<bool>,
     page: Option<u64>,
     per_page: Option<u64>,
 }
@@ -608,7 +616,8 @@ async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let org = scope.org;
     let p = service::PageRequest::parse(q.page, q.per_page)?;
-    paged(service::list_users(&state, &org, q.q.as_deref(), p).await?)
+    let filter = service::users_filter(q.q.as_deref(), q.status.as_deref(), q.verified)?;
+    paged(service::list_users(&state, &org, &filter, p).await?)
 }
 
 /// Creates a user.
@@ -849,6 +858,8 @@ struct AuditFilter {
     action: Option<String>,
     /// The id the event is about (a user, an app, a session).
     target: Option<String>,
+    /// Who did it: `user:{id}`, `app:{client_id}`, `cli` or `system`.
+    actor: Option<String>,
     /// RFC 3339; inclusive.
     since: Option<String>,
     /// RFC 3339; exclusive.
@@ -873,6 +884,7 @@ async fn audit_events(
             &org,
             q.action.as_deref(),
             q.target.as_deref(),
+            q.actor.as_deref(),
             q.since.as_deref(),
             q.until.as_deref(),
             p,

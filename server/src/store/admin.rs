@@ -13,6 +13,30 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+/// Which users a page lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserQuery<'a> {
+    /// Part of the email.
+    pub search: Option<&'a str>,
+    /// Active (true) or disabled (false) users only.
+    pub active: Option<bool>,
+    /// Users whose email is verified (true) or not (false) only.
+    pub verified: Option<bool>,
+}
+
+/// Which audit events a page lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditQuery<'a> {
+    /// The action or its dotted prefix.
+    pub action: Option<&'a str>,
+    /// The id the event is about.
+    pub target: Option<&'a str>,
+    /// Who did it, exactly as recorded (`user:{id}`, `app:{client_id}`, `cli`, `system`).
+    pub actor: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
 impl Store {
     /// Replaces a confidential app's secret hash (with an audit event); false if no such app.
     pub async fn set_app_secret_hash(
@@ -312,15 +336,26 @@ impl Store {
     pub async fn users_page(
         &self,
         org: OrgId,
-        search: Option<&str>,
+        filter: &UserQuery<'_>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<crate::accounts::User>, u64), StoreError> {
         use super::entities::users;
         use sea_orm::{PaginatorTrait, QuerySelect};
         let mut query = users::Entity::find().filter(users::Column::OrgId.eq(org.0));
-        if let Some(q) = search.map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(q) = filter.search.map(str::trim).filter(|q| !q.is_empty()) {
             query = query.filter(users::Column::Email.contains(q.to_lowercase()));
+        }
+        if let Some(active) = filter.active {
+            query =
+                query.filter(users::Column::Status.eq(if active { "active" } else { "disabled" }));
+        }
+        if let Some(verified) = filter.verified {
+            query = query.filter(if verified {
+                users::Column::EmailVerifiedAt.is_not_null()
+            } else {
+                users::Column::EmailVerifiedAt.is_null()
+            });
         }
         let total = query.clone().count(&self.db).await?;
         let users = query
@@ -465,7 +500,19 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<crate::audit::StoredAuditEvent>, StoreError> {
         Ok(self
-            .audit_events_page(org, action, target, since, until, 0, limit, false)
+            .audit_events_page(
+                org,
+                &AuditQuery {
+                    action,
+                    target,
+                    actor: None,
+                    since,
+                    until,
+                },
+                0,
+                limit,
+                false,
+            )
             .await?
             .0)
     }
@@ -476,10 +523,7 @@ impl Store {
     pub async fn audit_events_page(
         &self,
         org: OrgId,
-        action: Option<&str>,
-        target: Option<&str>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
+        filter: &AuditQuery<'_>,
         offset: u64,
         limit: u64,
         count: bool,
@@ -487,16 +531,19 @@ impl Store {
         use super::entities::audit_events;
         use sea_orm::{PaginatorTrait, QuerySelect};
         let mut query = audit_events::Entity::find().filter(audit_events::Column::OrgId.eq(org.0));
-        if let Some(a) = action {
+        if let Some(a) = filter.action {
             query = query.filter(audit_events::Column::Action.starts_with(a));
         }
-        if let Some(t) = target {
+        if let Some(t) = filter.target {
             query = query.filter(audit_events::Column::Target.eq(t));
         }
-        if let Some(s) = since {
+        if let Some(a) = filter.actor {
+            query = query.filter(audit_events::Column::Actor.eq(a));
+        }
+        if let Some(s) = filter.since {
             query = query.filter(audit_events::Column::At.gte(s));
         }
-        if let Some(u) = until {
+        if let Some(u) = filter.until {
             query = query.filter(audit_events::Column::At.lt(u));
         }
         let total = if count {

@@ -17,6 +17,7 @@ mod single_use;
 mod slo;
 mod users;
 mod webauthn;
+pub use admin::{AuditQuery, UserQuery};
 pub use email::{EmailLink, LinkAttempt, LinkPurpose, NewEmailLink, PendingSignup};
 pub use housekeeping::Purged;
 pub use oidc::{ConsentRow, Rotation};

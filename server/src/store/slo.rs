@@ -167,6 +167,7 @@ impl Store {
         &self,
         org: OrgId,
         status: Option<&str>,
+        app: Option<AppId>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<LogoutDelivery>, u64), StoreError> {
@@ -175,6 +176,9 @@ impl Store {
             logout_deliveries::Entity::find().filter(logout_deliveries::Column::OrgId.eq(org.0));
         if let Some(status) = status {
             query = query.filter(logout_deliveries::Column::Status.eq(status));
+        }
+        if let Some(app) = app {
+            query = query.filter(logout_deliveries::Column::AppId.eq(app.0));
         }
         let total = query.clone().count(&self.db).await?;
         let rows = query

@@ -12,6 +12,7 @@ pub async fn audit_events(
     org: &Org,
     action: Option<&str>,
     target: Option<&str>,
+    actor: Option<&str>,
     since: Option<&str>,
     until: Option<&str>,
     p: PageRequest,
@@ -30,10 +31,13 @@ pub async fn audit_events(
         .store
         .audit_events_page(
             org.id,
-            action,
-            target,
-            since,
-            until,
+            &crate::store::AuditQuery {
+                action,
+                target,
+                actor,
+                since,
+                until,
+            },
             p.offset(),
             p.limit(),
             true,

@@ -323,6 +323,7 @@ pub async fn list_deliveries(
     state: &AppState,
     org: &Org,
     status: Option<&str>,
+    app: Option<&str>,
     p: PageRequest,
 ) -> Result<Page<DeliveryView>, ApiError> {
     if let Some(s) = status
@@ -330,9 +331,16 @@ pub async fn list_deliveries(
     {
         return Err(ApiError::field("status", "pending, delivered or failed"));
     }
+    let app = app
+        .map(|a| {
+            a.parse::<Uuid>()
+                .map(AppId)
+                .map_err(|_| ApiError::field("app_id", "an app id"))
+        })
+        .transpose()?;
     let (deliveries, total) = state
         .store
-        .logout_deliveries_page(org.id, status, p.offset(), p.limit())
+        .logout_deliveries_page(org.id, status, app, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
     let app_ids: Vec<AppId> = distinct(deliveries.iter().map(|d| d.app_id.0), AppId);

@@ -80,17 +80,37 @@ pub(super) fn user_view_of(
     }
 }
 
+/// The users list's filter: part of the email, `status` (`active` or `disabled`) and whether
+/// the email is verified.
+pub fn users_filter<'a>(
+    search: Option<&'a str>,
+    status: Option<&str>,
+    verified: Option<bool>,
+) -> Result<crate::store::UserQuery<'a>, ApiError> {
+    let active = match status {
+        None => None,
+        Some("active") => Some(true),
+        Some("disabled") => Some(false),
+        Some(_) => return Err(ApiError::field("status", "active or disabled")),
+    };
+    Ok(crate::store::UserQuery {
+        search,
+        active,
+        verified,
+    })
+}
+
 /// A page of the org's users (paged by the database), with the keys and usable links of the
 /// page's users read in one query each (no query per user).
 pub async fn list_users(
     state: &AppState,
     org: &Org,
-    search: Option<&str>,
+    filter: &crate::store::UserQuery<'_>,
     p: PageRequest,
 ) -> Result<Page<UserView>, ApiError> {
     let (users, total) = state
         .store
-        .users_page(org.id, search, p.offset(), p.limit())
+        .users_page(org.id, filter, p.offset(), p.limit())
         .await
         .map_err(ApiError::internal)?;
     let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
