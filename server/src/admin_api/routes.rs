@@ -882,11 +882,13 @@ async fn audit_events(
         service::audit_events(
             &state,
             &org,
-            q.action.as_deref(),
-            q.target.as_deref(),
-            q.actor.as_deref(),
-            q.since.as_deref(),
-            q.until.as_deref(),
+            service::AuditFilterText {
+                action: q.action.as_deref(),
+                target: q.target.as_deref(),
+                actor: q.actor.as_deref(),
+                since: q.since.as_deref(),
+                until: q.until.as_deref(),
+            },
             p,
         )
         .await?,

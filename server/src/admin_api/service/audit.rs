@@ -7,16 +7,29 @@ use crate::state::AppState;
 use crate::tenancy::Org;
 use portcullis_api_types::{AuditEventView, Page};
 
+/// The audit list's filter as the request gives it (times as RFC 3339 text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilterText<'a> {
+    pub action: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+}
+
 pub async fn audit_events(
     state: &AppState,
     org: &Org,
-    action: Option<&str>,
-    target: Option<&str>,
-    actor: Option<&str>,
-    since: Option<&str>,
-    until: Option<&str>,
+    filter: AuditFilterText<'_>,
     p: PageRequest,
 ) -> Result<Page<AuditEventView>, ApiError> {
+    let AuditFilterText {
+        action,
+        target,
+        actor,
+        since,
+        until,
+    } = filter;
     let time = |raw: Option<&str>, field: &str| {
         raw.map(|r| {
             chrono::DateTime::parse_from_rfc3339(r)
