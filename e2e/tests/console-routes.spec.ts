@@ -8,8 +8,13 @@ const ADMIN = 'routes.admin@demo.example';
 const PASSWORD = 'routes admin password';
 
 test.beforeAll(() => {
-  cli('user', 'create', '--org', 'demo', '--email', ADMIN, '--password', PASSWORD, '--role', 'admin');
-  cli('app', 'create', '--org', 'demo', '--name', 'Routed app', '--redirect-uri', 'https://routed.example/cb');
+  // Once per run (a worker started again after a failure finds them there).
+  try {
+    cli('user', 'create', '--org', 'demo', '--email', ADMIN, '--password', PASSWORD, '--role', 'admin');
+    cli('app', 'create', '--org', 'demo', '--name', 'Routed app', '--redirect-uri', 'https://routed.example/cb');
+  } catch (e) {
+    if (!String((e as { stdout?: Buffer }).stdout ?? e).includes('already exists')) throw e;
+  }
 });
 
 /** Opens `path`: the console starts the sign-in to the org of the URL by itself. */
@@ -104,6 +109,22 @@ test("an app's own URL opens its editor, with durations for people", async ({ pa
   await expect(page).toHaveURL(new RegExp(`${href}$`));
   await expect(page.getByTestId('edit-lifetime')).toHaveValue('8 h');
   await expect(page.getByTestId('edit-idle')).toHaveValue('1 h 30 min');
+
+  // The session policy too: a bare number does not save; a duration does, and reads back.
+  await page.getByTestId('tab-policy').click();
+  await expect(page).toHaveURL(/\/console\/demo\/policy$/);
+  await page.getByTestId('policy-idle').fill('45');
+  await page.getByTestId('policy-idle').blur();
+  await expect(page.getByTestId('policy-page').getByRole('alert')).toContainText('Idle timeout');
+  await page.getByTestId('policy-save').click();
+  await expect(page.getByTestId('policy-saved')).toHaveCount(0);
+  await page.getByTestId('policy-idle').fill('45 min');
+  await page.getByTestId('policy-idle').blur();
+  await expect(page.getByTestId('policy-page').getByRole('alert')).toHaveCount(0);
+  await page.getByTestId('policy-save').click();
+  await expect(page.getByTestId('policy-saved')).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId('policy-idle')).toHaveValue('45 min');
   expect(errors).toEqual([]);
 });
 

@@ -11,19 +11,27 @@ use crate::ui::ErrorNote;
 pub(crate) fn Policy(auth: Auth) -> impl IntoView {
     let auth_signup = auth.clone();
     let (policy, save) = Settings::<SessionPolicyView>::at(auth, "/session-policy");
+    // A duration that does not read stops the save until it is corrected.
+    let invalid = RwSignal::new(None::<String>);
     let set_duration =
         move |ev, field: &str, f: fn(&mut SessionPolicyView, i64)| match parse_duration(
             &event_target_value(&ev),
         ) {
             Ok(secs) => {
-                policy.error.set(None);
+                invalid.set(None);
                 policy.edit(|p| f(p, secs));
             }
-            Err(e) => policy.error.set(Some(format!("{field}: {e}"))),
+            Err(e) => invalid.set(Some(format!("{field}: {e}"))),
         };
+    let save = move || {
+        if invalid.get_untracked().is_none() {
+            save();
+        }
+    };
     view! {
         <section data-testid="policy-page">
             <h2>"Session policy"</h2>
+            <ErrorNote error=invalid />
             {settings_form(policy, save, ("policy-saved", "Saved. It applies to every session from its next request."), move |p| view! {
                 <label for="idle">"Idle timeout (like 30 min or 2 h): a sign-in ends after this long without activity"</label>
                 <input id="idle" data-testid="policy-idle" prop:value=format_duration(p.idle_timeout_secs)
