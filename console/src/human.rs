@@ -90,9 +90,9 @@ pub fn relative(delta_secs: i64) -> String {
         return "just now".into();
     }
     let amount = match d {
-        ..3_600 => format!("{} min", (d / 60).max(1)),
-        ..172_800 => format!("{} h", d / 3_600),
-        ..31_536_000 => format!("{} days", d / 86_400),
+        0..3_600 => format!("{} min", (d / 60).max(1)),
+        3_600..172_800 => format!("{} h", d / 3_600),
+        172_800..31_536_000 => format!("{} days", d / 86_400),
         _ => match d / 31_536_000 {
             1 => "1 year".to_owned(),
             n => format!("{n} years"),
