@@ -6,14 +6,18 @@
 //!
 //! Sign-in: the console is a public app of each org (`GET /api/v1/console-client?org=` makes it
 //! on first use). It sends the admin through the org's `/authorize` with PKCE (S256), takes the
-//! code back at `/console/`, exchanges it at the org's token endpoint and keeps the access token
-//! in memory only (a reload signs in again, silently while the IdP session lives). Every call to
-//! the admin API carries it as a bearer token.
+//! code back at `/console/`, exchanges it at the org's token endpoint, keeps the access token
+//! in memory only (a reload signs in again, silently while the IdP session lives) and goes back
+//! to the page the sign-in started from. Every call to the admin API carries it as a bearer token.
 //!
-//! Modules: `api` (the admin API client), `oauth` (sign-in with PKCE), `ui` (shared pieces) and
-//! `pages` (one module per page).
+//! Every page has its URL (`/console/{org}/apps/{id}`, `/console/{org}/deliveries?status=failed`,
+//! …), kept by `leptos_router`: reload, links and the back button work.
+//!
+//! Modules: `api` (the admin API client), `oauth` (sign-in with PKCE), `ui` (shared pieces),
+//! `human` (times and durations for people) and `pages` (the routes, one module per page).
 
 mod api;
+pub mod human;
 mod oauth;
 mod pages;
 mod ui;
@@ -23,11 +27,11 @@ use portcullis_api_types::DeploymentInfo;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 pub use api::{Auth, DEPLOYMENT_URL, fetch_deployment};
-pub use oauth::pkce_challenge;
+pub use oauth::{pkce_challenge, return_path};
 pub use pages::Tab;
 
-use oauth::finish_sign_in;
-use pages::{SignIn, Signed};
+use leptos_router::components::Router;
+use pages::Console;
 
 /// What the console knows about the deployment while and after it asks the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +55,6 @@ pub fn start() {
 #[component]
 pub fn App() -> impl IntoView {
     let deployment = RwSignal::new(Deployment::Loading);
-    let auth = RwSignal::new(None::<Auth>);
-    let error = RwSignal::new(None::<String>);
     leptos::task::spawn_local(async move {
         let next = match fetch_deployment().await {
             Ok(info) => Deployment::Loaded(info),
@@ -60,15 +62,8 @@ pub fn App() -> impl IntoView {
         };
         deployment.set(next);
     });
-    leptos::task::spawn_local(async move {
-        match finish_sign_in().await {
-            Ok(Some(a)) => auth.set(Some(a)),
-            Ok(None) => {}
-            Err(e) => error.set(Some(e)),
-        }
-    });
-
     view! {
+        <Router>
         <main class="console">
             {move || match deployment.get() {
                 Deployment::Loading => {
@@ -98,15 +93,8 @@ pub fn App() -> impl IntoView {
                         .into_any()
                 }
             }}
-            {move || {
-                error
-                    .get()
-                    .map(|e| view! { <p class="error" role="alert" data-testid="console-error">{e}</p> })
-            }}
-            {move || match auth.get() {
-                None => view! { <SignIn error=error /> }.into_any(),
-                Some(a) => view! { <Signed auth=a /> }.into_any(),
-            }}
+            <Console />
         </main>
+        </Router>
     }
 }

@@ -1,5 +1,6 @@
 //! Sign-in with code + PKCE (S256): the console is a public app of each org. The verifier, the
-//! state and the org's endpoints wait in session storage while the admin is at `/authorize`.
+//! state and the org's endpoints wait in session storage while the admin is at `/authorize`,
+//! with the console page the admin was on (`pc.return`), where the console goes back afterwards.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +52,16 @@ pub(crate) async fn start_sign_in(org: String) -> Result<(), String> {
     let verifier = random_token()?;
     let state = random_token()?;
     let s = storage()?;
+    // The page to come back to: where the admin is now, when it is this org's console.
+    let here = web_sys::window()
+        .map(|w| w.location())
+        .map(|l| l.pathname().unwrap_or_default() + &l.search().unwrap_or_default())
+        .unwrap_or_default();
+    match return_path(Some(&here), &org) {
+        Some(path) => s.set_item("pc.return", &path),
+        None => s.remove_item("pc.return"),
+    }
+    .map_err(|_| "session storage refused")?;
     for (k, v) in [
         ("pc.org", org.as_str()),
         ("pc.verifier", verifier.as_str()),
@@ -82,16 +93,42 @@ struct TokenAnswer {
     access_token: String,
 }
 
-/// Back from /authorize with `?code=&state=`: exchanges the code. `Ok(None)` when this load is
-/// not a sign-in callback.
-pub(crate) async fn finish_sign_in() -> Result<Option<Auth>, String> {
+/// The console page of `org` that `stored` names, if it is one: a same-origin path under
+/// `/console/{org}` (never another origin, another org's page, or a path that climbs out).
+pub fn return_path(stored: Option<&str>, org: &str) -> Option<String> {
+    let path = stored?;
+    let base = format!("/console/{org}");
+    let rest = path.strip_prefix(&base)?;
+    let safe = !org.is_empty()
+        && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+        && !path.contains("..")
+        && !path.contains('\\')
+        && !path.contains("//")
+        && !path.chars().any(char::is_control);
+    safe.then(|| path.to_owned())
+}
+
+/// Whether this load is the sign-in's callback (`/console/?code=…` or `?error=…`).
+pub(crate) fn is_callback() -> bool {
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return false;
+    };
+    let search = location.search().unwrap_or_default();
+    location.pathname().is_ok_and(|p| p == "/console/")
+        && (search.contains("code=") || search.contains("error="))
+}
+
+/// Back from /authorize with `?code=&state=`: exchanges the code, and answers the admin with
+/// the console page to go back to. `Ok(None)` when this load is not a sign-in callback.
+pub(crate) async fn finish_sign_in() -> Result<Option<(Auth, String)>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let search = window.location().search().unwrap_or_default();
-    if search.is_empty() {
+    if !is_callback() {
         return Ok(None);
     }
     let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(|_| "bad URL")?;
-    // Whatever happens next, the code leaves the address bar.
+    // Whatever happens next, the code leaves the address bar (the router then goes on to the
+    // page the sign-in started from).
     let _ = window
         .history()
         .map(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/console/")));
@@ -130,10 +167,16 @@ pub(crate) async fn finish_sign_in() -> Result<Option<Auth>, String> {
         return Err(format!("Sign-in failed: {text}"));
     }
     let answer: TokenAnswer = response.json().await.map_err(|e| e.to_string())?;
-    Ok(Some(Auth {
-        org: get("pc.org"),
-        token: answer.access_token,
-    }))
+    let org = get("pc.org");
+    let back = return_path(Some(&get("pc.return")), &org).unwrap_or(format!("/console/{org}"));
+    let _ = s.remove_item("pc.return");
+    Ok(Some((
+        Auth {
+            org,
+            token: answer.access_token,
+        },
+        back,
+    )))
 }
 
 #[cfg(test)]
@@ -146,5 +189,35 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn only_this_orgs_console_pages_are_returned_to() {
+        let ok = |p: &str| return_path(Some(p), "demo");
+        assert_eq!(
+            ok("/console/demo/apps/a1").as_deref(),
+            Some("/console/demo/apps/a1")
+        );
+        assert_eq!(ok("/console/demo").as_deref(), Some("/console/demo"));
+        assert_eq!(
+            ok("/console/demo/deliveries?status=failed").as_deref(),
+            Some("/console/demo/deliveries?status=failed")
+        );
+        for bad in [
+            "",
+            "/console/",
+            "/console/other/apps",
+            "/console/demo2/apps",
+            "https://evil.example/console/demo",
+            "//evil.example/console/demo",
+            "/console/demo//evil.example",
+            "/console/demo/../../o/demo/account",
+            "/console/demo/\\evil",
+            "/o/demo/account",
+        ] {
+            assert_eq!(ok(bad), None, "{bad}");
+        }
+        assert_eq!(return_path(None, "demo"), None);
+        assert_eq!(return_path(Some("/console/"), ""), None);
     }
 }

@@ -32,9 +32,9 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await admin.goto('/console/');
   await admin.getByTestId('org').fill('demo');
   await admin.getByTestId('console-sign-in').click();
-  await expect(admin).toHaveURL(/\/o\/demo\/login|\/console\/$/);
+  await expect(admin).toHaveURL(/\/o\/demo\/login|\/console\/demo$/);
   try {
-    await expect(admin).toHaveURL(/\/console\/$/, { timeout: 3000 });
+    await expect(admin).toHaveURL(/\/console\/demo$/, { timeout: 3000 });
   } catch {
     await admin.getByLabel('Email').fill('admin@demo.example');
     await admin.getByLabel('Password').fill('portcullis-demo');
@@ -42,7 +42,8 @@ test('an admin registers an app, revokes a session after the preview and sees th
     await expect(admin).toHaveURL(/\/o\/demo\/login\/key/);
     await admin.getByTestId('webauthn-go').click();
   }
-  await expect(admin).toHaveURL(/\/console\/$/);
+  // Signed in, the console goes to the org's dashboard, a page with its own URL.
+  await expect(admin).toHaveURL(/\/console\/demo$/);
   await expect(admin.getByTestId('signed-in-org')).toContainText('demo');
 
   // The dashboard first.
@@ -63,12 +64,12 @@ test('an admin registers an app, revokes a session after the preview and sees th
 
   // Edit it: a shorter idle timeout, kept after saving.
   await admin.getByTestId('app-row').filter({ hasText: 'Payments' }).getByTestId('app-edit').click();
-  await expect(admin.getByTestId('edit-idle')).toHaveValue('10');
-  await admin.getByTestId('edit-idle').fill('5');
+  await expect(admin.getByTestId('edit-idle')).toHaveValue('10 min');
+  await admin.getByTestId('edit-idle').fill('5 min');
   await admin.getByTestId('edit-save').click();
   await expect(admin.getByTestId('app-editor')).toHaveCount(0);
   await admin.getByTestId('app-row').filter({ hasText: 'Payments' }).getByTestId('app-edit').click();
-  await expect(admin.getByTestId('edit-idle')).toHaveValue('5');
+  await expect(admin.getByTestId('edit-idle')).toHaveValue('5 min');
   await admin.getByRole('button', { name: 'Cancel' }).click();
 
   // A second app whose back-channel receiver always answers 500 ("Reports").
@@ -97,11 +98,11 @@ test('an admin registers an app, revokes a session after the preview and sees th
 
   // Session policy: a shorter idle timeout.
   await admin.getByTestId('tab-policy').click();
-  await admin.getByTestId('policy-idle').fill('90');
+  await admin.getByTestId('policy-idle').fill('90 min');
   await admin.getByTestId('policy-idle').blur();
   await admin.getByTestId('policy-save').click();
   await expect(admin.getByTestId('policy-saved')).toBeVisible();
-  await expect(admin.getByTestId('policy-idle')).toHaveValue('90');
+  await expect(admin.getByTestId('policy-idle')).toHaveValue('1 h 30 min');
 
   // Sign-up: the demo org is open; switch it to invitation only and see the hosted page follow.
   await expect(admin.getByTestId('signup-mode')).toHaveValue('open');

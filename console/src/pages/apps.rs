@@ -1,16 +1,19 @@
-//! Apps: the org's registered apps, the editor of one, and the form that registers another.
+//! Apps (`/console/{org}/apps`): the org's registered apps, the editor of one at its own URL
+//! (`/console/{org}/apps/{id}`), and the form that registers another.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 use portcullis_api_types::{AppView, AppWithSecret, Page};
 
-use crate::api::{Auth, api, bump, list, spawn_call};
+use crate::api::{Auth, api, bump, enc, fetch_into, list, spawn_call};
+use crate::human::{format_duration, parse_duration};
 use crate::ui::ErrorNote;
 
 #[component]
-pub(crate) fn Apps(auth: Auth) -> impl IntoView {
+pub(crate) fn Apps(auth: Auth, selected: Signal<Option<String>>) -> impl IntoView {
     let (apps, error, reload) = list::<AppView>(auth.clone(), "/apps?per_page=200");
-    let editing = RwSignal::new(None::<AppView>);
     let auth_edit = auth.clone();
+    let org = auth.org.clone();
     view! {
         <section data-testid="apps-page">
             <h2>"Apps"</h2>
@@ -19,16 +22,16 @@ pub(crate) fn Apps(auth: Auth) -> impl IntoView {
                 <thead><tr><th>"Name"</th><th>"Client id"</th><th>"Type"</th><th>"Profile"</th></tr></thead>
                 <tbody>
                     {move || apps.get().map(|p| p.items.into_iter().map(|a| {
-                        let edit = a.clone();
+                        let href = format!("/console/{org}/apps/{}", enc(&a.id));
                         view! {
-                            <tr data-testid="app-row"><td>{a.name}</td><td><code>{a.client_id}</code></td>
+                            <tr data-testid="app-row"><td><a href=href.clone()>{a.name}</a></td><td><code>{a.client_id}</code></td>
                             <td>{a.app_type}</td><td>{a.session_profile}</td>
-                            <td><button type="button" data-testid="app-edit" on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button></td></tr>
+                            <td><a href=href data-testid="app-edit">"Edit"</a></td></tr>
                         }
                     }).collect_view())}
                 </tbody>
             </table>
-            {move || editing.get().map(|a| view! { <AppEditor auth=auth_edit.clone() app=a editing=editing apps=apps reload=reload /> })}
+            {move || selected.get().map(|id| view! { <AppEditor auth=auth_edit.clone() id=id apps=apps reload=reload /> })}
             <RegisterApp auth=auth error=error reload=reload />
         </section>
     }
@@ -87,19 +90,18 @@ fn RegisterApp(
     }
 }
 
-fn opt_minutes(v: Option<i64>) -> String {
-    v.map(|s| (s / 60).to_string()).unwrap_or_default()
+fn opt_duration(v: Option<i64>) -> String {
+    v.map(format_duration).unwrap_or_default()
 }
 
-/// Minutes typed by the admin as seconds; empty = none.
-fn parse_minutes(raw: &str, field: &str) -> Result<Option<i64>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
+/// A duration typed by the admin ("15 min", "8 h") as seconds; empty = none.
+fn parse_opt_duration(raw: &str, field: &str) -> Result<Option<i64>, String> {
+    if raw.trim().is_empty() {
         return Ok(None);
     }
-    raw.parse::<i64>()
-        .map(|m| Some(m * 60))
-        .map_err(|_| format!("{field}: a whole number of minutes"))
+    parse_duration(raw)
+        .map(Some)
+        .map_err(|e| format!("{field}: {e}"))
 }
 
 fn lines(raw: &str) -> Vec<String> {
@@ -143,10 +145,10 @@ impl AppForm {
             post_logout: RwSignal::new(app.post_logout_redirect_uris.join("\n")),
             backchannel: RwSignal::new(app.backchannel_logout_uri.clone().unwrap_or_default()),
             frontchannel: RwSignal::new(app.frontchannel_logout_uri.clone().unwrap_or_default()),
-            reauth: RwSignal::new(opt_minutes(r.reauth_max_age_secs)),
+            reauth: RwSignal::new(opt_duration(r.reauth_max_age_secs)),
             mfa: RwSignal::new(r.mfa_required),
-            idle: RwSignal::new(opt_minutes(r.idle_timeout_secs)),
-            lifetime: RwSignal::new((r.lifetime_secs / 60).to_string()),
+            idle: RwSignal::new(opt_duration(r.idle_timeout_secs)),
+            lifetime: RwSignal::new(format_duration(r.lifetime_secs)),
             outlives: RwSignal::new(r.outlives_idp_session),
             first_party: RwSignal::new(app.first_party),
             client_auth: RwSignal::new(app.client_auth.clone()),
@@ -160,7 +162,7 @@ impl AppForm {
 
     /// The PATCH body, or what the admin has to correct first.
     fn body(&self) -> Result<String, String> {
-        let lifetime = parse_minutes(&self.lifetime.get(), "App-session lifetime")?
+        let lifetime = parse_opt_duration(&self.lifetime.get(), "App-session lifetime")?
             .ok_or("App-session lifetime: required")?;
         let auth = self.client_auth.get();
         let mut body = serde_json::json!({
@@ -173,9 +175,9 @@ impl AppForm {
             "dpop_required": self.dpop.get(),
             "dpop_nonce_required": self.dpop_nonce.get(),
             "session_rules": {
-                "reauth_max_age_secs": parse_minutes(&self.reauth.get(), "Re-authentication")?,
+                "reauth_max_age_secs": parse_opt_duration(&self.reauth.get(), "Re-authentication")?,
                 "mfa_required": self.mfa.get(),
-                "idle_timeout_secs": parse_minutes(&self.idle.get(), "Idle timeout")?,
+                "idle_timeout_secs": parse_opt_duration(&self.idle.get(), "Idle timeout")?,
                 "lifetime_secs": lifetime,
                 "outlives_idp_session": self.outlives.get(),
             },
@@ -210,24 +212,53 @@ fn check(label: &'static str, id: &'static str, v: RwSignal<bool>) -> impl IntoV
     }
 }
 
-/// Edits an app: URIs, logout URIs, session rules and lifetimes.
+/// The app at `/console/{org}/apps/{id}`: loads it, then its editor.
 #[component]
 fn AppEditor(
     auth: Auth,
+    id: String,
+    apps: RwSignal<Option<Page<AppView>>>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
+    let app = RwSignal::new(None::<AppView>);
+    let error = RwSignal::new(None::<String>);
+    fetch_into(auth.clone(), format!("/apps/{}", enc(&id)), app, error);
+    view! {
+        <ErrorNote error=error />
+        {move || app.get().map(|a| view! { <EditApp auth=auth.clone() app=a apps=apps reload=reload /> })}
+    }
+}
+
+/// Edits an app: URIs, logout URIs, session rules and lifetimes; back to the list once saved.
+#[component]
+fn EditApp(
+    auth: Auth,
     app: AppView,
-    editing: RwSignal<Option<AppView>>,
     apps: RwSignal<Option<Page<AppView>>>,
     reload: RwSignal<u32>,
 ) -> impl IntoView {
     let f = AppForm::new(&app);
     let error = RwSignal::new(None::<String>);
     let id = app.id.clone();
+    let list_url = format!("/console/{}/apps", auth.org);
+    let navigate = use_navigate();
+    let back = {
+        let (navigate, list_url) = (navigate.clone(), list_url.clone());
+        move || navigate(&list_url, Default::default())
+    };
+    let to_list = back.clone();
     let save = move || {
         let body = match f.body() {
             Ok(b) => b,
             Err(e) => return error.set(Some(e)),
         };
-        let request = api(auth.clone(), "PATCH", format!("/apps/{id}"), Some(body));
+        let request = api(
+            auth.clone(),
+            "PATCH",
+            format!("/apps/{}", enc(&id)),
+            Some(body),
+        );
+        let to_list = to_list.clone();
         spawn_call(request, error, move |updated: AppView| {
             // The list shows the saved app at once (the reload below may take a while):
             // editing it again must not start from the old values.
@@ -238,8 +269,8 @@ fn AppEditor(
                     *row = updated;
                 }
             });
-            editing.set(None);
             bump(reload);
+            to_list();
         });
     };
     view! {
@@ -252,10 +283,10 @@ fn AppEditor(
                 {area("Post-logout redirect URIs, one per line", "edit-post-logout", f.post_logout)}
                 {text("Back-channel logout URI (empty: none)", "edit-backchannel", f.backchannel)}
                 {text("Front-channel logout URI (empty: none)", "edit-frontchannel", f.frontchannel)}
-                {text("Re-authentication after (minutes; empty: never)", "edit-reauth", f.reauth)}
+                {text("Re-authentication after (like 15 min or 8 h; empty: never)", "edit-reauth", f.reauth)}
                 {check(" Needs a second factor", "edit-mfa", f.mfa)}
-                {text("App-session idle timeout (minutes; empty: none)", "edit-idle", f.idle)}
-                {text("App-session lifetime (minutes)", "edit-lifetime", f.lifetime)}
+                {text("App-session idle timeout (like 30 min; empty: none)", "edit-idle", f.idle)}
+                {text("App-session lifetime (like 8 h or 30 days)", "edit-lifetime", f.lifetime)}
                 {check(" The app session may outlive the sign-in (keeps its refresh tokens after Single Logout)", "edit-outlives", f.outlives)}
                 {check(" First party (no consent screen)", "edit-first-party", f.first_party)}
                 {check(" Requires DPoP (sender-constrained tokens; requests without a DPoP proof are refused)", "edit-dpop", f.dpop)}
@@ -271,7 +302,7 @@ fn AppEditor(
                     {area("Or the app's public JWK Set, as JSON (empty: none)", "edit-jwks", f.jwks)}
                 })}
                 <button type="submit" data-testid="edit-save">"Save"</button>
-                <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+                <button type="button" on:click=move |_| back()>"Cancel"</button>
             </form>
         </section>
     }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use portcullis_api_types::{AuditEventView, Page};
 
 use crate::api::{Auth, enc, watch};
-use crate::ui::ErrorNote;
+use crate::ui::{ErrorNote, Time};
 
 /// The audit-events query for the filters the admin typed (blank ones left out).
 fn audit_path(action: String, target: String) -> String {
@@ -42,7 +42,7 @@ pub(crate) fn Audit(auth: Auth) -> impl IntoView {
                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Target"</th></tr></thead>
                 <tbody>
                     {move || events.get().map(|p| p.items.into_iter().map(|e| view! {
-                        <tr data-testid="audit-row"><td>{e.at}</td><td>{e.actor}</td><td>{e.action}</td><td>{e.target.unwrap_or_default()}</td></tr>
+                        <tr data-testid="audit-row"><td><Time at=e.at /></td><td>{e.actor}</td><td>{e.action}</td><td>{e.target.unwrap_or_default()}</td></tr>
                     }).collect_view())}
                 </tbody>
             </table>

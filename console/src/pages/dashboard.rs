@@ -50,6 +50,7 @@ pub(crate) fn Dashboard(auth: Auth) -> impl IntoView {
         error,
         reload,
     );
+    let org = auth.org.clone();
     let activity = RwSignal::new(None::<Vec<ActivityHour>>);
     fetch_into(auth, "/activity?hours=24", activity, error);
     view! {
@@ -62,7 +63,8 @@ pub(crate) fn Dashboard(auth: Auth) -> impl IntoView {
                 <dt>"Sign-ins"</dt><dd data-testid="stat-signins">{total(signins)}</dd>
                 <dt>"Failed sign-ins"</dt><dd data-testid="stat-failures">{total(failures)}</dd>
                 <dt>"Logout deliveries needing attention"</dt>
-                <dd data-testid="stat-failed-deliveries">{total(failed)}</dd>
+                <dd><a data-testid="stat-failed-deliveries" href=format!("/console/{org}/deliveries?status=failed")
+                    title="Show the failed deliveries">{total(failed)}</a></dd>
             </dl>
             <h3>"Sign-ins over the last 24 hours"</h3>
             {move || activity.get().map(|hours| view! { <ActivityChart hours=hours /> })}

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use portcullis_api_types::SigningKeyView;
 
 use crate::api::{Auth, bump, list, post, spawn_call};
-use crate::ui::ErrorNote;
+use crate::ui::{ErrorNote, Time};
 
 #[component]
 pub(crate) fn Keys(auth: Auth) -> impl IntoView {
@@ -21,7 +21,7 @@ pub(crate) fn Keys(auth: Auth) -> impl IntoView {
                 <thead><tr><th>"Key id"</th><th>"Algorithm"</th><th>"Signs from"</th><th>"Published until"</th></tr></thead>
                 <tbody>
                     {move || keys.get().map(|p| p.items.into_iter().map(|k| view! {
-                        <tr data-testid="key-row"><td><code>{k.kid}</code></td><td>{k.alg}</td><td>{k.activates_at}</td><td>{k.expires_at.unwrap_or_else(|| "—".into())}</td></tr>
+                        <tr data-testid="key-row"><td><code>{k.kid}</code></td><td>{k.alg}</td><td><Time at=k.activates_at /></td><td>{k.expires_at.map_or_else(|| "—".into_any(), |at| view! { <Time at=at /> }.into_any())}</td></tr>
                     }).collect_view())}
                 </tbody>
             </table>

@@ -1,4 +1,6 @@
-//! The console's pages: the sign-in form, and the tabs of a signed-in console, one module each.
+//! The console's pages: the sign-in form, and the tabs of a signed-in console, one module each,
+//! each at its own URL under `/console/{org}/` (the server answers every `/console/*` path with
+//! the console's `index.html`; the router here picks the page).
 
 mod apps;
 mod audit;
@@ -11,8 +13,12 @@ mod sign_in;
 mod users;
 
 use leptos::prelude::*;
+use leptos_router::components::{Route, Routes};
+use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::{NavigateOptions, path};
 
 use crate::api::Auth;
+use crate::oauth::{finish_sign_in, is_callback, start_sign_in};
 use apps::Apps;
 use audit::Audit;
 use dashboard::Dashboard;
@@ -20,7 +26,7 @@ use deliveries::Deliveries;
 use keys::Keys;
 use policy::Policy;
 use sessions::Sessions;
-pub(crate) use sign_in::SignIn;
+use sign_in::SignIn;
 use users::Users;
 
 /// The pages of a signed-in console.
@@ -36,43 +42,162 @@ pub enum Tab {
     Keys,
 }
 
-/// A signed-in console: the org, the tabs and the page of the chosen one.
+impl Tab {
+    /// The tabs in the order of the navigation, with their label, test id and path under the org.
+    const ALL: [(Tab, &'static str, &'static str, &'static str); 8] = [
+        (Tab::Dashboard, "Dashboard", "tab-dashboard", ""),
+        (Tab::Apps, "Apps", "tab-apps", "/apps"),
+        (Tab::Users, "Users", "tab-users", "/users"),
+        (Tab::Sessions, "Sessions", "tab-sessions", "/sessions"),
+        (
+            Tab::Deliveries,
+            "Logout deliveries",
+            "tab-deliveries",
+            "/deliveries",
+        ),
+        (Tab::Policy, "Session policy", "tab-policy", "/policy"),
+        (Tab::Audit, "Audit log", "tab-audit", "/audit"),
+        (Tab::Keys, "Signing keys", "tab-keys", "/keys"),
+    ];
+}
+
+/// The sign-in state every page shares.
+#[derive(Clone, Copy)]
+pub(crate) struct Session {
+    /// The signed-in admin (memory only: a reload signs in again).
+    pub auth: RwSignal<Option<Auth>>,
+    /// The last sign-in failure.
+    pub error: RwSignal<Option<String>>,
+    /// The sign-in's callback is being handled.
+    pub pending: RwSignal<bool>,
+    /// A sign-in was started by opening a page (at most once per load).
+    pub started: RwSignal<bool>,
+}
+
+/// The routed console: finishes a sign-in that comes back to `/console/`, then shows the page
+/// of the URL.
 #[component]
-pub(crate) fn Signed(auth: Auth) -> impl IntoView {
-    let tab = RwSignal::new(Tab::Dashboard);
-    let org = auth.org.clone();
-    let nav = move |t: Tab, label: &'static str, id: &'static str| {
-        view! {
-            <button type="button" data-testid=id
-                class:active=move || tab.get() == t
-                aria-pressed=move || (tab.get() == t).to_string()
-                on:click=move |_| tab.set(t)>{label}</button>
+pub(crate) fn Console() -> impl IntoView {
+    let session = Session {
+        auth: RwSignal::new(None),
+        error: RwSignal::new(None),
+        pending: RwSignal::new(is_callback()),
+        started: RwSignal::new(false),
+    };
+    provide_context(session);
+    let navigate = use_navigate();
+    if session.pending.get_untracked() {
+        leptos::task::spawn_local(async move {
+            match finish_sign_in().await {
+                Ok(Some((auth, back))) => {
+                    session.auth.set(Some(auth));
+                    navigate(
+                        &back,
+                        NavigateOptions {
+                            replace: true,
+                            ..Default::default()
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => session.error.set(Some(e)),
+            }
+            session.pending.set(false);
+        });
+    }
+    let page = |tab: Tab| move || view! { <Shell tab=tab /> };
+    view! {
+        {move || {
+            session
+                .error
+                .get()
+                .map(|e| view! { <p class="error" role="alert" data-testid="console-error">{e}</p> })
+        }}
+        <Routes fallback=Home>
+            <Route path=path!("/console/:org") view=page(Tab::Dashboard) />
+            <Route path=path!("/console/:org/apps") view=page(Tab::Apps) />
+            <Route path=path!("/console/:org/apps/:id") view=page(Tab::Apps) />
+            <Route path=path!("/console/:org/users") view=page(Tab::Users) />
+            <Route path=path!("/console/:org/users/:id") view=page(Tab::Users) />
+            <Route path=path!("/console/:org/sessions") view=page(Tab::Sessions) />
+            <Route path=path!("/console/:org/deliveries") view=page(Tab::Deliveries) />
+            <Route path=path!("/console/:org/policy") view=page(Tab::Policy) />
+            <Route path=path!("/console/:org/audit") view=page(Tab::Audit) />
+            <Route path=path!("/console/:org/keys") view=page(Tab::Keys) />
+        </Routes>
+    }
+}
+
+/// `/console/` and any path that names no page: the sign-in form (or, signed in, the way to
+/// the org's dashboard).
+#[component]
+fn Home() -> impl IntoView {
+    let session = expect_context::<Session>();
+    move || match (session.auth.get(), session.pending.get()) {
+        (Some(a), _) => {
+            let href = format!("/console/{}", a.org);
+            view! { <p><a href=href>"Go to the dashboard of " {a.org}</a></p> }.into_any()
         }
+        (None, true) => view! { <p class="status" aria-busy="true">"Signing in…"</p> }.into_any(),
+        (None, false) => view! { <SignIn error=session.error org=None /> }.into_any(),
+    }
+}
+
+/// A page of an org's console: its tab when the admin is signed in to that org; otherwise the
+/// sign-in to it, started at once (the page is where the console comes back to).
+#[component]
+fn Shell(tab: Tab) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let params = use_params_map();
+    let org = Memo::new(move |_| params.read().get("org").unwrap_or_default());
+    let id = Signal::from(Memo::new(move |_| params.read().get("id")));
+    move || {
+        let org = org.get();
+        match session.auth.get() {
+            Some(a) if a.org == org => view! { <Signed auth=a tab=tab id=id /> }.into_any(),
+            _ => {
+                let waiting = session.pending.get() || session.error.get().is_some();
+                if !waiting && !session.started.get_untracked() {
+                    session.started.set(true);
+                    let org = org.clone();
+                    leptos::task::spawn_local(async move {
+                        if let Err(e) = start_sign_in(org).await {
+                            session.error.set(Some(e));
+                        }
+                    });
+                }
+                view! { <SignIn error=session.error org=Some(org) /> }.into_any()
+            }
+        }
+    }
+}
+
+/// A signed-in console: the org, the tabs (links to their pages) and the page of `tab`, with
+/// the object of the URL (`id`) for the pages that have one.
+#[component]
+fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
+    let org = auth.org.clone();
+    let nav = Tab::ALL.map(|(t, label, test_id, path)| {
+        let href = format!("/console/{org}{path}");
+        view! {
+            <a href=href data-testid=test_id class:active=t == tab
+                aria-current=(t == tab).then_some("page")>{label}</a>
+        }
+    });
+    let a = auth.clone();
+    let page = match tab {
+        Tab::Dashboard => view! { <Dashboard auth=a /> }.into_any(),
+        Tab::Apps => view! { <Apps auth=a selected=id /> }.into_any(),
+        Tab::Users => view! { <Users auth=a selected=id /> }.into_any(),
+        Tab::Sessions => view! { <Sessions auth=a /> }.into_any(),
+        Tab::Deliveries => view! { <Deliveries auth=a /> }.into_any(),
+        Tab::Policy => view! { <Policy auth=a /> }.into_any(),
+        Tab::Audit => view! { <Audit auth=a /> }.into_any(),
+        Tab::Keys => view! { <Keys auth=a /> }.into_any(),
     };
     view! {
-        <p data-testid="signed-in-org">"Organization: " {org}</p>
-        <nav>
-            {nav(Tab::Dashboard, "Dashboard", "tab-dashboard")}
-            {nav(Tab::Apps, "Apps", "tab-apps")}
-            {nav(Tab::Users, "Users", "tab-users")}
-            {nav(Tab::Sessions, "Sessions", "tab-sessions")}
-            {nav(Tab::Deliveries, "Logout deliveries", "tab-deliveries")}
-            {nav(Tab::Policy, "Session policy", "tab-policy")}
-            {nav(Tab::Audit, "Audit log", "tab-audit")}
-            {nav(Tab::Keys, "Signing keys", "tab-keys")}
-        </nav>
-        {move || {
-            let a = auth.clone();
-            match tab.get() {
-                Tab::Dashboard => view! { <Dashboard auth=a /> }.into_any(),
-                Tab::Apps => view! { <Apps auth=a /> }.into_any(),
-                Tab::Users => view! { <Users auth=a /> }.into_any(),
-                Tab::Sessions => view! { <Sessions auth=a /> }.into_any(),
-                Tab::Deliveries => view! { <Deliveries auth=a /> }.into_any(),
-                Tab::Policy => view! { <Policy auth=a /> }.into_any(),
-                Tab::Audit => view! { <Audit auth=a /> }.into_any(),
-                Tab::Keys => view! { <Keys auth=a /> }.into_any(),
-            }
-        }}
+        <p data-testid="signed-in-org">"Organization: " {org.clone()}</p>
+        <nav>{nav.into_iter().collect_view()}</nav>
+        {page}
     }
 }

@@ -4,31 +4,44 @@ use leptos::prelude::*;
 use portcullis_api_types::{SessionPolicyView, SignupPolicyView};
 
 use crate::api::{Auth, Settings};
+use crate::human::{format_duration, parse_duration};
 use crate::ui::ErrorNote;
 
 #[component]
 pub(crate) fn Policy(auth: Auth) -> impl IntoView {
     let auth_signup = auth.clone();
     let (policy, save) = Settings::<SessionPolicyView>::at(auth, "/session-policy");
-    let minutes = |secs: i64| (secs / 60).to_string();
-    let set_minutes = move |ev, f: fn(&mut SessionPolicyView, i64)| {
-        if let Ok(m) = event_target_value(&ev).parse::<i64>() {
-            policy.edit(|p| f(p, m * 60));
+    // A duration that does not read stops the save until it is corrected.
+    let invalid = RwSignal::new(None::<String>);
+    let set_duration =
+        move |ev, field: &str, f: fn(&mut SessionPolicyView, i64)| match parse_duration(
+            &event_target_value(&ev),
+        ) {
+            Ok(secs) => {
+                invalid.set(None);
+                policy.edit(|p| f(p, secs));
+            }
+            Err(e) => invalid.set(Some(format!("{field}: {e}"))),
+        };
+    let save = move || {
+        if invalid.get_untracked().is_none() {
+            save();
         }
     };
     view! {
         <section data-testid="policy-page">
             <h2>"Session policy"</h2>
+            <ErrorNote error=invalid />
             {settings_form(policy, save, ("policy-saved", "Saved. It applies to every session from its next request."), move |p| view! {
-                <label for="idle">"Idle timeout (minutes): a sign-in ends after this long without activity"</label>
-                <input id="idle" data-testid="policy-idle" type="number" min="1" prop:value=minutes(p.idle_timeout_secs)
-                    on:change=move |ev| set_minutes(ev, |p, v| p.idle_timeout_secs = v) />
-                <label for="absolute">"Absolute lifetime (minutes): a sign-in ends after this long, however active"</label>
-                <input id="absolute" type="number" min="1" prop:value=minutes(p.absolute_lifetime_secs)
-                    on:change=move |ev| set_minutes(ev, |p, v| p.absolute_lifetime_secs = v) />
-                <label for="remember">"Remember-me lifetime (minutes), when users tick “Keep me signed in”"</label>
-                <input id="remember" type="number" min="1" prop:value=minutes(p.remember_me_lifetime_secs)
-                    on:change=move |ev| set_minutes(ev, |p, v| p.remember_me_lifetime_secs = v) />
+                <label for="idle">"Idle timeout (like 30 min or 2 h): a sign-in ends after this long without activity"</label>
+                <input id="idle" data-testid="policy-idle" prop:value=format_duration(p.idle_timeout_secs)
+                    on:change=move |ev| set_duration(ev, "Idle timeout", |p, v| p.idle_timeout_secs = v) />
+                <label for="absolute">"Absolute lifetime (like 8 h or 1 day): a sign-in ends after this long, however active"</label>
+                <input id="absolute" data-testid="policy-absolute" prop:value=format_duration(p.absolute_lifetime_secs)
+                    on:change=move |ev| set_duration(ev, "Absolute lifetime", |p, v| p.absolute_lifetime_secs = v) />
+                <label for="remember">"Remember-me lifetime (like 30 days), when users tick “Keep me signed in”"</label>
+                <input id="remember" data-testid="policy-remember" prop:value=format_duration(p.remember_me_lifetime_secs)
+                    on:change=move |ev| set_duration(ev, "Remember-me lifetime", |p, v| p.remember_me_lifetime_secs = v) />
                 <label for="mfa">"Second factor"</label>
                 <select id="mfa" on:change=move |ev| { let v = event_target_value(&ev); policy.edit(|p| p.mfa = v); }>
                     {["off", "optional", "required", "app_requested"].into_iter().map(|m| view! {

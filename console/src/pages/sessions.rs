@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use portcullis_api_types::{RevokeOutcome, SessionView};
 
 use crate::api::{Auth, bump, list, post, spawn_call};
-use crate::ui::ErrorNote;
+use crate::ui::{ErrorNote, Time};
 
 #[component]
 pub(crate) fn Sessions(auth: Auth) -> impl IntoView {
@@ -37,7 +37,7 @@ pub(crate) fn Sessions(auth: Auth) -> impl IntoView {
                         let ask = ask.clone();
                         let apps = s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ");
                         view! {
-                            <tr data-testid="session-row"><td>{s.user_email}</td><td>{s.created_at}</td><td>{apps}</td>
+                            <tr data-testid="session-row"><td>{s.user_email}</td><td><Time at=s.created_at /></td><td>{apps}</td>
                             <td><button type="button" data-testid="session-revoke" on:click=move |_| ask(id.clone())>"Revoke…"</button></td></tr>
                         }
                     }).collect_view())}

@@ -4,15 +4,16 @@ use leptos::prelude::*;
 
 use crate::oauth::{start_sign_in, storage};
 
-/// Asks for the org (remembered from the last sign-in in this tab) and starts the sign-in.
+/// Asks for the org (the one of the page's URL, or the last one signed in to in this tab) and
+/// starts the sign-in.
 #[component]
-pub(crate) fn SignIn(error: RwSignal<Option<String>>) -> impl IntoView {
-    let org = RwSignal::new(
+pub(crate) fn SignIn(error: RwSignal<Option<String>>, org: Option<String>) -> impl IntoView {
+    let org = RwSignal::new(org.unwrap_or_else(|| {
         storage()
             .ok()
             .and_then(|s| s.get_item("pc.org").ok().flatten())
-            .unwrap_or_default(),
-    );
+            .unwrap_or_default()
+    }));
     let go = move || {
         let org = org.get();
         leptos::task::spawn_local(async move {

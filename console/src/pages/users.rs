@@ -1,17 +1,18 @@
-//! Users: search, the actions on one (disable, reset keys, sign out, invite) and their details.
+//! Users (`/console/{org}/users`): search, the actions on one (disable, reset keys, sign out,
+//! invite) and the details of one at its own URL (`/console/{org}/users/{id}`).
 
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use portcullis_api_types::{Page, SessionView, UserView};
 
-use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call};
-use crate::ui::ErrorNote;
+use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call, watch};
+use crate::ui::{ErrorNote, Time};
 
 /// An action on a user: their id, the action's path segment, and what to say once it is done.
 type UserAction = (String, &'static str, &'static str);
 
 #[component]
-pub(crate) fn Users(auth: Auth) -> impl IntoView {
+pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoView {
     let users = RwSignal::new(None::<Page<UserView>>);
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
@@ -23,8 +24,8 @@ pub(crate) fn Users(auth: Auth) -> impl IntoView {
         let path = format!("/users?per_page=200&q={}", enc(&search.get()));
         fetch_into(auth_load.clone(), path, users, error);
     });
-    let selected = RwSignal::new(None::<UserView>);
     let auth_detail = auth.clone();
+    let org = auth.org.clone();
     let act = Callback::new(move |(id, action, label): UserAction| {
         let request = post(auth.clone(), format!("/users/{id}/{action}"));
         spawn_call(request, error, move |_: serde_json::Value| {
@@ -35,7 +36,7 @@ pub(crate) fn Users(auth: Auth) -> impl IntoView {
     view! {
         <section data-testid="users-page">
             <h2>"Users"</h2>
-            {move || selected.get().map(|u| view! { <UserDetail auth=auth_detail.clone() user=u /> })}
+            {move || selected.get().map(|id| view! { <UserDetail auth=auth_detail.clone() id=id reload=reload /> })}
             <label for="user-search">"Search by email"</label>
             <input id="user-search" data-testid="user-search" on:input=move |ev| search.set(event_target_value(&ev)) />
             <ErrorNote error=error />
@@ -44,7 +45,7 @@ pub(crate) fn Users(auth: Auth) -> impl IntoView {
                 <thead><tr><th>"Email"</th><th>"Verified"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
                 <tbody>
                     {move || users.get().map(|p| p.items.into_iter().map(|u| view! {
-                        <UserRow user=u act=act selected=selected />
+                        <UserRow user=u act=act org=org.clone() />
                     }).collect_view())}
                 </tbody>
             </table>
@@ -54,17 +55,13 @@ pub(crate) fn Users(auth: Auth) -> impl IntoView {
 
 /// A user in the list, with the buttons of the actions on them.
 #[component]
-fn UserRow(
-    user: UserView,
-    act: Callback<UserAction>,
-    selected: RwSignal<Option<UserView>>,
-) -> impl IntoView {
+fn UserRow(user: UserView, act: Callback<UserAction>, org: String) -> impl IntoView {
     let id = user.id.clone();
     let run = move |action: &'static str, label: &'static str| {
         let id = id.clone();
         move |_: MouseEvent| act.run((id.clone(), action, label))
     };
-    let detail = user.clone();
+    let detail = format!("/console/{org}/users/{}", enc(&user.id));
     let active = user.active;
     view! {
         <tr data-testid="user-row">
@@ -82,15 +79,37 @@ fn UserRow(
                 <button type="button" on:click=run("reset-mfa", "Keys removed; their sessions ended.")>"Reset MFA"</button>
                 <button type="button" data-testid="user-sign-out" on:click=run("sign-out-everywhere", "Signed out everywhere; every app was told.")>"Sign out everywhere"</button>
                 <button type="button" data-testid="user-invite" title="Email a link to set up the account with a password or a passkey; older links stop working" on:click=run("invite", "Invitation sent; older links stop working.")>"Send invitation"</button>
-                <button type="button" data-testid="user-details" on:click=move |_| selected.set(Some(detail.clone()))>"Details"</button>
+                <a href=detail data-testid="user-details">"Details"</a>
             </td>
         </tr>
     }
 }
 
+/// The user at `/console/{org}/users/{id}`: loads them (again whenever the list reloads, after
+/// an action), then their details.
+#[component]
+fn UserDetail(auth: Auth, id: String, reload: RwSignal<u32>) -> impl IntoView {
+    let user = RwSignal::new(None::<UserView>);
+    let error = RwSignal::new(None::<String>);
+    let path = format!("/users/{}", enc(&id));
+    watch(
+        auth.clone(),
+        move || {
+            reload.track();
+            path.clone()
+        },
+        user,
+        error,
+    );
+    view! {
+        <ErrorNote error=error />
+        {move || user.get().map(|u| view! { <UserDetails auth=auth.clone() user=u /> })}
+    }
+}
+
 /// One user: their live sign-in sessions with the app sessions under each, and their keys.
 #[component]
-fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
+fn UserDetails(auth: Auth, user: UserView) -> impl IntoView {
     let sessions = RwSignal::new(None::<Page<SessionView>>);
     let error = RwSignal::new(None::<String>);
     let path = format!("/sessions?per_page=200&user_id={}", enc(&user.id));
@@ -102,7 +121,7 @@ fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
             <h4>"Signed in"</h4>
             <ul>
                 {move || sessions.get().map(|p| p.items.into_iter().map(|s| view! {
-                    <li data-testid="user-session">{s.created_at} " — " {s.user_agent.unwrap_or_default()} " — apps: "
+                    <li data-testid="user-session">"Signed in " <Time at=s.created_at /> " — " {s.user_agent.unwrap_or_default()} " — apps: "
                         {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
                 }).collect_view())}
             </ul>
@@ -111,13 +130,13 @@ fn UserDetail(auth: Auth, user: UserView) -> impl IntoView {
             {user.pending_links.is_empty().then(|| view! { <p data-testid="no-pending-links">"None."</p> })}
             <ul>
                 {user.pending_links.iter().map(|l| view! {
-                    <li data-testid="pending-link">{l.purpose.clone()} {l.new_email.clone().map(|e| format!(" ({e})")).unwrap_or_default()} ", sent " {l.created_at.clone()} ", valid until " {l.expires_at.clone()}</li>
+                    <li data-testid="pending-link">{l.purpose.clone()} {l.new_email.clone().map(|e| format!(" ({e})")).unwrap_or_default()} ", sent " <Time at=l.created_at.clone() /> ", expires " <Time at=l.expires_at.clone() /></li>
                 }).collect_view()}
             </ul>
             <h4>"Security keys and passkeys"</h4>
             <ul>
                 {user.credentials.iter().map(|c| view! {
-                    <li data-testid="user-key">{c.name.clone()} " (" {c.kind.clone()} "), added " {c.created_at.clone()}</li>
+                    <li data-testid="user-key">{c.name.clone()} " (" {c.kind.clone()} "), added " <Time at=c.created_at.clone() /></li>
                 }).collect_view()}
             </ul>
         </section>
