@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-use portcullis_api_types::{AppView, AppWithSecret, Page};
+use portcullis_api_types::{AppView, AppWithSecret, Page, TestLogoutView};
 
 use crate::api::{Auth, api, bump, enc, fetch_into, list, spawn_call};
 use crate::human::{format_duration, parse_duration};
@@ -247,6 +247,17 @@ fn EditApp(
         move || navigate(&list_url, Default::default())
     };
     let to_list = back.clone();
+    let tested = RwSignal::new(None::<TestLogoutView>);
+    let test_logout = {
+        let (auth, id) = (auth.clone(), id.clone());
+        move || {
+            tested.set(None);
+            let path = format!("/apps/{}/test-logout", enc(&id));
+            let request = api(auth.clone(), "POST", path, None);
+            spawn_call(request, error, move |t: TestLogoutView| tested.set(Some(t)));
+        }
+    };
+    let has_backchannel = app.backchannel_logout_uri.is_some();
     let save = move || {
         let body = match f.body() {
             Ok(b) => b,
@@ -304,6 +315,18 @@ fn EditApp(
                 <button type="submit" data-testid="edit-save">"Save"</button>
                 <button type="button" on:click=move |_| back()>"Cancel"</button>
             </form>
+            {has_backchannel.then(|| view! {
+                <p class="help">"Check that logout reaches the app: one logout token goes to its back-channel URI now (for no real session), and you see what the app answered."</p>
+                <button type="button" data-testid="app-test-logout" on:click=move |_| test_logout()>"Send a test logout token"</button>
+            })}
+            {move || tested.get().map(|t| {
+                let text = if t.delivered {
+                    format!("Delivered: the app answered HTTP {}.", t.http_status.unwrap_or_default())
+                } else {
+                    format!("Not delivered: {}.", t.error.unwrap_or_default())
+                };
+                view! { <p class="notice" role="status" data-testid="app-test-logout-result">{text}</p> }
+            })}
         </section>
     }
 }
