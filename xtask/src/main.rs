@@ -22,9 +22,12 @@ commands:
                       actix only in http/ and *routes.rs, no function over 80 lines
                       without a `// Long:` comment saying why
   console             build the admin console (wasm32 + wasm-bindgen) into console/dist
-  dev [-- ARGS...]    build the console, then run `portcullis serve --demo [ARGS...]`
+  dev [-- ARGS...]    build the console, build the server and the demo shop (one cargo
+                      build), then run `portcullis serve --demo [ARGS...]`
                       (http://localhost:8080 on the embedded defaults) and the demo shop
-                      (catalog http://127.0.0.1:9001, checkout http://127.0.0.1:9002)
+                      (catalog http://127.0.0.1:9001, checkout http://127.0.0.1:9002);
+                      move them with PORTCULLIS__HTTP__BIND and PORTCULLIS__HTTP__PUBLIC_URL
+                      (the shop follows), DEMO_SHOP_CATALOG_PORT and DEMO_SHOP_CHECKOUT_PORT
   test [--all]        fmt, clippy, tests on SQLite + in-process cache, tests on PostgreSQL +
                       Redis (when PORTCULLIS_TEST_DATABASE_URL and PORTCULLIS_TEST_REDIS_URL
                       are set), console build, browser tests (when Chromium and npm exist);
@@ -207,6 +210,10 @@ impl Ctx {
 
     // ----- dev ---------------------------------------------------------------------------------
 
+    /// Builds the console, then the server and the demo shop in ONE cargo invocation, and runs
+    /// the binaries it produced. (`cargo run -p portcullis` after a combined build would compile
+    /// ~65 dependencies again: features are unified over the packages selected, and the shop
+    /// turns on features, e.g. reqwest's `json`, that the server alone does not.)
     fn dev(&self, extra: &[String]) -> Result<()> {
         let extra = match extra.split_first() {
             Some((first, rest)) if first == "--" => rest,
@@ -215,20 +222,39 @@ impl Ctx {
         self.build_console()?;
         run(&mut self.cargo(&["build", "-p", "portcullis", "-p", SHOP_PACKAGE]))?;
         // The demo shop runs next to the server (it discovers the provider on first use) and
-        // stops with it.
-        let shop_bin = self
-            .target_dir
-            .join("debug")
-            .join(format!("{SHOP_PACKAGE}{}", env::consts::EXE_SUFFIX));
-        let mut shop = Command::new(&shop_bin)
+        // stops with it. It follows the server when the public URL was moved by environment.
+        let mut shop = Command::new(self.debug_bin(SHOP_PACKAGE));
+        shop.current_dir(&self.root);
+        if env_is_empty("DEMO_SHOP_ISSUER")
+            && let Some(url) = env::var("PORTCULLIS__HTTP__PUBLIC_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        {
+            shop.env(
+                "DEMO_SHOP_ISSUER",
+                format!("{}/o/demo", url.trim_end_matches('/')),
+            );
+        }
+        let mut shop = shop
             .spawn()
-            .with_context(|| format!("cannot start {}", shop_bin.display()))?;
-        let mut cmd = self.cargo(&["run", "-p", "portcullis", "--", "serve", "--demo"]);
-        cmd.args(extra);
+            .with_context(|| format!("cannot start {}", describe(&shop)))?;
+        let mut cmd = Command::new(self.debug_bin("portcullis"));
+        cmd.args(["serve", "--demo"])
+            .args(extra)
+            .current_dir(&self.root)
+            // The demo banner says the shop is already running instead of how to start it.
+            .env("PORTCULLIS_DEMO_SHOP_STARTED", "1");
         let result = run(&mut cmd);
         let _ = shop.kill();
         let _ = shop.wait();
         result
+    }
+
+    /// A binary of the last debug build in the target directory.
+    fn debug_bin(&self, name: &str) -> PathBuf {
+        self.target_dir
+            .join("debug")
+            .join(format!("{name}{}", env::consts::EXE_SUFFIX))
     }
 
     // ----- test --------------------------------------------------------------------------------
