@@ -180,9 +180,7 @@ fn print_demo(state: &AppState, org: &Org, issuer: &str, apps: &[ShopApp]) {
     println!("Demo org '{}' — issuer {issuer}", org.slug);
     println!("  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}");
     println!("  console: {}/console/", state.config.public_url());
-    println!(
-        "  org pages: {issuer}/ (sign in, sign up, account: {issuer}/account)"
-    );
+    println!("  org pages: {issuer}/ (sign in, sign up, account: {issuer}/account)");
     if started {
         println!("  demo shop (started by `cargo xtask dev`, it stops with the server):");
     } else {

@@ -28,6 +28,7 @@ mod migrations;
 mod oidc;
 mod oidc_edges;
 mod oidc_policy;
+mod org_home;
 mod orgs;
 mod outage;
 mod par;
