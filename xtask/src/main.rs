@@ -116,12 +116,20 @@ impl Ctx {
         })
     }
 
-    /// A `cargo` command run from the workspace root with the chosen target directory.
+    /// A `cargo` command run from the workspace root with the chosen target directory, without
+    /// the variables `cargo run` set for xtask itself: build scripts that watch one (ring's
+    /// watches `CARGO_MANIFEST_DIR`) would otherwise rebuild, with ~20 crates after them, every
+    /// time `cargo xtask` and a plain `cargo build` or `cargo test` take turns.
     fn cargo(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.cargo);
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target_dir);
+        for (name, _) in env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_run) {
+                cmd.env_remove(name);
+            }
+        }
         cmd
     }
 
@@ -435,6 +443,20 @@ fn tool_runs(program: &str) -> bool {
     output_of(Command::new(program).arg("--version")).is_some()
 }
 
+/// Whether `cargo run` sets this variable for the program it runs (the package's manifest and
+/// metadata, not the user's configuration such as `CARGO_HOME` or `CARGO_TARGET_DIR`).
+fn set_by_cargo_run(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_RUSTC_CURRENT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
+}
+
 fn env_is_empty(name: &str) -> bool {
     env::var_os(name).is_none_or(|value| value.is_empty())
 }
@@ -626,6 +648,32 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
             Some("0.2.130")
         );
         assert_eq!(locked_version(lock, "leptos"), None);
+    }
+
+    #[test]
+    fn strips_what_cargo_run_set_and_keeps_the_users_cargo_settings() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_INCREMENTAL",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]
