@@ -80,29 +80,40 @@ fn shop_port(client_id: &str, default: u16) -> u16 {
 
 /// Seeds what is missing of the demo (org, users, apps) and prints how to use it.
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
+    let shop_started = std::env::var_os(SHOP_STARTED_ENV).is_some_and(|v| !v.is_empty());
+    println!("{}", banner(state, json, shop_started).await?);
+    Ok(())
+}
+
+/// Seeds what is missing of the demo and says how to use it: the text `serve --demo` prints, or
+/// its JSON with `--json`. The demo apps' credentials are in it on every start.
+pub async fn banner(state: &AppState, json: bool, shop_started: bool) -> anyhow::Result<String> {
     let org = demo_org(state).await?;
     demo_users(state, &org).await?;
     let apps = demo_shop_apps(state, &org).await?;
     let issuer = org.issuer(state.config.public_url());
-    if json {
-        let app_json = |a: &ShopApp| {
-            serde_json::json!({
-                "name": a.name, "client_id": a.client_id, "client_secret": a.secret, "url": a.url,
-            })
-        };
-        let out = serde_json::json!({
-            "org": org.slug.as_str(), "issuer": issuer,
-            "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
-            "apps": apps.iter().map(|(a, _)| app_json(a)).collect::<Vec<_>>(),
-            "apps_created": apps.iter().filter(|(_, new)| *new).map(|(a, _)| app_json(a)).collect::<Vec<_>>(),
-        });
-        println!("{out}");
-    } else {
+    if !json {
         let apps: Vec<ShopApp> = apps.into_iter().map(|(a, _)| a).collect();
-        print_demo(state, &org, &issuer, &apps);
+        return Ok(demo_text(state, &org, &issuer, &apps, shop_started));
     }
-    Ok(())
+    let app_json = |a: &ShopApp| {
+        serde_json::json!({
+            "name": a.name, "client_id": a.client_id, "client_secret": a.secret, "url": a.url,
+        })
+    };
+    let created = apps
+        .iter()
+        .filter(|(_, new)| *new)
+        .map(|(a, _)| app_json(a));
+    let out = serde_json::json!({
+        "org": org.slug.as_str(), "issuer": issuer,
+        "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
+        "apps": apps.iter().map(|(a, _)| app_json(a)).collect::<Vec<_>>(),
+        "apps_created": created.collect::<Vec<_>>(),
+    });
+    Ok(out.to_string())
 }
+
 /// The demo org, made on the first start. It lets visitors try sign-up (with the dev mailbox
 /// for the link).
 async fn demo_org(state: &AppState) -> anyhow::Result<Org> {
@@ -175,34 +186,40 @@ async fn demo_shop_apps(state: &AppState, org: &Org) -> anyhow::Result<Vec<(Shop
 
 /// The demo, for a human: org, users, the shop's apps with their (public) credentials, where the
 /// shop, console and mail are.
-fn print_demo(state: &AppState, org: &Org, issuer: &str, apps: &[ShopApp]) {
-    let started = std::env::var_os(SHOP_STARTED_ENV).is_some_and(|v| !v.is_empty());
-    println!("Demo org '{}' — issuer {issuer}", org.slug);
-    println!("  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}");
-    println!("  console: {}/console/", state.config.public_url());
-    println!("  org pages: {issuer}/ (sign in, sign up, account: {issuer}/account)");
-    if started {
-        println!("  demo shop (started by `cargo xtask dev`, it stops with the server):");
+fn demo_text(
+    state: &AppState,
+    org: &Org,
+    issuer: &str,
+    apps: &[ShopApp],
+    shop_started: bool,
+) -> String {
+    let mut out = format!("Demo org '{}' — issuer {issuer}\n", org.slug);
+    out += &format!(
+        "  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}\n"
+    );
+    out += &format!("  console: {}/console/\n", state.config.public_url());
+    out += &format!("  org pages: {issuer}/ (sign in, sign up, account: {issuer}/account)\n");
+    out += if shop_started {
+        "  demo shop (started by `cargo xtask dev`, it stops with the server):\n"
     } else {
-        println!("  demo shop (start it with `cargo run -p portcullis-demo-shop`):");
-    }
+        "  demo shop (start it with `cargo run -p portcullis-demo-shop`):\n"
+    };
     for a in apps {
-        println!(
-            "    {} {} — client_id {} client_secret {}",
+        out += &format!(
+            "    {} {} — client_id {} client_secret {}\n",
             a.name, a.url, a.client_id, a.secret
         );
         if a.stale_redirect {
-            println!(
-                "      warning: this app was registered for another port; edit its redirect URIs in the console (or delete ./data for a fresh demo)"
-            );
+            out += "      warning: this app was registered for another port; edit its redirect URIs in the console (or delete ./data for a fresh demo)\n";
         }
     }
     if let Some(dir) = state.email.mailbox_dir() {
-        println!(
-            "  mail (sign-up and password reset links): written to {} as .eml, with a readable .txt beside each",
+        out += &format!(
+            "  mail (sign-up and password reset links): written to {} as .eml, with a readable .txt beside each\n",
             dir.display()
         );
     }
+    out.trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod cache;
 mod cli;
 mod client_auth;
 mod consent;
+mod demo;
 mod device;
 mod dpop;
 mod email;
