@@ -6,7 +6,9 @@ try {
   // init() fetches and instantiates /console/portcullis_console_bg.wasm (it should be served as
   // application/wasm), then runs the crate's #[wasm_bindgen(start)] function, which mounts the app.
   await init();
+  document.getElementById('loading')?.remove();
 } catch (err) {
+  document.getElementById('loading')?.remove();
   const message = document.createElement('p');
   message.className = 'error';
   message.setAttribute('role', 'alert');

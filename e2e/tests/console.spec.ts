@@ -20,6 +20,8 @@ async function expectDeploymentShown(page: Page): Promise<void> {
   await expect(page.getByTestId('load-error')).toHaveCount(0);
   await expect(page.getByTestId('deployment-name')).toHaveText('Portcullis E2E');
   await expect(page.getByTestId('deployment-version')).toHaveText(/^version \S+/);
+  // The HTML's loading state is gone once the app has mounted.
+  await expect(page.getByTestId('console-loading')).toHaveCount(0);
 }
 
 test('readyz reports ready', async ({ request }) => {

@@ -1,18 +1,19 @@
-// Email journeys in the browser: the links come from the dev mailbox (one .eml file per message).
+// Email journeys in the browser: the links come from the dev mailbox (one .eml file per message,
+// and the readable .txt beside it that these read).
 import { expect, test } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addVirtualAuthenticator, cli, collectErrors, signInWithPassword } from './helpers';
 
 /** Waits for a message to `to` in the dev mailbox and returns the path of its first link
- * containing `marker` (quoted-printable undone). */
+ * containing `marker`, read from the readable `.txt` copy as a person would copy it. */
 async function linkFromMail(to: string, marker: string): Promise<string> {
   const dir = path.join(process.env.PORTCULLIS_E2E_RUN_DIR as string, 'mail');
   let found = '';
   await expect(async () => {
     const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-    for (const f of files) {
-      const text = fs.readFileSync(path.join(dir, f), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+    for (const f of files.filter((name) => name.endsWith('.txt'))) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8');
       if (!text.includes(`To: ${to}`)) continue;
       const m = text.match(new RegExp(`https?://[^\\s"<>]*${marker}[A-Za-z0-9_\\-]+`));
       if (m) found = new URL(m[0]).pathname + new URL(m[0]).search;

@@ -1,6 +1,6 @@
 //! `serve --demo`: seeds an org with users and the demo apps, and prints how to use them.
-//! Idempotent: on later starts it finds what exists and prints it again (secrets excepted,
-//! they are shown only when created).
+//! Idempotent: on later starts it finds what exists and prints it again, the demo apps' fixed
+//! (public) client secrets included.
 
 use crate::accounts::{AccountError, Role};
 use crate::apps::{AppType, CreateApp, SessionProfile};
@@ -51,23 +51,67 @@ pub fn allow_loopback_receivers(config: &mut Config) {
     }
 }
 
+/// Set (by `cargo xtask dev`) when the demo shop was started next to the server, so the banner
+/// says where it runs instead of how to start it.
+pub const SHOP_STARTED_ENV: &str = "PORTCULLIS_DEMO_SHOP_STARTED";
+
+/// A demo shop app as the banner shows it: credentials (fixed and public) and where it runs.
+struct ShopApp {
+    name: &'static str,
+    client_id: &'static str,
+    secret: &'static str,
+    url: String,
+    /// The app exists but does not list this port's callback (it was registered for another).
+    stale_redirect: bool,
+}
+
+/// The port of a demo shop app: the shop's own environment variable (`DEMO_SHOP_CATALOG_PORT`,
+/// `DEMO_SHOP_CHECKOUT_PORT`) when set, so moving the shop moves its registered redirect URIs.
+fn shop_port(client_id: &str, default: u16) -> u16 {
+    let var = match client_id {
+        "demo-catalog" => "DEMO_SHOP_CATALOG_PORT",
+        _ => "DEMO_SHOP_CHECKOUT_PORT",
+    };
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Seeds what is missing of the demo (org, users, apps) and prints how to use it.
 pub async fn seed(state: &AppState, json: bool) -> anyhow::Result<()> {
+    let shop_started = std::env::var_os(SHOP_STARTED_ENV).is_some_and(|v| !v.is_empty());
+    println!("{}", banner(state, json, shop_started).await?);
+    Ok(())
+}
+
+/// Seeds what is missing of the demo and says how to use it: the text `serve --demo` prints, or
+/// its JSON with `--json`. The demo apps' credentials are in it on every start.
+pub async fn banner(state: &AppState, json: bool, shop_started: bool) -> anyhow::Result<String> {
     let org = demo_org(state).await?;
     demo_users(state, &org).await?;
     let apps = demo_shop_apps(state, &org).await?;
     let issuer = org.issuer(state.config.public_url());
-    if json {
-        let out = serde_json::json!({
-            "org": org.slug.as_str(), "issuer": issuer,
-            "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
-            "apps_created": apps,
-        });
-        println!("{out}");
-    } else {
-        print_demo(state, &org, &issuer, &apps);
+    if !json {
+        let apps: Vec<ShopApp> = apps.into_iter().map(|(a, _)| a).collect();
+        return Ok(demo_text(state, &org, &issuer, &apps, shop_started));
     }
-    Ok(())
+    let app_json = |a: &ShopApp| {
+        serde_json::json!({
+            "name": a.name, "client_id": a.client_id, "client_secret": a.secret, "url": a.url,
+        })
+    };
+    let created = apps
+        .iter()
+        .filter(|(_, new)| *new)
+        .map(|(a, _)| app_json(a));
+    let out = serde_json::json!({
+        "org": org.slug.as_str(), "issuer": issuer,
+        "users": [DEMO_ADMIN_EMAIL, DEMO_USER_EMAIL], "password": DEMO_PASSWORD,
+        "apps": apps.iter().map(|(a, _)| app_json(a)).collect::<Vec<_>>(),
+        "apps_created": created.collect::<Vec<_>>(),
+    });
+    Ok(out.to_string())
 }
 
 /// The demo org, made on the first start. It lets visitors try sign-up (with the dev mailbox
@@ -104,55 +148,78 @@ async fn demo_users(state: &AppState, org: &Org) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo shop's two apps (examples/demo-shop), unless they exist: with fixed, public
-/// credentials so the shop can start without being told them. Returns those created now.
-async fn demo_shop_apps(state: &AppState, org: &Org) -> anyhow::Result<Vec<serde_json::Value>> {
+/// The demo shop's two apps (examples/demo-shop), created unless they exist: with fixed, public
+/// credentials so the shop can start without being told them, and shown on every start. Each
+/// comes with whether it was created now.
+async fn demo_shop_apps(state: &AppState, org: &Org) -> anyhow::Result<Vec<(ShopApp, bool)>> {
     let mut apps = Vec::new();
-    for (name, client_id, secret, profile, port) in DEMO_SHOP_APPS {
-        if state
-            .store
-            .app_by_client_id(org.id, client_id)
-            .await?
-            .is_some()
-        {
+    for (name, client_id, secret, profile, default_port) in DEMO_SHOP_APPS {
+        let port = shop_port(client_id, default_port);
+        let callback = format!("http://127.0.0.1:{port}/callback");
+        let mut shown = ShopApp {
+            name,
+            client_id,
+            secret,
+            url: format!("http://127.0.0.1:{port}/"),
+            stale_redirect: false,
+        };
+        if let Some(app) = state.store.app_by_client_id(org.id, client_id).await? {
+            shown.stale_redirect = !app.redirect_uris.iter().any(|u| u.as_str() == callback);
+            apps.push((shown, false));
             continue;
         }
         let req = CreateApp {
-            redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
-            post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/")],
+            redirect_uris: vec![callback],
+            post_logout_redirect_uris: vec![shown.url.clone()],
             backchannel_logout_uri: Some(format!("http://127.0.0.1:{port}/backchannel-logout")),
             session_profile: profile,
             ..CreateApp::new(name, AppType::Web)
         };
-        let (app, secret) = state
+        state
             .apps
             .create_with_credentials(org, req, client_id, secret, "demo")
             .await?;
-        apps.push(serde_json::json!({ "name": app.name, "client_id": app.client_id, "client_secret": secret }));
+        apps.push((shown, true));
     }
     Ok(apps)
 }
 
-/// The demo, for a human: org, users, apps created now, where the shop, console and mail are.
-fn print_demo(state: &AppState, org: &Org, issuer: &str, apps: &[serde_json::Value]) {
-    println!("Demo org '{}' — issuer {issuer}", org.slug);
-    println!("  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}");
-    for app in apps {
-        println!(
-            "  app {}: client_id {} client_secret {}",
-            app["name"], app["client_id"], app["client_secret"]
-        );
-    }
-    println!(
-        "  demo shop (run it with `cargo run -p portcullis-demo-shop`): catalog http://127.0.0.1:9001/, checkout http://127.0.0.1:9002/"
+/// The demo, for a human: org, users, the shop's apps with their (public) credentials, where the
+/// shop, console and mail are.
+fn demo_text(
+    state: &AppState,
+    org: &Org,
+    issuer: &str,
+    apps: &[ShopApp],
+    shop_started: bool,
+) -> String {
+    let mut out = format!("Demo org '{}' — issuer {issuer}\n", org.slug);
+    out += &format!(
+        "  users: {DEMO_ADMIN_EMAIL} (admin), {DEMO_USER_EMAIL}; password: {DEMO_PASSWORD}\n"
     );
-    println!("  console: {}/console/", state.config.public_url());
+    out += &format!("  console: {}/console/\n", state.config.public_url());
+    out += &format!("  org pages: {issuer}/ (sign in, sign up, account: {issuer}/account)\n");
+    out += if shop_started {
+        "  demo shop (started by `cargo xtask dev`, it stops with the server):\n"
+    } else {
+        "  demo shop (start it with `cargo run -p portcullis-demo-shop`):\n"
+    };
+    for a in apps {
+        out += &format!(
+            "    {} {} — client_id {} client_secret {}\n",
+            a.name, a.url, a.client_id, a.secret
+        );
+        if a.stale_redirect {
+            out += "      warning: this app was registered for another port; edit its redirect URIs in the console (or delete ./data for a fresh demo)\n";
+        }
+    }
     if let Some(dir) = state.email.mailbox_dir() {
-        println!(
-            "  mail (password reset links): written to {} as .eml files",
+        out += &format!(
+            "  mail (sign-up and password reset links): written to {} as .eml, with a readable .txt beside each\n",
             dir.display()
         );
     }
+    out.trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -22,9 +22,12 @@ commands:
                       actix only in http/ and *routes.rs, no function over 80 lines
                       without a `// Long:` comment saying why
   console             build the admin console (wasm32 + wasm-bindgen) into console/dist
-  dev [-- ARGS...]    build the console, then run `portcullis serve --demo [ARGS...]`
+  dev [-- ARGS...]    build the console, build the server and the demo shop (one cargo
+                      build), then run `portcullis serve --demo [ARGS...]`
                       (http://localhost:8080 on the embedded defaults) and the demo shop
-                      (catalog http://127.0.0.1:9001, checkout http://127.0.0.1:9002)
+                      (catalog http://127.0.0.1:9001, checkout http://127.0.0.1:9002);
+                      move them with PORTCULLIS__HTTP__BIND and PORTCULLIS__HTTP__PUBLIC_URL
+                      (the shop follows), DEMO_SHOP_CATALOG_PORT and DEMO_SHOP_CHECKOUT_PORT
   test [--all]        fmt, clippy, tests on SQLite + in-process cache, tests on PostgreSQL +
                       Redis (when PORTCULLIS_TEST_DATABASE_URL and PORTCULLIS_TEST_REDIS_URL
                       are set), console build, browser tests (when Chromium and npm exist);
@@ -113,12 +116,20 @@ impl Ctx {
         })
     }
 
-    /// A `cargo` command run from the workspace root with the chosen target directory.
+    /// A `cargo` command run from the workspace root with the chosen target directory, without
+    /// the variables `cargo run` set for xtask itself: build scripts that watch one (ring's
+    /// watches `CARGO_MANIFEST_DIR`) would otherwise rebuild, with ~20 crates after them, every
+    /// time `cargo xtask` and a plain `cargo build` or `cargo test` take turns.
     fn cargo(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.cargo);
         cmd.args(args)
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", &self.target_dir);
+        for (name, _) in env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_run) {
+                cmd.env_remove(name);
+            }
+        }
         cmd
     }
 
@@ -207,6 +218,10 @@ impl Ctx {
 
     // ----- dev ---------------------------------------------------------------------------------
 
+    /// Builds the console, then the server and the demo shop in ONE cargo invocation, and runs
+    /// the binaries it produced. (`cargo run -p portcullis` after a combined build would compile
+    /// ~65 dependencies again: features are unified over the packages selected, and the shop
+    /// turns on features, e.g. reqwest's `json`, that the server alone does not.)
     fn dev(&self, extra: &[String]) -> Result<()> {
         let extra = match extra.split_first() {
             Some((first, rest)) if first == "--" => rest,
@@ -215,20 +230,39 @@ impl Ctx {
         self.build_console()?;
         run(&mut self.cargo(&["build", "-p", "portcullis", "-p", SHOP_PACKAGE]))?;
         // The demo shop runs next to the server (it discovers the provider on first use) and
-        // stops with it.
-        let shop_bin = self
-            .target_dir
-            .join("debug")
-            .join(format!("{SHOP_PACKAGE}{}", env::consts::EXE_SUFFIX));
-        let mut shop = Command::new(&shop_bin)
+        // stops with it. It follows the server when the public URL was moved by environment.
+        let mut shop = Command::new(self.debug_bin(SHOP_PACKAGE));
+        shop.current_dir(&self.root);
+        if env_is_empty("DEMO_SHOP_ISSUER")
+            && let Some(url) = env::var("PORTCULLIS__HTTP__PUBLIC_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        {
+            shop.env(
+                "DEMO_SHOP_ISSUER",
+                format!("{}/o/demo", url.trim_end_matches('/')),
+            );
+        }
+        let mut shop = shop
             .spawn()
-            .with_context(|| format!("cannot start {}", shop_bin.display()))?;
-        let mut cmd = self.cargo(&["run", "-p", "portcullis", "--", "serve", "--demo"]);
-        cmd.args(extra);
+            .with_context(|| format!("cannot start {}", describe(&shop)))?;
+        let mut cmd = Command::new(self.debug_bin("portcullis"));
+        cmd.args(["serve", "--demo"])
+            .args(extra)
+            .current_dir(&self.root)
+            // The demo banner says the shop is already running instead of how to start it.
+            .env("PORTCULLIS_DEMO_SHOP_STARTED", "1");
         let result = run(&mut cmd);
         let _ = shop.kill();
         let _ = shop.wait();
         result
+    }
+
+    /// A binary of the last debug build in the target directory.
+    fn debug_bin(&self, name: &str) -> PathBuf {
+        self.target_dir
+            .join("debug")
+            .join(format!("{name}{}", env::consts::EXE_SUFFIX))
     }
 
     // ----- test --------------------------------------------------------------------------------
@@ -407,6 +441,20 @@ fn output_of(cmd: &mut Command) -> Option<String> {
 
 fn tool_runs(program: &str) -> bool {
     output_of(Command::new(program).arg("--version")).is_some()
+}
+
+/// Whether `cargo run` sets this variable for the program it runs (the package's manifest and
+/// metadata, not the user's configuration such as `CARGO_HOME` or `CARGO_TARGET_DIR`).
+fn set_by_cargo_run(name: &str) -> bool {
+    matches!(
+        name,
+        "CARGO_MANIFEST_DIR"
+            | "CARGO_MANIFEST_PATH"
+            | "CARGO_CRATE_NAME"
+            | "CARGO_BIN_NAME"
+            | "CARGO_PRIMARY_PACKAGE"
+            | "CARGO_RUSTC_CURRENT_DIR"
+    ) || name.starts_with("CARGO_PKG_")
 }
 
 fn env_is_empty(name: &str) -> bool {
@@ -600,6 +648,32 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
             Some("0.2.130")
         );
         assert_eq!(locked_version(lock, "leptos"), None);
+    }
+
+    #[test]
+    fn strips_what_cargo_run_set_and_keeps_the_users_cargo_settings() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_INCREMENTAL",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]

@@ -249,21 +249,25 @@ impl EmailService {
             .map_err(|err| err.to_string())
     }
 
-    async fn send(&self, q: &QueuedEmail) -> Result<(), String> {
+    /// Sends one message; in the dev mailbox, returns the readable copy's path.
+    async fn send(&self, q: &QueuedEmail) -> Result<Option<PathBuf>, String> {
         let message = self.message(&q.email)?;
         match &self.mailer {
             Mailer::Smtp(transport) => transport
                 .send(message)
                 .await
-                .map(|_| ())
+                .map(|_| None)
                 .map_err(|e| format!("smtp: {e}")),
             Mailer::Mailbox(dir) => {
                 let dir = dir.clone();
-                let name = format!("{}.eml", q.id);
+                let eml = dir.join(format!("{}.eml", q.id));
+                let txt = dir.join(format!("{}.txt", q.id));
                 let bytes = message.formatted();
+                let readable = mailbox_text(&q.email);
                 tokio::task::spawn_blocking(move || {
                     std::fs::create_dir_all(&dir)?;
-                    std::fs::write(dir.join(name), bytes)
+                    std::fs::write(eml, bytes)?;
+                    std::fs::write(&txt, readable).map(|()| Some(txt))
                 })
                 .await
                 .map_err(|e| e.to_string())?
@@ -284,8 +288,13 @@ impl EmailService {
             let done = self.clock.now();
             let attempt = q.attempts + 1;
             match &outcome {
-                Ok(()) => {
+                Ok(None) => {
                     tracing::info!(email = %q.id, org = %q.org_id, "email sent");
+                    self.store.finish_email(q, None, None, done).await?;
+                }
+                // The dev mailbox: the file, never the body or its link, goes in the log.
+                Ok(Some(file)) => {
+                    tracing::info!(email = %q.id, org = %q.org_id, file = %file.display(), "email written to the dev mailbox");
                     self.store.finish_email(q, None, None, done).await?;
                 }
                 Err(e) => {
@@ -308,6 +317,17 @@ impl EmailService {
         })
         .await
     }
+}
+
+/// The dev mailbox's readable copy of a message: headers and the plain-text part as written,
+/// so a link copied from a terminal works (the `.eml` beside it is quoted-printable).
+fn mailbox_text(e: &OutgoingEmail) -> String {
+    format!(
+        "To: {}\nSubject: {}\n\n{}\n",
+        e.to,
+        e.subject,
+        e.text.trim_end()
+    )
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Routes under `/o/{org}`: the scope every org endpoint lives in, guarded by org resolution.
 
+use crate::http::pages::{org_path, render};
 use crate::http::{CurrentOrg, error_page};
 use crate::state::AppState;
-use crate::text::html_escape;
+use crate::tenancy::SignupMode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use askama::Template;
 
 /// The org's own routes inside its scope (`crate::routes::ORG_SCOPE`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -12,20 +14,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(org_home));
 }
 
-/// The org's landing page (the sign-in page replaces it in the next issue).
+#[derive(Template)]
+#[template(path = "org_home.html")]
+struct OrgHomePage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    issuer: String,
+    signup_open: bool,
+}
+
+/// The org's landing page, with its branding: sign in, sign up (when open), the account page,
+/// and the issuer for developers.
 async fn org_home(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
     let org = org.0;
-    let body = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\
-<body><main><h1>{name}</h1><p>Issuer: <code>{issuer}</code></p>\
-<p><a href=\"/o/{slug}/account\">Your account</a></p></main></body></html>\n",
-        name = html_escape(&org.name),
-        issuer = html_escape(&org.issuer(state.config.public_url())),
-        slug = org.slug,
-    );
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
+    let page = OrgHomePage {
+        org_name: &org.name,
+        org_path: org_path(&org),
+        logo_url: org.branding.logo_url.as_deref(),
+        issuer: org.issuer(state.config.public_url()),
+        signup_open: org.signup.mode == SignupMode::Open,
+    };
+    render(StatusCode::OK, &page, [])
 }
 
 /// Anything else under an org.

@@ -725,3 +725,66 @@ both_backends!(a_sign_in_from_a_new_device_sends_a_notice, |backend| {
     );
     assert_eq!(notices(&app).await, 1);
 });
+
+both_backends!(
+    the_dev_mailbox_writes_a_readable_copy_whose_link_works,
+    |backend| {
+        // No SMTP URL: mail goes to the dev mailbox directory.
+        let mailbox = tempfile::tempdir().unwrap();
+        let dir = mailbox.path().to_owned();
+        let app = TestApp::spawn_oidc_with(&backend, move |f| {
+            f.merge(("email.dev_mailbox_dir", dir.display().to_string()))
+        })
+        .await;
+        let org = org_with_alice(&app, "acme").await;
+        let issuer = app.issuer("acme");
+        assert!(app.state.email.mailbox_dir().is_some());
+
+        let mut b = Browser::new(&app.address, UA);
+        let form = b.get("/o/acme/password/forgot").await;
+        b.post(
+            "/o/acme/password/forgot",
+            &[("email", EMAIL), ("csrf", &form.csrf())],
+        )
+        .await;
+        assert_eq!(app.state.email.run_once().await.unwrap(), 1);
+        let id = app.state.store.emails(org.id).await.unwrap()[0].id;
+
+        let mut files: Vec<String> = std::fs::read_dir(mailbox.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, vec![format!("{id}.eml"), format!("{id}.txt")]);
+        let eml = std::fs::read_to_string(mailbox.path().join(format!("{id}.eml"))).unwrap();
+        let txt = std::fs::read_to_string(mailbox.path().join(format!("{id}.txt"))).unwrap();
+
+        // The readable copy: recipient, subject, and the link whole on one line, as sent.
+        assert!(txt.starts_with(&format!("To: {EMAIL}\n")), "{txt}");
+        assert!(
+            txt.contains("Subject: Reset your Test Org password"),
+            "{txt}"
+        );
+        let prefix = format!("{issuer}/password/reset?token=");
+        let line = txt
+            .lines()
+            .find(|l| l.contains(&prefix))
+            .unwrap_or_else(|| panic!("a reset link in {txt}"));
+        let link = &line[line.find(&prefix).unwrap()..];
+        let link: String = link
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '<' && *c != '"')
+            .collect();
+        assert!(
+            !txt.contains("=3D") && !txt.contains("=\n"),
+            "not quoted-printable: {txt}"
+        );
+        // The .eml is quoted-printable: the link cannot be copied from it as is...
+        assert!(!eml.contains(&link), "{eml}");
+        // ...but it is the same link.
+        assert_eq!(link_in(&eml, &prefix), link);
+        // And it works.
+        let page = b.get(&path_of(&link)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+);

@@ -35,8 +35,10 @@ both_backends!(disabled_org_refuses_every_endpoint_at_once, |backend| {
 
     let res = app.get("/o/acme/").await;
     assert_eq!(res.status(), 200);
-    // The display name is escaped, never rendered as markup.
-    assert!(res.text().await.unwrap().contains("Acme &lt;Corp&gt;"));
+    // The display name is escaped (askama writes `&#60;`), never rendered as markup.
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Acme &#60;Corp&#62;"), "{body}");
+    assert!(!body.contains("Acme <Corp>"), "{body}");
 
     // The org record is now cached; disabling must still take effect on the next request.
     app.state

@@ -202,28 +202,38 @@ impl Wrong {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers() {
-    let Some(backend) = Backend::external() else {
-        return;
-    };
-    // In-process cache: what the node cached stays cached (fixed clock), so requests get past
-    // the cached lookups and reach the database where a real node's would.
-    outage(&backend, None).await;
+/// Needs PostgreSQL: runs in the PostgreSQL + Redis pass (`postgres_redis` in its name).
+mod every_endpoint_answers_503_while_postgres_is_away_and_recovers {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(backend) = Backend::external() else {
+            return;
+        };
+        // In-process cache: what the node cached stays cached (fixed clock), so requests get past
+        // the cached lookups and reach the database where a real node's would.
+        outage(&backend, None).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_endpoint_answers_503_while_postgres_is_away_and_recovers_with_redis() {
-    let Some(backend) = Backend::external() else {
-        return;
-    };
-    let redis = backend.redis_url().map(|u| {
-        (
-            u.to_owned(),
-            format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
-        )
-    });
-    outage(&backend, redis).await;
+/// Needs PostgreSQL: runs in the PostgreSQL + Redis pass (`postgres_redis` in its name).
+mod every_endpoint_answers_503_while_postgres_is_away_and_recovers_with_redis {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(backend) = Backend::external() else {
+            return;
+        };
+        let redis = backend.redis_url().map(|u| {
+            (
+                u.to_owned(),
+                format!("pctest:{}:", uuid::Uuid::new_v4().simple()),
+            )
+        });
+        outage(&backend, redis).await;
+    }
 }
 
 async fn outage(backend: &Backend, redis: Option<(String, String)>) {
@@ -504,42 +514,52 @@ async fn a_listener_that_never_answers_is_reported_as_a_timeout() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_database_is_reported_once_with_how_to_create_it() {
-    let Some(Backend::External { postgres, .. }) = Backend::external() else {
-        return;
-    };
-    let mut url = url::Url::parse(&postgres).unwrap();
-    url.set_path("pctest_missing_database");
-    let text = startup_error(url.as_str()).await;
-    says_once(
-        &text,
-        "database \"pctest_missing_database\" does not exist",
-        "/pctest_missing_database",
-    );
-    assert!(text.contains("createdb"), "{text}");
-    // The binary prints it once too (no log line or source chain repeating it).
-    let out = crate::helpers::Cli::new(url.as_str(), None)
-        .env("PORTCULLIS__DATABASE__CONNECT_TIMEOUT_SECS", "1")
-        .run(&["migrate"])
-        .await;
-    assert!(!out.success);
-    assert_eq!(
-        out.stderr.matches("does not exist").count(),
-        1,
-        "{}",
-        out.stderr
-    );
+/// Needs PostgreSQL: runs in the PostgreSQL + Redis pass (`postgres_redis` in its name).
+mod a_missing_database_is_reported_once_with_how_to_create_it {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(Backend::External { postgres, .. }) = Backend::external() else {
+            return;
+        };
+        let mut url = url::Url::parse(&postgres).unwrap();
+        url.set_path("pctest_missing_database");
+        let text = startup_error(url.as_str()).await;
+        says_once(
+            &text,
+            "database \"pctest_missing_database\" does not exist",
+            "/pctest_missing_database",
+        );
+        assert!(text.contains("createdb"), "{text}");
+        // The binary prints it once too (no log line or source chain repeating it).
+        let out = crate::helpers::Cli::new(url.as_str(), None)
+            .env("PORTCULLIS__DATABASE__CONNECT_TIMEOUT_SECS", "1")
+            .run(&["migrate"])
+            .await;
+        assert!(!out.success);
+        assert_eq!(
+            out.stderr.matches("does not exist").count(),
+            1,
+            "{}",
+            out.stderr
+        );
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_user_is_reported_as_an_authentication_failure() {
-    let Some(Backend::External { postgres, .. }) = Backend::external() else {
-        return;
-    };
-    let mut url = url::Url::parse(&postgres).unwrap();
-    url.set_username("pctest_nobody").unwrap();
-    url.set_password(Some("s3cret")).unwrap();
-    let text = startup_error(url.as_str()).await;
-    says_once(&text, "authentication failed", "pctest_nobody:***@");
+/// Needs PostgreSQL: runs in the PostgreSQL + Redis pass (`postgres_redis` in its name).
+mod an_unknown_user_is_reported_as_an_authentication_failure {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(Backend::External { postgres, .. }) = Backend::external() else {
+            return;
+        };
+        let mut url = url::Url::parse(&postgres).unwrap();
+        url.set_username("pctest_nobody").unwrap();
+        url.set_password(Some("s3cret")).unwrap();
+        let text = startup_error(url.as_str()).await;
+        says_once(&text, "authentication failed", "pctest_nobody:***@");
+    }
 }
