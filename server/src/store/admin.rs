@@ -97,7 +97,6 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<Session>, u64), StoreError> {
         use sea_orm::sea_query::{ExprTrait, Query};
-        use sea_orm::{PaginatorTrait, QuerySelect};
         let mut query = live_sessions_query(org, user);
         if let Some(app) = app {
             query = query.filter(
@@ -112,6 +111,18 @@ impl Store {
                 ),
             );
         }
+        self.newest_sessions_page(query, offset, limit).await
+    }
+
+    /// One page of the IdP sessions `query` selects, newest first (ties by id), and how many
+    /// it selects in all.
+    async fn newest_sessions_page(
+        &self,
+        query: sea_orm::Select<sessions::Entity>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Session>, u64), StoreError> {
+        use sea_orm::{PaginatorTrait, QuerySelect};
         let total = query.clone().count(&self.db).await?;
         let rows = query
             .order_by_desc(sessions::Column::CreatedAt)
@@ -137,7 +148,6 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<Session>, u64), StoreError> {
         use sea_orm::sea_query::{Condition, ExprTrait, Query};
-        use sea_orm::{PaginatorTrait, QuerySelect};
         let holds_live_app_session = Query::select()
             .expr(Expr::val(1))
             .from(app_sessions::Entity)
@@ -156,18 +166,7 @@ impl Store {
                     .add(sessions::Column::EndedAt.is_null())
                     .add(Expr::exists(holds_live_app_session)),
             );
-        let total = query.clone().count(&self.db).await?;
-        let rows = query
-            .order_by_desc(sessions::Column::CreatedAt)
-            .order_by_desc(sessions::Column::Id)
-            .offset(offset)
-            .limit(limit)
-            .all(&self.db)
-            .await?;
-        Ok((
-            rows.into_iter().map(super::sessions::to_session).collect(),
-            total,
-        ))
+        self.newest_sessions_page(query, offset, limit).await
     }
 
     /// The client id and name of the org's apps among `ids` (the apps a page of app sessions
