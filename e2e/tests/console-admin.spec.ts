@@ -72,6 +72,13 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('edit-idle')).toHaveValue('5 min');
   await admin.getByRole('button', { name: 'Cancel' }).click();
 
+  // The catalog's back-channel receiver gets a test logout token and says so (the demo shop
+  // checks it like any other: signature, issuer, audience, event).
+  await admin.getByTestId('app-row').filter({ hasText: 'Demo Shop Catalog' }).getByTestId('app-edit').click();
+  await admin.getByTestId('app-test-logout').click();
+  await expect(admin.getByTestId('app-test-logout-result')).toContainText('Delivered: the app answered HTTP 200');
+  await admin.getByRole('button', { name: 'Cancel' }).click();
+
   // A second app whose back-channel receiver always answers 500 ("Reports").
   await admin.getByTestId('app-name').fill('Reports');
   await admin.getByTestId('app-redirect').fill('https://reports.example.com/callback');
@@ -81,6 +88,11 @@ test('an admin registers an app, revokes a session after the preview and sees th
   await expect(admin.getByTestId('app-created')).toContainText('Reports');
   const created = await admin.getByTestId('app-created').locator('code').allTextContents();
   const [reportsId, reportsSecret] = created;
+  // Its receiver refuses: a test logout token shows what it answered.
+  await admin.getByTestId('app-row').filter({ hasText: 'Reports' }).getByTestId('app-edit').click();
+  await admin.getByTestId('app-test-logout').click();
+  await expect(admin.getByTestId('app-test-logout-result')).toContainText('Not delivered: HTTP 500');
+  await admin.getByRole('button', { name: 'Cancel' }).click();
   // The shopper signs in to Reports too: single sign-on through the browser's session (the
   // request shares the browser's cookies); the app's side of the exchange is done here.
   const authorize = await shopper.request.get(
