@@ -156,27 +156,43 @@ fn TemplateEditor(auth: Auth, kind: String) -> impl IntoView {
             })}
             <RefusalNote failure=failure />
             {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="template-notice">{n}</p> })}
-            <form class="template-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
-                <label for="tpl-subject">"Subject (one line)"</label>
-                <input id="tpl-subject" data-testid="tpl-subject" prop:value=move || draft.subject.get()
-                    on:input=move |ev| draft.subject.set(event_target_value(&ev)) />
-                <FieldNote failure=failure field="subject" />
-                <label for="tpl-text">"Text part"</label>
-                <textarea id="tpl-text" data-testid="tpl-text" rows="8" prop:value=move || draft.text.get()
-                    on:input=move |ev| draft.text.set(event_target_value(&ev))></textarea>
-                <FieldNote failure=failure field="text" />
-                <label for="tpl-html">"HTML part (inside the org's branded frame; placeholders are escaped)"</label>
-                <textarea id="tpl-html" data-testid="tpl-html" rows="8" prop:value=move || draft.html.get()
-                    on:input=move |ev| draft.html.set(event_target_value(&ev))></textarea>
-                <FieldNote failure=failure field="html" />
-                <div class="actions">
-                    <button type="submit" data-testid="tpl-save">"Save"</button>
-                    <button type="button" data-testid="tpl-preview" on:click=move |_| show()>"Preview"</button>
-                    <button type="button" data-testid="tpl-reset" on:click=move |_| reset()>"Reset to the built-in text"</button>
-                </div>
-            </form>
+            {template_form(draft, failure, (save, show, reset))}
             {move || preview.get().map(|p| view! { <Preview preview=p /> })}
         </section>
+    }
+}
+
+/// The fields of a template with the server's refusal beside each, and the buttons that save,
+/// preview and reset it.
+fn template_form(
+    draft: Draft,
+    failure: RwSignal<Option<Refusal>>,
+    (save, show, reset): (
+        impl Fn() + 'static,
+        impl Fn() + 'static,
+        impl Fn() + 'static,
+    ),
+) -> impl IntoView {
+    view! {
+        <form class="template-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
+            <label for="tpl-subject">"Subject (one line)"</label>
+            <input id="tpl-subject" data-testid="tpl-subject" prop:value=move || draft.subject.get()
+                on:input=move |ev| draft.subject.set(event_target_value(&ev)) />
+            <FieldNote failure=failure field="subject" />
+            <label for="tpl-text">"Text part"</label>
+            <textarea id="tpl-text" data-testid="tpl-text" rows="8" prop:value=move || draft.text.get()
+                on:input=move |ev| draft.text.set(event_target_value(&ev))></textarea>
+            <FieldNote failure=failure field="text" />
+            <label for="tpl-html">"HTML part (inside the org's branded frame; placeholders are escaped)"</label>
+            <textarea id="tpl-html" data-testid="tpl-html" rows="8" prop:value=move || draft.html.get()
+                on:input=move |ev| draft.html.set(event_target_value(&ev))></textarea>
+            <FieldNote failure=failure field="html" />
+            <div class="actions">
+                <button type="submit" data-testid="tpl-save">"Save"</button>
+                <button type="button" data-testid="tpl-preview" on:click=move |_| show()>"Preview"</button>
+                <button type="button" data-testid="tpl-reset" on:click=move |_| reset()>"Reset to the built-in text"</button>
+            </div>
+        </form>
     }
 }
 
