@@ -383,6 +383,18 @@ pub struct EmailTemplateRequest {
     pub html: String,
 }
 
+/// `POST /orgs/{org}/email-templates/{kind}/preview`: the posted template filled with sample
+/// values, as the mailer would send it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailPreviewView {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// The whole HTML document, in the org's branded frame.
+    pub html: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialView {

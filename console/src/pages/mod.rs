@@ -7,9 +7,12 @@ mod audit;
 mod dashboard;
 mod deliveries;
 mod keys;
+mod orgs;
 mod policy;
+mod refusal;
 mod sessions;
 mod sign_in;
+mod templates;
 mod users;
 
 use leptos::prelude::*;
@@ -24,9 +27,11 @@ use audit::Audit;
 use dashboard::Dashboard;
 use deliveries::Deliveries;
 use keys::Keys;
+use orgs::{Orgs, PLATFORM_ORG};
 use policy::Policy;
 use sessions::Sessions;
 use sign_in::SignIn;
+use templates::Templates;
 use users::Users;
 
 /// The pages of a signed-in console.
@@ -40,11 +45,13 @@ pub enum Tab {
     Policy,
     Audit,
     Keys,
+    Templates,
+    Orgs,
 }
 
 impl Tab {
     /// The tabs in the order of the navigation, with their label, test id and path under the org.
-    const ALL: [(Tab, &'static str, &'static str, &'static str); 8] = [
+    const ALL: [(Tab, &'static str, &'static str, &'static str); 10] = [
         (Tab::Dashboard, "Dashboard", "tab-dashboard", ""),
         (Tab::Apps, "Apps", "tab-apps", "/apps"),
         (Tab::Users, "Users", "tab-users", "/users"),
@@ -58,6 +65,13 @@ impl Tab {
         (Tab::Policy, "Session policy", "tab-policy", "/policy"),
         (Tab::Audit, "Audit log", "tab-audit", "/audit"),
         (Tab::Keys, "Signing keys", "tab-keys", "/keys"),
+        (
+            Tab::Templates,
+            "Email templates",
+            "tab-templates",
+            "/templates",
+        ),
+        (Tab::Orgs, "Organizations", "tab-orgs", "/orgs"),
     ];
 }
 
@@ -124,6 +138,9 @@ pub(crate) fn Console() -> impl IntoView {
             <Route path=path!("/console/:org/policy") view=page(Tab::Policy) />
             <Route path=path!("/console/:org/audit") view=page(Tab::Audit) />
             <Route path=path!("/console/:org/keys") view=page(Tab::Keys) />
+            <Route path=path!("/console/:org/templates") view=page(Tab::Templates) />
+            <Route path=path!("/console/:org/templates/:id") view=page(Tab::Templates) />
+            <Route path=path!("/console/:org/orgs") view=page(Tab::Orgs) />
         </Routes>
     }
 }
@@ -177,12 +194,17 @@ fn Shell(tab: Tab) -> impl IntoView {
 #[component]
 fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
     let org = auth.org.clone();
+    // Only operators (admins of the platform org) manage orgs; the page itself shows the API's
+    // refusal to anyone else who opens its URL.
+    let operator = org == PLATFORM_ORG;
     let nav = Tab::ALL.map(|(t, label, test_id, path)| {
-        let href = format!("/console/{org}{path}");
-        view! {
-            <a href=href data-testid=test_id class:active=t == tab
-                aria-current=(t == tab).then_some("page")>{label}</a>
-        }
+        (t != Tab::Orgs || operator).then(|| {
+            let href = format!("/console/{org}{path}");
+            view! {
+                <a href=href data-testid=test_id class:active=t == tab
+                    aria-current=(t == tab).then_some("page")>{label}</a>
+            }
+        })
     });
     let a = auth.clone();
     let page = match tab {
@@ -194,6 +216,8 @@ fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
         Tab::Policy => view! { <Policy auth=a /> }.into_any(),
         Tab::Audit => view! { <Audit auth=a /> }.into_any(),
         Tab::Keys => view! { <Keys auth=a /> }.into_any(),
+        Tab::Templates => view! { <Templates auth=a selected=id /> }.into_any(),
+        Tab::Orgs => view! { <Orgs auth=a /> }.into_any(),
     };
     view! {
         <p data-testid="signed-in-org">"Organization: " {org.clone()}</p>

@@ -11,7 +11,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
     ActivityHour, AppCreateRequest, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
-    AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo,
+    AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailPreviewView,
     EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
     PendingLinkView, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
     SigningKeyView, SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest,
@@ -96,6 +96,11 @@ api_routes![
         "/orgs/{org}/email-templates/{kind}",
         delete_email_template
     ),
+    (
+        post,
+        "/orgs/{org}/email-templates/{kind}/preview",
+        preview_email_template
+    ),
     (get, "/orgs/{org}/audit-events", audit_events),
     (get, "/orgs/{org}/activity", activity),
 ];
@@ -132,13 +137,13 @@ impl utoipa::Modify for BearerAuth {
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity,
         get_signup_policy, put_signup_policy, list_email_templates, put_email_template,
-        delete_email_template
+        delete_email_template, preview_email_template
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, AppSessionView, RevokeOutcome, TestLogoutView, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
-        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest
+        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -849,6 +854,23 @@ async fn delete_email_template(
     Ok(json(
         StatusCode::OK,
         &service::set_email_template(&state, &org, &who, &kind, None).await?,
+    ))
+}
+
+/// Renders a template (not stored) with sample values, as the mailer would send it: subject,
+/// text and the HTML document in the org's branded frame. Checked like a PUT.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/email-templates/{kind}/preview", params(("org" = String, Path), ("kind" = String, Path)), request_body = EmailTemplateRequest,
+    responses((status = 200, body = EmailPreviewView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn preview_email_template(
+    scope: AdminScope,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (_, kind) = path.into_inner();
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::preview_email_template(&scope.org, &kind, parsed)?,
     ))
 }
 

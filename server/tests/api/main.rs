@@ -22,6 +22,7 @@ mod demo;
 mod device;
 mod dpop;
 mod email;
+mod email_preview;
 mod embedded_db;
 mod health;
 mod hot_caches;
