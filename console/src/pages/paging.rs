@@ -119,3 +119,18 @@ pub(crate) fn Pager<T: Clone + Send + Sync + 'static>(
         </nav>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::range_text;
+
+    #[test]
+    fn the_range_names_the_rows_shown_and_the_total() {
+        assert_eq!(range_text(1, 50, 50, 60), "1–50 of 60");
+        assert_eq!(range_text(2, 50, 10, 60), "51–60 of 60");
+        assert_eq!(range_text(3, 50, 50, 240), "101–150 of 240");
+        assert_eq!(range_text(1, 50, 0, 0), "0 of 0");
+        // A page past the end (the list shrank meanwhile) shows nothing, not a made-up range.
+        assert_eq!(range_text(4, 50, 0, 60), "0 of 60");
+    }
+}
