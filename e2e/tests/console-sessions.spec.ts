@@ -112,6 +112,13 @@ test('a session at its URL: the revoke preview, and exactly what it listed ends'
   await revoke.click();
   await expect(dialog).toBeFocused();
   await expect(dialog).toHaveAccessibleName('Revoke this sign-in session');
+  // Tab stays inside the modal dialog: from Cancel it wraps to Revoke, Shift+Tab back.
+  await expect(dialog.getByTestId('revoke-confirm')).toBeEnabled();
+  await dialog.getByTestId('revoke-cancel').focus();
+  await page.keyboard.press('Tab');
+  await expect(dialog.getByTestId('revoke-confirm')).toBeFocused();
+  await page.keyboard.press('Shift+Tab');
+  await expect(dialog.getByTestId('revoke-cancel')).toBeFocused();
   await page.keyboard.press('Escape');
   await expect(dialog).toHaveCount(0);
   await expect(revoke).toBeFocused();

@@ -240,10 +240,42 @@ pub(crate) fn RevokeDialog(
         let request = api::<RevokeOutcome>(auth.clone(), "POST", path.clone(), Some("{}".into()));
         spawn_call(request, error, move |_| finish.with_value(|f| f(true)));
     };
+    let (first, last) = (
+        NodeRef::<html::Button>::new(),
+        NodeRef::<html::Button>::new(),
+    );
     let on_key = move |ev: KeyboardEvent| {
         if ev.key() == "Escape" {
             ev.prevent_default();
             finish.with_value(|f| f(false));
+        } else if ev.key() == "Tab" {
+            // Focus stays in the modal dialog: past its last button it wraps to the first
+            // (the dialog itself while that one is disabled), and back again.
+            let active = document().active_element();
+            let is = |b: Option<web_sys::HtmlButtonElement>| {
+                b.is_some_and(|b| {
+                    active
+                        .as_ref()
+                        .is_some_and(|a| a == b.unchecked_ref::<web_sys::Element>())
+                })
+            };
+            let on_dialog = dialog.get().is_some_and(|d| {
+                active
+                    .as_ref()
+                    .is_some_and(|a| a == d.unchecked_ref::<web_sys::Element>())
+            });
+            if !ev.shift_key() && is(last.get()) {
+                ev.prevent_default();
+                match first.get().filter(|b| !b.disabled()) {
+                    Some(b) => drop(b.focus()),
+                    None => drop(dialog.get().map(|d| d.focus())),
+                }
+            } else if ev.shift_key() && (is(first.get()) || on_dialog) {
+                ev.prevent_default();
+                if let Some(b) = last.get() {
+                    let _ = b.focus();
+                }
+            }
         }
     };
     view! {
@@ -257,10 +289,10 @@ pub(crate) fn RevokeDialog(
                     Some(p) => view! { <PreviewText preview=p known=known.clone() /> }.into_any(),
                 }}
                 <div class="actions">
-                    <button type="button" class="danger" data-testid="revoke-confirm"
+                    <button type="button" class="danger" data-testid="revoke-confirm" node_ref=first
                         disabled=move || preview.with(Option::is_none) || busy.get() on:click=confirm>
                         {if title.starts_with("End") { "End it" } else { "Revoke" }}</button>
-                    <button type="button" data-testid="revoke-cancel" on:click=move |_| finish.with_value(|f| f(false))>"Cancel"</button>
+                    <button type="button" data-testid="revoke-cancel" node_ref=last on:click=move |_| finish.with_value(|f| f(false))>"Cancel"</button>
                 </div>
             </div>
         </div>
