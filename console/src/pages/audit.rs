@@ -1,42 +1,62 @@
-//! The audit log, filtered by action and by what an event is about.
+//! The audit log (`/console/{org}/audit?action=&actor=&target=&since=&until=&page=`): filtered
+//! by action (or its dotted start), who did it, what it is about and a time range, a page at a
+//! time; the filters live in the URL.
 
 use leptos::prelude::*;
 use portcullis_api_types::{AuditEventView, Page};
 
-use crate::api::{Auth, enc, watch};
+use crate::api::{Auth, watch};
+use crate::pages::paging::{Pager, UrlQuery};
 use crate::ui::{ErrorNote, Time};
 
-/// The audit-events query for the filters the admin typed (blank ones left out).
-fn audit_path(action: String, target: String) -> String {
-    let mut path = "/audit-events?per_page=100".to_owned();
-    for (key, value) in [("action", action), ("target", target)] {
-        let value = value.trim().to_owned();
-        if !value.is_empty() {
-            path.push_str(&format!("&{key}={}", enc(&value)));
-        }
-    }
-    path
-}
+/// The filters of the audit log, as the URL and the API name them.
+const KEYS: &[&str] = &["action", "actor", "target", "since", "until"];
+
+/// The text filters: key, label, hint shown as placeholder.
+const FIELDS: [(&str, &str, &str); 5] = [
+    (
+        "action",
+        "Action (or its start, like session. or logout_delivery.failed)",
+        "session.",
+    ),
+    (
+        "actor",
+        "Who (user:{id}, app:{client_id}, cli or system)",
+        "user:…",
+    ),
+    ("target", "About (a user, app or session id)", ""),
+    (
+        "since",
+        "From (RFC 3339, inclusive)",
+        "2026-01-31T00:00:00Z",
+    ),
+    (
+        "until",
+        "Until (RFC 3339, exclusive)",
+        "2026-02-01T00:00:00Z",
+    ),
+];
 
 #[component]
 pub(crate) fn Audit(auth: Auth) -> impl IntoView {
     let events = RwSignal::new(None::<Page<AuditEventView>>);
     let error = RwSignal::new(None::<String>);
-    let action = RwSignal::new(String::new());
-    let target = RwSignal::new(String::new());
-    watch(
-        auth,
-        move || audit_path(action.get(), target.get()),
-        events,
-        error,
-    );
+    let query = UrlQuery::new(KEYS);
+    watch(auth, move || query.api_path("/audit-events"), events, error);
+    let inputs = FIELDS.map(|(key, label, hint)| {
+        let value = query.get(key);
+        let set = query.setter();
+        let id = format!("audit-{key}");
+        view! {
+            <label for=id.clone()>{label}</label>
+            <input id=id.clone() data-testid=id placeholder=hint prop:value=move || value.get()
+                on:change=move |ev| set(key, event_target_value(&ev).trim().to_owned()) />
+        }
+    });
     view! {
         <section data-testid="audit-page">
             <h2>"Audit log"</h2>
-            <label for="audit-action">"Action (or its start, like session. or logout_delivery.failed)"</label>
-            <input id="audit-action" data-testid="audit-action" on:change=move |ev| action.set(event_target_value(&ev)) />
-            <label for="audit-target">"About (a user, app or session id)"</label>
-            <input id="audit-target" data-testid="audit-target" on:change=move |ev| target.set(event_target_value(&ev)) />
+            <div class="filters">{inputs.into_iter().collect_view()}</div>
             <ErrorNote error=error />
             <table>
                 <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Target"</th></tr></thead>
@@ -46,6 +66,7 @@ pub(crate) fn Audit(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+            <Pager list=events query=query />
         </section>
     }
 }

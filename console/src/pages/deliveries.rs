@@ -2,10 +2,10 @@
 //! their status, and a retry for those not delivered.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
-use portcullis_api_types::{DeliveryView, Page};
+use portcullis_api_types::{AppView, DeliveryView, Page};
 
-use crate::api::{Auth, bump, enc, post, spawn_call, watch};
+use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call, watch};
+use crate::pages::paging::{Pager, UrlQuery};
 use crate::ui::{ErrorNote, Time};
 
 /// The statuses a delivery can have, as the filter offers them: value and label.
@@ -16,10 +16,13 @@ const STATUSES: [(&str, &str); 4] = [
     ("delivered", "Delivered"),
 ];
 
+/// The filters of the deliveries list, as the URL and the API name them.
+const KEYS: &[&str] = &["status", "app_id"];
+
 #[component]
 pub(crate) fn Deliveries(auth: Auth) -> impl IntoView {
-    let query = use_query_map();
-    let status = Memo::new(move |_| query.read().get("status").unwrap_or_default());
+    let query = UrlQuery::new(KEYS);
+    let (status, app) = (query.get("status"), query.get("app_id"));
     let (deliveries, error, reload) = (
         RwSignal::new(None::<Page<DeliveryView>>),
         RwSignal::new(None),
@@ -29,22 +32,33 @@ pub(crate) fn Deliveries(auth: Auth) -> impl IntoView {
         auth.clone(),
         move || {
             reload.track();
-            match status.get() {
-                s if s.is_empty() => "/logout-deliveries?per_page=200".to_owned(),
-                s => format!("/logout-deliveries?per_page=200&status={}", enc(&s)),
-            }
+            query.api_path("/logout-deliveries")
         },
         deliveries,
         error,
     );
     let base = format!("/console/{}/deliveries", auth.org);
     let filters = STATUSES.map(|(value, label)| {
-        let href = if value.is_empty() { base.clone() } else { format!("{base}?status={value}") };
+        let base = base.clone();
+        let href = move || {
+            let mut parts = Vec::new();
+            if !value.is_empty() {
+                parts.push(format!("status={value}"));
+            }
+            let app = app.get();
+            if !app.is_empty() {
+                parts.push(format!("app_id={}", enc(&app)));
+            }
+            if parts.is_empty() { base.clone() } else { format!("{base}?{}", parts.join("&")) }
+        };
         view! {
             <a href=href data-testid=format!("deliveries-filter-{}", if value.is_empty() { "all" } else { value })
                 aria-current=move || (status.get() == value).then_some("page")>{label}</a>
         }
     });
+    let apps = RwSignal::new(None::<Page<AppView>>);
+    fetch_into(auth.clone(), "/apps?per_page=200", apps, error);
+    let set = query.setter();
     let retry = move |id: String| {
         let request = post(auth.clone(), format!("/logout-deliveries/{id}/retry"));
         spawn_call(request, error, move |_: serde_json::Value| bump(reload));
@@ -53,6 +67,17 @@ pub(crate) fn Deliveries(auth: Auth) -> impl IntoView {
         <section data-testid="deliveries-page">
             <h2>"Logout deliveries"</h2>
             <p class="filters">"Show: " {filters.into_iter().collect_view()}</p>
+            <div class="filters">
+                <label for="delivery-app">"App"</label>
+                <select id="delivery-app" data-testid="deliveries-filter-app" prop:value=move || app.get()
+                    on:change=move |ev| set("app_id", event_target_value(&ev))>
+                    <option value="">"All apps"</option>
+                    {move || apps.get().map(|p| p.items.into_iter().map(|a| {
+                        let selected = a.id == app.get_untracked();
+                        view! { <option value=a.id selected=selected>{a.name}</option> }
+                    }).collect_view())}
+                </select>
+            </div>
             <button type="button" data-testid="deliveries-refresh" on:click=move |_| bump(reload)>"Refresh"</button>
             <ErrorNote error=error />
             <table>
@@ -73,6 +98,7 @@ pub(crate) fn Deliveries(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+            <Pager list=deliveries query=query />
         </section>
     }
 }

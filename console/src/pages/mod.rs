@@ -8,6 +8,7 @@ mod dashboard;
 mod deliveries;
 mod keys;
 mod orgs;
+mod paging;
 mod policy;
 mod refusal;
 mod sessions;
@@ -134,6 +135,7 @@ pub(crate) fn Console() -> impl IntoView {
             <Route path=path!("/console/:org/users") view=page(Tab::Users) />
             <Route path=path!("/console/:org/users/:id") view=page(Tab::Users) />
             <Route path=path!("/console/:org/sessions") view=page(Tab::Sessions) />
+            <Route path=path!("/console/:org/sessions/:id") view=page(Tab::Sessions) />
             <Route path=path!("/console/:org/deliveries") view=page(Tab::Deliveries) />
             <Route path=path!("/console/:org/policy") view=page(Tab::Policy) />
             <Route path=path!("/console/:org/audit") view=page(Tab::Audit) />
@@ -211,7 +213,7 @@ fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
         Tab::Dashboard => view! { <Dashboard auth=a /> }.into_any(),
         Tab::Apps => view! { <Apps auth=a selected=id /> }.into_any(),
         Tab::Users => view! { <Users auth=a selected=id /> }.into_any(),
-        Tab::Sessions => view! { <Sessions auth=a /> }.into_any(),
+        Tab::Sessions => view! { <Sessions auth=a selected=id /> }.into_any(),
         Tab::Deliveries => view! { <Deliveries auth=a /> }.into_any(),
         Tab::Policy => view! { <Policy auth=a /> }.into_any(),
         Tab::Audit => view! { <Audit auth=a /> }.into_any(),

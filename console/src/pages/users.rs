@@ -6,10 +6,14 @@ use leptos::prelude::*;
 use portcullis_api_types::{Page, SessionView, UserView};
 
 use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call, watch};
+use crate::pages::paging::{Pager, UrlQuery};
 use crate::ui::{ErrorNote, Time};
 
 /// An action on a user: their id, the action's path segment, and what to say once it is done.
 type UserAction = (String, &'static str, &'static str);
+
+/// The filters of the users list, as the URL and the API name them.
+const KEYS: &[&str] = &["q", "status", "verified"];
 
 #[component]
 pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoView {
@@ -17,13 +21,19 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
     let reload = RwSignal::new(0u32);
-    let search = RwSignal::new(String::new());
-    let auth_load = auth.clone();
-    Effect::new(move |_| {
-        reload.track();
-        let path = format!("/users?per_page=200&q={}", enc(&search.get()));
-        fetch_into(auth_load.clone(), path, users, error);
-    });
+    let query = UrlQuery::new(KEYS);
+    watch(
+        auth.clone(),
+        move || {
+            reload.track();
+            query.api_path("/users")
+        },
+        users,
+        error,
+    );
+    let (q, status, verified) = (query.get("q"), query.get("status"), query.get("verified"));
+    let set = query.setter();
+    let (set_status, set_verified) = (set.clone(), set.clone());
     let auth_detail = auth.clone();
     let org = auth.org.clone();
     let act = Callback::new(move |(id, action, label): UserAction| {
@@ -37,8 +47,21 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
         <section data-testid="users-page">
             <h2>"Users"</h2>
             {move || selected.get().map(|id| view! { <UserDetail auth=auth_detail.clone() id=id reload=reload /> })}
-            <label for="user-search">"Search by email"</label>
-            <input id="user-search" data-testid="user-search" on:input=move |ev| search.set(event_target_value(&ev)) />
+            <div class="filters">
+                <label for="user-search">"Search by email"</label>
+                <input id="user-search" type="search" data-testid="user-search" prop:value=move || q.get()
+                    on:change=move |ev| set("q", event_target_value(&ev).trim().to_owned()) />
+                <label for="user-status">"Status"</label>
+                <select id="user-status" data-testid="user-filter-status" prop:value=move || status.get()
+                    on:change=move |ev| set_status("status", event_target_value(&ev))>
+                    <option value="">"Any"</option><option value="active">"Active"</option><option value="disabled">"Disabled"</option>
+                </select>
+                <label for="user-verified-filter">"Email"</label>
+                <select id="user-verified-filter" data-testid="user-filter-verified" prop:value=move || verified.get()
+                    on:change=move |ev| set_verified("verified", event_target_value(&ev))>
+                    <option value="">"Any"</option><option value="true">"Verified"</option><option value="false">"Not verified"</option>
+                </select>
+            </div>
             <ErrorNote error=error />
             {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
             <table>
@@ -49,6 +72,7 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
                     }).collect_view())}
                 </tbody>
             </table>
+            <Pager list=users query=query />
         </section>
     }
 }
@@ -112,7 +136,8 @@ fn UserDetail(auth: Auth, id: String, reload: RwSignal<u32>) -> impl IntoView {
 fn UserDetails(auth: Auth, user: UserView) -> impl IntoView {
     let sessions = RwSignal::new(None::<Page<SessionView>>);
     let error = RwSignal::new(None::<String>);
-    let path = format!("/sessions?per_page=200&user_id={}", enc(&user.id));
+    let path = format!("/users/{}/sessions?per_page=50", enc(&user.id));
+    let org = auth.org.clone();
     fetch_into(auth, path, sessions, error);
     view! {
         <section data-testid="user-detail" aria-label="User details">
@@ -120,9 +145,14 @@ fn UserDetails(auth: Auth, user: UserView) -> impl IntoView {
             <ErrorNote error=error />
             <h4>"Signed in"</h4>
             <ul>
-                {move || sessions.get().map(|p| p.items.into_iter().map(|s| view! {
-                    <li data-testid="user-session">"Signed in " <Time at=s.created_at /> " — " {s.user_agent.unwrap_or_default()} " — apps: "
-                        {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
+                {move || sessions.get().map(|p| p.items.into_iter().map(|s| {
+                    let href = format!("/console/{org}/sessions/{}", enc(&s.id));
+                    let ended = s.ended_at.clone().map(|at| view! { " — ended " <Time at=at /> ", an app session outlives it" });
+                    view! {
+                        <li data-testid="user-session"><a href=href data-testid="user-session-link">"Signed in " <Time at=s.created_at /></a>
+                            " — " {s.user_agent.unwrap_or_default()} {ended} " — apps: "
+                            {s.app_sessions.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>().join(", ")}</li>
+                    }
                 }).collect_view())}
             </ul>
             <p>"Email address: " {if user.email_verified { "verified" } else { "not verified" }}</p>
