@@ -356,14 +356,12 @@ impl ResponseMode {
         params: &[(&str, Option<&str>)],
     ) -> HttpResponse {
         match self {
-            Self::FormPost if is_web_uri(redirect_uri) => form_post(org, redirect_uri, params),
+            Self::FormPost if super::service::is_web_uri(redirect_uri) => {
+                form_post(org, redirect_uri, params)
+            }
             Self::Query | Self::FormPost => redirect_with(redirect_uri, params),
         }
     }
-}
-
-fn is_web_uri(uri: &str) -> bool {
-    uri.starts_with("https://") || uri.starts_with("http://")
 }
 
 #[derive(askama::Template)]

@@ -1938,9 +1938,7 @@ impl<'p> AuthorizeRequest<'p> {
         pushed: bool,
     ) -> Result<Self, Refusal> {
         check_response_shape(p)?;
-        if p.response_mode.as_deref() == Some("form_post")
-            && !(redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://"))
-        {
+        if is_form_post(p) && !is_web_uri(redirect_uri) {
             return Err((
                 E::InvalidRequest,
                 "response_mode=form_post needs an http(s) redirect URI",
@@ -2085,6 +2083,11 @@ impl<'p> AuthorizeRequest<'p> {
             expires_at: now + Duration::seconds(CODE_TTL_SECS),
         }
     }
+}
+
+/// Whether a page can post a form to `uri` (not a native app's private-use scheme).
+pub(crate) fn is_web_uri(uri: &str) -> bool {
+    uri.starts_with("https://") || uri.starts_with("http://")
 }
 
 /// Whether the response goes back as a form post (the request's own `response_mode`: for a

@@ -236,17 +236,37 @@ impl SloService {
         app: &App,
         d: &LogoutDelivery,
     ) -> Result<String, String> {
+        self.sign_logout_token(
+            org,
+            app,
+            Some(&d.user_id.to_string()),
+            &d.session_id.to_string(),
+        )
+        .await
+    }
+
+    /// A signed logout token for `app` naming `sid` (and `sub` when given), with a new `jti`
+    /// and `iat`.
+    async fn sign_logout_token(
+        &self,
+        org: &Org,
+        app: &App,
+        sub: Option<&str>,
+        sid: &str,
+    ) -> Result<String, String> {
         let now = self.clock.now().timestamp();
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": org.issuer(&self.public_url),
-            "sub": d.user_id.to_string(),
             "aud": app.client_id,
             "iat": now,
             "exp": now + LOGOUT_TOKEN_TTL_SECS,
             "jti": Uuid::new_v4().to_string(),
-            "sid": d.session_id.to_string(),
+            "sid": sid,
             "events": { LOGOUT_EVENT: {} },
         });
+        if let Some(sub) = sub {
+            claims["sub"] = sub.into();
+        }
         self.keys
             .sign(org.id, "logout+jwt", &claims)
             .await
@@ -270,21 +290,10 @@ impl SloService {
             .clone()
             .ok_or(TestLogoutError::NoUri)?;
         let sid = Uuid::new_v4();
-        let now = self.clock.now();
-        let claims = serde_json::json!({
-            "iss": org.issuer(&self.public_url),
-            "aud": app.client_id,
-            "iat": now.timestamp(),
-            "exp": now.timestamp() + LOGOUT_TOKEN_TTL_SECS,
-            "jti": Uuid::new_v4().to_string(),
-            "sid": sid.to_string(),
-            "events": { LOGOUT_EVENT: {} },
-        });
-        let (token, _) = self
-            .keys
-            .sign(org.id, "logout+jwt", &claims)
+        let token = self
+            .sign_logout_token(org, app, None, &sid.to_string())
             .await
-            .map_err(|e| TestLogoutError::Failure(e.to_string()))?;
+            .map_err(TestLogoutError::Failure)?;
         let sent = self
             .http
             .post_form(uri.as_str(), &[("logout_token", token.as_str())])
