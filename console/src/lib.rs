@@ -32,6 +32,7 @@ pub use pages::Tab;
 
 use leptos_router::components::Router;
 use pages::Console;
+use ui::{Toaster, Toasts};
 
 /// What the console knows about the deployment while and after it asks the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +63,13 @@ pub fn App() -> impl IntoView {
         };
         deployment.set(next);
     });
+    let toasts = Toasts::provide();
     view! {
         <Router>
-        <main class="console">
+        <header class="topbar">
+            <a class="brand" href="/console/" aria-label="Portcullis console home">
+                <img src="/console/favicon.svg" alt="" width="24" height="24" />
+            </a>
             {move || match deployment.get() {
                 Deployment::Loading => {
                     view! {
@@ -76,10 +81,8 @@ pub fn App() -> impl IntoView {
                 }
                 Deployment::Loaded(info) => {
                     view! {
-                        <header>
-                            <h1 data-testid="deployment-name">{info.name}</h1>
-                            <p data-testid="deployment-version">"version " {info.version}</p>
-                        </header>
+                        <h1 data-testid="deployment-name">{info.name}</h1>
+                        <p class="version" data-testid="deployment-version">"version " {info.version}</p>
                     }
                         .into_any()
                 }
@@ -93,8 +96,11 @@ pub fn App() -> impl IntoView {
                         .into_any()
                 }
             }}
+        </header>
+        <main class="console">
             <Console />
         </main>
+        <Toaster toasts=toasts />
         </Router>
     }
 }

@@ -1,5 +1,5 @@
 // Accessibility: axe-core (WCAG 2 A and AA rules) on the hosted pages and on every console
-// page; no serious or critical violation may stand.
+// page, in the light and the dark scheme; no serious or critical violation may stand.
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { cli } from './helpers';
@@ -52,11 +52,15 @@ test('every console page has no serious accessibility violations', async ({ page
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page).toHaveURL(/\/console\/demo$/);
   const found: Record<string, string[]> = {};
-  for (const tab of ['', '/apps', '/users', '/sessions', '/deliveries', '/policy', '/audit', '/keys', '/templates']) {
+  for (const tab of ['', '/apps', '/users', '/sessions', '/deliveries', '/policy', '/audit', '/keys', '/templates', '/templates/password_reset']) {
     await page.goto(`/console/demo${tab}`);
     await expect(page.getByTestId('signed-in-org')).toContainText('demo');
     await page.waitForLoadState('networkidle');
     found[tab || '/'] = await serious(page);
+    // The dark scheme has its own colours: their contrast is checked too.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    found[`${tab || '/'} (dark)`] = await serious(page);
+    await page.emulateMedia({ colorScheme: 'light' });
   }
   expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, []])));
 });

@@ -7,7 +7,7 @@ use portcullis_api_types::{AuditEventView, Page};
 
 use crate::api::{Auth, watch};
 use crate::pages::paging::{Pager, UrlQuery};
-use crate::ui::{ErrorNote, Time};
+use crate::ui::{Empty, ErrorNote, Time};
 
 /// The filters of the audit log, as the URL and the API name them.
 const KEYS: &[&str] = &["action", "actor", "target", "since", "until"];
@@ -66,6 +66,8 @@ pub(crate) fn Audit(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+            <Empty list=events test_id="audit-empty"
+                text="No event matches. Widen the time range or clear the filters." />
             <Pager list=events query=query />
         </section>
     }

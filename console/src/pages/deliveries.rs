@@ -6,7 +6,7 @@ use portcullis_api_types::{AppView, DeliveryView, Page};
 
 use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call, watch};
 use crate::pages::paging::{Pager, UrlQuery};
-use crate::ui::{ErrorNote, Time};
+use crate::ui::{Empty, ErrorNote, Time};
 
 /// The statuses a delivery can have, as the filter offers them: value and label.
 const STATUSES: [(&str, &str); 4] = [
@@ -98,6 +98,8 @@ pub(crate) fn Deliveries(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+            <Empty list=deliveries test_id="deliveries-empty"
+                text="No logout delivery matches. Deliveries appear when a session ends and an app has a back-channel logout URI." />
             <Pager list=deliveries query=query />
         </section>
     }

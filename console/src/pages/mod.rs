@@ -22,6 +22,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::{NavigateOptions, path};
 
 use crate::api::Auth;
+use crate::ui::PageHeader;
 use crate::oauth::{finish_sign_in, is_callback, start_sign_in};
 use apps::Apps;
 use audit::Audit;
@@ -191,23 +192,96 @@ fn Shell(tab: Tab) -> impl IntoView {
     }
 }
 
-/// A signed-in console: the org, the tabs (links to their pages) and the page of `tab`, with
-/// the object of the URL (`id`) for the pages that have one.
+/// The groups of the side navigation: a heading (none for the first) and its pages.
+const NAV_GROUPS: [(Option<&str>, &[Tab]); 5] = [
+    (None, &[Tab::Dashboard]),
+    (Some("Access"), &[Tab::Apps, Tab::Users, Tab::Sessions]),
+    (Some("Logout"), &[Tab::Deliveries]),
+    (
+        Some("Settings"),
+        &[Tab::Policy, Tab::Templates, Tab::Keys],
+    ),
+    (Some("Records"), &[Tab::Audit, Tab::Orgs]),
+];
+
+impl Tab {
+    /// The tab's label, test id and path under the org.
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        let (_, label, test_id, path) = Tab::ALL
+            .into_iter()
+            .find(|(t, ..)| *t == self)
+            .unwrap_or(Tab::ALL[0]);
+        (label, test_id, path)
+    }
+}
+
+/// The side navigation: the org's pages in groups, the current one marked. Only operators
+/// (admins of the platform org) see the Orgs page; its URL shows the API's refusal to others.
+fn side_nav(org: &str, tab: Tab) -> impl IntoView + use<> {
+    let operator = org == PLATFORM_ORG;
+    let org = org.to_owned();
+    let groups = NAV_GROUPS.map(|(heading, tabs)| {
+        let links = tabs
+            .iter()
+            .filter(|t| **t != Tab::Orgs || operator)
+            .map(|t| {
+                let (label, test_id, path) = t.parts();
+                let href = format!("/console/{org}{path}");
+                view! {
+                    <li><a href=href data-testid=test_id class:active=*t == tab
+                        aria-current=(*t == tab).then_some("page")>{label}</a></li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="nav-group">
+                {heading.map(|h| view! { <p class="nav-heading">{h}</p> })}
+                <ul>{links}</ul>
+            </div>
+        }
+    });
+    view! {
+        <nav class="side-nav" aria-label="Console pages">
+            <p class="org-chip" data-testid="signed-in-org">
+                <span class="label">"Organization"</span> " " <strong>{org.clone()}</strong>
+            </p>
+            {groups.into_iter().collect_view()}
+        </nav>
+    }
+}
+
+/// The breadcrumbs of a page: the org, the list the object is in, and the object.
+fn breadcrumbs(org: &str, tab: Tab, id: Signal<Option<String>>) -> impl IntoView + use<> {
+    let (label, _, path) = tab.parts();
+    let home = format!("/console/{org}");
+    let list = format!("/console/{org}{path}");
+    let org = org.to_owned();
+    move || {
+        let mut trail = vec![(org.clone(), home.clone())];
+        let title = match id.get() {
+            Some(id) if tab != Tab::Dashboard => {
+                trail.push((label.to_owned(), list.clone()));
+                short_id(&id)
+            }
+            _ => label.to_owned(),
+        };
+        view! { <PageHeader trail=trail title=title /> }
+    }
+}
+
+/// An object's id as a breadcrumb: ids are long; the start tells them apart.
+fn short_id(id: &str) -> String {
+    match id.char_indices().nth(12) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_owned(),
+    }
+}
+
+/// A signed-in console: the side navigation (links to the pages), the breadcrumbs and the page
+/// of `tab`, with the object of the URL (`id`) for the pages that have one.
 #[component]
 fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
     let org = auth.org.clone();
-    // Only operators (admins of the platform org) manage orgs; the page itself shows the API's
-    // refusal to anyone else who opens its URL.
-    let operator = org == PLATFORM_ORG;
-    let nav = Tab::ALL.map(|(t, label, test_id, path)| {
-        (t != Tab::Orgs || operator).then(|| {
-            let href = format!("/console/{org}{path}");
-            view! {
-                <a href=href data-testid=test_id class:active=t == tab
-                    aria-current=(t == tab).then_some("page")>{label}</a>
-            }
-        })
-    });
     let a = auth.clone();
     let page = match tab {
         Tab::Dashboard => view! { <Dashboard auth=a /> }.into_any(),
@@ -222,8 +296,12 @@ fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
         Tab::Orgs => view! { <Orgs auth=a /> }.into_any(),
     };
     view! {
-        <p data-testid="signed-in-org">"Organization: " {org.clone()}</p>
-        <nav>{nav.into_iter().collect_view()}</nav>
-        {page}
+        <div class="layout">
+            {side_nav(&org, tab)}
+            <div class="content">
+                {breadcrumbs(&org, tab, id)}
+                {page}
+            </div>
+        </div>
     }
 }

@@ -7,7 +7,7 @@ use portcullis_api_types::{OrgCreateRequest, OrgView, Page};
 
 use super::refusal::{FieldNote, Refusal, RefusalNote, spawn_send};
 use crate::api::{Auth, bump, enc};
-use crate::ui::Time;
+use crate::ui::{Time, Toasts};
 
 /// The platform org: its admins are the operators.
 pub(crate) const PLATFORM_ORG: &str = "system";
@@ -16,7 +16,7 @@ pub(crate) const PLATFORM_ORG: &str = "system";
 pub(crate) fn Orgs(auth: Auth) -> impl IntoView {
     let orgs = RwSignal::new(None::<Page<OrgView>>);
     let failure = RwSignal::new(None::<Refusal>);
-    let notice = RwSignal::new(None::<String>);
+    let toasts = expect_context::<Toasts>();
     let reload = RwSignal::new(0u32);
     let confirming = RwSignal::new(None::<String>);
     let auth_load = auth.clone();
@@ -37,14 +37,14 @@ pub(crate) fn Orgs(auth: Auth) -> impl IntoView {
         let call = (auth_status.clone(), "POST", url, Some("{}".to_owned()));
         spawn_send(call, failure, move |o: OrgView| {
             confirming.set(None);
-            notice.set(Some(if active {
+            toasts.show("orgs-notice", if active {
                 format!("{} is enabled again.", o.slug)
             } else {
                 format!(
                     "{} is disabled: its sessions ended and every endpoint refuses.",
                     o.slug
                 )
-            }));
+            });
             bump(reload);
         });
     });
@@ -52,8 +52,7 @@ pub(crate) fn Orgs(auth: Auth) -> impl IntoView {
         <section data-testid="orgs-page">
             <h2>"Organizations"</h2>
             <RefusalNote failure=failure />
-            {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="orgs-notice">{n}</p> })}
-            <CreateOrg auth=auth failure=failure notice=notice reload=reload />
+            <CreateOrg auth=auth failure=failure reload=reload />
             {move || confirming.get().map(|slug| view! { <ConfirmDisable slug=slug confirming=confirming set_status=set_status /> })}
             <div class="table-scroll">
             <table>
@@ -122,12 +121,12 @@ fn ConfirmDisable(
 fn CreateOrg(
     auth: Auth,
     failure: RwSignal<Option<Refusal>>,
-    notice: RwSignal<Option<String>>,
     reload: RwSignal<u32>,
 ) -> impl IntoView {
     let slug = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let alg = RwSignal::new("ES256".to_owned());
+    let toasts = expect_context::<Toasts>();
     let create = move || {
         let typed = name.get_untracked();
         let req = OrgCreateRequest {
@@ -138,10 +137,10 @@ fn CreateOrg(
         let body = serde_json::to_string(&req).unwrap_or_default();
         let call = (auth.clone(), "POST", "/api/v1/orgs".to_owned(), Some(body));
         spawn_send(call, failure, move |o: OrgView| {
-            notice.set(Some(format!(
-                "Created {}; its issuer is {}.",
-                o.slug, o.issuer
-            )));
+            toasts.show(
+                "orgs-notice",
+                format!("Created {}; its issuer is {}.", o.slug, o.issuer),
+            );
             slug.set(String::new());
             name.set(String::new());
             bump(reload);

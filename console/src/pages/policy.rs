@@ -5,7 +5,7 @@ use portcullis_api_types::{SessionPolicyView, SignupPolicyView};
 
 use crate::api::{Auth, Settings};
 use crate::human::{format_duration, parse_duration};
-use crate::ui::ErrorNote;
+use crate::ui::{ErrorNote, Toasts};
 
 #[component]
 pub(crate) fn Policy(auth: Auth) -> impl IntoView {
@@ -33,15 +33,18 @@ pub(crate) fn Policy(auth: Auth) -> impl IntoView {
             <h2>"Session policy"</h2>
             <ErrorNote error=invalid />
             {settings_form(policy, save, ("policy-saved", "Saved. It applies to every session from its next request."), move |p| view! {
-                <label for="idle">"Idle timeout (like 30 min or 2 h): a sign-in ends after this long without activity"</label>
+                <label for="idle">"Idle timeout"</label>
                 <input id="idle" data-testid="policy-idle" prop:value=format_duration(p.idle_timeout_secs)
                     on:change=move |ev| set_duration(ev, "Idle timeout", |p, v| p.idle_timeout_secs = v) />
-                <label for="absolute">"Absolute lifetime (like 8 h or 1 day): a sign-in ends after this long, however active"</label>
+                <p class="help">"A sign-in ends after this long without activity. Like 30 min or 2 h."</p>
+                <label for="absolute">"Absolute lifetime"</label>
                 <input id="absolute" data-testid="policy-absolute" prop:value=format_duration(p.absolute_lifetime_secs)
                     on:change=move |ev| set_duration(ev, "Absolute lifetime", |p, v| p.absolute_lifetime_secs = v) />
-                <label for="remember">"Remember-me lifetime (like 30 days), when users tick “Keep me signed in”"</label>
+                <p class="help">"A sign-in ends after this long, however active. Like 8 h or 1 day."</p>
+                <label for="remember">"Remember-me lifetime"</label>
                 <input id="remember" data-testid="policy-remember" prop:value=format_duration(p.remember_me_lifetime_secs)
                     on:change=move |ev| set_duration(ev, "Remember-me lifetime", |p, v| p.remember_me_lifetime_secs = v) />
+                <p class="help">"The absolute lifetime when users tick “Keep me signed in”. Like 30 days."</p>
                 <label for="mfa">"Second factor"</label>
                 <select id="mfa" on:change=move |ev| { let v = event_target_value(&ev); policy.edit(|p| p.mfa = v); }>
                     {["off", "optional", "required", "app_requested"].into_iter().map(|m| view! {
@@ -90,9 +93,15 @@ where
     T: Clone + Send + Sync + 'static,
     V: IntoView + 'static,
 {
+    let toasts = expect_context::<Toasts>();
+    Effect::new(move |_| {
+        if settings.saved.get() {
+            toasts.show(saved_id, saved_text);
+            settings.saved.set(false);
+        }
+    });
     view! {
         <ErrorNote error=settings.error />
-        {move || settings.saved.get().then(|| view! { <p class="notice" role="status" data-testid=saved_id>{saved_text}</p> })}
         {move || {
             let save = save.clone();
             settings.value.get().map(|p| view! {

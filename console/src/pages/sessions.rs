@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::api::{Auth, api, bump, enc, post, spawn_call, watch};
 use crate::pages::paging::{Pager, UrlQuery};
-use crate::ui::{ErrorNote, Time};
+use crate::ui::{Empty, ErrorNote, Time, Toasts};
 
 /// The filters of the sessions list, as the URL and the API name them.
 const KEYS: &[&str] = &["user_id", "app_id"];
@@ -85,6 +85,8 @@ fn SessionList(auth: Auth) -> impl IntoView {
                     }).collect_view())}
                 </tbody>
             </table>
+            <Empty list=sessions test_id="sessions-empty"
+                text="No live sign-in session matches. Clear the filters, or wait for someone to sign in." />
             <Pager list=sessions query=query />
             {move || revoking.get().map(|(id, known)| view! {
                 <RevokeDialog auth=auth.clone() title="Revoke this sign-in session"
@@ -114,7 +116,7 @@ fn SessionDetail(auth: Auth, id: String) -> impl IntoView {
         session,
         error,
     );
-    let notice = RwSignal::new(None::<String>);
+    let toasts = expect_context::<Toasts>();
     // What the open dialog revokes: the path, its title, and the app sessions it may end.
     let revoking = RwSignal::new(None::<(String, &'static str, Vec<AppSessionView>)>);
     let org = auth.org.clone();
@@ -124,7 +126,6 @@ fn SessionDetail(auth: Auth, id: String) -> impl IntoView {
             <p><a href=back>"← All live sessions"</a></p>
             <h2 id="session-title">"Sign-in session"</h2>
             <ErrorNote error=error />
-            {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="session-notice">{n}</p> })}
             {move || session.get().map(|s| {
                 let user_href = format!("/console/{org}/users/{}", enc(&s.user_id));
                 let live = s.ended_at.is_none();
@@ -156,7 +157,7 @@ fn SessionDetail(auth: Auth, id: String) -> impl IntoView {
                     close=Callback::new(move |done: bool| {
                         revoking.set(None);
                         if done {
-                            notice.set(Some("Done: what the preview listed has ended.".into()));
+                            toasts.show("session-notice", "Done: what the preview listed has ended.");
                             bump(reload);
                         }
                     }) />

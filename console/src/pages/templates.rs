@@ -8,6 +8,7 @@ use portcullis_api_types::{EmailPreviewView, EmailTemplateRequest, EmailTemplate
 
 use super::refusal::{FieldNote, Refusal, RefusalNote, spawn_send};
 use crate::api::{Auth, enc, fetch_into};
+use crate::ui::Toasts;
 
 /// What each kind of message is for.
 fn purpose(kind: &str) -> &'static str {
@@ -87,7 +88,7 @@ impl Draft {
 fn TemplateEditor(auth: Auth, kind: String) -> impl IntoView {
     let current = RwSignal::new(None::<EmailTemplateView>);
     let failure = RwSignal::new(None::<Refusal>);
-    let notice = RwSignal::new(None::<String>);
+    let toasts = expect_context::<Toasts>();
     let preview = RwSignal::new(None::<EmailPreviewView>);
     let draft = Draft {
         subject: RwSignal::new(String::new()),
@@ -130,11 +131,10 @@ fn TemplateEditor(auth: Auth, kind: String) -> impl IntoView {
                     draft.load(&t);
                     current.set(Some(t));
                     preview.set(None);
-                    notice.set(Some(done.to_owned()));
+                    toasts.show("template-notice", done);
                 });
             } else {
                 spawn_send(call, failure, move |p: EmailPreviewView| {
-                    notice.set(None);
                     preview.set(Some(p));
                 });
             }
@@ -155,7 +155,6 @@ fn TemplateEditor(auth: Auth, kind: String) -> impl IntoView {
                 </p>
             })}
             <RefusalNote failure=failure />
-            {move || notice.get().map(|n| view! { <p class="notice" role="status" data-testid="template-notice">{n}</p> })}
             {template_form(draft, failure, (save, show, reset))}
             {move || preview.get().map(|p| view! { <Preview preview=p /> })}
         </section>

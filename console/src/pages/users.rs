@@ -7,7 +7,7 @@ use portcullis_api_types::{Page, SessionView, UserView};
 
 use crate::api::{Auth, bump, enc, fetch_into, post, spawn_call, watch};
 use crate::pages::paging::{Pager, UrlQuery};
-use crate::ui::{ErrorNote, Time};
+use crate::ui::{Empty, ErrorNote, Time, Toasts};
 
 /// An action on a user: their id, the action's path segment, and what to say once it is done.
 type UserAction = (String, &'static str, &'static str);
@@ -19,7 +19,7 @@ const KEYS: &[&str] = &["q", "status", "verified"];
 pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoView {
     let users = RwSignal::new(None::<Page<UserView>>);
     let error = RwSignal::new(None::<String>);
-    let notice = RwSignal::new(None::<String>);
+    let toasts = expect_context::<Toasts>();
     let reload = RwSignal::new(0u32);
     let query = UrlQuery::new(KEYS);
     watch(
@@ -39,7 +39,7 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
     let act = Callback::new(move |(id, action, label): UserAction| {
         let request = post(auth.clone(), format!("/users/{id}/{action}"));
         spawn_call(request, error, move |_: serde_json::Value| {
-            notice.set(Some(label.to_owned()));
+            toasts.show("user-notice", label);
             bump(reload);
         });
     });
@@ -63,7 +63,6 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
                 </select>
             </div>
             <ErrorNote error=error />
-            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
             <table>
                 <thead><tr><th>"Email"</th><th>"Verified"</th><th>"Role"</th><th>"Status"</th><th>"Keys"</th><th></th></tr></thead>
                 <tbody>
@@ -72,6 +71,8 @@ pub(crate) fn Users(auth: Auth, selected: Signal<Option<String>>) -> impl IntoVi
                     }).collect_view())}
                 </tbody>
             </table>
+            <Empty list=users test_id="users-empty"
+                text="No user matches. Clear the filters, or create users with the CLI or the admin API." />
             <Pager list=users query=query />
         </section>
     }
