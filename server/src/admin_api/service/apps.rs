@@ -402,14 +402,12 @@ pub async fn rotate_secret(
     })
 }
 
-pub async fn update_app(
-    state: &AppState,
-    org: &Org,
-    who: &Principal,
-    id: &str,
-    mut req: portcullis_api_types::AppUpdateRequest,
-) -> Result<AppView, ApiError> {
-    let app = get_app(state, org, id).await?;
+/// The session profile and rules an update asks for: new rules as given, a new profile alone
+/// with its preset, else the app's.
+fn profile_and_rules(
+    req: &portcullis_api_types::AppUpdateRequest,
+    app: &App,
+) -> Result<(SessionProfile, SessionRules), ApiError> {
     let profile = match req.session_profile.as_deref() {
         Some(p) => p
             .parse::<SessionProfile>()
@@ -427,6 +425,18 @@ pub async fn update_app(
         (None, Some(_)) => profile.preset(),
         (None, None) => app.settings.session,
     };
+    Ok((profile, rules))
+}
+
+pub async fn update_app(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    mut req: portcullis_api_types::AppUpdateRequest,
+) -> Result<AppView, ApiError> {
+    let app = get_app(state, org, id).await?;
+    let (profile, rules) = profile_and_rules(&req, &app)?;
     let uris =
         |v: &[crate::apps::AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
     let logout = |changed: Option<String>, current: &Option<crate::apps::AppUri>| match changed {
