@@ -271,7 +271,14 @@ impl Store {
             actor: actor.to_owned(),
             action: "app.created",
             target: Some(new.client_id.clone()),
-            details: serde_json::json!({ "name": new.name, "type": new.app_type.as_str() }),
+            details: match &new.saml {
+                Some(saml) => serde_json::json!({
+                    "name": new.name,
+                    "type": new.app_type.as_str(),
+                    "sp_entity_id": saml.sp_entity_id.as_str(),
+                }),
+                None => serde_json::json!({ "name": new.name, "type": new.app_type.as_str() }),
+            },
         };
         insert_audit(&txn, &event, now).await?;
         let app = load_app(&txn, model).await?;

@@ -114,6 +114,23 @@ both_backends!(
         assert_eq!(saml["require_signed_requests"], false);
         let id = view["id"].as_str().unwrap().to_owned();
         let path = format!("/orgs/acme/apps/{id}");
+        // Audited with the SP it names.
+        let audit = send(
+            &app,
+            "get",
+            "/orgs/acme/audit-events?action=app.created",
+            &token,
+            None,
+        )
+        .await;
+        let event = audit.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["target"] == view["client_id"])
+            .expect("an app.created event");
+        let details: Value = serde_json::from_str(event["details"].as_str().unwrap()).unwrap();
+        assert_eq!(details["sp_entity_id"], ENTITY, "{details}");
 
         let read = send(&app, "get", &path, &token, None).await;
         assert_eq!(read.status, 200, "{read:?}");
