@@ -111,7 +111,7 @@ pub struct AppView {
     pub id: String,
     pub client_id: String,
     pub name: String,
-    /// `web`, `spa`, `native` or `service`.
+    /// `web`, `spa`, `native`, `service` or `saml`.
     pub app_type: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -144,6 +144,101 @@ pub struct AppView {
     /// DPoP proofs must carry a server nonce (RFC 9449 §8).
     #[serde(default)]
     pub dpop_nonce_required: bool,
+    /// A SAML app's settings (absent for OIDC apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<SamlAppView>,
+}
+
+/// One assertion consumer service (ACS) of a SAML app: where its SP takes the `Response`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SamlAcsView {
+    /// The endpoint's index, which an AuthnRequest may name instead of the URL.
+    pub index: u16,
+    /// `post` or `redirect`, as the SP declares it.
+    pub binding: String,
+    pub url: String,
+}
+
+/// A SAML app's settings as the admin API shows them. SSO endpoints are coming: these are
+/// registered and checked now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SamlAppView {
+    /// The SP's entity id, unique in the org.
+    pub sp_entity_id: String,
+    pub acs_urls: Vec<SamlAcsView>,
+    /// The ACS used when a request names none.
+    pub default_acs_index: u16,
+    pub slo_url: Option<String>,
+    /// `redirect`, `post` or `soap` (with `slo_url`).
+    pub slo_binding: Option<String>,
+    /// `email`, `persistent` (pairwise: opaque, stable, per app and user) or `transient`.
+    pub name_id_format: String,
+    /// Released in the assertion: `email`, `name`.
+    pub attributes: Vec<String>,
+    pub sign_response: bool,
+    pub sign_assertion: bool,
+    /// The SP's signing certificate (PEM), to verify its signed requests.
+    pub sp_certificate: Option<String>,
+    pub require_signed_requests: bool,
+    /// SHA-1 signatures accepted from this SP.
+    pub allow_sha1: bool,
+    /// Assertions to be encrypted to `sp_encryption_certificate` (stored; not applied yet).
+    pub encrypt_assertions: bool,
+    pub sp_encryption_certificate: Option<String>,
+}
+
+/// An ACS in a request: the binding defaults to `post`, the index to the ACS's position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SamlAcsRequest {
+    pub url: String,
+    #[serde(default)]
+    pub binding: Option<String>,
+    #[serde(default)]
+    pub index: Option<u16>,
+}
+
+/// The `saml` object of `POST`/`PATCH /api/v1/orgs/{org}/apps` for an app of type `saml`.
+/// Creating: `sp_entity_id` and `acs_urls` are required; absent fields get the defaults (NameID
+/// `email`, attributes `email` and `name`, response and assertion both signed, no SLO, nothing
+/// required of the SP's requests, no SHA-1, no encryption). Updating: absent fields stay; an
+/// empty `slo_url`, `sp_certificate` or `sp_encryption_certificate` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SamlAppRequest {
+    #[serde(default)]
+    pub sp_entity_id: Option<String>,
+    #[serde(default)]
+    pub acs_urls: Option<Vec<SamlAcsRequest>>,
+    #[serde(default)]
+    pub default_acs_index: Option<u16>,
+    #[serde(default)]
+    pub slo_url: Option<String>,
+    /// `redirect` (default), `post` or `soap`.
+    #[serde(default)]
+    pub slo_binding: Option<String>,
+    /// `email` (default), `persistent` or `transient`.
+    #[serde(default)]
+    pub name_id_format: Option<String>,
+    #[serde(default)]
+    pub attributes: Option<Vec<String>>,
+    #[serde(default)]
+    pub sign_response: Option<bool>,
+    #[serde(default)]
+    pub sign_assertion: Option<bool>,
+    /// PEM; must parse as an X.509 certificate.
+    #[serde(default)]
+    pub sp_certificate: Option<String>,
+    #[serde(default)]
+    pub require_signed_requests: Option<bool>,
+    #[serde(default)]
+    pub allow_sha1: Option<bool>,
+    #[serde(default)]
+    pub encrypt_assertions: Option<bool>,
+    #[serde(default)]
+    pub sp_encryption_certificate: Option<String>,
 }
 
 /// `POST /api/v1/orgs/{org}/apps`.
@@ -151,8 +246,10 @@ pub struct AppView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppCreateRequest {
     pub name: String,
-    /// `web` (default), `spa`, `native` or `service`.
-    #[serde(default)]
+    /// `web` (default), `spa`, `native`, `service` or `saml` (then `saml` is required, and no
+    /// redirect or OIDC logout URI, grant or client authentication is taken). Also read as
+    /// `type`.
+    #[serde(default, alias = "type")]
     pub app_type: Option<String>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -198,6 +295,9 @@ pub struct AppCreateRequest {
     /// `urn:ietf:params:oauth:grant-type:device_code`; absent = the defaults of its type.
     #[serde(default)]
     pub grant_types: Option<Vec<String>>,
+    /// A SAML app's settings (with `app_type` `saml` only).
+    #[serde(default)]
+    pub saml: Option<SamlAppRequest>,
 }
 
 /// The answer to creating an app or rotating its secret: the secret is shown only here.
@@ -541,6 +641,9 @@ pub struct AppUpdateRequest {
     /// `urn:ietf:params:oauth:grant-type:device_code`; absent = unchanged.
     #[serde(default)]
     pub grant_types: Option<Vec<String>>,
+    /// A SAML app's settings to change (SAML apps only); absent fields stay.
+    #[serde(default)]
+    pub saml: Option<SamlAppRequest>,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -4,7 +4,7 @@
 
 use crate::accounts::{CreateUser, Role};
 use crate::app::{AppState, Application};
-use crate::apps::{AppType, CreateApp, GrantType, SessionProfile};
+use crate::apps::{AcsRequest, AppType, CreateApp, GrantType, SamlRequest, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::keys::SigningAlg;
@@ -52,7 +52,7 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage apps (OIDC clients).
+    /// Manage apps (OIDC clients and SAML service providers).
     #[command(subcommand)]
     App(AppCommand),
     /// Manage token signing keys.
@@ -279,6 +279,103 @@ pub struct AppCreateArgs {
     /// Default: the app type's (code and refresh, or client credentials for a service app).
     #[arg(long = "grant", value_parser = parse_grant)]
     grants: Vec<GrantType>,
+    #[command(flatten)]
+    saml: SamlArgs,
+}
+
+/// The settings of a SAML app (`--type saml`); importing them from the SP's metadata XML is
+/// not here yet.
+#[derive(Debug, Args)]
+pub struct SamlArgs {
+    /// SAML: the SP's entity id (required with --type saml; unique in the org).
+    #[arg(long)]
+    sp_entity_id: Option<String>,
+    /// SAML: an assertion consumer service URL (repeat for each; HTTP-POST binding, indexes 0,
+    /// 1, … in the order given; the first is the default).
+    #[arg(long = "acs-url")]
+    acs_urls: Vec<String>,
+    /// SAML: the SP's Single Logout URL.
+    #[arg(long)]
+    slo_url: Option<String>,
+    /// SAML: how logout messages reach the SP (default redirect).
+    #[arg(long, value_parser = ["soap", "redirect", "post"])]
+    slo_binding: Option<String>,
+    /// SAML: the NameID the SP receives (default email; persistent is opaque, stable and
+    /// different for every app).
+    #[arg(long, value_parser = ["email", "persistent", "transient"])]
+    nameid: Option<String>,
+    /// SAML: a PEM file with the SP's signing certificate (to verify its signed requests).
+    #[arg(long, value_name = "FILE")]
+    sp_cert: Option<PathBuf>,
+    /// SAML: refuse AuthnRequests and logout messages the SP did not sign (needs --sp-cert).
+    #[arg(long)]
+    require_signed_requests: bool,
+    /// SAML: what the IdP signs (default both).
+    #[arg(long, value_parser = ["both", "response", "assertion"])]
+    sign: Option<String>,
+    /// SAML: an attribute released in the assertion (repeat; default email and name).
+    #[arg(long = "attribute", value_parser = ["email", "name"])]
+    attributes: Vec<String>,
+    /// SAML: accept SHA-1 signatures from this SP (default: refused).
+    #[arg(long)]
+    allow_sha1: bool,
+}
+
+impl SamlArgs {
+    fn given(&self) -> bool {
+        self.sp_entity_id.is_some()
+            || !self.acs_urls.is_empty()
+            || self.slo_url.is_some()
+            || self.slo_binding.is_some()
+            || self.nameid.is_some()
+            || self.sp_cert.is_some()
+            || self.require_signed_requests
+            || self.sign.is_some()
+            || !self.attributes.is_empty()
+            || self.allow_sha1
+    }
+
+    /// The SAML settings asked for: for a SAML app, or when any SAML option is given (which
+    /// the app service refuses for another type).
+    fn request(self, app_type: AppType) -> anyhow::Result<Option<SamlRequest>> {
+        if app_type != AppType::Saml && !self.given() {
+            return Ok(None);
+        }
+        let sp_certificate = match &self.sp_cert {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let (sign_response, sign_assertion) = match self.sign.as_deref() {
+            Some("response") => (Some(true), Some(false)),
+            Some("assertion") => (Some(false), Some(true)),
+            _ => (None, None),
+        };
+        Ok(Some(SamlRequest {
+            sp_entity_id: self.sp_entity_id.unwrap_or_default(),
+            acs_urls: self
+                .acs_urls
+                .into_iter()
+                .map(|url| AcsRequest {
+                    url,
+                    binding: None,
+                    index: None,
+                })
+                .collect(),
+            slo_url: self.slo_url,
+            slo_binding: self.slo_binding,
+            name_id_format: self.nameid,
+            attributes: (!self.attributes.is_empty()).then_some(self.attributes),
+            sign_response,
+            sign_assertion,
+            sp_certificate,
+            require_signed_requests: self.require_signed_requests,
+            allow_sha1: self.allow_sha1,
+            ..SamlRequest::default()
+        }))
+    }
 }
 
 fn parse_grant(raw: &str) -> Result<GrantType, String> {
@@ -291,6 +388,8 @@ pub enum AppTypeArg {
     Spa,
     Native,
     Service,
+    /// A SAML 2.0 service provider (with --sp-entity-id and --acs-url).
+    Saml,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -496,6 +595,7 @@ impl From<AppTypeArg> for AppType {
             AppTypeArg::Spa => AppType::Spa,
             AppTypeArg::Native => AppType::Native,
             AppTypeArg::Service => AppType::Service,
+            AppTypeArg::Saml => AppType::Saml,
         }
     }
 }
@@ -548,7 +648,10 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
         }
         None => None,
     };
+    let app_type: AppType = args.app_type.into();
+    let saml = args.saml.request(app_type)?;
     let req = CreateApp {
+        saml,
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         backchannel_logout_uri: args.backchannel_logout_uri,
@@ -568,7 +671,7 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
             nonce_required: args.dpop_nonce_required,
         },
         grant_types: (!args.grants.is_empty()).then_some(args.grants),
-        ..CreateApp::new(&args.name, args.app_type.into())
+        ..CreateApp::new(&args.name, app_type)
     };
     let (app, secret) = state.apps.create(&org, req, "cli").await?;
     let out = AppCreated {
@@ -580,10 +683,19 @@ async fn create_app(state: &AppState, args: AppCreateArgs, json: bool) -> anyhow
             "created app {} in org {}\nclient_id:     {}\nclient_secret: {s}\n(the secret is shown only now; store it safely)",
             app.name, org.slug, out.client_id
         ),
-        None => format!(
-            "created public app {} in org {}\nclient_id: {}",
-            app.name, org.slug, out.client_id
-        ),
+        None => match &app.saml {
+            Some(saml) => format!(
+                "created SAML app {} in org {}\nclient_id:    {}\nSP entity id: {}",
+                app.name,
+                org.slug,
+                out.client_id,
+                saml.sp_entity_id.as_str()
+            ),
+            None => format!(
+                "created public app {} in org {}\nclient_id: {}",
+                app.name, org.slug, out.client_id
+            ),
+        },
     })
 }
 

@@ -7,6 +7,7 @@ use portcullis_api_types::{AppView, AppWithSecret, Page, TestLogoutView};
 
 use crate::api::{Auth, api, bump, enc, fetch_into, list, spawn_call};
 use crate::human::{format_duration, parse_duration};
+use crate::pages::saml_app::{SamlFields, SamlForm, SamlSettings};
 use crate::ui::ErrorNote;
 
 #[component]
@@ -48,13 +49,23 @@ fn RegisterApp(
     let redirect = RwSignal::new(String::new());
     let profile = RwSignal::new("standard".to_owned());
     let backchannel = RwSignal::new(String::new());
+    // `oidc` or `saml`: which protocol the app speaks.
+    let kind = RwSignal::new("oidc".to_owned());
+    let saml = SamlForm::new();
     let created = RwSignal::new(None::<AppWithSecret>);
     let create = move || {
         let bc = backchannel.get();
-        let body = serde_json::json!({
-            "name": name.get(), "redirect_uris": [redirect.get()], "session_profile": profile.get(),
-            "backchannel_logout_uri": if bc.trim().is_empty() { None } else { Some(bc.trim().to_owned()) },
-        })
+        let body = if kind.get() == "saml" {
+            serde_json::json!({
+                "name": name.get(), "app_type": "saml", "session_profile": profile.get(),
+                "saml": saml.body(),
+            })
+        } else {
+            serde_json::json!({
+                "name": name.get(), "redirect_uris": [redirect.get()], "session_profile": profile.get(),
+                "backchannel_logout_uri": if bc.trim().is_empty() { None } else { Some(bc.trim().to_owned()) },
+            })
+        }
         .to_string();
         spawn_call(
             api(auth.clone(), "POST", "/apps", Some(body)),
@@ -72,15 +83,26 @@ fn RegisterApp(
         <form on:submit=move |ev| { ev.prevent_default(); create(); }>
             <label for="app-name">"Name"</label>
             <input id="app-name" data-testid="app-name" required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
-            <label for="app-redirect">"Redirect URI"</label>
-            <input id="app-redirect" data-testid="app-redirect" required prop:value=move || redirect.get() on:input=move |ev| redirect.set(event_target_value(&ev)) />
+            <label for="app-kind">"Protocol"</label>
+            <select id="app-kind" data-testid="app-kind" aria-describedby="app-kind-help" on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="oidc" selected>"OpenID Connect"</option>
+                <option value="saml">"SAML 2.0"</option>
+            </select>
+            <p class="help" id="app-kind-help">"OpenID Connect for apps that sign in with OAuth; SAML for service providers (HR, payroll, older SaaS) that take SAML assertions."</p>
+            {move || (kind.get() == "oidc").then(|| view! {
+                <label for="app-redirect">"Redirect URI"</label>
+                <input id="app-redirect" data-testid="app-redirect" required prop:value=move || redirect.get() on:input=move |ev| redirect.set(event_target_value(&ev)) />
+            })}
+            {move || (kind.get() == "saml").then(|| view! { <SamlFields form=saml /> })}
             <label for="app-profile">"Session profile"</label>
             <select id="app-profile" data-testid="app-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
                 <option value="standard" selected>"Standard (catalog, loyalty)"</option>
                 <option value="privileged">"Privileged (payments, admin)"</option>
             </select>
-            <label for="app-backchannel">"Back-channel logout URI (optional): Portcullis POSTs a logout token here when a session the app took part in ends"</label>
-            <input id="app-backchannel" data-testid="app-backchannel" prop:value=move || backchannel.get() on:input=move |ev| backchannel.set(event_target_value(&ev)) />
+            {move || (kind.get() == "oidc").then(|| view! {
+                <label for="app-backchannel">"Back-channel logout URI (optional): Portcullis POSTs a logout token here when a session the app took part in ends"</label>
+                <input id="app-backchannel" data-testid="app-backchannel" prop:value=move || backchannel.get() on:input=move |ev| backchannel.set(event_target_value(&ev)) />
+            })}
             <button type="submit" data-testid="app-create">"Register"</button>
         </form>
         {move || created.get().map(|c| view! {
@@ -288,6 +310,7 @@ fn EditApp(
         <section data-testid="app-editor" aria-label="Edit app">
             <h3>"Edit " {app.name.clone()}</h3>
             <ErrorNote error=error />
+            {app.saml.clone().map(|s| view! { <SamlSettings saml=s /> })}
             <form on:submit=move |ev| { ev.prevent_default(); save(); }>
                 {text("Name", "edit-name", f.name)}
                 {area("Redirect URIs, one per line (matched exactly)", "edit-redirects", f.redirects)}

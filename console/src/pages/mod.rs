@@ -11,6 +11,7 @@ mod orgs;
 mod paging;
 mod policy;
 mod refusal;
+mod saml_app;
 mod sessions;
 mod sign_in;
 mod templates;

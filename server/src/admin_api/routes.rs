@@ -13,9 +13,9 @@ use portcullis_api_types::{
     ActivityHour, AppCreateRequest, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
     AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailPreviewView,
     EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
-    PendingLinkView, Problem, RevokeOutcome, SessionPolicyView, SessionRulesView, SessionView,
-    SigningKeyView, SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest,
-    UserView,
+    PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView, SamlAppRequest,
+    SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -143,7 +143,8 @@ impl utoipa::Modify for BearerAuth {
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, AppSessionView, RevokeOutcome, TestLogoutView, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
-        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView
+        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView,
+        SamlAppView, SamlAcsView, SamlAppRequest, SamlAcsRequest
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -306,9 +307,11 @@ async fn list_apps(
     paged(service::list_apps(&state, &org, p).await?)
 }
 
-/// Registers an app; the answer carries its secret (the only time it is shown).
+/// Registers an app; the answer carries its secret (the only time it is shown). An app of type
+/// `saml` takes a `saml` object (SP entity id, unique in the org: 409 when taken; ACS URLs;
+/// Single Logout; NameID; signing; SP certificates) and has no secret; SSO endpoints are coming.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/apps", params(("org" = String, Path)), request_body = AppCreateRequest,
-    responses((status = 201, body = AppWithSecret), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = AppWithSecret), (status = 422, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn create_app(
     scope: AdminScope,
     state: web::Data<AppState>,
@@ -338,9 +341,10 @@ async fn get_app(
     ))
 }
 
-/// Changes an app's name, URIs, logout settings, session profile and rules, or lifetimes.
+/// Changes an app's name, URIs, logout settings, session profile and rules, or lifetimes; for
+/// a SAML app, its `saml` settings (absent fields stay).
 #[utoipa::path(patch, path = "/api/v1/orgs/{org}/apps/{id}", params(("org" = String, Path), ("id" = String, Path)), request_body = AppUpdateRequest,
-    responses((status = 200, body = AppView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = AppView), (status = 404, body = Problem), (status = 422, body = Problem), (status = 409, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn update_app(
     scope: AdminScope,
     state: web::Data<AppState>,

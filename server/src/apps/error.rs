@@ -22,6 +22,17 @@ pub enum AppError {
     InvalidSettings(&'static str),
     #[error("client id collision; try again")]
     ClientIdTaken,
+    /// A SAML setting that does not pass; the field is named as under the admin API's `saml`.
+    #[error("{0}")]
+    InvalidSaml(#[from] super::saml::SamlSettingsError),
+    #[error("a SAML app needs its SAML settings (SP entity id, ACS URLs)")]
+    MissingSaml,
+    #[error("only a SAML app takes SAML settings")]
+    SamlSettingsOnOidcApp,
+    #[error("a SAML app takes no redirect URIs, OIDC logout URIs or admin role")]
+    SamlWithOidcSettings,
+    #[error("another SAML app of this org has this SP entity id")]
+    EntityIdTaken,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

@@ -30,6 +30,9 @@ pub enum AppType {
     Native,
     /// Machine-to-machine (client credentials): confidential, no redirect URIs needed.
     Service,
+    /// A SAML 2.0 service provider: no secret, no redirect URIs, no OAuth grants; its
+    /// registration is in [`App::saml`].
+    Saml,
 }
 
 impl AppType {
@@ -39,6 +42,7 @@ impl AppType {
             Self::Spa => "spa",
             Self::Native => "native",
             Self::Service => "service",
+            Self::Saml => "saml",
         }
     }
 
@@ -55,8 +59,9 @@ impl FromStr for AppType {
             "spa" => Ok(Self::Spa),
             "native" => Ok(Self::Native),
             "service" => Ok(Self::Service),
+            "saml" => Ok(Self::Saml),
             other => Err(format!(
-                "unknown app type {other:?} (web, spa, native, service)"
+                "unknown app type {other:?} (web, spa, native, service, saml)"
             )),
         }
     }
@@ -189,6 +194,10 @@ pub struct App {
     pub admin: bool,
     pub settings: AppSettings,
     pub created_at: DateTime<Utc>,
+    /// A SAML app's registration (`Some` exactly when `app_type` is `Saml`). Defaulted so a
+    /// cached copy written before SAML apps reads as an OIDC app.
+    #[serde(default)]
+    pub saml: Option<super::saml::SamlSettings>,
 }
 
 impl App {
@@ -418,6 +427,8 @@ impl AppSettings {
     pub fn defaults(app_type: AppType, profile: SessionProfile) -> Self {
         let grant_types = match app_type {
             AppType::Service => vec![GrantType::ClientCredentials],
+            // SAML apps never reach the token endpoint.
+            AppType::Saml => Vec::new(),
             _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         };
         Self {
@@ -458,6 +469,9 @@ impl AppSettings {
         {
             return Err("re-authentication max age must be between 0 seconds and 366 days");
         }
+        if app_type == AppType::Saml {
+            return self.validate_saml();
+        }
         let code_grant = self.grant_types.contains(&GrantType::AuthorizationCode);
         let cc = self.grant_types.contains(&GrantType::ClientCredentials);
         if app_type == AppType::Service && (code_grant || !cc) {
@@ -477,6 +491,23 @@ impl AppSettings {
             return Err("an app needs at least one grant");
         }
         self.validate_client_auth(app_type)
+    }
+
+    /// A SAML app keeps only the session rules: no grant, no OAuth client authentication, no
+    /// PAR, no DPoP.
+    fn validate_saml(&self) -> Result<(), &'static str> {
+        if !self.grant_types.is_empty() {
+            return Err("SAML apps use no OAuth grant");
+        }
+        let oauth_only = self.client_auth != ClientAuthMethod::ClientSecret
+            || self.jwks.is_some()
+            || self.jwks_uri.is_some()
+            || self.require_par
+            || self.dpop != DpopRules::default();
+        if oauth_only {
+            return Err("SAML apps take no OAuth client settings (client_auth, jwks, PAR, DPoP)");
+        }
+        Ok(())
     }
 
     /// `private_key_jwt` needs a confidential app and exactly one source of keys; keys are
@@ -563,6 +594,8 @@ pub struct NewApp {
     pub session_profile: SessionProfile,
     pub admin: bool,
     pub settings: AppSettings,
+    /// Checked SAML settings; `Some` exactly for a SAML app.
+    pub saml: Option<super::saml::SamlSettings>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::model::ClientAuthMethod;
 use super::model::{
     App, AppSettings, AppType, AppUri, DpopRules, GrantType, NewApp, SessionProfile, SessionRules,
 };
+use super::saml::{AppUriRules, SamlRequest, SamlSettings};
 use crate::clock::SharedClock;
 use crate::outbound::OutboundPolicy;
 use crate::secrets::{constant_time_eq, random_token, sha256_hex};
@@ -82,6 +83,8 @@ pub struct CreateApp {
     pub require_par: bool,
     /// DPoP required, and with a server nonce (default: neither).
     pub dpop: DpopRules,
+    /// A SAML app's settings (required for one, refused for any other type).
+    pub saml: Option<SamlRequest>,
 }
 
 impl CreateApp {
@@ -106,6 +109,7 @@ impl CreateApp {
             jwks_uri: None,
             require_par: false,
             dpop: DpopRules::default(),
+            saml: None,
         }
     }
 
@@ -141,6 +145,7 @@ impl CreateApp {
                 .map(|u| u.as_str().to_owned()),
             require_par: app.settings.require_par,
             dpop: app.settings.dpop,
+            saml: app.saml.as_ref().map(SamlRequest::from_settings),
         }
     }
 
@@ -277,6 +282,7 @@ impl AppService {
             .map(|u| self.uri(u, AppType::Web))
             .transpose()?;
         let settings = req.settings(jwks_uri)?;
+        let saml = self.saml_settings(&req)?;
         // Only the code grant comes back to a redirect URI (a device-only app needs none).
         if t != AppType::Service
             && redirect_uris.is_empty()
@@ -296,7 +302,51 @@ impl AppService {
             session_profile: req.session_profile,
             admin: req.admin,
             settings,
+            saml,
         })
+    }
+
+    /// A SAML app's settings, checked; a SAML app has no OIDC URIs or admin role, and no
+    /// other app has SAML settings.
+    fn saml_settings(&self, req: &CreateApp) -> Result<Option<SamlSettings>, AppError> {
+        if req.app_type != AppType::Saml {
+            return match req.saml {
+                Some(_) => Err(AppError::SamlSettingsOnOidcApp),
+                None => Ok(None),
+            };
+        }
+        let oidc = !req.redirect_uris.is_empty()
+            || !req.post_logout_redirect_uris.is_empty()
+            || req.backchannel_logout_uri.is_some()
+            || req.frontchannel_logout_uri.is_some()
+            || req.admin;
+        if oidc {
+            return Err(AppError::SamlWithOidcSettings);
+        }
+        let saml = req.saml.as_ref().ok_or(AppError::MissingSaml)?;
+        let allowed = |ip| self.outbound.explicitly_allowed(ip);
+        let rules = AppUriRules {
+            allow_plain_http: self.allow_plain_http,
+            allowed: &allowed,
+        };
+        Ok(Some(saml.validate(&rules)?))
+    }
+
+    /// Which unique value a refused write collided with: a SAML app's entity id when another
+    /// app of the org has it, else the client id.
+    async fn conflict(&self, org: OrgId, new: &NewApp) -> AppError {
+        let Some(saml) = &new.saml else {
+            return AppError::ClientIdTaken;
+        };
+        match self
+            .store
+            .saml_app_by_entity_id(org, saml.sp_entity_id.as_str())
+            .await
+        {
+            Ok(Some(other)) if other.client_id != new.client_id => AppError::EntityIdTaken,
+            Ok(_) => AppError::ClientIdTaken,
+            Err(e) => e.into(),
+        }
     }
 
     fn uris(&self, raw: &[String], app_type: AppType) -> Result<Vec<AppUri>, AppError> {
@@ -356,7 +406,7 @@ impl AppService {
                 Ok((app, secret))
             }
             Ok(None) => Err(AppError::TooManyApps(super::model::MAX_APPS_PER_ORG)),
-            Err(StoreError::Conflict) => Err(AppError::ClientIdTaken),
+            Err(StoreError::Conflict) => Err(self.conflict(org.id, &new).await),
             Err(e) => Err(e.into()),
         }
     }
@@ -423,6 +473,7 @@ impl AppService {
                 self.app_changed(org.id, &app.client_id).await;
                 Ok(app)
             }
+            Err(StoreError::Conflict) => Err(self.conflict(org.id, &new).await),
             Err(e) => Err(e.into()),
         }
     }
@@ -435,10 +486,28 @@ impl AppService {
         Ok(deleted?)
     }
 
-    /// The app with this client id, for client authentication and token checks: a cached copy
-    /// (one per client id, dropped on every node when the app changes), else the database.
-    /// Unknown client ids are not remembered.
+    /// The SAML app of the org whose SP has this entity id (the `Issuer` of its requests).
+    pub async fn saml_app(&self, org: OrgId, entity_id: &str) -> Result<Option<App>, StoreError> {
+        self.store.saml_app_by_entity_id(org, entity_id).await
+    }
+
+    /// The OIDC client with this client id, for client authentication, /authorize and token
+    /// checks: a cached copy (one per client id, dropped on every node when the app changes),
+    /// else the database. Unknown client ids are not remembered. A SAML app is no OAuth client:
+    /// it is answered as unknown, so every OAuth endpoint refuses it like a client id that was
+    /// never registered.
     pub async fn client(
+        &self,
+        org: OrgId,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self
+            .client_record(org, client_id)
+            .await?
+            .filter(|r| r.app.app_type != AppType::Saml))
+    }
+
+    async fn client_record(
         &self,
         org: OrgId,
         client_id: &str,

@@ -1,8 +1,8 @@
 //! App rows and their registered URIs. Every query is scoped by org id.
 
-use super::entities::{app_redirect_uris, apps};
+use super::entities::{app_redirect_uris, apps, saml_apps};
 use super::{Store, StoreError, insert_audit};
-use crate::apps::{App, AppId, AppSettings, AppType, AppUri, NewApp, SessionProfile};
+use crate::apps::{App, AppId, AppSettings, AppType, AppUri, NewApp, SamlSettings, SessionProfile};
 use crate::audit::AuditEvent;
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
@@ -60,6 +60,38 @@ async fn insert_app_uris<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A SAML app's row (its settings as JSON; the entity id column is the one the unique index
+/// guards, written from the same value).
+async fn insert_saml<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    app: Uuid,
+    saml: &SamlSettings,
+) -> Result<(), StoreError> {
+    saml_apps::ActiveModel {
+        org_id: Set(org.0),
+        app_id: Set(app),
+        sp_entity_id: Set(saml.sp_entity_id.as_str().to_owned()),
+        settings: Set(serde_json::to_string(saml).map_err(|e| corrupt(e.to_string()))?),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// The settings were checked on the way in; a row that no longer reads is reported, not
+/// trusted (a SAML app without readable settings signs no one in).
+fn stored_saml(row: saml_apps::Model) -> Result<SamlSettings, StoreError> {
+    let saml: SamlSettings =
+        serde_json::from_str(&row.settings).map_err(|e| corrupt(format!("SAML settings: {e}")))?;
+    if saml.sp_entity_id.as_str() != row.sp_entity_id {
+        return Err(corrupt(
+            "SAML settings: entity id differs from its column".into(),
+        ));
+    }
+    Ok(saml)
+}
+
 async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, StoreError> {
     let uris = app_redirect_uris::Entity::find()
         .filter(app_redirect_uris::Column::OrgId.eq(m.org_id))
@@ -67,7 +99,40 @@ async fn load_app<C: ConnectionTrait>(conn: &C, m: apps::Model) -> Result<App, S
         .order_by_asc(app_redirect_uris::Column::Id)
         .all(conn)
         .await?;
-    build_app(m, uris)
+    let saml = if m.app_type == AppType::Saml.as_str() {
+        saml_apps::Entity::find()
+            .filter(saml_apps::Column::OrgId.eq(m.org_id))
+            .filter(saml_apps::Column::AppId.eq(m.id))
+            .one(conn)
+            .await?
+    } else {
+        None
+    };
+    build_app(m, uris, saml)
+}
+
+/// The SAML rows of those of `rows` that are SAML apps, by app id: one query.
+async fn saml_rows<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    rows: &[apps::Model],
+) -> Result<std::collections::HashMap<Uuid, saml_apps::Model>, StoreError> {
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter(|m| m.app_type == AppType::Saml.as_str())
+        .map(|m| m.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(saml_apps::Entity::find()
+        .filter(saml_apps::Column::OrgId.eq(org.0))
+        .filter(saml_apps::Column::AppId.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.app_id, r))
+        .collect())
 }
 
 /// Apps of one org from their rows, with the URIs of all of them read in one query (no query
@@ -91,16 +156,27 @@ async fn load_apps<C: ConnectionTrait>(
     {
         uris.entry(row.app_id).or_default().push(row);
     }
+    let mut saml = saml_rows(conn, org, &rows).await?;
     rows.into_iter()
         .map(|m| {
             let mine = uris.remove(&m.id).unwrap_or_default();
-            build_app(m, mine)
+            let saml = saml.remove(&m.id);
+            build_app(m, mine, saml)
         })
         .collect()
 }
 
-fn build_app(m: apps::Model, uris: Vec<app_redirect_uris::Model>) -> Result<App, StoreError> {
+fn build_app(
+    m: apps::Model,
+    uris: Vec<app_redirect_uris::Model>,
+    saml: Option<saml_apps::Model>,
+) -> Result<App, StoreError> {
     let app_type: AppType = m.app_type.parse().map_err(corrupt)?;
+    let saml = match (app_type, saml) {
+        (AppType::Saml, Some(row)) => Some(stored_saml(row)?),
+        (AppType::Saml, None) => return Err(corrupt(format!("SAML app {} has no settings", m.id))),
+        (_, _) => None,
+    };
     let mut redirect_uris = Vec::new();
     let mut post_logout_redirect_uris = Vec::new();
     for row in uris {
@@ -135,6 +211,7 @@ fn build_app(m: apps::Model, uris: Vec<app_redirect_uris::Model>) -> Result<App,
         admin: m.role.as_deref() == Some("admin"),
         settings,
         created_at: m.created_at,
+        saml,
     })
 }
 
@@ -186,12 +263,22 @@ impl Store {
         .insert(&txn)
         .await?;
         insert_app_uris(&txn, org, id, new).await?;
+        if let Some(saml) = &new.saml {
+            insert_saml(&txn, org, id, saml).await?;
+        }
         let event = AuditEvent {
             org_id: org,
             actor: actor.to_owned(),
             action: "app.created",
             target: Some(new.client_id.clone()),
-            details: serde_json::json!({ "name": new.name, "type": new.app_type.as_str() }),
+            details: match &new.saml {
+                Some(saml) => serde_json::json!({
+                    "name": new.name,
+                    "type": new.app_type.as_str(),
+                    "sp_entity_id": saml.sp_entity_id.as_str(),
+                }),
+                None => serde_json::json!({ "name": new.name, "type": new.app_type.as_str() }),
+            },
         };
         insert_audit(&txn, &event, now).await?;
         let app = load_app(&txn, model).await?;
@@ -349,6 +436,23 @@ impl Store {
             .await?)
     }
 
+    /// The SAML app of this org whose SP has this entity id (exact match).
+    pub async fn saml_app_by_entity_id(
+        &self,
+        org: OrgId,
+        entity_id: &str,
+    ) -> Result<Option<App>, StoreError> {
+        let Some(row) = saml_apps::Entity::find()
+            .filter(saml_apps::Column::OrgId.eq(org.0))
+            .filter(saml_apps::Column::SpEntityId.eq(entity_id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.app_by_id(org, AppId(row.app_id)).await
+    }
+
     pub async fn count_apps(&self, org: OrgId) -> Result<u64, StoreError> {
         Ok(apps::Entity::find()
             .filter(apps::Column::OrgId.eq(org.0))
@@ -376,6 +480,14 @@ impl Store {
             .exec(&txn)
             .await?;
         insert_app_uris(&txn, org, id.0, new).await?;
+        saml_apps::Entity::delete_many()
+            .filter(saml_apps::Column::OrgId.eq(org.0))
+            .filter(saml_apps::Column::AppId.eq(id.0))
+            .exec(&txn)
+            .await?;
+        if let Some(saml) = &new.saml {
+            insert_saml(&txn, org, id.0, saml).await?;
+        }
         let event = AuditEvent {
             org_id: org,
             actor: actor.to_owned(),

@@ -80,6 +80,26 @@ pub mod apps {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod saml_apps {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "saml_apps")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub app_id: Uuid,
+        pub sp_entity_id: String,
+        pub settings: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod app_redirect_uris {
     use sea_orm::entity::prelude::*;
 

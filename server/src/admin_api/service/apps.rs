@@ -3,14 +3,15 @@
 use super::*;
 use crate::admin_api::ApiError;
 use crate::apps::{
-    App, AppError, AppId, AppType, ClientAuthMethod, CreateApp, GrantType, SessionProfile,
-    SessionRules,
+    AcsRequest, App, AppError, AppId, AppType, ClientAuthMethod, CreateApp, GrantType, SamlRequest,
+    SessionProfile, SessionRules,
 };
 use crate::state::AppState;
 
 use crate::tenancy::Org;
 use portcullis_api_types::{
-    AppCreateRequest, AppView, AppWithSecret, Page, SessionRulesView, TestLogoutView,
+    AppCreateRequest, AppView, AppWithSecret, Page, SamlAcsView, SamlAppRequest, SamlAppView,
+    SessionRulesView, TestLogoutView,
 };
 
 pub(super) fn rules_view(r: &SessionRules) -> SessionRulesView {
@@ -70,7 +71,133 @@ pub fn app_view(a: &App) -> AppView {
         created_at: ts(a.created_at),
         dpop_required: a.settings.dpop.required,
         dpop_nonce_required: a.settings.dpop.nonce_required,
+        saml: a.saml.as_ref().map(saml_view),
     }
+}
+
+fn saml_view(s: &crate::apps::SamlSettings) -> SamlAppView {
+    SamlAppView {
+        sp_entity_id: s.sp_entity_id.as_str().to_owned(),
+        acs_urls: s
+            .acs_urls
+            .iter()
+            .map(|a| SamlAcsView {
+                index: a.index,
+                binding: a.binding.as_str().to_owned(),
+                url: a.url.as_str().to_owned(),
+            })
+            .collect(),
+        default_acs_index: s.default_acs_index,
+        slo_url: s.slo.as_ref().map(|e| e.url.as_str().to_owned()),
+        slo_binding: s.slo.as_ref().map(|e| e.binding.as_str().to_owned()),
+        name_id_format: s.name_id_format.as_str().to_owned(),
+        attributes: s.attributes.iter().map(|a| a.as_str().to_owned()).collect(),
+        sign_response: s.sign_response,
+        sign_assertion: s.sign_assertion,
+        sp_certificate: s.sp_certificate.as_ref().map(|c| c.as_pem().to_owned()),
+        require_signed_requests: s.require_signed_requests,
+        allow_sha1: s.allow_sha1,
+        encrypt_assertions: s.encrypt_assertions,
+        sp_encryption_certificate: s
+            .sp_encryption_certificate
+            .as_ref()
+            .map(|c| c.as_pem().to_owned()),
+    }
+}
+
+/// The `saml` object of a request over `current` (the app's settings when updating: absent
+/// fields stay, an empty URL or certificate is removed; when creating, absent fields get the
+/// defaults of `SamlRequest`).
+fn saml_request(req: SamlAppRequest, current: Option<&crate::apps::SamlSettings>) -> SamlRequest {
+    let mut out = current.map(SamlRequest::from_settings).unwrap_or_default();
+    if let Some(v) = req.sp_entity_id {
+        out.sp_entity_id = v;
+    }
+    if let Some(acs) = req.acs_urls {
+        out.acs_urls = acs
+            .into_iter()
+            .map(|a| AcsRequest {
+                url: a.url,
+                binding: a.binding,
+                index: a.index,
+            })
+            .collect();
+        // New ACS URLs without a default named: the first of them.
+        if req.default_acs_index.is_none() {
+            out.default_acs_index = None;
+        }
+    }
+    if req.default_acs_index.is_some() {
+        out.default_acs_index = req.default_acs_index;
+    }
+    match req.slo_url {
+        Some(u) if u.trim().is_empty() => {
+            out.slo_url = None;
+            out.slo_binding = None;
+        }
+        Some(u) => out.slo_url = Some(u),
+        None => {}
+    }
+    if req.slo_binding.is_some() {
+        out.slo_binding = req.slo_binding;
+    }
+    let given = |v: Option<String>, old: Option<String>| match v {
+        Some(p) if p.trim().is_empty() => None,
+        Some(p) => Some(p),
+        None => old,
+    };
+    out.sp_certificate = given(req.sp_certificate, out.sp_certificate);
+    out.sp_encryption_certificate =
+        given(req.sp_encryption_certificate, out.sp_encryption_certificate);
+    out.name_id_format = req.name_id_format.or(out.name_id_format);
+    out.attributes = req.attributes.or(out.attributes);
+    out.sign_response = req.sign_response.or(out.sign_response);
+    out.sign_assertion = req.sign_assertion.or(out.sign_assertion);
+    out.require_signed_requests = req
+        .require_signed_requests
+        .unwrap_or(out.require_signed_requests);
+    out.allow_sha1 = req.allow_sha1.unwrap_or(out.allow_sha1);
+    out.encrypt_assertions = req.encrypt_assertions.unwrap_or(out.encrypt_assertions);
+    out
+}
+
+/// Which OAuth-only fields a request gives (a SAML app takes none of them).
+fn oauth_fields(
+    grants: &Option<Vec<String>>,
+    client_auth: &Option<String>,
+    jwks: &Option<String>,
+    jwks_uri: &Option<String>,
+    [par, dpop]: [Option<bool>; 2],
+) -> [(&'static str, bool); 6] {
+    [
+        ("grant_types", grants.is_some()),
+        ("client_auth", client_auth.is_some()),
+        ("jwks", jwks.is_some()),
+        ("jwks_uri", jwks_uri.is_some()),
+        ("require_par", par == Some(true)),
+        ("dpop_required", dpop == Some(true)),
+    ]
+}
+
+/// The SAML settings a create or update asks for over `current`: for a SAML app, the OAuth
+/// fields given are refused first, each named in the 422 (whether `saml` fits the app's type
+/// is the app service's check).
+fn saml_part(
+    is_saml: bool,
+    oauth: [(&'static str, bool); 6],
+    saml: Option<SamlAppRequest>,
+    current: Option<&crate::apps::SamlSettings>,
+) -> Result<Option<SamlRequest>, ApiError> {
+    if is_saml && let Some((field, _)) = oauth.iter().find(|(_, given)| *given) {
+        return Err(ApiError::field(
+            field,
+            "a SAML app takes no OAuth settings (grants, client authentication, keys, PAR, DPoP)",
+        ));
+    }
+    Ok(match saml {
+        Some(s) => Some(saml_request(s, current)),
+        None => current.map(SamlRequest::from_settings),
+    })
 }
 
 /// The client authentication part of a create or update request, over `current` (the app's
@@ -127,6 +254,12 @@ fn parse_grants(raw: Option<Vec<String>>) -> Result<Option<Vec<GrantType>>, ApiE
 
 pub(super) fn app_error(e: AppError) -> ApiError {
     match e {
+        AppError::InvalidSaml(s) => ApiError::field(&format!("saml.{}", s.field), s.message),
+        AppError::MissingSaml | AppError::SamlSettingsOnOidcApp => {
+            ApiError::field("saml", e.to_string())
+        }
+        AppError::SamlWithOidcSettings => ApiError::field("redirect_uris", e.to_string()),
+        AppError::EntityIdTaken => ApiError::Conflict(e.to_string()),
         AppError::InvalidName => ApiError::field("name", e.to_string()),
         AppError::InvalidUri(ref u) => ApiError::field("redirect_uris", u.to_string()),
         AppError::MissingRedirectUri(_) => ApiError::field("redirect_uris", e.to_string()),
@@ -171,7 +304,7 @@ pub async fn create_app(
     state: &AppState,
     org: &Org,
     who: &Principal,
-    req: AppCreateRequest,
+    mut req: AppCreateRequest,
 ) -> Result<AppWithSecret, ApiError> {
     let app_type = match req.app_type.as_deref().unwrap_or("web").parse::<AppType>() {
         Ok(t) => t,
@@ -186,8 +319,17 @@ pub async fn create_app(
         Ok(p) => p,
         Err(m) => return Err(ApiError::field("session_profile", m)),
     };
+    let oauth = oauth_fields(
+        &req.grant_types,
+        &req.client_auth,
+        &req.jwks,
+        &req.jwks_uri,
+        [req.require_par, req.dpop_required],
+    );
+    let saml = saml_part(app_type == AppType::Saml, oauth, req.saml.take(), None)?;
     let auth = client_auth_change(req.client_auth.as_deref(), req.jwks, req.jwks_uri, None)?;
     let create = CreateApp {
+        saml,
         redirect_uris: req.redirect_uris,
         post_logout_redirect_uris: req.post_logout_redirect_uris,
         backchannel_logout_uri: req.backchannel_logout_uri,
@@ -243,6 +385,9 @@ pub async fn rotate_secret(
     id: &str,
 ) -> Result<AppWithSecret, ApiError> {
     let app = get_app(state, org, id).await?;
+    if app.app_type == AppType::Saml {
+        return Err(ApiError::Conflict("a SAML app has no secret".into()));
+    }
     if !app.app_type.is_confidential() {
         return Err(ApiError::Conflict("a public app has no secret".into()));
     }
@@ -257,14 +402,12 @@ pub async fn rotate_secret(
     })
 }
 
-pub async fn update_app(
-    state: &AppState,
-    org: &Org,
-    who: &Principal,
-    id: &str,
-    req: portcullis_api_types::AppUpdateRequest,
-) -> Result<AppView, ApiError> {
-    let app = get_app(state, org, id).await?;
+/// The session profile and rules an update asks for: new rules as given, a new profile alone
+/// with its preset, else the app's.
+fn profile_and_rules(
+    req: &portcullis_api_types::AppUpdateRequest,
+    app: &App,
+) -> Result<(SessionProfile, SessionRules), ApiError> {
     let profile = match req.session_profile.as_deref() {
         Some(p) => p
             .parse::<SessionProfile>()
@@ -282,6 +425,18 @@ pub async fn update_app(
         (None, Some(_)) => profile.preset(),
         (None, None) => app.settings.session,
     };
+    Ok((profile, rules))
+}
+
+pub async fn update_app(
+    state: &AppState,
+    org: &Org,
+    who: &Principal,
+    id: &str,
+    mut req: portcullis_api_types::AppUpdateRequest,
+) -> Result<AppView, ApiError> {
+    let app = get_app(state, org, id).await?;
+    let (profile, rules) = profile_and_rules(&req, &app)?;
     let uris =
         |v: &[crate::apps::AppUri]| v.iter().map(|u| u.as_str().to_owned()).collect::<Vec<_>>();
     let logout = |changed: Option<String>, current: &Option<crate::apps::AppUri>| match changed {
@@ -289,6 +444,15 @@ pub async fn update_app(
         Some(u) => Some(u),
         None => current.as_ref().map(|u| u.as_str().to_owned()),
     };
+    let oauth = oauth_fields(
+        &req.grant_types,
+        &req.client_auth,
+        &req.jwks,
+        &req.jwks_uri,
+        [req.require_par, req.dpop_required],
+    );
+    let is_saml = app.app_type == AppType::Saml;
+    let saml = saml_part(is_saml, oauth, req.saml.take(), app.saml.as_ref())?;
     let auth = client_auth_change(
         req.client_auth.as_deref(),
         req.jwks,
@@ -296,6 +460,7 @@ pub async fn update_app(
         Some(&app.settings),
     )?;
     let change = CreateApp {
+        saml,
         redirect_uris: req
             .redirect_uris
             .unwrap_or_else(|| uris(&app.redirect_uris)),
