@@ -45,6 +45,7 @@ test('the hosted pages have no serious accessibility violations', async ({ page 
 });
 
 test('every console page has no serious accessibility violations', async ({ page }) => {
+  test.setTimeout(120_000);
   await page.goto('/console/demo');
   await expect(page).toHaveURL(/\/o\/demo\/login/);
   await page.getByLabel('Email').fill(ADMIN);
