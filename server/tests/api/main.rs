@@ -35,6 +35,7 @@ mod org_home;
 mod orgs;
 mod outage;
 mod par;
+mod saml;
 mod security;
 mod signin;
 mod signup;
