@@ -128,10 +128,10 @@ impl RedirectQuery {
         ];
         for pair in raw_query.split('&') {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if let Some(i) = NAMES.iter().position(|n| *n == name) {
-                if found[i].replace(value).is_some() {
-                    return Err(SamlError::invalid(format!("{name} given twice")));
-                }
+            if let Some(i) = NAMES.iter().position(|n| *n == name)
+                && found[i].replace(value).is_some()
+            {
+                return Err(SamlError::invalid(format!("{name} given twice")));
             }
         }
         let [request, response, relay_state, sig_alg, signature] = found;

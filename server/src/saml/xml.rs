@@ -151,23 +151,11 @@ pub fn parse(xml: &str) -> Result<Element, SamlError> {
             }
             Event::Start(start) => {
                 count += 1;
-                if count > MAX_ELEMENTS {
-                    return Err(SamlError::TooLarge);
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(SamlError::TooDeep);
-                }
-                stack.push(element(&reader, ns, &start)?);
+                stack.push(bounded_element(&reader, ns, &start, count, stack.len())?);
             }
             Event::Empty(start) => {
                 count += 1;
-                if count > MAX_ELEMENTS {
-                    return Err(SamlError::TooLarge);
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(SamlError::TooDeep);
-                }
-                let done = element(&reader, ns, &start)?;
+                let done = bounded_element(&reader, ns, &start, count, stack.len())?;
                 close(&mut stack, &mut root, done);
             }
             Event::End(_) => {
@@ -219,6 +207,23 @@ fn namespace(ns: &ResolveResult<'_>) -> Result<Option<String>, SamlError> {
             "unbound namespace prefix {prefix:?}"
         ))),
     }
+}
+
+/// The `count`th element, opened at `depth`, within the bounds.
+fn bounded_element(
+    reader: &NsReader<&[u8]>,
+    ns: Option<String>,
+    start: &BytesStart<'_>,
+    count: usize,
+    depth: usize,
+) -> Result<Element, SamlError> {
+    if count > MAX_ELEMENTS {
+        return Err(SamlError::TooLarge);
+    }
+    if depth >= MAX_DEPTH {
+        return Err(SamlError::TooDeep);
+    }
+    element(reader, ns, start)
 }
 
 fn element(
