@@ -92,6 +92,42 @@ fn verifies(signed: &str, certs: &[Certificate]) -> bool {
     Bergshamra.verify_enveloped(signed, certs, &policy).is_ok()
 }
 
+/// Whether Debian's `xmlsec1` (an independent verifier, as SPs use it) verifies a signed
+/// LogoutResponse with `cert` taken from the metadata.
+fn xmlsec1_verifies(signed: &str, cert: &Certificate) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let (doc, pem) = (dir.path().join("doc.xml"), dir.path().join("cert.pem"));
+    std::fs::write(&doc, signed).unwrap();
+    let b64 = cert.base64();
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let text = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    std::fs::write(&pem, text).unwrap();
+    std::process::Command::new("xmlsec1")
+        .args([
+            "--verify",
+            "--enabled-key-data",
+            "raw-x509-cert",
+            "--pubkey-cert-pem",
+        ])
+        .arg(&pem)
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
+        ])
+        .arg(&doc)
+        .output()
+        .expect("xmlsec1 (Debian package xmlsec1) must be installed: .ci/run installs it")
+        .status
+        .success()
+}
+
 both_backends!(
     metadata_publishes_the_orgs_own_certificate_and_endpoints,
     |backend| {
@@ -148,10 +184,12 @@ both_backends!(
         let signed = signed_by(&app, &acme).await;
         assert!(signed.contains(&m.certificates[0].base64()));
         assert!(verifies(&signed, &m.certificates));
+        assert!(xmlsec1_verifies(&signed, &m.certificates[0]), "{signed}");
         let g = metadata(&app, "globex").await;
         assert_eq!(g.certificates.len(), 1);
         assert_ne!(g.certificates, m.certificates);
         assert!(!verifies(&signed, &g.certificates));
+        assert!(!xmlsec1_verifies(&signed, &g.certificates[0]));
         assert!(verifies(&signed_by(&app, &globex).await, &g.certificates));
         // The issuer of our messages is the metadata's entity id.
         let parsed = xml::parse(&signed).unwrap();
