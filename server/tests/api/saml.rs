@@ -269,3 +269,23 @@ both_backends!(
         assert_eq!(metadata(&app, "acme").await.certificates, next);
     }
 );
+
+both_backends!(parallel_first_uses_make_one_certificate, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    app.state.orgs.create("acme", None, "test").await.unwrap();
+    let node2 = TestApp::spawn_on(&app.db_url, app.redis.clone(), |f| f).await;
+    // Both nodes, four requests each, before the org has any SAML key: each may make one,
+    // one is stored (a conditional update), and every answer names that one.
+    let requests = (0..8).map(|i| {
+        let node = if i % 2 == 0 { &app } else { &node2 };
+        metadata(node, "acme")
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let first = &answers[0].certificates;
+    assert_eq!(first.len(), 1);
+    for answer in &answers {
+        assert_eq!(&answer.certificates, first);
+    }
+    assert_eq!(metadata(&app, "acme").await.certificates, *first);
+    assert_eq!(metadata(&node2, "acme").await.certificates, *first);
+});
