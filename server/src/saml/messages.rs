@@ -3,6 +3,7 @@
 //! shape only (version, ID, timestamps, one of each child); what a value must equal
 //! (Destination, Issuer, ACS URL) is the caller's rule.
 
+use super::dsig::{Certificate, VerifyPolicy, XmlSignatures};
 use super::error::SamlError;
 use super::xml::{self, Element};
 use super::{NS_ASSERTION, NS_DSIG, NS_PROTOCOL};
@@ -128,6 +129,54 @@ fn header(root: &Element) -> Result<Header, SamlError> {
         signed: root.child(NS_DSIG, "Signature")?.is_some(),
     })
 }
+
+/// A protocol message we read: its root's name and how it is parsed.
+pub trait Message: Sized {
+    /// The root's local name (in the protocol namespace).
+    const ROOT: &'static str;
+    fn from_element(root: &Element) -> Result<Self, SamlError>;
+    fn header(&self) -> &Header;
+}
+
+/// Reads a message that must carry an enveloped signature by one of `certs`: verified first
+/// (`saml::dsig`: the one shape, wrapping refused), then parsed from the same text, and its
+/// ID must be the one the signature covers. The one way a signed message should be read.
+pub fn read_signed<M: Message>(
+    xml: &str,
+    dsig: &dyn XmlSignatures,
+    certs: &[Certificate],
+    allow_sha1: bool,
+) -> Result<M, SamlError> {
+    let policy = VerifyPolicy {
+        root_ns: NS_PROTOCOL,
+        root_name: M::ROOT,
+        allow_sha1,
+    };
+    let verified = dsig.verify_enveloped(xml, certs, &policy)?;
+    let message = M::from_element(&xml::parse(xml)?)?;
+    if message.header().id != verified.id {
+        return Err(SamlError::signature("the signed ID is not the message's"));
+    }
+    Ok(message)
+}
+
+macro_rules! message {
+    ($type:ty, $root:literal) => {
+        impl Message for $type {
+            const ROOT: &'static str = $root;
+            fn from_element(root: &Element) -> Result<Self, SamlError> {
+                <$type>::from_element(root)
+            }
+            fn header(&self) -> &Header {
+                &self.header
+            }
+        }
+    };
+}
+
+message!(AuthnRequest, "AuthnRequest");
+message!(LogoutRequest, "LogoutRequest");
+message!(LogoutResponse, "LogoutResponse");
 
 impl AuthnRequest {
     pub fn parse(xml: &str) -> Result<Self, SamlError> {

@@ -685,3 +685,19 @@ fn xmlsec1_verifies_a_signed_response_and_its_signed_assertion_inside_it() {
         "{xml}"
     );
 }
+
+#[test]
+fn read_signed_gives_the_verified_message_only() {
+    use super::messages::{LogoutResponse, read_signed};
+    let certs = [sp_key().certificate().clone()];
+    let signed = signed_request("_orig", "user@example.com");
+    let read: LogoutRequest = read_signed(&signed, &Bergshamra, &certs, false).unwrap();
+    assert_eq!(read.header.id, "_orig");
+    assert_eq!(read.name_id.value, "user@example.com");
+    let unsigned = request("_orig", "user@example.com");
+    assert!(read_signed::<LogoutRequest>(&unsigned, &Bergshamra, &certs, false).is_err());
+    // The right signature on another kind of message than asked for is refused.
+    assert!(read_signed::<LogoutResponse>(&signed, &Bergshamra, &certs, false).is_err());
+    let tampered = signed.replace("user@example.com", "admin@example.com");
+    assert!(read_signed::<LogoutRequest>(&tampered, &Bergshamra, &certs, false).is_err());
+}
