@@ -38,6 +38,7 @@ mod m20261206_000029_app_sessions_live_deadlines;
 mod m20261207_000030_create_device_grants;
 mod m20261207_000031_dpop_binding;
 mod m20261208_000032_create_saml_apps;
+mod m20261208_000033_saml_signing_certificates;
 
 pub struct Migrator;
 
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000030_create_device_grants::Migration),
             Box::new(m20261207_000031_dpop_binding::Migration),
             Box::new(m20261208_000032_create_saml_apps::Migration),
+            Box::new(m20261208_000033_saml_signing_certificates::Migration),
         ]
     }
 }

@@ -156,6 +156,7 @@ impl AppState {
                 Duration::from_millis(config.security.anonymous_max_wait_ms),
             ),
             email: email.clone(),
+            saml: crate::saml::SamlService::new(keys.clone(), config.public_url().to_owned()),
             keys,
             oidc,
             slo,

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod oidc;
 pub mod outbound;
 pub mod routes;
+pub mod saml;
 pub mod secrets;
 pub mod sessions;
 pub mod slo;

@@ -67,6 +67,7 @@ fn routes(cfg: &mut web::ServiceConfig, console_dir: &Path, console_built: bool)
             .configure(crate::oidc::routes::configure)
             .configure(crate::oidc::device_routes::configure)
             .configure(crate::slo::routes::configure)
+            .configure(crate::http::saml::configure)
             .default_service(web::to(crate::tenancy::routes::org_not_found)),
     );
     console::configure(cfg, console_dir, console_built);

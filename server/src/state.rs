@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::email::EmailService;
 use crate::keys::KeyService;
 use crate::oidc::OidcService;
+use crate::saml::SamlService;
 use crate::sessions::SessionService;
 use crate::slo::SloService;
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub keys: KeyService,
     pub oidc: OidcService,
     pub slo: SloService,
+    /// The org as a SAML identity provider (metadata, signing key).
+    pub saml: SamlService,
     pub email: EmailService,
     /// Rate limits of anonymous requests (WebAuthn ceremony starts per client IP).
     pub limits: crate::limits::RateLimiter,

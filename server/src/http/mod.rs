@@ -10,6 +10,7 @@ pub(crate) mod health;
 pub(crate) mod org;
 pub mod pages;
 pub(crate) mod request_log;
+pub(crate) mod saml;
 pub mod signin;
 
 pub(crate) use error::not_found;

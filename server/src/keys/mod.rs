@@ -1,14 +1,16 @@
 //! Per-org token signing keys: generation (ES256 default, RS256), encryption at rest, rotation
-//! with overlap, the JWKS, and signing and verifying JWTs with them.
+//! with overlap, the JWKS, and signing and verifying JWTs with them; beside each, the org's
+//! SAML signing key and certificate (`saml.rs`).
 
 mod error;
 mod jose;
 mod model;
+pub mod saml;
 mod service;
 
 pub use error::KeyError;
-pub use model::{KeyInfo, SigningAlg, StoredKey};
-pub use service::{KeyEncryptionKey, KeyService};
+pub use model::{KeyInfo, SigningAlg, StoredKey, StoredSamlKey};
+pub use service::{KeyEncryptionKey, KeyService, SamlKeys};
 
 /// The longest publish lead a rotation may ask for (a year): larger values are refused rather
 /// than overflowing the date arithmetic.

@@ -61,6 +61,15 @@ pub struct StoredKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The SAML key of a stored key row (`keys::saml`): the private half still encrypted.
+#[derive(Debug, Clone)]
+pub struct StoredSamlKey {
+    /// Sealed PKCS#8 PEM (associated data `org:kid:saml`).
+    pub encrypted_private_key: String,
+    /// base64 of the certificate's DER.
+    pub certificate: String,
+}
+
 /// What rotation reports (never the private key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {

@@ -9,7 +9,8 @@
 
 use super::error::KeyError;
 use super::jose::Signer;
-use super::model::{KeyInfo, SigningAlg, StoredKey};
+use super::model::{KeyInfo, SigningAlg, StoredKey, StoredSamlKey};
+use super::saml::SamlKey;
 use crate::apps::MAX_SIGNED_TOKEN_TTL_SECS;
 use crate::clock::SharedClock;
 use crate::config::KeysConfig;
@@ -164,6 +165,11 @@ fn aad(org: OrgId, kid: &str) -> String {
     format!("{org}:{kid}")
 }
 
+/// The associated data of a row's SAML key: not interchangeable with its JOSE key.
+fn saml_aad(org: OrgId, kid: &str) -> String {
+    format!("{org}:{kid}:saml")
+}
+
 /// A fresh private key as DER (PKCS#8 for P-256, PKCS#1 for RSA: what jsonwebtoken expects).
 pub(super) fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     match alg {
@@ -219,6 +225,8 @@ struct LoadedKey {
     stored: StoredKey,
     signer: Signer,
     decoding: DecodingKey,
+    /// The row's SAML key, once made.
+    saml: Option<SamlKey>,
 }
 
 impl LoadedKey {
@@ -264,6 +272,15 @@ impl Verified {
     fn claims_as<T: DeserializeOwned>(&self) -> Result<T, KeyError> {
         serde_json::from_value(self.claims.clone()).map_err(|_| KeyError::InvalidToken)
     }
+}
+
+/// An org's SAML keys at one instant (`KeyService::saml_keys`).
+#[derive(Debug, Clone)]
+pub struct SamlKeys {
+    /// The key that signs now.
+    pub signing: SamlKey,
+    /// The certificates (DER) published now, oldest first: metadata lists them all.
+    pub published: Vec<Vec<u8>>,
 }
 
 /// Verified tokens a node remembers (by SHA-256 of the token), at most this many.
@@ -397,7 +414,7 @@ impl KeyService {
         let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let stored = self.keys_or_first(org).await?;
         let mut keys = Vec::with_capacity(stored.len());
-        for key in stored {
+        for (key, saml) in stored {
             let der = self
                 .kek
                 .open(&aad(org, &key.kid), &key.encrypted_private_key)?;
@@ -414,10 +431,15 @@ impl KeyService {
                     continue;
                 }
             };
+            let saml = match saml {
+                Some(saml) => Some(self.open_saml(org, &key.kid, &saml)?),
+                None => None,
+            };
             keys.push(LoadedKey {
                 signer,
                 decoding,
                 stored: key,
+                saml,
             });
         }
         let list: Vec<_> = keys.iter().map(|k| k.stored.public_jwk.clone()).collect();
@@ -527,9 +549,12 @@ impl KeyService {
         Ok(serde_json::json!({ "keys": list }).to_string().into())
     }
 
-    async fn keys_or_first(&self, org: OrgId) -> Result<Vec<StoredKey>, KeyError> {
+    async fn keys_or_first(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(StoredKey, Option<StoredSamlKey>)>, KeyError> {
         let now = self.clock.now();
-        let keys = self.store.signing_keys(org, now).await?;
+        let keys = self.store.signing_keys_with_saml(org, now).await?;
         if !keys.is_empty() {
             return Ok(keys);
         }
@@ -541,7 +566,75 @@ impl KeyService {
             Ok(_) | Err(KeyError::Store(crate::store::StoreError::Conflict)) => {}
             Err(e) => return Err(e),
         }
-        Ok(self.store.signing_keys(org, now).await?)
+        Ok(self.store.signing_keys_with_saml(org, now).await?)
+    }
+
+    fn open_saml(&self, org: OrgId, kid: &str, saml: &StoredSamlKey) -> Result<SamlKey, KeyError> {
+        let pem = self
+            .kek
+            .open(&saml_aad(org, kid), &saml.encrypted_private_key)?;
+        let pkcs8_pem = String::from_utf8(pem)
+            .map_err(|_| KeyError::Encryption("a stored SAML key is not PEM".into()))?;
+        let certificate_der = STANDARD
+            .decode(&saml.certificate)
+            .map_err(|_| KeyError::Encryption("a stored SAML certificate is not base64".into()))?;
+        Ok(SamlKey {
+            pkcs8_pem,
+            certificate_der,
+        })
+    }
+
+    /// The org's SAML keys: the one that signs now (the row of the JOSE key that signs now)
+    /// and the certificates published now (every published row's). A row without its SAML key
+    /// gets one first (`keys::saml`), and every node is told.
+    pub async fn saml_keys(&self, org: OrgId) -> Result<SamlKeys, KeyError> {
+        let mut loaded = self.loaded(org).await?;
+        if loaded.keys.iter().any(|k| k.saml.is_none()) {
+            self.make_saml_keys(org, &loaded).await?;
+            self.keys_changed(org).await;
+            loaded = self.loaded(org).await?;
+        }
+        let now = self.clock.now();
+        let stored: Vec<StoredKey> = loaded.keys.iter().map(|k| k.stored.clone()).collect();
+        let kid = &active(&stored, now)
+            .ok_or(KeyError::Sign("no active key".into()))?
+            .kid;
+        let signing = loaded
+            .keys
+            .iter()
+            .find(|k| &k.stored.kid == kid)
+            .and_then(|k| k.saml.clone())
+            .ok_or(KeyError::Sign("no active SAML key".into()))?;
+        let published = loaded
+            .keys
+            .iter()
+            .filter(|k| k.published_at(now))
+            .filter_map(|k| k.saml.as_ref().map(|s| s.certificate_der.clone()))
+            .collect();
+        Ok(SamlKeys { signing, published })
+    }
+
+    /// Makes and stores the SAML key of every loaded row without one (a row another node
+    /// filled meanwhile keeps that node's).
+    async fn make_saml_keys(&self, org: OrgId, loaded: &LoadedKeys) -> Result<(), KeyError> {
+        let now = self.clock.now();
+        for key in loaded.keys.iter().filter(|k| k.saml.is_none()) {
+            let kid = key.stored.kid.clone();
+            let name = format!("Portcullis SAML {kid}");
+            let made = tokio::task::spawn_blocking(move || super::saml::generate(&name, now))
+                .await
+                .map_err(|e| KeyError::Generate(e.to_string()))??;
+            let stored = StoredSamlKey {
+                encrypted_private_key: self
+                    .kek
+                    .seal(&saml_aad(org, &kid), made.pkcs8_pem.as_bytes())?,
+                certificate: STANDARD.encode(&made.certificate_der),
+            };
+            if self.store.set_saml_key(org, &kid, &stored, now).await? {
+                tracing::info!(org = %org, kid = %kid, "SAML signing certificate created");
+            }
+        }
+        Ok(())
     }
 
     /// Signs `claims` with the org's active key; `typ` goes in the header (`JWT`, `at+jwt`).

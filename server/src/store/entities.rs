@@ -257,6 +257,9 @@ pub mod signing_keys {
         pub created_at: DateTimeUtc,
         pub activates_at: DateTimeUtc,
         pub expires_at: Option<DateTimeUtc>,
+        /// The row's SAML key (migration 33): sealed PKCS#8 PEM and base64 DER certificate.
+        pub saml_private_key: Option<String>,
+        pub saml_certificate: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,12 +3,12 @@
 use super::entities::signing_keys;
 use super::{Store, StoreError, insert_audit};
 use crate::audit::AuditEvent;
-use crate::keys::{SigningAlg, StoredKey};
+use crate::keys::{SigningAlg, StoredKey, StoredSamlKey};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveValue::NotSet, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
-        signing_keys::ActiveModel {
+        let row = signing_keys::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.0),
             kid: Set(key.kid.clone()),
@@ -51,9 +51,15 @@ impl Store {
             created_at: Set(key.created_at),
             activates_at: Set(key.activates_at),
             expires_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+            // Made on the row's first SAML use (`set_saml_key`); left out of the insert.
+            saml_private_key: NotSet,
+            saml_certificate: NotSet,
+        };
+        // Without RETURNING: a database migrated down (tests of older migrations) has no SAML
+        // columns, and the row is not read back anyway.
+        signing_keys::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await?;
         let event = AuditEvent {
             org_id: org,
             actor: actor.to_owned(),
@@ -72,6 +78,20 @@ impl Store {
         org: OrgId,
         now: DateTime<Utc>,
     ) -> Result<Vec<StoredKey>, StoreError> {
+        Ok(self
+            .signing_keys_with_saml(org, now)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// The org's published keys at `now` (oldest first), each with its SAML key if made.
+    pub async fn signing_keys_with_saml(
+        &self,
+        org: OrgId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(StoredKey, Option<StoredSamlKey>)>, StoreError> {
         let rows = signing_keys::Entity::find()
             .filter(signing_keys::Column::OrgId.eq(org.0))
             .filter(
@@ -85,7 +105,14 @@ impl Store {
         rows.into_iter()
             .map(|m| {
                 let alg: SigningAlg = m.alg.parse().map_err(corrupt)?;
-                Ok(StoredKey {
+                let saml = match (m.saml_private_key, m.saml_certificate) {
+                    (Some(encrypted_private_key), Some(certificate)) => Some(StoredSamlKey {
+                        encrypted_private_key,
+                        certificate,
+                    }),
+                    _ => None,
+                };
+                let key = StoredKey {
                     kid: m.kid,
                     alg,
                     encrypted_private_key: m.private_key,
@@ -94,8 +121,48 @@ impl Store {
                     created_at: m.created_at,
                     activates_at: m.activates_at,
                     expires_at: m.expires_at,
-                })
+                };
+                Ok((key, saml))
             })
             .collect()
+    }
+
+    /// Gives the key `kid` its SAML key, unless it has one already (another node made it
+    /// first: that one stays, and the caller reads it). Whether this one was stored.
+    pub async fn set_saml_key(
+        &self,
+        org: OrgId,
+        kid: &str,
+        saml: &StoredSamlKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.begin_write().await?;
+        let done = signing_keys::Entity::update_many()
+            .col_expr(
+                signing_keys::Column::SamlPrivateKey,
+                Expr::value(saml.encrypted_private_key.clone()),
+            )
+            .col_expr(
+                signing_keys::Column::SamlCertificate,
+                Expr::value(saml.certificate.clone()),
+            )
+            .filter(signing_keys::Column::OrgId.eq(org.0))
+            .filter(signing_keys::Column::Kid.eq(kid))
+            .filter(signing_keys::Column::SamlCertificate.is_null())
+            .exec(&txn)
+            .await?;
+        let stored = done.rows_affected == 1;
+        if stored {
+            let event = AuditEvent {
+                org_id: org,
+                actor: "first_use".to_owned(),
+                action: "saml_certificate.created",
+                target: Some(kid.to_owned()),
+                details: serde_json::json!({}),
+            };
+            insert_audit(&txn, &event, now).await?;
+        }
+        txn.commit().await?;
+        Ok(stored)
     }
 }

@@ -35,6 +35,7 @@ mod org_home;
 mod orgs;
 mod outage;
 mod par;
+mod saml;
 mod saml_apps;
 mod security;
 mod signin;
