@@ -45,6 +45,7 @@ test('the hosted pages have no serious accessibility violations', async ({ page 
 });
 
 test('every console page has no serious accessibility violations', async ({ page }) => {
+  test.setTimeout(60_000);
   await page.goto('/console/demo');
   await expect(page).toHaveURL(/\/o\/demo\/login/);
   await page.getByLabel('Email').fill(ADMIN);
@@ -58,5 +59,11 @@ test('every console page has no serious accessibility violations', async ({ page
     await page.waitForLoadState('networkidle');
     found[tab || '/'] = await serious(page);
   }
+  // One app's page (its settings in sections, sessions, deliveries, secret).
+  await page.goto('/console/demo/apps');
+  await page.getByTestId('app-edit').first().click();
+  await expect(page.getByTestId('app-detail-name')).toBeVisible();
+  await page.waitForLoadState('networkidle');
+  found['/apps/{id}'] = await serious(page);
   expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, []])));
 });

@@ -100,7 +100,7 @@ fn AppSessions(auth: Auth, id: String) -> impl IntoView {
             <p class="help">"Each row is the app's session of one sign-in. One that outlives the sign-in keeps its refresh tokens after Single Logout."</p>
             <ErrorNote error=error />
             <p data-testid="app-sessions-count">{count}</p>
-            <div class="table-scroll"><table>
+            <div class="table-scroll" hidden=move || sessions.get().is_none_or(|p| p.total == 0)><table>
                 <thead><tr><th scope="col">"User"</th><th scope="col">"Started"</th><th scope="col">"Last active"</th><th scope="col">"Ends"</th><th scope="col">"Outlives the sign-in"</th><th scope="col">"Sign-in session"</th></tr></thead>
                 <tbody>
                     {move || sessions.get().map(|p| p.items.into_iter().map(|s| {
@@ -140,7 +140,7 @@ fn AppDeliveries(auth: Auth, id: String, listens: bool) -> impl IntoView {
             <h3 id="app-deliveries-title">"Recent logout deliveries"</h3>
             <ErrorNote error=error />
             {move || deliveries.get().map(|p| (p.total == 0).then(|| view! { <p class="help">{empty}</p> }))}
-            <div class="table-scroll"><table>
+            <div class="table-scroll" hidden=move || deliveries.get().is_none_or(|p| p.total == 0)><table>
                 <thead><tr><th scope="col">"Since"</th><th scope="col">"Reason"</th><th scope="col">"Outcome"</th><th scope="col">"Attempts"</th><th scope="col">"Last error"</th></tr></thead>
                 <tbody>
                     {move || deliveries.get().map(|p| p.items.into_iter().map(|d| view! {

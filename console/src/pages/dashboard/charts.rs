@@ -218,12 +218,12 @@ pub(super) fn DeliveryOutcomes(org: String, stats: Vec<AppDeliveryStats>) -> imp
                 <li><span class="swatch seg-failed"></span>"Failed"</li>
                 <li><span class="swatch seg-pending"></span>"Pending (being retried)"</li>
             </ul>
-            {empty}
-            <div class="table-scroll"><table class="delivery-stats">
+            <div class="table-scroll" hidden=empty.is_some()><table class="delivery-stats">
                 <thead><tr><th scope="col">"App"</th><th scope="col"><span class="visually-hidden">"Outcomes"</span></th>
                     <th scope="col">"Delivered"</th><th scope="col">"Failed"</th><th scope="col">"Pending"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table></div>
+            {empty}
         </figure>
     }
 }
