@@ -323,6 +323,12 @@ pub struct AppSessionView {
     /// The IdP session it started in (`sid`).
     #[serde(default)]
     pub session_id: String,
+    /// Its user.
+    #[serde(default)]
+    pub user_id: String,
+    /// Its user's email address.
+    #[serde(default)]
+    pub user_email: String,
     /// When the app session started (the code exchange).
     pub created_at: String,
     pub last_active_at: String,
@@ -644,6 +650,19 @@ pub struct AppUpdateRequest {
     /// A SAML app's settings to change (SAML apps only); absent fields stay.
     #[serde(default)]
     pub saml: Option<SamlAppRequest>,
+}
+
+/// Logout deliveries to one app over a recent window, by outcome (the console's dashboard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppDeliveryStats {
+    pub app_id: String,
+    pub app_name: String,
+    pub client_id: String,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Not delivered yet (still being tried).
+    pub pending: u64,
 }
 
 /// Sign-in activity per hour (the console's dashboard chart).

@@ -63,5 +63,11 @@ test('every console page has no serious accessibility violations', async ({ page
     found[`${tab || '/'} (dark)`] = await serious(page);
     await page.emulateMedia({ colorScheme: 'light' });
   }
+  // One app's page (its settings in sections, sessions, deliveries, secret).
+  await page.goto('/console/demo/apps');
+  await page.getByTestId('app-edit').first().click();
+  await expect(page.getByTestId('app-detail-name')).toBeVisible();
+  await page.waitForLoadState('networkidle');
+  found['/apps/{id}'] = await serious(page);
   expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, []])));
 });

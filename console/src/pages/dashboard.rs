@@ -1,11 +1,17 @@
-//! The dashboard: live sessions, sign-ins and failed deliveries at a glance, and a chart of the
-//! last day's sign-ins.
+//! The dashboard: live sessions, sign-ins and failed deliveries at a glance, charts of the
+//! sign-ins and failures over the last 24 hours and 7 days, and the logout deliveries per app.
+
+mod charts;
+mod scale;
 
 use leptos::prelude::*;
-use portcullis_api_types::{ActivityHour, AuditEventView, DeliveryView, Page, SessionView};
+use portcullis_api_types::{
+    ActivityHour, AppDeliveryStats, AuditEventView, DeliveryView, Page, SessionView,
+};
 
 use crate::api::{Auth, fetch_into, load};
 use crate::ui::ErrorNote;
+use charts::{ActivityChart, DeliveryOutcomes, by_day, by_hour};
 
 /// A list's total once it has loaded, `…` before.
 fn total<T: Clone + Send + Sync + 'static>(
@@ -51,8 +57,13 @@ pub(crate) fn Dashboard(auth: Auth) -> impl IntoView {
         reload,
     );
     let org = auth.org.clone();
-    let activity = RwSignal::new(None::<Vec<ActivityHour>>);
-    fetch_into(auth, "/activity?hours=24", activity, error);
+    let day = RwSignal::new(None::<Vec<ActivityHour>>);
+    fetch_into(auth.clone(), "/activity?hours=24", day, error);
+    let week = RwSignal::new(None::<Vec<ActivityHour>>);
+    fetch_into(auth.clone(), "/activity?hours=168", week, error);
+    let outcomes = RwSignal::new(None::<Vec<AppDeliveryStats>>);
+    fetch_into(auth, "/delivery-stats?hours=168", outcomes, error);
+    let stats_org = org.clone();
     view! {
         <section data-testid="dashboard-page">
             <h2>"Dashboard"</h2>
@@ -66,41 +77,21 @@ pub(crate) fn Dashboard(auth: Auth) -> impl IntoView {
                 <dd><a data-testid="stat-failed-deliveries" href=format!("/console/{org}/deliveries?status=failed")
                     title="Show the failed deliveries">{total(failed)}</a></dd>
             </dl>
-            <h3>"Sign-ins over the last 24 hours"</h3>
-            {move || activity.get().map(|hours| view! { <ActivityChart hours=hours /> })}
+            <section class="charts" data-testid="activity-chart" aria-labelledby="activity-title">
+                <h3 id="activity-title">"Sign-ins"</h3>
+                {move || day.get().map(|hours| view! {
+                    <ActivityChart title="Last 24 hours, per hour" unit="Hour" buckets=by_hour(&hours)
+                        label_every=3 test_id="chart-24h" />
+                })}
+                {move || week.get().map(|hours| view! {
+                    <ActivityChart title="Last 7 days, per day" unit="Day" buckets=by_day(&hours)
+                        label_every=1 test_id="chart-7d" />
+                })}
+            </section>
+            <section class="charts" aria-labelledby="deliveries-title">
+                <h3 id="deliveries-title">"Logout deliveries"</h3>
+                {move || outcomes.get().map(|stats| view! { <DeliveryOutcomes org=stats_org.clone() stats=stats /> })}
+            </section>
         </section>
-    }
-}
-
-/// Bars per hour: successful sign-ins (accent) and failures (red), as an SVG with a text table
-/// behind it for screen readers.
-#[component]
-fn ActivityChart(hours: Vec<ActivityHour>) -> impl IntoView {
-    let max = hours
-        .iter()
-        .map(|h| h.signins.max(h.failures))
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let height = 120.0_f64;
-    let bar = |v: u64| (v as f64 / max as f64) * height;
-    let total_in: u64 = hours.iter().map(|h| h.signins).sum();
-    let total_failed: u64 = hours.iter().map(|h| h.failures).sum();
-    view! {
-        <figure data-testid="activity-chart">
-            <svg viewBox="0 0 480 130" width="480" height="130" role="img"
-                aria-label=format!("{total_in} sign-ins and {total_failed} failed sign-ins in the last 24 hours")>
-                {hours.iter().enumerate().map(|(i, h)| {
-                    let x = i as f64 * 20.0;
-                    let ok = bar(h.signins);
-                    let bad = bar(h.failures);
-                    view! {
-                        <rect x=x + 2.0 y=height - ok width="7" height=ok fill="#2f5bd3"><title>{format!("{}: {} sign-ins", h.hour, h.signins)}</title></rect>
-                        <rect x=x + 10.0 y=height - bad width="7" height=bad fill="#c0392b"><title>{format!("{}: {} failed", h.hour, h.failures)}</title></rect>
-                    }
-                }).collect_view()}
-            </svg>
-            <figcaption>{format!("{total_in} sign-ins, {total_failed} failed (blue: signed in, red: failed)")}</figcaption>
-        </figure>
     }
 }

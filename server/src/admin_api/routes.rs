@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
-    ActivityHour, AppCreateRequest, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
+    ActivityHour, AppCreateRequest, AppDeliveryStats, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
     AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailPreviewView,
     EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
     PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView, SamlAppRequest,
@@ -50,6 +50,7 @@ api_routes![
     (delete, "/orgs/{org}/apps/{id}", delete_app),
     (post, "/orgs/{org}/apps/{id}/secret", rotate_secret),
     (post, "/orgs/{org}/apps/{id}/test-logout", test_logout),
+    (get, "/orgs/{org}/apps/{id}/sessions", app_sessions),
     (get, "/orgs/{org}/sessions", list_sessions),
     (get, "/orgs/{org}/sessions/{id}", get_session),
     (post, "/orgs/{org}/sessions/{id}/revoke", revoke_session),
@@ -103,6 +104,7 @@ api_routes![
     ),
     (get, "/orgs/{org}/audit-events", audit_events),
     (get, "/orgs/{org}/activity", activity),
+    (get, "/orgs/{org}/delivery-stats", delivery_stats),
 ];
 
 struct BearerAuth;
@@ -132,6 +134,7 @@ impl utoipa::Modify for BearerAuth {
     paths(
         deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret, test_logout,
+        app_sessions, delivery_stats,
         list_sessions, get_session, revoke_session, revoke_app_session, user_sessions,
         sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
@@ -143,7 +146,7 @@ impl utoipa::Modify for BearerAuth {
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, AppSessionView, RevokeOutcome, TestLogoutView, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
-        ActivityHour, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView,
+        ActivityHour, AppDeliveryStats, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView,
         SamlAppView, SamlAcsView, SamlAppRequest, SamlAcsRequest
     )),
     modifiers(&BearerAuth),
@@ -405,6 +408,22 @@ async fn test_logout(
         StatusCode::OK,
         &service::send_test_logout(&state, &org, &who, &id).await?,
     ))
+}
+
+/// The app's live app sessions, newest first, those outliving their ended IdP session
+/// included, each with its user's email.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/apps/{id}/sessions", params(("org" = String, Path), ("id" = String, Path), Paging),
+    responses((status = 200, body = Page<AppSessionView>), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn app_sessions(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    p: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let org = scope.org;
+    let p = service::PageRequest::parse(p.page, p.per_page)?;
+    paged(service::app_sessions(&state, &org, &id, p).await?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -939,6 +958,28 @@ async fn activity(
     Ok(json(
         StatusCode::OK,
         &service::activity(&state, &org, q.hours).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct DeliveryStatsQuery {
+    /// How many hours back, 1–720 (default 168, a week).
+    hours: Option<i64>,
+}
+
+/// Logout deliveries per app made in the last `hours` hours, by outcome (delivered, failed,
+/// pending): apps with at least one, by name (the dashboard's chart).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/delivery-stats", params(("org" = String, Path), DeliveryStatsQuery),
+    responses((status = 200, body = Vec<AppDeliveryStats>), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn delivery_stats(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    q: web::Query<DeliveryStatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::delivery_stats(&state, &org, q.hours).await?,
     ))
 }
 

@@ -271,6 +271,58 @@ impl Store {
             .collect())
     }
 
+    /// One page of the live app sessions of the org's app `app`, newest first (those that
+    /// outlive their ended IdP session included), and how many there are: the app's detail,
+    /// paged by the database.
+    pub async fn app_live_sessions_page(
+        &self,
+        org: OrgId,
+        app: AppId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AppSession>, u64), StoreError> {
+        use sea_orm::{PaginatorTrait, QuerySelect};
+        let query = app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::AppId.eq(app.0))
+            .filter(app_sessions::Column::EndedAt.is_null());
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_desc(app_sessions::Column::CreatedAt)
+            .order_by_desc(app_sessions::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((
+            rows.into_iter().map(super::oidc::to_app_session).collect(),
+            total,
+        ))
+    }
+
+    /// The org's logout deliveries created at or after `since`, counted by the database per
+    /// app and status (no rows loaded): `(app id, status, count)`.
+    pub async fn delivery_counts(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(uuid::Uuid, String, i64)>, StoreError> {
+        use logout_deliveries::Column;
+        use sea_orm::QuerySelect;
+        Ok(logout_deliveries::Entity::find()
+            .select_only()
+            .column(Column::AppId)
+            .column(Column::Status)
+            .column_as(Column::Id.count(), "n")
+            .filter(Column::OrgId.eq(org.0))
+            .filter(Column::CreatedAt.gte(since))
+            .group_by(Column::AppId)
+            .group_by(Column::Status)
+            .into_tuple::<(uuid::Uuid, String, i64)>()
+            .all(&self.db)
+            .await?)
+    }
+
     /// Makes a delivery due now again (a failed one too); false if the org has no such row or
     /// it was delivered.
     pub async fn retry_logout_delivery(

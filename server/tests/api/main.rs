@@ -10,6 +10,7 @@ mod helpers;
 
 mod account_logout;
 mod admin_api;
+mod admin_app_detail;
 mod admin_app_sessions;
 mod admin_filters;
 mod admin_paging;

@@ -1,4 +1,4 @@
-//! The audit trail and the sign-in activity chart.
+//! The audit trail and the dashboard's charts: sign-in activity, logout deliveries per app.
 
 use super::*;
 use crate::admin_api::ApiError;
@@ -112,5 +112,57 @@ pub async fn activity(
             _ => {}
         }
     }
+    Ok(out)
+}
+
+/// Logout deliveries per app created over the last `hours` hours (1–720, default 168), by
+/// outcome: apps with at least one delivery in the window, by name. Counted by the database.
+pub async fn delivery_stats(
+    state: &AppState,
+    org: &Org,
+    hours: Option<i64>,
+) -> Result<Vec<portcullis_api_types::AppDeliveryStats>, ApiError> {
+    use crate::apps::AppId;
+    use crate::slo::{STATUS_DELIVERED, STATUS_FAILED};
+    use std::collections::BTreeMap;
+    let hours = hours.unwrap_or(168);
+    if !(1..=720).contains(&hours) {
+        return Err(ApiError::field("hours", "between 1 and 720"));
+    }
+    let since = state.clock.now() - chrono::TimeDelta::hours(hours);
+    let counts = state
+        .store
+        .delivery_counts(org.id, since)
+        .await
+        .map_err(ApiError::internal)?;
+    let app_ids: Vec<AppId> =
+        super::sessions::distinct(counts.iter().map(|(app, _, _)| *app), AppId);
+    let labels = state
+        .store
+        .app_labels(org.id, &app_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut by_app: BTreeMap<uuid::Uuid, portcullis_api_types::AppDeliveryStats> = BTreeMap::new();
+    for (app, status, n) in counts {
+        let (client_id, app_name) = labels.get(&app).cloned().unwrap_or_default();
+        let row = by_app
+            .entry(app)
+            .or_insert_with(|| portcullis_api_types::AppDeliveryStats {
+                app_id: app.to_string(),
+                app_name,
+                client_id,
+                delivered: 0,
+                failed: 0,
+                pending: 0,
+            });
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.as_str() {
+            STATUS_DELIVERED => row.delivered += n,
+            STATUS_FAILED => row.failed += n,
+            _ => row.pending += n,
+        }
+    }
+    let mut out: Vec<_> = by_app.into_values().collect();
+    out.sort_by(|a, b| (&a.app_name, &a.app_id).cmp(&(&b.app_name, &b.app_id)));
     Ok(out)
 }

@@ -14,10 +14,12 @@ use portcullis_api_types::{AppSessionView, DeliveryView, Page, RevokeOutcome, Se
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
-/// An app session with its app's client id and name (`labels`, by app id).
+/// An app session with its app's client id and name (`labels`, by app id) and its user's
+/// email (`emails`, by user id).
 pub(super) fn app_session_view(
     s: &AppSession,
     labels: &BTreeMap<Uuid, (String, String)>,
+    emails: &BTreeMap<Uuid, String>,
 ) -> AppSessionView {
     let (client_id, app_name) = labels.get(&s.app_id.0).cloned().unwrap_or_default();
     AppSessionView {
@@ -26,6 +28,8 @@ pub(super) fn app_session_view(
         app_name,
         client_id,
         session_id: s.session_id.to_string(),
+        user_id: s.user_id.to_string(),
+        user_email: emails.get(&s.user_id.0).cloned().unwrap_or_default(),
         created_at: ts(s.created_at),
         last_active_at: ts(s.last_active_at),
         idle_deadline: s.idle_deadline.map(ts),
@@ -85,7 +89,7 @@ async fn session_views(
             app_sessions: app_sessions
                 .iter()
                 .filter(|a| a.session_id == s.id)
-                .map(|a| app_session_view(a, &labels))
+                .map(|a| app_session_view(a, &labels, &emails))
                 .collect(),
         })
         .collect())
@@ -109,6 +113,35 @@ pub async fn list_sessions(
         .await
         .map_err(ApiError::internal)?;
     Ok(p.with(session_views(state, org, sessions).await?, total))
+}
+
+/// The live app sessions of one of the org's apps, newest first, those outliving their ended
+/// IdP session included (the org's session list shows live IdP sessions only), each with its
+/// user's email. Paged by the database; 404 for an app the org does not have.
+pub async fn app_sessions(
+    state: &AppState,
+    org: &Org,
+    id: &str,
+    p: PageRequest,
+) -> Result<Page<AppSessionView>, ApiError> {
+    let app = super::apps::get_app(state, org, id).await?;
+    let (rows, total) = state
+        .store
+        .app_live_sessions_page(org.id, app.id, p.offset(), p.limit())
+        .await
+        .map_err(ApiError::internal)?;
+    let labels = BTreeMap::from([(app.id.0, (app.client_id.clone(), app.name.clone()))]);
+    let user_ids: Vec<UserId> = distinct(rows.iter().map(|s| s.user_id.0), UserId);
+    let emails = state
+        .store
+        .user_emails(org.id, &user_ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let items = rows
+        .iter()
+        .map(|s| app_session_view(s, &labels, &emails))
+        .collect();
+    Ok(p.with(items, total))
 }
 
 /// Where a user is signed in: their live IdP sessions and the ended ones that still hold a
