@@ -165,7 +165,16 @@ impl Ctx {
 
         let mut bindgen = Command::new(&wasm_bindgen);
         bindgen
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            // The `name` section (every function's mangled name, for stack traces) is more
+            // than half the file: browsers run the console without it.
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--remove-name-section",
+                "--remove-producers-section",
+                "--out-dir",
+            ])
             .arg(&dist)
             .args(["--out-name", CONSOLE_WASM])
             .arg(&wasm)
