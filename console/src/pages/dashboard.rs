@@ -69,13 +69,13 @@ pub(crate) fn Dashboard(auth: Auth) -> impl IntoView {
             <h2>"Dashboard"</h2>
             <ErrorNote error=error />
             <dl class="stats">
-                <dt>"Live sign-in sessions"</dt>
-                <dd data-testid="stat-sessions">{total(sessions)}</dd>
-                <dt>"Sign-ins"</dt><dd data-testid="stat-signins">{total(signins)}</dd>
-                <dt>"Failed sign-ins"</dt><dd data-testid="stat-failures">{total(failures)}</dd>
-                <dt>"Logout deliveries needing attention"</dt>
+                <div><dt>"Live sign-in sessions"</dt>
+                <dd data-testid="stat-sessions">{total(sessions)}</dd></div>
+                <div><dt>"Sign-ins"</dt><dd data-testid="stat-signins">{total(signins)}</dd></div>
+                <div><dt>"Failed sign-ins"</dt><dd data-testid="stat-failures">{total(failures)}</dd></div>
+                <div><dt>"Logout deliveries needing attention"</dt>
                 <dd><a data-testid="stat-failed-deliveries" href=format!("/console/{org}/deliveries?status=failed")
-                    title="Show the failed deliveries">{total(failed)}</a></dd>
+                    title="Show the failed deliveries">{total(failed)}</a></dd></div>
             </dl>
             <section class="charts" data-testid="activity-chart" aria-labelledby="activity-title">
                 <h3 id="activity-title">"Sign-ins"</h3>
