@@ -59,6 +59,11 @@ impl PasswordHasher {
         self.size
     }
 
+    /// How many hashes are running now (permits taken).
+    pub fn running(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+
     /// Takes every hashing permit until the returned value is dropped: hashes wait meanwhile.
     /// Tests use it to keep sign-ins waiting for argon2, so the caps on waiting sign-ins can
     /// be shown without timing anything.

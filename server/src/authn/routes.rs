@@ -151,11 +151,10 @@ async fn login_submit(
         app_requests_mfa: false,
         current,
     };
-    let outcome = state
-        .login
-        .password_login(&org, attempt)
-        .await
-        .or_unavailable(&org)?;
+    let outcome = state.login.password_login(&org, attempt).await;
+    let counted = outcome.as_ref().map_or("error", password_outcome);
+    state.metrics.sign_in("password", counted);
+    let outcome = outcome.or_unavailable(&org)?;
     // The form again, with what went wrong (never the email: known and unknown accounts'
     // pages stay identical).
     let again = |status, text: String, retry_after: Option<chrono::Duration>| {
@@ -206,6 +205,19 @@ async fn login_submit(
             )
             .await
         }
+    }
+}
+
+/// A password sign-in's outcome as `portcullis_sign_ins_total` counts it.
+fn password_outcome(outcome: &LoginOutcome) -> &'static str {
+    match outcome {
+        LoginOutcome::SignedIn { .. } => "signed_in",
+        LoginOutcome::SecondFactorRequired { .. } => "second_factor",
+        LoginOutcome::EnrolmentRequired { .. } => "enrolment",
+        LoginOutcome::EmailNotVerified => "email_not_verified",
+        LoginOutcome::InvalidCredentials => "invalid",
+        LoginOutcome::Throttled { .. } => "throttled",
+        LoginOutcome::Busy { .. } => "busy",
     }
 }
 

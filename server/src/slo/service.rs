@@ -81,6 +81,8 @@ pub struct SloService {
     http: OutboundClient,
     /// 2xx answers whose outcome could not be written (see `unrecorded_deliveries`).
     unrecorded: Arc<AtomicU64>,
+    /// Delivery outcomes by app (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// The retry backoff `logout.retry_base_secs` and `logout.retry_max_secs` set (with jitter).
@@ -110,7 +112,14 @@ impl SloService {
             public_url,
             http,
             unrecorded: Arc::new(AtomicU64::new(0)),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Counts delivery outcomes into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// RP-initiated logout. A valid `id_token_hint` is one this org signed (any published key,
@@ -407,6 +416,13 @@ impl SloService {
             }
         }
         let delivered = error.is_none();
+        let counted = match (delivered, next.is_some()) {
+            (true, _) => "delivered",
+            (false, true) => "retry",
+            (false, false) => "failed",
+        };
+        self.metrics
+            .logout_delivery(&d.app_id.0.to_string(), counted);
         match self
             .store
             .finish_logout_delivery(&d, token, error, next, done_at)
