@@ -25,18 +25,18 @@ pub async fn record(
     };
     // Latency is a duration on the monotonic clock, not a time of day (`crate::clock`).
     let started = Instant::now();
-    let request = req.request().clone();
+    // The route template from the app's resource map by path (the request may not be cloned
+    // before routing: the router writes its match into it).
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+    let method = req.method().clone();
     let res = next.call(req).await;
     let status = match &res {
         Ok(res) => res.status(),
         Err(e) => e.as_response_error().status_code(),
     };
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| UNMATCHED.to_owned());
     metrics.http_request(
         &route,
-        request.method().as_str(),
+        method.as_str(),
         status.as_u16(),
         started.elapsed().as_secs_f64(),
     );

@@ -17,15 +17,16 @@ pub struct OutboxDepth {
     pub oldest: Option<DateTime<Utc>>,
 }
 
-/// Live IdP sessions per org slug.
-const IDP_SESSIONS: &str = "SELECT o.slug AS slug, COUNT(s.id) AS n FROM sessions s \
-     JOIN orgs o ON o.id = s.org_id WHERE s.ended_at IS NULL AND s.idle_deadline > {1} \
+/// Live IdP sessions per org slug, every org (0 included: a gauge never keeps a stale value).
+const IDP_SESSIONS: &str = "SELECT o.slug AS slug, COUNT(s.id) AS n FROM orgs o \
+     LEFT JOIN sessions s ON s.org_id = o.id AND s.ended_at IS NULL AND s.idle_deadline > {1} \
      AND s.absolute_expiry > {2} GROUP BY o.slug ORDER BY o.slug";
 
-/// Live app sessions per org slug.
-const APP_SESSIONS: &str = "SELECT o.slug AS slug, COUNT(a.id) AS n FROM app_sessions a \
-     JOIN orgs o ON o.id = a.org_id WHERE a.ended_at IS NULL AND a.absolute_expiry > {1} \
-     AND (a.idle_deadline IS NULL OR a.idle_deadline > {2}) GROUP BY o.slug ORDER BY o.slug";
+/// Live app sessions per org slug, every org.
+const APP_SESSIONS: &str = "SELECT o.slug AS slug, COUNT(a.id) AS n FROM orgs o \
+     LEFT JOIN app_sessions a ON a.org_id = o.id AND a.ended_at IS NULL \
+     AND a.absolute_expiry > {1} AND (a.idle_deadline IS NULL OR a.idle_deadline > {2}) \
+     GROUP BY o.slug ORDER BY o.slug";
 
 impl Store {
     /// Live IdP sessions (`app = false`) or app sessions (`app = true`) per org slug at `now`,
