@@ -333,4 +333,62 @@ mod tests {
         assert!(text.contains("portcullis_idp_sessions 5"), "{text}");
         assert!(!text.contains("org="), "{text}");
     }
+
+    /// Every `expr` string anywhere in the dashboard.
+    fn exprs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v.as_str()) {
+                        ("expr", Some(e)) => out.push(e),
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The `portcullis_…` metric names an expression reads.
+    fn names_in(expr: &str) -> Vec<&str> {
+        let mut names = Vec::new();
+        let mut rest = expr;
+        while let Some(at) = rest.find("portcullis_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.push(&tail[..end]);
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    #[test]
+    fn the_dashboard_reads_only_exported_metrics_and_shows_them_all() {
+        let text = include_str!("../../deploy/grafana/portcullis.json");
+        let dash: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        let mut found = Vec::new();
+        exprs(&dash, &mut found);
+        assert!(found.len() >= 20, "{found:?}");
+        let exported: HashSet<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+        let mut used = HashSet::new();
+        for expr in found {
+            let names = names_in(expr);
+            assert!(!names.is_empty(), "reads no metric of ours: {expr}");
+            for name in names {
+                // A histogram's series: its buckets, count and sum.
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .filter(|b| b.ends_with("_seconds"))
+                    .unwrap_or(name);
+                assert!(exported.contains(base), "not exported: {name} in {expr}");
+                used.insert(base);
+            }
+        }
+        let unused: Vec<_> = exported.difference(&used).collect();
+        assert!(unused.is_empty(), "on no panel: {unused:?}");
+    }
 }
