@@ -136,7 +136,9 @@ impl AppState {
     pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let store = migrated_store(&config).await?;
         let cache = build_cache(&config, clock.clone())?;
-        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
+        let metrics = node_metrics(&config)?;
+        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes)
+            .with_metrics(metrics.clone());
         let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone())
             .with_retention_days(config.sessions.retention_days);
         let throttle = Throttle::new(cache.clone(), clock.clone());
@@ -154,7 +156,6 @@ impl AppState {
             oidc,
             slo,
         } = Protocols::new(&config, &store, &cache, &clock, &sessions)?;
-        let metrics = node_metrics(&config)?;
         let (oidc, slo) = (
             oidc.with_metrics(metrics.clone()),
             slo.with_metrics(metrics.clone()),

@@ -143,6 +143,11 @@ impl Metrics {
         });
     }
 
+    /// How long a password hash waited for a hashing slot.
+    pub fn argon2_wait(&self, seconds: f64) {
+        self.with(|| histogram!("portcullis_argon2_wait_seconds").record(seconds));
+    }
+
     /// One email attempt's outcome (sent, retry, failed).
     pub fn email(&self, outcome: &'static str) {
         self.with(|| {
@@ -275,6 +280,10 @@ pub const NAMES: &[(&str, &str)] = &[
         "portcullis_argon2_running",
         "Password hashes running on this node.",
     ),
+    (
+        "portcullis_argon2_wait_seconds",
+        "Wait of each password hash for a hashing slot.",
+    ),
 ];
 
 fn describe_all() {
@@ -282,7 +291,7 @@ fn describe_all() {
         let (name, help) = (*name, *help);
         if name.ends_with("_total") {
             describe_counter!(name, help);
-        } else if name.ends_with("_duration_seconds") {
+        } else if name.ends_with("_duration_seconds") || name.ends_with("_wait_seconds") {
             describe_histogram!(name, metrics::Unit::Seconds, help);
         } else {
             describe_gauge!(name, help);

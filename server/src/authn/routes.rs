@@ -304,40 +304,47 @@ async fn recovery_submit(
     let Some(pending) = pending_token(&req) else {
         return Ok(see_other(&format!("{}{LOGIN_PATH}", org_path(&org)), []));
     };
-    Ok(
-        match state
-            .webauthn
-            .finish_with_recovery_code(&org, &pending, &form.code)
-            .await
-        {
-            Ok((session, token)) => {
-                let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
-                see_other(
-                    &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
-                    [cookie, clear_pending_cookie(&state, &org)],
-                )
-            }
-            Err(
-                crate::authn::webauthn::WebauthnFlowError::Rejected
-                | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
-            ) => {
-                let page = MessagePage {
-                    org_name: &org.name,
-                    org_path: org_path(&org),
-                    logo_url: org.branding.logo_url.as_deref(),
-                    title: "Code not accepted",
-                    message: "That recovery code is not valid or was already used. Enter your password again to retry.",
-                    link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
-                };
-                render(
-                    StatusCode::UNAUTHORIZED,
-                    &page,
-                    [clear_pending_cookie(&state, &org)],
-                )
-            }
-            Err(e) => return Err(PageError::failure(&org, &e)),
-        },
-    )
+    let finished = state
+        .webauthn
+        .finish_with_recovery_code(&org, &pending, &form.code)
+        .await;
+    let counted = match &finished {
+        Ok(_) => "signed_in",
+        Err(
+            crate::authn::webauthn::WebauthnFlowError::Rejected
+            | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
+        ) => "invalid",
+        Err(_) => "error",
+    };
+    state.metrics.sign_in("recovery_code", counted);
+    Ok(match finished {
+        Ok((session, token)) => {
+            let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
+            see_other(
+                &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
+                [cookie, clear_pending_cookie(&state, &org)],
+            )
+        }
+        Err(
+            crate::authn::webauthn::WebauthnFlowError::Rejected
+            | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
+        ) => {
+            let page = MessagePage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                title: "Code not accepted",
+                message: "That recovery code is not valid or was already used. Enter your password again to retry.",
+                link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+            };
+            render(
+                StatusCode::UNAUTHORIZED,
+                &page,
+                [clear_pending_cookie(&state, &org)],
+            )
+        }
+        Err(e) => return Err(PageError::failure(&org, &e)),
+    })
 }
 
 crate::csrf_forms!(LoginForm, RecoveryForm);

@@ -205,6 +205,8 @@ both_backends!(
         // The public /metrics request counted as unmatched, never by its path.
         let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
         assert_eq!(after.get("portcullis_http_requests_total", &unmatched), 1.0);
+        // One password check, which waited for its argon2 slot once.
+        assert_eq!(m("portcullis_argon2_wait_seconds_count", &[]), 1.0);
         // Nothing failed or was throttled.
         assert_eq!(
             m(
