@@ -421,8 +421,7 @@ impl SloService {
             (false, true) => "retry",
             (false, false) => "failed",
         };
-        self.metrics
-            .logout_delivery(&d.app_id.0.to_string(), counted);
+        self.count_outcome(&d, counted).await;
         match self
             .store
             .finish_logout_delivery(&d, token, error, next, done_at)
@@ -442,6 +441,19 @@ impl SloService {
                 tracing::warn!(delivery = %d.id, app = %d.app_id, error = %e, "back-channel logout outcome not recorded; the row is retried after its lease");
             }
         }
+    }
+
+    /// Counts an attempt's outcome by the app's client id (looked up only with metrics on;
+    /// the app id when the app is gone).
+    async fn count_outcome(&self, d: &LogoutDelivery, outcome: &'static str) {
+        if !self.metrics.is_on() {
+            return;
+        }
+        let app = match self.store.app_by_id(d.org_id, d.app_id).await {
+            Ok(Some(app)) => app.client_id,
+            _ => d.app_id.to_string(),
+        };
+        self.metrics.logout_delivery(&app, outcome);
     }
 
     /// How many 2xx answers this node could not record (each may be followed by a second POST
