@@ -62,6 +62,14 @@ fn waiting_room(config: &Config, hasher: &PasswordHasher) -> WaitingRoom {
     WaitingRoom::new(p.max_waiting_per_account, p.max_waiting_per_ip, total)
 }
 
+/// The node's metrics: on when `metrics.bind` is set.
+fn node_metrics(config: &Config) -> anyhow::Result<crate::metrics::Metrics> {
+    Ok(match config.metrics.bind_addr() {
+        Some(_) => crate::metrics::Metrics::new(config.metrics.org_label_limit)?,
+        None => crate::metrics::Metrics::default(),
+    })
+}
+
 /// The services of the protocols: signing keys, apps, OIDC and Single Logout.
 struct Protocols {
     keys: KeyService,
@@ -128,7 +136,9 @@ impl AppState {
     pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let store = migrated_store(&config).await?;
         let cache = build_cache(&config, clock.clone())?;
-        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes);
+        let metrics = node_metrics(&config)?;
+        let hasher = PasswordHasher::new(config.passwords.max_concurrent_hashes)
+            .with_metrics(metrics.clone());
         let sessions = SessionService::new(store.clone(), cache.clone(), clock.clone())
             .with_retention_days(config.sessions.retention_days);
         let throttle = Throttle::new(cache.clone(), clock.clone());
@@ -146,7 +156,12 @@ impl AppState {
             oidc,
             slo,
         } = Protocols::new(&config, &store, &cache, &clock, &sessions)?;
-        let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?;
+        let (oidc, slo) = (
+            oidc.with_metrics(metrics.clone()),
+            slo.with_metrics(metrics.clone()),
+        );
+        let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?
+            .with_metrics(metrics.clone());
         let state = Self {
             limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
             pacer: crate::limits::Pacer::new(
@@ -186,6 +201,7 @@ impl AppState {
             ),
             sessions,
             apps,
+            metrics,
             config: Arc::new(config),
             store,
             cache,
@@ -205,6 +221,8 @@ pub struct Application {
     port: u16,
     state: AppState,
     server: crate::http::Server,
+    /// The metrics listener's server and port (`metrics.bind`), when on.
+    metrics: Option<(crate::http::Server, u16)>,
 }
 
 impl Application {
@@ -215,11 +233,29 @@ impl Application {
             .with_context(|| format!("cannot listen on {bind} (http.bind)"))?;
         let port = listener.local_addr()?.port();
         let server = crate::routes::server(state.clone(), listener)?;
+        let metrics = match state.config.metrics.bind_addr() {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (metrics.bind)"))?;
+                let port = listener.local_addr()?.port();
+                Some((
+                    crate::routes::metrics_server(state.clone(), listener)?,
+                    port,
+                ))
+            }
+            None => None,
+        };
         Ok(Self {
             port,
             state,
             server,
+            metrics,
         })
+    }
+
+    /// The metrics listener's port, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -246,6 +282,15 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for
     /// up to `http.shutdown_timeout_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
+        let served = self.server.await;
+        if let Some(handle) = metrics {
+            handle.stop(true).await;
+        }
+        served
     }
 }

@@ -480,6 +480,9 @@ async fn serve(config: Config, clock: SharedClock, demo: bool, json: bool) -> an
     }
     app.spawn_jobs();
     tracing::info!(port = app.port(), "portcullis listening");
+    if let Some(port) = app.metrics_port() {
+        tracing::info!(port, "metrics listening (GET /metrics)");
+    }
     app.run_until_stopped().await?;
     tracing::info!("portcullis stopped");
     Ok(())

@@ -29,6 +29,25 @@ pub struct Config {
     pub keys: KeysConfig,
     pub logout: LogoutConfig,
     pub outbound: OutboundConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus scrape endpoint (`GET /metrics`), on its own listener, never the public one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the metrics listener; empty (the default) turns metrics off.
+    pub bind: String,
+    /// Per-org (and per-app) labels only while there are fewer orgs (apps) than this;
+    /// beyond, totals.
+    pub org_label_limit: usize,
+}
+
+impl MetricsConfig {
+    /// The metrics listener's address, or `None` when metrics are off.
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        self.bind.trim().parse().ok()
+    }
 }
 
 /// Outbound HTTP calls to targets a tenant chooses (back-channel logout, webhooks).
@@ -269,7 +288,22 @@ impl Config {
         self.validate_passwords()?;
         self.validate_logout()?;
         self.validate_sessions()?;
+        self.validate_metrics()?;
         self.validate_deployment()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        let bind = self.metrics.bind.trim();
+        ensure(
+            bind.is_empty() || self.metrics.bind_addr().is_some(),
+            "metrics.bind",
+            "must be empty (off) or an address and port such as 127.0.0.1:9090",
+        )?;
+        ensure(
+            self.metrics.bind_addr() != Some(self.http.bind) || self.http.bind.port() == 0,
+            "metrics.bind",
+            "must differ from http.bind (metrics are never served on the public listener)",
+        )
     }
 
     fn validate_security(&self) -> Result<(), ConfigError> {

@@ -15,6 +15,7 @@ pub mod email;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod oidc;
 pub mod outbound;
 pub mod routes;

@@ -3,7 +3,7 @@
 //! this module decides where they hang and which middleware wraps them.
 
 use crate::http::org::{pace_anonymous, resolve_org};
-use crate::http::{console, headers, health, request_log};
+use crate::http::{console, headers, health, metrics, request_log};
 use crate::state::AppState;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -30,6 +30,8 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
                 data.config.public_url().starts_with("https://"),
             ))
             .wrap(TracingLogger::<request_log::RequestLog>::new())
+            // Inside the request log: counts what the client got, by route template.
+            .wrap(from_fn(metrics::record))
             .configure(|cfg| routes(cfg, &console_dir, console_built))
             .default_service(web::to(crate::http::not_found))
     })
@@ -39,6 +41,21 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
     if http.workers > 0 {
         server = server.workers(http.workers);
     }
+    Ok(server.run())
+}
+
+/// The metrics listener (`metrics.bind`): `GET /metrics` and nothing else, never on the
+/// public listener.
+pub fn metrics_server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(metrics::configure)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?;
     Ok(server.run())
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     pub limits: crate::limits::RateLimiter,
     /// Each client's pace of anonymous requests on this node (`http::org::pace_anonymous`).
     pub pacer: crate::limits::Pacer,
+    /// Prometheus metrics (`crate::metrics`; off unless `metrics.bind` is set).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

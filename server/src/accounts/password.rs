@@ -26,6 +26,8 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// How many hashes may run at once (the semaphore's size).
     size: usize,
+    /// The wait for a hashing slot (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// Every hashing permit, held until dropped (see `PasswordHasher::hold_all`).
@@ -51,12 +53,24 @@ impl PasswordHasher {
         Self {
             permits: Arc::new(Semaphore::new(n)),
             size: n,
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Records each hash's wait for a slot into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// How many hashes may run at once.
     pub fn concurrency(&self) -> usize {
         self.size
+    }
+
+    /// How many hashes are running now (permits taken).
+    pub fn running(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
     }
 
     /// Takes every hashing permit until the returned value is dropped: hashes wait meanwhile.
@@ -77,13 +91,16 @@ impl PasswordHasher {
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         // The permit moves into the blocking task: if the request is dropped (the client went
-        // away), the hash still holds its permit until it has finished.
+        // away), the hash still holds its permit until it has finished. The wait is a duration
+        // on the monotonic clock (`crate::clock` owns times of day).
+        let waiting = std::time::Instant::now();
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError::Join)?;
+        self.metrics.argon2_wait(waiting.elapsed().as_secs_f64());
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()

@@ -151,11 +151,10 @@ async fn login_submit(
         app_requests_mfa: false,
         current,
     };
-    let outcome = state
-        .login
-        .password_login(&org, attempt)
-        .await
-        .or_unavailable(&org)?;
+    let outcome = state.login.password_login(&org, attempt).await;
+    let counted = outcome.as_ref().map_or("error", password_outcome);
+    state.metrics.sign_in("password", counted);
+    let outcome = outcome.or_unavailable(&org)?;
     // The form again, with what went wrong (never the email: known and unknown accounts'
     // pages stay identical).
     let again = |status, text: String, retry_after: Option<chrono::Duration>| {
@@ -206,6 +205,19 @@ async fn login_submit(
             )
             .await
         }
+    }
+}
+
+/// A password sign-in's outcome as `portcullis_sign_ins_total` counts it.
+fn password_outcome(outcome: &LoginOutcome) -> &'static str {
+    match outcome {
+        LoginOutcome::SignedIn { .. } => "signed_in",
+        LoginOutcome::SecondFactorRequired { .. } => "second_factor",
+        LoginOutcome::EnrolmentRequired { .. } => "enrolment",
+        LoginOutcome::EmailNotVerified => "email_not_verified",
+        LoginOutcome::InvalidCredentials => "invalid",
+        LoginOutcome::Throttled { .. } => "throttled",
+        LoginOutcome::Busy { .. } => "busy",
     }
 }
 
@@ -292,40 +304,47 @@ async fn recovery_submit(
     let Some(pending) = pending_token(&req) else {
         return Ok(see_other(&format!("{}{LOGIN_PATH}", org_path(&org)), []));
     };
-    Ok(
-        match state
-            .webauthn
-            .finish_with_recovery_code(&org, &pending, &form.code)
-            .await
-        {
-            Ok((session, token)) => {
-                let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
-                see_other(
-                    &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
-                    [cookie, clear_pending_cookie(&state, &org)],
-                )
-            }
-            Err(
-                crate::authn::webauthn::WebauthnFlowError::Rejected
-                | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
-            ) => {
-                let page = MessagePage {
-                    org_name: &org.name,
-                    org_path: org_path(&org),
-                    logo_url: org.branding.logo_url.as_deref(),
-                    title: "Code not accepted",
-                    message: "That recovery code is not valid or was already used. Enter your password again to retry.",
-                    link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
-                };
-                render(
-                    StatusCode::UNAUTHORIZED,
-                    &page,
-                    [clear_pending_cookie(&state, &org)],
-                )
-            }
-            Err(e) => return Err(PageError::failure(&org, &e)),
-        },
-    )
+    let finished = state
+        .webauthn
+        .finish_with_recovery_code(&org, &pending, &form.code)
+        .await;
+    let counted = match &finished {
+        Ok(_) => "signed_in",
+        Err(
+            crate::authn::webauthn::WebauthnFlowError::Rejected
+            | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
+        ) => "invalid",
+        Err(_) => "error",
+    };
+    state.metrics.sign_in("recovery_code", counted);
+    Ok(match finished {
+        Ok((session, token)) => {
+            let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
+            see_other(
+                &format!("{}{ACCOUNT_PATH}?recovered=1", org_path(&org)),
+                [cookie, clear_pending_cookie(&state, &org)],
+            )
+        }
+        Err(
+            crate::authn::webauthn::WebauthnFlowError::Rejected
+            | crate::authn::webauthn::WebauthnFlowError::NoPendingLogin,
+        ) => {
+            let page = MessagePage {
+                org_name: &org.name,
+                org_path: org_path(&org),
+                logo_url: org.branding.logo_url.as_deref(),
+                title: "Code not accepted",
+                message: "That recovery code is not valid or was already used. Enter your password again to retry.",
+                link: Some((format!("{}{LOGIN_PATH}", org_path(&org)), "Sign in")),
+            };
+            render(
+                StatusCode::UNAUTHORIZED,
+                &page,
+                [clear_pending_cookie(&state, &org)],
+            )
+        }
+        Err(e) => return Err(PageError::failure(&org, &e)),
+    })
 }
 
 crate::csrf_forms!(LoginForm, RecoveryForm);

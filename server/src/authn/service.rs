@@ -114,6 +114,11 @@ impl LoginService {
         }
     }
 
+    /// Sign-ins waiting for a password check on this node, and hashes running now.
+    pub fn argon2_load(&self) -> (usize, usize) {
+        (self.waiting.occupied(), self.hasher.running())
+    }
+
     /// A hash of a random password with today's parameters, made once per process.
     async fn dummy_hash(&self) -> Result<&str, AuthnError> {
         let hash = self

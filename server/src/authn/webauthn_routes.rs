@@ -209,6 +209,16 @@ struct CeremonyFinish {
     token: Option<String>,
 }
 
+/// A key ceremony's outcome as `portcullis_sign_ins_total` counts it.
+fn key_outcome<T>(signed: &Result<T, JsonError>) -> &'static str {
+    match signed {
+        Ok(_) => "signed_in",
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => "throttled",
+        Err(e) if e.status.is_server_error() => "error",
+        Err(_) => "invalid",
+    }
+}
+
 /// The ceremonies, by the name in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ceremony {
@@ -227,6 +237,17 @@ enum Ceremony {
 }
 
 impl Ceremony {
+    /// The factor label of a signing-in ceremony (`crate::metrics`).
+    fn factor(self) -> &'static str {
+        match self {
+            Self::PasskeyLogin => "passkey",
+            Self::SecondFactor => "second_factor_key",
+            Self::Enrol => "key_enrolment",
+            Self::Invite => "invitation_key",
+            Self::StepUp | Self::Register => "other",
+        }
+    }
+
     fn parse(name: &str) -> Result<Self, JsonError> {
         Ok(match name {
             "passkey-login" => Self::PasskeyLogin,
@@ -481,7 +502,11 @@ async fn webauthn_finish(
             })))
         }
         ceremony => {
-            let (session, token) = finish.sign_in(ceremony).await?;
+            let signed = finish.sign_in(ceremony).await;
+            state
+                .metrics
+                .sign_in(ceremony.factor(), key_outcome(&signed));
+            let (session, token) = signed?;
             let cookie = new_session_cookie(&req, &state, &org, &session, &token).await;
             Ok(HttpResponse::Ok()
                 .insert_header(("Cache-Control", "no-store"))

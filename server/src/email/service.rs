@@ -56,6 +56,8 @@ pub struct EmailService {
     limiter: RateLimiter,
     link_requests_per_ip: i64,
     link_mail_per_org: i64,
+    /// Sending outcomes (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// An hourly limit counted in the shared cache, a third of it (at least 1) per node while the
@@ -106,7 +108,14 @@ impl EmailService {
             link_mail_per_org: config.link_mail_per_org_per_hour,
             cache,
             clock,
+            metrics: crate::metrics::Metrics::default(),
         })
+    }
+
+    /// Counts sending outcomes into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Counts one form-triggered message to `address` in `org`; false once the hourly quota
@@ -289,16 +298,20 @@ impl EmailService {
             let attempt = q.attempts + 1;
             match &outcome {
                 Ok(None) => {
+                    self.metrics.email("sent");
                     tracing::info!(email = %q.id, org = %q.org_id, "email sent");
                     self.store.finish_email(q, None, None, done).await?;
                 }
                 // The dev mailbox: the file, never the body or its link, goes in the log.
                 Ok(Some(file)) => {
+                    self.metrics.email("sent");
                     tracing::info!(email = %q.id, org = %q.org_id, file = %file.display(), "email written to the dev mailbox");
                     self.store.finish_email(q, None, None, done).await?;
                 }
                 Err(e) => {
                     let next = (attempt < MAX_ATTEMPTS).then(|| done + BACKOFF.delay(attempt));
+                    self.metrics
+                        .email(if next.is_some() { "retry" } else { "failed" });
                     tracing::warn!(email = %q.id, org = %q.org_id, attempt, error = %e, "email not sent");
                     self.store.finish_email(q, Some(e), next, done).await?;
                 }

@@ -7,6 +7,7 @@ mod error;
 pub mod extract;
 pub(crate) mod headers;
 pub(crate) mod health;
+pub(crate) mod metrics;
 pub(crate) mod org;
 pub mod pages;
 pub(crate) mod request_log;

@@ -285,6 +285,8 @@ pub struct OidcService {
     /// Discovery documents by issuer, serialised once (they change only with the issuer).
     discovery:
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<str>>>>,
+    /// Tokens issued, by grant and app type (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// At most this many issuers' discovery documents are kept (the map starts over past it).
@@ -330,7 +332,14 @@ impl OidcService {
             client_keys: ClientKeys::new(None, clock_for_keys),
             dpop,
             discovery: Default::default(),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Counts issued tokens into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Fetches apps' `jwks_uri` through `outbound` (without it, only inline JWK Sets work).
@@ -895,6 +904,8 @@ impl OidcService {
         if app.settings.dpop.nonce_required {
             answer.dpop_nonce = Some(self.dpop.nonce(org.id));
         }
+        let grant = p.grant_type.as_deref().unwrap_or_default();
+        self.metrics.token_issued(grant, app.app_type.as_str());
         Ok(answer)
     }
 

@@ -81,6 +81,8 @@ pub struct SloService {
     http: OutboundClient,
     /// 2xx answers whose outcome could not be written (see `unrecorded_deliveries`).
     unrecorded: Arc<AtomicU64>,
+    /// Delivery outcomes by app (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// The retry backoff `logout.retry_base_secs` and `logout.retry_max_secs` set (with jitter).
@@ -110,7 +112,14 @@ impl SloService {
             public_url,
             http,
             unrecorded: Arc::new(AtomicU64::new(0)),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Counts delivery outcomes into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// RP-initiated logout. A valid `id_token_hint` is one this org signed (any published key,
@@ -407,6 +416,12 @@ impl SloService {
             }
         }
         let delivered = error.is_none();
+        let counted = match (delivered, next.is_some()) {
+            (true, _) => "delivered",
+            (false, true) => "retry",
+            (false, false) => "failed",
+        };
+        self.count_outcome(&d, counted).await;
         match self
             .store
             .finish_logout_delivery(&d, token, error, next, done_at)
@@ -426,6 +441,19 @@ impl SloService {
                 tracing::warn!(delivery = %d.id, app = %d.app_id, error = %e, "back-channel logout outcome not recorded; the row is retried after its lease");
             }
         }
+    }
+
+    /// Counts an attempt's outcome by the app's client id (looked up only with metrics on;
+    /// the app id when the app is gone).
+    async fn count_outcome(&self, d: &LogoutDelivery, outcome: &'static str) {
+        if !self.metrics.is_on() {
+            return;
+        }
+        let app = match self.store.app_by_id(d.org_id, d.app_id).await {
+            Ok(Some(app)) => app.client_id,
+            _ => d.app_id.to_string(),
+        };
+        self.metrics.logout_delivery(&app, outcome);
     }
 
     /// How many 2xx answers this node could not record (each may be followed by a second POST

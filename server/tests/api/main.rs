@@ -28,6 +28,7 @@ mod embedded_db;
 mod health;
 mod hot_caches;
 mod isolation;
+mod metrics;
 mod migrations;
 mod oidc;
 mod oidc_edges;

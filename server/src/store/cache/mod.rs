@@ -283,6 +283,11 @@ impl Cache {
         self.pending().len()
     }
 
+    /// The circuit is open: the backend is treated as unreachable until a check succeeds.
+    pub fn circuit_open(&self) -> bool {
+        !self.healthy()
+    }
+
     fn healthy(&self) -> bool {
         self.inner.healthy.load(Ordering::Acquire)
     }
