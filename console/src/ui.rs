@@ -78,7 +78,11 @@ impl Toasts {
             test_id,
             text: text.into(),
         };
-        self.list.update(|l| l.push(toast));
+        // The newest outcome of the same action replaces the one before.
+        self.list.update(|l| {
+            l.retain(|t| t.test_id != test_id);
+            l.push(toast);
+        });
         let list = self.list;
         set_timeout(
             move || list.update(|l| l.retain(|t| t.n != n)),
