@@ -23,8 +23,8 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::{NavigateOptions, path};
 
 use crate::api::Auth;
-use crate::ui::PageHeader;
 use crate::oauth::{finish_sign_in, is_callback, start_sign_in};
+use crate::ui::PageHeader;
 use apps::Apps;
 use audit::Audit;
 use dashboard::Dashboard;
@@ -198,10 +198,7 @@ const NAV_GROUPS: [(Option<&str>, &[Tab]); 5] = [
     (None, &[Tab::Dashboard]),
     (Some("Access"), &[Tab::Apps, Tab::Users, Tab::Sessions]),
     (Some("Logout"), &[Tab::Deliveries]),
-    (
-        Some("Settings"),
-        &[Tab::Policy, Tab::Templates, Tab::Keys],
-    ),
+    (Some("Settings"), &[Tab::Policy, Tab::Templates, Tab::Keys]),
     (Some("Records"), &[Tab::Audit, Tab::Orgs]),
 ];
 

@@ -37,14 +37,17 @@ pub(crate) fn Orgs(auth: Auth) -> impl IntoView {
         let call = (auth_status.clone(), "POST", url, Some("{}".to_owned()));
         spawn_send(call, failure, move |o: OrgView| {
             confirming.set(None);
-            toasts.show("orgs-notice", if active {
-                format!("{} is enabled again.", o.slug)
-            } else {
-                format!(
-                    "{} is disabled: its sessions ended and every endpoint refuses.",
-                    o.slug
-                )
-            });
+            toasts.show(
+                "orgs-notice",
+                if active {
+                    format!("{} is enabled again.", o.slug)
+                } else {
+                    format!(
+                        "{} is disabled: its sessions ended and every endpoint refuses.",
+                        o.slug
+                    )
+                },
+            );
             bump(reload);
         });
     });
