@@ -47,6 +47,14 @@ fn pem(cert: &Certificate) -> String {
 }
 
 async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World {
+    world_with(backend, require_signed, |_| {}).await
+}
+
+async fn world_with(
+    backend: &crate::helpers::Backend,
+    require_signed: bool,
+    tweak: impl FnOnce(&mut CreateApp),
+) -> World {
     let app = TestApp::spawn_oidc(backend).await;
     let acme = org_with(&app, "acme", Role::Admin).await;
     let sp_org = app
@@ -68,6 +76,7 @@ async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World
         require_signed_requests: require_signed,
         ..SamlRequest::default()
     });
+    tweak(&mut req);
     let (saml_app, _) = app.state.apps.create(&acme, req, "test").await.unwrap();
     World {
         app,
@@ -101,14 +110,20 @@ fn redirect_path(w: &World, xml: &str, relay: Option<&str>, signed: bool) -> Str
 /// Follows the node's redirects from `first`, signing in when the sign-in form shows, until a
 /// page that is not a redirect; returns it.
 async fn follow(b: &mut Browser, first: Page) -> Page {
-    let mut page = first;
+    follow_counting(b, first).await.0
+}
+
+/// `follow`, and how many times the sign-in form was filled in on the way.
+async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
+    let (mut page, mut logins) = (first, 0);
     for _ in 0..10 {
         if page.status == 200 && page.body.contains("name=\"password\"") {
             page = submit_login(b, "acme", &page).await;
+            logins += 1;
             continue;
         }
         if page.status != 303 {
-            return page;
+            return (page, logins);
         }
         let next = local_path(page.location());
         assert!(next.starts_with("/o/acme/"), "{next}");
@@ -444,3 +459,175 @@ both_backends!(
         refused(&w, &format!("/o/acme/saml/sso?{query}"), "signature").await;
     }
 );
+
+fn status_codes(xml_text: &str) -> Vec<String> {
+    let root = xml::parse(xml_text).unwrap();
+    let mut out = Vec::new();
+    let mut at = child(&root, NS_PROTOCOL, "Status");
+    while let Ok(Some(code)) = at.child(NS_PROTOCOL, "StatusCode") {
+        out.push(code.attr("Value").unwrap().to_owned());
+        at = code;
+    }
+    out
+}
+
+fn authn_instant(xml_text: &str) -> String {
+    let root = xml::parse(xml_text).unwrap();
+    let assertion = child(&root, NS_ASSERTION, "Assertion");
+    child(assertion, NS_ASSERTION, "AuthnStatement")
+        .attr("AuthnInstant")
+        .unwrap()
+        .to_owned()
+}
+
+both_backends!(
+    force_authn_signs_in_again_and_is_passive_never_shows_a_page,
+    |backend| {
+        let w = world(&backend, false).await;
+        let now = || portcullis::clock::Clock::now(w.app.clock.as_ref());
+        // IsPassive, not signed in: Responder/NoPassive to the ACS, signed, no page shown.
+        let mut b = Browser::new(&w.app.address, UA);
+        let passive = authn_request(&w, "_req-passive-1", &sso_url(&w), SP, ACS)
+            .replace(" Version=", " IsPassive=\"true\" Version=");
+        let first = b.get(&redirect_path(&w, &passive, None, false)).await;
+        let (page, logins) = follow_counting(&mut b, first).await;
+        assert_eq!(logins, 0);
+        let (action, response, _) = posted(&page);
+        assert_eq!(action, ACS);
+        assert_eq!(
+            status_codes(&response),
+            [
+                portcullis::saml::STATUS_RESPONDER,
+                "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
+            ]
+        );
+        assert!(response.contains("InResponseTo=\"_req-passive-1\""));
+        let m = metadata(&w.app, "acme").await;
+        let policy = VerifyPolicy {
+            root_ns: NS_PROTOCOL,
+            root_name: "Response",
+            allow_sha1: false,
+        };
+        Bergshamra
+            .verify_enveloped(&response, &m.certificates, &policy)
+            .unwrap();
+
+        // Signed in: a passive request is answered with the session as it is.
+        let xml = authn_request(&w, "_req-first", &sso_url(&w), SP, ACS);
+        let first = b.get(&redirect_path(&w, &xml, None, false)).await;
+        let (page, logins) = follow_counting(&mut b, first).await;
+        assert_eq!(logins, 1);
+        let signed_in_at = format_instant(now());
+        assert_eq!(authn_instant(&posted(&page).1), signed_in_at);
+        w.app.clock.advance(chrono::Duration::seconds(90));
+        let passive = authn_request(&w, "_req-passive-2", &sso_url(&w), SP, ACS)
+            .replace(" Version=", " IsPassive=\"true\" Version=");
+        let first = b.get(&redirect_path(&w, &passive, None, false)).await;
+        let (page, logins) = follow_counting(&mut b, first).await;
+        assert_eq!(logins, 0);
+        let response = posted(&page).1;
+        assert_eq!(status_codes(&response), [portcullis::saml::STATUS_SUCCESS]);
+        assert_eq!(authn_instant(&response), signed_in_at);
+
+        // ForceAuthn: the password again, though signed in; the assertion says when.
+        let forced = authn_request(&w, "_req-force", &sso_url(&w), SP, ACS)
+            .replace(" Version=", " ForceAuthn=\"true\" Version=");
+        let first = b.get(&redirect_path(&w, &forced, None, false)).await;
+        let (page, logins) = follow_counting(&mut b, first).await;
+        assert_eq!(logins, 1, "signed in again");
+        let response = posted(&page).1;
+        check_response(&w, &response, "_req-force").await;
+        assert_eq!(authn_instant(&response), format_instant(now()));
+        assert_ne!(authn_instant(&response), signed_in_at);
+    }
+);
+
+both_backends!(
+    an_app_requiring_mfa_sends_a_password_session_to_step_up,
+    |backend| {
+        let w = world_with(&backend, false, |r| {
+            let mut rules = r.session_profile.preset();
+            rules.mfa_required = true;
+            r.rules = Some(rules);
+        })
+        .await;
+        let mut b = Browser::new(&w.app.address, UA);
+        b.sign_in("acme", crate::signin::EMAIL, crate::signin::PASSWORD, false)
+            .await;
+        let xml = authn_request(&w, "_req-mfa", &sso_url(&w), SP, ACS);
+        let first = b.get(&redirect_path(&w, &xml, None, false)).await;
+        let pending = local_path(first.location());
+        let next = b.get(&pending).await;
+        assert_eq!(next.status, 303, "{}", next.body);
+        let expected = format!(
+            "/o/acme/login/step-up?return_to={}",
+            url::form_urlencoded::byte_serialize(pending.as_bytes()).collect::<String>()
+        );
+        assert_eq!(next.location(), expected);
+    }
+);
+
+both_backends!(persistent_name_ids_are_stable_and_pairwise, |backend| {
+    let w = world_with(&backend, false, |r| {
+        if let Some(s) = r.saml.as_mut() {
+            s.name_id_format = Some("persistent".to_owned());
+        }
+    })
+    .await;
+    let mut other = CreateApp::new("Payroll", AppType::Saml);
+    other.saml = Some(SamlRequest {
+        sp_entity_id: "https://payroll.example.com".to_owned(),
+        acs_urls: vec![AcsRequest {
+            url: "https://payroll.example.com/acs".to_owned(),
+            binding: None,
+            index: None,
+        }],
+        name_id_format: Some("persistent".to_owned()),
+        ..SamlRequest::default()
+    });
+    w.app
+        .state
+        .apps
+        .create(&w.acme, other, "test")
+        .await
+        .unwrap();
+    let mut b = Browser::new(&w.app.address, UA);
+    let mut name_id = async |id: &str, sp: &str, acs: &str| {
+        let xml = authn_request(&w, id, &sso_url(&w), sp, acs);
+        let first = b.get(&redirect_path(&w, &xml, None, false)).await;
+        let response = posted(&follow(&mut b, first).await).1;
+        let root = xml::parse(&response).unwrap();
+        let name = child(
+            child(
+                child(&root, NS_ASSERTION, "Assertion"),
+                NS_ASSERTION,
+                "Subject",
+            ),
+            NS_ASSERTION,
+            "NameID",
+        );
+        assert_eq!(
+            name.attr("Format"),
+            Some(portcullis::saml::NAMEID_PERSISTENT)
+        );
+        name.text().unwrap()
+    };
+    let first = name_id("_req-p1", SP, ACS).await;
+    let again = name_id("_req-p2", SP, ACS).await;
+    let payroll = name_id(
+        "_req-p3",
+        "https://payroll.example.com",
+        "https://payroll.example.com/acs",
+    )
+    .await;
+    assert_eq!(first, again, "stable");
+    assert_ne!(first, payroll, "pairwise");
+    assert!(!first.contains('@') && first.len() >= 20, "{first}");
+});
+
+both_backends!(a_stale_request_is_refused, |backend| {
+    let w = world(&backend, false).await;
+    let xml = authn_request(&w, "_req-stale", &sso_url(&w), SP, ACS);
+    w.app.clock.advance(chrono::Duration::minutes(6));
+    refused(&w, &redirect_path(&w, &xml, None, false), "Expired").await;
+});
