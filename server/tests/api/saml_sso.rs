@@ -631,3 +631,97 @@ both_backends!(a_stale_request_is_refused, |backend| {
     w.app.clock.advance(chrono::Duration::minutes(6));
     refused(&w, &redirect_path(&w, &xml, None, false), "Expired").await;
 });
+
+/// Runs the pysaml2 SP (`tests/sp/pysaml2_sp.py`, PyPI `pysaml2`, installed by `.ci/run`):
+/// its JSON answer, or its refusal.
+fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sp/pysaml2_sp.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(mode)
+        .arg(args.to_string())
+        .output()
+        .expect("python3 with pysaml2 (.ci/run installs it)");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// pysaml2 reads the Response we posted for its request `request` and accepts it.
+async fn pysaml2_accepts(
+    w: &World,
+    base: &serde_json::Value,
+    request: &serde_json::Value,
+    page: &Page,
+) {
+    let b64 = html_attr_after(&page.body, "name=\"SAMLResponse\"", "value");
+    let mut args = base.clone();
+    args["request_id"] = request["id"].clone();
+    args["saml_response"] = b64.clone().into();
+    let got = pysaml2("response", &args).unwrap();
+    let m = metadata(&w.app, "acme").await;
+    assert_eq!(got["name_id"], crate::signin::EMAIL);
+    assert_eq!(got["name_id_format"], portcullis::saml::NAMEID_EMAIL);
+    assert_eq!(got["attributes"]["email"][0], crate::signin::EMAIL);
+    assert_eq!(got["attributes"]["name"][0], "Alice");
+    assert_eq!(got["in_response_to"], request["id"]);
+    assert_eq!(got["issuer"], m.root.attr("entityID").unwrap());
+    app_session_listed(w, got["session_index"].as_str().unwrap()).await;
+    // The same Response for another outstanding request: pysaml2 refuses it.
+    args["request_id"] = "_another-request".into();
+    assert!(pysaml2("response", &args).is_err());
+}
+
+both_backends!(pysaml2_signs_in_over_redirect_and_post, |backend| {
+    let w = world(&backend, false).await;
+    // pysaml2 checks the validity times against the real clock: the node's clock is set to it.
+    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
+    w.app.clock.advance(chrono::Utc::now() - node_now);
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("idp.xml");
+    let md = w
+        .app
+        .get("/o/acme/saml/metadata")
+        .await
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(&md_path, md).unwrap();
+    let base = serde_json::json!({ "idp_metadata": md_path, "entity_id": SP, "acs": ACS });
+    let mut b = Browser::new(&w.app.address, UA);
+
+    // HTTP-Redirect, with the sign-in on the way.
+    let mut args = base.clone();
+    args["binding"] = "redirect".into();
+    args["relay_state"] = "rs-redirect".into();
+    let request = pysaml2("request", &args).unwrap();
+    let url = request["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}?", sso_url(&w))), "{url}");
+    let first = b.get(&local_path(url)).await;
+    let (page, logins) = follow_counting(&mut b, first).await;
+    assert_eq!(logins, 1);
+    let (action, _, relay) = posted(&page);
+    assert_eq!(action, ACS);
+    assert_eq!(relay.as_deref(), Some("rs-redirect"));
+    pysaml2_accepts(&w, &base, &request, &page).await;
+
+    // HTTP-POST, signed in already.
+    let mut args = base.clone();
+    args["binding"] = "post".into();
+    args["relay_state"] = "rs-post".into();
+    let request = pysaml2("request", &args).unwrap();
+    assert_eq!(request["destination"], sso_url(&w).as_str());
+    let first = b
+        .post(
+            "/o/acme/saml/sso",
+            &[
+                ("SAMLRequest", request["SAMLRequest"].as_str().unwrap()),
+                ("RelayState", "rs-post"),
+            ],
+        )
+        .await;
+    let page = follow(&mut b, first).await;
+    assert_eq!(posted(&page).2.as_deref(), Some("rs-post"));
+    pysaml2_accepts(&w, &base, &request, &page).await;
+});
