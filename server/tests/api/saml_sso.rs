@@ -725,3 +725,62 @@ both_backends!(pysaml2_signs_in_over_redirect_and_post, |backend| {
     assert_eq!(posted(&page).2.as_deref(), Some("rs-post"));
     pysaml2_accepts(&w, &base, &request, &page).await;
 });
+
+both_backends!(
+    the_acs_is_chosen_by_index_or_default_and_posted_to_only,
+    |backend| {
+        let second = "https://hr.example.com/saml/acs-eu";
+        let w = world_with(&backend, false, |r| {
+            if let Some(s) = r.saml.as_mut() {
+                s.acs_urls = vec![
+                    AcsRequest {
+                        url: ACS.to_owned(),
+                        binding: None,
+                        index: Some(1),
+                    },
+                    AcsRequest {
+                        url: second.to_owned(),
+                        binding: None,
+                        index: Some(7),
+                    },
+                ];
+            }
+        })
+        .await;
+        let mut b = Browser::new(&w.app.address, UA);
+        let no_acs = |id: &str| {
+            authn_request(&w, id, &sso_url(&w), SP, ACS)
+                .replace(&format!(" AssertionConsumerServiceURL=\"{ACS}\""), "")
+        };
+        // By index.
+        let xml = no_acs("_req-index")
+            .replace(" Version=", " AssertionConsumerServiceIndex=\"7\" Version=");
+        let first = b.get(&redirect_path(&w, &xml, None, false)).await;
+        assert_eq!(posted(&follow(&mut b, first).await).0, second);
+        // Neither: the default (the first listed).
+        let first = b
+            .get(&redirect_path(&w, &no_acs("_req-default"), None, false))
+            .await;
+        assert_eq!(posted(&follow(&mut b, first).await).0, ACS);
+        // An unknown index, both a URL and an index, a binding other than POST: refused.
+        let unknown = no_acs("_req-idx9")
+            .replace(" Version=", " AssertionConsumerServiceIndex=\"9\" Version=");
+        refused(
+            &w,
+            &redirect_path(&w, &unknown, None, false),
+            "not registered",
+        )
+        .await;
+        let both = authn_request(&w, "_req-both", &sso_url(&w), SP, ACS)
+            .replace(" Version=", " AssertionConsumerServiceIndex=\"1\" Version=");
+        refused(&w, &redirect_path(&w, &both, None, false), "both").await;
+        let artifact = authn_request(&w, "_req-artifact", &sso_url(&w), SP, ACS)
+            .replace("bindings:HTTP-POST", "bindings:HTTP-Artifact");
+        refused(
+            &w,
+            &redirect_path(&w, &artifact, None, false),
+            "HTTP-POST binding only",
+        )
+        .await;
+    }
+);
