@@ -10,11 +10,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
-    ActivityHour, AppCreateRequest, AppDeliveryStats, AppSessionView, AppUpdateRequest, AppView, AppWithSecret,
-    AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailPreviewView,
-    EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
-    PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView, SamlAppRequest,
-    SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    ActivityHour, AppCreateRequest, AppDeliveryStats, AppSessionView, AppUpdateRequest, AppView,
+    AppWithSecret, AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo,
+    EmailPreviewView, EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest,
+    OrgView, Page, PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView,
+    SamlAppRequest, SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
     SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;

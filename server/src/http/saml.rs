@@ -1,16 +1,27 @@
-//! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document
-//! for now; SSO and Single Logout come next. Thin: the org from the scope's middleware
-//! (unknown 404, disabled 403, as discovery and the JWKS), one call to `SamlService`.
+//! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document and
+//! SP-initiated Web Browser SSO; Single Logout comes next. Thin: the org from the scope's
+//! middleware (unknown 404, disabled 403, as discovery and the JWKS), then `SamlService` or a
+//! step of `saml::sso`.
 
-use crate::http::{CurrentOrg, failure_page, log_failure};
-use crate::saml::METADATA_PATH;
+use crate::http::extract::MaybeSession;
+use crate::http::pages::{org_path, render, see_other};
+use crate::http::{CurrentOrg, error_page, failure_page, log_failure};
 use crate::saml::metadata::CONTENT_TYPE;
+use crate::saml::sso::{Incoming, Sso, SsoStep};
+use crate::saml::{METADATA_PATH, SSO_PATH};
 use crate::state::AppState;
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use crate::tenancy::Org;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// Where a checked AuthnRequest waits for the browser (`?p=` its pending key).
+pub const SSO_CONTINUE_PATH: &str = "/saml/sso/continue";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(METADATA_PATH, web::get().to(metadata));
+    cfg.route(METADATA_PATH, web::get().to(metadata))
+        .route(SSO_PATH, web::get().to(sso_redirect))
+        .route(SSO_PATH, web::post().to(sso_post))
+        .route(SSO_CONTINUE_PATH, web::get().to(sso_continue));
 }
 
 /// `GET /o/{org}/saml/metadata`: the org's IdP metadata (SAML Metadata §2.4.3).
@@ -22,5 +33,156 @@ async fn metadata(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
             .body(doc),
         Err(e) => failure_page(log_failure(&e, "SAML metadata failed")),
+    }
+}
+
+fn sso(state: &AppState) -> Sso<'_> {
+    Sso {
+        saml: &state.saml,
+        apps: &state.apps,
+        store: &state.store,
+        oidc: &state.oidc,
+        accounts: &state.accounts,
+        now: state.clock.now(),
+    }
+}
+
+/// `GET /o/{org}/saml/sso`: an AuthnRequest over HTTP-Redirect (the raw query as received,
+/// for its signature).
+async fn sso_redirect(
+    req: HttpRequest,
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let received = sso(&state)
+        .receive(&org.0, Incoming::Redirect(req.query_string()))
+        .await;
+    to_pending(&org.0, received)
+}
+
+/// `POST /o/{org}/saml/sso`: an AuthnRequest over HTTP-POST. Cross-site by design (no CSRF
+/// check, as /authorize); the browser's session is decided at the GET that follows (a
+/// top-level navigation carries the `SameSite=Lax` cookie, this POST does not).
+async fn sso_post(org: CurrentOrg, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (mut request, mut relay) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        let slot = match k.as_ref() {
+            "SAMLRequest" => &mut request,
+            "RelayState" => &mut relay,
+            _ => continue,
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return refused("Invalid SAML request", &format!("{k} given twice"));
+        }
+    }
+    let Some(request) = request else {
+        return refused("Invalid SAML request", "The form has no SAMLRequest.");
+    };
+    let incoming = Incoming::Post {
+        saml_request: &request,
+        relay_state: relay.as_deref(),
+    };
+    let received = sso(&state).receive(&org.0, incoming).await;
+    to_pending(&org.0, received)
+}
+
+#[derive(serde::Deserialize)]
+struct ContinueQuery {
+    p: String,
+}
+
+/// `GET /o/{org}/saml/sso/continue?p=…`: the pending request decided for the browser's
+/// session (and again when the browser comes back from signing in).
+async fn sso_continue(
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    q: web::Query<ContinueQuery>,
+    MaybeSession(session): MaybeSession,
+) -> HttpResponse {
+    let step = sso(&state).decide(&org.0, &q.p, session.as_ref()).await;
+    respond(&org.0, step)
+}
+
+fn continue_path(org: &Org, pending: &str) -> String {
+    format!("{}{SSO_CONTINUE_PATH}?p={}", org_path(org), encode(pending))
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn to_pending(org: &Org, received: Result<String, SsoStep>) -> HttpResponse {
+    match received {
+        Ok(pending) => see_other(&continue_path(org, &pending), []),
+        Err(step) => respond_error(step),
+    }
+}
+
+/// A request that cannot go back to its SP: shown to the user, never cached.
+fn refused(title: &str, message: &str) -> HttpResponse {
+    let mut res = error_page(StatusCode::BAD_REQUEST, title, message);
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+fn respond_error(step: SsoStep) -> HttpResponse {
+    match step {
+        SsoStep::Refused { title, message } => refused(&title, &message),
+        SsoStep::Failed { outage } => failure_page(outage),
+        _ => failure_page(false),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    action: &'a str,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+fn respond(org: &Org, step: SsoStep) -> HttpResponse {
+    match step {
+        SsoStep::Login { reauth, pending } => {
+            let back = continue_path(org, &pending);
+            let mut to = format!("{}/login?return_to={}", org_path(org), encode(&back));
+            if reauth {
+                to.push_str("&reauth=1");
+            }
+            see_other(&to, [])
+        }
+        SsoStep::StepUp { pending } => {
+            let back = continue_path(org, &pending);
+            let to = format!(
+                "{}/login/step-up?return_to={}",
+                org_path(org),
+                encode(&back)
+            );
+            see_other(&to, [])
+        }
+        SsoStep::Post {
+            acs_url,
+            saml_response,
+            relay_state,
+        } => {
+            let mut fields = vec![("SAMLResponse", saml_response.as_str())];
+            if let Some(relay) = &relay_state {
+                fields.push(("RelayState", relay.as_str()));
+            }
+            let page = FormPostPage {
+                org_name: &org.name,
+                org_path: org_path(org),
+                logo_url: org.branding.logo_url.as_deref(),
+                action: &acs_url,
+                fields,
+            };
+            render(StatusCode::OK, &page, [])
+        }
+        other => respond_error(other),
     }
 }

@@ -1022,6 +1022,40 @@ impl OidcService {
         }
     }
 
+    /// An app session for a sign-in answered without a code (a SAML Response, issue 20): the
+    /// same rules and row as a code exchange starts (`new_app_session`), without a refresh
+    /// token. `marker` is unique to this answer and stored hashed where a code's hash goes.
+    pub async fn start_browser_app_session(
+        &self,
+        org: &Org,
+        app: &App,
+        session: &Session,
+        marker: &str,
+    ) -> Result<AppSession, OidcError> {
+        let now = self.clock.now();
+        let grant = CodeGrant {
+            app_id: app.id,
+            client_id: app.client_id.clone(),
+            redirect_uri: String::new(),
+            code_challenge: None,
+            session_id: session.id,
+            user_id: session.user_id,
+            scope: String::new(),
+            nonce: None,
+            auth_time: session.auth_time,
+            acr: session.acr().to_owned(),
+            amr: session.amr().into_iter().map(str::to_owned).collect(),
+            expires_at: now,
+        };
+        let s = new_app_session(org, app, &grant, now);
+        self.store
+            .create_app_session(&s, &sha256_hex(marker), None)
+            .await
+            .map_err(OidcError::server)?;
+        tracing::info!(org = %org.id, app = %app.id, app_session = %s.id, sid = %session.id, "app session started");
+        Ok(s)
+    }
+
     /// When the app session ends, as the ID token tells the app (`session_expiry`): its own
     /// absolute expiry, or sooner with its IdP session when it may not outlive it.
     fn session_expiry(s: &AppSession, idp: Option<&Session>) -> DateTime<Utc> {

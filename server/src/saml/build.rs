@@ -150,6 +150,8 @@ pub struct ResponseParams<'a> {
     pub destination: &'a str,
     pub in_response_to: Option<&'a str>,
     pub status: &'a str,
+    /// A second-level status code (`NoPassive`, …) inside the top-level one.
+    pub sub_status: Option<&'a str>,
 }
 
 /// An unsigned `samlp:Response` around `assertion` (an Assertion's XML, signed or not,
@@ -166,7 +168,17 @@ pub fn response(p: &ResponseParams<'_>, assertion: Option<&str>) -> String {
     attr(&mut out, "InResponseTo", p.in_response_to);
     out.push('>');
     issuer(&mut out, p.issuer);
-    status(&mut out, p.status);
+    match p.sub_status {
+        None => status(&mut out, p.status),
+        Some(sub) => {
+            let _ = write!(
+                out,
+                "<samlp:Status><samlp:StatusCode Value=\"{}\"><samlp:StatusCode Value=\"{}\"/></samlp:StatusCode></samlp:Status>",
+                escape(p.status),
+                escape(sub)
+            );
+        }
+    }
     if let Some(assertion) = assertion {
         out.push_str(assertion);
     }
@@ -355,6 +367,7 @@ mod tests {
                 destination: "https://sp.example/acs",
                 in_response_to: Some("_req"),
                 status: STATUS_SUCCESS,
+                sub_status: None,
             },
             Some(&a),
         );

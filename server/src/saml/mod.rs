@@ -11,6 +11,7 @@ pub mod messages;
 pub mod metadata;
 pub mod response;
 mod service;
+pub mod sso;
 pub mod xml;
 
 #[cfg(test)]

@@ -35,6 +35,16 @@ impl SamlService {
         self.dsig.as_ref()
     }
 
+    /// The server's public URL (what the org's issuer starts with).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// A MAC of `message` for `purpose` with the server's MAC key (`KeyService::mac`).
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> Vec<u8> {
+        self.keys.mac(purpose, message)
+    }
+
     /// The org's IdP entity id: its issuer and `/saml`.
     pub fn entity_id(&self, org: &Org) -> String {
         format!("{}{ENTITY_ID_SUFFIX}", org.issuer(&self.public_url))

@@ -599,6 +599,7 @@ fn response_inputs<'a>(
         destination: "https://sp.example/acs",
         in_response_to: Some("_req"),
         status: super::STATUS_SUCCESS,
+        sub_status: None,
     };
     let statement = super::build::AssertionParams {
         id: "_assertion",

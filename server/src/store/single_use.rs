@@ -57,6 +57,11 @@ pub enum SingleUseKind {
     /// A pushed authorization request /authorize has begun (the user signs in or consents),
     /// until its code is issued.
     PushedRequestStarted,
+    /// A SAML AuthnRequest's ID (with its SP's entity id), kept while the request could be
+    /// accepted: a second one with the same ID is a replay.
+    SamlRequestId,
+    /// A checked SAML AuthnRequest waiting for the user to sign in, until its Response is sent.
+    SamlPendingSso,
 }
 
 impl SingleUseKind {
@@ -68,6 +73,8 @@ impl SingleUseKind {
             Self::PushedRequest => "par",
             Self::ClientAssertion => "client-assertion",
             Self::PushedRequestStarted => "par-started",
+            Self::SamlRequestId => "saml-request-id",
+            Self::SamlPendingSso => "saml-sso",
         }
     }
 }

@@ -9,12 +9,12 @@ use portcullis::saml::{NS_ASSERTION, NS_DSIG, NS_METADATA, NS_PROTOCOL};
 use portcullis::tenancy::{Org, OrgStatus};
 
 /// The metadata of `org` as served, with its certificates.
-struct Metadata {
-    root: Element,
-    certificates: Vec<Certificate>,
+pub(crate) struct Metadata {
+    pub root: Element,
+    pub certificates: Vec<Certificate>,
 }
 
-async fn metadata(app: &TestApp, org: &str) -> Metadata {
+pub(crate) async fn metadata(app: &TestApp, org: &str) -> Metadata {
     let res = app.get(&format!("/o/{org}/saml/metadata")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
@@ -95,6 +95,16 @@ fn verifies(signed: &str, certs: &[Certificate]) -> bool {
 /// Whether Debian's `xmlsec1` (an independent verifier, as SPs use it) verifies a signed
 /// LogoutResponse with `cert` taken from the metadata.
 fn xmlsec1_verifies(signed: &str, cert: &Certificate) -> bool {
+    xmlsec1_verifies_root(
+        signed,
+        cert,
+        "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
+    )
+}
+
+/// Whether `xmlsec1` verifies `signed` with `cert`, the signed element being `node`
+/// (`{namespace}:{name}`, whose `ID` is the reference).
+pub(crate) fn xmlsec1_verifies_root(signed: &str, cert: &Certificate, node: &str) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let (doc, pem) = (dir.path().join("doc.xml"), dir.path().join("cert.pem"));
     std::fs::write(&doc, signed).unwrap();
@@ -117,10 +127,7 @@ fn xmlsec1_verifies(signed: &str, cert: &Certificate) -> bool {
             "--pubkey-cert-pem",
         ])
         .arg(&pem)
-        .args([
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:protocol:LogoutResponse",
-        ])
+        .args(["--id-attr:ID", node])
         .arg(&doc)
         .output()
         .expect("xmlsec1 (Debian package xmlsec1) must be installed: .ci/run installs it")
