@@ -131,6 +131,16 @@ impl Protocols {
     }
 }
 
+/// Each client's pace of anonymous requests on this node (`security.anonymous_*`).
+fn pacer(config: &Config, clock: &SharedClock) -> crate::limits::Pacer {
+    crate::limits::Pacer::new(
+        clock.clone(),
+        config.security.anonymous_per_ip_per_second,
+        config.security.anonymous_burst,
+        Duration::from_millis(config.security.anonymous_max_wait_ms),
+    )
+}
+
 impl AppState {
     /// Connects, migrates (serialised across nodes) and makes sure the platform org exists.
     pub async fn init(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
@@ -164,12 +174,7 @@ impl AppState {
             .with_metrics(metrics.clone());
         let state = Self {
             limits: crate::limits::RateLimiter::new(cache.clone(), clock.clone()),
-            pacer: crate::limits::Pacer::new(
-                clock.clone(),
-                config.security.anonymous_per_ip_per_second,
-                config.security.anonymous_burst,
-                Duration::from_millis(config.security.anonymous_max_wait_ms),
-            ),
+            pacer: pacer(&config, &clock),
             email: email.clone(),
             saml: crate::saml::SamlService::new(keys.clone(), config.public_url().to_owned()),
             keys,

@@ -36,7 +36,7 @@ pub async fn record(
     };
     metrics.http_request(
         &route,
-        method.as_str(),
+        method_label(&method),
         status.as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -87,4 +87,20 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, crate::store::StoreError
         argon2_waiting,
         argon2_running,
     })
+}
+
+/// The method as a label: the standard ones by name, any other token (actix accepts any) as
+/// `other`, so a client cannot add series without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

@@ -971,7 +971,7 @@ impl OidcService {
                 err(E::TemporarilyUnavailable, "try again in a moment")
             })?;
         let Some(raw) = taken else {
-            self.code_reused(org, code_hash).await?;
+            self.code_reused(org, app, code_hash).await?;
             return Err(invalid_code());
         };
         let grant: CodeGrant = serde_json::from_str(&raw).map_err(|_| invalid_code())?;
@@ -982,13 +982,15 @@ impl OidcService {
     }
 
     /// A code used before (or never issued). A second use revokes what the first produced
-    /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-    async fn code_reused(&self, org: &Org, code_hash: &str) -> Result<(), OidcError> {
+    /// (RFC 6749 §4.1.2, RFC 9700 §4.2.4) — only at the app the code was issued to: another
+    /// app presenting it cannot end someone else's session.
+    async fn code_reused(&self, org: &Org, app: &App, code_hash: &str) -> Result<(), OidcError> {
         if let Some(first) = self
             .store
             .app_session_by_code(org.id, code_hash)
             .await
             .map_err(OidcError::server)?
+            .filter(|first| first.app_id == app.id)
         {
             self.end_app_session(&first, "code_reused", "system")
                 .await?;

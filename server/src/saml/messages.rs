@@ -34,6 +34,8 @@ pub struct AuthnRequest {
     pub force_authn: bool,
     pub is_passive: bool,
     pub name_id_format: Option<String>,
+    /// The `AuthnContextClassRef`s of `RequestedAuthnContext`, as full text.
+    pub requested_contexts: Vec<String>,
 }
 
 /// A subject's name (SAML Core §2.2.3).
@@ -197,6 +199,13 @@ impl AuthnRequest {
             .child(NS_PROTOCOL, "NameIDPolicy")?
             .and_then(|p| p.attr("Format"))
             .map(str::to_owned);
+        let requested_contexts = match root.child(NS_PROTOCOL, "RequestedAuthnContext")? {
+            Some(r) => r
+                .children_named(NS_ASSERTION, "AuthnContextClassRef")
+                .map(|c| c.text().map(|t| t.trim().to_owned()))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         Ok(Self {
             header: header(root)?,
             acs_url: root.attr("AssertionConsumerServiceURL").map(str::to_owned),
@@ -205,6 +214,7 @@ impl AuthnRequest {
             force_authn: boolean(root.attr("ForceAuthn"), "ForceAuthn")?,
             is_passive: boolean(root.attr("IsPassive"), "IsPassive")?,
             name_id_format,
+            requested_contexts,
         })
     }
 }

@@ -72,6 +72,10 @@ pub struct Pending {
     pub relay_state: Option<String>,
     pub force_authn: bool,
     pub is_passive: bool,
+    /// The SP asked for more than a password (`RequestedAuthnContext`): a second factor is
+    /// needed whatever the app's own rules say, never quietly left out.
+    #[serde(default)]
+    pub mfa_requested: bool,
     pub received_at: DateTime<Utc>,
 }
 
@@ -160,6 +164,7 @@ impl Sso<'_> {
             relay_state,
             force_authn: request.force_authn,
             is_passive: request.is_passive,
+            mfa_requested: asks_more_than_password(&request.requested_contexts),
             received_at: self.now,
         };
         self.keep(org, &pending).await
@@ -407,6 +412,9 @@ impl Sso<'_> {
             new_id().map_err(|e| failed(&e, false))?,
             new_id().map_err(|e| failed(&e, false))?,
         );
+        // Stored hashed where an OIDC code's hash goes: a secret of its own, never the Response
+        // ID (which the browser and the SP see, and which could be played as a "reused code").
+        let marker = crate::secrets::random_token(32).map_err(|e| failed(&e, false))?;
         let user = match self.accounts.user(org, session.user_id).await {
             Ok(Some(u)) if u.active => u,
             Ok(_) => return Err(refused("Account disabled", "This account cannot sign in.")),
@@ -414,7 +422,7 @@ impl Sso<'_> {
         };
         let app_session = self
             .oidc
-            .start_browser_app_session(org, app, session, &response_id)
+            .start_browser_app_session(org, app, session, &marker)
             .await
             .map_err(|e| failed(&e, true))?;
         let name_id = self.name_id(org, app, settings, &user)?;
@@ -572,6 +580,21 @@ impl Interaction {
     }
 }
 
+/// Whether the requested authentication contexts ask for more than a password: any class but
+/// the password ones and `unspecified` (the MFA profile, and classes we do not know, which we
+/// meet with a second factor rather than a password alone).
+fn asks_more_than_password(requested: &[String]) -> bool {
+    const PASSWORD_ENOUGH: [&str; 3] = [
+        AC_PASSWORD,
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Password",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified",
+    ];
+    !requested.is_empty()
+        && requested
+            .iter()
+            .all(|c| !PASSWORD_ENOUGH.contains(&c.as_str()))
+}
+
 /// The same gates as /authorize: signed in; recent enough (`ForceAuthn`: signed in since the
 /// request arrived, as `prompt=login`; the app's re-authentication age); a second factor when
 /// the app requires one.
@@ -592,7 +615,7 @@ fn gate<'s>(
     if too_old || (pending.force_authn && session.auth_time < pending.received_at) {
         return Gate::Interact(Interaction::Login { reauth: true });
     }
-    if rules.mfa_required && session.acr() == ACR_ONE_FACTOR {
+    if (rules.mfa_required || pending.mfa_requested) && session.acr() == ACR_ONE_FACTOR {
         return Gate::Interact(Interaction::StepUp);
     }
     Gate::Pass(session)

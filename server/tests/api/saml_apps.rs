@@ -352,8 +352,9 @@ both_backends!(
             ),
             (
                 with(&|b| b["saml"]["encrypt_assertions"] = true.into()),
-                "saml.sp_encryption_certificate",
+                "saml.encrypt_assertions",
             ),
+            (with(&|b| b["first_party"] = false.into()), "first_party"),
             (
                 with(&|b| b["redirect_uris"] = json!(["https://hr.example.com/cb"])),
                 "redirect_uris",

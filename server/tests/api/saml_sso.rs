@@ -567,6 +567,47 @@ both_backends!(
     }
 );
 
+both_backends!(
+    an_sp_asking_for_mfa_gets_step_up_though_the_app_does_not_require_it,
+    |backend| {
+        let w = world(&backend, false).await;
+        let mut b = Browser::new(&w.app.address, UA);
+        b.sign_in("acme", crate::signin::EMAIL, crate::signin::PASSWORD, false)
+            .await;
+        let asks = |class: &str| {
+            authn_request(&w, &format!("_req-ctx-{}", class.len()), &sso_url(&w), SP, ACS).replace(
+                "</saml:Issuer>",
+                &format!(
+                    "</saml:Issuer><samlp:RequestedAuthnContext Comparison=\"exact\"><saml:AuthnContextClassRef>{class}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"
+                ),
+            )
+        };
+        // The MFA profile: never answered with a password alone.
+        let first = b
+            .get(&redirect_path(
+                &w,
+                &asks("https://refeds.org/profile/mfa"),
+                None,
+                false,
+            ))
+            .await;
+        let pending = local_path(first.location());
+        let next = b.get(&pending).await;
+        assert_eq!(next.status, 303, "{}", next.body);
+        assert!(
+            next.location().starts_with("/o/acme/login/step-up?"),
+            "{}",
+            next.location()
+        );
+        // A password class is met by the password session: the Response is posted.
+        let xml = asks("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport");
+        let first = b.get(&redirect_path(&w, &xml, None, false)).await;
+        let page = b.get(&local_path(first.location())).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("SAMLResponse"), "{}", page.body);
+    }
+);
+
 both_backends!(persistent_name_ids_are_stable_and_pairwise, |backend| {
     let w = world_with(&backend, false, |r| {
         if let Some(s) = r.saml.as_mut() {

@@ -185,13 +185,21 @@ fn oauth_fields(
 fn saml_part(
     is_saml: bool,
     oauth: [(&'static str, bool); 6],
-    saml: Option<SamlAppRequest>,
+    (saml, first_party): (Option<SamlAppRequest>, Option<bool>),
     current: Option<&crate::apps::SamlSettings>,
 ) -> Result<Option<SamlRequest>, ApiError> {
     if is_saml && let Some((field, _)) = oauth.iter().find(|(_, given)| *given) {
         return Err(ApiError::field(
             field,
             "a SAML app takes no OAuth settings (grants, client authentication, keys, PAR, DPoP)",
+        ));
+    }
+    // SAML sign-in has no consent screen yet: an app that would need one is refused rather
+    // than given the user's email and name without asking.
+    if is_saml && first_party == Some(false) {
+        return Err(ApiError::field(
+            "first_party",
+            "SAML apps are first party for now (there is no consent screen for SAML sign-in yet)",
         ));
     }
     Ok(match saml {
@@ -326,7 +334,12 @@ pub async fn create_app(
         &req.jwks_uri,
         [req.require_par, req.dpop_required],
     );
-    let saml = saml_part(app_type == AppType::Saml, oauth, req.saml.take(), None)?;
+    let saml = saml_part(
+        app_type == AppType::Saml,
+        oauth,
+        (req.saml.take(), req.first_party),
+        None,
+    )?;
     let auth = client_auth_change(req.client_auth.as_deref(), req.jwks, req.jwks_uri, None)?;
     let create = CreateApp {
         saml,
@@ -452,7 +465,12 @@ pub async fn update_app(
         [req.require_par, req.dpop_required],
     );
     let is_saml = app.app_type == AppType::Saml;
-    let saml = saml_part(is_saml, oauth, req.saml.take(), app.saml.as_ref())?;
+    let saml = saml_part(
+        is_saml,
+        oauth,
+        (req.saml.take(), req.first_party),
+        app.saml.as_ref(),
+    )?;
     let auth = client_auth_change(
         req.client_auth.as_deref(),
         req.jwks,
