@@ -57,6 +57,11 @@ const PACED_POSTS: &[&str] = &[
     "/verify-email/resend",
 ];
 
+/// Anonymous SAML endpoints, paced whatever the method: each SSO request is parsed, verified
+/// and stored (its single-use request id and the pending request), and the metadata of an org
+/// may make its first RSA key.
+const PACED_ANY: &[&str] = &["/saml/sso", "/saml/metadata"];
+
 /// Paces a client's anonymous requests to any org (`limits::Pacer`), before the org is even
 /// resolved: within the client's pace they go on at once, a little ahead of it they wait their
 /// turn, further ahead they get 429 with `Retry-After`.
@@ -65,8 +70,10 @@ pub async fn pace_anonymous(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let method = req.method();
+    let path = req.match_info().unprocessed();
     let paced = method == Method::OPTIONS
-        || (method == Method::POST && PACED_POSTS.contains(&req.match_info().unprocessed()));
+        || (method == Method::POST && PACED_POSTS.contains(&path))
+        || PACED_ANY.contains(&path);
     if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| paced) {
         let client = crate::limits::limit_subject(&super::pages::client_ip(req.request(), state));
         let refused = match state.pacer.admit(&client) {

@@ -131,6 +131,16 @@ both_backends!(
         assert_eq!(res.status(), 429);
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"], "too_many_requests");
+        // SAML's anonymous endpoints, by GET too: an SSO request is verified and stored, the
+        // metadata may make the org's first RSA key.
+        for path in ["/o/acme/saml/sso?SAMLRequest=x", "/o/acme/saml/metadata"] {
+            let res = flooder(reqwest::Method::GET, url(path)).await.unwrap();
+            assert_eq!(res.status(), 429, "{path}");
+        }
+        let res = flooder(reqwest::Method::POST, url("/o/acme/saml/sso"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
         // What is not anonymous, or not costly, goes on: pages, and client-authenticated calls.
         let res = flooder(reqwest::Method::GET, url("/o/acme/login"))
             .await
