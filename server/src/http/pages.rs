@@ -355,3 +355,29 @@ mod tests {
         assert_eq!(client_ip_from(None, &h, &[]), "unknown");
     }
 }
+
+#[derive(askama::Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    org_name: &'a str,
+    org_path: String,
+    logo_url: Option<&'a str>,
+    action: &'a str,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+/// The page that posts the response to the app (its script is a static asset: the CSP allows
+/// no inline script).
+pub fn form_post(org: &Org, action: &str, params: &[(&str, Option<&str>)]) -> HttpResponse {
+    let page = FormPostPage {
+        org_name: &org.name,
+        org_path: org_path(org),
+        logo_url: org.branding.logo_url.as_deref(),
+        action,
+        fields: params
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect(),
+    };
+    render(StatusCode::OK, &page, [])
+}

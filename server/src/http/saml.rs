@@ -4,7 +4,7 @@
 //! step of `saml::sso`.
 
 use crate::http::extract::MaybeSession;
-use crate::http::pages::{org_path, render, see_other};
+use crate::http::pages::{form_post, org_path, see_other};
 use crate::http::{CurrentOrg, error_page, failure_page, log_failure};
 use crate::saml::metadata::CONTENT_TYPE;
 use crate::saml::sso::{Incoming, Sso, SsoStep};
@@ -136,16 +136,6 @@ fn respond_error(step: SsoStep) -> HttpResponse {
     }
 }
 
-#[derive(askama::Template)]
-#[template(path = "form_post.html")]
-struct FormPostPage<'a> {
-    org_name: &'a str,
-    org_path: String,
-    logo_url: Option<&'a str>,
-    action: &'a str,
-    fields: Vec<(&'a str, &'a str)>,
-}
-
 fn respond(org: &Org, step: SsoStep) -> HttpResponse {
     match step {
         SsoStep::Login { reauth, pending } => {
@@ -169,20 +159,14 @@ fn respond(org: &Org, step: SsoStep) -> HttpResponse {
             acs_url,
             saml_response,
             relay_state,
-        } => {
-            let mut fields = vec![("SAMLResponse", saml_response.as_str())];
-            if let Some(relay) = &relay_state {
-                fields.push(("RelayState", relay.as_str()));
-            }
-            let page = FormPostPage {
-                org_name: &org.name,
-                org_path: org_path(org),
-                logo_url: org.branding.logo_url.as_deref(),
-                action: &acs_url,
-                fields,
-            };
-            render(StatusCode::OK, &page, [])
-        }
+        } => form_post(
+            org,
+            &acs_url,
+            &[
+                ("SAMLResponse", Some(saml_response.as_str())),
+                ("RelayState", relay_state.as_deref()),
+            ],
+        ),
         other => respond_error(other),
     }
 }

@@ -7,7 +7,7 @@ use super::error::{OidcError, OidcErrorCode};
 use super::model::{AuthorizeDecision, AuthorizeParams};
 use super::service::{ClientAuth, TokenParams};
 use crate::http::extract::{Checked, MaybeSession};
-use crate::http::pages::org_path;
+use crate::http::pages::{form_post, org_path};
 use crate::http::{CurrentOrg, OAuthError, PublicOrg, error_page, failure_page};
 use crate::state::AppState;
 use crate::tenancy::Org;
@@ -362,32 +362,6 @@ impl ResponseMode {
             Self::Query | Self::FormPost => redirect_with(redirect_uri, params),
         }
     }
-}
-
-#[derive(askama::Template)]
-#[template(path = "form_post.html")]
-struct FormPostPage<'a> {
-    org_name: &'a str,
-    org_path: String,
-    logo_url: Option<&'a str>,
-    action: &'a str,
-    fields: Vec<(&'a str, &'a str)>,
-}
-
-/// The page that posts the response to the app (its script is a static asset: the CSP allows
-/// no inline script).
-fn form_post(org: &Org, action: &str, params: &[(&str, Option<&str>)]) -> HttpResponse {
-    let page = FormPostPage {
-        org_name: &org.name,
-        org_path: org_path(org),
-        logo_url: org.branding.logo_url.as_deref(),
-        action,
-        fields: params
-            .iter()
-            .filter_map(|(k, v)| v.map(|v| (*k, v)))
-            .collect(),
-    };
-    crate::http::pages::render(StatusCode::OK, &page, [])
 }
 
 /// The script of the form post page.
