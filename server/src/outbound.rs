@@ -271,21 +271,52 @@ impl OutboundClient {
     /// body is refused while it arrives, never read to the end). A redirect is an error.
     pub async fn get_bounded(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, OutboundError> {
         let url = self.target(url)?;
-        let mut res = self.http.get(url).send().await.map_err(classify)?;
+        let res = self.http.get(url).send().await.map_err(classify)?;
         if res.status() != reqwest::StatusCode::OK {
             return Err(OutboundError::Other(format!("answered {}", res.status())));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(OutboundError::Other(format!(
-                    "answer larger than {max_bytes} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        read_bounded(res, max_bytes).await
     }
+
+    /// POSTs `body` as `content_type` with `headers` (SAML's SOAP binding) and returns the
+    /// answer's status and body, at most `max_bytes` of it. A redirect comes back as it is.
+    pub async fn post_bounded(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: String,
+        max_bytes: usize,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), OutboundError> {
+        let url = self.target(url)?;
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.body(body).send().await.map_err(classify)?;
+        let status = res.status();
+        Ok((status, read_bounded(res, max_bytes).await?))
+    }
+}
+
+/// At most `max_bytes` of an answer's body (a larger body is refused while it arrives).
+async fn read_bounded(
+    mut res: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, OutboundError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(OutboundError::Other(format!(
+                "answer larger than {max_bytes} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn classify(e: reqwest::Error) -> OutboundError {

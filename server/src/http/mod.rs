@@ -12,6 +12,7 @@ pub(crate) mod org;
 pub mod pages;
 pub(crate) mod request_log;
 pub(crate) mod saml;
+mod saml_slo;
 pub mod signin;
 
 pub(crate) use error::not_found;

@@ -1,7 +1,7 @@
-//! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document and
-//! SP-initiated Web Browser SSO; Single Logout comes next. Thin: the org from the scope's
-//! middleware (unknown 404, disabled 403, as discovery and the JWKS), then `SamlService` or a
-//! step of `saml::sso`.
+//! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document,
+//! SP-initiated Web Browser SSO and Single Logout. Thin: the org from the scope's middleware
+//! (unknown 404, disabled 403, as discovery and the JWKS), then `SamlService` or a step of
+//! `saml::sso` or `saml::slo`.
 
 use crate::http::extract::MaybeSession;
 use crate::http::pages::{form_post, org_path, see_other};
@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(SSO_PATH, web::get().to(sso_redirect))
         .route(SSO_PATH, web::post().to(sso_post))
         .route(SSO_CONTINUE_PATH, web::get().to(sso_continue));
+    super::saml_slo::configure(cfg);
 }
 
 /// `GET /o/{org}/saml/metadata`: the org's IdP metadata (SAML Metadata §2.4.3).
@@ -119,7 +120,7 @@ fn to_pending(org: &Org, received: Result<String, SsoStep>) -> HttpResponse {
 }
 
 /// A request that cannot go back to its SP: shown to the user, never cached.
-fn refused(title: &str, message: &str) -> HttpResponse {
+pub(super) fn refused(title: &str, message: &str) -> HttpResponse {
     let mut res = error_page(StatusCode::BAD_REQUEST, title, message);
     res.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -10,7 +10,9 @@ mod error;
 pub mod messages;
 pub mod metadata;
 pub mod response;
-mod service;
+pub mod service;
+pub mod slo;
+pub mod soap;
 pub mod sso;
 pub mod xml;
 

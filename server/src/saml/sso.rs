@@ -11,20 +11,18 @@
 
 use super::binding::{self, MessageKind, RedirectQuery};
 use super::build::{AssertionParams, AttributeValues, ResponseParams, new_id};
-use super::dsig::Certificate;
 use super::error::SamlError;
-use super::messages::{AuthnRequest, Message, NameId, read_signed};
+use super::messages::{AuthnRequest, Message, read_signed};
 use super::response::{Signing, signed_response};
 use super::{SSO_PATH, STATUS_RESPONDER, STATUS_SUCCESS};
 use crate::accounts::AccountService;
-use crate::apps::{App, AppService, NameIdFormat, SamlAttribute, SamlBinding, SamlSettings};
+use crate::apps::{App, AppService, SamlAttribute, SamlBinding, SamlSettings};
 use crate::oidc::OidcService;
 use crate::saml::SamlService;
+use crate::saml::service::{remember_request_id, sp_certificate};
 use crate::sessions::{ACR_ONE_FACTOR, Session};
 use crate::store::{SingleUseKind, Store, StoreError};
 use crate::tenancy::Org;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -116,13 +114,6 @@ fn failed(e: &impl std::fmt::Display, outage: bool) -> SsoStep {
 
 fn store_failed(e: &StoreError) -> SsoStep {
     failed(e, true)
-}
-
-/// The SP's certificate as the verifier takes it (the PEM's DER).
-fn sp_certificate(settings: &SamlSettings) -> Option<Certificate> {
-    let pem = settings.sp_certificate.as_ref()?.as_pem();
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    Certificate::from_base64(&body).ok()
 }
 
 impl Sso<'_> {
@@ -256,16 +247,12 @@ impl Sso<'_> {
         settings: &SamlSettings,
         request: &AuthnRequest,
     ) -> Result<(), SsoStep> {
-        let key = format!("{} {}", settings.sp_entity_id.as_str(), request.header.id);
         let until = request.header.issue_instant.max(self.now)
             + Duration::seconds(REQUEST_MAX_AGE_SECS + CLOCK_SKEW_SECS);
-        match self
-            .store
-            .put_single_use(org.id, SingleUseKind::SamlRequestId, &key, "", until)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(refused(
+        let entity = settings.sp_entity_id.as_str();
+        match remember_request_id(self.store, org, entity, &request.header.id, until).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(refused(
                 "Replayed SAML request",
                 "This request was already used: start again at the app.",
             )),
@@ -425,7 +412,7 @@ impl Sso<'_> {
             .start_browser_app_session(org, app, session, &marker)
             .await
             .map_err(|e| failed(&e, true))?;
-        let name_id = self.name_id(org, app, settings, &user)?;
+        let name_id = self.saml.name_id(org, app, settings, &user, app_session.id);
         let attributes = attributes(settings, &user);
         let issuer = self.saml.entity_id(org);
         let envelope = ResponseParams {
@@ -465,38 +452,6 @@ impl Sso<'_> {
         let xml = signed_response(self.saml.dsig(), &key, &envelope, &statement, signing)
             .map_err(|e| failed(&e, false))?;
         Ok(self.post(pending, &xml))
-    }
-
-    /// The subject's NameID in the app's format: the email; a persistent pairwise id (a MAC
-    /// of the org, the app and the user: stable, and different for every app); or a new
-    /// random id (transient).
-    fn name_id(
-        &self,
-        org: &Org,
-        app: &App,
-        settings: &SamlSettings,
-        user: &crate::accounts::User,
-    ) -> Result<NameId, SsoStep> {
-        let value = match settings.name_id_format {
-            NameIdFormat::Email => user.email.as_str().to_owned(),
-            NameIdFormat::Persistent => {
-                let message = format!("{}:{}:{}", org.id, app.id, user.id);
-                let mac = self.saml.mac("saml-persistent-nameid", message.as_bytes());
-                URL_SAFE_NO_PAD.encode(&mac[..20])
-            }
-            NameIdFormat::Transient => {
-                format!(
-                    "_{}",
-                    crate::secrets::random_token(20).map_err(|e| failed(&e, false))?
-                )
-            }
-        };
-        Ok(NameId {
-            value,
-            format: Some(settings.name_id_format.urn().to_owned()),
-            sp_name_qualifier: None,
-            name_qualifier: None,
-        })
     }
 }
 

@@ -12,6 +12,12 @@ pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_DELIVERED: &str = "delivered";
 pub const STATUS_FAILED: &str = "failed";
 
+/// How long a front-channel (SAML Redirect or POST) logout waits for the user's browser to
+/// carry its LogoutRequest and bring back the SP's LogoutResponse; then the outbox marks it
+/// failed (a session that ended without a browser, by expiry or revocation, cannot reach such
+/// an SP at all, and its delivery says so).
+pub const FRONT_CHANNEL_WINDOW_SECS: i64 = 600;
+
 /// One back-channel logout notification to one app for one IdP session (an outbox row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogoutDelivery {

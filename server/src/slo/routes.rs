@@ -19,6 +19,8 @@ use askama::Template;
 pub const END_SESSION_PATH: &str = "/end-session";
 /// Seconds the signed-out page waits for front-channel iframes before moving on.
 const FRONTCHANNEL_WAIT_SECS: u32 = 2;
+/// The same with SAML frames, whose LogoutRequest goes to the SP and its answer comes back.
+const SAML_FRONTCHANNEL_WAIT_SECS: u32 = 5;
 
 /// The page handlers' result.
 type Page = Result<HttpResponse, PageError>;
@@ -41,10 +43,51 @@ struct SignedOutPage<'a> {
     delay: u32,
 }
 
+/// The front-channel frames of an ended session and the origins they load: each OIDC app's
+/// front-channel logout URI, and for each SAML app with a Redirect or POST SLO binding our own
+/// frame (`saml::slo`), which goes on to that SP (its origin is allowed too). A failure to read
+/// them leaves the page without frames (the outbox still records the SAML deliveries).
+async fn front_channel(state: &AppState, org: &Org, sid: SessionId) -> (Vec<String>, Vec<String>) {
+    let mut frames = state
+        .slo
+        .frontchannel_urls(org, sid)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "front-channel logout URLs unavailable");
+            Vec::new()
+        });
+    let mut origins: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let slo = crate::saml::slo::Slo {
+        saml: &state.saml,
+        apps: &state.apps,
+        store: &state.store,
+        sessions: &state.sessions,
+        now: state.clock.now(),
+    };
+    match slo.front_frames(org, sid, &org_path(org)).await {
+        Ok(saml) if !saml.is_empty() => {
+            origins.push("'self'".to_owned());
+            for f in saml {
+                origins.push(f.origin);
+                frames.push(f.url);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "SAML front-channel logouts unavailable"),
+    }
+    origins.dedup();
+    (frames, origins)
+}
+
 /// The page after a sign-out: one hidden iframe per app with a front-channel logout URI that
-/// took part in the session (the session is already over when this renders), then on to
-/// `next` after a bounded wait. The CSP allows framing exactly those apps' origins. With no
-/// frame to load and somewhere to go, a 303 there instead of the page.
+/// took part in the session (the session is already over when this renders), and one per SAML
+/// app told over the front channel, all loading at once; then on to `next` after a bounded
+/// wait, so an SP that never answers holds up no other. The CSP allows framing exactly those
+/// apps' origins. With no frame to load and somewhere to go, a 303 there instead of the page.
 pub(crate) async fn signed_out(
     state: &AppState,
     org: &Org,
@@ -52,16 +95,9 @@ pub(crate) async fn signed_out(
     next: Option<&str>,
     clear_cookie: bool,
 ) -> HttpResponse {
-    let frames = match sid {
-        Some(sid) => state
-            .slo
-            .frontchannel_urls(org, sid)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "front-channel logout URLs unavailable");
-                Vec::new()
-            }),
-        None => Vec::new(),
+    let (frames, origins) = match sid {
+        Some(sid) => front_channel(state, org, sid).await,
+        None => (Vec::new(), Vec::new()),
     };
     let cookies = if clear_cookie {
         vec![clear_session_cookie(state, org)]
@@ -73,19 +109,15 @@ pub(crate) async fn signed_out(
     if let (true, Some(next)) = (frames.is_empty(), next) {
         return see_other(next, cookies);
     }
-    let origins: Vec<String> = frames
-        .iter()
-        .filter_map(|f| url::Url::parse(f).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .collect();
+    let saml = frames.iter().any(|f| f.starts_with('/'));
     let page = SignedOutPage {
         org_name: &org.name,
         org_path: org_path(org),
         logo_url: org.branding.logo_url.as_deref(),
-        delay: if frames.is_empty() {
-            0
-        } else {
-            FRONTCHANNEL_WAIT_SECS
+        delay: match (frames.is_empty(), saml) {
+            (true, _) => 0,
+            (false, false) => FRONTCHANNEL_WAIT_SECS,
+            (false, true) => SAML_FRONTCHANNEL_WAIT_SECS,
         },
         frames,
         next,

@@ -83,6 +83,8 @@ pub struct SloService {
     unrecorded: Arc<AtomicU64>,
     /// Delivery outcomes by app (`crate::metrics`).
     metrics: crate::metrics::Metrics,
+    /// SAML apps' LogoutRequests (`saml::slo`), signed with the org's SAML key.
+    saml: crate::saml::SamlService,
 }
 
 /// The retry backoff `logout.retry_base_secs` and `logout.retry_max_secs` set (with jitter).
@@ -106,6 +108,7 @@ impl SloService {
         Self {
             sessions,
             store,
+            saml: crate::saml::SamlService::new(keys.clone(), public_url.clone()),
             keys,
             clock,
             config,
@@ -354,6 +357,12 @@ impl SloService {
             Ok(None) => return Attempt::Permanent("the app no longer exists".into()),
             Err(e) => return Attempt::Retry(format!("database: {e}")),
         };
+        if app.saml.is_some() {
+            let now = self.clock.now();
+            let on = (&org, &app);
+            return crate::saml::slo::soap_attempt(&self.saml, &self.store, &self.http, on, d, now)
+                .await;
+        }
         let Some(uri) = app.backchannel_logout_uri.clone() else {
             return Attempt::Permanent("the app no longer has a back-channel logout URI".into());
         };

@@ -81,7 +81,7 @@ async fn insert_saml<C: ConnectionTrait>(
 
 /// The settings were checked on the way in; a row that no longer reads is reported, not
 /// trusted (a SAML app without readable settings signs no one in).
-fn stored_saml(row: saml_apps::Model) -> Result<SamlSettings, StoreError> {
+pub(super) fn stored_saml(row: saml_apps::Model) -> Result<SamlSettings, StoreError> {
     let saml: SamlSettings =
         serde_json::from_str(&row.settings).map_err(|e| corrupt(format!("SAML settings: {e}")))?;
     if saml.sp_entity_id.as_str() != row.sp_entity_id {

@@ -62,6 +62,12 @@ pub enum SingleUseKind {
     SamlRequestId,
     /// A checked SAML AuthnRequest waiting for the user to sign in, until its Response is sent.
     SamlPendingSso,
+    /// A LogoutRequest we sent an SP over the front channel (keyed by its ID), until its
+    /// LogoutResponse comes back: which delivery it carries.
+    SamlLogoutSent,
+    /// The LogoutResponse owed to an SP whose LogoutRequest came over the front channel, kept
+    /// while the signed-out page tells the other apps.
+    SamlLogoutAnswer,
 }
 
 impl SingleUseKind {
@@ -75,6 +81,8 @@ impl SingleUseKind {
             Self::PushedRequestStarted => "par-started",
             Self::SamlRequestId => "saml-request-id",
             Self::SamlPendingSso => "saml-sso",
+            Self::SamlLogoutSent => "saml-logout-sent",
+            Self::SamlLogoutAnswer => "saml-logout-answer",
         }
     }
 }

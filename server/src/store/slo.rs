@@ -2,14 +2,16 @@
 //! transaction, and the worker's claims. Org-owned rows are scoped by org id; the worker's claim
 //! looks across orgs (it is the platform's job queue).
 
-use super::entities::{app_sessions, apps, logout_deliveries};
+use super::entities::{app_sessions, apps, logout_deliveries, saml_apps};
 use super::outbox::{Claim, Outbox};
 use super::{Store, StoreError, insert_audit};
 use crate::accounts::UserId;
-use crate::apps::AppId;
+use crate::apps::{AppId, SamlBinding};
 use crate::audit::AuditEvent;
 use crate::sessions::SessionId;
-use crate::slo::{LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING};
+use crate::slo::{
+    FRONT_CHANNEL_WINDOW_SECS, LogoutDelivery, STATUS_DELIVERED, STATUS_FAILED, STATUS_PENDING,
+};
 use crate::tenancy::OrgId;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -17,7 +19,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, Set, Statement,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 fn to_delivery(m: logout_deliveries::Model) -> LogoutDelivery {
@@ -98,24 +100,60 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
         .map(|s| (s.app_id, s.session_id, s.user_id))
         .collect();
     let app_ids: BTreeSet<Uuid> = targets.iter().map(|t| t.0).collect();
-    let with_uri: BTreeSet<Uuid> = apps::Entity::find()
+    let mut due_at: BTreeMap<Uuid, DateTime<Utc>> = apps::Entity::find()
         .filter(apps::Column::OrgId.eq(org.0))
-        .filter(apps::Column::Id.is_in(app_ids))
+        .filter(apps::Column::Id.is_in(app_ids.clone()))
         .filter(apps::Column::BackchannelLogoutUri.is_not_null())
         .all(conn)
         .await?
         .into_iter()
-        .map(|a| a.id)
+        .map(|a| (a.id, now))
         .collect();
+    due_at.extend(saml_logout_apps(conn, org, app_ids, now).await?);
     let mut queued = 0;
-    for (app, sid, user) in targets.into_iter().filter(|t| with_uri.contains(&t.0)) {
-        insert_delivery(conn, org, app, sid, user, reason, now).await?;
-        queued += 1;
+    for (app, sid, user) in targets {
+        if let Some(due) = due_at.get(&app) {
+            let to = DeliveryTarget { app, sid, user };
+            insert_delivery_due(conn, org, to, reason, now, *due).await?;
+            queued += 1;
+        }
     }
     Ok((ended, queued))
 }
 
-/// Queues one back-channel delivery to `app` for the IdP session `sid` of `user`, due now.
+/// The SAML apps among `ids` with a Single Logout endpoint, and when their delivery is due:
+/// now over SOAP (the outbox sends it); over the front channel (Redirect, POST) the user's
+/// browser carries it from the signed-out page, and the outbox only marks it failed if no
+/// LogoutResponse came back within `FRONT_CHANNEL_WINDOW_SECS`.
+async fn saml_logout_apps<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    ids: BTreeSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    let rows = saml_apps::Entity::find()
+        .filter(saml_apps::Column::OrgId.eq(org.0))
+        .filter(saml_apps::Column::AppId.is_in(ids))
+        .all(conn)
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let app = row.app_id;
+        let Some(slo) = super::apps::stored_saml(row)?.slo else {
+            continue;
+        };
+        let due = match slo.binding {
+            SamlBinding::Soap => now,
+            SamlBinding::Redirect | SamlBinding::Post => {
+                now + chrono::Duration::seconds(FRONT_CHANNEL_WINDOW_SECS)
+            }
+        };
+        out.push((app, due));
+    }
+    Ok(out)
+}
+
+/// Queues one logout delivery to `app` for the IdP session `sid` of `user`, due now.
 pub(super) async fn insert_delivery<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
@@ -125,16 +163,36 @@ pub(super) async fn insert_delivery<C: ConnectionTrait>(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let target = DeliveryTarget { app, sid, user };
+    insert_delivery_due(conn, org, target, reason, now, now).await
+}
+
+/// Whom a delivery tells: an app, of an IdP session of a user.
+struct DeliveryTarget {
+    app: Uuid,
+    sid: Uuid,
+    user: Uuid,
+}
+
+/// Queues one logout delivery, made `now` and due at `due`.
+async fn insert_delivery_due<C: ConnectionTrait>(
+    conn: &C,
+    org: OrgId,
+    to: DeliveryTarget,
+    reason: &str,
+    now: DateTime<Utc>,
+    due: DateTime<Utc>,
+) -> Result<(), StoreError> {
     logout_deliveries::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(org.0),
-        app_id: Set(app),
-        session_id: Set(sid),
-        user_id: Set(user),
+        app_id: Set(to.app),
+        session_id: Set(to.sid),
+        user_id: Set(to.user),
         reason: Set(reason.to_owned()),
         status: Set(STATUS_PENDING.to_owned()),
         attempts: Set(0),
-        next_attempt_at: Set(now),
+        next_attempt_at: Set(due),
         claimed_until: Set(None),
         last_error: Set(None),
         created_at: Set(now),
@@ -326,6 +384,32 @@ impl Store {
         next: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.record_outcome(d, Some(token), error, next, now).await
+    }
+
+    /// Records what a front-channel (SAML Redirect/POST) delivery came to when the SP's
+    /// LogoutResponse comes back through the browser: delivered (`error` None) or failed for
+    /// good, on a row still pending and not held by a worker. With its audit event. False when
+    /// the row was no longer pending (its window ran out, or a response was recorded already).
+    pub async fn settle_logout_delivery(
+        &self,
+        d: &LogoutDelivery,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.record_outcome(d, None, error, None, now).await
+    }
+
+    /// `finish_logout_delivery` and `settle_logout_delivery`: with a claim token, the row must
+    /// be held under it (a 2xx excepted); without, it must not be held by a worker now.
+    async fn record_outcome(
+        &self,
+        d: &LogoutDelivery,
+        token: Option<Uuid>,
+        error: Option<&str>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let status = match (error, next) {
             (None, _) => STATUS_DELIVERED,
             (Some(_), Some(_)) => STATUS_PENDING,
@@ -361,12 +445,18 @@ impl Store {
             }
             q
         };
-        let mut done = update()
-            .filter(logout_deliveries::Column::ClaimToken.eq(token))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if done == 0 && status == STATUS_DELIVERED {
+        let mut done = match token {
+            Some(token) => update().filter(logout_deliveries::Column::ClaimToken.eq(token)),
+            None => update().filter(
+                sea_orm::Condition::any()
+                    .add(logout_deliveries::Column::ClaimedUntil.is_null())
+                    .add(logout_deliveries::Column::ClaimedUntil.lt(now)),
+            ),
+        }
+        .exec(&txn)
+        .await?
+        .rows_affected;
+        if done == 0 && token.is_some() && status == STATUS_DELIVERED {
             done = update().exec(&txn).await?.rows_affected;
         }
         if done == 0 {
@@ -391,6 +481,62 @@ impl Store {
         insert_audit(&txn, &event, now).await?;
         txn.commit().await?;
         Ok(true)
+    }
+}
+
+impl Store {
+    /// The ids of the app sessions `app` had under the IdP session `sid`, ended or not, oldest
+    /// first: a SAML LogoutRequest's `SessionIndex` values (each is the `SessionIndex` its
+    /// Response carried).
+    pub async fn app_session_ids_in(
+        &self,
+        org: OrgId,
+        app: AppId,
+        sid: SessionId,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(app_sessions::Entity::find()
+            .filter(app_sessions::Column::OrgId.eq(org.0))
+            .filter(app_sessions::Column::AppId.eq(app.0))
+            .filter(app_sessions::Column::SessionId.eq(sid.0))
+            .order_by_asc(app_sessions::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
+    }
+
+    /// One of the org's logout deliveries.
+    pub async fn logout_delivery(
+        &self,
+        org: OrgId,
+        id: Uuid,
+    ) -> Result<Option<LogoutDelivery>, StoreError> {
+        Ok(logout_deliveries::Entity::find()
+            .filter(logout_deliveries::Column::OrgId.eq(org.0))
+            .filter(logout_deliveries::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .map(to_delivery))
+    }
+
+    /// The pending deliveries of one IdP session (the signed-out page carries the front-channel
+    /// ones), oldest first.
+    pub async fn pending_deliveries_of(
+        &self,
+        org: OrgId,
+        sid: SessionId,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
+        Ok(logout_deliveries::Entity::find()
+            .filter(logout_deliveries::Column::OrgId.eq(org.0))
+            .filter(logout_deliveries::Column::SessionId.eq(sid.0))
+            .filter(logout_deliveries::Column::Status.eq(STATUS_PENDING))
+            .order_by_asc(logout_deliveries::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_delivery)
+            .collect())
     }
 }
 

@@ -39,6 +39,7 @@ mod outage;
 mod par;
 mod saml;
 mod saml_apps;
+mod saml_slo;
 mod saml_sso;
 mod security;
 mod signin;

@@ -82,8 +82,12 @@ impl Request {
     }
 }
 
+/// Makes the answer to a request's body: its status and its body (`text/xml`: a SAML SOAP
+/// endpoint).
+pub(crate) type Responder = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
+
 /// A loopback HTTP server that records every request and answers with a settable status after
-/// a fixed delay (and a `Location` when it redirects).
+/// a fixed delay (and a `Location` when it redirects), or what its responder makes.
 pub(crate) struct Receiver {
     /// The URI to register: `http://127.0.0.1:{port}/backchannel`.
     pub(crate) uri: String,
@@ -125,6 +129,21 @@ impl Receiver {
         location: Option<String>,
         gate: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Self {
+        Self::serve(status, delay, location, gate, None).await
+    }
+
+    /// A receiver whose answers `respond` makes from each request's body.
+    pub(crate) async fn responding(respond: Responder) -> Self {
+        Self::serve(200, Duration::ZERO, None, None, Some(respond)).await
+    }
+
+    async fn serve(
+        status: u16,
+        delay: Duration,
+        location: Option<String>,
+        gate: Option<tokio::sync::watch::Receiver<bool>>,
+        respond: Option<Responder>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let status = Arc::new(AtomicU16::new(status));
@@ -136,14 +155,15 @@ impl Receiver {
                     let Ok((sock, _)) = listener.accept().await else {
                         return;
                     };
-                    tokio::spawn(answer(
-                        sock,
-                        status.clone(),
+                    let how = Answer {
+                        status: status.clone(),
                         delay,
-                        location.clone(),
-                        seen.clone(),
-                        gate.clone(),
-                    ));
+                        location: location.clone(),
+                        seen: seen.clone(),
+                        gate: gate.clone(),
+                        respond: respond.clone(),
+                    };
+                    tokio::spawn(answer(sock, how));
                 }
             })
         };
@@ -157,6 +177,11 @@ impl Receiver {
 
     pub(crate) fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// The body of every request received so far, in order.
+    pub(crate) fn bodies(&self) -> Vec<String> {
+        self.requests().into_iter().map(|r| r.body).collect()
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -185,14 +210,25 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn answer(
-    mut sock: tokio::net::TcpStream,
+/// How a receiver answers.
+struct Answer {
     status: Arc<AtomicU16>,
     delay: Duration,
     location: Option<String>,
     seen: Arc<Mutex<Vec<Request>>>,
     gate: Option<tokio::sync::watch::Receiver<bool>>,
-) {
+    respond: Option<Responder>,
+}
+
+async fn answer(mut sock: tokio::net::TcpStream, how: Answer) {
+    let Answer {
+        status,
+        delay,
+        location,
+        seen,
+        gate,
+        respond,
+    } = how;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -227,12 +263,22 @@ async fn answer(
         }
     }
     let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+    let made = respond.map(|r| r(&body));
     seen.lock().unwrap().push(Request {
         method,
         path,
         content_type,
         body,
     });
+    if let Some((code, text)) = made {
+        let res = format!(
+            "HTTP/1.1 {code} Test\r\nConnection: close\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        let _ = sock.write_all(res.as_bytes()).await;
+        let _ = sock.shutdown().await;
+        return;
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -285,7 +331,7 @@ async fn app_id(app: &TestApp, org: &Org, rp: &Rp) -> AppId {
         .id
 }
 
-async fn deliveries(app: &TestApp, org: &Org) -> Vec<LogoutDelivery> {
+pub(crate) async fn deliveries(app: &TestApp, org: &Org) -> Vec<LogoutDelivery> {
     app.state.store.logout_deliveries(org.id).await.unwrap()
 }
 
@@ -402,7 +448,7 @@ fn onward(page: &Page) -> Option<(u32, String, String)> {
 }
 
 /// The `src` of each front-channel logout iframe of a page.
-fn frontchannel_frames(page: &Page) -> Vec<String> {
+pub(crate) fn frontchannel_frames(page: &Page) -> Vec<String> {
     tags(&page.body, "data-testid=\"frontchannel\"")
         .iter()
         .map(|t| {
