@@ -140,8 +140,14 @@ async fn idp_request(w: &World, xml: &str) -> LogoutRequest {
     read_signed::<LogoutRequest>(xml, &Bergshamra, &certs, false).unwrap()
 }
 
-/// The delivery rows of the app, with their status and error, through the admin API.
+/// The delivery rows of the world's SAML app, with their status and error, through the admin
+/// API.
 async fn deliveries_of(w: &World) -> Vec<(String, Option<String>)> {
+    deliveries_to(w, &w.client_id).await
+}
+
+/// The delivery rows of the app `client_id`.
+async fn deliveries_to(w: &World, client_id: &str) -> Vec<(String, Option<String>)> {
     let token = service_token(&w.app, &w.acme).await;
     let list = call(&w.app, "get", "/orgs/acme/logout-deliveries", Some(&token)).await;
     assert_eq!(list.status, 200, "{list:?}");
@@ -149,7 +155,7 @@ async fn deliveries_of(w: &World) -> Vec<(String, Option<String>)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["client_id"] == w.client_id.as_str())
+        .filter(|d| d["client_id"] == client_id)
         .map(|d| {
             (
                 d["status"].as_str().unwrap().to_owned(),
@@ -487,5 +493,77 @@ both_backends!(
         let (status, _) = soap_post(&w, "acme", soap::envelope(&signed)).await;
         assert_eq!(status, 400);
         assert_eq!(session_ended(&w.app, &w.acme, &sid).await, None);
+    }
+);
+
+both_backends!(
+    a_mixed_session_tells_every_app_and_one_failure_stops_none,
+    |backend| {
+        // HR: SAML over the front channel. Payroll: SAML over SOAP, and it fails. Shop: OIDC
+        // back-channel.
+        let w = world(&backend, FRONT_SLO, "redirect").await;
+        let (payroll_sp, key) = soap_sp(STATUS_RESPONDER).await;
+        key.set(w.sp_key.clone()).unwrap();
+        let payroll = "https://payroll.example.com/saml";
+        let payroll_acs = "https://payroll.example.com/saml/acs";
+        let mut req = CreateApp::new("Payroll", portcullis::apps::AppType::Saml);
+        req.saml = Some(SamlRequest {
+            sp_entity_id: payroll.to_owned(),
+            acs_urls: vec![portcullis::apps::AcsRequest {
+                url: payroll_acs.to_owned(),
+                binding: None,
+                index: None,
+            }],
+            slo_url: Some(payroll_sp.uri.clone()),
+            slo_binding: Some("soap".to_owned()),
+            sp_certificate: Some(crate::saml_sso::pem(w.sp_key.certificate())),
+            ..SamlRequest::default()
+        });
+        let (payroll_app, _) = w.app.state.apps.create(&w.acme, req, "test").await.unwrap();
+        let shop_rx = Receiver::start(200, std::time::Duration::ZERO).await;
+        let shop = crate::slo::register(&w.app, &w.acme, "shop", |r| {
+            r.backchannel_logout_uri = Some(shop_rx.uri.clone());
+        })
+        .await;
+
+        let mut b = Browser::new(&w.app.address, UA);
+        let hr_index = sso(&w, &mut b, "_req-mixed-hr").await;
+        shop.sign_in(&mut b, &[]).await;
+        let xml = authn_request(&w, "_req-mixed-payroll", &sso_url(&w), payroll, payroll_acs);
+        let first = b.get(&redirect_path(&w, &xml, None, true)).await;
+        let (action, _, _) = posted(&follow(&mut b, first).await);
+        assert_eq!(action, payroll_acs);
+        let sid = sid_of(&w, &hr_index).await;
+
+        let page = sign_out_form(&mut b, "acme").await;
+        assert_eq!(
+            session_ended(&w.app, &w.acme, &sid).await,
+            Some(EndReason::Logout)
+        );
+        // The outbox: Shop and Payroll at once, each on its own.
+        assert_eq!(run_once(&w.app).await, 2);
+        assert_eq!(shop_rx.count(), 1);
+        assert_eq!(payroll_sp.bodies().len(), 1);
+        // The browser: HR's frame, whatever Payroll did.
+        let frames = saml_frames(&page);
+        assert_eq!(frames.len(), 1, "{}", page.body);
+        let frame = b.get(&frames[0]).await;
+        let certs = metadata(&w.app, "acme").await.certificates;
+        let request = LogoutRequest::parse(&idp_redirect(frame.location(), &certs)).unwrap();
+        let done = b.get(&sp_answer(&w, &request, STATUS_SUCCESS)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+
+        assert_eq!(
+            deliveries_to(&w, &shop.client_id).await,
+            vec![("delivered".to_owned(), None)]
+        );
+        assert_eq!(deliveries_of(&w).await, vec![("delivered".to_owned(), None)]);
+        let failed = deliveries_to(&w, &payroll_app.client_id).await;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, "failed");
+        assert!(
+            failed[0].1.as_deref().unwrap().contains(STATUS_RESPONDER),
+            "{failed:?}"
+        );
     }
 );
