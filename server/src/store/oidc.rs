@@ -79,7 +79,8 @@ enum Tell {
     Yes,
 }
 
-/// Queues the back-channel delivery of an app session's end to its app, if the app listens.
+/// Queues the delivery of an app session's end to its app, if the app listens (back-channel
+/// OIDC, SAML over SOAP).
 async fn tell_app<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
@@ -100,7 +101,14 @@ async fn tell_app<C: ConnectionTrait>(
         .one(conn)
         .await?
         .is_some();
-    if listens {
+    // A SAML app over SOAP is told by the outbox too; one over the front channel is not (no
+    // signed-out page carries it when one app session ends).
+    let soap = !listens
+        && super::slo::saml_logout_apps(conn, org, [s.app_id].into(), now)
+            .await?
+            .iter()
+            .any(|(_, due)| *due == now);
+    if listens || soap {
         super::slo::insert_delivery(conn, org, s.app_id, s.session_id, s.user_id, reason, now)
             .await?;
     }

@@ -125,7 +125,7 @@ pub(super) async fn end_app_sessions<C: ConnectionTrait>(
 /// now over SOAP (the outbox sends it); over the front channel (Redirect, POST) the user's
 /// browser carries it from the signed-out page, and the outbox only marks it failed if no
 /// LogoutResponse came back within `FRONT_CHANNEL_WINDOW_SECS`.
-async fn saml_logout_apps<C: ConnectionTrait>(
+pub(super) async fn saml_logout_apps<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
     ids: BTreeSet<Uuid>,

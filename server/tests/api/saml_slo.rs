@@ -557,13 +557,47 @@ both_backends!(
             deliveries_to(&w, &shop.client_id).await,
             vec![("delivered".to_owned(), None)]
         );
-        assert_eq!(deliveries_of(&w).await, vec![("delivered".to_owned(), None)]);
+        assert_eq!(
+            deliveries_of(&w).await,
+            vec![("delivered".to_owned(), None)]
+        );
         let failed = deliveries_to(&w, &payroll_app.client_id).await;
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].0, "failed");
         assert!(
             failed[0].1.as_deref().unwrap().contains(STATUS_RESPONDER),
             "{failed:?}"
+        );
+    }
+);
+
+both_backends!(
+    a_users_local_logout_of_a_soap_sp_tells_it_alone,
+    |backend| {
+        let (stub, key) = soap_sp(STATUS_SUCCESS).await;
+        let w = world(&backend, &stub.uri, "soap").await;
+        key.set(w.sp_key.clone()).unwrap();
+        let mut b = Browser::new(&w.app.address, UA);
+        let index = sso(&w, &mut b, "_req-local").await;
+        let sid = sid_of(&w, &index).await;
+        let user = w.app.state.store.users(w.acme.id, None).await.unwrap()[0].id;
+        let id = portcullis::oidc::AppSessionId(index.parse().unwrap());
+        assert!(
+            w.app
+                .state
+                .oidc
+                .sign_out_of_app(&w.acme, user, id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(run_once(&w.app).await, 1);
+        let request = idp_request(&w, &soap::body_message(&stub.bodies()[0]).unwrap()).await;
+        assert_eq!(request.session_indexes, vec![index]);
+        // Local logout: the IdP session goes on.
+        assert_eq!(session_ended(&w.app, &w.acme, &sid).await, None);
+        assert_eq!(
+            deliveries_of(&w).await,
+            vec![("delivered".to_owned(), None)]
         );
     }
 );
