@@ -7,7 +7,8 @@ use crate::app::{AppState, Application};
 use crate::apps::{AcsRequest, AppType, CreateApp, GrantType, SamlRequest, SessionProfile};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::keys::SigningAlg;
+use crate::export::OrgTransfer;
+use crate::keys::{KeyEncryptionKey, SigningAlg};
 use crate::sessions::{MfaPolicy, SessionPolicy};
 use crate::tenancy::{Org, OrgStatus};
 use anyhow::Context;
@@ -98,6 +99,40 @@ pub enum OrgCommand {
     Disable { slug: String },
     /// Enable a disabled org again.
     Enable { slug: String },
+    /// Write the org as a versioned JSON file (settings, policies, apps with their secrets'
+    /// hashes, users with their password hashes and WebAuthn keys, templates; never sessions
+    /// or tokens) to stdout or --output. The file holds every password hash of the org: keep it
+    /// like a database backup.
+    Export(OrgExportArgs),
+    /// Create an org from an export file (FILE, or stdin without it or with "-"), checked like
+    /// admin API input and written in one transaction; prints {"id","slug","issuer","counts"}.
+    Import(OrgImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgExportArgs {
+    slug: String,
+    /// Include the org's published signing keys, sealed with the target deployment's
+    /// key-encryption key (--target-key-file), so tokens and SAML certificates stay valid.
+    /// Without it the target makes a new key on first use.
+    #[arg(long, requires = "target_key_file")]
+    with_keys: bool,
+    /// A file holding the target deployment's keys.encryption_key (base64 of 32 bytes).
+    #[arg(long, value_name = "FILE", requires = "with_keys")]
+    target_key_file: Option<PathBuf>,
+    /// Write the file here (created mode 0600) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgImportArgs {
+    /// The export file; stdin when absent or "-".
+    file: Option<PathBuf>,
+    /// Import under this slug instead of the file's (ids are kept: not into the database the
+    /// org came from).
+    #[arg(long)]
+    slug: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -745,7 +780,103 @@ async fn org_command(state: &AppState, cmd: OrgCommand, json: bool) -> anyhow::R
         OrgCommand::SetSessionPolicy(args) => set_session_policy(state, args, json).await,
         OrgCommand::Disable { slug } => set_status(state, &slug, OrgStatus::Disabled, json).await,
         OrgCommand::Enable { slug } => set_status(state, &slug, OrgStatus::Active, json).await,
+        OrgCommand::Export(args) => export_org(state, args, json).await,
+        OrgCommand::Import(args) => import_org(state, args, json).await,
     }
+}
+
+/// What org export and import need of this deployment; the key-encryption key is the one the
+/// node uses (its file exists once `AppState::init` ran).
+fn transfer_with<'a>(state: &'a AppState, kek: &'a KeyEncryptionKey) -> OrgTransfer<'a> {
+    OrgTransfer {
+        store: &state.store,
+        apps: &state.apps,
+        clock: &state.clock,
+        kek,
+        public_url: state.config.public_url(),
+    }
+}
+
+/// `org export`: the file on stdout (or in --output, with a summary on stdout).
+async fn export_org(state: &AppState, args: OrgExportArgs, json: bool) -> anyhow::Result<()> {
+    let kek = KeyEncryptionKey::from_config(&state.config.keys)?;
+    let target = match &args.target_key_file {
+        Some(path) => {
+            let raw = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(KeyEncryptionKey::from_base64(&raw).context("--target-key-file")?)
+        }
+        None => None,
+    };
+    let file = transfer_with(state, &kek)
+        .export(&args.slug, target.as_ref(), "cli")
+        .await?;
+    let text = serde_json::to_string_pretty(&file)?;
+    let Some(path) = &args.output else {
+        println!("{text}");
+        return Ok(());
+    };
+    write_private(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let out = serde_json::json!({ "slug": file.org.slug, "file": path, "counts": file.counts() });
+    print(json, &out, || {
+        format!(
+            "exported org {} to {} ({} users, {} apps{})",
+            file.org.slug,
+            path.display(),
+            file.users.len(),
+            file.apps.len(),
+            if args.with_keys { ", signing keys" } else { "" }
+        )
+    })
+}
+
+/// A new file readable by its owner only (it holds password hashes).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+/// `org import`: checks the whole file, then writes it in one transaction.
+async fn import_org(state: &AppState, args: OrgImportArgs, json: bool) -> anyhow::Result<()> {
+    let text = match args.file.as_deref() {
+        Some(path) if path != std::path::Path::new("-") => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        _ => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read the export from stdin")?;
+            text
+        }
+    };
+    let file = OrgTransfer::parse(&text)?;
+    let counts = file.counts();
+    let kek = KeyEncryptionKey::from_config(&state.config.keys)?;
+    let org = transfer_with(state, &kek)
+        .import(file, args.slug.as_deref(), "cli")
+        .await?;
+    let out = serde_json::json!({
+        "id": org.id.to_string(),
+        "slug": org.slug.as_str(),
+        "issuer": org.issuer(state.config.public_url()),
+        "counts": counts,
+    });
+    print(json, &out, || {
+        format!(
+            "imported org {} ({}): {} users, {} apps, {} signing keys\nissuer: {}",
+            org.slug,
+            org.id,
+            counts.users,
+            counts.apps,
+            counts.signing_keys,
+            org.issuer(state.config.public_url())
+        )
+    })
 }
 
 /// `org create`: the org and its first signing key, signing at once.

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod email;
+pub mod export;
 pub mod http;
 pub mod keys;
 pub mod limits;

@@ -250,8 +250,8 @@ impl AppService {
     }
 
     /// Checks a whole registration (name, URIs, settings) and builds what the store writes,
-    /// without credentials.
-    fn validated(&self, req: CreateApp) -> Result<NewApp, AppError> {
+    /// without credentials (also what an org import's apps pass: `export::service`).
+    pub(crate) fn validated(&self, req: CreateApp) -> Result<NewApp, AppError> {
         let name = req.checked_name()?;
         let t = req.app_type;
         req.check_uri_counts()?;

@@ -231,6 +231,31 @@ fn credential_id_string(id: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
+/// Checks a stored credential as an org import carries it: `json` is webauthn-rs's record of
+/// its `kind` (`passkey` or `security_key`), filed under its own credential id, and readable
+/// as a `SecurityKey` (how the second-factor ceremony reads every credential).
+pub fn check_stored_credential(
+    kind: &str,
+    credential_id: &str,
+    json: &str,
+) -> Result<(), &'static str> {
+    let unreadable = "not a webauthn-rs credential record of its kind";
+    let own_id = match kind {
+        "passkey" => serde_json::from_str::<Passkey>(json)
+            .map(|k| credential_id_string(k.cred_id()))
+            .map_err(|_| unreadable)?,
+        "security_key" => serde_json::from_str::<SecurityKey>(json)
+            .map(|k| credential_id_string(k.cred_id()))
+            .map_err(|_| unreadable)?,
+        _ => return Err("kind must be passkey or security_key"),
+    };
+    serde_json::from_str::<SecurityKey>(json).map_err(|_| unreadable)?;
+    if own_id != credential_id {
+        return Err("credential_id is not the credential's own id");
+    }
+    Ok(())
+}
+
 impl WebauthnService {
     /// One relying party for the deployment: its id is the public URL's host, its origin the
     /// public URL. Credentials are still org-scoped: they are looked up by (org, credential id).

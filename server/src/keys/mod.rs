@@ -1,12 +1,14 @@
 //! Per-org token signing keys: generation (ES256 default, RS256), encryption at rest, rotation
 //! with overlap, the JWKS, and signing and verifying JWTs with them; beside each, the org's
-//! SAML signing key and certificate (`saml.rs`).
+//! SAML signing key and certificate (`saml.rs`); re-sealing keys for another deployment
+//! (`transfer.rs`, org export `--with-keys`).
 
 mod error;
 mod jose;
 mod model;
 pub mod saml;
 mod service;
+mod transfer;
 
 pub use error::KeyError;
 pub use model::{KeyInfo, SigningAlg, StoredKey, StoredSamlKey};

@@ -99,7 +99,7 @@ impl KeyEncryptionKey {
         ctx.sign()
     }
 
-    fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, KeyError> {
+    pub(super) fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -117,7 +117,7 @@ impl KeyEncryptionKey {
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
-    fn open(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+    pub(super) fn open(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
         let bad = || {
             KeyError::Encryption(
                 "a stored signing key does not decrypt (wrong keys.encryption_key?)".into(),
@@ -161,12 +161,12 @@ fn write_private_file(path: &std::path::Path, content: &str) -> std::io::Result<
     std::fs::write(path, content)
 }
 
-fn aad(org: OrgId, kid: &str) -> String {
+pub(super) fn aad(org: OrgId, kid: &str) -> String {
     format!("{org}:{kid}")
 }
 
 /// The associated data of a row's SAML key: not interchangeable with its JOSE key.
-fn saml_aad(org: OrgId, kid: &str) -> String {
+pub(super) fn saml_aad(org: OrgId, kid: &str) -> String {
     format!("{org}:{kid}:saml")
 }
 
@@ -194,7 +194,7 @@ pub(super) fn generate(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     }
 }
 
-fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+pub(super) fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
     match alg {
         SigningAlg::Es256 => EncodingKey::from_ec_der(der),
         SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),

@@ -25,17 +25,17 @@ fn stored_uri(raw: String, app_type: AppType) -> Result<AppUri, StoreError> {
 }
 
 /// The settings column: the app's settings as JSON.
-fn settings_json(settings: &AppSettings) -> Result<String, StoreError> {
+pub(super) fn settings_json(settings: &AppSettings) -> Result<String, StoreError> {
     serde_json::to_string(settings).map_err(|e| corrupt(e.to_string()))
 }
 
 /// A logout URI column.
-fn uri_column(uri: Option<&AppUri>) -> Option<String> {
+pub(super) fn uri_column(uri: Option<&AppUri>) -> Option<String> {
     uri.map(|u| u.as_str().to_owned())
 }
 
 /// Inserts the app's redirect and post-logout redirect URIs.
-async fn insert_app_uris<C: ConnectionTrait>(
+pub(super) async fn insert_app_uris<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
     app: Uuid,
@@ -62,7 +62,7 @@ async fn insert_app_uris<C: ConnectionTrait>(
 
 /// A SAML app's row (its settings as JSON; the entity id column is the one the unique index
 /// guards, written from the same value).
-async fn insert_saml<C: ConnectionTrait>(
+pub(super) async fn insert_saml<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
     app: Uuid,
@@ -137,7 +137,7 @@ async fn saml_rows<C: ConnectionTrait>(
 
 /// Apps of one org from their rows, with the URIs of all of them read in one query (no query
 /// per app).
-async fn load_apps<C: ConnectionTrait>(
+pub(super) async fn load_apps<C: ConnectionTrait>(
     conn: &C,
     org: OrgId,
     rows: Vec<apps::Model>,

@@ -7,7 +7,7 @@ mod service;
 
 pub use error::TenancyError;
 pub use model::{
-    Branding, InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG, SignupMode,
-    SignupPolicy,
+    AccentColour, Branding, InvalidSlug, Org, OrgId, OrgSlug, OrgStatus, PLATFORM_ORG_SLUG,
+    SignupMode, SignupPolicy,
 };
 pub use service::OrgService;

@@ -33,6 +33,7 @@ mod migrations;
 mod oidc;
 mod oidc_edges;
 mod oidc_policy;
+mod org_export;
 mod org_home;
 mod orgs;
 mod outage;
