@@ -178,9 +178,10 @@ impl AppState {
             slo,
             audit_sinks,
         } = Protocols::new(&config, &store, &cache, &clock, &sessions)?;
-        let (oidc, slo) = (
+        let (oidc, slo, audit_sinks) = (
             oidc.with_metrics(metrics.clone()),
             slo.with_metrics(metrics.clone()),
+            audit_sinks.with_metrics(metrics.clone()),
         );
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?
             .with_metrics(metrics.clone());

@@ -87,6 +87,8 @@ pub struct AuditSinkService {
     http: OutboundClient,
     /// `security.danger_allow_plain_http`: plain http to any host, as for app URIs.
     allow_plain_http: bool,
+    /// Batch outcomes (`crate::metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 /// The associated data a sink's secret is sealed with: its org and use.
@@ -116,7 +118,14 @@ impl AuditSinkService {
             clock,
             http,
             allow_plain_http,
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// Counts batch outcomes into `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A sink URL: the rules of a back-channel logout URI (https; http for loopback hosts and
@@ -289,6 +298,10 @@ impl AuditSinkService {
             };
             made += 1;
             let outcome = self.send(&batch).await;
+            self.metrics.audit_sink_batch(match outcome {
+                SinkOutcome::Delivered => "delivered",
+                SinkOutcome::Failed { .. } => "retry",
+            });
             let done_at = self.clock.now();
             let lease_until = done_at + Duration::seconds(SINK_LEASE_SECS);
             let recorded = self

@@ -288,7 +288,8 @@ async fn drain(app: &TestApp, org: &Org, token: &str) {
 both_backends!(
     a_receiver_that_fails_then_recovers_gets_every_event_once_in_order,
     |backend| {
-        let app = TestApp::spawn(&backend).await;
+        // Metrics on (a listener on any port): the batches are counted by outcome.
+        let app = TestApp::spawn_with(&backend, |f| f.merge(("metrics.bind", "127.0.0.1:0"))).await;
         let receiver = Receiver::start(500).await;
         let (org, token) = org_with_sink(&app, "acme", &receiver.url(), SECRET).await;
         events(&app, &org, 150, "a").await;
@@ -346,6 +347,18 @@ both_backends!(
         let got = receiver.accepted(SECRET);
         assert_eq!(got.len(), 252);
         assert_eq!(got.last().unwrap().target.as_deref(), Some("d-0"));
+        let text = app
+            .state
+            .metrics
+            .render(&portcullis::metrics::Snapshot::default());
+        assert!(
+            text.contains("portcullis_audit_sink_batches_total{outcome=\"retry\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portcullis_audit_sink_batches_total{outcome=\"delivered\"} 4"),
+            "{text}"
+        );
     }
 );
 
