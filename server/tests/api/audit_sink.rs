@@ -7,7 +7,7 @@
 //! writes at a time, so it cannot happen).
 
 use crate::admin_api::service_token;
-use crate::helpers::{Answer, TestApp};
+use crate::helpers::{Answer, TestApp, eventually};
 use portcullis::audit::{AuditEvent, BatchBody, SequencedEvent};
 use portcullis::clock::Clock;
 use portcullis::tenancy::Org;
@@ -36,6 +36,9 @@ struct Receiver {
     connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// Holds the answer to a receiver's first POST until opened (or dropped).
+type Gate = Option<tokio::sync::watch::Receiver<bool>>;
 
 impl Drop for Receiver {
     fn drop(&mut self) {
@@ -79,6 +82,10 @@ async fn read_request(
 
 impl Receiver {
     async fn start(status: u16) -> Self {
+        Self::start_gated(status, None).await
+    }
+
+    async fn start_gated(status: u16, gate: Gate) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let status = Arc::new(AtomicU16::new(status));
@@ -88,8 +95,9 @@ impl Receiver {
             let (status, posts, connections) = (status.clone(), posts.clone(), connections.clone());
             tokio::spawn(async move {
                 while let Ok((mut sock, _)) = listener.accept().await {
-                    connections.fetch_add(1, Ordering::SeqCst);
+                    let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
                     let (status, posts) = (status.clone(), posts.clone());
+                    let gate = gate.clone().filter(|_| first);
                     tokio::spawn(async move {
                         let Some((headers, body)) = read_request(&mut sock).await else {
                             return;
@@ -100,6 +108,9 @@ impl Receiver {
                             headers,
                             body,
                         });
+                        if let Some(mut gate) = gate {
+                            let _ = gate.wait_for(|open| *open).await;
+                        }
                         let res = format!(
                             "HTTP/1.1 {code} Test\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
                         );
@@ -579,5 +590,60 @@ both_backends!(
         assert_eq!(got[2].id, early);
         assert_eq!(got[2].seq, 3);
         assert_eq!(status(&app, &org, &token).await["pending"], 0);
+    }
+);
+
+both_backends!(
+    a_batch_whose_2xx_was_not_recorded_is_sent_again_unchanged,
+    |backend| {
+        // Node 1 sends a batch and its receiver holds the answer past node 1's lease; node 2 (same
+        // database, its own clock) may take the sink only once the lease is over, and sends the
+        // same batch. Node 1's late 2xx is then not recorded (its claim is gone): the receiver got
+        // the batch twice, with one id, and keeps each event once.
+        let app = TestApp::spawn(&backend).await;
+        let other = TestApp::spawn_on(&app.db_url, app.redis.clone(), |f| f).await;
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let receiver = Receiver::start_gated(200, Some(gate)).await;
+        let (org, token) = org_with_sink(&app, "acme", &receiver.url(), SECRET).await;
+        events(&app, &org, 5, "e").await;
+        let first = tokio::spawn({
+            let sinks = app.state.audit_sinks.clone();
+            async move { sinks.run_once().await.unwrap() }
+        });
+        assert!(
+            eventually(std::time::Duration::from_secs(20), || async {
+                !receiver.posts().is_empty()
+            })
+            .await
+        );
+        other.clock.advance(chrono::Duration::seconds(30));
+        assert_eq!(
+            other.state.audit_sinks.run_once().await.unwrap(),
+            0,
+            "leased by node 1"
+        );
+        other.clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(other.state.audit_sinks.run_once().await.unwrap(), 1);
+        open.send(true).unwrap();
+        assert_eq!(first.await.unwrap(), 1);
+
+        let posts = receiver.posts();
+        assert_eq!(posts.len(), 2);
+        let (a, b): (BatchBody, BatchBody) = (
+            serde_json::from_slice(&posts[0].body).unwrap(),
+            serde_json::from_slice(&posts[1].body).unwrap(),
+        );
+        assert_eq!((a.batch_id, &a.events), (b.batch_id, &b.events));
+        let got = receiver.accepted(SECRET);
+        assert_eq!(got.len(), 6);
+        let s = status(&app, &org, &token).await;
+        assert_eq!(
+            (s["delivered_seq"].as_i64(), s["pending"].as_i64()),
+            (Some(6), Some(0))
+        );
+        // Nothing more to send, on either node.
+        assert_eq!(app.state.audit_sinks.run_once().await.unwrap(), 0);
+        assert_eq!(other.state.audit_sinks.run_once().await.unwrap(), 0);
+        assert_eq!(receiver.posts().len(), 2);
     }
 );
