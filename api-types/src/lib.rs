@@ -564,6 +564,59 @@ pub struct AuditEventView {
     pub details: String,
 }
 
+/// An org's audit sink (`GET`/`PUT /api/v1/orgs/{org}/audit-sink`): where its audit events
+/// are streamed, and how far delivery has come. The HMAC secret is never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditSinkView {
+    /// The receiver's URL (https; http only for loopback and allowed private addresses).
+    pub url: String,
+    /// False: paused, nothing is sent; events wait and go out once enabled again.
+    pub enabled: bool,
+    /// Always true: a sink has a secret (which is never returned).
+    pub secret_set: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: AuditSinkStatusView,
+}
+
+/// How far an audit sink's delivery has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditSinkStatusView {
+    /// The sequence number of the last event the receiver acknowledged (the cursor).
+    pub delivered_seq: i64,
+    /// The highest sequence number given to an event so far.
+    pub last_seq: i64,
+    /// Events still to deliver.
+    pub pending: u64,
+    /// Failed attempts at the current batch since the last success.
+    pub attempts: i32,
+    pub last_attempt_at: Option<String>,
+    pub last_success_at: Option<String>,
+    /// Why the last attempt failed (cleared by a success).
+    pub last_error: Option<String>,
+    /// When the worker tries next (a retry after a failure).
+    pub next_attempt_at: String,
+}
+
+/// `PUT /api/v1/orgs/{org}/audit-sink`: create or change the sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditSinkRequest {
+    pub url: String,
+    /// The HMAC-SHA256 key batches are signed with, 16–256 bytes. Required to create the sink;
+    /// left out (or null) to keep the current one.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// `GET /api/v1/console-client?org=`: how the console signs in to an org (its public app there,
 /// created on first use).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -85,6 +85,7 @@ test('screenshots of every console page, light and dark, wide and narrow', async
     ['audit', '/console/demo/audit', 'audit-row'],
     ['keys', '/console/demo/keys', 'keys-page'],
     ['templates', '/console/demo/templates', 'templates-page'],
+    ['audit-sink', '/console/demo/audit-sink', 'sink-save'],
   ];
   for (const [name, url, ready] of pages) await shoot(page, name, url, ready);
 

@@ -39,6 +39,7 @@ mod m20261207_000030_create_device_grants;
 mod m20261207_000031_dpop_binding;
 mod m20261208_000032_create_saml_apps;
 mod m20261208_000033_saml_signing_certificates;
+mod m20261209_000035_create_audit_sinks;
 
 pub struct Migrator;
 
@@ -79,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000031_dpop_binding::Migration),
             Box::new(m20261208_000032_create_saml_apps::Migration),
             Box::new(m20261208_000033_saml_signing_certificates::Migration),
+            Box::new(m20261209_000035_create_audit_sinks::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::accounts::{AccountService, PasswordHasher};
 use crate::apps::AppService;
+use crate::audit::AuditSinkService;
 use crate::authn::waiting::WaitingRoom;
 use crate::authn::webauthn::WebauthnService;
 use crate::authn::{LoginService, Throttle};
@@ -76,6 +77,7 @@ struct Protocols {
     apps: AppService,
     oidc: OidcService,
     slo: SloService,
+    audit_sinks: AuditSinkService,
 }
 
 impl Protocols {
@@ -113,6 +115,14 @@ impl Protocols {
             config.public_url().to_owned(),
         )
         .with_outbound(outbound.clone());
+        let audit_sinks = AuditSinkService::new(
+            store.clone(),
+            keys.clone(),
+            clock.clone(),
+            OutboundClient::new(outbound_policy.clone(), crate::audit::SINK_TIMEOUT)
+                .context("cannot build the outbound HTTP client")?,
+            config.security.danger_allow_plain_http,
+        );
         let slo = SloService::new(
             sessions.clone(),
             store.clone(),
@@ -127,6 +137,7 @@ impl Protocols {
             apps,
             oidc,
             slo,
+            audit_sinks,
         })
     }
 }
@@ -165,10 +176,12 @@ impl AppState {
             apps,
             oidc,
             slo,
+            audit_sinks,
         } = Protocols::new(&config, &store, &cache, &clock, &sessions)?;
-        let (oidc, slo) = (
+        let (oidc, slo, audit_sinks) = (
             oidc.with_metrics(metrics.clone()),
             slo.with_metrics(metrics.clone()),
+            audit_sinks.with_metrics(metrics.clone()),
         );
         let email = EmailService::new(store.clone(), cache.clone(), clock.clone(), &config.email)?
             .with_metrics(metrics.clone());
@@ -180,6 +193,7 @@ impl AppState {
             keys,
             oidc,
             slo,
+            audit_sinks,
             login: LoginService::new(
                 store.clone(),
                 hasher.clone(),
@@ -275,13 +289,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Starts the background jobs of a serving node (the session sweeper).
+    /// Starts the background jobs of a serving node (the session sweepers, the logout, email
+    /// and audit sink workers).
     pub fn spawn_jobs(&self) {
         let every = Duration::from_secs(self.state.config.sessions.sweep_interval_secs);
         tokio::spawn(self.state.sessions.clone().run_sweeper(every));
         tokio::spawn(self.state.oidc.clone().run_app_session_sweeper(every));
         tokio::spawn(self.state.slo.clone().run_worker());
         tokio::spawn(self.state.email.clone().run_worker());
+        tokio::spawn(self.state.audit_sinks.clone().run_worker());
     }
 
     /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then drains in-flight requests for

@@ -155,6 +155,13 @@ impl Metrics {
         });
     }
 
+    /// One audit sink batch attempted: `delivered` or `retry`.
+    pub fn audit_sink_batch(&self, outcome: &'static str) {
+        self.with(|| {
+            counter!("portcullis_audit_sink_batches_total", "outcome" => outcome).increment(1);
+        });
+    }
+
     fn app_label(&self, app: &str) -> String {
         let Some(inner) = &self.inner else {
             return OTHER.to_owned();
@@ -238,6 +245,10 @@ pub const NAMES: &[(&str, &str)] = &[
     (
         "portcullis_emails_total",
         "Email sending attempts, by outcome.",
+    ),
+    (
+        "portcullis_audit_sink_batches_total",
+        "Audit sink batches attempted, by outcome.",
     ),
     (
         "portcullis_idp_sessions",

@@ -267,6 +267,25 @@ impl OutboundClient {
             .map_err(classify)
     }
 
+    /// POSTs a JSON body (already serialised: the bytes a signature covers) with extra
+    /// headers, and returns the response; a redirect comes back as it is, never followed.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, OutboundError> {
+        let url = self.target(url)?;
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        req.body(body).send().await.map_err(classify)
+    }
+
     /// GETs `url` and returns the body of a 200 answer, at most `max_bytes` of it (a larger
     /// body is refused while it arrives, never read to the end). A redirect is an error.
     pub async fn get_bounded(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, OutboundError> {

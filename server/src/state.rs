@@ -36,6 +36,8 @@ pub struct AppState {
     pub keys: KeyService,
     pub oidc: OidcService,
     pub slo: SloService,
+    /// Each org's audit sink and the worker streaming audit events to it.
+    pub audit_sinks: crate::audit::AuditSinkService,
     /// The org as a SAML identity provider (metadata, signing key).
     pub saml: SamlService,
     pub email: EmailService,

@@ -4,6 +4,7 @@
 
 mod apps;
 mod audit;
+mod audit_sink;
 mod dashboard;
 mod deliveries;
 mod keys;
@@ -27,6 +28,7 @@ use crate::oauth::{finish_sign_in, is_callback, start_sign_in};
 use crate::ui::PageHeader;
 use apps::Apps;
 use audit::Audit;
+use audit_sink::AuditSink;
 use dashboard::Dashboard;
 use deliveries::Deliveries;
 use keys::Keys;
@@ -49,12 +51,13 @@ pub enum Tab {
     Audit,
     Keys,
     Templates,
+    AuditSink,
     Orgs,
 }
 
 impl Tab {
     /// The tabs in the order of the navigation, with their label, test id and path under the org.
-    const ALL: [(Tab, &'static str, &'static str, &'static str); 10] = [
+    const ALL: [(Tab, &'static str, &'static str, &'static str); 11] = [
         (Tab::Dashboard, "Dashboard", "tab-dashboard", ""),
         (Tab::Apps, "Apps", "tab-apps", "/apps"),
         (Tab::Users, "Users", "tab-users", "/users"),
@@ -73,6 +76,12 @@ impl Tab {
             "Email templates",
             "tab-templates",
             "/templates",
+        ),
+        (
+            Tab::AuditSink,
+            "Audit sink",
+            "tab-audit-sink",
+            "/audit-sink",
         ),
         (Tab::Orgs, "Organizations", "tab-orgs", "/orgs"),
     ];
@@ -144,6 +153,7 @@ pub(crate) fn Console() -> impl IntoView {
             <Route path=path!("/console/:org/keys") view=page(Tab::Keys) />
             <Route path=path!("/console/:org/templates") view=page(Tab::Templates) />
             <Route path=path!("/console/:org/templates/:id") view=page(Tab::Templates) />
+            <Route path=path!("/console/:org/audit-sink") view=page(Tab::AuditSink) />
             <Route path=path!("/console/:org/orgs") view=page(Tab::Orgs) />
         </Routes>
     }
@@ -198,7 +208,10 @@ const NAV_GROUPS: [(Option<&str>, &[Tab]); 5] = [
     (None, &[Tab::Dashboard]),
     (Some("Access"), &[Tab::Apps, Tab::Users, Tab::Sessions]),
     (Some("Logout"), &[Tab::Deliveries]),
-    (Some("Settings"), &[Tab::Policy, Tab::Templates, Tab::Keys]),
+    (
+        Some("Settings"),
+        &[Tab::Policy, Tab::Templates, Tab::Keys, Tab::AuditSink],
+    ),
     (Some("Records"), &[Tab::Audit, Tab::Orgs]),
 ];
 
@@ -291,6 +304,7 @@ fn Signed(auth: Auth, tab: Tab, id: Signal<Option<String>>) -> impl IntoView {
         Tab::Audit => view! { <Audit auth=a /> }.into_any(),
         Tab::Keys => view! { <Keys auth=a /> }.into_any(),
         Tab::Templates => view! { <Templates auth=a selected=id /> }.into_any(),
+        Tab::AuditSink => view! { <AuditSink auth=a /> }.into_any(),
         Tab::Orgs => view! { <Orgs auth=a /> }.into_any(),
     };
     view! {

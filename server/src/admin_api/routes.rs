@@ -11,10 +11,11 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use portcullis_api_types::{
     ActivityHour, AppCreateRequest, AppDeliveryStats, AppSessionView, AppUpdateRequest, AppView,
-    AppWithSecret, AuditEventView, ConsoleClient, CredentialView, DeliveryView, DeploymentInfo,
-    EmailPreviewView, EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest,
-    OrgView, Page, PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView,
-    SamlAppRequest, SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
+    AppWithSecret, AuditEventView, AuditSinkRequest, AuditSinkStatusView, AuditSinkView,
+    ConsoleClient, CredentialView, DeliveryView, DeploymentInfo, EmailPreviewView,
+    EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
+    PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView, SamlAppRequest,
+    SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
     SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
@@ -103,6 +104,9 @@ api_routes![
         preview_email_template
     ),
     (get, "/orgs/{org}/audit-events", audit_events),
+    (get, "/orgs/{org}/audit-sink", get_audit_sink),
+    (put, "/orgs/{org}/audit-sink", put_audit_sink),
+    (delete, "/orgs/{org}/audit-sink", delete_audit_sink),
     (get, "/orgs/{org}/activity", activity),
     (get, "/orgs/{org}/delivery-stats", delivery_stats),
 ];
@@ -140,14 +144,16 @@ impl utoipa::Modify for BearerAuth {
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
         enable_user, reset_mfa, invite_user, get_policy, put_policy, audit_events, activity,
         get_signup_policy, put_signup_policy, list_email_templates, put_email_template,
-        delete_email_template, preview_email_template
+        delete_email_template, preview_email_template, get_audit_sink, put_audit_sink,
+        delete_audit_sink
     ),
     components(schemas(
         Problem, FieldError, AppView, AppCreateRequest, AppWithSecret, SessionRulesView,
         SessionView, AppSessionView, RevokeOutcome, TestLogoutView, DeliveryView, SigningKeyView, DeploymentInfo, ConsoleClient, AppUpdateRequest, OrgView, OrgCreateRequest, UserView,
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
         ActivityHour, AppDeliveryStats, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView,
-        SamlAppView, SamlAcsView, SamlAppRequest, SamlAcsRequest
+        SamlAppView, SamlAcsView, SamlAppRequest, SamlAcsRequest, AuditSinkView,
+        AuditSinkStatusView, AuditSinkRequest
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -618,6 +624,49 @@ async fn rotate_key(
 }
 
 /// A JSON body, or the problem naming what is wrong with it.
+/// The org's audit sink and its delivery status (the secret is never returned).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-sink", params(("org" = String, Path)),
+    responses((status = 200, body = AuditSinkView), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn get_audit_sink(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let org = scope.org;
+    Ok(json(
+        StatusCode::OK,
+        &service::get_audit_sink(&state, &org).await?,
+    ))
+}
+
+/// Creates or changes the org's audit sink. A new sink needs a secret and delivers the events
+/// written from now on; a change keeps the secret unless one is given, and is tried at once.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/audit-sink", params(("org" = String, Path)), request_body = AuditSinkRequest,
+    responses((status = 200, body = AuditSinkView), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn put_audit_sink(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    let parsed = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::put_audit_sink(&state, &org, &who, parsed).await?,
+    ))
+}
+
+/// Deletes the org's audit sink (the audit trail stays).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/audit-sink", params(("org" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn delete_audit_sink(
+    scope: AdminScope,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let AdminScope { who, org } = scope;
+    service::delete_audit_sink(&state, &org, &who).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::field("body", e.to_string()))
 }

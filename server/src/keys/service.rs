@@ -343,6 +343,18 @@ impl KeyService {
         self.kek.mac(purpose, message).as_ref().to_vec()
     }
 
+    /// Seals a secret an org admin set (an audit sink's HMAC secret) with the key encryption
+    /// key, bound to `label` (associated data naming the org and the use): the database holds
+    /// only the sealed value.
+    pub fn seal_secret(&self, label: &str, secret: &[u8]) -> Result<String, KeyError> {
+        self.kek.seal(label, secret)
+    }
+
+    /// Opens a value sealed by [`KeyService::seal_secret`] with the same `label`.
+    pub fn open_secret(&self, label: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        self.kek.open(label, sealed)
+    }
+
     /// Drops a node's decrypted keys of the org named by an invalidation message from any node
     /// (a rotation there), all of them when messages were missed.
     fn watch_invalidations(&self) {

@@ -134,6 +134,51 @@ pub mod audit_events {
         pub action: String,
         pub target: Option<String>,
         pub details: String,
+        /// The org's delivery sequence number (migration 35): NULL until the audit sink's
+        /// worker numbers the event (`store/audit_sink.rs`).
+        pub seq: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An org's audit sink and its delivery state (one row per org; the outbox row its worker
+/// claims with a lease).
+pub mod audit_sinks {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_sinks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub url: String,
+        /// The HMAC secret, sealed with the deployment's key-encryption key.
+        pub sealed_secret: String,
+        /// `enabled` or `disabled`.
+        pub status: String,
+        /// Events written from this instant on are delivered.
+        pub deliver_from: DateTimeUtc,
+        /// The highest sequence number given to an event of the org.
+        pub last_seq: i64,
+        /// The highest sequence number a receiver acknowledged (the cursor).
+        pub delivered_seq: i64,
+        /// The batch being delivered: (delivered_seq, batch_end], sent again as it was until 2xx.
+        pub batch_id: Option<Uuid>,
+        pub batch_end: Option<i64>,
+        /// Failed attempts since the last success.
+        pub attempts: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub claimed_until: Option<DateTimeUtc>,
+        pub claim_token: Option<Uuid>,
+        pub last_attempt_at: Option<DateTimeUtc>,
+        pub last_success_at: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

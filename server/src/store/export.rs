@@ -29,7 +29,9 @@ use uuid::Uuid;
 /// itself); live state that would let a stolen or stale file sign someone in or replay a step
 /// (`sessions`, `app_sessions`, `refresh_tokens`, `single_use_values`, `device_grants`,
 /// `email_links`, `pending_signups`); side effects already decided at the source
-/// (`logout_deliveries`, `email_outbox`). `orgs` itself is the file's `org`.
+/// (`logout_deliveries`, `email_outbox`); the deployment's own delivery state and a secret sealed
+/// with its key (`audit_sinks`: the target's admin sets a sink up again). `orgs` itself is the
+/// file's `org`.
 pub const TABLES: &[(&str, bool)] = &[
     ("users", true),
     ("apps", true),
@@ -53,6 +55,7 @@ pub const TABLES: &[(&str, bool)] = &[
     ("pending_signups", false),
     ("single_use_values", false),
     ("device_grants", false),
+    ("audit_sinks", false),
 ];
 
 /// What an export reads: the file's parts, signing keys still sealed with this deployment's

@@ -3,6 +3,7 @@
 
 mod admin;
 mod apps;
+mod audit_sink;
 pub mod cache;
 mod device;
 mod email;
@@ -486,6 +487,8 @@ async fn insert_audit<C: ConnectionTrait>(
         action: Set(event.action.to_owned()),
         target: Set(event.target.clone()),
         details: Set(event.details.to_string()),
+        // Numbered after commit by the audit sink's worker (`store/audit_sink.rs`).
+        seq: Set(None),
     }
     .insert(conn)
     .await?;

@@ -14,6 +14,7 @@ mod admin_app_detail;
 mod admin_app_sessions;
 mod admin_filters;
 mod admin_paging;
+mod audit_sink;
 mod browser;
 mod cache;
 mod cli;

@@ -5,6 +5,7 @@
 
 mod apps;
 mod audit;
+mod audit_sink;
 mod keys;
 mod orgs;
 mod policies;
@@ -14,6 +15,7 @@ mod users;
 
 pub use apps::*;
 pub use audit::*;
+pub use audit_sink::*;
 pub use keys::*;
 pub use orgs::*;
 pub use policies::*;
