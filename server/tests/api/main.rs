@@ -42,6 +42,7 @@ mod par;
 mod saml;
 mod saml_apps;
 mod saml_slo;
+mod saml_slo_pysaml2;
 mod saml_sso;
 mod security;
 mod signin;

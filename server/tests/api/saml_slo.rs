@@ -53,7 +53,7 @@ async fn sso(w: &World, b: &mut Browser, request_id: &str) -> String {
 }
 
 /// The IdP session an app session belongs to.
-async fn sid_of(w: &World, session_index: &str) -> String {
+pub(crate) async fn sid_of(w: &World, session_index: &str) -> String {
     let id = portcullis::oidc::AppSessionId(session_index.parse().unwrap());
     let s = w
         .app
@@ -142,7 +142,7 @@ async fn idp_request(w: &World, xml: &str) -> LogoutRequest {
 
 /// The delivery rows of the world's SAML app, with their status and error, through the admin
 /// API.
-async fn deliveries_of(w: &World) -> Vec<(String, Option<String>)> {
+pub(crate) async fn deliveries_of(w: &World) -> Vec<(String, Option<String>)> {
     deliveries_to(w, &w.client_id).await
 }
 
@@ -339,7 +339,7 @@ both_backends!(
 );
 
 /// The SAML front-channel frames (`/o/acme/saml/slo/front?…`) of a signed-out page.
-fn saml_frames(page: &Page) -> Vec<String> {
+pub(crate) fn saml_frames(page: &Page) -> Vec<String> {
     frontchannel_frames(page)
         .into_iter()
         .filter(|f| f.starts_with("/o/acme/saml/slo/front?"))

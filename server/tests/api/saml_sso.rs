@@ -56,7 +56,15 @@ pub(crate) async fn world_with(
     require_signed: bool,
     tweak: impl FnOnce(&mut CreateApp),
 ) -> World {
-    let app = TestApp::spawn_oidc(backend).await;
+    world_on(TestApp::spawn_oidc(backend).await, require_signed, tweak).await
+}
+
+/// `world_with` on a node of the caller's (e.g. one configured otherwise).
+pub(crate) async fn world_on(
+    app: TestApp,
+    require_signed: bool,
+    tweak: impl FnOnce(&mut CreateApp),
+) -> World {
     let acme = org_with(&app, "acme", Role::Admin).await;
     let sp_org = app
         .state
@@ -682,7 +690,7 @@ both_backends!(a_stale_request_is_refused, |backend| {
 
 /// Runs the pysaml2 SP (`tests/sp/pysaml2_sp.py`, PyPI `pysaml2`, installed by `.ci/run`):
 /// its JSON answer, or its refusal.
-fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub(crate) fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sp/pysaml2_sp.py");
     let out = std::process::Command::new("python3")
         .arg(script)
