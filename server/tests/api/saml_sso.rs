@@ -20,20 +20,21 @@ use portcullis::saml::xml::{self, Element};
 use portcullis::saml::{NS_ASSERTION, NS_PROTOCOL};
 use portcullis::tenancy::Org;
 
-const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-const SP: &str = "https://hr.example.com/saml/metadata";
-const ACS: &str = "https://hr.example.com/saml/acs";
+pub(crate) const UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+pub(crate) const SP: &str = "https://hr.example.com/saml/metadata";
+pub(crate) const ACS: &str = "https://hr.example.com/saml/acs";
 
 /// An org with Alice (an admin), its SAML app for `SP` and the SP's signing key (another
 /// org's SAML key, whose certificate is registered as the SP's).
-struct World {
-    app: TestApp,
-    acme: Org,
-    sp_key: SigningKey,
-    client_id: String,
+pub(crate) struct World {
+    pub app: TestApp,
+    pub acme: Org,
+    pub sp_key: SigningKey,
+    pub client_id: String,
 }
 
-fn pem(cert: &Certificate) -> String {
+pub(crate) fn pem(cert: &Certificate) -> String {
     let b64 = cert.base64();
     let lines: Vec<&str> = b64
         .as_bytes()
@@ -46,11 +47,11 @@ fn pem(cert: &Certificate) -> String {
     )
 }
 
-async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World {
+pub(crate) async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World {
     world_with(backend, require_signed, |_| {}).await
 }
 
-async fn world_with(
+pub(crate) async fn world_with(
     backend: &crate::helpers::Backend,
     require_signed: bool,
     tweak: impl FnOnce(&mut CreateApp),
@@ -87,7 +88,13 @@ async fn world_with(
 }
 
 /// An AuthnRequest as an SP writes it.
-fn authn_request(w: &World, id: &str, destination: &str, issuer: &str, acs: &str) -> String {
+pub(crate) fn authn_request(
+    w: &World,
+    id: &str,
+    destination: &str,
+    issuer: &str,
+    acs: &str,
+) -> String {
     let now = portcullis::clock::Clock::now(w.app.clock.as_ref());
     format!(
         "<samlp:AuthnRequest xmlns:samlp=\"{NS_PROTOCOL}\" xmlns:saml=\"{NS_ASSERTION}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{destination}\" AssertionConsumerServiceURL=\"{acs}\" ProtocolBinding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\"><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>",
@@ -95,12 +102,12 @@ fn authn_request(w: &World, id: &str, destination: &str, issuer: &str, acs: &str
     )
 }
 
-fn sso_url(w: &World) -> String {
+pub(crate) fn sso_url(w: &World) -> String {
     format!("{}/saml/sso", w.app.issuer("acme"))
 }
 
 /// The request's `GET /o/acme/saml/sso?…` path over HTTP-Redirect, signed or not.
-fn redirect_path(w: &World, xml: &str, relay: Option<&str>, signed: bool) -> String {
+pub(crate) fn redirect_path(w: &World, xml: &str, relay: Option<&str>, signed: bool) -> String {
     let dsig = Bergshamra;
     let signer: Option<(&dyn XmlSignatures, &SigningKey)> = signed.then_some((&dsig, &w.sp_key));
     let query = encode_redirect(MessageKind::Request, xml, relay, signer).unwrap();
@@ -109,12 +116,12 @@ fn redirect_path(w: &World, xml: &str, relay: Option<&str>, signed: bool) -> Str
 
 /// Follows the node's redirects from `first`, signing in when the sign-in form shows, until a
 /// page that is not a redirect; returns it.
-async fn follow(b: &mut Browser, first: Page) -> Page {
+pub(crate) async fn follow(b: &mut Browser, first: Page) -> Page {
     follow_counting(b, first).await.0
 }
 
 /// `follow`, and how many times the sign-in form was filled in on the way.
-async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
+pub(crate) async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
     let (mut page, mut logins) = (first, 0);
     for _ in 0..10 {
         if page.status == 200 && page.body.contains("name=\"password\"") {
@@ -133,7 +140,7 @@ async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
 }
 
 /// The ACS URL, the Response's XML and the RelayState of the form-post page.
-fn posted(page: &Page) -> (String, String, Option<String>) {
+pub(crate) fn posted(page: &Page) -> (String, String, Option<String>) {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("/assets/form_post.js"), "{}", page.body);
     let action = html_attr_after(&page.body, "<form method=\"post\"", "action");
@@ -146,13 +153,13 @@ fn posted(page: &Page) -> (String, String, Option<String>) {
     (action, xml, relay)
 }
 
-fn child<'a>(e: &'a Element, ns: &'static str, name: &'static str) -> &'a Element {
+pub(crate) fn child<'a>(e: &'a Element, ns: &'static str, name: &'static str) -> &'a Element {
     e.child(ns, name)
         .unwrap()
         .unwrap_or_else(|| panic!("{name}"))
 }
 
-fn text(e: &Element, path: &[&'static str]) -> String {
+pub(crate) fn text(e: &Element, path: &[&'static str]) -> String {
     let mut at = e;
     for name in path {
         at = child(at, NS_ASSERTION, name);
@@ -248,7 +255,7 @@ async fn check_response(w: &World, xml_text: &str, request_id: &str) -> String {
 }
 
 /// The SessionIndex is a live app session of the SAML app in Alice's session list.
-async fn app_session_listed(w: &World, session_index: &str) {
+pub(crate) async fn app_session_listed(w: &World, session_index: &str) {
     let token = service_token(&w.app, &w.acme).await;
     let alice = w
         .app
@@ -351,7 +358,7 @@ both_backends!(sso_over_post_verifies_the_enveloped_signature, |backend| {
 });
 
 /// The request is refused with a page (400, no redirect) whose text holds `why`.
-async fn refused(w: &World, path: &str, why: &str) {
+pub(crate) async fn refused(w: &World, path: &str, why: &str) {
     let mut b = Browser::new(&w.app.address, UA);
     let res = b.get(path).await;
     assert_eq!(res.status, 400, "{}", res.body);
@@ -675,7 +682,7 @@ both_backends!(a_stale_request_is_refused, |backend| {
 
 /// Runs the pysaml2 SP (`tests/sp/pysaml2_sp.py`, PyPI `pysaml2`, installed by `.ci/run`):
 /// its JSON answer, or its refusal.
-fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub(crate) fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sp/pysaml2_sp.py");
     let out = std::process::Command::new("python3")
         .arg(script)
