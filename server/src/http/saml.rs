@@ -145,7 +145,10 @@ fn to_pending(org: &Org, received: Result<String, SsoStep>) -> HttpResponse {
 
 /// A request that cannot go back to its SP: shown to the user, never cached.
 fn refused(title: &str, message: &str) -> HttpResponse {
-    let mut res = error_page(StatusCode::BAD_REQUEST, title, message);
+    no_store(error_page(StatusCode::BAD_REQUEST, title, message))
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -156,18 +159,11 @@ fn refused(title: &str, message: &str) -> HttpResponse {
 fn respond_error(step: SsoStep) -> HttpResponse {
     match step {
         SsoStep::Refused { title, message } => refused(&title, &message),
-        SsoStep::NoSuchApp => {
-            let mut res = error_page(
-                StatusCode::NOT_FOUND,
-                "App not found",
-                "There is no app to open with this link.",
-            );
-            res.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-            res
-        }
+        SsoStep::NoSuchApp => no_store(error_page(
+            StatusCode::NOT_FOUND,
+            "App not found",
+            "There is no app to open with this link.",
+        )),
         SsoStep::Failed { outage } => failure_page(outage),
         _ => failure_page(false),
     }

@@ -8,17 +8,16 @@
 use crate::admin_api::{org_with, service_token};
 use crate::browser::{Browser, Page};
 use crate::helpers::{local_path, query_params};
-use crate::saml::{metadata, xmlsec1_verifies_root};
 use crate::saml_sso::{
-    ACS, SP, UA, World, app_session_listed, child, follow_counting, posted, pysaml2, text,
-    world_with,
+    ACS, SP, UA, World, app_session_listed, check_response, child, follow_counting, posted,
+    pysaml2, pysaml2_ready, world_with,
 };
 use crate::signin::{EMAIL, PASSWORD};
 use portcullis::accounts::Role;
 use portcullis::apps::{AcsRequest, AppType, CreateApp, SamlRequest};
+use portcullis::saml::NS_ASSERTION;
 use portcullis::saml::messages::format_instant;
 use portcullis::saml::xml;
-use portcullis::saml::{NS_ASSERTION, NS_PROTOCOL};
 use portcullis::tenancy::Org;
 
 /// The app of `world_with` open to IdP-initiated SSO, with `relay` as its RelayState.
@@ -94,37 +93,7 @@ async fn open(b: &mut Browser, id: &str) -> Page {
 
 /// Checks an unsolicited, signed Response to the default ACS; returns its SessionIndex.
 async fn check_unsolicited(w: &World, xml_text: &str) -> String {
-    let m = metadata(&w.app, "acme").await;
-    assert!(xmlsec1_verifies_root(
-        xml_text,
-        &m.certificates[0],
-        &format!("{NS_PROTOCOL}:Response")
-    ));
-    let root = xml::parse(xml_text).unwrap();
-    assert_eq!(root.attr("InResponseTo"), None, "unsolicited");
-    assert_eq!(root.attr("Destination"), Some(ACS));
-    let status = child(
-        child(&root, NS_PROTOCOL, "Status"),
-        NS_PROTOCOL,
-        "StatusCode",
-    );
-    assert_eq!(status.attr("Value"), Some(portcullis::saml::STATUS_SUCCESS));
-    let assertion = child(&root, NS_ASSERTION, "Assertion");
-    assert_eq!(text(assertion, &["Subject", "NameID"]), EMAIL);
-    let subject = child(assertion, NS_ASSERTION, "Subject");
-    let confirmation = child(subject, NS_ASSERTION, "SubjectConfirmation");
-    let data = child(confirmation, NS_ASSERTION, "SubjectConfirmationData");
-    assert_eq!(data.attr("Recipient"), Some(ACS));
-    assert_eq!(data.attr("InResponseTo"), None);
-    let audience = text(
-        assertion,
-        &["Conditions", "AudienceRestriction", "Audience"],
-    );
-    assert_eq!(audience, SP);
-    child(assertion, NS_ASSERTION, "AuthnStatement")
-        .attr("SessionIndex")
-        .unwrap()
-        .to_owned()
+    check_response(w, xml_text, None).await
 }
 
 both_backends!(
@@ -314,19 +283,7 @@ both_backends!(
 
 both_backends!(pysaml2_accepts_an_unsolicited_response, |backend| {
     let w = world_with(&backend, false, idp_on(Some("rs-idp"))).await;
-    // pysaml2 checks the validity times against the real clock: the node's clock is set to it.
-    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
-    w.app.clock.advance(chrono::Utc::now() - node_now);
-    let dir = tempfile::tempdir().unwrap();
-    let md_path = dir.path().join("idp.xml");
-    let md = w
-        .app
-        .get("/o/acme/saml/metadata")
-        .await
-        .text()
-        .await
-        .unwrap();
-    std::fs::write(&md_path, md).unwrap();
+    let (_dir, md_path) = pysaml2_ready(&w).await;
     let mut b = signed_in(&w).await;
     let page = open(&mut b, &hr_id(&w).await).await;
     let (_, _, relay) = posted(&page);

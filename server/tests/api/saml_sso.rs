@@ -167,8 +167,9 @@ pub(crate) fn text(e: &Element, path: &[&'static str]) -> String {
     at.text().unwrap()
 }
 
-/// Checks a successful Response to `request_id` and returns its SessionIndex.
-async fn check_response(w: &World, xml_text: &str, request_id: &str) -> String {
+/// Checks a successful Response to `request_id` (None: unsolicited, IdP-initiated) and returns
+/// its SessionIndex.
+pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: Option<&str>) -> String {
     let m = metadata(&w.app, "acme").await;
     // The Response's signature (the first) by xmlsec1; the Assertion, signed on its own and
     // verifiable alone (exclusive C14N), by our verifier and by xmlsec1.
@@ -197,7 +198,7 @@ async fn check_response(w: &World, xml_text: &str, request_id: &str) -> String {
     let other = Bergshamra.verify_enveloped(alone, &[w.sp_key.certificate().clone()], &policy);
     assert!(other.is_err(), "not by another key");
     let root = xml::parse(xml_text).unwrap();
-    assert_eq!(root.attr("InResponseTo"), Some(request_id));
+    assert_eq!(root.attr("InResponseTo"), request_id);
     assert_eq!(root.attr("Destination"), Some(ACS));
     let status = child(
         child(&root, NS_PROTOCOL, "Status"),
@@ -224,7 +225,7 @@ async fn check_response(w: &World, xml_text: &str, request_id: &str) -> String {
         "SubjectConfirmationData",
     );
     assert_eq!(data.attr("Recipient"), Some(ACS));
-    assert_eq!(data.attr("InResponseTo"), Some(request_id));
+    assert_eq!(data.attr("InResponseTo"), request_id);
     let now = portcullis::clock::Clock::now(w.app.clock.as_ref());
     assert_eq!(
         data.attr("NotOnOrAfter"),
@@ -300,7 +301,7 @@ both_backends!(
             Some(relay.as_str()),
             "passed through unchanged"
         );
-        let index = check_response(&w, &response, "_req-redirect-1").await;
+        let index = check_response(&w, &response, Some("_req-redirect-1")).await;
         app_session_listed(&w, &index).await;
 
         // Signed in now: a second request is answered at once, with a new app session.
@@ -311,7 +312,7 @@ both_backends!(
         assert!(!page.body.contains("name=\"password\""));
         let (_, response, relay_back) = posted(&page);
         assert_eq!(relay_back, None);
-        let second = check_response(&w, &response, "_req-redirect-2").await;
+        let second = check_response(&w, &response, Some("_req-redirect-2")).await;
         assert_ne!(second, index);
         // The pending request was used up by its answer.
         let again = b.get(&pending).await;
@@ -340,7 +341,7 @@ both_backends!(sso_over_post_verifies_the_enveloped_signature, |backend| {
     let (action, response, relay) = posted(&page);
     assert_eq!(action, ACS);
     assert_eq!(relay.as_deref(), Some("back/to?x=1&y"));
-    let index = check_response(&w, &response, "_req-post-1").await;
+    let index = check_response(&w, &response, Some("_req-post-1")).await;
     app_session_listed(&w, &index).await;
 
     // Tampered after signing: refused.
@@ -543,7 +544,7 @@ both_backends!(
         let (page, logins) = follow_counting(&mut b, first).await;
         assert_eq!(logins, 1, "signed in again");
         let response = posted(&page).1;
-        check_response(&w, &response, "_req-force").await;
+        check_response(&w, &response, Some("_req-force")).await;
         assert_eq!(authn_instant(&response), format_instant(now()));
         assert_ne!(authn_instant(&response), signed_in_at);
     }
@@ -696,6 +697,19 @@ pub(crate) fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json
     Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// Sets the node's clock to the real one (pysaml2 checks the validity times against it) and
+/// writes the IdP's metadata to a file for pysaml2: the file's folder (kept while in use) and
+/// path.
+pub(crate) async fn pysaml2_ready(w: &World) -> (tempfile::TempDir, std::path::PathBuf) {
+    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
+    w.app.clock.advance(chrono::Utc::now() - node_now);
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("idp.xml");
+    let md = w.app.get("/o/acme/saml/metadata").await;
+    std::fs::write(&md_path, md.text().await.unwrap()).unwrap();
+    (dir, md_path)
+}
+
 /// pysaml2 reads the Response we posted for its request `request` and accepts it.
 async fn pysaml2_accepts(
     w: &World,
@@ -723,19 +737,7 @@ async fn pysaml2_accepts(
 
 both_backends!(pysaml2_signs_in_over_redirect_and_post, |backend| {
     let w = world(&backend, false).await;
-    // pysaml2 checks the validity times against the real clock: the node's clock is set to it.
-    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
-    w.app.clock.advance(chrono::Utc::now() - node_now);
-    let dir = tempfile::tempdir().unwrap();
-    let md_path = dir.path().join("idp.xml");
-    let md = w
-        .app
-        .get("/o/acme/saml/metadata")
-        .await
-        .text()
-        .await
-        .unwrap();
-    std::fs::write(&md_path, md).unwrap();
+    let (_dir, md_path) = pysaml2_ready(&w).await;
     let base = serde_json::json!({ "idp_metadata": md_path, "entity_id": SP, "acs": ACS });
     let mut b = Browser::new(&w.app.address, UA);
 
