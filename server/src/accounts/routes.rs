@@ -1,5 +1,6 @@
-//! The account page `/o/{org}/account`: profile, "where you're signed in", signing sessions out,
-//! changing the password.
+//! The account page `/o/{org}/account`: profile, the SAML apps to open from here
+//! (IdP-initiated SSO, `http::saml`), "where you're signed in", signing sessions out, changing
+//! the password.
 
 use crate::authn::PasswordChange;
 use crate::authn::webauthn::WebauthnFlowError;

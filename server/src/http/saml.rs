@@ -1,7 +1,7 @@
 //! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document,
-//! SP-initiated Web Browser SSO and IdP-initiated SSO from the account page. Thin: the org from the scope's
-//! middleware (unknown 404, disabled 403, as discovery and the JWKS), then `SamlService` or a
-//! step of `saml::sso`.
+//! SP-initiated Web Browser SSO and IdP-initiated SSO from the account page. Thin: the org
+//! from the scope's middleware (unknown 404, disabled 403, as discovery and the JWKS), then
+//! `SamlService` or a step of `saml::sso`.
 
 use crate::http::extract::{Checked, CurrentSession, MaybeSession, TokenOnly};
 use crate::http::pages::{form_post, org_path, see_other};
@@ -23,8 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(METADATA_PATH, web::get().to(metadata))
         .route(SSO_PATH, web::get().to(sso_redirect))
         .route(SSO_PATH, web::post().to(sso_post))
-        .route(SSO_CONTINUE_PATH, web::get().to(sso_continue))
-        .route("/saml/idp/{app_id}", web::post().to(idp_initiated));
+        .route(SSO_CONTINUE_PATH, web::get().to(sso_continue));
+    cfg.route("/saml/idp/{app_id}", web::post().to(idp_initiated));
 }
 
 /// `GET /o/{org}/saml/metadata`: the org's IdP metadata (SAML Metadata §2.4.3).
