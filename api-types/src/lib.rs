@@ -187,6 +187,13 @@ pub struct SamlAppView {
     /// Assertions to be encrypted to `sp_encryption_certificate` (stored; not applied yet).
     pub encrypt_assertions: bool,
     pub sp_encryption_certificate: Option<String>,
+    /// Users may start the app from the account page (IdP-initiated SSO, an unsolicited
+    /// Response to the default ACS).
+    #[serde(default)]
+    pub idp_initiated: bool,
+    /// The `RelayState` sent with an IdP-initiated Response (≤ 80 bytes).
+    #[serde(default)]
+    pub idp_initiated_relay_state: Option<String>,
 }
 
 /// An ACS in a request: the binding defaults to `post`, the index to the ACS's position.
@@ -239,6 +246,13 @@ pub struct SamlAppRequest {
     pub encrypt_assertions: Option<bool>,
     #[serde(default)]
     pub sp_encryption_certificate: Option<String>,
+    /// Users may start the app from the account page (needs a default ACS with the post
+    /// binding).
+    #[serde(default)]
+    pub idp_initiated: Option<bool>,
+    /// The `RelayState` of IdP-initiated Responses (≤ 80 bytes); empty removes it.
+    #[serde(default)]
+    pub idp_initiated_relay_state: Option<String>,
 }
 
 /// `POST /api/v1/orgs/{org}/apps`.

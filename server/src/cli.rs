@@ -354,6 +354,13 @@ pub struct SamlArgs {
     /// SAML: accept SHA-1 signatures from this SP (default: refused).
     #[arg(long)]
     allow_sha1: bool,
+    /// SAML: users may start the app from their account page (IdP-initiated SSO to the
+    /// default ACS).
+    #[arg(long)]
+    idp_initiated: bool,
+    /// SAML: the RelayState sent with IdP-initiated Responses (at most 80 bytes).
+    #[arg(long, value_name = "VALUE")]
+    idp_initiated_relay_state: Option<String>,
 }
 
 impl SamlArgs {
@@ -368,6 +375,8 @@ impl SamlArgs {
             || self.sign.is_some()
             || !self.attributes.is_empty()
             || self.allow_sha1
+            || self.idp_initiated
+            || self.idp_initiated_relay_state.is_some()
     }
 
     /// The SAML settings asked for: for a SAML app, or when any SAML option is given (which
@@ -408,6 +417,8 @@ impl SamlArgs {
             sp_certificate,
             require_signed_requests: self.require_signed_requests,
             allow_sha1: self.allow_sha1,
+            idp_initiated: self.idp_initiated,
+            idp_initiated_relay_state: self.idp_initiated_relay_state,
             ..SamlRequest::default()
         }))
     }

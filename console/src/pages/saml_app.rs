@@ -170,6 +170,8 @@ pub(crate) fn SamlSettings(saml: SamlAppView) -> impl IntoView {
                 <dt>"Signed requests required"</dt><dd>{yes_no(saml.require_signed_requests)}</dd>
                 <dt>"SHA-1 accepted"</dt><dd>{yes_no(saml.allow_sha1)}</dd>
                 <dt>"Encrypted assertions"</dt><dd>{yes_no(saml.encrypt_assertions)}</dd>
+                <dt>"Started from the account page"</dt>
+                <dd data-testid="saml-idp-initiated">{yes_no(saml.idp_initiated)}{saml.idp_initiated_relay_state.clone().map(|r| format!(" (RelayState {r})"))}</dd>
             </dl>
         </section>
     }

@@ -1,10 +1,12 @@
-//! The account page `/o/{org}/account`: profile, "where you're signed in", signing sessions out,
-//! changing the password.
+//! The account page `/o/{org}/account`: profile, the SAML apps to open from here
+//! (IdP-initiated SSO, `http::saml`), "where you're signed in", signing sessions out, changing
+//! the password.
 
 use crate::authn::PasswordChange;
 use crate::authn::webauthn::WebauthnFlowError;
 use crate::http::extract::{Checked, CurrentSession, TokenOnly, app_state, current_org};
 use crate::http::pages::{ACCOUNT_PATH, client_ip, csrf_token, org_path, render, see_other};
+use crate::http::saml::IDP_INITIATED_PATH;
 use crate::http::{CurrentOrg, OrUnavailable, PageError};
 use crate::oidc::{AppSession, AppSessionId};
 use crate::sessions::{EndReason, Session, SessionError, SessionId};
@@ -58,6 +60,12 @@ struct AppRow {
     started: String,
 }
 
+/// A SAML app the user may open from here (IdP-initiated SSO): a form posting to `action`.
+struct StartRow {
+    name: String,
+    action: String,
+}
+
 struct CredentialRow {
     id: String,
     name: String,
@@ -87,6 +95,8 @@ struct AccountPage<'a> {
     sessions: Vec<SessionRow>,
     /// Apps still signed in after the session they started in ended.
     outliving: Vec<AppRow>,
+    /// The org's SAML apps that can be opened from here.
+    startable: Vec<StartRow>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -171,6 +181,7 @@ impl Account {
             .user_app_sessions(org, current.user_id)
             .await
             .or_unavailable(org)?;
+        let startable = startable(state, org).await?;
         let (csrf, set) = csrf_token(&self.req, state, org);
         let page = AccountPage {
             credentials: credentials.into_iter().map(credential_row).collect(),
@@ -198,11 +209,28 @@ impl Account {
                 .filter(|(a, _)| !sessions.iter().any(|s| s.id == a.session_id))
                 .map(app_row)
                 .collect(),
+            startable,
             notice,
             error,
         };
         Ok(render(status, &page, set))
     }
+}
+
+/// The org's SAML apps to open from the account page (IdP-initiated SSO), as forms.
+async fn startable(state: &AppState, org: &Org) -> Result<Vec<StartRow>, PageError> {
+    let apps = state
+        .apps
+        .idp_initiated_saml_apps(org.id)
+        .await
+        .or_unavailable(org)?;
+    Ok(apps
+        .into_iter()
+        .map(|(id, name)| StartRow {
+            name,
+            action: format!("{}{IDP_INITIATED_PATH}/{id}", org_path(org)),
+        })
+        .collect())
 }
 
 fn session_row(s: &Session, current: &Session, apps: &[(AppSession, String)]) -> SessionRow {

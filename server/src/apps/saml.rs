@@ -15,6 +15,8 @@ pub const MAX_ENTITY_ID_BYTES: usize = 1024;
 /// The largest certificate PEM taken (a 4096-bit RSA certificate with a long chain of names
 /// is well under this).
 pub const MAX_CERTIFICATE_PEM_BYTES: usize = 16 * 1024;
+/// The longest `RelayState` (SAML bindings §3.4.3, §3.5.3: at most 80 bytes).
+pub const MAX_RELAY_STATE_BYTES: usize = 80;
 
 /// A SAML binding (SAML bindings §3): how a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -241,6 +243,14 @@ pub struct SamlSettings {
     pub encrypt_assertions: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sp_encryption_certificate: Option<SpCertificate>,
+    /// Users may start this app from the IdP (the account page lists it): an unsolicited
+    /// Response to the default ACS, which must take HTTP-POST.
+    #[serde(default)]
+    pub idp_initiated: bool,
+    /// The `RelayState` sent with an IdP-initiated Response (the SP's landing page, say), at
+    /// most 80 bytes, passed as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_initiated_relay_state: Option<String>,
 }
 
 impl SamlSettings {
@@ -303,6 +313,9 @@ pub struct SamlRequest {
     pub allow_sha1: bool,
     pub encrypt_assertions: bool,
     pub sp_encryption_certificate: Option<String>,
+    pub idp_initiated: bool,
+    /// None or empty: no RelayState.
+    pub idp_initiated_relay_state: Option<String>,
 }
 
 /// How the URIs of a registration are checked: the app URI rules (`https`, `http` on loopback
@@ -341,6 +354,8 @@ impl SamlRequest {
                 .sp_encryption_certificate
                 .as_ref()
                 .map(|c| c.as_pem().to_owned()),
+            idp_initiated: s.idp_initiated,
+            idp_initiated_relay_state: s.idp_initiated_relay_state.clone(),
         }
     }
 
@@ -367,6 +382,7 @@ impl SamlRequest {
             ));
         }
         let (sp_certificate, sp_encryption_certificate) = self.certificates()?;
+        let idp_initiated_relay_state = self.idp_initiated(&acs_urls, default_acs_index)?;
         Ok(SamlSettings {
             sp_entity_id,
             acs_urls,
@@ -386,7 +402,41 @@ impl SamlRequest {
             allow_sha1: self.allow_sha1,
             encrypt_assertions: self.encrypt_assertions,
             sp_encryption_certificate,
+            idp_initiated: self.idp_initiated,
+            idp_initiated_relay_state,
         })
+    }
+
+    /// IdP-initiated SSO posts to the default ACS: it must take HTTP-POST. The RelayState is
+    /// at most 80 bytes of printable text (it goes into a form field as is).
+    fn idp_initiated(
+        &self,
+        acs_urls: &[AcsUrl],
+        default_index: u16,
+    ) -> Result<Option<String>, SamlSettingsError> {
+        let relay = self
+            .idp_initiated_relay_state
+            .as_deref()
+            .filter(|r| !r.is_empty());
+        if let Some(r) = relay {
+            let bad = |m: &str| SamlSettingsError::new("idp_initiated_relay_state", m);
+            if r.len() > MAX_RELAY_STATE_BYTES {
+                return Err(bad("the RelayState is longer than 80 bytes"));
+            }
+            if r.chars().any(char::is_control) {
+                return Err(bad("the RelayState must not have control characters"));
+            }
+        }
+        let default_post = acs_urls
+            .iter()
+            .any(|a| a.index == default_index && a.binding == SamlBinding::Post);
+        if self.idp_initiated && !default_post {
+            return Err(SamlSettingsError::new(
+                "idp_initiated",
+                "IdP-initiated SSO posts to the default ACS URL: give it the post binding",
+            ));
+        }
+        Ok(relay.map(str::to_owned))
     }
 
     fn acs(&self, uris: &impl UriRules) -> Result<Vec<AcsUrl>, SamlSettingsError> {
@@ -631,6 +681,41 @@ x2sJFWTrE88cUew8
         let mut r = request();
         r.encrypt_assertions = true;
         assert_eq!(field(r), "encrypt_assertions");
+    }
+
+    #[test]
+    fn idp_initiated_needs_a_post_default_acs_and_a_short_relay_state() {
+        let field = |r: SamlRequest| r.validate(&Rules).unwrap_err().field;
+        let mut r = request();
+        r.idp_initiated = true;
+        r.idp_initiated_relay_state = Some("x".repeat(80));
+        let s = r.validate(&Rules).unwrap();
+        assert!(s.idp_initiated);
+        assert_eq!(
+            s.idp_initiated_relay_state.as_deref(),
+            Some(&*"x".repeat(80))
+        );
+        assert_eq!(SamlRequest::from_settings(&s).validate(&Rules).unwrap(), s);
+        let mut long = r.clone();
+        long.idp_initiated_relay_state = Some("x".repeat(81));
+        assert_eq!(field(long), "idp_initiated_relay_state");
+        let mut control = r.clone();
+        control.idp_initiated_relay_state = Some("a\nb".into());
+        assert_eq!(field(control), "idp_initiated_relay_state");
+        let mut redirect = r.clone();
+        redirect.acs_urls[0].binding = Some("redirect".into());
+        assert_eq!(field(redirect), "idp_initiated");
+        let mut empty = r;
+        empty.idp_initiated_relay_state = Some(String::new());
+        assert_eq!(
+            empty.validate(&Rules).unwrap().idp_initiated_relay_state,
+            None
+        );
+        // Stored before the setting existed: off.
+        let mut json = serde_json::to_value(request().validate(&Rules).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("idp_initiated");
+        let old: SamlSettings = serde_json::from_value(json).unwrap();
+        assert!(!old.idp_initiated && old.idp_initiated_relay_state.is_none());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 use super::error::AppError;
 use super::model::ClientAuthMethod;
 use super::model::{
-    App, AppSettings, AppType, AppUri, DpopRules, GrantType, NewApp, SessionProfile, SessionRules,
+    App, AppId, AppSettings, AppType, AppUri, DpopRules, GrantType, NewApp, SessionProfile,
+    SessionRules,
 };
 use super::saml::{AppUriRules, SamlRequest, SamlSettings};
 use crate::clock::SharedClock;
@@ -489,6 +490,23 @@ impl AppService {
     /// The SAML app of the org whose SP has this entity id (the `Issuer` of its requests).
     pub async fn saml_app(&self, org: OrgId, entity_id: &str) -> Result<Option<App>, StoreError> {
         self.store.saml_app_by_entity_id(org, entity_id).await
+    }
+
+    /// The org's SAML apps its users may start from the account page (id, name).
+    pub async fn idp_initiated_saml_apps(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(AppId, String)>, StoreError> {
+        self.store.idp_initiated_saml_apps(org).await
+    }
+
+    /// The SAML app of the org with this id (`None` for an OIDC app or another org's id).
+    pub async fn saml_app_by_id(&self, org: OrgId, id: AppId) -> Result<Option<App>, StoreError> {
+        Ok(self
+            .store
+            .app_by_id(org, id)
+            .await?
+            .filter(|a| a.saml.is_some()))
     }
 
     /// The OIDC client with this client id, for client authentication, /authorize and token

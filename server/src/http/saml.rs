@@ -1,9 +1,9 @@
 //! The SAML identity provider's routes under `/o/{org}` (issue 20): the metadata document,
-//! SP-initiated Web Browser SSO and Single Logout. Thin: the org from the scope's middleware
-//! (unknown 404, disabled 403, as discovery and the JWKS), then `SamlService` or a step of
-//! `saml::sso` or `saml::slo`.
+//! SP-initiated Web Browser SSO, IdP-initiated SSO from the account page, and Single Logout.
+//! Thin: the org from the scope's middleware (unknown 404, disabled 403, as discovery and the
+//! JWKS), then `SamlService` or a step of `saml::sso` or `saml::slo`.
 
-use crate::http::extract::MaybeSession;
+use crate::http::extract::{Checked, CurrentSession, MaybeSession, TokenOnly};
 use crate::http::pages::{form_post, org_path, see_other};
 use crate::http::{CurrentOrg, error_page, failure_page, log_failure};
 use crate::saml::metadata::CONTENT_TYPE;
@@ -16,12 +16,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Where a checked AuthnRequest waits for the browser (`?p=` its pending key).
 pub const SSO_CONTINUE_PATH: &str = "/saml/sso/continue";
+/// IdP-initiated SSO: `POST {org}/saml/idp/{app_id}` (the account page's forms).
+pub const IDP_INITIATED_PATH: &str = "/saml/idp";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(METADATA_PATH, web::get().to(metadata))
         .route(SSO_PATH, web::get().to(sso_redirect))
         .route(SSO_PATH, web::post().to(sso_post))
         .route(SSO_CONTINUE_PATH, web::get().to(sso_continue));
+    cfg.route("/saml/idp/{app_id}", web::post().to(idp_initiated));
     super::saml_slo::configure(cfg);
 }
 
@@ -33,7 +36,11 @@ async fn metadata(org: CurrentOrg, state: web::Data<AppState>) -> HttpResponse {
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
             .body(doc),
-        Err(e) => failure_page(log_failure(&e, "SAML metadata failed")),
+        // An unusable SAML key is the operator's to fix: 503, as an outage (review L12).
+        Err(e) => failure_page(
+            log_failure(&e, "SAML metadata failed")
+                || matches!(e, crate::keys::KeyError::SamlKeyUnusable),
+        ),
     }
 }
 
@@ -104,6 +111,24 @@ async fn sso_continue(
     respond(&org.0, step)
 }
 
+/// `POST /o/{org}/saml/idp/{app_id}`: IdP-initiated SSO to one of the org's SAML apps, from
+/// the account page's form (CSRF-checked first, then the session: `Checked`). An id that is
+/// not an app to start from here is a 404, whatever the reason.
+async fn idp_initiated(
+    org: CurrentOrg,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    Checked(_, CurrentSession(session)): Checked<TokenOnly, CurrentSession>,
+) -> HttpResponse {
+    let Ok(id) = path.1.parse::<uuid::Uuid>() else {
+        return respond_error(SsoStep::NoSuchApp);
+    };
+    let step = sso(&state)
+        .idp_initiated(&org.0, crate::apps::AppId(id), &session)
+        .await;
+    respond(&org.0, step)
+}
+
 fn continue_path(org: &Org, pending: &str) -> String {
     format!("{}{SSO_CONTINUE_PATH}?p={}", org_path(org), encode(pending))
 }
@@ -121,7 +146,10 @@ fn to_pending(org: &Org, received: Result<String, SsoStep>) -> HttpResponse {
 
 /// A request that cannot go back to its SP: shown to the user, never cached.
 pub(super) fn refused(title: &str, message: &str) -> HttpResponse {
-    let mut res = error_page(StatusCode::BAD_REQUEST, title, message);
+    no_store(error_page(StatusCode::BAD_REQUEST, title, message))
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -132,6 +160,11 @@ pub(super) fn refused(title: &str, message: &str) -> HttpResponse {
 fn respond_error(step: SsoStep) -> HttpResponse {
     match step {
         SsoStep::Refused { title, message } => refused(&title, &message),
+        SsoStep::NoSuchApp => no_store(error_page(
+            StatusCode::NOT_FOUND,
+            "App not found",
+            "There is no app to open with this link.",
+        )),
         SsoStep::Failed { outage } => failure_page(outage),
         _ => failure_page(false),
     }

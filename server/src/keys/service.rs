@@ -226,7 +226,17 @@ struct LoadedKey {
     signer: Signer,
     decoding: DecodingKey,
     /// The row's SAML key, once made.
-    saml: Option<SamlKey>,
+    saml: SamlSlot,
+}
+
+/// A key row's SAML key as loaded.
+enum SamlSlot {
+    /// Not made yet (made on the row's first SAML use).
+    Absent,
+    Ready(SamlKey),
+    /// Stored but unusable (it does not decrypt or decode): SAML answers 503 while OIDC goes on
+    /// with the row's JOSE key; never made again over the stored one (review L12).
+    Broken,
 }
 
 impl LoadedKey {
@@ -443,9 +453,14 @@ impl KeyService {
                     continue;
                 }
             };
-            let saml = match saml {
-                Some(saml) => Some(self.open_saml(org, &key.kid, &saml)?),
-                None => None,
+            // A SAML key that cannot be opened breaks SAML only, never the org's OIDC keys.
+            let saml = match saml.map(|saml| self.open_saml(org, &key.kid, &saml)) {
+                Some(Ok(saml)) => SamlSlot::Ready(saml),
+                Some(Err(e)) => {
+                    tracing::error!(org = %org, kid = %key.kid, error = %e, "a stored SAML key cannot be used: SAML answers 503 until it is fixed or rotated away");
+                    SamlSlot::Broken
+                }
+                None => SamlSlot::Absent,
             };
             keys.push(LoadedKey {
                 signer,
@@ -598,15 +613,25 @@ impl KeyService {
 
     /// The org's SAML keys: the one that signs now (the row of the JOSE key that signs now)
     /// and the certificates published now (every published row's). A row without its SAML key
-    /// gets one first (`keys::saml`), and every node is told.
+    /// gets one first (`keys::saml`), and every node is told. A published row whose SAML key
+    /// cannot be opened fails this (`KeyError::SamlKeyUnusable`, answered 503): metadata
+    /// without that certificate would mislead SPs, and signing may need it.
     pub async fn saml_keys(&self, org: OrgId) -> Result<SamlKeys, KeyError> {
         let mut loaded = self.loaded(org).await?;
-        if loaded.keys.iter().any(|k| k.saml.is_none()) {
+        if loaded
+            .keys
+            .iter()
+            .any(|k| matches!(k.saml, SamlSlot::Absent))
+        {
             self.make_saml_keys(org, &loaded).await?;
             self.keys_changed(org).await;
             loaded = self.loaded(org).await?;
         }
         let now = self.clock.now();
+        let live = || loaded.keys.iter().filter(|k| k.published_at(now));
+        if live().any(|k| matches!(k.saml, SamlSlot::Broken)) {
+            return Err(KeyError::SamlKeyUnusable);
+        }
         let stored: Vec<StoredKey> = loaded.keys.iter().map(|k| k.stored.clone()).collect();
         let kid = &active(&stored, now)
             .ok_or(KeyError::Sign("no active key".into()))?
@@ -615,13 +640,16 @@ impl KeyService {
             .keys
             .iter()
             .find(|k| &k.stored.kid == kid)
-            .and_then(|k| k.saml.clone())
+            .and_then(|k| match &k.saml {
+                SamlSlot::Ready(key) => Some(key.clone()),
+                _ => None,
+            })
             .ok_or(KeyError::Sign("no active SAML key".into()))?;
-        let published = loaded
-            .keys
-            .iter()
-            .filter(|k| k.published_at(now))
-            .filter_map(|k| k.saml.as_ref().map(|s| s.certificate_der.clone()))
+        let published = live()
+            .filter_map(|k| match &k.saml {
+                SamlSlot::Ready(key) => Some(key.certificate_der.clone()),
+                _ => None,
+            })
             .collect();
         Ok(SamlKeys { signing, published })
     }
@@ -630,7 +658,11 @@ impl KeyService {
     /// filled meanwhile keeps that node's).
     async fn make_saml_keys(&self, org: OrgId, loaded: &LoadedKeys) -> Result<(), KeyError> {
         let now = self.clock.now();
-        for key in loaded.keys.iter().filter(|k| k.saml.is_none()) {
+        for key in loaded
+            .keys
+            .iter()
+            .filter(|k| matches!(k.saml, SamlSlot::Absent))
+        {
             let kid = key.stored.kid.clone();
             let name = format!("Portcullis SAML {kid}");
             let made = tokio::task::spawn_blocking(move || super::saml::generate(&name, now))

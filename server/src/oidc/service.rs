@@ -1027,13 +1027,15 @@ impl OidcService {
     /// An app session for a sign-in answered without a code (a SAML Response, issue 20): the
     /// same rules and row as a code exchange starts (`new_app_session`), without a refresh
     /// token. `marker` is unique to this answer and stored hashed where a code's hash goes.
+    /// `None` when the IdP session ended (or expired) before the insert: checked in the
+    /// insert's transaction, so no app session starts in an ended IdP session (review L11).
     pub async fn start_browser_app_session(
         &self,
         org: &Org,
         app: &App,
         session: &Session,
         marker: &str,
-    ) -> Result<AppSession, OidcError> {
+    ) -> Result<Option<AppSession>, OidcError> {
         let now = self.clock.now();
         let grant = CodeGrant {
             app_id: app.id,
@@ -1050,12 +1052,28 @@ impl OidcService {
             expires_at: now,
         };
         let s = new_app_session(org, app, &grant, now);
-        self.store
-            .create_app_session(&s, &sha256_hex(marker), None)
+        let started = self
+            .store
+            .create_app_session_if_live(&s, &sha256_hex(marker), now)
             .await
             .map_err(OidcError::server)?;
+        if !started {
+            tracing::info!(org = %org.id, app = %app.id, sid = %session.id, "no app session: the IdP session ended first");
+            return Ok(None);
+        }
         tracing::info!(org = %org.id, app = %app.id, app_session = %s.id, sid = %session.id, "app session started");
-        Ok(s)
+        Ok(Some(s))
+    }
+
+    /// The `SessionNotOnOrAfter` of a SAML assertion for a browser app session
+    /// (`start_browser_app_session`): the first of its own absolute expiry and its IdP
+    /// session's (review L11). Always capped, even for an app session that may outlive its IdP
+    /// session: SAML Core §2.7.2 makes it the end of the session with the IdP, and an SP takes
+    /// it as a promise of how long the user stays signed in, which is not ours to give past the
+    /// IdP session. Idle timeouts are not promised (an earlier end reaches the SP through
+    /// Single Logout).
+    pub fn browser_session_expiry(s: &AppSession, idp: &Session) -> DateTime<Utc> {
+        s.absolute_expiry.min(idp.absolute_expiry)
     }
 
     /// When the app session ends, as the ID token tells the app (`session_expiry`): its own

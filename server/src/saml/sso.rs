@@ -1,4 +1,4 @@
-//! SP-initiated Web Browser SSO (SAML Profiles §4.1, issue 20 item 3): an AuthnRequest
+//! Web Browser SSO (SAML Profiles §4.1, issue 20 item 3). SP-initiated: an AuthnRequest
 //! received over HTTP-Redirect or HTTP-POST is checked (its SP a SAML app of this org, its
 //! signature when present or required, `Destination`, `IssueInstant`, its ID used once, the
 //! ACS registered, `RelayState` ≤ 80 bytes) and kept as a pending request while the user signs
@@ -6,17 +6,22 @@
 //! `IsPassive` as `prompt=none`). Then the request is used up, an app session starts as an
 //! OIDC code exchange starts one, and a signed Response goes to the ACS URL over HTTP-POST.
 //!
+//! IdP-initiated (§4.1.5): a signed-in user starts an app registered for it from the account
+//! page; the same pending request, without a request ID, goes through the same gates and the
+//! same answer, an unsolicited Response (no `InResponseTo`) to the app's default ACS.
+//!
 //! Until the ACS URL is known good every refusal is a page for the user, never a message to
 //! an unchecked URL.
 
 use super::binding::{self, MessageKind, RedirectQuery};
 use super::build::{AssertionParams, AttributeValues, ResponseParams, new_id};
+use super::dsig::SigningKey;
 use super::error::SamlError;
 use super::messages::{AuthnRequest, Message, read_signed};
 use super::response::{Signing, signed_response};
 use super::{SSO_PATH, STATUS_RESPONDER, STATUS_SUCCESS};
-use crate::accounts::AccountService;
-use crate::apps::{App, AppService, SamlAttribute, SamlBinding, SamlSettings};
+use crate::accounts::{AccountService, User};
+use crate::apps::{App, AppId, AppService, SamlAttribute, SamlBinding, SamlSettings};
 use crate::oidc::OidcService;
 use crate::saml::SamlService;
 use crate::saml::service::{remember_request_id, sp_certificate};
@@ -65,7 +70,8 @@ pub enum Incoming<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     pub sp_entity_id: String,
-    pub request_id: String,
+    /// The AuthnRequest's ID; `None` for IdP-initiated SSO (no `InResponseTo`).
+    pub request_id: Option<String>,
     pub acs_url: String,
     pub relay_state: Option<String>,
     pub force_authn: bool,
@@ -75,6 +81,9 @@ pub struct Pending {
     #[serde(default)]
     pub mfa_requested: bool,
     pub received_at: DateTime<Utc>,
+    /// Started from the IdP: the app must still allow it when the answer is made.
+    #[serde(default)]
+    pub idp_initiated: bool,
 }
 
 /// What the edge does next.
@@ -82,6 +91,8 @@ pub struct Pending {
 pub enum SsoStep {
     /// A page for the user: the request cannot be answered to its SP.
     Refused { title: String, message: String },
+    /// No app of this org to start from the IdP by that id (404, whatever the reason).
+    NoSuchApp,
     /// The database or the keys are away.
     Failed { outage: bool },
     /// On to the hosted sign-in (`reauth`: though signed in), then back to the pending request.
@@ -144,21 +155,69 @@ impl Sso<'_> {
             .saml
             .as_ref()
             .ok_or_else(|| failed(&"no settings", false))?;
+        let signed = redirect
+            .as_ref()
+            .map_or(unverified.header.signed, RedirectQuery::signed);
         let request = self.verified(settings, &xml, unverified, redirect.as_ref())?;
-        self.check_header(org, &request)?;
+        self.check_header(org, &request, signed)?;
         let acs_url = acs_of(settings, &request)?.to_owned();
-        self.use_request_id(org, settings, &request).await?;
         let pending = Pending {
             sp_entity_id: settings.sp_entity_id.as_str().to_owned(),
-            request_id: request.header.id.clone(),
+            request_id: Some(request.header.id.clone()),
             acs_url,
             relay_state,
             force_authn: request.force_authn,
             is_passive: request.is_passive,
             mfa_requested: asks_more_than_password(&request.requested_contexts),
             received_at: self.now,
+            idp_initiated: false,
         };
-        self.keep(org, &pending).await
+        // Kept first, then the ID used (review M8): a failure keeping it must not burn the ID
+        // (the SP's retry would be a "replay"); a key kept for a replayed request is never
+        // given out and expires.
+        let key = self.keep(org, &pending).await?;
+        self.use_request_id(org, settings, &request).await?;
+        Ok(key)
+    }
+
+    /// IdP-initiated SSO (SAML Profiles §4.1.5): the org's SAML app `app_id`, if it may be
+    /// started from the IdP, answered for `session` after the same gates as an AuthnRequest
+    /// (re-authentication age, MFA step-up, then back here through the pending request).
+    /// Any other id is `NoSuchApp`, whatever the reason (another org's, an OIDC app, not
+    /// allowed).
+    pub async fn idp_initiated(&self, org: &Org, app_id: AppId, session: &Session) -> SsoStep {
+        let app = match self.apps.saml_app_by_id(org.id, app_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => return SsoStep::NoSuchApp,
+            Err(e) => return store_failed(&e),
+        };
+        let Some(settings) = app.saml.as_ref().filter(|s| s.idp_initiated) else {
+            return SsoStep::NoSuchApp;
+        };
+        let Some(acs) = settings
+            .acs(None)
+            .filter(|a| a.binding == SamlBinding::Post)
+        else {
+            return refused(
+                "Invalid SAML app",
+                "This app has no default ACS URL taking HTTP-POST.",
+            );
+        };
+        let pending = Pending {
+            sp_entity_id: settings.sp_entity_id.as_str().to_owned(),
+            request_id: None,
+            acs_url: acs.url.as_str().to_owned(),
+            relay_state: settings.idp_initiated_relay_state.clone(),
+            force_authn: false,
+            is_passive: false,
+            mfa_requested: false,
+            received_at: self.now,
+            idp_initiated: true,
+        };
+        match self.keep(org, &pending).await {
+            Ok(key) => self.decide(org, &key, Some(session)).await,
+            Err(step) => step,
+        }
     }
 
     /// The SAML app of this org the request's Issuer names.
@@ -207,9 +266,10 @@ impl Sso<'_> {
         }
     }
 
-    /// `Destination` (required on a signed request, SAML Bindings §3.4.5.2) and
+    /// `Destination` (required on a signed request, SAML Bindings §3.4.5.2 and §3.5.5.2:
+    /// `signed` is true for an enveloped signature and for a Redirect query's, review L10) and
     /// `IssueInstant`.
-    fn check_header(&self, org: &Org, request: &AuthnRequest) -> Result<(), SsoStep> {
+    fn check_header(&self, org: &Org, request: &AuthnRequest, signed: bool) -> Result<(), SsoStep> {
         let h = request.header();
         let ours = format!("{}{SSO_PATH}", org.issuer(self.saml.public_url()));
         match h.destination.as_deref() {
@@ -219,7 +279,7 @@ impl Sso<'_> {
                     "The request's Destination is not this organization's SSO endpoint.",
                 ));
             }
-            None if h.signed => {
+            None if signed => {
                 return Err(refused(
                     "Invalid SAML request",
                     "A signed request needs a Destination.",
@@ -283,14 +343,8 @@ impl Sso<'_> {
             Err(step) => return step,
         };
         match gate(&app, &pending, session, self.now) {
-            Gate::Pass(session) => match self.take(org, key).await {
-                Ok(()) => self.success(org, &app, &pending, session).await,
-                Err(step) => Err(step),
-            },
-            Gate::Interact(_) if pending.is_passive => match self.take(org, key).await {
-                Ok(()) => self.no_passive(org, &pending).await,
-                Err(step) => Err(step),
-            },
+            Gate::Pass(session) => self.success(org, key, &app, &pending, session).await,
+            Gate::Interact(_) if pending.is_passive => self.no_passive(org, key, &pending).await,
             Gate::Interact(step) => Ok(step.with_pending(key)),
         }
         .unwrap_or_else(|step| step)
@@ -312,16 +366,18 @@ impl Sso<'_> {
     }
 
     /// The app again (it may have been changed or deleted meanwhile; the ACS must still be
-    /// registered).
+    /// registered, and an IdP-initiated start still allowed).
     async fn app_of_pending(&self, org: &Org, pending: &Pending) -> Result<App, SsoStep> {
         let app = match self.apps.saml_app(org.id, &pending.sp_entity_id).await {
             Ok(Some(app)) => app,
             Ok(None) => return Err(refused("Unknown service provider", "The app is gone.")),
             Err(e) => return Err(store_failed(&e)),
         };
-        let registered = app
-            .saml
-            .as_ref()
+        let settings = app.saml.as_ref();
+        if pending.idp_initiated && !settings.is_some_and(|s| s.idp_initiated) {
+            return Err(SsoStep::NoSuchApp);
+        }
+        let registered = settings
             .and_then(|s| s.acs_registered(&pending.acs_url))
             .is_some();
         if !registered {
@@ -333,7 +389,8 @@ impl Sso<'_> {
         Ok(app)
     }
 
-    /// Uses the pending request up: one answer per request.
+    /// Uses the pending request up: one answer per request. Called only once everything the
+    /// answer needs from the database and the keys is loaded (review M8).
     async fn take(&self, org: &Org, key: &str) -> Result<(), SsoStep> {
         match self
             .store
@@ -349,28 +406,54 @@ impl Sso<'_> {
         }
     }
 
+    /// Puts a taken request back when its answer could not be made (an outage, the IdP
+    /// session ended meanwhile), so the browser's retry or sign-in can still answer it.
+    async fn put_back(&self, org: &Org, key: &str, pending: &Pending) {
+        let Ok(value) = serde_json::to_string(pending) else {
+            return;
+        };
+        let until = pending.received_at + Duration::seconds(PENDING_SECS);
+        if let Err(e) = self
+            .store
+            .put_single_use(org.id, SingleUseKind::SamlPendingSso, key, &value, until)
+            .await
+        {
+            tracing::warn!(error = %e, "a SAML request could not be put back after a failure");
+        }
+    }
+
+    /// The org's SAML signing key (an outage, or an unusable key: 503).
+    async fn signing_key(&self, org: &Org) -> Result<SigningKey, SsoStep> {
+        self.saml
+            .signing_key(org)
+            .await
+            .map_err(|e| failed(&e, true))
+    }
+
     /// `Responder`/`NoPassive`: the user would have to interact (Core §3.4.1).
-    async fn no_passive(&self, org: &Org, pending: &Pending) -> Result<SsoStep, SsoStep> {
+    async fn no_passive(
+        &self,
+        org: &Org,
+        key: &str,
+        pending: &Pending,
+    ) -> Result<SsoStep, SsoStep> {
         let id = new_id().map_err(|e| failed(&e, false))?;
         let envelope = ResponseParams {
             id: &id,
             issue_instant: self.now,
             issuer: &self.saml.entity_id(org),
             destination: &pending.acs_url,
-            in_response_to: Some(&pending.request_id),
+            in_response_to: pending.request_id.as_deref(),
             status: STATUS_RESPONDER,
             sub_status: Some(NO_PASSIVE),
         };
-        let key = self
-            .saml
-            .signing_key(org)
-            .await
-            .map_err(|e| failed(&e, true))?;
+        let signing_key = self.signing_key(org).await?;
+        self.take(org, key).await?;
         let xml = super::build::response(&envelope, None);
         let signed = self
             .saml
             .dsig()
-            .sign_enveloped(&xml, &key)
+            .sign_enveloped(&xml, &signing_key)
             .map_err(|e| failed(&e, false))?;
         Ok(self.post(pending, &signed))
     }
@@ -383,15 +466,67 @@ impl Sso<'_> {
         }
     }
 
-    /// The app session, then the signed Response for it.
+    /// The user and the signing key (loaded before the request is used up: an outage there
+    /// leaves it pending for a retry), then the request taken, the app session started (the
+    /// request put back if that cannot be done) and the signed Response for it.
     async fn success(
         &self,
         org: &Org,
+        key: &str,
         app: &App,
         pending: &Pending,
         session: &Session,
     ) -> Result<SsoStep, SsoStep> {
-        let settings = app
+        let user = match self.accounts.user(org, session.user_id).await {
+            Ok(Some(u)) if u.active => u,
+            Ok(_) => return Err(refused("Account disabled", "This account cannot sign in.")),
+            Err(e) => return Err(failed(&e, true)),
+        };
+        let signing_key = self.signing_key(org).await?;
+        self.take(org, key).await?;
+        // Stored hashed where an OIDC code's hash goes: a secret of its own, never the Response
+        // ID (which the browser and the SP see, and which could be played as a "reused code").
+        let marker = crate::secrets::random_token(32).map_err(|e| failed(&e, false))?;
+        let app_session = match self
+            .oidc
+            .start_browser_app_session(org, app, session, &marker)
+            .await
+        {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                // The IdP session ended meanwhile: sign in again for the same request.
+                self.put_back(org, key, pending).await;
+                let pending = key.to_owned();
+                return Ok(SsoStep::Login {
+                    reauth: false,
+                    pending,
+                });
+            }
+            Err(e) => {
+                self.put_back(org, key, pending).await;
+                return Err(failed(&e, true));
+            }
+        };
+        let answer = Answer {
+            app,
+            pending,
+            session,
+            user: &user,
+            app_session: &app_session,
+        };
+        let xml = self.response_xml(org, &answer, &signing_key)?;
+        Ok(self.post(pending, &xml))
+    }
+
+    /// The signed Response of a successful sign-in.
+    fn response_xml(
+        &self,
+        org: &Org,
+        a: &Answer<'_>,
+        signing_key: &SigningKey,
+    ) -> Result<String, SsoStep> {
+        let settings = a
+            .app
             .saml
             .as_ref()
             .ok_or_else(|| failed(&"no settings", false))?;
@@ -399,28 +534,18 @@ impl Sso<'_> {
             new_id().map_err(|e| failed(&e, false))?,
             new_id().map_err(|e| failed(&e, false))?,
         );
-        // Stored hashed where an OIDC code's hash goes: a secret of its own, never the Response
-        // ID (which the browser and the SP see, and which could be played as a "reused code").
-        let marker = crate::secrets::random_token(32).map_err(|e| failed(&e, false))?;
-        let user = match self.accounts.user(org, session.user_id).await {
-            Ok(Some(u)) if u.active => u,
-            Ok(_) => return Err(refused("Account disabled", "This account cannot sign in.")),
-            Err(e) => return Err(failed(&e, true)),
-        };
-        let app_session = self
-            .oidc
-            .start_browser_app_session(org, app, session, &marker)
-            .await
-            .map_err(|e| failed(&e, true))?;
-        let name_id = self.saml.name_id(org, app, settings, &user, app_session.id);
-        let attributes = attributes(settings, &user);
+        let name_id = self
+            .saml
+            .name_id(org, a.app, settings, a.user, a.app_session.id);
+        let attributes = attributes(settings, a.user);
         let issuer = self.saml.entity_id(org);
+        let in_response_to = a.pending.request_id.as_deref();
         let envelope = ResponseParams {
             id: &response_id,
             issue_instant: self.now,
             issuer: &issuer,
-            destination: &pending.acs_url,
-            in_response_to: Some(&pending.request_id),
+            destination: &a.pending.acs_url,
+            in_response_to,
             status: STATUS_SUCCESS,
             sub_status: None,
         };
@@ -429,34 +554,47 @@ impl Sso<'_> {
             issue_instant: self.now,
             issuer: &issuer,
             name_id: &name_id,
-            in_response_to: Some(&pending.request_id),
-            recipient: &pending.acs_url,
+            in_response_to,
+            recipient: &a.pending.acs_url,
             not_on_or_after: self.now + Duration::seconds(ASSERTION_SECS),
             not_before: self.now - Duration::seconds(CLOCK_SKEW_SECS),
             audience: settings.sp_entity_id.as_str(),
-            authn_instant: session.auth_time,
-            session_index: &app_session.id.to_string(),
-            session_not_on_or_after: Some(app_session.absolute_expiry),
-            authn_context_class_ref: authn_context(session),
+            authn_instant: a.session.auth_time,
+            session_index: &a.app_session.id.to_string(),
+            // Never past the IdP session the app session depends on (review L11).
+            session_not_on_or_after: Some(OidcService::browser_session_expiry(
+                a.app_session,
+                a.session,
+            )),
+            authn_context_class_ref: authn_context(a.session),
             attributes: &attributes,
         };
-        let key = self
-            .saml
-            .signing_key(org)
-            .await
-            .map_err(|e| failed(&e, true))?;
         let signing = Signing {
             assertion: settings.sign_assertion,
             response: settings.sign_response,
         };
-        let xml = signed_response(self.saml.dsig(), &key, &envelope, &statement, signing)
-            .map_err(|e| failed(&e, false))?;
-        Ok(self.post(pending, &xml))
+        signed_response(
+            self.saml.dsig(),
+            signing_key,
+            &envelope,
+            &statement,
+            signing,
+        )
+        .map_err(|e| failed(&e, false))
     }
 }
 
+/// What a successful answer is made of.
+struct Answer<'a> {
+    app: &'a App,
+    pending: &'a Pending,
+    session: &'a Session,
+    user: &'a User,
+    app_session: &'a crate::oidc::AppSession,
+}
+
 /// The attributes the app is given.
-fn attributes(settings: &SamlSettings, user: &crate::accounts::User) -> Vec<AttributeValues> {
+fn attributes(settings: &SamlSettings, user: &User) -> Vec<AttributeValues> {
     settings
         .attributes
         .iter()

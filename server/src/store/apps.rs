@@ -453,6 +453,48 @@ impl Store {
         self.app_by_id(org, AppId(row.app_id)).await
     }
 
+    /// The org's SAML apps users may start from the IdP (`SamlSettings::idp_initiated`): id
+    /// and name, by name. Two queries; a row whose settings no longer read is left out (and
+    /// logged), not the whole list.
+    pub async fn idp_initiated_saml_apps(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(AppId, String)>, StoreError> {
+        use sea_orm::QuerySelect;
+        let rows = saml_apps::Entity::find()
+            .filter(saml_apps::Column::OrgId.eq(org.0))
+            .all(&self.db)
+            .await?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let app_id = row.app_id;
+            match stored_saml(row) {
+                Ok(s) if s.idp_initiated => ids.push(app_id),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(org = %org, app = %app_id, error = %e, "SAML settings do not read")
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(apps::Entity::find()
+            .select_only()
+            .column(apps::Column::Id)
+            .column(apps::Column::Name)
+            .filter(apps::Column::OrgId.eq(org.0))
+            .filter(apps::Column::Id.is_in(ids))
+            .order_by_asc(apps::Column::Name)
+            .order_by_asc(apps::Column::Id)
+            .into_tuple::<(Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(id, name)| (AppId(id), name))
+            .collect())
+    }
+
     pub async fn count_apps(&self, org: OrgId) -> Result<u64, StoreError> {
         Ok(apps::Entity::find()
             .filter(apps::Column::OrgId.eq(org.0))

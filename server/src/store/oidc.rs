@@ -66,6 +66,37 @@ async fn insert_refresh<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Inserts an app session row (its code or marker stored as a hash).
+async fn insert_app_session<C: ConnectionTrait>(
+    conn: &C,
+    s: &AppSession,
+    code_hash: &str,
+) -> Result<(), StoreError> {
+    app_sessions::ActiveModel {
+        id: Set(s.id.0),
+        org_id: Set(s.org_id.0),
+        app_id: Set(s.app_id.0),
+        session_id: Set(s.session_id.0),
+        user_id: Set(s.user_id.0),
+        code_hash: Set(code_hash.to_owned()),
+        scope: Set(s.scope.clone()),
+        auth_time: Set(s.auth_time),
+        acr: Set(s.acr.clone()),
+        amr: Set(s.amr.join(" ")),
+        outlives_idp_session: Set(s.outlives_idp_session),
+        created_at: Set(s.created_at),
+        last_active_at: Set(s.last_active_at),
+        idle_deadline: Set(s.idle_deadline),
+        absolute_expiry: Set(s.absolute_expiry),
+        ended_at: Set(None),
+        end_reason: Set(None),
+        dpop_jkt: Set(s.dpop_jkt.clone()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
 /// Whether an app session's end is told to its app, and what must still hold for it to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tell {
@@ -125,33 +156,44 @@ impl Store {
         refresh_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let txn = self.begin_write().await?;
-        app_sessions::ActiveModel {
-            id: Set(s.id.0),
-            org_id: Set(s.org_id.0),
-            app_id: Set(s.app_id.0),
-            session_id: Set(s.session_id.0),
-            user_id: Set(s.user_id.0),
-            code_hash: Set(code_hash.to_owned()),
-            scope: Set(s.scope.clone()),
-            auth_time: Set(s.auth_time),
-            acr: Set(s.acr.clone()),
-            amr: Set(s.amr.join(" ")),
-            outlives_idp_session: Set(s.outlives_idp_session),
-            created_at: Set(s.created_at),
-            last_active_at: Set(s.last_active_at),
-            idle_deadline: Set(s.idle_deadline),
-            absolute_expiry: Set(s.absolute_expiry),
-            ended_at: Set(None),
-            end_reason: Set(None),
-            dpop_jkt: Set(s.dpop_jkt.clone()),
-        }
-        .insert(&txn)
-        .await?;
+        insert_app_session(&txn, s, code_hash).await?;
         if let Some(hash) = refresh_hash {
             insert_refresh(&txn, s.org_id, s.id, hash, &s.scope, s.created_at).await?;
         }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Creates an app session only if its IdP session is still live at `now`, checked in the
+    /// same transaction as the insert (review L11): on PostgreSQL the session row is read
+    /// `FOR SHARE`, so an end that committed first is seen, and an end that comes later waits
+    /// for this insert and then ends the new app session with the others (`end_row` updates
+    /// the session row before it reads its app sessions); SQLite has one writer at a time.
+    /// False (nothing written) when the IdP session has ended or expired.
+    pub async fn create_app_session_if_live(
+        &self,
+        s: &AppSession,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use super::entities::sessions;
+        let txn = self.begin_write().await?;
+        let mut live = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .filter(sessions::Column::OrgId.eq(s.org_id.0))
+            .filter(sessions::Column::Id.eq(s.session_id.0))
+            .filter(sessions::Column::EndedAt.is_null())
+            .filter(sessions::Column::AbsoluteExpiry.gt(now));
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            live = live.lock_shared();
+        }
+        if live.into_tuple::<Uuid>().one(&txn).await?.is_none() {
+            return Ok(false);
+        }
+        insert_app_session(&txn, s, code_hash).await?;
+        txn.commit().await?;
+        Ok(true)
     }
 
     pub async fn app_session(

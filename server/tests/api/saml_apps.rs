@@ -112,6 +112,8 @@ both_backends!(
         assert!(saml["slo_url"].is_null() && saml["sp_certificate"].is_null());
         assert_eq!(saml["allow_sha1"], false);
         assert_eq!(saml["require_signed_requests"], false);
+        assert_eq!(saml["idp_initiated"], false, "off unless asked for");
+        assert!(saml["idp_initiated_relay_state"].is_null());
         let id = view["id"].as_str().unwrap().to_owned();
         let path = format!("/orgs/acme/apps/{id}");
         // Audited with the SP it names.
@@ -234,6 +236,27 @@ both_backends!(
         assert_eq!(refused_field(&refused), "saml.sp_certificate");
         let again = send(&app, "get", &path, &token, None).await;
         assert_eq!(again.json, cleared.json);
+
+        // IdP-initiated SSO posts to the default ACS: refused while that one is a redirect
+        // ACS; with a POST default, on with its RelayState; an empty RelayState removes it.
+        let patch = |saml: Value| json!({ "saml": saml });
+        let idp = patch(json!({ "idp_initiated": true }));
+        let refused = send(&app, "patch", &path, &token, Some(&idp)).await;
+        assert_eq!(refused_field(&refused), "saml.idp_initiated");
+        let idp = patch(json!({
+            "idp_initiated": true, "idp_initiated_relay_state": "/start", "default_acs_index": 1,
+        }));
+        let on = send(&app, "patch", &path, &token, Some(&idp)).await;
+        assert_eq!(on.status, 200, "{on:?}");
+        assert_eq!(on.json["saml"]["idp_initiated"], true);
+        assert_eq!(on.json["saml"]["idp_initiated_relay_state"], "/start");
+        let long = patch(json!({ "idp_initiated_relay_state": "r".repeat(81) }));
+        let refused = send(&app, "patch", &path, &token, Some(&long)).await;
+        assert_eq!(refused_field(&refused), "saml.idp_initiated_relay_state");
+        let cleared = patch(json!({ "idp_initiated_relay_state": "" }));
+        let cleared = send(&app, "patch", &path, &token, Some(&cleared)).await;
+        assert!(cleared.json["saml"]["idp_initiated_relay_state"].is_null());
+        assert_eq!(cleared.json["saml"]["idp_initiated"], true);
 
         // The secret of a SAML app: there is none to rotate.
         let rotate = send(&app, "post", &format!("{path}/secret"), &token, None).await;
@@ -663,6 +686,9 @@ both_backends!(cli_creates_a_saml_app, |backend| {
         "response",
         "--session-profile",
         "privileged",
+        "--idp-initiated",
+        "--idp-initiated-relay-state",
+        "/welcome",
     ]))
     .await;
     assert!(out.success, "{}", out.stderr);
@@ -692,6 +718,8 @@ both_backends!(cli_creates_a_saml_app, |backend| {
     assert_eq!(s.name_id_format, NameIdFormat::Transient);
     assert!(s.require_signed_requests && s.sp_certificate.is_some());
     assert!(s.sign_response && !s.sign_assertion);
+    assert!(s.idp_initiated);
+    assert_eq!(s.idp_initiated_relay_state.as_deref(), Some("/welcome"));
 
     // The same entity id again: refused.
     let out = run(args(&[

@@ -49,7 +49,7 @@ async fn sso(w: &World, b: &mut Browser, request_id: &str) -> String {
     let first = b.get(&redirect_path(w, &xml, None, true)).await;
     let page = follow(b, first).await;
     let (_, response, _) = posted(&page);
-    check_response(w, &response, request_id).await
+    check_response(w, &response, Some(request_id)).await
 }
 
 /// The IdP session an app session belongs to.

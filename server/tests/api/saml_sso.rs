@@ -28,10 +28,10 @@ pub(crate) const ACS: &str = "https://hr.example.com/saml/acs";
 /// An org with Alice (an admin), its SAML app for `SP` and the SP's signing key (another
 /// org's SAML key, whose certificate is registered as the SP's).
 pub(crate) struct World {
-    pub(crate) app: TestApp,
-    pub(crate) acme: Org,
-    pub(crate) sp_key: SigningKey,
-    pub(crate) client_id: String,
+    pub app: TestApp,
+    pub acme: Org,
+    pub sp_key: SigningKey,
+    pub client_id: String,
 }
 
 pub(crate) fn pem(cert: &Certificate) -> String {
@@ -47,7 +47,7 @@ pub(crate) fn pem(cert: &Certificate) -> String {
     )
 }
 
-async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World {
+pub(crate) async fn world(backend: &crate::helpers::Backend, require_signed: bool) -> World {
     world_with(backend, require_signed, |_| {}).await
 }
 
@@ -129,7 +129,7 @@ pub(crate) async fn follow(b: &mut Browser, first: Page) -> Page {
 }
 
 /// `follow`, and how many times the sign-in form was filled in on the way.
-async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
+pub(crate) async fn follow_counting(b: &mut Browser, first: Page) -> (Page, u32) {
     let (mut page, mut logins) = (first, 0);
     for _ in 0..10 {
         if page.status == 200 && page.body.contains("name=\"password\"") {
@@ -161,13 +161,13 @@ pub(crate) fn posted(page: &Page) -> (String, String, Option<String>) {
     (action, xml, relay)
 }
 
-fn child<'a>(e: &'a Element, ns: &'static str, name: &'static str) -> &'a Element {
+pub(crate) fn child<'a>(e: &'a Element, ns: &'static str, name: &'static str) -> &'a Element {
     e.child(ns, name)
         .unwrap()
         .unwrap_or_else(|| panic!("{name}"))
 }
 
-fn text(e: &Element, path: &[&'static str]) -> String {
+pub(crate) fn text(e: &Element, path: &[&'static str]) -> String {
     let mut at = e;
     for name in path {
         at = child(at, NS_ASSERTION, name);
@@ -175,8 +175,9 @@ fn text(e: &Element, path: &[&'static str]) -> String {
     at.text().unwrap()
 }
 
-/// Checks a successful Response to `request_id` and returns its SessionIndex.
-pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: &str) -> String {
+/// Checks a successful Response to `request_id` (None: unsolicited, IdP-initiated) and returns
+/// its SessionIndex.
+pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: Option<&str>) -> String {
     let m = metadata(&w.app, "acme").await;
     // The Response's signature (the first) by xmlsec1; the Assertion, signed on its own and
     // verifiable alone (exclusive C14N), by our verifier and by xmlsec1.
@@ -205,7 +206,7 @@ pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: &str) 
     let other = Bergshamra.verify_enveloped(alone, &[w.sp_key.certificate().clone()], &policy);
     assert!(other.is_err(), "not by another key");
     let root = xml::parse(xml_text).unwrap();
-    assert_eq!(root.attr("InResponseTo"), Some(request_id));
+    assert_eq!(root.attr("InResponseTo"), request_id);
     assert_eq!(root.attr("Destination"), Some(ACS));
     let status = child(
         child(&root, NS_PROTOCOL, "Status"),
@@ -232,7 +233,7 @@ pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: &str) 
         "SubjectConfirmationData",
     );
     assert_eq!(data.attr("Recipient"), Some(ACS));
-    assert_eq!(data.attr("InResponseTo"), Some(request_id));
+    assert_eq!(data.attr("InResponseTo"), request_id);
     let now = portcullis::clock::Clock::now(w.app.clock.as_ref());
     assert_eq!(
         data.attr("NotOnOrAfter"),
@@ -263,7 +264,7 @@ pub(crate) async fn check_response(w: &World, xml_text: &str, request_id: &str) 
 }
 
 /// The SessionIndex is a live app session of the SAML app in Alice's session list.
-async fn app_session_listed(w: &World, session_index: &str) {
+pub(crate) async fn app_session_listed(w: &World, session_index: &str) {
     let token = service_token(&w.app, &w.acme).await;
     let alice = w
         .app
@@ -308,7 +309,7 @@ both_backends!(
             Some(relay.as_str()),
             "passed through unchanged"
         );
-        let index = check_response(&w, &response, "_req-redirect-1").await;
+        let index = check_response(&w, &response, Some("_req-redirect-1")).await;
         app_session_listed(&w, &index).await;
 
         // Signed in now: a second request is answered at once, with a new app session.
@@ -319,7 +320,7 @@ both_backends!(
         assert!(!page.body.contains("name=\"password\""));
         let (_, response, relay_back) = posted(&page);
         assert_eq!(relay_back, None);
-        let second = check_response(&w, &response, "_req-redirect-2").await;
+        let second = check_response(&w, &response, Some("_req-redirect-2")).await;
         assert_ne!(second, index);
         // The pending request was used up by its answer.
         let again = b.get(&pending).await;
@@ -348,7 +349,7 @@ both_backends!(sso_over_post_verifies_the_enveloped_signature, |backend| {
     let (action, response, relay) = posted(&page);
     assert_eq!(action, ACS);
     assert_eq!(relay.as_deref(), Some("back/to?x=1&y"));
-    let index = check_response(&w, &response, "_req-post-1").await;
+    let index = check_response(&w, &response, Some("_req-post-1")).await;
     app_session_listed(&w, &index).await;
 
     // Tampered after signing: refused.
@@ -366,7 +367,7 @@ both_backends!(sso_over_post_verifies_the_enveloped_signature, |backend| {
 });
 
 /// The request is refused with a page (400, no redirect) whose text holds `why`.
-async fn refused(w: &World, path: &str, why: &str) {
+pub(crate) async fn refused(w: &World, path: &str, why: &str) {
     let mut b = Browser::new(&w.app.address, UA);
     let res = b.get(path).await;
     assert_eq!(res.status, 400, "{}", res.body);
@@ -551,7 +552,7 @@ both_backends!(
         let (page, logins) = follow_counting(&mut b, first).await;
         assert_eq!(logins, 1, "signed in again");
         let response = posted(&page).1;
-        check_response(&w, &response, "_req-force").await;
+        check_response(&w, &response, Some("_req-force")).await;
         assert_eq!(authn_instant(&response), format_instant(now()));
         assert_ne!(authn_instant(&response), signed_in_at);
     }
@@ -704,6 +705,19 @@ pub(crate) fn pysaml2(mode: &str, args: &serde_json::Value) -> Result<serde_json
     Ok(serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// Sets the node's clock to the real one (pysaml2 checks the validity times against it) and
+/// writes the IdP's metadata to a file for pysaml2: the file's folder (kept while in use) and
+/// path.
+pub(crate) async fn pysaml2_ready(w: &World) -> (tempfile::TempDir, std::path::PathBuf) {
+    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
+    w.app.clock.advance(chrono::Utc::now() - node_now);
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("idp.xml");
+    let md = w.app.get("/o/acme/saml/metadata").await;
+    std::fs::write(&md_path, md.text().await.unwrap()).unwrap();
+    (dir, md_path)
+}
+
 /// pysaml2 reads the Response we posted for its request `request` and accepts it.
 async fn pysaml2_accepts(
     w: &World,
@@ -731,19 +745,7 @@ async fn pysaml2_accepts(
 
 both_backends!(pysaml2_signs_in_over_redirect_and_post, |backend| {
     let w = world(&backend, false).await;
-    // pysaml2 checks the validity times against the real clock: the node's clock is set to it.
-    let node_now = portcullis::clock::Clock::now(w.app.clock.as_ref());
-    w.app.clock.advance(chrono::Utc::now() - node_now);
-    let dir = tempfile::tempdir().unwrap();
-    let md_path = dir.path().join("idp.xml");
-    let md = w
-        .app
-        .get("/o/acme/saml/metadata")
-        .await
-        .text()
-        .await
-        .unwrap();
-    std::fs::write(&md_path, md).unwrap();
+    let (_dir, md_path) = pysaml2_ready(&w).await;
     let base = serde_json::json!({ "idp_metadata": md_path, "entity_id": SP, "acs": ACS });
     let mut b = Browser::new(&w.app.address, UA);
 

@@ -5,6 +5,9 @@ integration tests (issue 20).
         -> {"id": request ID, "url": the Redirect URL} or {"id", "destination", "SAMLRequest", "RelayState"}
     python3 pysaml2_sp.py response '{"idp_metadata": FILE, "entity_id": .., "acs": .., "request_id": .., "saml_response": base64}'
         -> {"name_id", "name_id_format", "attributes", "session_index", "issuer", "in_response_to"}
+    python3 pysaml2_sp.py unsolicited '{"idp_metadata": FILE, "entity_id": .., "acs": .., "saml_response": base64}'
+        -> the same, for an IdP-initiated Response (no request outstanding; the SP configured
+           with allow_unsolicited, which the other modes leave off)
 
 The response is checked by pysaml2 itself: the signatures (xmlsec1, with the certificate of
 the IdP's metadata), InResponseTo against the outstanding request, Destination, Audience and
@@ -31,7 +34,7 @@ from saml2.config import SPConfig
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 
 
-def client(args):
+def client(args, allow_unsolicited=False):
     conf = SPConfig()
     conf.load(
         {
@@ -42,7 +45,7 @@ def client(args):
                     "endpoints": {
                         "assertion_consumer_service": [(args["acs"], BINDING_HTTP_POST)]
                     },
-                    "allow_unsolicited": False,
+                    "allow_unsolicited": allow_unsolicited,
                     "authn_requests_signed": False,
                     "want_response_signed": True,
                     "want_assertions_signed": True,
@@ -75,10 +78,11 @@ def request(args):
     }
 
 
-def response(args):
-    sp = client(args)
+def response(args, unsolicited=False):
+    sp = client(args, allow_unsolicited=unsolicited)
+    outstanding = {} if unsolicited else {args["request_id"]: "/"}
     resp = sp.parse_authn_request_response(
-        args["saml_response"], BINDING_HTTP_POST, outstanding={args["request_id"]: "/"}
+        args["saml_response"], BINDING_HTTP_POST, outstanding=outstanding
     )
     if resp is None:
         raise SystemExit("no response")
@@ -330,11 +334,13 @@ def handle_logout_request(args):
 
 if __name__ == "__main__":
     mode, raw = sys.argv[1], sys.argv[2]
-    out = {
+    modes = {
         "request": request,
         "response": response,
+        "unsolicited": lambda args: response(args, unsolicited=True),
         "logout_request": logout_request,
         "logout_response": logout_response,
         "handle_logout_request": handle_logout_request,
-    }[mode](json.loads(raw))
+    }
+    out = modes[mode](json.loads(raw))
     print(json.dumps(out))

@@ -102,6 +102,8 @@ fn saml_view(s: &crate::apps::SamlSettings) -> SamlAppView {
             .sp_encryption_certificate
             .as_ref()
             .map(|c| c.as_pem().to_owned()),
+        idp_initiated: s.idp_initiated,
+        idp_initiated_relay_state: s.idp_initiated_relay_state.clone(),
     }
 }
 
@@ -158,6 +160,9 @@ fn saml_request(req: SamlAppRequest, current: Option<&crate::apps::SamlSettings>
         .unwrap_or(out.require_signed_requests);
     out.allow_sha1 = req.allow_sha1.unwrap_or(out.allow_sha1);
     out.encrypt_assertions = req.encrypt_assertions.unwrap_or(out.encrypt_assertions);
+    out.idp_initiated = req.idp_initiated.unwrap_or(out.idp_initiated);
+    out.idp_initiated_relay_state =
+        given(req.idp_initiated_relay_state, out.idp_initiated_relay_state);
     out
 }
 
