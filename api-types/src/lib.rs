@@ -212,6 +212,12 @@ pub struct SamlAcsRequest {
 /// `email`, attributes `email` and `name`, response and assertion both signed, no SLO, nothing
 /// required of the SP's requests, no SHA-1, no encryption). Updating: absent fields stay; an
 /// empty `slo_url`, `sp_certificate` or `sp_encryption_certificate` removes it.
+///
+/// `sp_metadata` (the SP's `EntityDescriptor` XML) fills the fields it declares first (entity
+/// id, HTTP-POST ACS URLs, the first Single Logout endpoint with a supported binding, the
+/// signing certificate, `AuthnRequestsSigned`, the first NameID format we issue); the other
+/// fields of the same request then override what it filled. A document that cannot be read is
+/// a 422 naming `saml.sp_metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SamlAppRequest {
@@ -253,6 +259,26 @@ pub struct SamlAppRequest {
     /// The `RelayState` of IdP-initiated Responses (≤ 80 bytes); empty removes it.
     #[serde(default)]
     pub idp_initiated_relay_state: Option<String>,
+    /// The SP's metadata XML, imported before the other fields (which override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_metadata: Option<String>,
+}
+
+/// `POST /api/v1/orgs/{org}/saml/sp-metadata`: an SP's metadata to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SpMetadataRequest {
+    /// The SP's `EntityDescriptor` XML.
+    pub xml: String,
+}
+
+/// An SP's metadata read into the `saml` object of a registration (nothing is saved): the
+/// console fills its form with it. `notes` says what the metadata declares that was left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SpMetadataImport {
+    pub saml: SamlAppRequest,
+    pub notes: Vec<String>,
 }
 
 /// `POST /api/v1/orgs/{org}/apps`.

@@ -24,9 +24,21 @@ function ensureUser(org: string, email: string): void {
   }
 }
 
+const SAML_APP = 'Payroll (SAML)';
+
 test.beforeAll(() => {
   ensureUser('demo', ADMIN);
   ensureUser('system', OPERATOR);
+  // A SAML app, for its page's SAML section.
+  try {
+    cli('app', 'create', '--org', 'demo', '--name', SAML_APP, '--type', 'saml',
+      '--sp-entity-id', 'https://payroll.example.com/saml/metadata',
+      '--acs-url', 'https://payroll.example.com/saml/acs', '--acs-url', 'https://payroll.example.com/saml/acs2',
+      '--slo-url', 'https://payroll.example.com/saml/slo', '--slo-binding', 'soap', '--nameid', 'persistent');
+  } catch (e) {
+    const out = e as { stdout?: Buffer; stderr?: Buffer };
+    if (!`${out.stdout ?? ''}${out.stderr ?? ''}${e}`.includes('entity id')) throw e;
+  }
   fs.mkdirSync(DIR, { recursive: true });
 });
 
@@ -93,6 +105,9 @@ test('screenshots of every console page, light and dark, wide and narrow', async
   await page.goto('/console/demo/apps');
   const app = await page.getByTestId('app-row').first().locator('a').first().getAttribute('href');
   await shoot(page, 'app-detail', app!, 'app-editor');
+  await page.goto('/console/demo/apps');
+  const saml = await page.getByRole('link', { name: SAML_APP, exact: true }).getAttribute('href');
+  await shoot(page, 'saml-app-detail', saml!, 'app-section-saml');
   await page.goto('/console/demo/sessions');
   const session = await page.getByTestId('session-link').first().getAttribute('href');
   await shoot(page, 'session-detail', session!, 'session-detail');

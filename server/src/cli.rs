@@ -318,10 +318,15 @@ pub struct AppCreateArgs {
     saml: SamlArgs,
 }
 
-/// The settings of a SAML app (`--type saml`); importing them from the SP's metadata XML is
-/// not here yet.
+/// The settings of a SAML app (`--type saml`): from the SP's metadata XML (`--sp-metadata`),
+/// from the options, or both (the options override what the metadata declares).
 #[derive(Debug, Args)]
 pub struct SamlArgs {
+    /// SAML: a file with the SP's metadata (its EntityDescriptor XML): entity id, HTTP-POST
+    /// ACS URLs, Single Logout, signing certificate, signed requests and NameID format are
+    /// read from it; the other SAML options override it.
+    #[arg(long, value_name = "FILE")]
+    sp_metadata: Option<PathBuf>,
     /// SAML: the SP's entity id (required with --type saml; unique in the org).
     #[arg(long)]
     sp_entity_id: Option<String>,
@@ -365,7 +370,8 @@ pub struct SamlArgs {
 
 impl SamlArgs {
     fn given(&self) -> bool {
-        self.sp_entity_id.is_some()
+        self.sp_metadata.is_some()
+            || self.sp_entity_id.is_some()
             || !self.acs_urls.is_empty()
             || self.slo_url.is_some()
             || self.slo_binding.is_some()
@@ -385,21 +391,31 @@ impl SamlArgs {
         if app_type != AppType::Saml && !self.given() {
             return Ok(None);
         }
-        let sp_certificate = match &self.sp_cert {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-            ),
-            None => None,
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
         };
-        let (sign_response, sign_assertion) = match self.sign.as_deref() {
-            Some("response") => (Some(true), Some(false)),
-            Some("assertion") => (Some(false), Some(true)),
-            _ => (None, None),
+        let mut out = match &self.sp_metadata {
+            Some(path) => crate::saml::sp_metadata::parse(&read(path)?)
+                .with_context(|| format!("cannot import the SP metadata in {}", path.display()))?
+                .apply(SamlRequest::default()),
+            None => SamlRequest::default(),
         };
-        Ok(Some(SamlRequest {
-            sp_entity_id: self.sp_entity_id.unwrap_or_default(),
-            acs_urls: self
+        if let Some(path) = &self.sp_cert {
+            out.sp_certificate = Some(read(path)?);
+        }
+        match self.sign.as_deref() {
+            Some("response") => (out.sign_response, out.sign_assertion) = (Some(true), Some(false)),
+            Some("assertion") => {
+                (out.sign_response, out.sign_assertion) = (Some(false), Some(true))
+            }
+            Some(_) => (out.sign_response, out.sign_assertion) = (Some(true), Some(true)),
+            None => {}
+        }
+        if let Some(id) = self.sp_entity_id {
+            out.sp_entity_id = id;
+        }
+        if !self.acs_urls.is_empty() {
+            out.acs_urls = self
                 .acs_urls
                 .into_iter()
                 .map(|url| AcsRequest {
@@ -407,20 +423,25 @@ impl SamlArgs {
                     binding: None,
                     index: None,
                 })
-                .collect(),
-            slo_url: self.slo_url,
-            slo_binding: self.slo_binding,
-            name_id_format: self.nameid,
-            attributes: (!self.attributes.is_empty()).then_some(self.attributes),
-            sign_response,
-            sign_assertion,
-            sp_certificate,
-            require_signed_requests: self.require_signed_requests,
-            allow_sha1: self.allow_sha1,
-            idp_initiated: self.idp_initiated,
-            idp_initiated_relay_state: self.idp_initiated_relay_state,
-            ..SamlRequest::default()
-        }))
+                .collect();
+            out.default_acs_index = None;
+        }
+        if self.slo_url.is_some() {
+            out.slo_url = self.slo_url;
+            out.slo_binding = None;
+        }
+        out.slo_binding = self.slo_binding.or(out.slo_binding);
+        out.name_id_format = self.nameid.or(out.name_id_format);
+        if !self.attributes.is_empty() {
+            out.attributes = Some(self.attributes);
+        }
+        out.require_signed_requests |= self.require_signed_requests;
+        out.allow_sha1 |= self.allow_sha1;
+        out.idp_initiated = self.idp_initiated || out.idp_initiated;
+        out.idp_initiated_relay_state = self
+            .idp_initiated_relay_state
+            .or(out.idp_initiated_relay_state);
+        Ok(Some(out))
     }
 }
 

@@ -69,6 +69,7 @@ fn RegisterApp(
     // `oidc` or `saml`: which protocol the app speaks.
     let kind = RwSignal::new("oidc".to_owned());
     let saml = SamlForm::new();
+    let import_auth = auth.clone();
     let created = RwSignal::new(None::<AppWithSecret>);
     let create = move || {
         let bc = backchannel.get();
@@ -110,7 +111,7 @@ fn RegisterApp(
                 <label for="app-redirect">"Redirect URI"</label>
                 <input id="app-redirect" data-testid="app-redirect" required prop:value=move || redirect.get() on:input=move |ev| redirect.set(event_target_value(&ev)) />
             })}
-            {move || (kind.get() == "saml").then(|| view! { <SamlFields form=saml /> })}
+            {move || (kind.get() == "saml").then(|| view! { <SamlFields auth=import_auth.clone() form=saml /> })}
             <label for="app-profile">"Session profile"</label>
             <select id="app-profile" data-testid="app-profile" on:change=move |ev| profile.set(event_target_value(&ev))>
                 <option value="standard" selected>"Standard (catalog, loyalty)"</option>

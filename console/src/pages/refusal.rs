@@ -59,6 +59,7 @@ pub(crate) async fn send<T: DeserializeOwned>(
     let builder = match method {
         "POST" => gloo_net::http::Request::post(&url),
         "PUT" => gloo_net::http::Request::put(&url),
+        "PATCH" => gloo_net::http::Request::patch(&url),
         "DELETE" => gloo_net::http::Request::delete(&url),
         _ => gloo_net::http::Request::get(&url),
     }

@@ -16,7 +16,8 @@ use portcullis_api_types::{
     EmailTemplateRequest, EmailTemplateView, FieldError, OrgCreateRequest, OrgView, Page,
     PendingLinkView, Problem, RevokeOutcome, SamlAcsRequest, SamlAcsView, SamlAppRequest,
     SamlAppView, SessionPolicyView, SessionRulesView, SessionView, SigningKeyView,
-    SignupPolicyView, TestLogoutView, UserCreateRequest, UserUpdateRequest, UserView,
+    SignupPolicyView, SpMetadataImport, SpMetadataRequest, TestLogoutView, UserCreateRequest,
+    UserUpdateRequest, UserView,
 };
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -52,6 +53,7 @@ api_routes![
     (post, "/orgs/{org}/apps/{id}/secret", rotate_secret),
     (post, "/orgs/{org}/apps/{id}/test-logout", test_logout),
     (get, "/orgs/{org}/apps/{id}/sessions", app_sessions),
+    (post, "/orgs/{org}/saml/sp-metadata", read_sp_metadata),
     (get, "/orgs/{org}/sessions", list_sessions),
     (get, "/orgs/{org}/sessions/{id}", get_session),
     (post, "/orgs/{org}/sessions/{id}/revoke", revoke_session),
@@ -138,7 +140,7 @@ impl utoipa::Modify for BearerAuth {
     paths(
         deployment, openapi_json, console_client, list_orgs, create_org, disable_org, enable_org,
         list_apps, update_app, create_app, get_app, delete_app, rotate_secret, test_logout,
-        app_sessions, delivery_stats,
+        app_sessions, delivery_stats, read_sp_metadata,
         list_sessions, get_session, revoke_session, revoke_app_session, user_sessions,
         sign_out_user, list_deliveries, retry_delivery, list_keys,
         rotate_key, list_users, create_user, get_user, update_user, delete_user, disable_user,
@@ -153,7 +155,7 @@ impl utoipa::Modify for BearerAuth {
         CredentialView, UserCreateRequest, UserUpdateRequest, SessionPolicyView, AuditEventView,
         ActivityHour, AppDeliveryStats, PendingLinkView, SignupPolicyView, EmailTemplateView, EmailTemplateRequest, EmailPreviewView,
         SamlAppView, SamlAcsView, SamlAppRequest, SamlAcsRequest, AuditSinkView,
-        AuditSinkStatusView, AuditSinkRequest
+        AuditSinkStatusView, AuditSinkRequest, SpMetadataRequest, SpMetadataImport
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -413,6 +415,19 @@ async fn test_logout(
     Ok(json(
         StatusCode::OK,
         &service::send_test_logout(&state, &org, &who, &id).await?,
+    ))
+}
+
+/// Reads an SP's metadata (its `EntityDescriptor` XML) into the `saml` object of a
+/// registration, with notes on what was left out; nothing is saved (the console fills its
+/// register form with it). A document that cannot be read is a 422 naming `saml.sp_metadata`.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/saml/sp-metadata", params(("org" = String, Path)), request_body = SpMetadataRequest,
+    responses((status = 200, body = SpMetadataImport), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn read_sp_metadata(_scope: AdminScope, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let parsed: SpMetadataRequest = parse_body(&body)?;
+    Ok(json(
+        StatusCode::OK,
+        &service::read_sp_metadata(&parsed.xml)?,
     ))
 }
 

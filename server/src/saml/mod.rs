@@ -1,7 +1,8 @@
 //! SAML 2.0 identity provider, protocol layer: our XML reader and builders on quick-xml
 //! (`xml`, `messages`, `build`), XML signatures behind a trait on bergshamra (`dsig`), the
 //! HTTP-Redirect and POST encodings (`binding`), the IdP metadata (`metadata`) and the
-//! service the routes call (`service`). SSO and Single Logout flows build on these.
+//! service the routes call (`service`), an SP's metadata read into a registration
+//! (`sp_metadata`). SSO and Single Logout flows build on these.
 
 pub mod binding;
 pub mod build;
@@ -13,6 +14,7 @@ pub mod response;
 pub mod service;
 pub mod slo;
 pub mod soap;
+pub mod sp_metadata;
 pub mod sso;
 pub mod xml;
 

@@ -750,3 +750,236 @@ both_backends!(cli_creates_a_saml_app, |backend| {
     assert!(!out.success);
     assert!(out.stderr.contains("SAML"), "{}", out.stderr);
 });
+
+/// An SP's metadata as pysaml2 writes it: signing key without `use`, signed requests, a SOAP
+/// and a Redirect Single Logout (the first listed is taken), an Artifact ACS (left out) and a
+/// POST one, a persistent NameID.
+fn sp_metadata(entity_id: &str, acs: &str) -> String {
+    let b64: String = SP_CERT
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        r#"<?xml version='1.0' encoding='UTF-8'?>
+<ns0:EntityDescriptor xmlns:ns0="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ns2="http://www.w3.org/2000/09/xmldsig#" entityID="{entity_id}">
+  <ns0:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <ns0:KeyDescriptor><ns2:KeyInfo><ns2:X509Data><ns2:X509Certificate>{b64}</ns2:X509Certificate></ns2:X509Data></ns2:KeyInfo></ns0:KeyDescriptor>
+    <ns0:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://hr.example.com/saml/slo/soap"/>
+    <ns0:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://hr.example.com/saml/slo"/>
+    <ns0:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</ns0:NameIDFormat>
+    <ns0:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" Location="https://hr.example.com/saml/artifact" index="2"/>
+    <ns0:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="1"/>
+  </ns0:SPSSODescriptor>
+</ns0:EntityDescriptor>"#
+    )
+}
+
+both_backends!(
+    sp_metadata_is_read_registered_and_overridden_by_explicit_fields,
+    |backend| {
+        let app = TestApp::spawn_oidc(&backend).await;
+        let acme = org_with(&app, "acme", Role::Admin).await;
+        let globex = org_with(&app, "globex", Role::Admin).await;
+        let token = user_token(&app, &acme, true).await;
+        let globex_token = user_token(&app, &globex, true).await;
+        let xml = sp_metadata(ENTITY, "https://hr.example.com/saml/acs");
+        let apps_before = app.state.store.count_apps(acme.id).await.unwrap();
+
+        // Read only (the console's import): the fields it declares, notes on what was left out.
+        let read = send(
+            &app,
+            "post",
+            "/orgs/acme/saml/sp-metadata",
+            &token,
+            Some(&json!({ "xml": xml })),
+        )
+        .await;
+        assert_eq!(read.status, 200, "{read:?}");
+        let saml = &read.json["saml"];
+        assert_eq!(saml["sp_entity_id"], ENTITY);
+        assert_eq!(
+            saml["acs_urls"],
+            json!([{ "url": "https://hr.example.com/saml/acs", "binding": "post", "index": 1 }])
+        );
+        assert_eq!(saml["slo_binding"], "soap");
+        assert_eq!(saml["name_id_format"], "persistent");
+        assert_eq!(saml["require_signed_requests"], true);
+        let notes = read.json["notes"].to_string();
+        assert!(
+            notes.contains("HTTP-Artifact") && notes.contains("saml/slo"),
+            "{notes}"
+        );
+        assert_eq!(
+            app.state.store.count_apps(acme.id).await.unwrap(),
+            apps_before
+        );
+        // Another org's admin may not use acme's endpoint.
+        let other = send(
+            &app,
+            "post",
+            "/orgs/acme/saml/sp-metadata",
+            &globex_token,
+            Some(&json!({ "xml": xml })),
+        )
+        .await;
+        assert!(matches!(other.status, 401 | 403 | 404), "{other:?}");
+
+        // Registered from the metadata, an explicit NameID format overriding it.
+        let body = json!({ "name": "HR", "app_type": "saml",
+            "saml": { "sp_metadata": xml, "name_id_format": "transient" } });
+        let created = send(&app, "post", "/orgs/acme/apps", &token, Some(&body)).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        let s = &created.json["app"]["saml"];
+        assert_eq!(s["sp_entity_id"], ENTITY);
+        assert_eq!(s["default_acs_index"], 1);
+        assert_eq!(s["slo_url"], "https://hr.example.com/saml/slo/soap");
+        assert_eq!(s["name_id_format"], "transient", "the explicit field wins");
+        assert_eq!(s["require_signed_requests"], true);
+        assert!(
+            s["sp_certificate"]
+                .as_str()
+                .unwrap()
+                .contains("MIIBiDCCAS+gAwIBAgIU")
+        );
+        let path = format!(
+            "/orgs/acme/apps/{}",
+            created.json["app"]["id"].as_str().unwrap()
+        );
+
+        // PATCH with the SP's new metadata: its new ACS; what it does not declare stays.
+        let moved = sp_metadata(ENTITY, "https://hr2.example.com/saml/acs");
+        let patched = send(
+            &app,
+            "patch",
+            &path,
+            &token,
+            Some(&json!({ "saml": { "sp_metadata": moved } })),
+        )
+        .await;
+        assert_eq!(patched.status, 200, "{patched:?}");
+        let s = &patched.json["saml"];
+        assert_eq!(s["acs_urls"][0]["url"], "https://hr2.example.com/saml/acs");
+        assert_eq!(s["attributes"], json!(["email", "name"]));
+
+        // Hostile or wrong documents: a 422 naming saml.sp_metadata, nothing written.
+        let entities = format!(
+            r#"<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">{}</EntitiesDescriptor>"#,
+            sp_metadata("https://other.example.com", "https://o.example.com/acs")
+                .replace("<?xml version='1.0' encoding='UTF-8'?>", "")
+        );
+        let cases = [
+            format!(
+                "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+                sp_metadata("https://other.example.com", "https://o.example.com/acs")
+                    .replace("<?xml version='1.0' encoding='UTF-8'?>", "")
+            ),
+            sp_metadata("", "https://o.example.com/acs"),
+            entities,
+            "not xml".to_owned(),
+        ];
+        for bad in &cases {
+            for (method, p, body) in [
+                (
+                    "post",
+                    "/orgs/acme/apps".to_owned(),
+                    json!({ "name": "X", "app_type": "saml", "saml": { "sp_metadata": bad } }),
+                ),
+                (
+                    "patch",
+                    path.clone(),
+                    json!({ "saml": { "sp_metadata": bad } }),
+                ),
+                (
+                    "post",
+                    "/orgs/acme/saml/sp-metadata".to_owned(),
+                    json!({ "xml": bad }),
+                ),
+            ] {
+                let res = send(&app, method, &p, &token, Some(&body)).await;
+                assert_eq!(
+                    refused_field(&res),
+                    "saml.sp_metadata",
+                    "{method} {p} {bad}"
+                );
+            }
+        }
+        assert_eq!(
+            app.state.store.count_apps(acme.id).await.unwrap(),
+            apps_before + 1
+        );
+        let again = send(&app, "get", &path, &token, None).await;
+        assert_eq!(again.json, patched.json);
+        // Plain http for a non-loopback ACS is refused as when typed, by its field.
+        let http = sp_metadata("https://third.example.com", "http://hr.example.com/acs");
+        let res = send(
+            &app,
+            "post",
+            "/orgs/acme/apps",
+            &token,
+            Some(&json!({ "name": "Y", "app_type": "saml", "saml": { "sp_metadata": http } })),
+        )
+        .await;
+        assert_eq!(refused_field(&res), "saml.acs_urls");
+    }
+);
+
+both_backends!(cli_imports_sp_metadata, |backend| {
+    let app = TestApp::spawn(&backend).await;
+    let cli = app.cli();
+    let out = cli.run(&["org", "create", "acme", "--json"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let org = app.state.orgs.find("acme").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sp.xml");
+    std::fs::write(
+        &file,
+        sp_metadata(ENTITY, "https://hr.example.com/saml/acs"),
+    )
+    .unwrap();
+    let hostile = dir.path().join("hostile.xml");
+    std::fs::write(&hostile, "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>").unwrap();
+    let create = |file: &std::path::Path, extra: &[&str]| {
+        let mut v = vec![
+            "app", "create", "--org", "acme", "--name", "HR", "--type", "saml",
+        ];
+        v.extend_from_slice(&["--sp-metadata", file.to_str().unwrap()]);
+        v.extend_from_slice(extra);
+        v.push("--json");
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    let a = create(&hostile, &[]);
+    let out = cli
+        .run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("DTD"), "{}", out.stderr);
+    assert_eq!(app.state.store.count_apps(org.id).await.unwrap(), 0);
+
+    let a = create(&file, &["--slo-binding", "post", "--sign", "assertion"]);
+    let out = cli
+        .run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert!(out.success, "{}", out.stderr);
+    let stored = app
+        .state
+        .apps
+        .saml_app(org.id, ENTITY)
+        .await
+        .unwrap()
+        .unwrap();
+    let s = stored.saml.unwrap();
+    assert_eq!(s.acs_urls.len(), 1);
+    assert_eq!((s.acs_urls[0].index, s.default_acs_index), (1, 1));
+    let slo = s.slo.unwrap();
+    assert_eq!(slo.url.as_str(), "https://hr.example.com/saml/slo/soap");
+    assert_eq!(
+        slo.binding,
+        SamlBinding::Post,
+        "the option overrides the metadata"
+    );
+    assert_eq!(s.name_id_format, NameIdFormat::Persistent);
+    assert!(s.require_signed_requests && s.sp_certificate.is_some());
+    assert!(!s.sign_response && s.sign_assertion);
+});

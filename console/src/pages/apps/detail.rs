@@ -1,6 +1,6 @@
-//! One app at `/console/{org}/apps/{id}`: its facts, its settings in sections (the editor), its
-//! live app sessions, its recent logout deliveries and, for apps that sign in with a client
-//! secret, the secret's rotation.
+//! One app at `/console/{org}/apps/{id}`: its facts, its settings in sections (the editor, with
+//! a SAML app's SAML settings), its live app sessions, its recent logout deliveries and, for
+//! apps that sign in with a client secret, the secret's rotation.
 
 use leptos::prelude::*;
 use portcullis_api_types::{AppSessionView, AppView, AppWithSecret, DeliveryView, Page};
@@ -9,7 +9,6 @@ use crate::api::{Auth, enc, fetch_into, post, spawn_call};
 use crate::ui::{ErrorNote, Time};
 
 use super::form::EditApp;
-use crate::pages::saml_app::SamlSettings;
 
 /// Live app sessions shown on the page (the newest; the total says how many more).
 const SESSIONS_SHOWN: u64 = 20;
@@ -61,7 +60,6 @@ fn AppPage(
             <dt>"Session profile"</dt><dd>{profile}</dd>
             <dt>"Registered"</dt><dd><Time at=created /></dd>
         </dl>
-        {app.saml.clone().map(|s| view! { <SamlSettings saml=s /> })}
         <EditApp auth=auth.clone() app=app apps=apps reload=reload />
         <AppSessions auth=auth.clone() id=id.clone() />
         <AppDeliveries auth=auth.clone() id=id.clone() listens=listens />

@@ -1,5 +1,6 @@
 //! The app's settings as the admin edits them, in sections: sign-in, session rules (with the
-//! privileged and standard presets explained), tokens, logout.
+//! privileged and standard presets explained), tokens, logout; for a SAML app, its SAML
+//! section (`pages::saml_app`) instead of the OAuth ones, saved with the rest.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -7,7 +8,9 @@ use portcullis_api_types::{AppView, Page, TestLogoutView};
 
 use crate::api::{Auth, api, bump, enc, spawn_call};
 use crate::human::{format_duration, parse_duration};
-use crate::ui::ErrorNote;
+use crate::pages::refusal::{Refusal, send};
+use crate::pages::saml_app::{SamlEdit, saml_section};
+use crate::ui::{ErrorNote, Toasts};
 
 fn opt_duration(v: Option<i64>) -> String {
     v.map(format_duration).unwrap_or_default()
@@ -112,8 +115,24 @@ impl AppForm {
         self.outlives.set(outlives);
     }
 
+    /// The session profile and rules of the PATCH body.
+    fn session_body(&self) -> Result<serde_json::Value, String> {
+        let lifetime = parse_required(&self.lifetime.get(), "App-session lifetime")?;
+        Ok(serde_json::json!({
+            "name": self.name.get(),
+            "session_profile": self.profile.get(),
+            "session_rules": {
+                "reauth_max_age_secs": parse_opt_duration(&self.reauth.get(), "Re-authentication")?,
+                "mfa_required": self.mfa.get(),
+                "idle_timeout_secs": parse_opt_duration(&self.idle.get(), "Idle timeout")?,
+                "lifetime_secs": lifetime,
+                "outlives_idp_session": self.outlives.get(),
+            },
+        }))
+    }
+
     /// The PATCH body, or what the admin has to correct first.
-    fn body(&self) -> Result<String, String> {
+    fn body(&self) -> Result<serde_json::Value, String> {
         let lifetime = parse_required(&self.lifetime.get(), "App-session lifetime")?;
         let auth = self.client_auth.get();
         let mut body = serde_json::json!({
@@ -142,7 +161,7 @@ impl AppForm {
             body["jwks_uri"] = self.jwks_uri.get().trim().into();
             body["jwks"] = self.jwks.get().trim().into();
         }
-        Ok(body.to_string())
+        Ok(body)
     }
 }
 
@@ -163,6 +182,16 @@ fn area(label: &'static str, id: &'static str, v: RwSignal<String>) -> impl Into
 fn check(label: &'static str, id: &'static str, v: RwSignal<bool>) -> impl IntoView {
     view! {
         <label class="check"><input type="checkbox" id=id data-testid=id prop:checked=move || v.get() on:change=move |ev| v.set(event_target_checked(&ev)) />{label}</label>
+    }
+}
+
+/// A SAML app's name (its sign-in settings are in its SAML section).
+fn name_section(f: AppForm) -> impl IntoView {
+    view! {
+        <fieldset class="app-section" data-testid="app-section-signin">
+            <legend><h3>"App"</h3></legend>
+            {text("Name", "edit-name", f.name)}
+        </fieldset>
     }
 }
 
@@ -273,6 +302,44 @@ fn logout_section(
     }
 }
 
+/// The PATCH body of the editor: an OIDC app's settings, or a SAML app's name, session rules
+/// and `saml` object (no OAuth field: a SAML app refuses them). A SAML field to correct first
+/// is marked by its field.
+fn edit_body(f: AppForm, saml: Option<SamlEdit>) -> Result<String, Refusal> {
+    let message = |message| Refusal {
+        message,
+        fields: Vec::new(),
+    };
+    let Some(e) = saml else {
+        return Ok(f.body().map_err(message)?.to_string());
+    };
+    let mut body = f.session_body().map_err(message)?;
+    body["saml"] = e.body().map_err(|field| Refusal {
+        message: String::new(),
+        fields: vec![field],
+    })?;
+    Ok(body.to_string())
+}
+
+/// Where a refused save's errors go: `saml.*` ones beside their SAML fields, the rest (or the
+/// whole message) in the note beside the Save button.
+fn show_failure(failure: Refusal, saml: Option<SamlEdit>, error: RwSignal<Option<String>>) {
+    let Some(e) = saml.filter(|_| !failure.fields.is_empty()) else {
+        return error.set(Some(failure.message));
+    };
+    let rest = e.show_errors(failure.fields);
+    let note = if rest.is_empty() {
+        "Not saved: correct the fields marked in the SAML section.".to_owned()
+    } else {
+        let rest: Vec<String> = rest
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect();
+        format!("Not saved: {}", rest.join("; "))
+    };
+    error.set(Some(note));
+}
+
 /// Edits an app in sections; back to the list once saved.
 #[component]
 pub(super) fn EditApp(
@@ -282,12 +349,14 @@ pub(super) fn EditApp(
     reload: RwSignal<u32>,
 ) -> impl IntoView {
     let f = AppForm::new(&app);
+    let saml = app.saml.as_ref().map(SamlEdit::new);
     let error = RwSignal::new(None::<String>);
     let id = app.id.clone();
     let list_url = format!("/console/{}/apps", auth.org);
     let navigate = use_navigate();
     let back = move || navigate(&list_url, Default::default());
     let to_list = back.clone();
+    let toasts = expect_context::<Toasts>();
     let tested = RwSignal::new(None::<TestLogoutView>);
     let test_logout = {
         let (auth, id) = (auth.clone(), id.clone());
@@ -300,14 +369,22 @@ pub(super) fn EditApp(
     };
     let has_backchannel = app.backchannel_logout_uri.is_some();
     let save = move || {
-        let body = match f.body() {
+        if let Some(e) = saml {
+            e.clear_errors();
+        }
+        let body = match edit_body(f, saml) {
             Ok(b) => b,
-            Err(e) => return error.set(Some(e)),
+            Err(failure) => return show_failure(failure, saml, error),
         };
-        let path = format!("/apps/{}", enc(&id));
-        let request = api(auth.clone(), "PATCH", path, Some(body));
+        let url = format!("/api/v1/orgs/{}/apps/{}", enc(&auth.org), enc(&id));
+        let request = send::<AppView>(auth.clone(), "PATCH", url, Some(body));
         let to_list = to_list.clone();
-        spawn_call(request, error, move |updated: AppView| {
+        leptos::task::spawn_local(async move {
+            let updated = match request.await {
+                Ok(a) => a,
+                Err(failure) => return show_failure(failure, saml, error),
+            };
+            toasts.show("app-notice", format!("Saved {}.", updated.name));
             // The list shows the saved app at once (the reload below may take a while):
             // editing it again must not start from the old values.
             apps.update(|page| {
@@ -322,14 +399,26 @@ pub(super) fn EditApp(
         });
     };
     let grants = app.grant_types.join(", ");
+    let sections = match saml {
+        Some(e) => view! {
+            {name_section(f)}
+            {saml_section(e)}
+            {session_section(f)}
+        }
+        .into_any(),
+        None => view! {
+            {sign_in_section(f)}
+            {session_section(f)}
+            {tokens_section(f, grants)}
+            {logout_section(f, has_backchannel, test_logout, tested)}
+        }
+        .into_any(),
+    };
     view! {
         <section data-testid="app-editor" aria-labelledby="app-settings-title">
             <h3 id="app-settings-title" class="visually-hidden">"Settings of " {app.name.clone()}</h3>
             <form class="app-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
-                {sign_in_section(f)}
-                {session_section(f)}
-                {tokens_section(f, grants)}
-                {logout_section(f, has_backchannel, test_logout, tested)}
+                {sections}
                 // Beside the Save button, where the admin looks after saving.
                 <ErrorNote error=error />
                 <p class="actions">

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::tenancy::Org;
 use portcullis_api_types::{
     AppCreateRequest, AppView, AppWithSecret, Page, SamlAcsView, SamlAppRequest, SamlAppView,
-    SessionRulesView, TestLogoutView,
+    SessionRulesView, SpMetadataImport, TestLogoutView,
 };
 
 pub(super) fn rules_view(r: &SessionRules) -> SessionRulesView {
@@ -110,8 +110,58 @@ fn saml_view(s: &crate::apps::SamlSettings) -> SamlAppView {
 /// The `saml` object of a request over `current` (the app's settings when updating: absent
 /// fields stay, an empty URL or certificate is removed; when creating, absent fields get the
 /// defaults of `SamlRequest`).
-fn saml_request(req: SamlAppRequest, current: Option<&crate::apps::SamlSettings>) -> SamlRequest {
+/// An SP's metadata, read (the 422 names `saml.sp_metadata`).
+fn sp_metadata(xml: &str) -> Result<crate::saml::sp_metadata::SpMetadata, ApiError> {
+    crate::saml::sp_metadata::parse(xml).map_err(|e| {
+        let message = match e {
+            crate::saml::SamlError::Invalid(m) => m,
+            other => other.to_string(),
+        };
+        ApiError::field("saml.sp_metadata", message)
+    })
+}
+
+/// Reads an SP's metadata into the `saml` object it declares (nothing is saved): what the
+/// console's register form fills itself with.
+pub fn read_sp_metadata(xml: &str) -> Result<SpMetadataImport, ApiError> {
+    let m = sp_metadata(xml)?;
+    let r = m.apply(SamlRequest::default());
+    Ok(SpMetadataImport {
+        saml: SamlAppRequest {
+            sp_entity_id: Some(r.sp_entity_id),
+            acs_urls: Some(
+                r.acs_urls
+                    .into_iter()
+                    .map(|a| portcullis_api_types::SamlAcsRequest {
+                        url: a.url,
+                        binding: a.binding,
+                        index: a.index,
+                    })
+                    .collect(),
+            ),
+            default_acs_index: r.default_acs_index,
+            slo_url: r.slo_url,
+            slo_binding: r.slo_binding,
+            name_id_format: r.name_id_format,
+            sign_assertion: r.sign_assertion,
+            sp_certificate: r.sp_certificate,
+            require_signed_requests: Some(r.require_signed_requests),
+            sp_encryption_certificate: r.sp_encryption_certificate,
+            ..SamlAppRequest::default()
+        },
+        notes: m.notes,
+    })
+}
+
+fn saml_request(
+    req: SamlAppRequest,
+    current: Option<&crate::apps::SamlSettings>,
+) -> Result<SamlRequest, ApiError> {
     let mut out = current.map(SamlRequest::from_settings).unwrap_or_default();
+    // The metadata first: the request's own fields override what it declares.
+    if let Some(xml) = &req.sp_metadata {
+        out = sp_metadata(xml)?.apply(out);
+    }
     if let Some(v) = req.sp_entity_id {
         out.sp_entity_id = v;
     }
@@ -163,7 +213,7 @@ fn saml_request(req: SamlAppRequest, current: Option<&crate::apps::SamlSettings>
     out.idp_initiated = req.idp_initiated.unwrap_or(out.idp_initiated);
     out.idp_initiated_relay_state =
         given(req.idp_initiated_relay_state, out.idp_initiated_relay_state);
-    out
+    Ok(out)
 }
 
 /// Which OAuth-only fields a request gives (a SAML app takes none of them).
@@ -208,7 +258,7 @@ fn saml_part(
         ));
     }
     Ok(match saml {
-        Some(s) => Some(saml_request(s, current)),
+        Some(s) => Some(saml_request(s, current)?),
         None => current.map(SamlRequest::from_settings),
     })
 }
