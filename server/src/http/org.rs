@@ -60,7 +60,13 @@ const PACED_POSTS: &[&str] = &[
 /// Anonymous SAML endpoints, paced whatever the method: each SSO request is parsed, verified
 /// and stored (its single-use request id and the pending request), and the metadata of an org
 /// may make its first RSA key; each logout message is parsed and verified.
-const PACED_ANY: &[&str] = &["/saml/sso", "/saml/metadata", "/saml/slo"];
+const PACED_ANY: &[&str] = &[
+    "/saml/sso",
+    "/saml/metadata",
+    "/saml/slo",
+    "/saml/slo/front",
+    "/saml/slo/answer",
+];
 
 /// Paces a client's anonymous requests to any org (`limits::Pacer`), before the org is even
 /// resolved: within the client's pace they go on at once, a little ahead of it they wait their

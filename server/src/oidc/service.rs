@@ -1026,7 +1026,8 @@ impl OidcService {
 
     /// An app session for a sign-in answered without a code (a SAML Response, issue 20): the
     /// same rules and row as a code exchange starts (`new_app_session`), without a refresh
-    /// token. `marker` is unique to this answer and stored hashed where a code's hash goes.
+    /// token, and never outliving its IdP session. `marker` is unique to this answer and stored
+    /// hashed where a code's hash goes.
     /// `None` when the IdP session ended (or expired) before the insert: checked in the
     /// insert's transaction, so no app session starts in an ended IdP session (review L11).
     pub async fn start_browser_app_session(
@@ -1051,7 +1052,11 @@ impl OidcService {
             amr: session.amr().into_iter().map(str::to_owned).collect(),
             expires_at: now,
         };
-        let s = new_app_session(org, app, &grant, now);
+        let mut s = new_app_session(org, app, &grant, now);
+        // Nothing of a browser app session lasts without its IdP session (it has no refresh
+        // token), and Single Logout asks the SP to end its own: it ends with the IdP session,
+        // whatever the app's rules say of outliving.
+        s.outlives_idp_session = false;
         let started = self
             .store
             .create_app_session_if_live(&s, &sha256_hex(marker), now)

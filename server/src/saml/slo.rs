@@ -654,9 +654,36 @@ impl Slo<'_> {
             }
             Err(e) => return Err(failed(&e, true)),
         }
+        let answered = self.end_and_answer(org, &app, &request, how, current).await;
+        if matches!(answered, Err(SloStep::Failed { .. })) {
+            // An outage is not a verdict: the SP's (or the browser's) retry of this request
+            // must not be refused as a replay.
+            let key = format!("{entity} {}", request.header.id);
+            let forgotten = self
+                .store
+                .take_single_use(org.id, SingleUseKind::SamlRequestId, &key, self.now)
+                .await;
+            if let Err(e) = forgotten {
+                tracing::warn!(error = %e, "a failed SAML logout request's ID is still remembered");
+            }
+        }
+        answered
+    }
+
+    /// The sessions a checked LogoutRequest names end, then its answer: at once over SOAP, or
+    /// kept for `/saml/slo/answer`. Ending again what ended is no error, so a retry after an
+    /// outage comes out the same.
+    async fn end_and_answer(
+        &self,
+        org: &Org,
+        app: &App,
+        request: &LogoutRequest,
+        how: Received<'_>,
+        current: Option<&Session>,
+    ) -> Result<SloStep, SloStep> {
         let current = current.filter(|_| !how.soap);
-        let sids = self.sessions_named(org, &app, &request, current).await?;
-        self.end(org, &app, &sids).await?;
+        let sids = self.sessions_named(org, app, request, current).await?;
+        self.end(org, app, &sids).await?;
         let status = if sids.is_empty() {
             STATUS_REQUESTER
         } else {
@@ -826,11 +853,11 @@ impl Slo<'_> {
     /// `/saml/slo/answer`: the LogoutResponse owed to an SP whose request came through the
     /// browser, once the signed-out page has told the other apps. Used once.
     pub async fn answer(&self, org: &Org, key: &str) -> SloStep {
-        let taken = self
-            .store
-            .take_single_use(org.id, SingleUseKind::SamlLogoutAnswer, key, self.now)
-            .await;
-        let owed: Owed = match taken.map(|v| v.and_then(|v| serde_json::from_str(&v).ok())) {
+        let kind = SingleUseKind::SamlLogoutAnswer;
+        // Read, build and sign first; use it up only then (an outage before leaves it for the
+        // retry).
+        let kept = self.store.get_single_use(org.id, kind, key, self.now).await;
+        let owed: Owed = match kept.map(|v| v.and_then(|v| serde_json::from_str(&v).ok())) {
             Ok(Some(owed)) => owed,
             Ok(None) => return refused("Signed out", "This logout has been answered already."),
             Err(e) => return failed(&e, true),
@@ -851,17 +878,28 @@ impl Slo<'_> {
             );
         };
         let url = slo.url.as_str();
-        match self.logout_response(org, &owed, Some(url)).await {
-            Ok((xml, key)) => self.send(
-                MessageKind::Response,
-                url,
-                slo.binding,
-                &xml,
-                &key,
-                owed.relay_state.clone(),
-            ),
-            Err(step) => step,
+        let (xml, signing_key) = match self.logout_response(org, &owed, Some(url)).await {
+            Ok(built) => built,
+            Err(step) => return step,
+        };
+        match self
+            .store
+            .take_single_use(org.id, kind, key, self.now)
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => return refused("Signed out", "This logout has been answered already."),
+            Err(e) => return failed(&e, true),
         }
+        let relay = owed.relay_state.clone();
+        self.send(
+            MessageKind::Response,
+            url,
+            slo.binding,
+            &xml,
+            &signing_key,
+            relay,
+        )
     }
 
     /// An SP's LogoutResponse to our front-channel LogoutRequest: verified, matched to the
@@ -895,9 +933,12 @@ impl Slo<'_> {
         let Some(answers) = response.in_response_to.as_deref() else {
             return Err(unsolicited());
         };
+        // Read first: an answer naming another app's request uses nothing up, and an outage
+        // while settling leaves it for the retry.
+        let kind = SingleUseKind::SamlLogoutSent;
         let sent: Sent = match self
             .store
-            .take_single_use(org.id, SingleUseKind::SamlLogoutSent, answers, self.now)
+            .get_single_use(org.id, kind, answers, self.now)
             .await
         {
             Ok(Some(v)) => serde_json::from_str(&v).map_err(|e| failed(&e, false))?,
@@ -918,6 +959,16 @@ impl Slo<'_> {
             .settle_logout_delivery(&d, error.as_deref(), self.now)
             .await
             .map_err(|e| failed(&e, true))?;
+        match self
+            .store
+            .take_single_use(org.id, kind, answers, self.now)
+            .await
+        {
+            Ok(Some(_)) => {}
+            // Answered meanwhile (a parallel copy of this answer): recorded once all the same.
+            Ok(None) => return Err(unsolicited()),
+            Err(e) => return Err(failed(&e, true)),
+        }
         Ok(SloStep::Recorded { delivered })
     }
 }

@@ -46,80 +46,115 @@ pub fn body_message(envelope_xml: &str) -> Result<String, SamlError> {
     if body.elements().count() != 1 {
         return Err(SamlError::invalid("the Body must hold exactly one message"));
     }
-    let (start, end, inherited) = body_child_span(envelope_xml)?;
-    let message = &envelope_xml[start..end];
-    Ok(with_namespaces(message, &inherited))
+    let span = body_child_span(envelope_xml)?;
+    Ok(with_namespaces(envelope_xml, &span))
 }
 
-/// Where the Body's child starts and ends in `xml`, and the namespace declarations
-/// (`xmlns…="…"`, as written) of the envelope and the Body.
-fn body_child_span(xml: &str) -> Result<(usize, usize, Vec<String>), SamlError> {
+/// The Body's child as found: where it starts and ends in the text, the namespace declarations
+/// in scope from the Envelope and the Body (name, value; the Body's after the Envelope's), and
+/// the names its own start tag declares.
+struct Span {
+    start: usize,
+    end: usize,
+    inherited: Vec<(String, String)>,
+    own: Vec<String>,
+}
+
+/// The `xmlns…` declarations of a start tag: (name, unescaped value).
+fn declarations(
+    tag: &quick_xml::events::BytesStart<'_>,
+) -> Result<Vec<(String, String)>, SamlError> {
+    let mut out = Vec::new();
+    for attr in tag.attributes() {
+        let attr = attr.map_err(|e| SamlError::Malformed(e.to_string()))?;
+        let key = attr.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            let value = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| SamlError::Malformed(e.to_string()))?;
+            out.push((key.to_owned(), value.into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the Body's one child (the tree was checked already: one Body, one child there). A
+/// Header and what it declares play no part.
+fn body_child_span(xml: &str) -> Result<Span, SamlError> {
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
-    let mut depth = 0usize;
+    let (mut depth, mut in_body) = (0usize, false);
     let mut inherited = Vec::new();
-    let mut start = None;
+    let mut found: Option<(usize, Vec<String>)> = None;
     loop {
         let before = reader.buffer_position() as usize;
         let event = reader
             .read_event()
             .map_err(|e| SamlError::Malformed(e.to_string()))?;
-        match event {
-            Event::Start(tag) if depth < 2 => {
-                for attr in tag.attributes().flatten() {
-                    let key = attr.key.as_ref();
-                    if key == "xmlns" || key.starts_with("xmlns:") {
-                        // The value as written (still escaped): it goes back into markup.
-                        inherited.push(format!("{key}=\"{}\"", attr.value.as_ref()));
-                    }
-                }
-                depth += 1;
-            }
-            Event::Start(_) => {
-                if depth == 2 && start.is_none() {
-                    start = Some(before);
-                }
-                depth += 1;
-            }
-            Event::Empty(_) if depth == 2 => {
-                return Ok((before, reader.buffer_position() as usize, inherited));
-            }
+        let (tag, empty) = match &event {
+            Event::Start(t) => (Some(t), false),
+            Event::Empty(t) => (Some(t), true),
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
                 if depth == 2
-                    && let Some(s) = start
+                    && let Some((start, own)) = found.take()
                 {
-                    return Ok((s, reader.buffer_position() as usize, inherited));
+                    let end = reader.buffer_position() as usize;
+                    return Ok(Span {
+                        start,
+                        end,
+                        inherited,
+                        own,
+                    });
                 }
+                if depth == 1 {
+                    in_body = false;
+                }
+                continue;
             }
             Event::Eof => return Err(SamlError::invalid("the Body holds no message")),
-            _ => {}
+            _ => continue,
+        };
+        let Some(tag) = tag else { continue };
+        let body = depth == 1 && tag.local_name().as_ref() == "Body";
+        if depth == 0 || body {
+            inherited.extend(declarations(tag)?);
+        }
+        if depth == 2 && in_body && found.is_none() {
+            let own = declarations(tag)?.into_iter().map(|(n, _)| n).collect();
+            if empty {
+                let end = reader.buffer_position() as usize;
+                return Ok(Span {
+                    start: before,
+                    end,
+                    inherited,
+                    own,
+                });
+            }
+            found = Some((before, own));
+        }
+        if !empty {
+            in_body |= body;
+            depth += 1;
         }
     }
 }
 
-/// `message` with each inherited declaration whose prefix its start tag does not declare
-/// added to that start tag.
-fn with_namespaces(message: &str, inherited: &[String]) -> String {
-    let tag_end = message.find(['>', '/']).unwrap_or(message.len());
+/// The message as a document of its own: each inherited declaration its start tag does not
+/// make itself added to that start tag (innermost first), values escaped again.
+fn with_namespaces(xml: &str, span: &Span) -> String {
+    let message = &xml[span.start..span.end];
     let name_end = message[1..]
         .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
-        .map_or(tag_end, |i| i + 1);
-    let start_tag = match message.find('>') {
-        Some(i) => &message[..i],
-        None => message,
-    };
+        .map_or(message.len(), |i| i + 1);
     let mut added = String::new();
-    let mut seen: Vec<&str> = Vec::new();
-    // Innermost first (the Body's declarations shadow the envelope's): walk backwards.
-    for decl in inherited.iter().rev() {
-        let prefix = decl.split('=').next().unwrap_or_default();
-        if seen.contains(&prefix) || start_tag.contains(&format!("{prefix}=")) {
+    let mut seen: Vec<&str> = span.own.iter().map(String::as_str).collect();
+    for (name, value) in span.inherited.iter().rev() {
+        if seen.contains(&name.as_str()) {
             continue;
         }
-        seen.push(prefix);
-        added.push(' ');
-        added.push_str(decl);
+        seen.push(name);
+        added.push_str(&format!(" {name}=\"{}\"", xml::escape(value)));
     }
     format!("{}{added}{}", &message[..name_end], &message[name_end..])
 }
@@ -152,6 +187,18 @@ mod tests {
         let msg = body_message(&env).unwrap();
         assert_eq!(msg.matches("xmlns:p=").count(), 1, "{msg}");
         assert!(xml::parse(&msg).unwrap().is("urn:right", "M"));
+    }
+
+    #[test]
+    fn a_header_is_no_message_and_lends_no_namespaces() {
+        let env = format!(
+            "<s:Envelope xmlns:s=\"{NS_SOAP_ENVELOPE}\"><s:Header xmlns:h=\"urn:h\"><h:To/></s:Header><s:Body xmlns:q='a\"b'><m:X xmlns:m=\"urn:m\" ID=\"_1\">t</m:X></s:Body></s:Envelope>"
+        );
+        let msg = body_message(&env).unwrap();
+        assert!(msg.starts_with("<m:X "), "{msg}");
+        assert!(!msg.contains("urn:h"), "{msg}");
+        assert!(msg.contains(" xmlns:q=\"a&quot;b\""), "{msg}");
+        assert!(xml::parse(&msg).unwrap().is("urn:m", "X"));
     }
 
     #[test]

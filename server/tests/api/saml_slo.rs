@@ -177,6 +177,11 @@ both_backends!(a_soap_sp_is_told_when_the_user_signs_out, |backend| {
         session_ended(&w.app, &w.acme, &sid).await,
         Some(EndReason::Logout)
     );
+    // Nothing of a SAML app session lasts without its IdP session (no refresh token), and the
+    // SP is asked to end its own: the record ends with it, whatever the app's rules.
+    let id = portcullis::oidc::AppSessionId(index.parse().unwrap());
+    let record = w.app.state.store.app_session(w.acme.id, id).await.unwrap();
+    assert!(record.unwrap().ended_at.is_some(), "the app session ended");
     assert_eq!(run_once(&w.app).await, 1);
     let bodies = stub.bodies();
     assert_eq!(bodies.len(), 1);
