@@ -479,7 +479,7 @@ async fn insert_audit<C: ConnectionTrait>(
     event: &AuditEvent,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    entities::audit_events::ActiveModel {
+    let row = entities::audit_events::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(event.org_id.0),
         at: Set(at),
@@ -487,11 +487,14 @@ async fn insert_audit<C: ConnectionTrait>(
         action: Set(event.action.to_owned()),
         target: Set(event.target.clone()),
         details: Set(event.details.to_string()),
-        // Numbered after commit by the audit sink's worker (`store/audit_sink.rs`).
-        seq: Set(None),
-    }
-    .insert(conn)
-    .await?;
+        // Numbered after commit by the audit sink's worker (`store/audit_sink.rs`). Not named
+        // in the INSERT (nor read back): the write works on a schema from before the column
+        // (a node of this release beside a database not yet migrated, or the reverse).
+        seq: sea_orm::ActiveValue::NotSet,
+    };
+    <entities::audit_events::Entity as sea_orm::EntityTrait>::insert(row)
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
