@@ -35,9 +35,8 @@ use chrono::{DateTime, Utc};
 use portcullis_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// At most this many SQLite connections (one writes at a time; see `config/default.toml`).
