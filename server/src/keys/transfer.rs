@@ -57,11 +57,59 @@ impl KeyEncryptionKey {
         }
         match (&key.saml_private_key, &key.saml_certificate) {
             (None, None) => Ok(()),
-            (Some(sealed), Some(_)) => self
-                .open(&saml_aad(org, &key.kid), sealed)
-                .map(|_| ())
-                .map_err(|_| bad("its SAML key does not open with this deployment's key")),
+            (Some(sealed), Some(certificate)) => {
+                let pem = self
+                    .open(&saml_aad(org, &key.kid), sealed)
+                    .map_err(|_| bad("its SAML key does not open with this deployment's key"))?;
+                if certifies(certificate, &pem) {
+                    Ok(())
+                } else {
+                    // Else the org's metadata would publish a certificate of someone else's key
+                    // (SPs would trust Responses that key signs), or one no SP can use.
+                    Err(bad(
+                        "its SAML certificate is not a certificate of its SAML key",
+                    ))
+                }
+            }
             _ => Err(bad("a SAML key needs both its private key and certificate")),
         }
+    }
+}
+
+/// Whether `certificate` (base64 DER) is an X.509 certificate of the public half of `pem` (an
+/// RSA PKCS#8 private key).
+fn certifies(certificate: &str, pem: &[u8]) -> bool {
+    use base64::Engine;
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(certificate) else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {
+        return false;
+    };
+    let key = std::str::from_utf8(pem)
+        .ok()
+        .and_then(|p| rsa::RsaPrivateKey::from_pkcs8_pem(p).ok());
+    let spki = key.and_then(|k| k.to_public_key().to_public_key_der().ok());
+    spki.is_some_and(|spki| spki.as_bytes() == cert.public_key().raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certifies;
+    use base64::Engine;
+
+    #[test]
+    fn a_saml_certificate_must_certify_its_own_key() {
+        let now = chrono::Utc::now();
+        let a = crate::keys::saml::generate("a", now).unwrap();
+        let b = crate::keys::saml::generate("b", now).unwrap();
+        let cert = |k: &crate::keys::saml::SamlKey| {
+            base64::engine::general_purpose::STANDARD.encode(&k.certificate_der)
+        };
+        assert!(certifies(&cert(&a), a.pkcs8_pem.as_bytes()));
+        assert!(!certifies(&cert(&b), a.pkcs8_pem.as_bytes()));
+        assert!(!certifies("not base64!", a.pkcs8_pem.as_bytes()));
+        assert!(!certifies(&cert(&a), b"not a key"));
     }
 }
