@@ -43,7 +43,9 @@ fn AppPage(
     reload: RwSignal<u32>,
 ) -> impl IntoView {
     let secret_auth = app.client_auth == "client_secret";
-    let listens = app.backchannel_logout_uri.is_some();
+    // Told when sessions end: over back-channel logout, or (SAML) to its Single Logout URL.
+    let listens = app.backchannel_logout_uri.is_some()
+        || app.saml.as_ref().is_some_and(|s| s.slo_url.is_some());
     let id = app.id.clone();
     let (name, client_id, app_type, profile, created) = (
         app.name.clone(),
@@ -133,7 +135,7 @@ fn AppDeliveries(auth: Auth, id: String, listens: bool) -> impl IntoView {
     let empty = if listens {
         "No logout deliveries yet: one is made when a session the app took part in ends."
     } else {
-        "No back-channel logout URI: the app is not told when sessions end."
+        "No back-channel logout URI or SAML Single Logout URL: the app is not told when sessions end."
     };
     view! {
         <section class="app-section" data-testid="app-deliveries" aria-labelledby="app-deliveries-title">
