@@ -293,6 +293,21 @@ both_backends!(
         assert_eq!(code, Some(0));
         assert_eq!(report["verdict"], "up_to_date");
         assert!(pending_names(&report).is_empty());
+
+        // A database migrated by a newer release: an error (exit 1), not a verdict.
+        conn.execute_unprepared(
+            "INSERT INTO seaql_migrations (version, applied_at) \
+             VALUES ('m20991231_000099_from_a_newer_release', 0)",
+        )
+        .await
+        .unwrap();
+        let out = cli.run(&["migrate", "--check", "--json"]).await;
+        assert_eq!(out.code, Some(1), "{} {}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("m20991231_000099_from_a_newer_release"),
+            "{}",
+            out.stderr
+        );
         conn.close().await.unwrap();
     }
 );
