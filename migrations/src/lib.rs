@@ -2,9 +2,13 @@
 //!
 //! Rules for new migrations: never edit a landed file; every org-owned table carries `org_id`
 //! with a foreign key to `orgs` and an index whose first column is `org_id` (tenant isolation
-//! and tenant-scoped queries stay cheap).
+//! and tenant-scoped queries stay cheap). Every migration is classified in [`ROLLING`]:
+//! rolling-safe (expand-only) or needing a drain of the previous release's nodes.
 
 pub use sea_orm_migration::prelude::*;
+
+mod rolling;
+pub use rolling::{ROLLING, Safety, safety_of};
 
 mod m20261128_000001_create_orgs;
 mod m20261128_000002_create_users;
@@ -90,4 +94,30 @@ impl MigratorTrait for Migrator {
 pub(crate) enum Orgs {
     Table,
     Id,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every migration this build runs is classified, in order, and nothing else is: add a
+    /// new migration to `rolling::ROLLING` with its class and why.
+    #[test]
+    fn every_migration_is_classified_for_rolling_upgrades() {
+        let migrations: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        for name in &migrations {
+            assert!(
+                safety_of(name).is_some(),
+                "migration {name} is not classified in migrations/src/rolling.rs (ROLLING)"
+            );
+        }
+        let classified: Vec<&str> = ROLLING.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(
+            classified, migrations,
+            "ROLLING must list the migrations in order"
+        );
+    }
 }

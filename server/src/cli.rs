@@ -45,8 +45,13 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit. With --check, apply nothing: list the pending
+    /// migrations and whether each can run while nodes of the previous release still serve;
+    /// exit 0 when all can, 3 when one needs those nodes drained first.
+    Migrate {
+        #[arg(long)]
+        check: bool,
+    },
     /// Manage orgs.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -474,7 +479,7 @@ pub enum AppRoleArg {
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.json;
     match execute(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             if json {
                 let body = ErrorBody {
@@ -503,14 +508,86 @@ fn print<T: Serialize>(
     Ok(())
 }
 
-async fn execute(cli: Cli) -> anyhow::Result<()> {
+/// Exit code of `migrate --check` when a pending migration needs a drain.
+const EXIT_NEEDS_DRAIN: u8 = 3;
+
+async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     crate::telemetry::init(&config.log, !matches!(cli.command, Command::Serve { .. }));
-    let clock: SharedClock = Arc::new(SystemClock);
     let json = cli.json;
-    match cli.command {
+    // The one command that must not migrate first.
+    if let Command::Migrate { check: true } = cli.command {
+        return migrate_check(&config, json).await;
+    }
+    execute_command(config, cli.command, json).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A pending migration as `migrate --check` reports it.
+#[derive(Debug, Serialize)]
+struct PendingMigration {
+    name: String,
+    safety: &'static str,
+    reason: &'static str,
+}
+
+/// `migrate --check`: the pending migrations and their class, read without migrating.
+async fn migrate_check(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = crate::store::Store::connect(&config.database).await?;
+    let names = store.pending_migrations().await;
+    store.close().await?;
+    let mut pending = Vec::new();
+    for name in names? {
+        let (safety, reason) = portcullis_migrations::safety_of(&name)
+            .with_context(|| format!("migration {name} is not classified"))?;
+        pending.push(PendingMigration {
+            name,
+            safety: safety.as_str(),
+            reason,
+        });
+    }
+    let rolling = pending.iter().all(|m| m.safety == "rolling");
+    let verdict = match (pending.is_empty(), rolling) {
+        (true, _) => "up_to_date",
+        (false, true) => "rolling",
+        (false, false) => "drain",
+    };
+    print(
+        json,
+        &serde_json::json!({ "verdict": verdict, "pending": pending }),
+        || {
+            let mut out: Vec<String> = pending
+                .iter()
+                .map(|m| format!("{:<8} {}  ({})", m.safety, m.name, m.reason))
+                .collect();
+            out.push(match verdict {
+                "up_to_date" => "database is up to date: nothing pending".into(),
+                "rolling" => format!(
+                    "{} pending, all rolling-safe: run `portcullis migrate`, then replace the \
+                     nodes one by one",
+                    pending.len()
+                ),
+                _ => format!(
+                    "{} pending, at least one needs a drain: stop every node of the previous \
+                     release before `portcullis migrate`",
+                    pending.len()
+                ),
+            });
+            out.join("\n")
+        },
+    )?;
+    Ok(if rolling {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NEEDS_DRAIN)
+    })
+}
+
+async fn execute_command(config: Config, command: Command, json: bool) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match command {
         Command::Serve { demo } => serve(config, clock, demo, json).await,
-        Command::Migrate => {
+        Command::Migrate { .. } => {
             AppState::init(config, clock).await?;
             print(json, &serde_json::json!({ "status": "migrated" }), || {
                 "database is up to date".into()

@@ -299,6 +299,17 @@ impl Store {
         }
     }
 
+    /// Names of the migrations this build would apply, in order, without applying any (nor
+    /// creating the migrations table on a fresh database). Fails when the database has a
+    /// migration this build does not know (it is newer than this binary).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
+        Ok(Migrator::get_pending_migrations_read_only(&self.db)
+            .await?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect())
+    }
+
     /// Names of all migrations this build knows, applied or not.
     pub fn known_migrations() -> usize {
         Migrator::migrations().len()

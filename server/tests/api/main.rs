@@ -39,6 +39,7 @@ mod org_home;
 mod orgs;
 mod outage;
 mod par;
+mod rolling_upgrades;
 mod saml;
 mod saml_apps;
 mod saml_idp;

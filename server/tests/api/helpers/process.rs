@@ -12,6 +12,8 @@ pub struct Cli {
 
 pub struct CliOutput {
     pub success: bool,
+    /// The exit code (None when a signal ended the process).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -66,6 +68,7 @@ impl Cli {
         let out = child.wait_with_output().await.unwrap();
         CliOutput {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
