@@ -505,11 +505,27 @@ fn print<T: Serialize>(
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    crate::telemetry::init(&config.log, !matches!(cli.command, Command::Serve { .. }));
+    let serving = matches!(cli.command, Command::Serve { .. });
+    // Traces are exported by a serving node only.
+    let otlp = if serving {
+        let policy = crate::outbound::OutboundPolicy::new(&config.outbound.allow_private);
+        crate::telemetry::otlp_layer(&config.telemetry, &policy)?
+    } else {
+        None
+    };
+    let (layer, traces) = otlp.unzip();
+    crate::telemetry::init(&config.log, !serving, layer);
     let clock: SharedClock = Arc::new(SystemClock);
     let json = cli.json;
     match cli.command {
-        Command::Serve { demo } => serve(config, clock, demo, json).await,
+        Command::Serve { demo } => {
+            let served = serve(config, clock, demo, json).await;
+            if let Some(traces) = traces {
+                // Blocks while the last batch is sent: off the runtime's worker.
+                tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+            }
+            served
+        }
         Command::Migrate => {
             AppState::init(config, clock).await?;
             print(json, &serde_json::json!({ "status": "migrated" }), || {

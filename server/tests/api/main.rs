@@ -51,4 +51,5 @@ mod signin;
 mod signup;
 mod slo;
 mod test_logout;
+mod traces;
 mod webauthn;
