@@ -9,7 +9,7 @@
 
 use crate::browser::Browser;
 use crate::helpers::{Backend, TestApp, org_with_alice};
-use crate::slo::register;
+use crate::slo::{Receiver, register, run_once, sign_out_form};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -200,6 +200,42 @@ both_backends!(
             assert_eq!(child.trace_id, parent.trace_id);
             assert_ne!(child.trace_id, root.trace_id, "{step}");
         }
+    }
+);
+
+both_backends!(
+    a_back_channel_logout_post_carries_the_delivery_span_as_traceparent,
+    |backend| {
+        collector();
+        let app = TestApp::spawn_oidc_with(&backend, |f| f).await;
+        let acme = org_with_alice(&app, "acme").await;
+        let org = acme.id.0.to_string();
+        let rx = Receiver::start(200, std::time::Duration::ZERO).await;
+        let shop = register(&app, &acme, "shop", |r| {
+            r.backchannel_logout_uri = Some(rx.uri.clone());
+        })
+        .await;
+        let mut b = Browser::new(&app.address, UA);
+        shop.sign_in(&mut b, &[]).await;
+        sign_out_form(&mut b, "acme").await;
+        assert_eq!(run_once(&app).await, 1);
+        let sent = rx.traceparents();
+        let sent = sent[0]
+            .as_deref()
+            .expect("a traceparent on the logout POST");
+        let delivery = received(|spans| {
+            spans
+                .iter()
+                .find(|s| s.name == "logout delivery" && attr(s, "org").as_deref() == Some(&org))
+                .cloned()
+        })
+        .await;
+        let expected = format!(
+            "00-{}-{}-01",
+            hex(&delivery.trace_id),
+            hex(&delivery.span_id)
+        );
+        assert_eq!(sent, expected);
     }
 );
 
