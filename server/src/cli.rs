@@ -513,13 +513,27 @@ const EXIT_NEEDS_DRAIN: u8 = 3;
 
 async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
-    crate::telemetry::init(&config.log, !matches!(cli.command, Command::Serve { .. }));
+    let serving = matches!(cli.command, Command::Serve { .. });
+    // Traces are exported by a serving node only.
+    let otlp = if serving {
+        let policy = crate::outbound::OutboundPolicy::new(&config.outbound.allow_private);
+        crate::telemetry::otlp_layer(&config.telemetry, &policy)?
+    } else {
+        None
+    };
+    let (layer, traces) = otlp.unzip();
+    crate::telemetry::init(&config.log, !serving, layer);
     let json = cli.json;
     // The one command that must not migrate first.
     if let Command::Migrate { check: true } = cli.command {
         return migrate_check(&config, json).await;
     }
-    execute_command(config, cli.command, json).await?;
+    let done = execute_command(config, cli.command, json).await;
+    if let Some(traces) = traces {
+        // Blocks while the last batch is sent: off the runtime's worker.
+        tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+    }
+    done?;
     Ok(ExitCode::SUCCESS)
 }
 

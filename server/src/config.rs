@@ -30,6 +30,26 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub outbound: OutboundConfig,
     pub metrics: MetricsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Traces exported over OTLP (HTTP, protobuf), off unless `otlp_endpoint` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's traces URL (`http://collector:4318/v1/traces`); empty (the default)
+    /// turns export off. It goes through the outbound policy: a non-public address must be
+    /// listed in `outbound.allow_private`.
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute of every span.
+    pub service_name: String,
+}
+
+impl TelemetryConfig {
+    /// The collector's URL, or `None` when export is off.
+    pub fn endpoint(&self) -> Option<&str> {
+        Some(self.otlp_endpoint.trim()).filter(|e| !e.is_empty())
+    }
 }
 
 /// The Prometheus scrape endpoint (`GET /metrics`), on its own listener, never the public one.
@@ -303,6 +323,14 @@ impl Config {
             self.metrics.bind_addr() != Some(self.http.bind) || self.http.bind.port() == 0,
             "metrics.bind",
             "must differ from http.bind (metrics are never served on the public listener)",
+        )?;
+        let endpoint_ok = self.telemetry.endpoint().is_none_or(|e| {
+            url::Url::parse(e).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        });
+        ensure(
+            endpoint_ok,
+            "telemetry.otlp_endpoint",
+            "must be empty (off) or an http(s) URL such as http://collector:4318/v1/traces",
         )
     }
 

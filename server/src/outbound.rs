@@ -229,26 +229,7 @@ impl OutboundClient {
     /// Checks what can be checked before connecting: the scheme, and the address when the
     /// host is an IP literal (literals bypass the resolver).
     fn target(&self, raw: &str) -> Result<url::Url, OutboundError> {
-        let url = url::Url::parse(raw).map_err(|_| OutboundError::InvalidUrl)?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(OutboundError::InvalidUrl);
-        }
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            // `url` already turns every IPv4 spelling (decimal, hex, short) into `Ipv4`; this
-            // is for anything else a connector might still read as an address.
-            Some(url::Host::Domain(d)) => d
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .ok(),
-            None => return Err(OutboundError::InvalidUrl),
-        };
-        if literal.is_some_and(|ip| !self.policy.permits(ip)) {
-            return Err(OutboundError::NotAllowed);
-        }
-        Ok(url)
+        check_literal(&self.policy, raw)
     }
 
     /// POSTs a form (`application/x-www-form-urlencoded`) and returns the response; a redirect
@@ -259,12 +240,12 @@ impl OutboundClient {
         form: &[(&str, &str)],
     ) -> Result<reqwest::Response, OutboundError> {
         let url = self.target(url)?;
-        self.http
-            .post(url)
-            .form(form)
-            .send()
-            .await
-            .map_err(classify)
+        let mut req = self.http.post(url).form(form);
+        // The back-channel call continues the trace it is made in (W3C trace context).
+        if let Some((name, value)) = crate::telemetry::traceparent() {
+            req = req.header(name, value);
+        }
+        req.send().await.map_err(classify)
     }
 
     /// POSTs a JSON body (already serialised: the bytes a signature covers) with extra
@@ -319,6 +300,48 @@ impl OutboundClient {
         let status = res.status();
         Ok((status, read_bounded(res, max_bytes).await?))
     }
+}
+
+/// The address check [`OutboundClient`] makes before connecting (scheme, IP literal), for a
+/// target the operator configures once (the OTLP collector).
+pub fn check_literal(policy: &OutboundPolicy, raw: &str) -> Result<url::Url, OutboundError> {
+    let url = url::Url::parse(raw).map_err(|_| OutboundError::InvalidUrl)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(OutboundError::InvalidUrl);
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        // `url` already turns every IPv4 spelling (decimal, hex, short) into `Ipv4`; this
+        // is for anything else a connector might still read as an address.
+        Some(url::Host::Domain(d)) => d
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok(),
+        None => return Err(OutboundError::InvalidUrl),
+    };
+    if literal.is_some_and(|ip| !policy.permits(ip)) {
+        return Err(OutboundError::NotAllowed);
+    }
+    Ok(url)
+}
+
+/// A blocking client with the same rules as [`OutboundClient`] (the guarded resolver, no
+/// redirects, no proxy), for the trace exporter, which sends from its own thread. Build and
+/// drop it outside the async runtime.
+pub fn blocking_client(
+    policy: OutboundPolicy,
+    timeout: Duration,
+) -> Result<reqwest::blocking::Client, OutboundError> {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| OutboundError::Other(e.to_string()))
 }
 
 /// At most `max_bytes` of an answer's body (a larger body is refused while it arrives).

@@ -168,6 +168,7 @@ impl LoginService {
 
     /// The account behind `email` (if any, and active), its stored hash, and whether
     /// `password` matches it. Unknown accounts cost the same verification against a dummy hash.
+    #[tracing::instrument(name = "password check", skip_all, fields(org = %org.id.0))]
     async fn check_password(
         &self,
         org: &Org,

@@ -2,6 +2,8 @@
 //! logged while serving a request names it. The span records the path without its query
 //! string: queries carry single-use secrets (emailed link tokens, authorization codes). The
 //! client IP follows `http.trusted_proxies` like the sign-in throttle (`pages::client_ip_from`).
+//! With OTLP export on, this span is each trace's root; a W3C `traceparent` from a trusted
+//! proxy makes it a child of the proxy's span.
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
@@ -39,7 +41,7 @@ impl RootSpanBuilder for RequestLog {
             request.headers(),
             trusted,
         );
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
@@ -53,7 +55,18 @@ impl RootSpanBuilder for RequestLog {
             request_id = %request_id,
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
-        )
+        );
+        // A trace started upstream continues here only when a trusted proxy hands it over;
+        // anyone else's `traceparent` is ignored (a new trace starts).
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        if request
+            .peer_addr()
+            .is_some_and(|a| trusted.contains(&a.ip()))
+            && let Some(traceparent) = header("traceparent")
+        {
+            crate::telemetry::continue_remote_trace(&span, traceparent, header("tracestate"));
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

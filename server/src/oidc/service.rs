@@ -401,6 +401,7 @@ impl OidcService {
 
     /// Decides an authorization request for the browser's session (if any). `consent` is the
     /// user's answer on the consent screen, when this request comes from it.
+    #[tracing::instrument(name = "authorize decision", skip_all, fields(org = %org.id.0))]
     pub async fn authorize(
         &self,
         org: &Org,
@@ -883,6 +884,7 @@ impl OidcService {
 
     // ---------------------------------------------------------------- /token
 
+    #[tracing::instrument(name = "token request", skip_all, fields(org = %org.id.0))]
     pub async fn token(
         &self,
         org: &Org,
@@ -911,6 +913,7 @@ impl OidcService {
 
     /// The authorization code grant (RFC 6749 §4.1.3): the code, once, by the app it was issued
     /// to, with its PKCE proof, while its IdP session lives. It starts an app session.
+    #[tracing::instrument(name = "code exchange", skip_all)]
     async fn code_grant(
         &self,
         org: &Org,

@@ -346,6 +346,9 @@ impl SloService {
         Ok(outcome)
     }
 
+    /// One delivery, in a span of its own: with trace export on, the back-channel POST
+    /// carries its `traceparent`.
+    #[tracing::instrument(name = "logout delivery", skip_all, fields(org = %d.org_id.0))]
     async fn attempt(&self, d: &LogoutDelivery) -> Attempt {
         let org = match self.store.org_by_id(d.org_id).await {
             Ok(Some(org)) => org,

@@ -52,4 +52,5 @@ mod signin;
 mod signup;
 mod slo;
 mod test_logout;
+mod traces;
 mod webauthn;

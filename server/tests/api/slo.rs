@@ -54,6 +54,8 @@ struct Request {
     method: String,
     path: String,
     content_type: String,
+    /// The W3C trace context the sender passed on, if any.
+    traceparent: Option<String>,
     body: String,
 }
 
@@ -188,6 +190,11 @@ impl Receiver {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The `traceparent` header of every request received so far, in order.
+    pub(crate) fn traceparents(&self) -> Vec<Option<String>> {
+        self.requests().into_iter().map(|r| r.traceparent).collect()
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
@@ -246,12 +253,14 @@ async fn answer(mut sock: tokio::net::TcpStream, how: Answer) {
     let method = first.next().unwrap_or_default().to_owned();
     let path = first.next().unwrap_or_default().to_owned();
     let mut content_type = String::new();
+    let mut traceparent = None;
     let mut length = 0usize;
     for line in lines {
         if let Some((name, value)) = line.split_once(':') {
             match name.trim().to_ascii_lowercase().as_str() {
                 "content-type" => value.trim().clone_into(&mut content_type),
                 "content-length" => length = value.trim().parse().unwrap_or(0),
+                "traceparent" => traceparent = Some(value.trim().to_owned()),
                 _ => {}
             }
         }
@@ -268,6 +277,7 @@ async fn answer(mut sock: tokio::net::TcpStream, how: Answer) {
         method,
         path,
         content_type,
+        traceparent,
         body,
     });
     if let Some((code, text)) = made {
