@@ -92,6 +92,8 @@ test('a SAML app: registered from pasted metadata, then edited field by field', 
   await page.getByTestId('saml-edit-nameid').selectOption('transient');
   await page.getByTestId('saml-edit-attr-name').uncheck();
   await page.getByTestId('saml-edit-sign-response').uncheck();
+  await page.getByTestId('saml-edit-idp-initiated').check();
+  await page.getByTestId('saml-edit-idp-relay').fill('/welcome');
   await page.getByTestId('edit-save').click();
   await expect(page.getByTestId('app-notice')).toContainText(`Saved ${NAME}`);
   await expect(page).toHaveURL(/\/console\/demo\/apps$/);
@@ -106,6 +108,8 @@ test('a SAML app: registered from pasted metadata, then edited field by field', 
   await expect(page.getByTestId('saml-edit-attr-name')).not.toBeChecked();
   await expect(page.getByTestId('saml-edit-sign-response')).not.toBeChecked();
   await expect(page.getByTestId('saml-edit-sign-assertion')).toBeChecked();
+  await expect(page.getByTestId('saml-edit-idp-initiated')).toBeChecked();
+  await expect(page.getByTestId('saml-edit-idp-relay')).toHaveValue('/welcome');
 
   // Removing the ACS rows leaves none: refused by its field.
   await page.getByTestId('saml-acs-remove').first().click();

@@ -247,6 +247,8 @@ const SHOWN: &[&str] = &[
     "attributes",
     "sign_response",
     "sp_certificate",
+    "idp_initiated",
+    "idp_initiated_relay_state",
 ];
 
 /// A SAML app's settings as the admin edits them on its page.
@@ -267,6 +269,9 @@ pub(crate) struct SamlEdit {
     sp_cert: RwSignal<String>,
     require_signed: RwSignal<bool>,
     allow_sha1: RwSignal<bool>,
+    /// Users may start the app from their account page, with this RelayState.
+    idp_initiated: RwSignal<bool>,
+    idp_relay: RwSignal<String>,
     /// The last save's refusals of `saml.*` fields: (field, message).
     errors: RwSignal<Vec<(String, String)>>,
 }
@@ -311,6 +316,8 @@ impl SamlEdit {
             sp_cert: RwSignal::new(s.sp_certificate.clone().unwrap_or_default()),
             require_signed: RwSignal::new(s.require_signed_requests),
             allow_sha1: RwSignal::new(s.allow_sha1),
+            idp_initiated: RwSignal::new(s.idp_initiated),
+            idp_relay: RwSignal::new(s.idp_initiated_relay_state.clone().unwrap_or_default()),
             errors: RwSignal::new(Vec::new()),
         }
     }
@@ -378,6 +385,9 @@ impl SamlEdit {
             "sp_certificate": self.sp_cert.get().trim(),
             "require_signed_requests": self.require_signed.get(),
             "allow_sha1": self.allow_sha1.get(),
+            "idp_initiated": self.idp_initiated.get(),
+            // An empty RelayState removes it.
+            "idp_initiated_relay_state": self.idp_relay.get().trim(),
         });
         if let Some(d) = default {
             saml["default_acs_index"] = d.into();
@@ -526,6 +536,11 @@ pub(crate) fn saml_section(e: SamlEdit) -> impl IntoView {
             {field_error("saml-edit-sp-cert", cert_error)}
             {edit_check(" Require signed requests (refuse sign-in and logout requests the SP did not sign with this certificate)", "saml-edit-require-signed", e.require_signed)}
             {edit_check(" Accept SHA-1 signatures from this SP (weak: only for an SP that cannot do SHA-256)", "saml-edit-allow-sha1", e.allow_sha1)}
+            {edit_check(" Users may open the app from their account page (IdP-initiated sign-in to the default ACS, which must take POST)", "saml-edit-idp-initiated", e.idp_initiated)}
+            {field_error("saml-edit-idp-initiated", e.error("idp_initiated"))}
+            {edit_text("RelayState for sign-ins started from the account page (optional, at most 80 bytes)", "saml-edit-idp-relay",
+                "Sent unchanged with the Response: many SPs read it as the page to open after sign-in.",
+                e.idp_relay, e.error("idp_initiated_relay_state"))}
             <p class="help">"Assertion encryption is not offered yet: the assertion is signed and travels over TLS."</p>
         </fieldset>
     }
