@@ -66,6 +66,17 @@ pub(crate) async fn sid_of(w: &World, session_index: &str) -> String {
     s.session_id.to_string()
 }
 
+/// An admin revokes the IdP session `sid` (reason `admin_revoked`).
+async fn revoke(w: &World, sid: &str) {
+    let id = portcullis::sessions::SessionId(sid.parse().unwrap());
+    w.app
+        .state
+        .sessions
+        .end(w.acme.id, id, EndReason::AdminRevoked, "test")
+        .await
+        .unwrap();
+}
+
 fn email_name_id() -> NameId {
     NameId {
         value: crate::signin::EMAIL.to_owned(),
@@ -210,17 +221,7 @@ both_backends!(a_soap_sp_answering_failure_is_failed_with_why, |backend| {
     let index = sso(&w, &mut b, "_req-slo-fail").await;
     let sid = sid_of(&w, &index).await;
     // An admin revokes the session: the SP is told too (reason admin).
-    w.app
-        .state
-        .sessions
-        .end(
-            w.acme.id,
-            portcullis::sessions::SessionId(sid.parse().unwrap()),
-            EndReason::AdminRevoked,
-            "test",
-        )
-        .await
-        .unwrap();
+    revoke(&w, &sid).await;
     assert_eq!(run_once(&w.app).await, 1);
     let request = idp_request(&w, &soap::body_message(&stub.bodies()[0]).unwrap()).await;
     assert_eq!(
@@ -415,17 +416,7 @@ both_backends!(
         let mut b = Browser::new(&w.app.address, UA);
         let index = sso(&w, &mut b, "_req-front-expiry").await;
         let sid = sid_of(&w, &index).await;
-        w.app
-            .state
-            .sessions
-            .end(
-                w.acme.id,
-                portcullis::sessions::SessionId(sid.parse().unwrap()),
-                EndReason::AdminRevoked,
-                "test",
-            )
-            .await
-            .unwrap();
+        revoke(&w, &sid).await;
         // Not due before its window ends.
         assert_eq!(run_once(&w.app).await, 0);
         w.app.clock.advance(chrono::Duration::minutes(11));
